@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# Offline copies of the data sets (files ir_datasets would download); empty where the internet is reachable.
+TASKVEC_IR_MIRROR ?= $(wildcard ../shared/datasets)
+export TASKVEC_IR_MIRROR
+# ranx is numba-compiled: keep its cache between runs so the ~50 s compile is paid once per machine.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+
+.PHONY: install demo test clean
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[demo,test]'
+	$(BIN)/pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
+	touch $@
+
+demo: install
+	$(BIN)/taskvec-ir $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) .cache
