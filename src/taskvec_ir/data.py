@@ -1,0 +1,244 @@
+"""Loading a dataset's documents, queries and qrels through ir_datasets.
+
+Every collection is read with ``ir_datasets.load(...)``: the paper's BEIR, MIRACL and Cranfield ids
+directly, and collections ir_datasets does not know (GermanQuAD) after registering their BEIR-layout
+folder or zip under the dataset's name. Offline, the files ir_datasets would download are symlinked
+from a mirror folder to where it looks for them, so the same loading code runs with or without internet.
+
+A dataset is described by a plain mapping (``conf/dataset/<name>.yaml``); a split is either an
+ir_datasets id or a seeded random sample of another split's queries (SciFact's dev split).
+
+``ir_datasets`` is imported inside the functions: several of its modules compute their folders from
+``IR_DATASETS_HOME`` at import time, so the caller sets that variable first (``use_ir_datasets_home``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Split:
+    """The queries of one split and their judgements."""
+
+    queries: dict[str, str]  # query_id -> text
+    qrels: dict[str, dict[str, int]]  # query_id -> doc_id -> relevance (after the dataset's relevance_map)
+
+
+# name -> identity of the BEIR source registered under it in this process (see register_beir_collection)
+_REGISTERED_BEIR: dict[str, str] = {}
+
+
+def use_ir_datasets_home(home: str | Path) -> Path:
+    """Make ``home`` the folder ir_datasets reads and writes; return it (expanded, created)."""
+    path = Path(home).expanduser().resolve()
+    # ir_datasets fixes its dataset folders when imported: changing the variable afterwards would split
+    # one run's files between two homes.
+    if "ir_datasets" in sys.modules and _ir_datasets_home().resolve() != path:
+        raise RuntimeError(
+            f"ir_datasets was already imported with IR_DATASETS_HOME={_ir_datasets_home()}; "
+            f"set the home ({path}) before anything imports ir_datasets or ranx"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["IR_DATASETS_HOME"] = str(path)
+    return path
+
+
+def place_offline_files(dataset: Mapping, mirror_dir: str | Path | None) -> list[Path]:
+    """Symlink the dataset's ``offline_files`` from ``mirror_dir`` to where ir_datasets looks for them.
+
+    Targets that already exist are left alone; returns the paths placed by this call. Without a mirror
+    folder (None or empty) nothing is placed and ir_datasets downloads as usual.
+    """
+    if not mirror_dir:
+        return []
+    mirror = Path(mirror_dir).expanduser().resolve()
+    sources = {target: mirror / name for target, name in (dataset.get("offline_files") or {}).items()}
+    missing = sorted(str(source) for source in sources.values() if not source.is_file())
+    if missing:
+        raise FileNotFoundError(
+            f"dataset.offline_files names files missing from the mirror folder {mirror}: {', '.join(missing)}"
+        )
+    home = _ir_datasets_home()
+    placed = []
+    for target, source in sources.items():
+        path = home / target
+        if path.exists() or path.is_symlink():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.symlink_to(source)
+        except FileExistsError:  # a parallel worker placed it first
+            continue
+        placed.append(path)
+    return placed
+
+
+def register_beir_collection(name: str, path: str | Path) -> None:
+    """Register a BEIR-layout folder or zip in ir_datasets as ``name`` and ``name/<split>``.
+
+    The layout is ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv`` (in a zip, optionally
+    under one top folder, as BEIR ships them). Registering the same source again is a no-op.
+    """
+    import ir_datasets
+    from ir_datasets.datasets.base import Dataset, FilteredQueries
+    from ir_datasets.datasets.beir import BeirDocs, BeirQrels, BeirQueries, BeirTitleDoc, qid_filter
+    from ir_datasets.formats import GenericQuery
+
+    source = Path(path).expanduser().resolve()
+    if not source.exists():
+        raise FileNotFoundError(f"no BEIR collection at {source}: fix dataset.beir_path")
+    identity = _source_identity(source)
+    if _REGISTERED_BEIR.get(name) == identity:
+        return
+    if name in _REGISTERED_BEIR or name in ir_datasets.registry:
+        raise ValueError(f"{name!r} is already an ir_datasets id: choose another dataset.name")
+
+    files = _beir_files(source)
+    # The doc store is keyed by the source's identity so that a changed file is never read from a
+    # store built from the old one.
+    store_name = f"{name}/{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
+    docs = BeirDocs(store_name, files["corpus"], BeirTitleDoc)
+    queries = BeirQueries(store_name, files["queries"], GenericQuery)
+    ir_datasets.registry.register(name, Dataset(docs, queries))
+    for split, qrels_file in files["qrels"].items():
+        qrels = BeirQrels(qrels_file, qrels_defs={})
+        split_queries = FilteredQueries(queries, qid_filter(qrels), mode="include")
+        ir_datasets.registry.register(f"{name}/{split}", Dataset(docs, split_queries, qrels))
+    _REGISTERED_BEIR[name] = identity
+
+
+def load_docs(dataset: Mapping) -> dict[str, str]:
+    """The corpus as doc_id -> text: the ``doc_fields`` joined by a space, empty fields skipped."""
+    collection = _load(dataset, dataset["docs"], "dataset.docs")
+    if not collection.has_docs():
+        raise ValueError(f"ir_datasets id {dataset['docs']!r} has no documents: fix dataset.docs")
+    fields = list(dataset["doc_fields"])
+    _check_fields(collection.docs_cls(), fields, "dataset.doc_fields")
+    return {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
+
+
+def load_split(dataset: Mapping, split: str) -> Split:
+    """The queries and mapped qrels of the split named ``split`` in ``dataset.splits``."""
+    spec = _split_spec(dataset, split)
+    if isinstance(spec, Mapping):
+        return _sample_split(dataset, split, spec)
+    return _load_irds_split(dataset, spec)
+
+
+def _ir_datasets_home() -> Path:
+    # The same rule as ir_datasets.util.home_path, without importing ir_datasets.
+    return Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
+
+
+def _split_spec(dataset: Mapping, split: str) -> str | Mapping:
+    splits = dataset.get("splits") or {}
+    if split not in splits:
+        raise ValueError(
+            f"dataset {dataset.get('name')!r} has no split {split!r} in dataset.splits "
+            f"(available: {', '.join(splits) or 'none'})"
+        )
+    return splits[split]
+
+
+def _sample_split(dataset: Mapping, split: str, spec: Mapping) -> Split:
+    parent_name, fraction, seed = spec["sample_of"], float(spec["fraction"]), int(spec["seed"])
+    parent_spec = _split_spec(dataset, parent_name)
+    if isinstance(parent_spec, Mapping):
+        raise ValueError(f"dataset.splits.{split}.sample_of must name a split given by an ir_datasets id")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"dataset.splits.{split}.fraction must lie in (0, 1], got {fraction}")
+    parent = _load_irds_split(dataset, parent_spec)
+    # Sorting first makes the sample depend only on the seed, not on the file's order.
+    query_ids = sorted(parent.queries)
+    chosen = set(random.Random(seed).sample(query_ids, round(fraction * len(query_ids))))
+    return Split(
+        queries={qid: parent.queries[qid] for qid in query_ids if qid in chosen},
+        qrels={qid: judged for qid, judged in parent.qrels.items() if qid in chosen},
+    )
+
+
+def _load_irds_split(dataset: Mapping, irds_id: str) -> Split:
+    collection = _load(dataset, irds_id, "dataset.splits")
+    if not (collection.has_queries() and collection.has_qrels()):
+        raise ValueError(f"ir_datasets id {irds_id!r} lacks queries or qrels: fix dataset.splits")
+    field = dataset.get("query_field", "text")
+    _check_fields(collection.queries_cls(), [field], "dataset.query_field")
+    queries = {query.query_id: getattr(query, field) for query in collection.queries_iter()}
+    return Split(queries=queries, qrels=_map_qrels(collection.qrels_iter(), dataset.get("relevance_map")))
+
+
+def _load(dataset: Mapping, irds_id: str, key: str):
+    import ir_datasets
+
+    if dataset.get("beir_path"):
+        register_beir_collection(dataset["name"], dataset["beir_path"])
+    try:
+        return ir_datasets.load(irds_id)
+    except KeyError:
+        raise ValueError(f"unknown ir_datasets id {irds_id!r}: fix {key}") from None
+
+
+def _map_qrels(rows: Iterable, relevance_map: Mapping | None) -> dict[str, dict[str, int]]:
+    # Config keys may arrive as ints (unquoted YAML) or strings: compare as strings.
+    mapping = {str(grade): new for grade, new in (relevance_map or {}).items()}
+    qrels: dict[str, dict[str, int]] = {}
+    for row in rows:
+        grade = mapping.get(str(row.relevance), row.relevance)
+        if grade is not None:
+            qrels.setdefault(row.query_id, {})[row.doc_id] = int(grade)
+    return qrels
+
+
+def _check_fields(record_type, fields: list[str], key: str) -> None:
+    unknown = [field for field in fields if field not in record_type._fields]
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} in {key}; available: {list(record_type._fields)}")
+
+
+def _join_fields(doc, fields: list[str]) -> str:
+    return " ".join(value for field in fields if (value := getattr(doc, field)))
+
+
+def _source_identity(source: Path) -> str:
+    stat = source.stat()
+    return f"{source}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _beir_files(source: Path) -> dict:
+    """ir_datasets streamers for corpus, queries and each qrels split of a BEIR folder or zip."""
+    from zipfile import ZipFile
+
+    from ir_datasets.util import LocalDownload, ZipExtract
+
+    if source.is_dir():
+        names = [str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
+
+        def open_file(name: str):
+            return LocalDownload(source / name, mkdir=False)
+
+    else:
+        with ZipFile(source) as archive:
+            names = archive.namelist()
+        archive_file = LocalDownload(source, mkdir=False)
+
+        def open_file(name: str):
+            return ZipExtract(archive_file, name)
+
+    corpus = next((name for name in names if name.rsplit("/", 1)[-1] == "corpus.jsonl"), None)
+    if corpus is None:
+        raise FileNotFoundError(f"no corpus.jsonl in {source}: fix dataset.beir_path")
+    prefix = corpus[: -len("corpus.jsonl")]
+    if prefix + "queries.jsonl" not in names:
+        raise FileNotFoundError(f"no {prefix}queries.jsonl in {source}: fix dataset.beir_path")
+    qrels = {
+        name[len(prefix + "qrels/") : -len(".tsv")]: open_file(name)
+        for name in sorted(names)
+        if name.startswith(prefix + "qrels/") and name.endswith(".tsv") and name.count("/") == prefix.count("/") + 1
+    }
+    return {"corpus": open_file(corpus), "queries": open_file(prefix + "queries.jsonl"), "qrels": qrels}
