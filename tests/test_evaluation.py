@@ -1,0 +1,33 @@
+import math
+
+import pytest
+
+from taskvec_ir.evaluation import evaluate_run, format_table, save_trec_run
+
+QRELS = {"q1": {"d1": 2, "d3": 1}, "q2": {"d9": 1}, "unjudged": {}}
+RUN = {"q1": {"d3": 3.0, "d2": 2.0, "d1": 1.0}, "q3": {"d1": 1.0}}
+
+
+def test_measures_match_hand_computed_values():
+    means, per_query = evaluate_run(QRELS, RUN, ["ndcg@10", "precision@10", "recall@100", "map@100", "ndcg@3"])
+    # q1: gains 1 at rank 1 and 2 at rank 3 -> DCG = 1/log2(2) + 2/log2(4) = 2; ideal 2/1 + 1/log2(3).
+    ndcg_q1 = 2 / (2 + 1 / math.log2(3))
+    assert per_query["ndcg@10"] == pytest.approx({"q1": ndcg_q1, "q2": 0.0})  # q2 has no results: 0
+    assert per_query["precision@10"]["q1"] == pytest.approx(0.2)
+    assert per_query["recall@100"]["q1"] == pytest.approx(1.0)
+    assert per_query["map@100"]["q1"] == pytest.approx((1 / 1 + 2 / 3) / 2)
+    assert means["ndcg@10"] == pytest.approx(ndcg_q1 / 2)  # q3 (no qrels) and unjudged are not evaluated
+    assert set(per_query["ndcg@3"]) == {"q1", "q2"}
+
+
+def test_trec_run_is_ranked_and_complete(tmp_path):
+    path = tmp_path / "runs" / "test.bm25.trec"
+    save_trec_run(RUN, path, "bm25")
+    lines = path.read_text().splitlines()
+    assert lines[:3] == ["q1 Q0 d3 1 3.000000 bm25", "q1 Q0 d2 2 2.000000 bm25", "q1 Q0 d1 3 1.000000 bm25"]
+    assert len(lines) == 4 and not list(tmp_path.glob("runs/.*"))
+
+
+def test_table_has_one_row_per_system():
+    table = format_table({"bm25": {"ndcg@10": 0.5}, "task_arithmetic": {"ndcg@10": 0.61234}}, ["ndcg@10"])
+    assert table.splitlines()[2].split() == ["task_arithmetic", "0.6123"]
