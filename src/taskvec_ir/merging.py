@@ -149,6 +149,7 @@ def apply_task_vector(ir_model: torch.nn.Module, tau: Mapping[str, torch.Tensor]
         parameter.add_(delta.to(parameter.device, parameter.dtype), alpha=alpha)
 
 
+@torch.no_grad()
 def task_vector_stats(ir_model: torch.nn.Module, tau: Mapping[str, torch.Tensor]) -> dict[str, float]:
     """Size of τ relative to ΘT: how far the domain fine-tune moved the weights."""
     parameters = dict(ir_model.named_parameters())

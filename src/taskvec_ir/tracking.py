@@ -1,0 +1,70 @@
+"""Weights & Biases: one run per job, offline unless the user says otherwise.
+
+Metrics go to the run's summary as ``<split>/<system>/<measure>`` so the dashboard can compare runs
+side by side; per-query values go to a table; group, job type and tags carry model, dataset and sweep so
+runs can be grouped without setup. ``WANDB_MODE`` in the environment wins over the config (so
+``WANDB_MODE=disabled`` always turns tracking off). The run is finished when the job ends, and is
+marked failed (exit code 1) when the job raises.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+MODES = ("offline", "online", "disabled")
+
+
+def tracking_mode(configured: str) -> str:
+    mode = os.environ.get("WANDB_MODE") or configured
+    if mode not in MODES:
+        raise ValueError(f"wandb.mode: '{mode}' is not one of {', '.join(MODES)} (WANDB_MODE overrides it)")
+    return mode
+
+
+@contextmanager
+def wandb_run(config: Mapping, out_dir: Path, *, mode: str, project: str, entity: str | None = None,
+              group: str | None = None, job_type: str | None = None, tags: Sequence[str] = (),
+              name: str | None = None) -> Iterator:
+    """A W&B run writing under ``out_dir/wandb``, finished on exit (exit code 1 if the block raised)."""
+    import wandb
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = wandb.init(
+        project=project,
+        entity=entity,
+        group=group,
+        job_type=job_type,
+        tags=list(tags),
+        name=name,
+        config=dict(config),
+        dir=str(out_dir),
+        mode=tracking_mode(mode),
+        reinit="finish_previous",
+        # The job's own outputs are the record; W&B's system sampling, console capture and git
+        # inspection only slow short jobs down.
+        settings=wandb.Settings(x_disable_stats=True, console="off", disable_git=True, save_code=False,
+                                x_save_requirements=False, silent=True),
+    )
+    with run:
+        yield run
+
+
+def log_results(run, split: str, means: Mapping[str, Mapping[str, float]],
+                per_query: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
+    """Log ``means[system][measure]`` as ``split/system/measure`` and a per-query table.
+
+    ``per_query[system][measure][query_id]`` becomes one table row per (system, query).
+    """
+    import wandb
+
+    run.log({f"{split}/{system}/{measure}": value for system, values in means.items()
+             for measure, value in values.items()})
+    measures = sorted({m for values in per_query.values() for m in values})
+    rows = []
+    for system, values in per_query.items():
+        query_ids = sorted(next(iter(values.values()), {}))
+        rows += [[system, q, *(values[m].get(q) for m in measures)] for q in query_ids]
+    run.log({f"{split}/per_query": wandb.Table(columns=["system", "query_id", *measures], data=rows)})

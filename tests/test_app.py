@@ -1,0 +1,117 @@
+"""The ``taskvec-ir`` command end to end, as a user runs it: real Cranfield through the offline mirror."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tiny_models import tiny_triple
+from wandb_records import run_contents
+
+SYSTEMS = {"bm25", "ir_model", "task_arithmetic"}
+TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"  # the installed console script
+
+
+@pytest.fixture(scope="module")
+def triple(tmp_path_factory):
+    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
+
+
+def taskvec_ir(out_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TASKVEC_IR), f"hydra.run.dir={out_dir}", *overrides],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, timeout=600,
+    )
+
+
+def _model(triple) -> list[str]:
+    return [f"model.{role}={path}" for role, path in triple.items()] + ["model.scorer.show_progress=false"]
+
+
+@pytest.fixture(scope="module")
+def cranfield_run(tmp_path_factory, triple, mirror_dir):
+    out = tmp_path_factory.mktemp("run")
+    result = taskvec_ir(out, "dataset=cranfield", "retriever.top_k=20", "alpha.value=0.7", "lam.value=0.4",
+                        *_model(triple), env={"TASKVEC_IR_MIRROR": str(mirror_dir)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_run_writes_metrics_runs_and_table(cranfield_run):
+    out, result = cranfield_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"test"} and set(metrics["test"]) == SYSTEMS
+    assert set(metrics["test"]["bm25"]) == {"ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"}
+    # Cranfield with gain = 5 - grade: BM25 lands where published plain BM25 does (≈0.34-0.37).
+    assert 0.33 < metrics["test"]["bm25"]["ndcg@10"] < 0.40
+    # Re-ranking 20 candidates cannot change which documents are in the top 20.
+    recalls = {s: metrics["test"][s]["recall@100"] for s in SYSTEMS}
+    assert len(set(recalls.values())) == 1
+    assert metrics["test"]["task_arithmetic"] != metrics["test"]["ir_model"]
+    for system in SYSTEMS:
+        lines = (out / "runs" / f"test.{system}.trec").read_text().splitlines()
+        assert len({line.split()[0] for line in lines}) == 225 and len(lines) <= 225 * 20
+    assert "task_arithmetic" in result.stdout and "ndcg@10" in result.stdout
+
+
+def test_metrics_agree_with_the_trec_files(cranfield_run):
+    from ranx import Qrels, Run, evaluate
+
+    import ir_datasets
+
+    out, _ = cranfield_run
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    qrels = {}
+    for row in ir_datasets.load("cranfield").qrels_iter():
+        if row.relevance > 0:
+            qrels.setdefault(row.query_id, {})[row.doc_id] = 5 - row.relevance
+    for system in SYSTEMS:
+        run = Run.from_file(str(out / "runs" / f"test.{system}.trec"), kind="trec")
+        assert evaluate(Qrels(qrels), run, "ndcg@10", make_comparable=True) == pytest.approx(metrics[system]["ndcg@10"])
+
+
+def test_wandb_offline_run_holds_the_metrics(cranfield_run):
+    out, _ = cranfield_run
+    metrics = json.loads((out / "metrics.json").read_text())["test"]
+    run = run_contents(out)
+    assert run["exit_code"] == 0
+    assert run["group"] == "minilm_demo/cranfield" and run["job_type"] == "run"
+    assert {"model:minilm_demo", "dataset:cranfield"} <= set(run["tags"])
+    assert run["config"]["alpha"] == {"value": 0.7} and run["config"]["lam"] == {"value": 0.4}
+    for system, values in metrics.items():
+        for measure, value in values.items():
+            assert run["summary"][f"test/{system}/{measure}"] == pytest.approx(value)
+    assert run["summary"]["test/per_query/nrows"] == 3 * 225
+    assert run["summary"]["merge/merged_tensors"] > 0
+
+
+def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_dir):
+    result = taskvec_ir(tmp_path, "dataset=cranfield", "retriever.top_k=10", "alpha.value=0", *_model(triple),
+                        env={"TASKVEC_IR_MIRROR": str(mirror_dir), "WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    assert metrics["task_arithmetic"] == metrics["ir_model"]
+    assert (tmp_path / "runs/test.ir_model.trec").read_text().replace("ir_model", "x") == \
+        (tmp_path / "runs/test.task_arithmetic.trec").read_text().replace("task_arithmetic", "x")
+    assert not list(tmp_path.glob("wandb/offline-run-*"))  # WANDB_MODE=disabled wins over the config
+
+
+@pytest.mark.parametrize("override, message", [
+    ("alpha.value=abc", "alpha.value: 'abc' must be a finite number"),
+    ("lam.value=1.5", "lam.value: 1.5 must be a number in [0, 1]"),
+    ("retriever.top_k=0", "retriever.top_k: 0 must be positive"),
+    ("split=dev", "has no split 'dev' in dataset.splits"),
+    ("model.domain=/nonexistent/model", "model.domain: '/nonexistent/model' is neither an existing folder nor a Hub id"),
+    ("model.domain=org/not-downloaded", "not in the local Hugging Face cache and the Hub is offline"),
+    ("model.kind=colbert", "model.kind: 'colbert' is not one of"),
+])
+def test_user_errors_exit_early_with_one_clear_message(tmp_path, triple, mirror_dir, override, message):
+    result = taskvec_ir(tmp_path, "dataset=cranfield", *_model(triple), override,
+                        env={"TASKVEC_IR_MIRROR": str(mirror_dir)})
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "runs").exists()

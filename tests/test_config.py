@@ -1,0 +1,39 @@
+"""Every config in conf/ composes, and the default experiment is the documented one."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from taskvec_ir.app import CONFIG_DIR
+
+GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
+CHOICES = [(group, option) for group, options in GROUPS.items() if group != "scorer" for option in options]
+
+
+@pytest.mark.parametrize("group, option", CHOICES)
+def test_every_config_composes_and_resolves(group, option, monkeypatch):
+    monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"{group}={option}"])
+    resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    if group == "model":
+        assert resolved["model"]["kind"] in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
+        assert all(resolved["model"][role] for role in ("base", "domain", "ir"))
+        assert set(resolved["model"]["scorer"]) >= {"batch_size", "max_length", "device", "dtype"}
+    if group == "dataset":
+        assert resolved["dataset"]["test_split"] in resolved["dataset"]["splits"]
+
+
+def test_default_experiment_is_the_demo_on_scifact_test():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config")
+    assert (cfg.model.name, cfg.dataset.name, cfg.split, cfg.alpha.value) == ("minilm_demo", "scifact", "test", 0.5)
+    assert cfg.model.base == cfg.model.ir  # Θ0 := ΘT for the demo triple
+
+
+def test_paper_triples_are_all_there():
+    assert {"monot5_base", "monot5_large", "mt5_base", "roberta_bi", "distilbert_bi", "llama2_7b"} <= set(GROUPS["model"])
+    assert {"scifact", "nfcorpus", "trec_covid", "scidocs", "miracl_fr", "miracl_es", "miracl_en", "germanquad",
+            "cranfield"} <= set(GROUPS["dataset"])
