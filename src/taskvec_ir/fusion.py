@@ -7,6 +7,7 @@ re-ranker alone and λ = 1 is BM25 alone. This is ranx's ``wsum`` fusion with ``
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 Run = Mapping[str, Mapping[str, float]]
@@ -21,11 +22,15 @@ def check_lambda(lam: float) -> float:
 def fuse(bm25: Run, model: Run, lam: float) -> dict[str, dict[str, float]]:
     """λ·minmax(bm25) + (1 − λ)·minmax(model), per query, over the union of both runs' documents."""
     from ranx import Run as RanxRun
+    from numba.core.errors import NumbaTypeSafetyWarning
     from ranx import fuse as ranx_fuse
 
     lam = check_lambda(lam)
     runs = [RanxRun(_without_empty(bm25)), RanxRun(_without_empty(model))]
-    fused = ranx_fuse(runs=runs, norm="min-max", method="wsum", params={"weights": [lam, 1 - lam]})
+    with warnings.catch_warnings():
+        # ranx's numba kernels warn about a uint64 -> int64 index cast that cannot overflow here.
+        warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
+        fused = ranx_fuse(runs=runs, norm="min-max", method="wsum", params={"weights": [lam, 1 - lam]})
     return {q: {d: float(s) for d, s in docs.items()} for q, docs in fused.to_dict().items()}
 
 
