@@ -125,7 +125,7 @@ def load_docs(dataset: Mapping) -> dict[str, str]:
 
 def load_split(dataset: Mapping, split: str) -> Split:
     """The queries and mapped qrels of the split named ``split`` in ``dataset.splits``."""
-    spec = _split_spec(dataset, split)
+    spec = split_spec(dataset, split)
     if isinstance(spec, Mapping):
         return _sample_split(dataset, split, spec)
     return _load_irds_split(dataset, spec)
@@ -136,7 +136,8 @@ def _ir_datasets_home() -> Path:
     return Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
 
 
-def _split_spec(dataset: Mapping, split: str) -> str | Mapping:
+def split_spec(dataset: Mapping, split: str) -> str | Mapping:
+    """How ``dataset.splits`` defines ``split`` (an ir_datasets id or a sample spec); a clear error if absent."""
     splits = dataset.get("splits") or {}
     if split not in splits:
         raise ValueError(
@@ -148,7 +149,7 @@ def _split_spec(dataset: Mapping, split: str) -> str | Mapping:
 
 def _sample_split(dataset: Mapping, split: str, spec: Mapping) -> Split:
     parent_name, fraction, seed = spec["sample_of"], float(spec["fraction"]), int(spec["seed"])
-    parent_spec = _split_spec(dataset, parent_name)
+    parent_spec = split_spec(dataset, parent_name)
     if isinstance(parent_spec, Mapping):
         raise ValueError(f"dataset.splits.{split}.sample_of must name a split given by an ir_datasets id")
     if not 0 < fraction <= 1:

@@ -162,3 +162,33 @@ def task_vector_stats(ir_model: torch.nn.Module, tau: Mapping[str, torch.Tensor]
         "tau_norm": tau_sq ** 0.5,
         "tau_norm_ratio": (tau_sq / ir_sq) ** 0.5 if ir_sq else float("nan"),
     }
+
+
+class TaskArithmetic:
+    """ΘT in place at any α: each ``set_alpha`` makes the weights exactly ΘT + α·τ.
+
+    Going from one α to the next restores ΘT's tensors from its checkpoint (read lazily) before adding
+    α·τ, so a sequence of α values gives bit for bit the weights of a fresh merge, with no rounding
+    accumulated and no second copy of the model in memory.
+    """
+
+    def __init__(self, ir_model: torch.nn.Module, ir: CheckpointReader, tau: Mapping[str, torch.Tensor]):
+        self.module = ir_model
+        self.tau = tau
+        self.alpha = 0.0
+        self._parameters = dict(ir_model.named_parameters())
+        self._ir = ir
+        self._ir_keys = align_keys(parameter_aliases(ir_model), ir.keys()).source_for
+        # Parameters whose initial value is not in ΘT's checkpoint (initialised at load) are kept in memory.
+        self._kept = {name: self._parameters[name].detach().clone() for name in tau if name not in self._ir_keys}
+
+    @torch.no_grad()
+    def set_alpha(self, alpha: float) -> None:
+        if alpha == self.alpha:
+            return
+        if self.alpha != 0:
+            for name in self.tau:
+                original = self._kept[name] if name in self._kept else self._ir.get(self._ir_keys[name])
+                self._parameters[name].copy_(original)
+        apply_task_vector(self.module, self.tau, alpha)
+        self.alpha = alpha

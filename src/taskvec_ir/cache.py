@@ -1,0 +1,111 @@
+"""A content-addressed cache for the expensive, reusable results of a run.
+
+What a sweep repeats must not be recomputed: BM25 candidates (per dataset, split, analyzer and
+parameters), the task vector (per triple) and model scores (per triple, α, split and scorer settings).
+Each entry's key is a hash of exactly what determines it (``cache_key``), so a change in any input is a
+new entry and a stale result is never served. Entries are written to a temporary file and renamed into
+place, so parallel workers can share the folder and an interrupted write leaves nothing behind. An entry
+that cannot be read (truncated, corrupted) is logged, removed and recomputed.
+
+Layout: ``<cache.dir>/<kind>/<key>.<json|safetensors>``. Clear it with ``rm -r`` or ``taskvec-ir cache.clear=true``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from taskvec_ir.outputs import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def cache_key(**parts) -> str:
+    """A stable hash of ``parts`` (JSON-serialisable values; mappings in any key order)."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def text_digest(texts: Mapping[str, str] | Mapping[str, Mapping[str, float]]) -> str:
+    """A hash of an id -> value mapping (queries, or a run), independent of insertion order."""
+    return cache_key(items=sorted((key, texts[key]) for key in texts))
+
+
+def checkpoint_fingerprint(folder: Path) -> str:
+    """Identity of a checkpoint's weights: file names, sizes and modification times.
+
+    Reading every byte of a multi-GB checkpoint to hash it would cost more than most runs; a Hub
+    snapshot's folder name is already its commit hash, and a local checkpoint that is rewritten gets a
+    new modification time.
+    """
+    folder = Path(folder).resolve()
+    files = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name.endswith(".index.json"))
+    return cache_key(folder=str(folder), files=[(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+
+
+class Cache:
+    """Read-through cache; ``root=None`` disables it (every lookup is a miss, nothing is written)."""
+
+    def __init__(self, root: str | Path | None):
+        self.root = Path(root).expanduser() if root else None
+        self.stats: Counter[str] = Counter()
+
+    def json(self, kind: str, key: str, compute: Callable[[], object]):
+        """The cached JSON value for (kind, key), computing and storing it on a miss."""
+        return self._through(kind, key, "json", compute, _read_json, _write_json)
+
+    def tensors(self, kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The cached tensors for (kind, key) (safetensors), computing and storing them on a miss."""
+        return self._through(kind, key, "safetensors", compute, _read_tensors, _write_tensors)
+
+    def _through(self, kind, key, suffix, compute, read, write):
+        if self.root is None:
+            self.stats[f"{kind}.miss"] += 1
+            return compute()
+        path = self.root / kind / f"{key}.{suffix}"
+        if path.exists():
+            try:
+                value = read(path)
+                self.stats[f"{kind}.hit"] += 1
+                return value
+            except Exception as error:  # noqa: BLE001 - any unreadable entry is recomputed
+                log.warning("Cache entry %s is damaged (%s): recomputing it", path, error)
+                path.unlink(missing_ok=True)
+        self.stats[f"{kind}.miss"] += 1
+        value = compute()
+        write(value, path)
+        return value
+
+    def clear(self) -> None:
+        if self.root is not None and self.root.exists():
+            shutil.rmtree(self.root)
+            log.info("Cleared the cache at %s", self.root)
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _write_json(value, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value))
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def _write_tensors(value: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({name: tensor.contiguous() for name, tensor in value.items()}, str(tmp))

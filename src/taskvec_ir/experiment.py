@@ -1,0 +1,215 @@
+"""One experiment's stages, wired together: data → BM25 candidates → model scores at any α → fusion → evaluation.
+
+``Experiment`` takes a plain config mapping (what ``conf/config.yaml`` composes, resolved) and computes
+each stage's result only when it is asked for, through the content-addressed cache: a sweep trial that
+changes only λ reads the candidates and scores from the cache and loads no model at all; one that changes
+α reuses the loaded ΘT, τ and candidates and pays only its forward passes.
+
+A *system* is what one row of a results table evaluates:
+- ``bm25``: the first stage alone;
+- ``ir_model``: ΘT alone (α = 0), fused with BM25 by λ like every model system;
+- ``task_arithmetic``: Θ' = ΘT + α·τ at the configured α;
+- ``alpha_one``: the untuned α = 1;
+- ``domain_model``: ΘD alone (only bi-encoders: any encoder checkpoint can embed text).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from taskvec_ir import data, evaluation, fusion, retrieval, scoring
+from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
+from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, model_type, resolve_model_source
+
+log = logging.getLogger(__name__)
+
+Run = dict[str, dict[str, float]]
+# Bump when a change of code changes cached results, so old entries are not served.
+CACHE_VERSION = 1
+MODEL_SYSTEMS = ("ir_model", "task_arithmetic", "alpha_one", "domain_model")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Which weights score: ΘT + α·τ (``source="ir"``) or the domain checkpoint alone."""
+
+    source: str
+    alpha: float = 0.0
+
+
+def check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise ValueError(f"alpha.value: {alpha!r} must be a finite number (the weight of the task vector)")
+    return float(alpha)
+
+
+def system_weights(system: str, alpha: float) -> Weights | None:
+    """The weights a system scores with (None for BM25 alone)."""
+    return {
+        "bm25": None,
+        "ir_model": Weights("ir", 0.0),
+        "task_arithmetic": Weights("ir", alpha),
+        "alpha_one": Weights("ir", 1.0),
+        "domain_model": Weights("domain"),
+    }[system]
+
+
+def validate(cfg: Mapping) -> None:
+    """Every check that needs no data and no model: run it before anything expensive."""
+    check_alpha(cfg["alpha"]["value"])
+    if cfg["lam"]["value"] is not None:
+        fusion.check_lambda(cfg["lam"]["value"])
+    elif not cfg["lam"].get("grid"):
+        raise ValueError("lam.value is null: give a value in [0, 1], or a lam.grid to choose it on the split")
+    for lam in cfg["lam"].get("grid") or []:
+        fusion.check_lambda(lam)
+    if cfg["retriever"]["top_k"] <= 0:
+        raise ValueError(f"retriever.top_k: {cfg['retriever']['top_k']} must be positive")
+    if cfg["model"]["kind"] not in scoring.KINDS:
+        raise ValueError(f"model.kind: '{cfg['model']['kind']}' is not one of {', '.join(scoring.KINDS)}")
+    scoring.ScorerSettings.from_mapping(cfg["model"]["scorer"])
+    unknown = set(cfg["systems"]) - {"bm25", *MODEL_SYSTEMS}
+    if unknown:
+        raise ValueError(f"systems: unknown {sorted(unknown)}; known: bm25, {', '.join(MODEL_SYSTEMS)}")
+    if "domain_model" in cfg["systems"] and cfg["model"]["kind"] != "bi_encoder":
+        raise ValueError("systems: domain_model (ΘD alone) can only be scored for bi_encoder models")
+    data.split_spec(cfg["dataset"], cfg["split"])
+
+
+class Experiment:
+    """Lazily computed, cached stages of one configuration (see the module docstring)."""
+
+    def __init__(self, cfg: Mapping, cache: Cache):
+        self.cfg = cfg
+        self.dataset = cfg["dataset"]
+        self.cache = cache
+        self.settings = scoring.ScorerSettings.from_mapping(cfg["model"]["scorer"])
+        self._splits: dict[str, data.Split] = {}
+        self._docs: dict[str, str] | None = None
+        self._folders: dict[str, Path] | None = None
+        self._scorers: dict[str, scoring.Scorer] = {}
+        self._merge = None
+        self.merge_stats: dict | None = None
+
+    # -- data and first stage ---------------------------------------------------------------------
+    def split(self, name: str) -> data.Split:
+        if name not in self._splits:
+            self._splits[name] = data.load_split(self.dataset, name)
+        return self._splits[name]
+
+    def docs(self) -> dict[str, str]:
+        if self._docs is None:
+            self._docs = data.load_docs(self.dataset)
+        return self._docs
+
+    def _dataset_identity(self) -> dict:
+        keys = ("name", "docs", "doc_fields", "query_field", "beir_path")
+        return {key: self.dataset.get(key) for key in keys}
+
+    def candidates(self, split: str) -> Run:
+        queries = self.split(split).queries
+        retriever = dict(self.cfg["retriever"])
+        key = cache_key(version=CACHE_VERSION, dataset=self._dataset_identity(), queries=text_digest(queries),
+                        language=self.dataset["language"], retriever=retriever)
+
+        def compute() -> Run:
+            docs = self.docs()
+            log.info("BM25 over %d documents for %d %s queries", len(docs), len(queries), split)
+            return retrieval.bm25_candidates(docs, queries, language=self.dataset["language"], **retriever)
+
+        return self.cache.json("bm25", key, compute)
+
+    # -- models -------------------------------------------------------------------------------------
+    def folders(self) -> dict[str, Path]:
+        """Local folders of the triple (downloading Hub checkpoints once); checks they share an architecture."""
+        if self._folders is None:
+            model = self.cfg["model"]
+            folders = {role: resolve_model_source(model[role], f"model.{role}") for role in ("ir", "base", "domain")}
+            types = {role: model_type(folder) for role, folder in folders.items()}
+            if len({t for t in types.values() if t}) > 1:
+                raise CheckpointError(f"model: the triple mixes architectures {types}; base, domain and ir must share one")
+            self._folders = folders
+        return self._folders
+
+    def _scorer(self, source: str) -> scoring.Scorer:
+        if source not in self._scorers:
+            self._scorers[source] = scoring.load_scorer(self.cfg["model"]["kind"], self.folders()[source], self.settings)
+        return self._scorers[source]
+
+    def merge(self):
+        """ΘT loaded, with τ = ΘD − Θ0 ready to add (τ cached per triple)."""
+        if self._merge is None:
+            from taskvec_ir import merging
+
+            folders = self.folders()
+            module = self._scorer("ir").module
+            dtype = str(next(module.parameters()).dtype)
+            key = cache_key(version=CACHE_VERSION, **{r: checkpoint_fingerprint(f) for r, f in folders.items()}, dtype=dtype)
+            tau = self.cache.tensors("task_vector", key, lambda: merging.task_vector(
+                module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"])))
+            self._merge = merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau)
+            stats = merging.task_vector_stats(module, tau)
+            log.info("Task vector: %s", stats)
+            self.merge_stats = stats
+        return self._merge
+
+    def scores(self, split: str, weights: Weights) -> Run:
+        """Model scores of ``split``'s BM25 candidates with ``weights`` (cached)."""
+        candidates = self.candidates(split)
+        queries = self.split(split).queries
+        folders = self.folders()
+        model = {"ir": checkpoint_fingerprint(folders["ir"])} if weights.source == "ir" else {}
+        if weights.source == "domain" or weights.alpha != 0:
+            model.update(base=checkpoint_fingerprint(folders["base"]), domain=checkpoint_fingerprint(folders["domain"]))
+        s = self.settings
+        scorer_key = dict(kind=self.cfg["model"]["kind"], max_length=s.max_length, max_query_length=s.max_query_length,
+                          dtype=s.dtype, device=s.torch_device().type, similarity=s.similarity, template=s.template,
+                          positive=s.positive_token, negative=s.negative_token)
+        key = cache_key(version=CACHE_VERSION, model=model, weights=[weights.source, weights.alpha], scorer=scorer_key,
+                        queries=text_digest(queries), candidates=text_digest(candidates))
+
+        def compute() -> Run:
+            if weights.source == "ir":
+                self.merge().set_alpha(weights.alpha)
+            log.info("Scoring %d %s queries with %s", len(candidates), split,
+                     f"ΘT + {weights.alpha:g}·τ" if weights.source == "ir" else "ΘD")
+            return self._scorer(weights.source).score(queries, self.docs(), candidates)
+
+        run = self.cache.json("scores", key, compute)
+        bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
+        if bad:
+            raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
+        return run
+
+    # -- systems ---------------------------------------------------------------------------------------
+    def system_run(self, split: str, system: str, lam: float) -> Run:
+        candidates = self.candidates(split)
+        weights = system_weights(system, check_alpha(self.cfg["alpha"]["value"]))
+        if weights is None:
+            return candidates
+        return fusion.fuse(candidates, self.scores(split, weights), lam)
+
+    def best_lambda(self, split: str, system: str, grid: Sequence[float], measure: str) -> tuple[float, float]:
+        """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ)."""
+        qrels = self.split(split).qrels
+        values = {lam: evaluation.evaluate_run(qrels, self.system_run(split, system, lam), [measure])[0][measure]
+                  for lam in grid}
+        best = max(values, key=lambda lam: (values[lam], -lam))
+        log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
+        return best, values[best]
+
+    def evaluate(self, split: str, systems: Sequence[str], lam: float, runs_dir: Path | None = None,
+                 measures: Sequence[str] = evaluation.MEASURES):
+        """means[system][measure] and per_query[system][measure][query_id]; TREC runs into ``runs_dir``."""
+        qrels = self.split(split).qrels
+        means, per_query = {}, {}
+        for system in systems:
+            run = self.system_run(split, system, lam)
+            if runs_dir is not None:
+                evaluation.save_trec_run(run, runs_dir / f"{split}.{system}.trec", system)
+            means[system], per_query[system] = evaluation.evaluate_run(qrels, run, measures)
+        return means, per_query

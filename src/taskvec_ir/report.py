@@ -1,0 +1,93 @@
+"""The final results of a sweep: significance against baselines, tables (Markdown, LaTeX), the α plot.
+
+Significance follows the paper: a paired t-test per measure between task arithmetic and each baseline
+over the test queries, Bonferroni-corrected for the number of baselines compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from taskvec_ir.outputs import atomic_path
+
+PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]  # system -> measure -> query_id -> value
+
+
+def paired_t_tests(per_query: PerQuery, system: str, baselines: Sequence[str], measures: Sequence[str]) -> dict:
+    """Bonferroni-corrected p-values of ``system`` against each baseline: p[baseline][measure]."""
+    from scipy.stats import ttest_rel
+
+    p_values: dict[str, dict[str, float]] = {}
+    for baseline in baselines:
+        p_values[baseline] = {}
+        for measure in measures:
+            queries = sorted(per_query[system][measure])
+            ours = [per_query[system][measure][q] for q in queries]
+            theirs = [per_query[baseline][measure][q] for q in queries]
+            p = float(ttest_rel(ours, theirs).pvalue)
+            # Identical per-query values give no evidence of a difference (scipy returns nan).
+            p_values[baseline][measure] = 1.0 if math.isnan(p) else min(1.0, p * len(baselines))
+    return p_values
+
+
+def _marks(p_values: Mapping, baselines: Sequence[str], measure: str, alpha: float) -> list[str]:
+    return [str(i + 1) for i, b in enumerate(baselines) if p_values[b][measure] < alpha]
+
+
+def results_markdown(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
+    """A Markdown table; superscript numbers on ``system`` mark significant differences to those baselines."""
+    baselines = list(p_values)
+    lines = ["| # | system | " + " | ".join(measures) + " |", "|---|---|" + "---|" * len(measures)]
+    for name, values in means.items():
+        number = str(baselines.index(name) + 1) if name in baselines else ""
+        cells = []
+        for m in measures:
+            marks = _marks(p_values, baselines, m, alpha) if name == system else []
+            cells.append(f"{values[m]:.4f}" + (f"<sup>{','.join(marks)}</sup>" if marks else ""))
+        lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
+                 f"{len(baselines)} baselines, p < {alpha}).")
+    return "\n".join(lines) + "\n"
+
+
+def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
+    baselines = list(p_values)
+    names = {m: m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP") for m in measures}
+    lines = [r"\begin{tabular}{ll" + "r" * len(measures) + "}", r"\toprule",
+             r"\# & System & " + " & ".join(names[m].replace("@", "@") for m in measures) + r" \\", r"\midrule"]
+    for name, values in means.items():
+        number = str(baselines.index(name) + 1) if name in baselines else ""
+        cells = []
+        for m in measures:
+            marks = _marks(p_values, baselines, m, alpha) if name == system else []
+            cells.append(f"{values[m]:.4f}" + (f"$^{{{','.join(marks)}}}$" if marks else ""))
+        lines.append(f"{number} & {name.replace('_', chr(92) + '_')} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def alpha_sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best: Mapping) -> None:
+    """Tuning-split objective against α for every completed trial (colour: λ), the chosen one marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials = sorted(trials, key=lambda t: t["alpha"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    points = ax.scatter([t["alpha"] for t in trials], [t["value"] for t in trials], c=[t["lam"] for t in trials],
+                        cmap="viridis", vmin=0, vmax=1, zorder=3)
+    fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
+    ax.plot([t["alpha"] for t in trials], [t["value"] for t in trials], color="0.7", zorder=1)
+    ax.scatter([best["alpha"]], [best["value"]], s=160, facecolors="none", edgecolors="red", zorder=4, label="chosen")
+    ax.set_xlabel("α (weight of the task vector)")
+    ax.set_ylabel(f"{objective} on the tuning split")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

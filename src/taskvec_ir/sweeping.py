@@ -1,0 +1,224 @@
+"""Optuna sweeps of α and λ on a tuning split, then one evaluation of the best setting on test.
+
+``ResumableOptunaSweeper`` is hydra-optuna-sweeper's sweeper (same config: sampler, direction, storage,
+study_name, n_trials, n_jobs, params) with the loop our users need for long sweeps:
+- ``n_trials`` is the study's target: trials already completed in the storage count toward it, so
+  running the same command against the same storage resumes and runs only the missing trials; several
+  sweeper processes sharing one storage finish the target together;
+- each trial's job dir is ``trial_<number>`` (Optuna's trial number), so a resumed or parallel sweep never
+  overwrites an earlier trial's outputs;
+- a failed trial (an exception, a non-finite objective) is recorded as failed and replaced; the sweep
+  stops only when more than ``max_failure_rate`` of ``n_trials`` have failed;
+- before any trial: the tuning split must exist (test qrels are never read by a trial); after the last:
+  the best setting is evaluated once on the test split beside the baselines (``final/`` in the sweep dir).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus
+from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+_STATES = optuna.trial.TrialState
+
+
+class ResumableOptunaSweeper(OptunaSweeper):
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.hydra_context, self.config = hydra_context, config
+
+    def sweep(self, arguments: list[str]) -> None:
+        impl = self.sweeper
+        job_cfg = _job_config(self.config)
+        _check_tuning_split(job_cfg)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+
+        impl._process_searchspace_config()
+        distributions, fixed = create_params_from_overrides(impl._parse_sweeper_params_config() + list(arguments))
+        for name in fixed:
+            distributions.pop(name, None)
+        target, sampler = impl.n_trials, impl.sampler
+        if getattr(sampler, "func", None) is optuna.samplers.GridSampler:
+            grid = {name: impl._to_grid_sampler_choices(d) for name, d in distributions.items()}
+            sampler = sampler(grid)
+            target = min(target, math.prod(len(choices) for choices in grid.values()))
+        study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
+        log.info("Study %s in %s: %d of %d trials complete", study.study_name, impl.storage,
+                 _count(study, _STATES.COMPLETE), target)
+
+        failed, job_idx = 0, 0
+        while (missing := target - _count(study, _STATES.COMPLETE, _STATES.RUNNING)) > 0:
+            trials = _within_target(study, [study.ask() for _ in range(min(impl.n_jobs, missing))], target)
+            if not trials:
+                break
+            overrides = [(*trial_overrides, f"trial={trial.number}")
+                         for trial_overrides, trial in zip(impl._configure_trials(trials, distributions, fixed), trials)]
+            returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
+            job_idx += len(returns)
+            for trial, result in zip(trials, returns):
+                failed += not _record(study, trial, result)
+            if failed > impl.max_failure_rate * target:
+                raise RuntimeError(f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
+                                   f"{impl.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}")
+
+        best = _write_results(study, sweep_dir, impl.storage)
+        if job_cfg["sweep"]["final_evaluation"]:
+            final_evaluation(self.hydra_context.config_loader.load_sweep_config(
+                self.config, [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)]),
+                study, sweep_dir)
+
+
+def _job_config(config) -> dict:
+    """The job's part of a Hydra config, resolved (the hydra node holds per-job values not yet set)."""
+    HydraConfig.instance().set_config(config)  # for ${hydra:...} interpolations in the job's keys
+    job = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+    return OmegaConf.to_container(job, resolve=True)
+
+
+def _check_tuning_split(cfg: dict) -> None:
+    split, dataset = cfg["split"], cfg["dataset"]
+    if split not in (dataset.get("splits") or {}):
+        raise ValueError(
+            f"dataset {dataset['name']!r} has no {split!r} split to tune on (splits: {', '.join(dataset['splits'])}); "
+            f"add one to dataset.splits (e.g. dataset.splits.dev={{sample_of:train,fraction:0.2,seed:42}}) "
+            f"or name a split to tune on with sweep.tune_split=<split>")
+    if split == dataset["test_split"]:
+        log.warning("Tuning on %r, the split the final evaluation reports: its figures are not held-out", split)
+
+
+def _absolute_storage(storage: str | None) -> str | None:
+    """sqlite URLs relative to the working directory made absolute (workers may run elsewhere)."""
+    prefix = "sqlite:///"
+    if storage and storage.startswith(prefix) and not storage[len(prefix):].startswith("/"):
+        path = Path(storage[len(prefix):]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return storage
+
+
+def _open_study(name, storage, sampler, directions) -> optuna.Study:
+    # Workers starting together may race to create the same new study: retry what the loser sees.
+    for attempt in range(5):
+        try:
+            return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
+                                       load_if_exists=True)
+        except Exception:  # noqa: BLE001 - e.g. sqlite "UNIQUE constraint failed" during creation
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def _count(study: optuna.Study, *states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _within_target(study: optuna.Study, trials: list, target: int) -> list:
+    """Drop trials a parallel worker made surplus: the first ``target`` trials (by number) that are
+    complete or running are the study's; later ones are pruned before they run."""
+    keep = {t.number for t in sorted(study.get_trials(deepcopy=False, states=(_STATES.COMPLETE, _STATES.RUNNING)),
+                                     key=lambda t: t.number)[:target]}
+    for trial in trials:
+        if trial.number not in keep:
+            study.tell(trial, state=_STATES.PRUNED)
+    return [trial for trial in trials if trial.number in keep]
+
+
+def _record(study: optuna.Study, trial, result) -> bool:
+    """Tell the study how a trial ended; True when it completed with a finite objective."""
+    value = result.return_value if result.status == JobStatus.COMPLETED else None
+    objective = value.get("objective") if isinstance(value, dict) else None
+    if objective is None or not math.isfinite(objective):
+        error = result._return_value if result.status == JobStatus.FAILED else f"objective {objective!r}"
+        log.warning("Trial %d failed: %s", trial.number, error)
+        study.tell(trial, state=_STATES.FAIL)
+        return False
+    trial.set_user_attr("lam", value["lam"])
+    trial.set_user_attr("job_dir", str(result.working_dir or ""))
+    study.tell(trial, values=[objective])
+    return True
+
+
+def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
+    from taskvec_ir.outputs import atomic_path
+
+    best = study.best_trial  # raises when no trial completed
+    results = {
+        "name": "optuna",
+        "best_params": dict(best.params),
+        "best_value": best.value,
+        "best_lam": best.user_attrs.get("lam"),
+        "best_trial": best.number,
+        "study_name": study.study_name,
+        "storage": storage,
+        "n_complete": _count(study, _STATES.COMPLETE),
+        "n_failed": _count(study, _STATES.FAIL),
+    }
+    with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
+        OmegaConf.save(OmegaConf.create(results), tmp)
+    log.info("Best: %s = %.4f (trial %d, λ = %s)", best.params, best.value, best.number, results["best_lam"])
+    return results
+
+
+def _as_overrides(params: dict[str, Any]) -> list[str]:
+    return [f"{name}={value}" for name, value in params.items()]
+
+
+def final_overrides(cfg: dict, best: dict) -> list[str]:
+    """The best trial's setting on the test split, beside every baseline the family allows."""
+    systems = ["bm25", "ir_model", "alpha_one", "task_arithmetic"]
+    if cfg["model"]["kind"] == "bi_encoder":
+        systems.insert(3, "domain_model")
+    return [f"split={cfg['dataset']['test_split']}", f"systems=[{','.join(systems)}]", f"lam.value={best['best_lam']}",
+            "wandb.job_type=final", "wandb.name=final", "trial=null"]
+
+
+def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
+    """Evaluate the chosen setting once on test and write the report into ``<sweep_dir>/final``."""
+    from taskvec_ir import evaluation, report, tracking
+    from taskvec_ir.app import open_experiment
+    from taskvec_ir.outputs import atomic_path, write_json
+
+    cfg = _job_config(config)
+    out_dir = sweep_dir / "final"
+    experiment = open_experiment(cfg)
+    split, systems, measures, lam = cfg["split"], cfg["systems"], cfg["measures"], cfg["lam"]["value"]
+    trials = [{"alpha": t.params.get("alpha.value", cfg["alpha"]["value"]), "lam": t.user_attrs.get("lam"), "value": t.value}
+              for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))]
+    best = {"alpha": cfg["alpha"]["value"], "value": study.best_value}
+    w = cfg["wandb"]
+    with tracking.wandb_run(cfg, out_dir, mode=w["mode"], project=w["project"], entity=w["entity"], group=w["group"],
+                            job_type=w["job_type"], tags=w["tags"], name=w["name"]) as run:
+        means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
+        baselines = [s for s in systems if s != "task_arithmetic"]
+        p_values = report.paired_t_tests(per_query, "task_arithmetic", baselines, measures)
+        write_json({split: means}, out_dir / "metrics.json")
+        write_json({split: per_query}, out_dir / "per_query.json")
+        write_json(p_values, out_dir / "significance.json")
+        markdown = report.results_markdown(means, p_values, "task_arithmetic", measures)
+        header = (f"{cfg['model']['name']} on {cfg['dataset']['name']} {split}: α = {best['alpha']:g}, λ = {lam:g} "
+                  f"(tuned on {cfg['sweep']['tune_split']} by {cfg['objective']}, {len(trials)} trials)\n\n")
+        for name, text in {"results.md": header + markdown,
+                           "results.tex": report.results_latex(means, p_values, "task_arithmetic", measures)}.items():
+            with atomic_path(out_dir / name) as tmp:
+                tmp.write_text(text)
+        plot = sweep_dir / "alpha_sensitivity.png"
+        report.alpha_sensitivity_plot(trials, plot, cfg["objective"], best)
+        tracking.log_results(run, split, means, per_query)
+        import wandb
+
+        run.log({"alpha_sensitivity": wandb.Image(str(plot)),
+                 "results": wandb.Table(columns=["system", *measures],
+                                        data=[[s, *(means[s][m] for m in measures)] for s in systems])})
+        run.summary.update({"alpha": best["alpha"], "lam": lam, "n_trials": len(trials)})
+    print("\n" + header + evaluation.format_table(means, measures) + f"\nReport: {out_dir}")
