@@ -7,6 +7,8 @@ TASKVEC_IR_MIRROR ?= $(wildcard ../shared/datasets)
 export TASKVEC_IR_MIRROR
 # ranx is numba-compiled: keep its cache between runs so the ~50 s compile is paid once per machine.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# ranx imports matplotlib, which scans the system's fonts (~45 s here) unless its cache persists.
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
 .PHONY: install demo test clean
 install: $(VENV)/.installed

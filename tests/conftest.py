@@ -15,7 +15,6 @@ for var, sub in {
     "HOME": "home",
     "IR_DATASETS_HOME": "ir_datasets",
     "HF_HOME": "hf",
-    "MPLCONFIGDIR": "mpl",
     "WANDB_DIR": "wandb",
     "WANDB_DATA_DIR": "wandb/data",
     "WANDB_CACHE_DIR": "wandb/cache",
@@ -23,8 +22,10 @@ for var, sub in {
 }.items():
     (_TMP / sub).mkdir(parents=True, exist_ok=True)
     os.environ[var] = str(_TMP / sub)
-# A persistent numba cache (set by the Makefile) keeps ranx's ~50 s compile out of every run.
+# Persistent numba and matplotlib caches (set by the Makefile) keep ranx's ~50 s compile and
+# matplotlib's ~45 s font scan out of every test session; they hold no state that tests depend on.
 os.environ.setdefault("NUMBA_CACHE_DIR", str(_TMP / "numba"))
+os.environ.setdefault("MPLCONFIGDIR", str(_TMP / "mpl"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["WANDB_MODE"] = "offline"

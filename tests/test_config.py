@@ -4,20 +4,25 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from taskvec_ir.app import CONFIG_DIR
 
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
-CHOICES = [(group, option) for group, options in GROUPS.items() if group != "scorer" for option in options]
+# scorer and sweep_base are included by other configs (model/*, sweep/*), not chosen on their own.
+CHOICES = [(group, option) for group, options in GROUPS.items() if group not in {"scorer", "sweep_base", "hydra"}
+           for option in options]
 
 
 @pytest.mark.parametrize("group, option", CHOICES)
 def test_every_config_composes_and_resolves(group, option, monkeypatch):
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[f"{group}={option}"])
-    resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        cfg = compose("config", overrides=[f"{group}={option}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
+    job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    resolved = OmegaConf.to_container(job, resolve=True, throw_on_missing=True)
     if group == "model":
         assert resolved["model"]["kind"] in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
         assert all(resolved["model"][role] for role in ("base", "domain", "ir"))
@@ -37,3 +42,16 @@ def test_paper_triples_are_all_there():
     assert {"monot5_base", "monot5_large", "mt5_base", "roberta_bi", "distilbert_bi", "llama2_7b"} <= set(GROUPS["model"])
     assert {"scifact", "nfcorpus", "trec_covid", "scidocs", "miracl_fr", "miracl_es", "miracl_en", "germanquad",
             "cranfield"} <= set(GROUPS["dataset"])
+
+
+@pytest.mark.parametrize("option", GROUPS["sweep"])
+def test_sweeps_tune_on_dev_with_our_sweeper(option):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"sweep={option}"], return_hydra_config=True)
+    assert cfg.split == "dev" and cfg.hydra.sweeper.direction == "maximize"
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
+    assert "alpha.value" in cfg.hydra.sweeper.params
+    if option == "paper_grid":
+        assert cfg.hydra.sweeper.params["alpha.value"] == "choice(" + ", ".join(f"{i / 10:.1f}" for i in range(11)) + ")"
+    if option in ("alpha", "paper_grid"):  # λ is chosen inside each trial
+        assert cfg.lam.value is None and "lam.value" not in cfg.hydra.sweeper.params

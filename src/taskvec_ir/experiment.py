@@ -33,6 +33,19 @@ CACHE_VERSION = 1
 MODEL_SYSTEMS = ("ir_model", "task_arithmetic", "alpha_one", "domain_model")
 
 
+# What a process has loaded stays loaded for its next job (Hydra's basic launcher runs every trial of a
+# sweep in one process): a new trial re-reads no checkpoint and pays only its forward passes. One entry
+# per kind (the latest), so a process that moves on to another model does not keep the old one.
+_LOADED: dict[str, tuple[str, object]] = {}
+
+
+def _process_cached(kind: str, key: str, build):
+    if kind not in _LOADED or _LOADED[kind][0] != key:
+        _LOADED.pop(kind, None)
+        _LOADED[kind] = (key, build())
+    return _LOADED[kind][1]
+
+
 @dataclass(frozen=True)
 class Weights:
     """Which weights score: ΘT + α·τ (``source="ir"``) or the domain checkpoint alone."""
@@ -89,6 +102,8 @@ class Experiment:
         self.cache = cache
         self.settings = scoring.ScorerSettings.from_mapping(cfg["model"]["scorer"])
         self._splits: dict[str, data.Split] = {}
+        self._candidates: dict[str, Run] = {}
+        self._scores: dict[tuple[str, Weights], Run] = {}
         self._docs: dict[str, str] | None = None
         self._folders: dict[str, Path] | None = None
         self._scorers: dict[str, scoring.Scorer] = {}
@@ -103,7 +118,8 @@ class Experiment:
 
     def docs(self) -> dict[str, str]:
         if self._docs is None:
-            self._docs = data.load_docs(self.dataset)
+            key = cache_key(dataset=self._dataset_identity())
+            self._docs = _process_cached("docs", key, lambda: data.load_docs(self.dataset))
         return self._docs
 
     def _dataset_identity(self) -> dict:
@@ -111,6 +127,11 @@ class Experiment:
         return {key: self.dataset.get(key) for key in keys}
 
     def candidates(self, split: str) -> Run:
+        if split not in self._candidates:
+            self._candidates[split] = self._cached_candidates(split)
+        return self._candidates[split]
+
+    def _cached_candidates(self, split: str) -> Run:
         queries = self.split(split).queries
         retriever = dict(self.cfg["retriever"])
         key = cache_key(version=CACHE_VERSION, dataset=self._dataset_identity(), queries=text_digest(queries),
@@ -137,7 +158,10 @@ class Experiment:
 
     def _scorer(self, source: str) -> scoring.Scorer:
         if source not in self._scorers:
-            self._scorers[source] = scoring.load_scorer(self.cfg["model"]["kind"], self.folders()[source], self.settings)
+            folder, kind = self.folders()[source], self.cfg["model"]["kind"]
+            key = cache_key(folder=checkpoint_fingerprint(folder), kind=kind, settings=vars(self.settings))
+            self._scorers[source] = _process_cached(f"scorer.{source}", key,
+                                                    lambda: scoring.load_scorer(kind, folder, self.settings))
         return self._scorers[source]
 
     def merge(self):
@@ -149,16 +173,25 @@ class Experiment:
             module = self._scorer("ir").module
             dtype = str(next(module.parameters()).dtype)
             key = cache_key(version=CACHE_VERSION, **{r: checkpoint_fingerprint(f) for r, f in folders.items()}, dtype=dtype)
-            tau = self.cache.tensors("task_vector", key, lambda: merging.task_vector(
-                module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"])))
-            self._merge = merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau)
-            stats = merging.task_vector_stats(module, tau)
-            log.info("Task vector: %s", stats)
-            self.merge_stats = stats
+
+            def build():
+                tau = self.cache.tensors("task_vector", key, lambda: merging.task_vector(
+                    module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"])))
+                stats = merging.task_vector_stats(module, tau)
+                log.info("Task vector: %s", stats)
+                return merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau), stats
+
+            # Keyed by the loaded ΘT object too: a reloaded ΘT needs its own in-place merge.
+            self._merge, self.merge_stats = _process_cached("merge", f"{key}/{id(module)}", build)
         return self._merge
 
     def scores(self, split: str, weights: Weights) -> Run:
         """Model scores of ``split``'s BM25 candidates with ``weights`` (cached)."""
+        if (split, weights) not in self._scores:
+            self._scores[split, weights] = self._cached_scores(split, weights)
+        return self._scores[split, weights]
+
+    def _cached_scores(self, split: str, weights: Weights) -> Run:
         candidates = self.candidates(split)
         queries = self.split(split).queries
         folders = self.folders()

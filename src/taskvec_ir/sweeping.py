@@ -24,6 +24,7 @@ from typing import Any
 import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
+from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
@@ -49,7 +50,9 @@ class ResumableOptunaSweeper(OptunaSweeper):
         for name in fixed:
             distributions.pop(name, None)
         target, sampler = impl.n_trials, impl.sampler
-        if getattr(sampler, "func", None) is optuna.samplers.GridSampler:
+        seed = self.config.hydra.sweeper.sampler.get("seed")
+        is_grid = getattr(sampler, "func", None) is optuna.samplers.GridSampler
+        if is_grid:
             grid = {name: impl._to_grid_sampler_choices(d) for name, d in distributions.items()}
             sampler = sampler(grid)
             target = min(target, math.prod(len(choices) for choices in grid.values()))
@@ -62,8 +65,14 @@ class ResumableOptunaSweeper(OptunaSweeper):
             trials = _within_target(study, [study.ask() for _ in range(min(impl.n_jobs, missing))], target)
             if not trials:
                 break
-            overrides = [(*trial_overrides, f"trial={trial.number}")
-                         for trial_overrides, trial in zip(impl._configure_trials(trials, distributions, fixed), trials)]
+            overrides = []
+            for trial in trials:
+                if seed is not None and not is_grid:
+                    # One seed per trial number: a resumed sweep or a parallel worker continues the
+                    # sequence instead of replaying the first trials' parameters.
+                    study.sampler = instantiate(self.config.hydra.sweeper.sampler, seed=seed + trial.number)
+                (trial_overrides,) = impl._configure_trials([trial], distributions, fixed)
+                overrides.append((*trial_overrides, f"trial={trial.number}"))
             returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
             job_idx += len(returns)
             for trial, result in zip(trials, returns):

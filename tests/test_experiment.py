@@ -1,0 +1,82 @@
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from taskvec_ir import evaluation, fusion, scoring
+from taskvec_ir.app import CONFIG_DIR, open_experiment
+from taskvec_ir.checkpoints import CheckpointReader
+from taskvec_ir.experiment import Weights
+from taskvec_ir.merging import TaskArithmetic, apply_task_vector, task_vector
+from tiny_models import tiny_triple
+
+SETTINGS = {"show_progress": False, "max_length": 64, "max_query_length": 16}
+
+
+def config(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+@pytest.fixture(scope="module")
+def triple(tmp_path_factory):
+    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
+
+
+@pytest.fixture
+def cranfield_cfg(triple, mirror_dir, tmp_path):
+    return lambda *overrides: config(
+        "dataset=cranfield", "retriever.top_k=10", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path / 'cache'}",
+        "model.scorer.show_progress=false", *(f"model.{role}={path}" for role, path in triple.items()), *overrides)
+
+
+@pytest.mark.parametrize("family", ["bi_encoder", "monot5"])
+def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family):
+    folders = tiny_triple(tmp_path, family)
+    scorer = scoring.load_scorer(family, folders["ir"], SETTINGS)
+    tau = task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
+    merge = TaskArithmetic(scorer.module, CheckpointReader(folders["ir"]), tau)
+    for alpha in [0.3, 1.0, -0.5, 0.7, 0.0, 0.3]:
+        merge.set_alpha(alpha)
+        fresh = scoring.load_scorer(family, folders["ir"], SETTINGS).module
+        apply_task_vector(fresh, tau, alpha)
+        for (name, merged), (_, expected) in zip(scorer.module.named_parameters(), fresh.named_parameters()):
+            assert torch.equal(merged, expected), (alpha, name)
+
+
+def test_lambda_only_change_runs_no_model(cranfield_cfg, monkeypatch):
+    first = open_experiment(cranfield_cfg("lam.value=0.3"))
+    means_03, _ = first.evaluate("test", ["task_arithmetic"], 0.3)
+    assert first.cache.stats["scores.miss"] == 1
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a λ-only change loaded a model")
+
+    monkeypatch.setattr(scoring, "load_scorer", no_model)
+    second = open_experiment(cranfield_cfg("lam.value=0.7"))
+    means_07, _ = second.evaluate("test", ["bm25", "task_arithmetic"], 0.7)
+    assert second.cache.stats == {"bm25.hit": 1, "scores.hit": 1}
+    assert means_07["task_arithmetic"] != means_03["task_arithmetic"]
+
+
+def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
+    experiment = open_experiment(cranfield_cfg())
+    for alpha in (0.2, 0.9):
+        experiment.cfg["alpha"]["value"] = alpha
+        experiment.evaluate("test", ["task_arithmetic"], 0.5)
+    assert experiment.cache.stats["bm25.miss"] == 1 and experiment.cache.stats["scores.miss"] == 2
+    assert list(experiment._scorers) == ["ir"]
+    assert experiment.cache.stats["task_vector.miss"] + experiment.cache.stats["task_vector.hit"] <= 1
+
+
+def test_lambda_grid_matches_brute_force(cranfield_cfg):
+    experiment = open_experiment(cranfield_cfg("alpha.value=0.6"))
+    grid = [i / 20 for i in range(21)]
+    chosen, value = experiment.best_lambda("test", "task_arithmetic", grid, "ndcg@10")
+    split = experiment.split("test")
+    candidates = experiment.candidates("test")
+    scores = experiment.scores("test", Weights("ir", 0.6))
+    brute = {lam: evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])[0]["ndcg@10"]
+             for lam in grid}
+    assert value == pytest.approx(max(brute.values()))
+    assert chosen == min(lam for lam in grid if brute[lam] == pytest.approx(max(brute.values())))

@@ -1,0 +1,170 @@
+"""Sweeps as users run them (``taskvec-ir -m sweep=...``), on tiny models and real Cranfield."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny_models import WORDS, tiny_triple
+from wandb_records import run_contents
+
+TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
+# Cranfield has no dev split: the tests carve one out of its queries.
+CRANFIELD_DEV = ["dataset=cranfield", "+dataset.splits.dev={sample_of:test,fraction:0.3,seed:1}"]
+
+
+@pytest.fixture(scope="module")
+def triple(tmp_path_factory):
+    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
+
+
+@pytest.fixture(scope="module")
+def sweep(triple, mirror_dir, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+
+    def run(sweep_dir: Path, *overrides: str, name: str = "alpha_lambda", background: bool = False):
+        command = [str(TASKVEC_IR), "-m", f"sweep={name}", f"hydra.sweep.dir={sweep_dir}", "retriever.top_k=10",
+                   f"cache.dir={cache}", "model.scorer.show_progress=false",
+                   *(f"model.{role}={path}" for role, path in triple.items()), *overrides]
+        env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+        if background:
+            return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                    stdin=subprocess.DEVNULL)
+        result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+        return result
+
+    return run
+
+
+def results(sweep_dir: Path) -> dict:
+    return yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+
+
+def trial_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(sweep_dir.glob("trial_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
+@pytest.fixture(scope="module")
+def finished(sweep, tmp_path_factory):
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    sweep(sweep_dir, *CRANFIELD_DEV, "hydra.sweeper.n_trials=3")
+    return sweep_dir
+
+
+def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
+    trials = trial_dirs(finished)
+    assert [t.name for t in trials] == ["trial_0", "trial_1", "trial_2"]
+    groups = set()
+    for trial in trials:
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev"]  # never the test split
+        run = run_contents(trial)
+        assert run["job_type"] == "trial" and run["exit_code"] == 0
+        assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
+        groups.add(run["group"])
+    final = run_contents(finished / "final")
+    assert final["job_type"] == "final" and groups == {final["group"]}
+
+
+def test_final_evaluation_uses_the_best_dev_setting(finished):
+    best = results(finished)
+    objectives = {}
+    for trial in trial_dirs(finished):
+        run = run_contents(trial)
+        objectives[trial.name] = (run["summary"]["objective/dev/ndcg@10"], run["config"]["alpha"]["value"],
+                                  run["summary"]["lam"])
+    value, alpha, lam = max(objectives.values(), key=lambda v: v[0])
+    assert best["best_value"] == pytest.approx(value) and best["n_complete"] == 3
+    assert best["best_params"]["alpha.value"] == pytest.approx(alpha) and best["best_lam"] == pytest.approx(lam)
+    final = run_contents(finished / "final")
+    assert final["config"]["alpha"]["value"] == pytest.approx(alpha) and final["config"]["lam"]["value"] == pytest.approx(lam)
+    metrics = json.loads((finished / "final" / "metrics.json").read_text())
+    assert list(metrics) == ["test"]
+    assert set(metrics["test"]) == {"bm25", "ir_model", "alpha_one", "domain_model", "task_arithmetic"}
+    significance = json.loads((finished / "final" / "significance.json").read_text())
+    assert set(significance) == {"bm25", "ir_model", "alpha_one", "domain_model"}
+    assert "task_arithmetic" in (finished / "final" / "results.md").read_text()
+    assert (finished / "final" / "results.tex").read_text().startswith(r"\begin{tabular}")
+    assert (finished / "alpha_sensitivity.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rerun_resumes_and_runs_only_the_missing_trials(sweep, finished):
+    before = {t.name: (t / "metrics.json").stat().st_mtime_ns for t in trial_dirs(finished)}
+    output = sweep(finished, *CRANFIELD_DEV, "hydra.sweeper.n_trials=5", "sweep.final_evaluation=false").stdout
+    assert "3 of 5 trials complete" in output
+    assert [t.name for t in trial_dirs(finished)] == ["trial_0", "trial_1", "trial_2", "trial_3", "trial_4"]
+    assert {name: (finished / name / "metrics.json").stat().st_mtime_ns for name in before} == before
+    assert results(finished)["n_complete"] == 5
+
+
+def test_two_workers_share_one_study(sweep, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    # Create the study first, as for any multi-worker sweep (sqlite cannot create it from two workers at once).
+    import optuna
+
+    optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+    common = [*CRANFIELD_DEV, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}",
+              "hydra.sweeper.study_name=shared", "sweep.final_evaluation=false"]
+    workers = [sweep(tmp_path / f"worker{i}", *common, background=True) for i in range(2)]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=600)
+        assert worker.returncode == 0, output[-3000:]
+    study = optuna.load_study(study_name="shared", storage=storage)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 4
+    assert len({t.params["alpha.value"] for t in complete}) == 4
+    dirs = [d.name for i in range(2) for d in trial_dirs(tmp_path / f"worker{i}")]
+    assert sorted(dirs) == sorted(f"trial_{t.number}" for t in complete)
+
+
+def test_failed_and_nan_trials_are_recorded_and_the_sweep_goes_on(sweep, tmp_path):
+    # α = 1e38 overflows the weights: the model's scores are not finite and the trial fails.
+    sweep(tmp_path, *CRANFIELD_DEV, "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=1.0",
+          "alpha.value=choice(0.5,1e38)", "sweep.final_evaluation=false")
+    best = results(tmp_path)
+    assert best["n_complete"] == 3 and best["n_failed"] >= 1 and best["best_params"]["alpha.value"] == 0.5
+    exit_codes = [run_contents(t)["exit_code"] for t in trial_dirs(tmp_path)]
+    assert sorted(exit_codes) == [0, 0, 0] + [1] * best["n_failed"]
+    failed = [t for t in trial_dirs(tmp_path) if run_contents(t)["exit_code"] == 1]
+    assert all(not (t / "metrics.json").exists() for t in failed)
+
+
+def test_sweep_refuses_a_dataset_without_dev_split(sweep, tmp_path):
+    with pytest.raises(AssertionError, match="has no 'dev' split to tune on"):
+        sweep(tmp_path, "dataset=cranfield")
+    assert not trial_dirs(tmp_path)
+
+
+@pytest.fixture
+def beir_collection(tmp_path):
+    """A small BEIR-layout collection with dev and test qrels."""
+    rng = random.Random(0)
+    folder = tmp_path / "tinybeir"
+    (folder / "qrels").mkdir(parents=True)
+    docs = {f"d{i}": " ".join(rng.choices(WORDS, k=12)) for i in range(40)}
+    queries = {f"q{i}": " ".join(rng.choices(WORDS, k=3)) for i in range(12)}
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items()))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    for split, ids in (("dev", range(6)), ("test", range(6, 12))):
+        rows = [f"q{q}\td{rng.randrange(40)}\t1" for q in ids for _ in range(3)]
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
+    dataset = ["dataset=germanquad", "dataset.name=tinybeir", "dataset.docs=tinybeir", "dataset.language=en",
+               f"dataset.beir_path={beir_collection}", "dataset.splits.test=tinybeir/test", "+dataset.splits.dev=tinybeir/dev"]
+    test_qrels = beir_collection / "qrels" / "test.tsv"
+    kept = test_qrels.read_text()
+    test_qrels.unlink()  # any trial reading test qrels would now fail
+    sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3", "sweep.final_evaluation=false")
+    assert results(tmp_path / "sweep")["n_complete"] == 3
+    test_qrels.write_text(kept)
+    output = sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3").stdout
+    assert "3 of 3 trials complete" in output and len(trial_dirs(tmp_path / "sweep")) == 3
+    assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test"]
