@@ -2,6 +2,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
 
@@ -49,21 +50,47 @@ def test_hit_miss_and_no_temporary_files(tmp_path):
     assert [p.name for p in (tmp_path / "scores").iterdir()] == ["k.json"]
 
 
-@pytest.mark.parametrize("kind, damage", [("json", b'{"q": {"d": 1.'), ("tensors", b"\x00garbage")])
-def test_damaged_entry_is_recomputed(tmp_path, kind, damage):
+def test_damaged_json_entry_is_recomputed(tmp_path):
     cache = Cache(tmp_path)
-    value = {"w": torch.arange(4.0)} if kind == "tensors" else {"q": {"d": 2.0}}
-    store = getattr(cache, kind)
-    store("k1", "key", lambda: value)
-    (entry,) = (tmp_path / "k1").iterdir()
-    entry.write_bytes(damage)  # truncated / corrupted on disk
-    again = store("k1", "key", lambda: value)
-    if kind == "tensors":
-        assert torch.equal(again["w"], value["w"])
+    cache.json("scores", "key", lambda: {"q": {"d": 2.0}})
+    (tmp_path / "scores" / "key.json").write_bytes(b'{"q": {"d": 2.')  # truncated on disk
+    assert cache.json("scores", "key", lambda: {"q": {"d": 2.0}}) == {"q": {"d": 2.0}}
+    assert cache.stats["scores.miss"] == 2
+    assert cache.json("scores", "key", lambda: pytest.fail("not served from the repaired entry"))
+
+
+def _write_tau(folder):
+    save_file({"w": torch.arange(6.0)}, str(folder / "shard-00000.safetensors"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete manifest", "extra bytes"])
+def test_damaged_folder_entry_is_rebuilt(tmp_path, damage):
+    cache = Cache(tmp_path)
+    folder = cache.folder("task_vector", "key", _write_tau)
+    shard = folder / "shard-00000.safetensors"
+    if damage == "truncate":
+        shard.write_bytes(shard.read_bytes()[:-8])
+    elif damage == "delete manifest":
+        (folder / "manifest.json").unlink()
     else:
-        assert again == value
-    assert cache.stats["k1.miss"] == 2
-    assert store("k1", "key", lambda: pytest.fail("served from the repaired entry")) is not None
+        shard.write_bytes(shard.read_bytes() + b"\0")
+    again = cache.folder("task_vector", "key", _write_tau)
+    assert torch.equal(load_file(str(again / "shard-00000.safetensors"))["w"], torch.arange(6.0))
+    assert cache.stats == {"task_vector.miss": 2}
+    assert cache.folder("task_vector", "key", lambda out: pytest.fail("rebuilt a complete entry")) == again
+    assert [p.name for p in (tmp_path / "task_vector").iterdir()] == ["key"]  # no staging folder left
+
+
+def test_failed_build_leaves_nothing(tmp_path):
+    cache = Cache(tmp_path)
+
+    def broken(folder):
+        _write_tau(folder)
+        raise MemoryError("out of memory while writing τ")
+
+    with pytest.raises(MemoryError):
+        cache.folder("task_vector", "key", broken)
+    assert list((tmp_path / "task_vector").iterdir()) == []
 
 
 def test_disabled_cache_always_computes(tmp_path):

@@ -55,3 +55,11 @@ def test_sweeps_tune_on_dev_with_our_sweeper(option):
         assert cfg.hydra.sweeper.params["alpha.value"] == "choice(" + ", ".join(f"{i / 10:.1f}" for i in range(11)) + ")"
     if option in ("alpha", "paper_grid"):  # λ is chosen inside each trial
         assert cfg.lam.value is None and "lam.value" not in cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize("launcher, parallel", [(None, 1), ("local", 2), ("slurm", 4)])
+def test_sweeps_launch_as_many_trials_as_the_launcher_runs(launcher, parallel):
+    overrides = ["sweep=alpha"] + ([f"launcher={launcher}"] if launcher else [])
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    assert cfg.hydra.sweeper.n_jobs == parallel

@@ -7,7 +7,7 @@ from taskvec_ir import evaluation, fusion, scoring
 from taskvec_ir.app import CONFIG_DIR, open_experiment
 from taskvec_ir.checkpoints import CheckpointReader
 from taskvec_ir.experiment import Weights
-from taskvec_ir.merging import TaskArithmetic, apply_task_vector, task_vector
+from taskvec_ir.merging import TaskArithmetic, apply_task_vector, save_tensors, task_vector
 from tiny_models import tiny_triple
 
 SETTINGS = {"show_progress": False, "max_length": 64, "max_query_length": 16}
@@ -31,11 +31,17 @@ def cranfield_cfg(triple, mirror_dir, tmp_path):
 
 
 @pytest.mark.parametrize("family", ["bi_encoder", "monot5"])
-def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family, streamed):
     folders = tiny_triple(tmp_path, family)
     scorer = scoring.load_scorer(family, folders["ir"], SETTINGS)
     tau = task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
-    merge = TaskArithmetic(scorer.module, CheckpointReader(folders["ir"]), tau)
+    if streamed:  # τ on disk in small shards, read tensor by tensor at every α
+        (tmp_path / "tau").mkdir()
+        save_tensors(tau.items(), tmp_path / "tau", shard_bytes=4096)
+        assert len(list((tmp_path / "tau").glob("*.safetensors"))) > 1
+    merge = TaskArithmetic(scorer.module, CheckpointReader(folders["ir"]),
+                           CheckpointReader(tmp_path / "tau") if streamed else tau)
     for alpha in [0.3, 1.0, -0.5, 0.7, 0.0, 0.3]:
         merge.set_alpha(alpha)
         fresh = scoring.load_scorer(family, folders["ir"], SETTINGS).module

@@ -7,24 +7,27 @@ new entry and a stale result is never served. Entries are written to a temporary
 place, so parallel workers can share the folder and an interrupted write leaves nothing behind. An entry
 that cannot be read (truncated, corrupted) is logged, removed and recomputed.
 
-Layout: ``<cache.dir>/<kind>/<key>.<json|safetensors>``. Clear it with ``rm -r`` or ``taskvec-ir cache.clear=true``.
+Layout: ``<cache.dir>/<kind>/<key>.json`` for runs, ``<cache.dir>/<kind>/<key>/`` (safetensors shards and a
+manifest) for task vectors. Clear it with ``rm -r`` or ``taskvec-ir cache.clear=true``.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import torch
-
 from taskvec_ir.outputs import atomic_path
 
 log = logging.getLogger(__name__)
+_MANIFEST = "manifest.json"
 
 
 def cache_key(**parts) -> str:
@@ -61,11 +64,43 @@ class Cache:
         """The cached JSON value for (kind, key), computing and storing it on a miss."""
         return self._through(kind, key, "json", compute, _read_json, _write_json)
 
-    def tensors(self, kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        """The cached tensors for (kind, key) (safetensors), computing and storing them on a miss."""
-        return self._through(kind, key, "safetensors", compute, _read_tensors, _write_tensors)
+    def folder(self, kind: str, key: str, build: Callable[[Path], None]) -> Path:
+        """The cached folder for (kind, key), filled by ``build(folder)`` on a miss.
+
+        A folder is complete when its manifest (file names and sizes) matches what is on disk; anything
+        else is damaged and rebuilt. Without a cache root the folder lives in a temporary directory
+        for the life of the process.
+        """
+        path = (self.root or self._scratch()) / kind / key
+        if _manifest_matches(path):
+            self.stats[f"{kind}.hit"] += 1
+            return path
+        if path.exists():
+            log.warning("Cache entry %s is damaged: rebuilding it", path)
+            shutil.rmtree(path, ignore_errors=True)
+        self.stats[f"{kind}.miss"] += 1
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+        try:
+            build(staging)
+            files = {p.name: p.stat().st_size for p in staging.iterdir()}
+            (staging / _MANIFEST).write_text(json.dumps(files))
+            os.replace(staging, path)
+        except OSError:
+            if not _manifest_matches(path):  # not a parallel worker that finished first
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+    def _scratch(self) -> Path:
+        if not hasattr(self, "_scratch_dir"):
+            self._scratch_dir = Path(tempfile.mkdtemp(prefix="taskvec-ir-"))
+            atexit.register(shutil.rmtree, self._scratch_dir, ignore_errors=True)
+        return self._scratch_dir
 
     def _through(self, kind, key, suffix, compute, read, write):
+        """Serve (kind, key) from ``root/kind/key.suffix``, or compute, write and return it."""
         if self.root is None:
             self.stats[f"{kind}.miss"] += 1
             return compute()
@@ -98,14 +133,9 @@ def _write_json(value, path: Path) -> None:
         tmp.write_text(json.dumps(value))
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
-
-
-def _write_tensors(value: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
-
-    with atomic_path(path) as tmp:
-        save_file({name: tensor.contiguous() for name, tensor in value.items()}, str(tmp))
+def _manifest_matches(path: Path) -> bool:
+    try:
+        files = json.loads((path / _MANIFEST).read_text())
+        return all((path / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError):
+        return False

@@ -17,7 +17,8 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -94,25 +95,41 @@ def model_type(folder: Path) -> str | None:
     return json.loads(config.read_text()).get("model_type") if config.is_file() else None
 
 
-class CheckpointReader:
-    """Lazy, read-only access to the tensors of a checkpoint folder.
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
 
-    safetensors files (single or sharded) are memory-mapped and read one tensor at a time. A
-    checkpoint with only PyTorch ``.bin`` files is read with ``torch.load(weights_only=True)``, which
-    refuses arbitrary pickled objects.
+
+def _safetensors_header(file: Path) -> dict[str, tuple[torch.dtype, tuple[int, ...], int, int]]:
+    """name -> (dtype, shape, first byte, end byte) of every tensor in a safetensors file."""
+    with open(file, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    header.pop("__metadata__", None)
+    start = 8 + length
+    return {name: (_SAFETENSORS_DTYPES[info["dtype"]], tuple(info["shape"]), start + info["data_offsets"][0],
+                   start + info["data_offsets"][1]) for name, info in header.items()}
+
+
+class CheckpointReader(Mapping):
+    """Lazy, read-only access to the tensors of a checkpoint folder, as a name -> tensor mapping.
+
+    safetensors files (single or sharded) are indexed from their headers and each tensor is read with a
+    plain file read when asked for: unlike a memory map, nothing stays resident after the caller drops
+    the tensor, so streaming a checkpoint costs one tensor of memory. A checkpoint with only PyTorch
+    ``.bin`` files is read with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
     """
 
     def __init__(self, folder: Path):
-        from safetensors import safe_open
-
         self.folder = Path(folder)
-        files = sorted(self.folder.glob("*.safetensors"))
-        self._key_to_handle: dict[str, object] = {}
+        self._index: dict[str, tuple[Path, tuple]] = {}
         self._state_dict: dict[str, torch.Tensor] = {}
+        files = sorted(self.folder.glob("*.safetensors"))
+        for file in files:
+            self._index.update({name: (file, info) for name, info in _safetensors_header(file).items()})
         if files:
-            for file in files:
-                handle = safe_open(str(file), framework="pt")
-                self._key_to_handle.update(dict.fromkeys(handle.keys(), handle))
             return
         bins = sorted(self.folder.glob("pytorch_model*.bin"))
         if not bins:
@@ -120,18 +137,22 @@ class CheckpointReader:
         for file in bins:
             self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
 
-    def keys(self) -> list[str]:
-        return list(self._key_to_handle) or list(self._state_dict)
-
-    def get(self, key: str) -> torch.Tensor:
-        if key in self._key_to_handle:
-            return self._key_to_handle[key].get_tensor(key)
-        return self._state_dict[key]
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key not in self._index:
+            return self._state_dict[key]
+        file, (dtype, shape, start, end) = self._index[key]
+        tensor = torch.empty(shape, dtype=dtype)
+        with open(file, "rb") as handle:
+            handle.seek(start)
+            if handle.readinto(tensor.view(-1).view(torch.uint8).numpy()) != end - start:
+                raise CheckpointError(f"{file} is truncated (tensor {key})")
+        return tensor
 
     def shape(self, key: str) -> tuple[int, ...]:
-        if key in self._key_to_handle:
-            return tuple(self._key_to_handle[key].get_slice(key).get_shape())
-        return tuple(self._state_dict[key].shape)
+        return self._index[key][1][1] if key in self._index else tuple(self._state_dict[key].shape)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        return iter(self._index or self._state_dict)
+
+    def __len__(self) -> int:
+        return len(self._index or self._state_dict)

@@ -165,7 +165,8 @@ class Experiment:
         return self._scorers[source]
 
     def merge(self):
-        """ΘT loaded, with τ = ΘD − Θ0 ready to add (τ cached per triple)."""
+        """ΘT loaded, with τ = ΘD − Θ0 ready to add: computed tensor by tensor into the cache (per triple),
+        then held in memory or, with ``merge.stream_task_vector``, read from there at each α."""
         if self._merge is None:
             from taskvec_ir import merging
 
@@ -173,16 +174,21 @@ class Experiment:
             module = self._scorer("ir").module
             dtype = str(next(module.parameters()).dtype)
             key = cache_key(version=CACHE_VERSION, **{r: checkpoint_fingerprint(f) for r, f in folders.items()}, dtype=dtype)
+            streamed = self.cfg["merge"]["stream_task_vector"]
 
             def build():
-                tau = self.cache.tensors("task_vector", key, lambda: merging.task_vector(
-                    module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"])))
+                folder = self.cache.folder("task_vector", key, lambda out: merging.save_tensors(
+                    merging.task_vector_tensors(module, CheckpointReader(folders["base"]),
+                                                CheckpointReader(folders["domain"])), out))
+                tau = CheckpointReader(folder)
+                if not self.cfg["merge"]["stream_task_vector"]:
+                    tau = dict(tau.items())
                 stats = merging.task_vector_stats(module, tau)
                 log.info("Task vector: %s", stats)
                 return merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau), stats
 
             # Keyed by the loaded ΘT object too: a reloaded ΘT needs its own in-place merge.
-            self._merge, self.merge_stats = _process_cached("merge", f"{key}/{id(module)}", build)
+            self._merge, self.merge_stats = _process_cached("merge", f"{key}/{id(module)}/{streamed}", build)
         return self._merge
 
     def scores(self, split: str, weights: Weights) -> Run:

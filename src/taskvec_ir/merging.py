@@ -14,8 +14,9 @@ classifier) are not merged and are reported.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -112,11 +113,12 @@ def _check_alignment(role: str, alignment: KeyAlignment, parameters: Mapping[str
         )
 
 
-def task_vector(ir_model: torch.nn.Module, base: CheckpointReader, domain: CheckpointReader) -> dict[str, torch.Tensor]:
-    """τ = ΘD − Θ0, keyed by ΘT's parameter names, in ΘT's dtypes, on the CPU.
+def task_vector_tensors(ir_model: torch.nn.Module, base: CheckpointReader,
+                        domain: CheckpointReader) -> Iterator[tuple[str, torch.Tensor]]:
+    """τ = ΘD − Θ0 one tensor at a time, named by ΘT's parameters, in ΘT's dtypes, on the CPU.
 
-    Checks every key and shape before reading any tensor, then streams Θ0 and ΘD one tensor at a
-    time (peak memory ≈ ΘT + τ). Differences are taken in float32, whatever the checkpoints store.
+    Checks every key and shape before reading any tensor (so a mismatch fails at once), then streams Θ0
+    and ΘD tensor by tensor. Differences are taken in float32, whatever the checkpoints store.
     """
     aliases = parameter_aliases(ir_model)
     parameters = dict(ir_model.named_parameters())
@@ -130,12 +132,35 @@ def task_vector(ir_model: torch.nn.Module, base: CheckpointReader, domain: Check
     if left_out:
         log.info("Parameters of the IR model left untouched (no counterpart in base or domain): %s",
                  ", ".join(left_out))
-    tau = {}
-    for name in merged:
-        base_tensor = base.get(alignments["base"].source_for[name]).to(torch.float32)
-        domain_tensor = domain.get(alignments["domain"].source_for[name]).to(torch.float32)
-        tau[name] = (domain_tensor - base_tensor).to(parameters[name].dtype)
-    return tau
+
+    def differences():
+        for name in merged:
+            base_tensor = base[alignments["base"].source_for[name]].to(torch.float32)
+            domain_tensor = domain[alignments["domain"].source_for[name]].to(torch.float32)
+            yield name, (domain_tensor - base_tensor).to(parameters[name].dtype)
+
+    return differences()
+
+
+def task_vector(ir_model: torch.nn.Module, base: CheckpointReader, domain: CheckpointReader) -> dict[str, torch.Tensor]:
+    """τ = ΘD − Θ0 in memory (see ``task_vector_tensors``)."""
+    return dict(task_vector_tensors(ir_model, base, domain))
+
+
+def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shard_bytes: int = 1 << 30) -> None:
+    """Write (name, tensor) pairs as safetensors shards of about ``shard_bytes``, holding one shard at a time."""
+    from safetensors.torch import save_file
+
+    shard: dict[str, torch.Tensor] = {}
+    size, index = 0, 0
+    for name, tensor in tensors:
+        shard[name] = tensor.contiguous()
+        size += tensor.numel() * tensor.element_size()
+        if size >= shard_bytes:
+            save_file(shard, str(Path(folder) / f"shard-{index:05d}.safetensors"))
+            shard, size, index = {}, 0, index + 1
+    if shard or index == 0:
+        save_file(shard, str(Path(folder) / f"shard-{index:05d}.safetensors"))
 
 
 @torch.no_grad()
@@ -169,7 +194,8 @@ class TaskArithmetic:
 
     Going from one α to the next restores ΘT's tensors from its checkpoint (read lazily) before adding
     α·τ, so a sequence of α values gives bit for bit the weights of a fresh merge, with no rounding
-    accumulated and no second copy of the model in memory.
+    accumulated and no second copy of the model in memory. ``tau`` may be a dict in memory (peak ≈ ΘT + τ)
+    or a ``CheckpointReader`` over τ saved on disk, streamed tensor by tensor (peak ≈ ΘT).
     """
 
     def __init__(self, ir_model: torch.nn.Module, ir: CheckpointReader, tau: Mapping[str, torch.Tensor]):
@@ -188,7 +214,7 @@ class TaskArithmetic:
             return
         if self.alpha != 0:
             for name in self.tau:
-                original = self._kept[name] if name in self._kept else self._ir.get(self._ir_keys[name])
+                original = self._kept[name] if name in self._kept else self._ir[self._ir_keys[name]]
                 self._parameters[name].copy_(original)
         apply_task_vector(self.module, self.tau, alpha)
         self.alpha = alpha
