@@ -10,7 +10,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 # ranx imports matplotlib, which scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
-.PHONY: install demo test clean
+.PHONY: install demo sweep-demo test bench clean
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -23,8 +23,17 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: install
 	$(BIN)/taskvec-ir $(ARGS)
 
+# A small real sweep offline: α tuned on 40 SciFact dev queries (6 trials), then the final test evaluation.
+sweep-demo: install
+	$(BIN)/taskvec-ir -m sweep=alpha dataset.splits.dev.fraction=0.05 retriever.top_k=10 hydra.sweeper.n_trials=6 $(ARGS)
+
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# The performance benchmarks (bench/RESULTS.md records their figures); each prints its own table.
+bench: install
+	set -e; for b in bm25 scorer_throughput trial_cost merge_memory startup; do \
+	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done
 
 clean:
 	rm -rf $(VENV) .cache

@@ -193,6 +193,9 @@ class Experiment:
 
     def scores(self, split: str, weights: Weights) -> Run:
         """Model scores of ``split``'s BM25 candidates with ``weights`` (cached)."""
+        folders = self.folders()
+        if weights.source == "domain" and checkpoint_fingerprint(folders["base"]) == checkpoint_fingerprint(folders["ir"]):
+            weights = Weights("ir", 1.0)  # Θ0 = ΘT: ΘT + 1·(ΘD − ΘT) is ΘD (up to rounding): no second model
         if (split, weights) not in self._scores:
             self._scores[split, weights] = self._cached_scores(split, weights)
         return self._scores[split, weights]

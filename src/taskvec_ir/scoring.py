@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -83,6 +83,15 @@ class Scorer(ABC):
     def save(self, folder: Path) -> None:
         """Write the (possibly merged) model as a checkpoint that loads like the original."""
 
+    def _fit_max_length(self, tokenizer, config) -> None:
+        """Cap ``max_length`` at what the model can read: a longer input would fail or wrap positions."""
+        limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+        limit = min((n for n in limits if n and n < 1_000_000), default=None)
+        if limit and self.settings.max_length > limit:
+            log.info("model.scorer.max_length %d exceeds the model's %d positions: using %d",
+                     self.settings.max_length, limit, limit)
+            self.settings = replace(self.settings, max_length=limit)
+
     def _progress(self, total: int, what: str) -> tqdm:
         return tqdm(total=total, desc=what, unit="batch", disable=not self.settings.show_progress)
 
@@ -98,7 +107,9 @@ class BiEncoderScorer(Scorer):
             trust_remote_code=settings.trust_remote_code,
             model_kwargs={"dtype": settings.torch_dtype()},
         )
-        self.module.max_seq_length = settings.max_length
+        transformer = self.module[0]
+        self._fit_max_length(transformer.tokenizer, transformer.auto_model.config)
+        self.module.max_seq_length = self.settings.max_length
         self.similarity = settings.similarity or self.module.similarity_fn_name or "cosine"
         if self.similarity not in ("cosine", "dot"):
             raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not 'cosine' or 'dot'")
@@ -142,6 +153,7 @@ class PairScorer(Scorer):
         self.module = model_class.from_pretrained(
             str(folder), dtype=settings.torch_dtype(), trust_remote_code=settings.trust_remote_code
         ).to(settings.torch_device()).eval()
+        self._fit_max_length(self.tokenizer, self.module.config)
 
     @abstractmethod
     def _batch_scores(self, queries: list[str], docs: list[str]) -> torch.Tensor:
