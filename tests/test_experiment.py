@@ -86,3 +86,16 @@ def test_lambda_grid_matches_brute_force(cranfield_cfg):
              for lam in grid}
     assert value == pytest.approx(max(brute.values()))
     assert chosen == min(lam for lam in grid if brute[lam] == pytest.approx(max(brute.values())))
+
+
+def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    experiment = open_experiment(cranfield_cfg("alpha.value=0.4"))
+    experiment.save_merged(tmp_path / "merged")
+    reloaded = SentenceTransformer(str(tmp_path / "merged"), device="cpu")
+    expected = scoring.load_scorer("bi_encoder", triple["ir"], SETTINGS).module
+    tau = task_vector(expected, CheckpointReader(triple["base"]), CheckpointReader(triple["domain"]))
+    apply_task_vector(expected, tau, 0.4)
+    for (name, saved), (_, merged) in zip(reloaded.named_parameters(), expected.named_parameters()):
+        assert torch.equal(saved, merged), name

@@ -66,6 +66,8 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
         if lam is None:  # chosen on this split from cached scores: costs no model time
             lam, _ = experiment.best_lambda(split, "task_arithmetic", cfg["lam"]["grid"], cfg["objective"])
         means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
+        if cfg["save_merged"]:
+            experiment.save_merged(out_dir / "merged_model")
         write_json({split: per_query}, out_dir / "per_query.json")
         write_json({split: means}, out_dir / "metrics.json")
         result = {"lam": lam}

@@ -191,6 +191,11 @@ class Experiment:
             self._merge, self.merge_stats = _process_cached("merge", f"{key}/{id(module)}/{streamed}", build)
         return self._merge
 
+    def save_merged(self, folder: Path) -> None:
+        """Write Θ' at the configured α as a checkpoint that loads like ΘT (``from_pretrained``)."""
+        self.merge().set_alpha(check_alpha(self.cfg["alpha"]["value"]))
+        self._scorer("ir").save(folder)
+
     def scores(self, split: str, weights: Weights) -> Run:
         """Model scores of ``split``'s BM25 candidates with ``weights`` (cached)."""
         folders = self.folders()
