@@ -134,9 +134,13 @@ def test_failed_and_nan_trials_are_recorded_and_the_sweep_goes_on(sweep, tmp_pat
     assert all(not (t / "metrics.json").exists() for t in failed)
 
 
-def test_sweep_refuses_a_dataset_without_dev_split(sweep, tmp_path):
-    with pytest.raises(AssertionError, match="has no 'dev' split to tune on"):
-        sweep(tmp_path, "dataset=cranfield")
+@pytest.mark.parametrize("overrides, message", [
+    (["dataset=cranfield"], "has no 'dev' split to tune on"),
+    ([*CRANFIELD_DEV, "model.domain=/nonexistent"], "model.domain: '/nonexistent' is neither an existing folder"),
+])
+def test_sweep_refuses_bad_input_before_any_trial(sweep, tmp_path, overrides, message):
+    with pytest.raises(AssertionError, match=message):
+        sweep(tmp_path, *overrides)
     assert not trial_dirs(tmp_path)
 
 

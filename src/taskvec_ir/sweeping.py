@@ -29,6 +29,8 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
+from taskvec_ir.app import open_experiment
+
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
 
@@ -42,6 +44,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
         impl = self.sweeper
         job_cfg = _job_config(self.config)
         _check_tuning_split(job_cfg)
+        open_experiment(job_cfg)  # a wrong id, value or checkpoint fails here once, not in every trial
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
 
@@ -195,7 +198,6 @@ def final_overrides(cfg: dict, best: dict) -> list[str]:
 def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
     """Evaluate the chosen setting once on test and write the report into ``<sweep_dir>/final``."""
     from taskvec_ir import evaluation, report, tracking
-    from taskvec_ir.app import open_experiment
     from taskvec_ir.outputs import atomic_path, write_json
 
     cfg = _job_config(config)
