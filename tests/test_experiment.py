@@ -99,3 +99,12 @@ def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple,
     apply_task_vector(expected, tau, 0.4)
     for (name, saved), (_, merged) in zip(reloaded.named_parameters(), expected.named_parameters()):
         assert torch.equal(saved, merged), name
+
+
+def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_dir, tmp_path):
+    experiment = open_experiment(config(
+        "dataset=cranfield", "retriever.top_k=5", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
+        "model.scorer.show_progress=false", f"model.ir={triple['ir']}", f"model.base={triple['ir']}",
+        f"model.domain={triple['domain']}"))
+    assert experiment.scores("test", Weights("domain")) is experiment.scores("test", Weights("ir", 1.0))
+    assert "domain" not in experiment._scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
