@@ -114,7 +114,7 @@ def _safetensors_header(file: Path) -> dict[str, tuple[torch.dtype, tuple[int, .
 
 
 class CheckpointReader(Mapping):
-    """Lazy, read-only access to the tensors of a checkpoint folder, as a name -> tensor mapping.
+    """Lazy, read-only access to the tensors of a checkpoint folder, as a name -> fresh tensor mapping.
 
     safetensors files (single or sharded) are indexed from their headers and each tensor is read with a
     plain file read when asked for: unlike a memory map, nothing stays resident after the caller drops
@@ -139,7 +139,7 @@ class CheckpointReader(Mapping):
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key not in self._index:
-            return self._state_dict[key]
+            return self._state_dict[key].clone()  # a fresh tensor, as from safetensors: callers may write to it
         file, (dtype, shape, start, end) = self._index[key]
         tensor = torch.empty(shape, dtype=dtype)
         with open(file, "rb") as handle:
