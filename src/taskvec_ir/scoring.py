@@ -170,15 +170,20 @@ class PairScorer(Scorer):
             {q: queries[q] for q in candidates}, {d: docs[d] for _, d in pairs})
         # Longest documents first: batches of similar length waste little on padding.
         pairs.sort(key=lambda pair: len(doc_texts[pair[1]]), reverse=True)
-        scores: Scores = {q: {} for q in candidates}
         size = self.settings.batch_size
+        batch_values = []
         with self._progress((len(pairs) + size - 1) // size, "re-ranking") as bar:
             for start in range(0, len(pairs), size):
                 batch = pairs[start:start + size]
-                values = self._batch_scores([query_texts[q] for q, _ in batch], [doc_texts[d] for _, d in batch])
-                for (q, d), value in zip(batch, values.float().tolist()):
-                    scores[q][d] = value
+                # Scores stay on the device until the end: no sync per batch, so on a GPU the next
+                # batch is tokenised while this one runs.
+                batch_values.append(self._batch_scores([query_texts[q] for q, _ in batch],
+                                                       [doc_texts[d] for _, d in batch]).float())
                 bar.update()
+        values = torch.cat(batch_values).tolist() if batch_values else []
+        scores: Scores = {q: {} for q in candidates}
+        for (q, d), value in zip(pairs, values):
+            scores[q][d] = value
         return scores
 
     def _tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
