@@ -163,8 +163,11 @@ def release_freed_memory() -> None:
         pass
 
 
-def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shard_bytes: int = 1 << 30) -> None:
-    """Write (name, tensor) pairs as safetensors shards of about ``shard_bytes``, holding one shard at a time."""
+def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shard_bytes: int = 256 << 20) -> None:
+    """Write (name, tensor) pairs as safetensors shards of about ``shard_bytes``, holding one shard at a time.
+
+    Small shards bound the memory a streamed τ costs while it is written (measured at 0.5B parameters:
+    peak 1.29× the model with 256 MiB shards, 1.63× with 1 GiB)."""
     from safetensors.torch import save_file
 
     shard: dict[str, torch.Tensor] = {}
@@ -177,6 +180,7 @@ def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shar
             shard, size, index = {}, 0, index + 1
     if shard or index == 0:
         save_file(shard, str(Path(folder) / f"shard-{index:05d}.safetensors"))
+    release_freed_memory()
 
 
 @torch.no_grad()
