@@ -93,7 +93,7 @@ def register_beir_collection(name: str, path: str | Path) -> None:
     source = Path(path).expanduser().resolve()
     if not source.exists():
         raise FileNotFoundError(f"no BEIR collection at {source}: fix dataset.beir_path")
-    identity = _source_identity(source)
+    identity = source_identity(source)
     if _REGISTERED_BEIR.get(name) == identity:
         return
     if name in _REGISTERED_BEIR or name in ir_datasets.registry:
@@ -102,7 +102,7 @@ def register_beir_collection(name: str, path: str | Path) -> None:
     files = _beir_files(source)
     # The doc store is keyed by the source's identity so that a changed file is never read from a
     # store built from the old one.
-    store_name = f"{name}/{hashlib.sha1(identity.encode()).hexdigest()[:12]}"
+    store_name = f"{name}/{identity[:12]}"
     docs = BeirDocs(store_name, files["corpus"], BeirTitleDoc)
     queries = BeirQueries(store_name, files["queries"], GenericQuery)
     ir_datasets.registry.register(name, Dataset(docs, queries))
@@ -206,9 +206,11 @@ def _join_fields(doc, fields: list[str]) -> str:
     return " ".join(value for field in fields if (value := getattr(doc, field)))
 
 
-def _source_identity(source: Path) -> str:
-    stat = source.stat()
-    return f"{source}|{stat.st_size}|{stat.st_mtime_ns}"
+def source_identity(source: Path) -> str:
+    """Path, sizes and modification times of a file or of every file in a folder: changes with any of them."""
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    stamps = ";".join(f"{p.relative_to(source.parent)}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in files)
+    return hashlib.sha1(f"{source}|{stamps}".encode()).hexdigest()
 
 
 def _beir_files(source: Path) -> dict:

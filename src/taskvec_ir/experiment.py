@@ -123,8 +123,11 @@ class Experiment:
         return self._docs
 
     def _dataset_identity(self) -> dict:
-        keys = ("name", "docs", "doc_fields", "query_field", "beir_path")
-        return {key: self.dataset.get(key) for key in keys}
+        keys = ("name", "docs", "doc_fields", "query_field")
+        identity = {key: self.dataset.get(key) for key in keys}
+        if self.dataset.get("beir_path"):  # a user's own files may change under the same path
+            identity["beir_path"] = data.source_identity(Path(self.dataset["beir_path"]).expanduser().resolve())
+        return identity
 
     def candidates(self, split: str) -> Run:
         if split not in self._candidates:
@@ -224,13 +227,13 @@ class Experiment:
                 self.merge().set_alpha(weights.alpha)
             log.info("Scoring %d %s queries with %s", len(candidates), split,
                      f"ΘT + {weights.alpha:g}·τ" if weights.source == "ir" else "ΘD")
-            return self._scorer(weights.source).score(queries, self.docs(), candidates)
+            run = self._scorer(weights.source).score(queries, self.docs(), candidates)
+            bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
+            if bad:  # raised before the cache stores anything
+                raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
+            return run
 
-        run = self.cache.json("scores", key, compute)
-        bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
-        if bad:
-            raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
-        return run
+        return self.cache.json("scores", key, compute)
 
     # -- systems ---------------------------------------------------------------------------------------
     def system_run(self, split: str, system: str, lam: float) -> Run:
