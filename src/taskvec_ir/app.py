@@ -58,10 +58,7 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
 
     experiment = open_experiment(cfg)
     split, systems, measures = cfg["split"], list(cfg["systems"]), list(cfg["measures"])
-    wandb_cfg = cfg["wandb"]
-    with tracking.wandb_run(cfg, out_dir, mode=wandb_cfg["mode"], project=wandb_cfg["project"],
-                            entity=wandb_cfg["entity"], group=wandb_cfg["group"], job_type=wandb_cfg["job_type"],
-                            tags=wandb_cfg["tags"], name=wandb_cfg.get("name")) as run:
+    with tracking.wandb_run(cfg, out_dir, cfg["wandb"]) as run:
         lam = cfg["lam"]["value"]
         if lam is None:  # chosen on this split from cached scores: costs no model time
             lam, _ = experiment.best_lambda(split, "task_arithmetic", cfg["lam"]["grid"], cfg["objective"])

@@ -32,38 +32,36 @@ def paired_t_tests(per_query: PerQuery, system: str, baselines: Sequence[str], m
     return p_values
 
 
-def _marks(p_values: Mapping, baselines: Sequence[str], measure: str, alpha: float) -> list[str]:
-    return [str(i + 1) for i, b in enumerate(baselines) if p_values[b][measure] < alpha]
+def _rows(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float, superscript):
+    """(number, system name, formatted cells) per row; ``system``'s cells carry the numbers of the baselines
+    it differs from significantly, formatted by ``superscript``."""
+    baselines = list(p_values)
+    for name, values in means.items():
+        number = str(baselines.index(name) + 1) if name in baselines else ""
+        cells = []
+        for m in measures:
+            marks = [str(i + 1) for i, b in enumerate(baselines) if p_values[b][m] < alpha] if name == system else []
+            cells.append(f"{values[m]:.4f}" + (superscript(",".join(marks)) if marks else ""))
+        yield number, name, cells
 
 
 def results_markdown(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
     """A Markdown table; superscript numbers on ``system`` mark significant differences to those baselines."""
-    baselines = list(p_values)
     lines = ["| # | system | " + " | ".join(measures) + " |", "|---|---|" + "---|" * len(measures)]
-    for name, values in means.items():
-        number = str(baselines.index(name) + 1) if name in baselines else ""
-        cells = []
-        for m in measures:
-            marks = _marks(p_values, baselines, m, alpha) if name == system else []
-            cells.append(f"{values[m]:.4f}" + (f"<sup>{','.join(marks)}</sup>" if marks else ""))
+    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"<sup>{marks}</sup>"):
         lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
-                 f"{len(baselines)} baselines, p < {alpha}).")
+    lines += ["", f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
+                  f"{len(p_values)} baselines, p < {alpha})."]
     return "\n".join(lines) + "\n"
 
 
 def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
-    baselines = list(p_values)
-    names = {m: m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP") for m in measures}
+    """The same table as ``results_markdown`` for a paper (booktabs)."""
+    names = [m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP")
+             for m in measures]
     lines = [r"\begin{tabular}{ll" + "r" * len(measures) + "}", r"\toprule",
-             r"\# & System & " + " & ".join(names[m].replace("@", "@") for m in measures) + r" \\", r"\midrule"]
-    for name, values in means.items():
-        number = str(baselines.index(name) + 1) if name in baselines else ""
-        cells = []
-        for m in measures:
-            marks = _marks(p_values, baselines, m, alpha) if name == system else []
-            cells.append(f"{values[m]:.4f}" + (f"$^{{{','.join(marks)}}}$" if marks else ""))
+             r"\# & System & " + " & ".join(names) + r" \\", r"\midrule"]
+    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"$^{{{marks}}}$"):
         lines.append(f"{number} & {name.replace('_', chr(92) + '_')} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

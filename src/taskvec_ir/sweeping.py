@@ -207,9 +207,7 @@ def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
     trials = [{"alpha": t.params.get("alpha.value", cfg["alpha"]["value"]), "lam": t.user_attrs.get("lam"), "value": t.value}
               for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))]
     best = {"alpha": cfg["alpha"]["value"], "value": study.best_value}
-    w = cfg["wandb"]
-    with tracking.wandb_run(cfg, out_dir, mode=w["mode"], project=w["project"], entity=w["entity"], group=w["group"],
-                            job_type=w["job_type"], tags=w["tags"], name=w["name"]) as run:
+    with tracking.wandb_run(cfg, out_dir, cfg["wandb"]) as run:
         means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
         baselines = [s for s in systems if s != "task_arithmetic"]
         p_values = report.paired_t_tests(per_query, "task_arithmetic", baselines, measures)

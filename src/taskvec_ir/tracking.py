@@ -25,23 +25,22 @@ def tracking_mode(configured: str) -> str:
 
 
 @contextmanager
-def wandb_run(config: Mapping, out_dir: Path, *, mode: str, project: str, entity: str | None = None,
-              group: str | None = None, job_type: str | None = None, tags: Sequence[str] = (),
-              name: str | None = None) -> Iterator:
-    """A W&B run writing under ``out_dir/wandb``, finished on exit (exit code 1 if the block raised)."""
+def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
+    """A W&B run of ``config`` writing under ``out_dir/wandb``, finished on exit (exit code 1 if the block
+    raised). ``settings`` is the config's ``wandb`` group: mode, project, entity, group, job_type, tags, name."""
     import wandb
 
     out_dir.mkdir(parents=True, exist_ok=True)
     run = wandb.init(
-        project=project,
-        entity=entity,
-        group=group,
-        job_type=job_type,
-        tags=list(tags),
-        name=name,
+        project=settings["project"],
+        entity=settings.get("entity"),
+        group=settings.get("group"),
+        job_type=settings.get("job_type"),
+        tags=list(settings.get("tags") or []),
+        name=settings.get("name"),
         config=dict(config),
         dir=str(out_dir),
-        mode=tracking_mode(mode),
+        mode=tracking_mode(settings["mode"]),
         reinit="finish_previous",
         # The job's own outputs are the record; W&B's system sampling, console capture and git
         # inspection only slow short jobs down.
