@@ -5,6 +5,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,26 @@ def test_rerun_resumes_and_runs_only_the_missing_trials(sweep, finished):
     assert [t.name for t in trial_dirs(finished)] == ["trial_0", "trial_1", "trial_2", "trial_3", "trial_4"]
     assert {name: (finished / name / "metrics.json").stat().st_mtime_ns for name in before} == before
     assert results(finished)["n_complete"] == 5
+
+
+def test_resume_after_the_sweeper_was_killed(sweep, tmp_path):
+    import optuna
+
+    overrides = [*CRANFIELD_DEV, "hydra.sweeper.n_trials=3", "sweep.final_evaluation=false"]
+    worker = sweep(tmp_path, *overrides, background=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "trial_1").exists() and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker.kill()  # SIGKILL: the sweeper cannot tell the study anything
+    worker.communicate()
+    sweep(tmp_path, *overrides)
+    study = optuna.load_study(study_name="minilm_demo-cranfield-alpha_lambda", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    states = {t.number: t.state for t in study.get_trials()}
+    assert list(states.values()).count(optuna.trial.TrialState.COMPLETE) == 3
+    assert optuna.trial.TrialState.RUNNING not in states.values()
+    for trial in trial_dirs(tmp_path):  # a killed trial's partial outputs never look complete
+        complete = states[int(trial.name.split("_")[1])] == optuna.trial.TrialState.COMPLETE
+        assert (trial / "metrics.json").exists() == complete, trial.name
 
 
 def test_two_workers_share_one_study(sweep, tmp_path):

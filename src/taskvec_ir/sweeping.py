@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from taskvec_ir.app import open_experiment
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _fail_abandoned_trials
 
 
 class ResumableOptunaSweeper(OptunaSweeper):
@@ -60,6 +63,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
             sampler = sampler(grid)
             target = min(target, math.prod(len(choices) for choices in grid.values()))
         study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
+        _fail_abandoned_trials(study)
         log.info("Study %s in %s: %d of %d trials complete", study.study_name, impl.storage,
                  _count(study, _STATES.COMPLETE), target)
 
@@ -76,7 +80,14 @@ class ResumableOptunaSweeper(OptunaSweeper):
                     study.sampler = instantiate(self.config.hydra.sweeper.sampler, seed=seed + trial.number)
                 (trial_overrides,) = impl._configure_trials([trial], distributions, fixed)
                 overrides.append((*trial_overrides, f"trial={trial.number}"))
-            returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
+            for trial in trials:
+                trial.set_user_attr("worker", _WORKER)
+            try:
+                returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
+            except BaseException:  # interrupted (Ctrl-C) or crashed: these trials will not finish
+                for trial in trials:
+                    study.tell(trial, state=_STATES.FAIL)
+                raise
             job_idx += len(returns)
             for trial, result in zip(trials, returns):
                 failed += not _record(study, trial, result)
@@ -133,6 +144,31 @@ def _open_study(name, storage, sampler, directions) -> optuna.Study:
 
 def _count(study: optuna.Study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _fail_abandoned_trials(study: optuna.Study) -> None:
+    """Mark as failed the trials left running by a sweeper of this machine that no longer exists.
+
+    A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
+    "running" forever and count toward n_trials. Trials of live workers, here or elsewhere, are left alone.
+    """
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host == host and pid.isdigit() and not _process_alive(int(pid)):
+            log.warning("Trial %d was left running by a sweeper that is gone (pid %s): marking it failed",
+                        trial.number, pid)
+            study.tell(trial.number, state=_STATES.FAIL)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _within_target(study: optuna.Study, trials: list, target: int) -> list:
