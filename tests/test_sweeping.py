@@ -117,7 +117,8 @@ def test_resume_after_the_sweeper_was_killed(sweep, tmp_path):
     study = optuna.load_study(study_name="minilm_demo-cranfield-alpha_lambda", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     states = {t.number: t.state for t in study.get_trials()}
     assert list(states.values()).count(optuna.trial.TrialState.COMPLETE) == 3
-    assert optuna.trial.TrialState.RUNNING not in states.values()
+    # Nothing claimed by the killed sweeper is left running (an unclaimed trial may be, for a minute).
+    assert not [t for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)) if "worker" in t.user_attrs]
     for trial in trial_dirs(tmp_path):  # a killed trial's partial outputs never look complete
         complete = states[int(trial.name.split("_")[1])] == optuna.trial.TrialState.COMPLETE
         assert (trial / "metrics.json").exists() == complete, trial.name
@@ -193,3 +194,23 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
     output = sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3").stdout
     assert "3 of 3 trials complete" in output and len(trial_dirs(tmp_path / "sweep")) == 3
     assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test"]
+
+
+def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
+    import optuna
+
+    from taskvec_ir import sweeping
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = sweeping.socket.gethostname()
+    workers = {"gone": f"{host}:{dead.stdout.strip()}", "alive": f"{host}:{os.getpid()}", "elsewhere": "other-host:1"}
+    trials = {}
+    for name, worker in workers.items():
+        trials[name] = study.ask()
+        trials[name].set_user_attr("worker", worker)
+    trials["unclaimed"] = study.ask()  # just asked: its sweeper may still claim it
+    assert [t.number for t in sweeping._taken(study)] == [trials[n].number for n in ("gone", "alive", "elsewhere")]
+    sweeping._fail_abandoned_trials(study)
+    states = {name: study.get_trials()[trial.number].state.name for name, trial in trials.items()}
+    assert states == {"gone": "FAIL", "alive": "RUNNING", "elsewhere": "RUNNING", "unclaimed": "RUNNING"}

@@ -15,6 +15,7 @@ study_name, n_trials, n_jobs, params) with the loop our users need for long swee
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import os
@@ -68,8 +69,8 @@ class ResumableOptunaSweeper(OptunaSweeper):
                  _count(study, _STATES.COMPLETE), target)
 
         failed, job_idx = 0, 0
-        while (missing := target - _count(study, _STATES.COMPLETE, _STATES.RUNNING)) > 0:
-            trials = _within_target(study, [study.ask() for _ in range(min(impl.n_jobs, missing))], target)
+        while (missing := target - len(_taken(study))) > 0:
+            trials = _within_target(study, [_ask(study) for _ in range(min(impl.n_jobs, missing))], target)
             if not trials:
                 break
             overrides = []
@@ -80,8 +81,6 @@ class ResumableOptunaSweeper(OptunaSweeper):
                     study.sampler = instantiate(self.config.hydra.sweeper.sampler, seed=seed + trial.number)
                 (trial_overrides,) = impl._configure_trials([trial], distributions, fixed)
                 overrides.append((*trial_overrides, f"trial={trial.number}"))
-            for trial in trials:
-                trial.set_user_attr("worker", _WORKER)
             try:
                 returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
             except BaseException:  # interrupted (Ctrl-C) or crashed: these trials will not finish
@@ -146,18 +145,36 @@ def _count(study: optuna.Study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def _ask(study: optuna.Study):
+    """A new trial, marked at once with the sweeper that runs it (see ``_fail_abandoned_trials``)."""
+    trial = study.ask()
+    trial.set_user_attr("worker", _WORKER)
+    return trial
+
+
+def _taken(study: optuna.Study) -> list:
+    """Trials that count toward n_trials: completed ones, and running ones that a sweeper has claimed.
+
+    A running trial without a worker was asked by a sweeper killed before it could claim it: it will never
+    run, so it does not count."""
+    trials = study.get_trials(deepcopy=False, states=(_STATES.COMPLETE, _STATES.RUNNING))
+    return sorted((t for t in trials if t.state == _STATES.COMPLETE or "worker" in t.user_attrs), key=lambda t: t.number)
+
+
 def _fail_abandoned_trials(study: optuna.Study) -> None:
-    """Mark as failed the trials left running by a sweeper of this machine that no longer exists.
+    """Mark as failed the trials left running by a sweeper that no longer exists.
 
     A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
-    "running" forever and count toward n_trials. Trials of live workers, here or elsewhere, are left alone.
+    "running" forever. Failed here: trials claimed by a process of this machine that is gone, and
+    unclaimed trials older than a minute (claiming takes milliseconds). Live workers' trials are left alone.
     """
-    host = socket.gethostname()
+    host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
-        if worker_host == host and pid.isdigit() and not _process_alive(int(pid)):
-            log.warning("Trial %d was left running by a sweeper that is gone (pid %s): marking it failed",
-                        trial.number, pid)
+        dead = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
+        unclaimed = "worker" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > 60
+        if dead or unclaimed:
+            log.warning("Trial %d was left running by a sweeper that is gone: marking it failed", trial.number)
             study.tell(trial.number, state=_STATES.FAIL)
 
 
@@ -174,8 +191,7 @@ def _process_alive(pid: int) -> bool:
 def _within_target(study: optuna.Study, trials: list, target: int) -> list:
     """Drop trials a parallel worker made surplus: the first ``target`` trials (by number) that are
     complete or running are the study's; later ones are pruned before they run."""
-    keep = {t.number for t in sorted(study.get_trials(deepcopy=False, states=(_STATES.COMPLETE, _STATES.RUNNING)),
-                                     key=lambda t: t.number)[:target]}
+    keep = {t.number for t in _taken(study)[:target]}
     for trial in trials:
         if trial.number not in keep:
             study.tell(trial, state=_STATES.PRUNED)
