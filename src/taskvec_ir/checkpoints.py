@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import pickle
 import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -87,6 +88,20 @@ def _hub_snapshot(source: str, role: str) -> Path:
         ) from None
     except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as error:
         raise CheckpointError(f"{role}: cannot access '{source}' on the Hugging Face Hub: {error}") from None
+    except Exception as error:
+        if not _is_network_error(error):
+            raise
+        raise CheckpointError(
+            f"{role}: cannot reach the Hugging Face Hub for '{source}' ({type(error).__name__}); set "
+            "HF_HUB_OFFLINE=1 to use what is already in the local cache, or give a local folder"
+        ) from None
+
+
+def _is_network_error(error: Exception) -> bool:
+    # huggingface_hub's HTTP client has changed (requests, httpx, httpx2): recognise their transport
+    # errors by class name rather than by importing one of them.
+    return isinstance(error, OSError) or any(c.__name__ in {"TransportError", "ConnectionError"}
+                                             for c in type(error).__mro__)
 
 
 def model_type(folder: Path) -> str | None:
@@ -135,7 +150,11 @@ class CheckpointReader(Mapping):
         if not bins:
             raise CheckpointError(f"no model.safetensors or pytorch_model.bin in {self.folder}")
         for file in bins:
-            self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+            try:
+                self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
+            except pickle.UnpicklingError as error:
+                raise CheckpointError(f"{file} holds more than tensors and is not unpickled (it could run code): "
+                                      f"convert it to safetensors where you trust it ({error})".splitlines()[0]) from None
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key not in self._index:
