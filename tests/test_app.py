@@ -23,7 +23,8 @@ def triple(tmp_path_factory):
 def taskvec_ir(out_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(TASKVEC_IR), f"hydra.run.dir={out_dir}", *overrides],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, timeout=600,
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+        env={key: value for key, value in {**os.environ, **(env or {})}.items() if value is not None},  # None unsets
     )
 
 
@@ -97,6 +98,19 @@ def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_
     assert (tmp_path / "runs/test.ir_model.trec").read_text().replace("ir_model", "x") == \
         (tmp_path / "runs/test.task_arithmetic.trec").read_text().replace("task_arithmetic", "x")
     assert not list(tmp_path.glob("wandb/offline-run-*"))  # WANDB_MODE=disabled wins over the config
+
+
+def test_unreachable_wandb_server_keeps_the_run_offline(tmp_path, triple, mirror_dir):
+    result = taskvec_ir(tmp_path, "dataset=cranfield", "retriever.top_k=5", *_model(triple), "wandb.mode=online",
+                        "wandb.init_timeout=3", env={"TASKVEC_IR_MIRROR": str(mirror_dir),
+                                                     "WANDB_MODE": None, "WANDB_BASE_URL": "http://127.0.0.1:9",
+                                                     "WANDB_API_KEY": "0" * 40})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "W&B is unreachable" in result.stderr + result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
+    run = run_contents(tmp_path)  # the offline run, ready for `wandb sync`
+    assert run["summary"]["test/bm25/ndcg@10"] == pytest.approx(metrics["bm25"]["ndcg@10"])
+    assert "0" * 40 not in "".join(p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
 
 
 @pytest.mark.parametrize("override, message", [

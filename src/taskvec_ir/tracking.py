@@ -9,11 +9,13 @@ marked failed (exit code 1) when the job raises.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 MODES = ("offline", "online", "disabled")
 
 
@@ -27,11 +29,14 @@ def tracking_mode(configured: str) -> str:
 @contextmanager
 def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
     """A W&B run of ``config`` writing under ``out_dir/wandb``, finished on exit (exit code 1 if the block
-    raised). ``settings`` is the config's ``wandb`` group: mode, project, entity, group, job_type, tags, name."""
+    raised). ``settings`` is the config's ``wandb`` group: mode, project, entity, group, job_type, tags, name,
+    init_timeout. An online run that cannot reach the server within init_timeout is kept offline instead,
+    for ``wandb sync``: a lost connection must not cost the job."""
     import wandb
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = wandb.init(
+    mode = tracking_mode(settings["mode"])
+    arguments = dict(
         project=settings["project"],
         entity=settings.get("entity"),
         group=settings.get("group"),
@@ -40,13 +45,20 @@ def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
         name=settings.get("name"),
         config=dict(config),
         dir=str(out_dir),
-        mode=tracking_mode(settings["mode"]),
         reinit="finish_previous",
         # The job's own outputs are the record; W&B's system sampling, console capture and git
         # inspection only slow short jobs down.
         settings=wandb.Settings(x_disable_stats=True, console="off", disable_git=True, save_code=False,
-                                x_save_requirements=False, silent=True),
+                                x_save_requirements=False, silent=True, init_timeout=settings.get("init_timeout", 90)),
     )
+    try:
+        run = wandb.init(mode=mode, **arguments)
+    except wandb.errors.CommError as error:
+        if mode != "online":
+            raise
+        log.warning("W&B is unreachable (%s): logging offline under %s/wandb; upload later with `wandb sync`",
+                    str(error).splitlines()[0], out_dir)
+        run = wandb.init(mode="offline", **arguments)
     with run:
         yield run
 
