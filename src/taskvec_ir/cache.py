@@ -59,10 +59,27 @@ class Cache:
     def __init__(self, root: str | Path | None):
         self.root = Path(root).expanduser() if root else None
         self.stats: Counter[str] = Counter()
+        self._scratch_dir: Path | None = None  # holds folder entries when there is no root
 
     def json(self, kind: str, key: str, compute: Callable[[], object]):
         """The cached JSON value for (kind, key), computing and storing it on a miss."""
-        return self._through(kind, key, "json", compute, _read_json, _write_json)
+        if self.root is None:
+            self.stats[f"{kind}.miss"] += 1
+            return compute()
+        path = self.root / kind / f"{key}.json"
+        if path.exists():
+            try:
+                value = json.loads(path.read_text())
+                self.stats[f"{kind}.hit"] += 1
+                return value
+            except (OSError, ValueError) as error:  # truncated or corrupted: recompute it
+                log.warning("Cache entry %s is damaged (%s): recomputing it", path, error)
+                path.unlink(missing_ok=True)
+        self.stats[f"{kind}.miss"] += 1
+        value = compute()
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(value))
+        return value
 
     def folder(self, kind: str, key: str, build: Callable[[Path], None]) -> Path:
         """The cached folder for (kind, key), filled by ``build(folder)`` on a miss.
@@ -94,43 +111,15 @@ class Cache:
         return path
 
     def _scratch(self) -> Path:
-        if not hasattr(self, "_scratch_dir"):
+        if self._scratch_dir is None:
             self._scratch_dir = Path(tempfile.mkdtemp(prefix="taskvec-ir-"))
             atexit.register(shutil.rmtree, self._scratch_dir, ignore_errors=True)
         return self._scratch_dir
-
-    def _through(self, kind, key, suffix, compute, read, write):
-        """Serve (kind, key) from ``root/kind/key.suffix``, or compute, write and return it."""
-        if self.root is None:
-            self.stats[f"{kind}.miss"] += 1
-            return compute()
-        path = self.root / kind / f"{key}.{suffix}"
-        if path.exists():
-            try:
-                value = read(path)
-                self.stats[f"{kind}.hit"] += 1
-                return value
-            except Exception as error:  # noqa: BLE001 - any unreadable entry is recomputed
-                log.warning("Cache entry %s is damaged (%s): recomputing it", path, error)
-                path.unlink(missing_ok=True)
-        self.stats[f"{kind}.miss"] += 1
-        value = compute()
-        write(value, path)
-        return value
 
     def clear(self) -> None:
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root)
             log.info("Cleared the cache at %s", self.root)
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text())
-
-
-def _write_json(value, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(value))
 
 
 def _manifest_matches(path: Path) -> bool:
