@@ -14,6 +14,7 @@ domain checkpoints tensor by tensor instead of holding three models in memory (a
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import os
@@ -61,6 +62,7 @@ def _package_folder(source: str, role: str) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=None)  # a sweep's trials in one process ask the Hub once, not once per trial
 def _hub_snapshot(source: str, role: str) -> Path:
     from huggingface_hub import list_repo_files, snapshot_download
     from huggingface_hub.errors import (
