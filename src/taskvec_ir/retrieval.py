@@ -48,30 +48,42 @@ class Retriever(Protocol):
         ...
 
 
-class BM25Retriever:
-    """BM25 (Okapi) over an in-memory corpus, scored by rank_bm25."""
+class _InMemoryBM25:
+    """What both BM25 backends share: the corpus's ids, the analyzer and top-k search over score arrays."""
 
-    def __init__(self, docs: Mapping[str, str], analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
-        from rank_bm25 import BM25Okapi
-
+    def __init__(self, docs: Mapping[str, str], analyzer: Analyzer):
         if not docs:
             raise ValueError("cannot build a BM25 index over an empty corpus")
         self.analyzer = analyzer
         self.doc_ids = list(docs)
-        self._bm25 = BM25Okapi([analyzer(text) for text in docs.values()], k1=k1, b=b)
 
     def search(self, queries: Mapping[str, str], top_k: int) -> dict[str, dict[str, float]]:
         _check_top_k(top_k)
         return {query_id: self._search_one(text, top_k) for query_id, text in queries.items()}
 
     def _search_one(self, text: str, top_k: int) -> dict[str, float]:
-        tokens = self.analyzer(text)
-        if not tokens:
-            return {}
-        return _ranked(self.doc_ids, self._bm25.get_scores(tokens), top_k)
+        scores = self._scores(self.analyzer(text))
+        return {} if scores is None else _ranked(self.doc_ids, scores, top_k)
+
+    def _scores(self, tokens: list[str]) -> np.ndarray | None:
+        """One score per document, or None when no query term can match."""
+        raise NotImplementedError
 
 
-class BM25SRetriever:
+class BM25Retriever(_InMemoryBM25):
+    """BM25 (Okapi) over an in-memory corpus, scored by rank_bm25."""
+
+    def __init__(self, docs: Mapping[str, str], analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
+        from rank_bm25 import BM25Okapi
+
+        super().__init__(docs, analyzer)
+        self._bm25 = BM25Okapi([analyzer(text) for text in docs.values()], k1=k1, b=b)
+
+    def _scores(self, tokens: list[str]) -> np.ndarray | None:
+        return self._bm25.get_scores(tokens) if tokens else None
+
+
+class BM25SRetriever(_InMemoryBM25):
     """BM25 (Okapi) over an in-memory corpus, scored by bm25s on the same Analyzer tokens as rank_bm25.
 
     bm25s precomputes every (document, term) score into a sparse matrix at indexing, so a query costs
@@ -81,10 +93,7 @@ class BM25SRetriever:
     def __init__(self, docs: Mapping[str, str], analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
         import bm25s
 
-        if not docs:
-            raise ValueError("cannot build a BM25 index over an empty corpus")
-        self.analyzer = analyzer
-        self.doc_ids = list(docs)
+        super().__init__(docs, analyzer)
         # method="robertson" is BM25Okapi's formula (idf log((N - n + 0.5) / (n + 0.5)), Robertson's tf
         # saturation) up to two details: its tf part omits the constant factor k1 + 1, restored by
         # _okapi_scale so that scores equal rank_bm25's; and a term in more than half of the documents
@@ -98,16 +107,10 @@ class BM25SRetriever:
         self._bm25.index([analyzer(text) for text in docs.values()], create_empty_token=False, show_progress=False)
         self._okapi_scale = k1 + 1
 
-    def search(self, queries: Mapping[str, str], top_k: int) -> dict[str, dict[str, float]]:
-        _check_top_k(top_k)
-        return {query_id: self._search_one(text, top_k) for query_id, text in queries.items()}
-
-    def _search_one(self, text: str, top_k: int) -> dict[str, float]:
+    def _scores(self, tokens: list[str]) -> np.ndarray | None:
         # Terms the corpus lacks add nothing to any score (as in rank_bm25); bm25s wants them left out.
-        token_ids = self._bm25.get_tokens_ids(self.analyzer(text))
-        if not token_ids:
-            return {}
-        return _ranked(self.doc_ids, self._bm25.get_scores_from_ids(token_ids) * self._okapi_scale, top_k)
+        token_ids = self._bm25.get_tokens_ids(tokens)
+        return self._bm25.get_scores_from_ids(token_ids) * self._okapi_scale if token_ids else None
 
 
 _BACKENDS: dict[str, Callable[..., Retriever]] = {"bm25s": BM25SRetriever, "rank_bm25": BM25Retriever}
