@@ -47,6 +47,12 @@ class ScorerSettings:
     trust_remote_code: bool = False
     show_progress: bool = True
 
+    def __post_init__(self):
+        if self.similarity not in (None, "cosine", "dot"):
+            raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not null, 'cosine' or 'dot'")
+        if self.batch_size <= 0 or self.max_length <= 0:
+            raise ValueError("model.scorer.batch_size and max_length must be positive")
+
     @classmethod
     def from_mapping(cls, values: Mapping) -> ScorerSettings:
         known = cls.__dataclass_fields__
@@ -112,9 +118,9 @@ class BiEncoderScorer(Scorer):
         self.module.max_seq_length = self.settings.max_length
         self.similarity = settings.similarity or self.module.similarity_fn_name or "cosine"
         if self.similarity not in ("cosine", "dot"):
-            raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not 'cosine' or 'dot'")
+            raise ValueError(f"{folder} uses '{self.similarity}' similarity: set model.scorer.similarity to cosine or dot")
 
-    def _encode(self, texts: list[str], what: str) -> torch.Tensor:
+    def _encode(self, texts: list[str]) -> torch.Tensor:
         return self.module.encode(
             texts,
             batch_size=self.settings.batch_size,
@@ -128,8 +134,8 @@ class BiEncoderScorer(Scorer):
         doc_ids = sorted({doc_id for ranked in candidates.values() for doc_id in ranked})
         row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
         query_ids = list(candidates)
-        doc_vectors = self._encode([docs[d] for d in doc_ids], "documents")
-        query_vectors = self._encode([queries[q] for q in query_ids], "queries")
+        doc_vectors = self._encode([docs[d] for d in doc_ids])
+        query_vectors = self._encode([queries[q] for q in query_ids])
         scores: Scores = {}
         for query_vector, query_id in zip(query_vectors, query_ids):
             ranked = list(candidates[query_id])
