@@ -107,3 +107,5 @@ def test_user_errors_are_named():
         ScorerSettings.from_mapping({"batchsize": 3})
     with pytest.raises(ValueError, match="model.scorer.dtype"):
         ScorerSettings(dtype="int8").torch_dtype()
+    with pytest.raises(ValueError, match="model.scorer.similarity: 'l2'"):
+        ScorerSettings(similarity="l2")
