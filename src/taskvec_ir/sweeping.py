@@ -263,7 +263,6 @@ def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
         means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
         baselines = [s for s in systems if s != "task_arithmetic"]
         p_values = report.paired_t_tests(per_query, "task_arithmetic", baselines, measures)
-        write_json({split: means}, out_dir / "metrics.json")
         write_json({split: per_query}, out_dir / "per_query.json")
         write_json(p_values, out_dir / "significance.json")
         markdown = report.results_markdown(means, p_values, "task_arithmetic", measures)
@@ -275,6 +274,7 @@ def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
                 tmp.write_text(text)
         plot = sweep_dir / "alpha_sensitivity.png"
         report.alpha_sensitivity_plot(trials, plot, cfg["objective"], best)
+        write_json({split: means}, out_dir / "metrics.json")  # last: the report is complete when it exists
         tracking.log_results(run, split, means, per_query)
         import wandb
 
