@@ -119,7 +119,8 @@ def test_resume_after_the_sweeper_was_killed(sweep, tmp_path):
     assert list(states.values()).count(optuna.trial.TrialState.COMPLETE) == 3
     # Nothing claimed by the killed sweeper is left running (an unclaimed trial may be, for a minute).
     assert not [t for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)) if "worker" in t.user_attrs]
-    for trial in trial_dirs(tmp_path):  # a killed trial's partial outputs never look complete
+    # A trial that finished before the kill counts as complete; one cut short never looks complete.
+    for trial in trial_dirs(tmp_path):
         complete = states[int(trial.name.split("_")[1])] == optuna.trial.TrialState.COMPLETE
         assert (trial / "metrics.json").exists() == complete, trial.name
 
@@ -211,6 +212,29 @@ def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
         trials[name].set_user_attr("worker", worker)
     trials["unclaimed"] = study.ask()  # just asked: its sweeper may still claim it
     assert [t.number for t in sweeping._taken(study)] == [trials[n].number for n in ("gone", "alive", "elsewhere")]
-    sweeping._fail_abandoned_trials(study)
+    sweeping._settle_abandoned_trials(study)
     states = {name: study.get_trials()[trial.number].state.name for name, trial in trials.items()}
     assert states == {"gone": "FAIL", "alive": "RUNNING", "elsewhere": "RUNNING", "unclaimed": "RUNNING"}
+
+
+def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
+    import optuna
+
+    from taskvec_ir import sweeping
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    worker = f"{sweeping.socket.gethostname()}:{dead.stdout.strip()}"
+    for number, outputs in enumerate([{"objective.json": '{"objective": 0.61, "lam": 0.4}', "metrics.json": "{}"},
+                                      {"objective.json": '{"objective": 0.7, "lam": 0.2}'}]):  # cut short
+        trial = study.ask()
+        job_dir = tmp_path / f"trial_{number}"
+        job_dir.mkdir()
+        for name, text in outputs.items():
+            (job_dir / name).write_text(text)
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("job_dir", str(job_dir))
+    sweeping._settle_abandoned_trials(study)
+    finished, cut_short = study.get_trials()
+    assert finished.state.name == "COMPLETE" and finished.value == 0.61 and finished.user_attrs["lam"] == 0.4
+    assert cut_short.state.name == "FAIL"

@@ -65,11 +65,12 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
         means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
         if cfg["save_merged"]:
             experiment.save_merged(out_dir / "merged_model")
-        write_json({split: per_query}, out_dir / "per_query.json")
-        write_json({split: means}, out_dir / "metrics.json")
         result = {"lam": lam}
         if "task_arithmetic" in means:
             result["objective"] = means["task_arithmetic"][cfg["objective"]]
+            write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
+        write_json({split: per_query}, out_dir / "per_query.json")
+        write_json({split: means}, out_dir / "metrics.json")  # last: the job's outputs are complete
         tracking.log_results(run, split, means, per_query)
         run.summary.update({"alpha": cfg["alpha"]["value"], "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}})
         if "objective" in result:

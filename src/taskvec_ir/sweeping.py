@@ -16,6 +16,7 @@ study_name, n_trials, n_jobs, params) with the loop our users need for long swee
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ from taskvec_ir.app import open_experiment
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _fail_abandoned_trials
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _settle_abandoned_trials
 
 
 class ResumableOptunaSweeper(OptunaSweeper):
@@ -64,13 +65,13 @@ class ResumableOptunaSweeper(OptunaSweeper):
             sampler = sampler(grid)
             target = min(target, math.prod(len(choices) for choices in grid.values()))
         study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
-        _fail_abandoned_trials(study)
+        _settle_abandoned_trials(study)
         log.info("Study %s in %s: %d of %d trials complete", study.study_name, impl.storage,
                  _count(study, _STATES.COMPLETE), target)
 
         failed, job_idx = 0, 0
         while (missing := target - len(_taken(study))) > 0:
-            trials = _within_target(study, [_ask(study) for _ in range(min(impl.n_jobs, missing))], target)
+            trials = _within_target(study, [_ask(study, sweep_dir) for _ in range(min(impl.n_jobs, missing))], target)
             if not trials:
                 break
             overrides = []
@@ -145,10 +146,12 @@ def _count(study: optuna.Study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _ask(study: optuna.Study):
-    """A new trial, marked at once with the sweeper that runs it (see ``_fail_abandoned_trials``)."""
+def _ask(study: optuna.Study, sweep_dir: Path):
+    """A new trial, marked at once with the sweeper that runs it and its job dir (``trial_<number>``, as
+    sweep_base sets ``hydra.sweep.subdir``); see ``_settle_abandoned_trials``."""
     trial = study.ask()
     trial.set_user_attr("worker", _WORKER)
+    trial.set_user_attr("job_dir", str((sweep_dir / f"trial_{trial.number}").resolve()))
     return trial
 
 
@@ -161,21 +164,39 @@ def _taken(study: optuna.Study) -> list:
     return sorted((t for t in trials if t.state == _STATES.COMPLETE or "worker" in t.user_attrs), key=lambda t: t.number)
 
 
-def _fail_abandoned_trials(study: optuna.Study) -> None:
-    """Mark as failed the trials left running by a sweeper that no longer exists.
+def _settle_abandoned_trials(study: optuna.Study) -> None:
+    """Settle the trials left running by a sweeper that no longer exists.
 
     A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
-    "running" forever. Failed here: trials claimed by a process of this machine that is gone, and
-    unclaimed trials older than a minute (claiming takes milliseconds). Live workers' trials are left alone.
+    "running" forever. Settled here: trials claimed by a process of this machine that is gone, and
+    unclaimed trials older than a minute (claiming takes milliseconds). A trial whose job had finished
+    (its ``metrics.json``, written last, and ``objective.json`` exist) is recorded as complete, since
+    nothing of it was lost; any other is recorded as failed. Live workers' trials are left alone.
     """
     host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
         dead = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
         unclaimed = "worker" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > 60
-        if dead or unclaimed:
+        if not (dead or unclaimed):
+            continue
+        finished = _finished_job(Path(trial.user_attrs.get("job_dir", "/nonexistent")))
+        if finished:
+            log.warning("Trial %d finished before its sweeper was killed: recording it as complete", trial.number)
+            optuna.Trial(study, trial._trial_id).set_user_attr("lam", finished["lam"])
+            study.tell(trial.number, values=[finished["objective"]])
+        else:
             log.warning("Trial %d was left running by a sweeper that is gone: marking it failed", trial.number)
             study.tell(trial.number, state=_STATES.FAIL)
+
+
+def _finished_job(job_dir: Path) -> dict | None:
+    try:
+        if (job_dir / "metrics.json").is_file():
+            return json.loads((job_dir / "objective.json").read_text())
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _process_alive(pid: int) -> bool:
