@@ -184,14 +184,19 @@ class Experiment:
                     merging.task_vector_tensors(module, CheckpointReader(folders["base"]),
                                                 CheckpointReader(folders["domain"])), out))
                 tau = CheckpointReader(folder)
-                if not self.cfg["merge"]["stream_task_vector"]:
+                if not streamed:
                     tau = dict(tau.items())
                 stats = merging.task_vector_stats(module, tau)
                 log.info("Task vector: %s", stats)
                 return merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau), stats
 
-            # Keyed by the loaded ΘT object too: a reloaded ΘT needs its own in-place merge.
-            self._merge, self.merge_stats = _process_cached("merge", f"{key}/{id(module)}/{streamed}", build)
+            # Keyed by the loaded ΘT object too (a reloaded ΘT needs its own in-place merge), and by the
+            # cache folder a streamed τ is read from.
+            merge_key = f"{key}/{id(module)}/{streamed}/{self.cache.root}"
+            previous = _LOADED.get("merge")
+            if previous and previous[0] != merge_key and previous[1][0].module is module:
+                previous[1][0].set_alpha(0.0)  # hand the shared ΘT back unmerged before a new merge takes it
+            self._merge, self.merge_stats = _process_cached("merge", merge_key, build)
         return self._merge
 
     def save_merged(self, folder: Path) -> None:
