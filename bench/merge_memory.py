@@ -8,11 +8,11 @@ IR ΘT: one random init plus two small perturbations, so τ ≠ 0) are written w
 (safetensors, 1 GB shards), one model in memory at a time. Each measured mode then runs in a fresh
 subprocess, so its peak RSS (``VmHWM``) is its own:
 
-- τ in memory: load ΘT (``from_pretrained``), τ = ``task_vector(...)``, ``TaskArithmetic(ΘT, ir, τ)``,
-  ``set_alpha(0.5)``, ``set_alpha(0.8)``; then the throughput of ``apply_task_vector(ΘT, τ, 0.5)`` against a
+- τ in memory: load ΘT (``from_pretrained``), τ = ``task_vector(...)``, ``TaskArithmetic(ΘT, ir, {domain: τ})``,
+  ``set`` α = 0.5, then α = 0.8; then the throughput of ``apply_task_vectors`` at α = 0.5 against a
   plain ``p.copy_(q)`` over the same tensors (GB/s of parameter bytes, best of ``REPEATS``);
 - τ streamed: load ΘT, ``save_tensors(task_vector_tensors(...), dir)`` (library default shard size),
-  ``TaskArithmetic(ΘT, ir, CheckpointReader(dir))``, ``set_alpha(0.5)``, ``set_alpha(0.8)``; and once more
+  ``TaskArithmetic(ΘT, ir, {domain: CheckpointReader(dir)})``, ``set`` α = 0.5, then 0.8; and once more
   with ``shard_bytes = --small-shard-mb`` (0 skips that row), to show what the shard size costs.
 
 The high-water mark is reset after loading (``echo 5 > /proc/self/clear_refs``, checked to work) and after
@@ -220,7 +220,7 @@ def worker_merge(args) -> dict:
     result = {"mode": args.mode, "start_rss": start_status["VmRSS"], "model_bytes": model_bytes, "load": load}
     if args.mode == "memory":
         tau = phases.run("task_vector", lambda: merging.task_vector(model, base, domain))
-        merge = phases.run("init", lambda: merging.TaskArithmetic(model, ir, tau))
+        merge = phases.run("init", lambda: merging.TaskArithmetic(model, ir, {"domain": tau}))
     else:
         tau_folder = Path(args.tau_folder)
         shutil.rmtree(tau_folder, ignore_errors=True)
@@ -231,9 +231,9 @@ def worker_merge(args) -> dict:
             merging.task_vector_tensors(model, base, domain), tau_folder, **kwargs))
         result["shard_bytes"] = shard_bytes
         result["tau_files"] = len(list(tau_folder.glob("*.safetensors")))
-        merge = phases.run("init", lambda: merging.TaskArithmetic(model, ir, CheckpointReader(tau_folder)))
-    phases.run("set_alpha_0.5", lambda: merge.set_alpha(0.5))
-    phases.run("set_alpha_0.8", lambda: merge.set_alpha(0.8))
+        merge = phases.run("init", lambda: merging.TaskArithmetic(model, ir, {"domain": CheckpointReader(tau_folder)}))
+    phases.run("set_alpha_0.5", lambda: merge.set(merging.MergeSetting((("domain", 0.5),))))
+    phases.run("set_alpha_0.8", lambda: merge.set(merging.MergeSetting((("domain", 0.8),))))
     result["steps"] = phases.steps
     # Correctness spot check: one merged tensor equals ΘT + 0.8·τ recomputed from the checkpoints.
     name, parameter = next((n, p) for n, p in model.named_parameters() if n.endswith("mlp.down_proj.weight"))
@@ -250,7 +250,7 @@ def worker_merge(args) -> dict:
 
         result["throughput"] = {
             "bytes": tau_bytes,
-            "apply_seconds": best_time(lambda: merging.apply_task_vector(model, tau, 0.5)),
+            "apply_seconds": best_time(lambda: merging.apply_task_vectors(model, {"domain": tau}, merging.MergeSetting((("domain", 0.5),)))),
             "copy_seconds": best_time(copy),
         }
     else:
@@ -327,7 +327,7 @@ def report(size: float, written: dict, baseline: dict, runs: dict[str, dict]) ->
     apply_rate = throughput["bytes"] / throughput["apply_seconds"] / GB
     copy_rate = throughput["bytes"] / throughput["copy_seconds"] / GB
     print(f"throughput over {throughput['bytes'] / GB:.2f} GB of parameters (best of {REPEATS}): "
-          f"apply_task_vector {apply_rate:.2f} GB/s ({throughput['apply_seconds']:.2f} s), "
+          f"apply_task_vectors {apply_rate:.2f} GB/s ({throughput['apply_seconds']:.2f} s), "
           f"p.copy_(q) {copy_rate:.2f} GB/s ({throughput['copy_seconds']:.2f} s), ratio {apply_rate / copy_rate:.2f}")
     print("set_alpha steps: " + "; ".join(
         f"{label}: 0.5 {run['steps']['set_alpha_0.5']['seconds']:.1f} s, 0.8 {run['steps']['set_alpha_0.8']['seconds']:.1f} s "

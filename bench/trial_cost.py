@@ -38,7 +38,7 @@ def naive_trial(cfg: dict, alpha: float, lam: float) -> float:
     folders = {role: resolve_model_source(model[role]) for role in ("ir", "base", "domain")}
     scorer = scoring.load_scorer(model["kind"], folders["ir"], model["scorer"])
     tau = merging.task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
-    merging.apply_task_vector(scorer.module, tau, alpha)
+    merging.apply_task_vectors(scorer.module, {"domain": tau}, merging.MergeSetting((("domain", alpha),)))
     split, docs = data.load_split(dataset, "dev"), data.load_docs(dataset)
     candidates = retrieval.bm25_candidates(docs, split.queries, language=dataset["language"], **cfg["retriever"])
     scores = scorer.score(split.queries, docs, candidates)

@@ -44,7 +44,11 @@ def cranfield_run(tmp_path_factory, triple, mirror_dir):
 def test_run_writes_metrics_runs_and_table(cranfield_run):
     out, result = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"test"} and set(metrics["test"]) == SYSTEMS
+    assert set(metrics) == {"test", "merge"} and set(metrics["test"]) == SYSTEMS
+    merge = metrics["merge"]  # what the merge did to ΘT
+    assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
+    assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == ["0", "1", "other"]
+    assert 0.9 < merge["changed_fraction"] < 1  # every tensor but the pooler head
     assert set(metrics["test"]["bm25"]) == {"ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"}
     # Cranfield with gain = 5 - grade: BM25 lands where published plain BM25 does (≈0.34-0.37).
     assert 0.33 < metrics["test"]["bm25"]["ndcg@10"] < 0.40
@@ -81,12 +85,14 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     assert run["exit_code"] == 0
     assert run["group"] == "minilm_demo/cranfield" and run["job_type"] == "run"
     assert {"model:minilm_demo", "dataset:cranfield"} <= set(run["tags"])
-    assert run["config"]["alpha"] == {"value": 0.7} and run["config"]["lam"] == {"value": 0.4}
+    assert run["config"]["alpha"]["value"] == 0.7 and run["config"]["lam"] == {"value": 0.4}
     for system, values in metrics.items():
         for measure, value in values.items():
             assert run["summary"][f"test/{system}/{measure}"] == pytest.approx(value)
     assert run["summary"]["test/per_query/nrows"] == 3 * 225
-    assert run["summary"]["merge/merged_tensors"] > 0
+    merge = json.loads((out / "metrics.json").read_text())["merge"]
+    assert run["summary"]["merge/domain/norm"] == pytest.approx(merge["vectors"]["domain"]["norm"])
+    assert run["summary"]["merge/changed_fraction"] == pytest.approx(merge["changed_fraction"])
 
 
 def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_dir):

@@ -8,6 +8,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from taskvec_ir.app import CONFIG_DIR
+from taskvec_ir.experiment import validate
 
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
 # scorer and sweep_base are included by other configs (model/*, sweep/*), not chosen on their own.
@@ -23,6 +24,7 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch):
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
     job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     resolved = OmegaConf.to_container(job, resolve=True, throw_on_missing=True)
+    validate(resolved)  # and passes every check that needs no data or model
     if group == "model":
         assert resolved["model"]["kind"] in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
         assert all(resolved["model"][role] for role in ("base", "domain", "ir"))

@@ -1,13 +1,14 @@
 import pytest
 import torch
+import transformers
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from taskvec_ir import evaluation, fusion, scoring
 from taskvec_ir.app import CONFIG_DIR, open_experiment
 from taskvec_ir.checkpoints import CheckpointReader
-from taskvec_ir.experiment import Weights
-from taskvec_ir.merging import TaskArithmetic, apply_task_vector, save_tensors, task_vector
+from taskvec_ir.experiment import Weights, merge_setting
+from taskvec_ir.merging import MergeSetting, TaskArithmetic, apply_task_vectors, save_tensors, task_vector
 from tiny_models import tiny_triple
 
 SETTINGS = {"show_progress": False, "max_length": 64, "max_query_length": 16}
@@ -41,11 +42,11 @@ def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family, stream
         save_tensors(tau.items(), tmp_path / "tau", shard_bytes=4096)
         assert len(list((tmp_path / "tau").glob("*.safetensors"))) > 1
     merge = TaskArithmetic(scorer.module, CheckpointReader(folders["ir"]),
-                           CheckpointReader(tmp_path / "tau") if streamed else tau)
+                           {"domain": CheckpointReader(tmp_path / "tau") if streamed else tau})
     for alpha in [0.3, 1.0, -0.5, 0.7, 0.0, 0.3]:
-        merge.set_alpha(alpha)
+        merge.set(MergeSetting((("domain", alpha),)))
         fresh = scoring.load_scorer(family, folders["ir"], SETTINGS).module
-        apply_task_vector(fresh, tau, alpha)
+        apply_task_vectors(fresh, {"domain": tau}, MergeSetting((("domain", alpha),)))
         for (name, merged), (_, expected) in zip(scorer.module.named_parameters(), fresh.named_parameters()):
             assert torch.equal(merged, expected), (alpha, name)
 
@@ -81,7 +82,7 @@ def test_lambda_grid_matches_brute_force(cranfield_cfg):
     chosen, value = experiment.best_lambda("test", "task_arithmetic", grid, "ndcg@10")
     split = experiment.split("test")
     candidates = experiment.candidates("test")
-    scores = experiment.scores("test", Weights("ir", 0.6))
+    scores = experiment.scores("test", Weights("ir", MergeSetting((("domain", 0.6),))))
     brute = {lam: evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])[0]["ndcg@10"]
              for lam in grid}
     assert value == pytest.approx(max(brute.values()))
@@ -96,7 +97,7 @@ def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple,
     reloaded = SentenceTransformer(str(tmp_path / "merged"), device="cpu")
     expected = scoring.load_scorer("bi_encoder", triple["ir"], SETTINGS).module
     tau = task_vector(expected, CheckpointReader(triple["base"]), CheckpointReader(triple["domain"]))
-    apply_task_vector(expected, tau, 0.4)
+    apply_task_vectors(expected, {"domain": tau}, MergeSetting((("domain", 0.4),)))
     for (name, saved), (_, merged) in zip(reloaded.named_parameters(), expected.named_parameters()):
         assert torch.equal(saved, merged), name
 
@@ -106,5 +107,54 @@ def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_
         "dataset=cranfield", "retriever.top_k=5", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
         "model.scorer.show_progress=false", f"model.ir={triple['ir']}", f"model.base={triple['ir']}",
         f"model.domain={triple['domain']}"))
-    assert experiment.scores("test", Weights("domain")) is experiment.scores("test", Weights("ir", 1.0))
+    assert experiment.scores("test", Weights("domain")) is experiment.scores("test", Weights("ir", MergeSetting((("domain", 1.0),))))
     assert "domain" not in experiment._scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
+
+
+@pytest.fixture(scope="module")
+def second_domain(tmp_path_factory):
+    from tiny_models import tiny_bert
+
+    return tiny_bert(tmp_path_factory.mktemp("second") / "other", 3, "mlm")
+
+
+def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(cranfield_cfg, triple, second_domain, tmp_path):
+    overrides = ("alpha.value=0.4", f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=-0.3",
+                 "merge=ties", "merge.density=0.5")
+    experiment = open_experiment(cranfield_cfg(*overrides))
+    setting = merge_setting(experiment.cfg)
+    assert setting.alphas == (("domain", 0.4), ("other", -0.3)) and setting.method.name == "ties"
+    scores = experiment.scores("test", Weights("ir", setting))
+    experiment.save_merged(tmp_path / "merged")
+    # A standard checkpoint: transformers alone loads it (config, tokenizer, safetensors).
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "merged").iterdir()}
+    transformers.AutoModel.from_pretrained(tmp_path / "merged")
+    reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.settings)  # as the run scored
+    for (name, saved), (_, merged) in zip(reloaded.module.named_parameters(), experiment._scorer("ir").module.named_parameters()):
+        assert torch.equal(saved, merged), name
+    split = experiment.split("test")
+    assert reloaded.score(split.queries, experiment.docs(), experiment.candidates("test")) == scores
+
+
+def test_extra_vectors_need_their_alpha(cranfield_cfg, second_domain):
+    with pytest.raises(ValueError, match=r"alpha\.extra: give one α per model\.extra_domains entry \(missing: \['other'\]"):
+        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}"))
+    with pytest.raises(ValueError, match=r"alpha\.extra\.other: 'x' must be a finite number"):
+        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=x"))
+
+
+def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
+    experiment = open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=1"))
+    setting = merge_setting(experiment.cfg)
+    assert setting.scale.rules[0].layers == (1,) and setting.scale.otherwise == 0.0
+    means, _ = experiment.evaluate("test", ["ir_model", "task_arithmetic"], 0.5)
+    assert means["task_arithmetic"] != means["ir_model"]
+    diagnostics = experiment.merge_diagnostics(setting)
+    layer_1 = [n for n, _ in experiment._scorer("ir").module.named_parameters() if ".layer.1." in n]
+    total = sum(p.numel() for p in experiment._scorer("ir").module.parameters())
+    assert diagnostics["changed_fraction"] == pytest.approx(
+        sum(dict(experiment._scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
+    experiment.cfg["alpha"]["layer"] = 7
+    experiment.cfg["alpha"]["rules"] = [{"layers": [7], "factor": 1.0}]
+    with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
+        experiment.evaluate("test", ["task_arithmetic"], 0.5)

@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
-from taskvec_ir.merging import align_keys, apply_task_vector, parameter_aliases, task_vector
+from taskvec_ir.merging import MergeSetting, align_keys, apply_task_vectors, parameter_aliases, task_vector
 from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert, tiny_t5, tiny_triple
 
@@ -34,7 +34,7 @@ def test_merge_matches_hand_computed_tensors(triple, alpha):
     scorer, tau = _load(family, folders)
     base, domain = load_file(folders["base"] / "model.safetensors"), load_file(folders["domain"] / "model.safetensors")
     before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
-    apply_task_vector(scorer.module, tau, alpha)
+    apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
     after = dict(scorer.module.named_parameters())
     heads = set(before) - set(tau)
     for name in tau:
@@ -55,7 +55,7 @@ def test_alpha_zero_reproduces_ir_model_bit_for_bit(triple):
     family, folders = triple
     scorer, tau = _load(family, folders)
     before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
-    apply_task_vector(scorer.module, tau, 0.0)
+    apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", 0.0),)))
     for name, parameter in scorer.module.named_parameters():
         assert torch.equal(parameter, before[name]) and parameter.dtype == before[name].dtype
 
@@ -66,7 +66,7 @@ def test_tied_weights_are_merged_once(tmp_path):
     model = scorer.module
     assert model.lm_head.weight is model.shared.weight  # T5 ties them: one tensor, several names
     shared = model.shared.weight.detach().clone()
-    apply_task_vector(model, tau, 1.0)
+    apply_task_vectors(model, {"domain": tau}, MergeSetting((("domain", 1.0),)))
     base = load_file(folders["base"] / "model.safetensors")["shared.weight"]
     domain = load_file(folders["domain"] / "model.safetensors")["shared.weight"]
     torch.testing.assert_close(model.lm_head.weight.detach(), shared + (domain - base))
@@ -101,3 +101,186 @@ def test_other_architecture_is_refused_with_first_keys(tmp_path):
     scorer = load_scorer("cross_encoder", ir, SETTINGS)
     with pytest.raises(CheckpointError, match=r"model\.base .*does not share the IR model's architecture.*bert\.embeddings"):
         task_vector(scorer.module, CheckpointReader(t5), CheckpointReader(t5))
+
+
+# -- several vectors, per-layer α, sparsified merges --------------------------------------------------------
+from safetensors.torch import save_file  # noqa: E402
+
+from taskvec_ir.merging import (  # noqa: E402
+    AlphaScale,
+    MergeMethod,
+    TaskArithmetic,
+    layer_index,
+    task_vector_diagnostics,
+)
+
+TAU_1 = torch.tensor([0.1, -0.5, 0.3, -0.2, 0.6, 0.0])
+TAU_2 = torch.tensor([-0.4, 0.45, 0.1, 0.3, 0.8, 0.05])
+
+
+class OneTensor(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.w = torch.nn.Parameter(value.clone())
+
+
+def merged(method: MergeMethod, alphas=(("domain", 1.0), ("other", 0.5))) -> torch.Tensor:
+    module = OneTensor(torch.zeros(6))
+    apply_task_vectors(module, {"domain": {"w": TAU_1}, "other": {"w": TAU_2}}, MergeSetting(alphas, method))
+    return module.w.detach()
+
+
+# Worked by hand with density 0.5 (3 of 6 entries kept): trim(τ1) = [0, -.5, .3, 0, .6, 0],
+# trim(τ2) = [-.4, .45, 0, 0, .8, 0]; weighted by α = (1, 0.5): [0, -.5, .3, 0, .6, 0] and [-.2, .225, 0, 0, .4, 0].
+HAND_COMPUTED = {
+    "task_arithmetic": [0.1 - 0.2, -0.5 + 0.225, 0.3 + 0.05, -0.2 + 0.15, 0.6 + 0.4, 0.025],
+    "magnitude": [-0.2, -0.5 + 0.225, 0.3, 0.0, 1.0, 0.0],
+    # elected signs of the weighted sum [-.2, -.275, .3, 0, 1, 0]: entry 1 keeps only τ1's -0.5 (τ2 disagrees),
+    # entry 4 averages the agreeing 0.6 and 0.4.
+    "ties": [-0.2, -0.5, 0.3, 0.0, 0.5, 0.0],
+}
+
+
+@pytest.mark.parametrize("method", list(HAND_COMPUTED))
+def test_merge_methods_match_hand_computed_values(method):
+    density = 1.0 if method == "task_arithmetic" else 0.5
+    torch.testing.assert_close(merged(MergeMethod(method, density)), torch.tensor(HAND_COMPUTED[method]))
+
+
+def test_ties_with_one_vector_is_alpha_times_the_trimmed_vector():
+    torch.testing.assert_close(merged(MergeMethod("ties", 0.5), (("domain", 0.8),)),
+                               0.8 * torch.tensor([0.0, -0.5, 0.3, 0.0, 0.6, 0.0]))
+
+
+def test_dare_drops_and_rescales_with_a_logged_seed():
+    tau = torch.linspace(0.1, 1.0, 10_000)
+    method = MergeMethod("dare", density=0.3, seed=7)
+    dropped = method.sparsify("domain", "w", tau)
+    kept = dropped != 0
+    torch.testing.assert_close(dropped[kept], tau[kept] / 0.3)  # kept entries are rescaled by 1/density
+    assert 0.28 < kept.float().mean() < 0.32 and abs(dropped.mean() / tau.mean() - 1) < 0.03
+    assert torch.equal(dropped, method.sparsify("domain", "w", tau))  # seeded: the same mask every time
+    assert not torch.equal(dropped, MergeMethod("dare", 0.3, seed=8).sparsify("domain", "w", tau))
+    assert not torch.equal(dropped, method.sparsify("other", "w", tau))  # one mask per vector and tensor
+    assert method.describe() == {"method": "dare", "density": 0.3, "seed": 7}
+
+
+@pytest.mark.parametrize("value, message", [({"method": "ties", "density": 0}, r"merge\.density"),
+                                            ({"method": "ties", "density": 1.5}, r"merge\.density"),
+                                            ({"method": "slerp"}, r"merge\.method: 'slerp'"),
+                                            ({"method": "dare", "seed": 0.5}, r"merge\.seed")])
+def test_bad_merge_settings_name_the_key(value, message):
+    with pytest.raises(ValueError, match=message):
+        MergeMethod.from_mapping(value)
+
+
+def test_layer_numbers_match_exactly():
+    assert layer_index("0.model.encoder.layer.1.attention.self.query.weight") == 1
+    assert layer_index("encoder.layer.10.output.dense.weight") == 10
+    assert layer_index("decoder.block.11.layer.0.SelfAttention.q.weight") == 11  # T5: block, not sub-layer
+    assert layer_index("model.layers.3.mlp.up_proj.weight") == 3
+    assert layer_index("embeddings.word_embeddings.weight") is None
+    names = [f"encoder.layer.{i}.w" for i in range(12)] + ["embeddings.w"]
+    factors = AlphaScale.from_mapping({"rules": [{"layers": [1], "factor": 0.0}]}).factors(names)
+    assert [name for name, factor in factors.items() if factor == 0.0] == ["encoder.layer.1.w"]
+
+
+def test_schedule_and_patterns_give_per_tensor_factors():
+    names = [f"encoder.layer.{i}.attention.w" for i in range(3)] + ["encoder.layer.2.output.w", "embeddings.w"]
+    scale = AlphaScale.from_mapping({"rules": [{"pattern": r"output", "factor": 2.0}],
+                                     "schedule": {"first": 0.0, "last": 1.0}, "otherwise": 0.5})
+    assert list(scale.factors(names).values()) == [0.0, 0.5, 1.0, 2.0, 0.5]
+
+
+@pytest.mark.parametrize("alpha, message", [
+    ({"rules": [{"layers": [5], "factor": 1.0}]}, r"alpha\.rules\[0\]\.layers: \[5\] not in the IR model \(it has layers 0–1\)"),
+    ({"rules": [{"pattern": "nowhere", "factor": 1.0}]}, r"alpha\.rules\[0\].*matches no parameter"),
+    ({"rules": [{"pattern": "(", "factor": 1.0}]}, r"alpha\.rules\[0\]\.pattern"),
+    ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]: .* must be a mapping with a factor"),
+    ({"schedule": {"first": 0.0}}, r"alpha\.schedule"),
+])
+def test_bad_rules_are_refused_before_the_weights_change(alpha, message):
+    names = [f"encoder.layer.{i}.w" for i in range(2)]
+    with pytest.raises(ValueError, match=message):
+        AlphaScale.from_mapping(alpha).factors(names)
+
+
+@pytest.fixture(scope="module")
+def two_domains(tmp_path_factory):
+    root = tmp_path_factory.mktemp("two")
+    folders = tiny_triple(root, "cross_encoder")
+    folders["other"] = tiny_bert(root / "other", 3, "mlm")
+    return folders
+
+
+def _two_vectors(folders):
+    scorer = load_scorer("cross_encoder", folders["ir"], SETTINGS)
+    base = CheckpointReader(folders["base"])
+    return scorer, {"domain": task_vector(scorer.module, base, CheckpointReader(folders["domain"])),
+                    "other": task_vector(scorer.module, base, CheckpointReader(folders["other"]))}
+
+
+@pytest.mark.parametrize("method", [MergeMethod(), MergeMethod("ties", 0.3), MergeMethod("dare", 0.5, 1),
+                                    MergeMethod("magnitude", 0.3)], ids=lambda m: m.name)
+def test_a_second_vector_at_alpha_zero_changes_nothing(two_domains, method):
+    one, vectors = _two_vectors(two_domains)
+    two = load_scorer("cross_encoder", two_domains["ir"], SETTINGS)
+    apply_task_vectors(one.module, {"domain": vectors["domain"]}, MergeSetting((("domain", 0.7),), method))
+    apply_task_vectors(two.module, vectors, MergeSetting((("domain", 0.7), ("other", 0.0)), method))
+    for (name, a), (_, b) in zip(one.module.named_parameters(), two.module.named_parameters()):
+        assert torch.equal(a, b), name
+
+
+def test_two_vectors_add_both(two_domains):
+    scorer, vectors = _two_vectors(two_domains)
+    before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
+    apply_task_vectors(scorer.module, vectors, MergeSetting((("domain", 0.5), ("other", -0.25))))
+    for name, parameter in scorer.module.named_parameters():
+        if name in vectors["domain"]:
+            expected = before[name] + 0.5 * vectors["domain"][name] - 0.25 * vectors["other"][name]
+            torch.testing.assert_close(parameter.detach(), expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", ["add", "remove"])
+def test_layer_ablation_changes_exactly_one_layer_or_all_but_one(two_domains, mode):
+    scorer, vectors = _two_vectors(two_domains)
+    before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
+    rules = {"add": {"rules": [{"layers": [1], "factor": 1.0}], "otherwise": 0.0},
+             "remove": {"rules": [{"layers": [1], "factor": 0.0}]}}[mode]
+    merge = TaskArithmetic(scorer.module, CheckpointReader(two_domains["ir"]), {"domain": vectors["domain"]})
+    merge.set(MergeSetting((("domain", 0.5),), scale=AlphaScale.from_mapping(rules)))
+    changed = {name for name, p in scorer.module.named_parameters() if not torch.equal(p, before[name])}
+    in_layer_1 = {name for name in vectors["domain"] if layer_index(name) == 1}
+    assert in_layer_1 and changed == (in_layer_1 if mode == "add" else set(vectors["domain"]) - in_layer_1)
+    assert merge.changed_fraction() == pytest.approx(
+        sum(before[n].numel() for n in changed) / sum(p.numel() for p in before.values()))
+    merge.set(MergeSetting())  # and back to ΘT exactly
+    assert all(torch.equal(p, before[n]) for n, p in scorer.module.named_parameters())
+
+
+def test_diagnostics_match_hand_computed_norms_and_cosines(tmp_path):
+    ir_value, base_value = torch.tensor([1.0, 2.0, 2.0, 0.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 0.0])
+    for name, value in {"ir": ir_value, "base": base_value}.items():
+        (tmp_path / name).mkdir()
+        save_file({"w": value}, str(tmp_path / name / "model.safetensors"))
+    module = OneTensor(ir_value)
+    report = task_vector_diagnostics(module, {"domain": {"w": TAU_1}, "other": {"w": TAU_2}},
+                                     {"domain": CheckpointReader(tmp_path / "base"), "other": None},
+                                     CheckpointReader(tmp_path / "ir"))
+    domain = report["vectors"]["domain"]
+    assert domain["norm"] == pytest.approx(float(TAU_1.norm()))
+    assert domain["norm_ratio"] == pytest.approx(float(TAU_1.norm() / 3.0))
+    assert domain["layer_norms"] == {"other": pytest.approx(float(TAU_1.norm()))}
+    fine_tune = ir_value - base_value
+    assert domain["cosine_with_ir_fine_tune"] == pytest.approx(float(TAU_1 @ fine_tune / TAU_1.norm() / fine_tune.norm()))
+    assert "cosine_with_ir_fine_tune" not in report["vectors"]["other"]  # its base is ΘT itself
+    assert report["cosine"] == {"domain~other": pytest.approx(float(TAU_1 @ TAU_2 / TAU_1.norm() / TAU_2.norm()))}
+
+
+def test_diagnostics_report_norms_per_layer(two_domains):
+    scorer, vectors = _two_vectors(two_domains)
+    report = task_vector_diagnostics(scorer.module, vectors, {"domain": None, "other": None},
+                                     CheckpointReader(two_domains["ir"]))
+    layer_1 = sum(float(t.float().pow(2).sum()) for n, t in vectors["domain"].items() if layer_index(n) == 1) ** 0.5
+    assert list(report["vectors"]["domain"]["layer_norms"]) == ["0", "1", "other"]
+    assert report["vectors"]["domain"]["layer_norms"]["1"] == pytest.approx(layer_1)

@@ -63,7 +63,7 @@ def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
     assert [t.name for t in trials] == ["trial_0", "trial_1", "trial_2"]
     groups = set()
     for trial in trials:
-        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev"]  # never the test split
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]  # never the test split
         run = run_contents(trial)
         assert run["job_type"] == "trial" and run["exit_code"] == 0
         assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
@@ -85,8 +85,10 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
     final = run_contents(finished / "final")
     assert final["config"]["alpha"]["value"] == pytest.approx(alpha) and final["config"]["lam"]["value"] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test"]
+    assert list(metrics) == ["test", "merge"]
     assert set(metrics["test"]) == {"bm25", "ir_model", "alpha_one", "domain_model", "task_arithmetic"}
+    assert metrics["merge"]["setting"]["alphas"] == {"domain": pytest.approx(alpha)}
+    assert (finished / "final" / "task_vector_layers.png").read_bytes()[:4] == b"\x89PNG"  # ‖τ‖ per layer
     significance = json.loads((finished / "final" / "significance.json").read_text())
     assert set(significance) == {"bm25", "ir_model", "alpha_one", "domain_model"}
     assert "task_arithmetic" in (finished / "final" / "results.md").read_text()
@@ -194,7 +196,7 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
     test_qrels.write_text(kept)
     output = sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3").stdout
     assert "3 of 3 trials complete" in output and len(trial_dirs(tmp_path / "sweep")) == 3
-    assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test"]
+    assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test", "merge"]
 
 
 def test_only_trials_of_gone_sweepers_are_failed(tmp_path):

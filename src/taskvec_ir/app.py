@@ -54,6 +54,7 @@ def open_experiment(cfg: Mapping):
 def run_job(cfg: Mapping, out_dir: Path) -> dict:
     """One job into ``out_dir``; returns the objective (and the λ used) for a sweeper."""
     from taskvec_ir import evaluation, tracking
+    from taskvec_ir.experiment import merge_setting
     from taskvec_ir.outputs import write_json
 
     experiment = open_experiment(cfg)
@@ -69,17 +70,21 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
         if "task_arithmetic" in means:
             result["objective"] = means["task_arithmetic"][cfg["objective"]]
             write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
+        metrics = {split: means}
+        if {"task_arithmetic", "alpha_one"} & set(systems):
+            metrics["merge"] = experiment.merge_diagnostics(merge_setting(cfg))
+            tracking.log_merge_diagnostics(run, metrics["merge"])
         write_json({split: per_query}, out_dir / "per_query.json")
-        write_json({split: means}, out_dir / "metrics.json")  # last: the job's outputs are complete
+        write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
         tracking.log_results(run, split, means, per_query)
         run.summary.update({"alpha": cfg["alpha"]["value"], "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}})
         if "objective" in result:
             run.summary[f"objective/{split}/{cfg['objective']}"] = result["objective"]
-        if experiment.merge_stats:
-            run.summary.update({f"merge/{key}": value for key, value in experiment.merge_stats.items()})
     log.info("Cache: %s", dict(experiment.cache.stats))
-    print(f"\n{cfg['dataset']['name']} {split} · {cfg['model']['name']} · α={cfg['alpha']['value']:g} · "
-          f"λ={lam:g} (BM25 weight)")
+    setting = merge_setting(cfg).describe()
+    alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
+    merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
+    print(f"\n{cfg['dataset']['name']} {split} · {cfg['model']['name']} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)")
     print(evaluation.format_table(means, measures))
     print(f"Outputs: {out_dir}")
     return result

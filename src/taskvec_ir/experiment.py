@@ -8,9 +8,13 @@ changes only λ reads the candidates and scores from the cache and loads no mode
 A *system* is what one row of a results table evaluates:
 - ``bm25``: the first stage alone;
 - ``ir_model``: ΘT alone (α = 0), fused with BM25 by λ like every model system;
-- ``task_arithmetic``: Θ' = ΘT + α·τ at the configured α;
-- ``alpha_one``: the untuned α = 1;
+- ``task_arithmetic``: Θ' = ΘT + α·τ at the configured merge setting (α of every task vector, method, factors);
+- ``alpha_one``: the untuned α = 1 (for every task vector, same method and factors);
 - ``domain_model``: ΘD alone (only bi-encoders: any encoder checkpoint can embed text).
+
+Task vectors: ``model.domain`` − ``model.base`` is the one named ``domain`` (α: ``alpha.value``); each entry
+of ``model.extra_domains`` adds another, ``name: {domain: ..., base: ...}`` (base defaults to
+``model.base``), with its α in ``alpha.extra.<name>``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from taskvec_ir import data, evaluation, fusion, retrieval, scoring
+from taskvec_ir.merging import AlphaScale, MergeMethod, MergeSetting
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, model_type, resolve_model_source
 
@@ -48,32 +53,65 @@ def _process_cached(kind: str, key: str, build):
 
 @dataclass(frozen=True)
 class Weights:
-    """Which weights score: ΘT + α·τ (``source="ir"``) or the domain checkpoint alone."""
+    """Which weights score: ΘT merged as ``merge`` says (``source="ir"``) or the domain checkpoint alone."""
 
     source: str
-    alpha: float = 0.0
+    merge: MergeSetting = MergeSetting()
+
+    def __post_init__(self):  # one name for one set of weights, so scores are cached once
+        object.__setattr__(self, "merge", self.merge.normalized())
 
 
-def check_alpha(alpha) -> float:
+PRIMARY = "domain"  # the name of the task vector model.domain − model.base
+
+
+def check_alpha(alpha, key: str = "alpha.value") -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
-        raise ValueError(f"alpha.value: {alpha!r} must be a finite number (the weight of the task vector)")
+        raise ValueError(f"{key}: {alpha!r} must be a finite number (the weight of the task vector)")
     return float(alpha)
 
 
-def system_weights(system: str, alpha: float) -> Weights | None:
+def task_vector_sources(model: Mapping) -> dict[str, dict]:
+    """Each task vector's ``domain`` and ``base`` model sources, by name (``domain`` first)."""
+    extra = model.get("extra_domains") or {}
+    if not isinstance(extra, Mapping):
+        raise ValueError("model.extra_domains: must map names to {domain: <checkpoint>, base: <checkpoint>}")
+    sources = {PRIMARY: {"domain": model["domain"], "base": model["base"]}}
+    for name, spec in extra.items():
+        if name == PRIMARY or not str(name).isidentifier():
+            raise ValueError(f"model.extra_domains.{name}: name each extra vector with a word other than '{PRIMARY}'")
+        if not isinstance(spec, Mapping) or not spec.get("domain"):
+            raise ValueError(f"model.extra_domains.{name}: give its checkpoint as domain: <checkpoint> (base optional)")
+        sources[name] = {"domain": spec["domain"], "base": spec.get("base") or model["base"]}
+    return sources
+
+
+def merge_setting(cfg: Mapping) -> MergeSetting:
+    """Θ' as configured: α of each task vector (``alpha.value``, ``alpha.extra``), ``merge`` method, factors."""
+    names = list(task_vector_sources(cfg["model"]))
+    extra = dict(cfg["alpha"].get("extra") or {})
+    if set(extra) != set(names[1:]):
+        missing, unknown = sorted(set(names[1:]) - set(extra)), sorted(set(extra) - set(names[1:]))
+        raise ValueError(f"alpha.extra: give one α per model.extra_domains entry (missing: {missing}, unknown: {unknown})")
+    alphas = ((PRIMARY, check_alpha(cfg["alpha"]["value"])),
+              *((name, check_alpha(extra[name], f"alpha.extra.{name}")) for name in names[1:]))
+    return MergeSetting(alphas, MergeMethod.from_mapping(cfg["merge"]), AlphaScale.from_mapping(cfg["alpha"]))
+
+
+def system_weights(system: str, setting: MergeSetting) -> Weights | None:
     """The weights a system scores with (None for BM25 alone)."""
     return {
         "bm25": None,
-        "ir_model": Weights("ir", 0.0),
-        "task_arithmetic": Weights("ir", alpha),
-        "alpha_one": Weights("ir", 1.0),
+        "ir_model": Weights("ir"),
+        "task_arithmetic": Weights("ir", setting),
+        "alpha_one": Weights("ir", replace(setting, alphas=tuple((name, 1.0) for name, _ in setting.alphas))),
         "domain_model": Weights("domain"),
     }[system]
 
 
 def validate(cfg: Mapping) -> None:
     """Every check that needs no data and no model: run it before anything expensive."""
-    check_alpha(cfg["alpha"]["value"])
+    merge_setting(cfg)
     if cfg["lam"]["value"] is not None:
         fusion.check_lambda(cfg["lam"]["value"])
     elif not cfg["lam"].get("grid"):
@@ -108,7 +146,6 @@ class Experiment:
         self._folders: dict[str, Path] | None = None
         self._scorers: dict[str, scoring.Scorer] = {}
         self._merge = None
-        self.merge_stats: dict | None = None
 
     # -- data and first stage ---------------------------------------------------------------------
     def split(self, name: str) -> data.Split:
@@ -149,15 +186,29 @@ class Experiment:
 
     # -- models -------------------------------------------------------------------------------------
     def folders(self) -> dict[str, Path]:
-        """Local folders of the triple (downloading Hub checkpoints once); checks they share an architecture."""
+        """Local folders of every checkpoint (downloading Hub checkpoints once), by role: ``ir``, ``base`` and
+        ``domain``, then ``<name>.base`` and ``<name>.domain`` per extra vector. Checks they share an architecture."""
         if self._folders is None:
             model = self.cfg["model"]
-            folders = {role: resolve_model_source(model[role], f"model.{role}") for role in ("ir", "base", "domain")}
+            sources = {"ir": model["ir"]}
+            for name, vector in task_vector_sources(model).items():
+                for role, source in vector.items():
+                    sources[role if name == PRIMARY else f"{name}.{role}"] = source
+            folders = {role: resolve_model_source(source, self._config_key(role)) for role, source in sources.items()}
             types = {role: model_type(folder) for role, folder in folders.items()}
             if len({t for t in types.values() if t}) > 1:
-                raise CheckpointError(f"model: the triple mixes architectures {types}; base, domain and ir must share one")
+                raise CheckpointError(f"model: the checkpoints mix architectures {types}; they must all share one")
             self._folders = folders
         return self._folders
+
+    @staticmethod
+    def _config_key(role: str) -> str:
+        return f"model.{role}" if "." not in role else f"model.extra_domains.{role}"
+
+    def _vector_folders(self, vector: str) -> tuple[Path, Path]:
+        """(base, domain) folders of a task vector."""
+        prefix = "" if vector == PRIMARY else f"{vector}."
+        return self.folders()[f"{prefix}base"], self.folders()[f"{prefix}domain"]
 
     def _scorer(self, source: str) -> scoring.Scorer:
         if source not in self._scorers:
@@ -168,47 +219,81 @@ class Experiment:
         return self._scorers[source]
 
     def merge(self):
-        """ΘT loaded, with τ = ΘD − Θ0 ready to add: computed tensor by tensor into the cache (per triple),
-        then held in memory or, with ``merge.stream_task_vector``, read from there at each α."""
+        """ΘT loaded, with every task vector τ = ΘD − Θ0 ready to add: each computed tensor by tensor into the
+        cache (per triple), then held in memory or, with ``merge.stream_task_vector``, read from there at each
+        setting."""
         if self._merge is None:
             from taskvec_ir import merging
 
-            folders = self.folders()
             module = self._scorer("ir").module
             dtype = str(next(module.parameters()).dtype)
-            key = cache_key(version=CACHE_VERSION, **{r: checkpoint_fingerprint(f) for r, f in folders.items()}, dtype=dtype)
+            keys = {vector: self._task_vector_key(vector, dtype) for vector in task_vector_sources(self.cfg["model"])}
             streamed = self.cfg["merge"]["stream_task_vector"]
 
+            def task_vector(vector: str):
+                base, domain = self._vector_folders(vector)
+                folder = self.cache.folder("task_vector", keys[vector], lambda out: merging.save_tensors(
+                    merging.task_vector_tensors(module, CheckpointReader(base), CheckpointReader(domain)), out))
+                return CheckpointReader(folder) if streamed else dict(CheckpointReader(folder).items())
+
             def build():
-                folder = self.cache.folder("task_vector", key, lambda out: merging.save_tensors(
-                    merging.task_vector_tensors(module, CheckpointReader(folders["base"]),
-                                                CheckpointReader(folders["domain"])), out))
-                tau = CheckpointReader(folder)
-                if not streamed:
-                    tau = dict(tau.items())
-                stats = merging.task_vector_stats(module, tau)
-                log.info("Task vector: %s", stats)
-                return merging.TaskArithmetic(module, CheckpointReader(folders["ir"]), tau), stats
+                merging.release_freed_memory()
+                return merging.TaskArithmetic(module, CheckpointReader(self.folders()["ir"]),
+                                              {vector: task_vector(vector) for vector in keys})
 
             # Keyed by the loaded ΘT object too (a reloaded ΘT needs its own in-place merge), and by the
             # cache folder a streamed τ is read from.
-            merge_key = f"{key}/{id(module)}/{streamed}/{self.cache.root}"
+            merge_key = f"{sorted(keys.items())}/{id(module)}/{streamed}/{self.cache.root}"
             previous = _LOADED.get("merge")
-            if previous and previous[0] != merge_key and previous[1][0].module is module:
-                previous[1][0].set_alpha(0.0)  # hand the shared ΘT back unmerged before a new merge takes it
-            self._merge, self.merge_stats = _process_cached("merge", merge_key, build)
+            if previous and previous[0] != merge_key and previous[1].module is module:
+                previous[1].set(MergeSetting())  # hand the shared ΘT back unmerged before a new merge takes it
+            self._merge = _process_cached("merge", merge_key, build)
         return self._merge
 
+    def _task_vector_key(self, vector: str, dtype: str) -> str:
+        base, domain = self._vector_folders(vector)
+        return cache_key(version=CACHE_VERSION, ir=checkpoint_fingerprint(self.folders()["ir"]),
+                         base=checkpoint_fingerprint(base), domain=checkpoint_fingerprint(domain), dtype=dtype)
+
+    def merge_diagnostics(self, setting: MergeSetting) -> dict:
+        """What the merge does to ΘT (see ``merging.task_vector_diagnostics``), with the share of ΘT's parameters
+        ``setting`` changes. Both parts are cached: a trial whose scores are cached loads no model for them."""
+        from taskvec_ir import merging
+
+        folders = self.folders()
+        vectors = {vector: [checkpoint_fingerprint(f) for f in self._vector_folders(vector)]
+                   for vector in task_vector_sources(self.cfg["model"])}
+        identity = dict(version=CACHE_VERSION, ir=checkpoint_fingerprint(folders["ir"]), vectors=vectors,
+                        dtype=self.settings.dtype)
+
+        def vector_stats():
+            merge = self.merge()
+            merge.set(MergeSetting())
+            ir_fingerprint = checkpoint_fingerprint(folders["ir"])
+            bases = {vector: CheckpointReader(self._vector_folders(vector)[0])
+                     if fingerprints[0] != ir_fingerprint else None for vector, fingerprints in vectors.items()}
+            return merging.task_vector_diagnostics(merge.module, merge.task_vectors, bases, CheckpointReader(folders["ir"]))
+
+        def changed_fraction():
+            merge = self.merge()
+            merge.set(setting)
+            return merge.changed_fraction()
+
+        stats = self.cache.json("merge_stats", cache_key(**identity), vector_stats)
+        changed = self.cache.json("merge_changed", cache_key(**identity, setting=setting.describe()), changed_fraction)
+        return {**stats, "setting": setting.describe(), "changed_fraction": changed}
+
     def save_merged(self, folder: Path) -> None:
-        """Write Θ' at the configured α as a checkpoint that loads like ΘT (``from_pretrained``)."""
-        self.merge().set_alpha(check_alpha(self.cfg["alpha"]["value"]))
+        """Write Θ' at the configured setting as a checkpoint that loads like ΘT (``from_pretrained``)."""
+        self.merge().set(merge_setting(self.cfg))
         self._scorer("ir").save(folder)
 
     def scores(self, split: str, weights: Weights) -> Run:
         """Model scores of ``split``'s BM25 candidates with ``weights`` (cached)."""
         folders = self.folders()
         if weights.source == "domain" and checkpoint_fingerprint(folders["base"]) == checkpoint_fingerprint(folders["ir"]):
-            weights = Weights("ir", 1.0)  # Θ0 = ΘT: ΘT + 1·(ΘD − ΘT) is ΘD (up to rounding): no second model
+            # Θ0 = ΘT: ΘT + 1·(ΘD − ΘT) is ΘD (up to rounding): no second model
+            weights = Weights("ir", MergeSetting(((PRIMARY, 1.0),)))
         if (split, weights) not in self._scores:
             self._scores[split, weights] = self._cached_scores(split, weights)
         return self._scores[split, weights]
@@ -217,21 +302,26 @@ class Experiment:
         candidates = self.candidates(split)
         queries = self.split(split).queries
         folders = self.folders()
-        model = {"ir": checkpoint_fingerprint(folders["ir"])} if weights.source == "ir" else {}
-        if weights.source == "domain" or weights.alpha != 0:
-            model.update(base=checkpoint_fingerprint(folders["base"]), domain=checkpoint_fingerprint(folders["domain"]))
+        if weights.source == "domain":
+            model = {"domain": checkpoint_fingerprint(folders["domain"])}
+        else:  # each vector by its checkpoints, not its name: renaming one keeps its scores
+            model = {"ir": checkpoint_fingerprint(folders["ir"]), "vectors": [
+                [*map(checkpoint_fingerprint, self._vector_folders(vector)), alpha] for vector, alpha in weights.merge.alphas]}
+            merge = weights.merge.describe()
+            merge.pop("alphas")
+            model["merge"] = merge
         s = self.settings
         scorer_key = dict(kind=self.cfg["model"]["kind"], max_length=s.max_length, max_query_length=s.max_query_length,
                           dtype=s.dtype, device=s.torch_device().type, similarity=s.similarity, template=s.template,
                           positive=s.positive_token, negative=s.negative_token)
-        key = cache_key(version=CACHE_VERSION, model=model, weights=[weights.source, weights.alpha], scorer=scorer_key,
+        key = cache_key(version=CACHE_VERSION, model=model, scorer=scorer_key,
                         queries=text_digest(queries), candidates=text_digest(candidates))
 
         def compute() -> Run:
             if weights.source == "ir":
-                self.merge().set_alpha(weights.alpha)
+                self.merge().set(weights.merge)
             log.info("Scoring %d %s queries with %s", len(candidates), split,
-                     f"ΘT + {weights.alpha:g}·τ" if weights.source == "ir" else "ΘD")
+                     f"ΘT merged {weights.merge.describe()}" if weights.source == "ir" else "ΘD")
             run = self._scorer(weights.source).score(queries, self.docs(), candidates)
             bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
             if bad:  # raised before the cache stores anything
@@ -243,7 +333,7 @@ class Experiment:
     # -- systems ---------------------------------------------------------------------------------------
     def system_run(self, split: str, system: str, lam: float) -> Run:
         candidates = self.candidates(split)
-        weights = system_weights(system, check_alpha(self.cfg["alpha"]["value"]))
+        weights = system_weights(system, merge_setting(self.cfg))
         if weights is None:
             return candidates
         return fusion.fuse(candidates, self.scores(split, weights), lam)

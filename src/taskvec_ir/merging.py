@@ -9,14 +9,21 @@ has a ``bert.`` or ``roberta.`` prefix, a sentence-transformers wrapper adds ``0
 ``align_keys`` finds the pair of prefixes (one stripped from ΘT's names, one from the checkpoint's)
 under which the most names agree; ΘT parameters left without a counterpart (task heads such as a
 classifier) are not merged and are reported.
+
+Beyond the paper's one vector at one α (``MergeSetting``): several task vectors, each with its α; a per-tensor
+factor on α by exact layer index or name pattern (``AlphaScale``: the paper's layer ablation, schedules); and
+sparsified merges (``MergeMethod``: TIES, DARE, magnitude pruning), all applied by ``apply_task_vectors``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
+import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -183,57 +190,333 @@ def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shar
     release_freed_memory()
 
 
+# Transformer blocks are numbered under these names in Hugging Face models: BERT, RoBERTa and DistilBERT
+# ``layer.N``, T5 ``block.N``, Llama ``layers.N``, GPT-2 ``h.N``.
+_LAYER = re.compile(r"(?:^|\.)(?:layer|layers|block|blocks|h)\.(\d+)\.")
+
+
+def layer_index(name: str) -> int | None:
+    """The transformer block a parameter belongs to; None for embeddings, heads and final norms.
+
+    The index is read as a whole number, so layer 1 never matches layer 10 or 11 (the substring
+    matching of the paper's reference scripts did)."""
+    match = _LAYER.search(name)
+    return int(match.group(1)) if match else None
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what}: {value!r} must be a finite number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """Tensors in ``layers`` (exact block indices) and/or whose name contains ``pattern`` (a regex) get ``factor``."""
+
+    factor: float
+    layers: tuple[int, ...] | None = None
+    pattern: str | None = None
+
+    def matches(self, name: str) -> bool:
+        if self.layers is not None and layer_index(name) not in self.layers:
+            return False
+        return self.pattern is None or re.search(self.pattern, name) is not None
+
+
+@dataclass(frozen=True)
+class AlphaScale:
+    """A per-tensor factor on every α: the first rule matching a tensor gives it; else, for tensors inside a
+    block, the linear ``schedule`` (factor at the first and at the last block); else ``otherwise``."""
+
+    rules: tuple[LayerRule, ...] = ()
+    schedule: tuple[float, float] | None = None
+    otherwise: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, alpha: Mapping) -> AlphaScale:
+        """From the alpha config group (``rules``, ``schedule``, ``otherwise``), naming the key at fault."""
+        rules = []
+        for k, rule in enumerate(alpha.get("rules") or []):
+            where = f"alpha.rules[{k}]"
+            if not isinstance(rule, Mapping) or not set(rule) <= {"layers", "pattern", "factor"} or "factor" not in rule:
+                raise ValueError(f"{where}: {rule!r} must be a mapping with a factor and layers and/or pattern")
+            layers = rule.get("layers")
+            if layers is not None:
+                layers = [layers] if isinstance(layers, int) else layers
+                if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in layers):
+                    raise ValueError(f"{where}.layers: {layers!r} must be layer numbers (0, 1, ...)")
+                layers = tuple(layers)
+            pattern = rule.get("pattern")
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as error:
+                    raise ValueError(f"{where}.pattern: {pattern!r} is not a regular expression ({error})") from None
+            rules.append(LayerRule(_number(rule["factor"], f"{where}.factor"), layers, pattern))
+        schedule = alpha.get("schedule")
+        if schedule is not None:
+            if not isinstance(schedule, Mapping) or set(schedule) != {"first", "last"}:
+                raise ValueError(f"alpha.schedule: {schedule!r} must be a mapping with 'first' and 'last' (or null)")
+            schedule = (_number(schedule["first"], "alpha.schedule.first"), _number(schedule["last"], "alpha.schedule.last"))
+        return cls(tuple(rules), schedule, _number(alpha.get("otherwise", 1.0), "alpha.otherwise"))
+
+    @property
+    def uniform(self) -> bool:
+        return not self.rules and self.schedule is None and self.otherwise == 1.0
+
+    def factors(self, names: Iterable[str]) -> dict[str, float]:
+        """The factor of each of the IR model's tensors; a rule that matches none of them is an error (a layer
+        the model does not have, a misspelt pattern), raised before any weight changes."""
+        names = list(names)
+        layers = sorted({i for name in names if (i := layer_index(name)) is not None})
+        for k, rule in enumerate(self.rules):
+            missing = sorted(set(rule.layers or ()) - set(layers))
+            if missing:
+                have = f"layers {layers[0]}–{layers[-1]}" if layers else "no numbered layers"
+                raise ValueError(f"alpha.rules[{k}].layers: {missing} not in the IR model (it has {have})")
+            if not any(rule.matches(name) for name in names):
+                raise ValueError(f"alpha.rules[{k}]: {rule} matches no parameter of the IR model")
+
+        def factor(name: str) -> float:
+            for rule in self.rules:
+                if rule.matches(name):
+                    return rule.factor
+            index = layer_index(name)
+            if self.schedule is not None and index is not None:
+                first, last = self.schedule
+                return first + (last - first) * layers.index(index) / max(1, len(layers) - 1)
+            return self.otherwise
+
+        return {name: factor(name) for name in names}
+
+
+MERGE_METHODS = ("task_arithmetic", "ties", "dare", "magnitude")
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """How the α-weighted task vectors wᵢ·τᵢ (wᵢ = αᵢ × the tensor's factor) become one update of ΘT:
+
+    - ``task_arithmetic``: Σ wᵢ·τᵢ (the paper);
+    - ``magnitude``: Σ wᵢ·trim(τᵢ): trim keeps each tensor's ``density`` share of entries largest in magnitude;
+    - ``dare``: Σ wᵢ·drop(τᵢ): drop keeps each entry with probability ``density`` and divides the kept ones by
+      it (Yu et al., 2024); the mask is drawn per tensor from ``seed``, the vector's and the tensor's names,
+      so it does not depend on the order tensors are read in;
+    - ``ties``: trim each τᵢ, elect per entry the sign of Σ wᵢ·trim(τᵢ), and average the wᵢ·trim(τᵢ) that
+      agree with it (Yadav et al., 2023). With equal α this is the paper's α × disjoint mean; with one
+      vector it is α·trim(τ).
+    """
+
+    name: str = "task_arithmetic"
+    density: float = 1.0
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, merge: Mapping) -> MergeMethod:
+        name = merge.get("method", "task_arithmetic")
+        if name not in MERGE_METHODS:
+            raise ValueError(f"merge.method: '{name}' is not one of {', '.join(MERGE_METHODS)}")
+        density = _number(merge.get("density", 1.0), "merge.density")
+        if not 0 < density <= 1:
+            raise ValueError(f"merge.density: {density} must be in (0, 1] (the share of each task vector kept)")
+        seed = merge.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"merge.seed: {seed!r} must be an integer")
+        return cls(name, density, seed)
+
+    def describe(self) -> dict:
+        """The settings that change the merge (a cache key, and what is logged)."""
+        if self.name == "task_arithmetic":
+            return {"method": self.name}
+        if self.name == "dare":
+            return {"method": self.name, "density": self.density, "seed": self.seed}
+        return {"method": self.name, "density": self.density}
+
+    def sparsify(self, vector: str, name: str, tensor: torch.Tensor) -> torch.Tensor:
+        if self.name in ("ties", "magnitude"):
+            return keep_largest(tensor, self.density)
+        if self.name == "dare":
+            seed = zlib.crc32(f"{self.seed}/{vector}/{name}".encode())
+            return drop_and_rescale(tensor, self.density, torch.Generator().manual_seed(seed))
+        return tensor
+
+
+def keep_largest(tensor: torch.Tensor, density: float) -> torch.Tensor:
+    """``tensor`` with all but its round(density·n) entries largest in magnitude set to zero."""
+    keep = round(density * tensor.numel())
+    if keep >= tensor.numel():
+        return tensor
+    mask = torch.zeros(tensor.numel(), dtype=torch.bool)
+    mask[tensor.detach().reshape(-1).float().abs().topk(keep).indices] = True
+    return torch.where(mask.reshape(tensor.shape), tensor, torch.zeros((), dtype=tensor.dtype))
+
+
+def drop_and_rescale(tensor: torch.Tensor, density: float, generator: torch.Generator) -> torch.Tensor:
+    """Each entry kept with probability ``density`` and divided by it, so the expected tensor is unchanged."""
+    if density == 1:
+        return tensor
+    kept = torch.rand(tensor.shape, generator=generator) < density
+    return torch.where(kept, tensor.float() / density, 0.0).to(tensor.dtype)
+
+
+def elect_sign_mean(weighted: list[torch.Tensor]) -> torch.Tensor:
+    """TIES' merge of already weighted, trimmed vectors: the elected sign's disjoint mean, in float32."""
+    stacked = torch.stack([t.float() for t in weighted])
+    elected = torch.sign(stacked.sum(dim=0))
+    agree = (torch.sign(stacked) == elected) & (stacked != 0)
+    return (stacked * agree).sum(dim=0) / agree.sum(dim=0).clamp(min=1)
+
+
+@dataclass(frozen=True)
+class MergeSetting:
+    """What Θ' is: the α of each named task vector, the merge method and the per-tensor factors."""
+
+    alphas: tuple[tuple[str, float], ...] = ()
+    method: MergeMethod = MergeMethod()
+    scale: AlphaScale = AlphaScale()
+
+    def normalized(self) -> MergeSetting:
+        """The same weights under one name: vectors at α = 0 dropped, and ΘT alone (no vector left) plain."""
+        active = tuple((vector, alpha) for vector, alpha in self.alphas if alpha != 0)
+        return replace(self, alphas=active) if active else MergeSetting()
+
+    def describe(self) -> dict:
+        setting = self.normalized()
+        described = {"alphas": dict(setting.alphas), **setting.method.describe()}
+        if not setting.scale.uniform:
+            described["scale"] = asdict(setting.scale)
+        return described
+
+
 @torch.no_grad()
-def apply_task_vector(ir_model: torch.nn.Module, tau: Mapping[str, torch.Tensor], alpha: float) -> None:
-    """Θ' = ΘT + α·τ, in place on ΘT's parameters. α = 0 leaves ΘT untouched, bit for bit."""
-    if alpha == 0:
-        return
+def apply_task_vectors(ir_model: torch.nn.Module, task_vectors: Mapping[str, Mapping[str, torch.Tensor]],
+                       setting: MergeSetting) -> dict[str, int]:
+    """Θ' = ΘT + the merged update of ``setting``, in place on ΘT's parameters.
+
+    ``task_vectors`` maps each vector's name to its tensors (by ΘT's parameter names; a dict or a streamed
+    ``CheckpointReader``). Vectors at α = 0 and tensors at factor 0 are skipped, so ΘT is left bit for bit
+    where nothing is added, and a vector at α = 0 changes nothing about the others' merge. Returns, for
+    each tensor changed, how many of its entries changed.
+    """
     parameters = dict(ir_model.named_parameters())
-    for name in tau:  # by name: a streamed τ tensor is freed before the next one is read
+    alphas = dict(setting.normalized().alphas)
+    factors = setting.scale.factors(parameters) if alphas else {}
+    names = dict.fromkeys(name for vector in alphas for name in task_vectors[vector])
+    changed: dict[str, int] = {}
+    for name in names:  # by name: a streamed τ tensor is freed before the next one is read
+        terms = [(vector, alphas[vector] * factors[name]) for vector in alphas if name in task_vectors[vector]]
+        terms = [(vector, weight) for vector, weight in terms if weight != 0]
+        if not terms:
+            continue
         parameter = parameters[name]
-        parameter.add_(tau[name].to(parameter.device, parameter.dtype), alpha=alpha)
+        tensors = [(weight, setting.method.sparsify(vector, name, task_vectors[vector][name])) for vector, weight in terms]
+        if setting.method.name == "ties":
+            delta = elect_sign_mean([weight * tensor.float() for weight, tensor in tensors])
+            parameter.add_(delta.to(parameter.device, parameter.dtype))
+            changed[name] = int(torch.count_nonzero(delta))
+        else:
+            for weight, tensor in tensors:
+                parameter.add_(tensor.to(parameter.device, parameter.dtype), alpha=weight)
+            touched = torch.stack([tensor != 0 for _, tensor in tensors]).any(dim=0)
+            changed[name] = int(touched.sum())
+    return changed
 
 
 @torch.no_grad()
-def task_vector_stats(ir_model: torch.nn.Module, tau: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """Size of τ relative to ΘT: how far the domain fine-tune moved the weights."""
+def task_vector_diagnostics(ir_model: torch.nn.Module, task_vectors: Mapping[str, Mapping[str, torch.Tensor]],
+                            bases: Mapping[str, CheckpointReader | None], ir: CheckpointReader) -> dict:
+    """How far each task vector moves ΘT, where, and how the vectors relate. One pass over the tensors.
+
+    Per vector: ‖τ‖, ‖τ‖/‖ΘT‖ (over the tensors it covers), ‖τ‖ per layer ("other": embeddings and heads),
+    and, where its base Θ0 differs from ΘT (``bases[vector]`` given), the cosine between τ and ΘT − Θ0 (the
+    IR fine-tune's own vector). Between vectors: pairwise cosines. ``ir_model`` must hold ΘT unmerged.
+    """
     parameters = dict(ir_model.named_parameters())
-    tau_sq = sum(float(t.float().pow(2).sum()) for t in tau.values())
-    ir_sq = sum(float(parameters[name].float().pow(2).sum()) for name in tau)
-    return {
-        "merged_tensors": len(tau),
-        "merged_parameters": sum(parameters[name].numel() for name in tau),
-        "untouched_tensors": len(parameters) - len(tau),
-        "tau_norm": tau_sq ** 0.5,
-        "tau_norm_ratio": (tau_sq / ir_sq) ** 0.5 if ir_sq else float("nan"),
-    }
+    vectors = list(task_vectors)
+    aliases = parameter_aliases(ir_model)
+    base_keys = {v: align_keys(aliases, reader.keys()).source_for for v, reader in bases.items() if reader is not None}
+    ir_keys = align_keys(aliases, ir.keys()).source_for if base_keys else {}
+    square = dict.fromkeys(vectors, 0.0)
+    ir_square = dict.fromkeys(vectors, 0.0)
+    layer_square: dict[str, dict[str, float]] = {v: {} for v in vectors}
+    dots: dict[tuple[str, str], float] = {}
+    fine_tune = {v: [0.0, 0.0] for v in base_keys}  # τ·(ΘT − Θ0), ‖ΘT − Θ0‖²
+    covered = {v: 0 for v in vectors}
+    for name in dict.fromkeys(n for v in vectors for n in task_vectors[v]):
+        tensors = {v: task_vectors[v][name].float() for v in vectors if name in task_vectors[v]}
+        layer = layer_index(name)
+        ir_sq = float(parameters[name].float().pow(2).sum())
+        for v, tau in tensors.items():
+            sq = float(tau.pow(2).sum())
+            square[v] += sq
+            ir_square[v] += ir_sq
+            covered[v] += tau.numel()
+            key = "other" if layer is None else str(layer)
+            layer_square[v][key] = layer_square[v].get(key, 0.0) + sq
+            if v in fine_tune and name in base_keys[v] and name in ir_keys:
+                difference = ir[ir_keys[name]].float() - bases[v][base_keys[v][name]].float()
+                fine_tune[v][0] += float((tau * difference).sum())
+                fine_tune[v][1] += float(difference.pow(2).sum())
+        for i, a in enumerate(vectors):
+            for b in vectors[i + 1:]:
+                if a in tensors and b in tensors:
+                    dots[a, b] = dots.get((a, b), 0.0) + float((tensors[a] * tensors[b]).sum())
+
+    def cosine(dot, sq_a, sq_b):
+        return dot / math.sqrt(sq_a * sq_b) if sq_a and sq_b else float("nan")
+
+    report = {"vectors": {}, "cosine": {f"{a}~{b}": cosine(dot, square[a], square[b]) for (a, b), dot in dots.items()},
+              "ir_parameters": sum(p.numel() for p in parameters.values())}
+    for v in vectors:
+        report["vectors"][v] = {
+            "norm": math.sqrt(square[v]),
+            "norm_ratio": math.sqrt(square[v] / ir_square[v]) if ir_square[v] else float("nan"),
+            "parameters": covered[v],
+            "layer_norms": {key: math.sqrt(value) for key, value in sorted(
+                layer_square[v].items(), key=lambda item: (item[0] == "other", int(item[0]) if item[0] != "other" else 0))},
+        }
+        if v in fine_tune:
+            report["vectors"][v]["cosine_with_ir_fine_tune"] = cosine(fine_tune[v][0], square[v], fine_tune[v][1])
+    return report
 
 
 class TaskArithmetic:
-    """ΘT in place at any α: each ``set_alpha`` makes the weights exactly ΘT + α·τ.
+    """ΘT in place at any merge setting: each ``set`` makes the weights exactly those of a fresh merge.
 
-    Going from one α to the next restores ΘT's tensors from its checkpoint (read lazily) before adding
-    α·τ, so a sequence of α values gives bit for bit the weights of a fresh merge, with no rounding
-    accumulated and no second copy of the model in memory. ``tau`` may be a dict in memory (peak ≈ ΘT + τ)
-    or a ``CheckpointReader`` over τ saved on disk, streamed tensor by tensor (peak ≈ ΘT).
+    Going from one setting to the next restores the tensors the last one changed from ΘT's checkpoint (read
+    lazily) before applying the new one, so a sequence of settings gives bit for bit the weights of a fresh
+    merge, with no rounding accumulated and no second copy of the model in memory. Each task vector may be a
+    dict in memory (peak ≈ ΘT + τ) or a ``CheckpointReader`` over τ saved on disk, streamed tensor by tensor
+    (peak ≈ ΘT).
     """
 
-    def __init__(self, ir_model: torch.nn.Module, ir: CheckpointReader, tau: Mapping[str, torch.Tensor]):
+    def __init__(self, ir_model: torch.nn.Module, ir: CheckpointReader,
+                 task_vectors: Mapping[str, Mapping[str, torch.Tensor]]):
         self.module = ir_model
-        self.tau = tau
-        self.alpha = 0.0
+        self.task_vectors = task_vectors
+        self.setting = MergeSetting()
+        self.changed: dict[str, int] = {}  # entries changed per tensor by the current setting
         self._parameters = dict(ir_model.named_parameters())
         self._ir = ir
         self._ir_keys = align_keys(parameter_aliases(ir_model), ir.keys()).source_for
         # Parameters whose initial value is not in ΘT's checkpoint (initialised at load) are kept in memory.
-        self._kept = {name: self._parameters[name].detach().clone() for name in tau if name not in self._ir_keys}
+        names = dict.fromkeys(name for tau in task_vectors.values() for name in tau)
+        self._kept = {name: self._parameters[name].detach().clone() for name in names if name not in self._ir_keys}
 
     @torch.no_grad()
-    def set_alpha(self, alpha: float) -> None:
-        if alpha == self.alpha:
+    def set(self, setting: MergeSetting) -> None:
+        setting = setting.normalized()
+        if setting == self.setting:
             return
-        if self.alpha != 0:
-            for name in self.tau:
-                self._parameters[name].copy_(self._kept[name] if name in self._kept else self._ir[self._ir_keys[name]])
-        apply_task_vector(self.module, self.tau, alpha)
-        self.alpha = alpha
+        setting.scale.factors(self._parameters)  # a bad rule fails before ΘT is touched
+        for name in self.changed:
+            self._parameters[name].copy_(self._kept[name] if name in self._kept else self._ir[self._ir_keys[name]])
+        self.changed = {}
+        self.setting = MergeSetting()
+        self.changed = apply_task_vectors(self.module, self.task_vectors, setting)
+        self.setting = setting
+
+    def changed_fraction(self) -> float:
+        """Share of ΘT's parameters the current setting changed."""
+        return sum(self.changed.values()) / sum(p.numel() for p in self._parameters.values())

@@ -89,3 +89,28 @@ def alpha_sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
+    """‖τ‖ per layer of each task vector (``Experiment.merge_diagnostics``), as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vectors = diagnostics["vectors"]
+    layers = list(dict.fromkeys(layer for stats in vectors.values() for layer in stats["layer_norms"]))
+    width = 0.8 / len(vectors)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 4))
+    for i, (vector, stats) in enumerate(vectors.items()):
+        ax.bar([x + i * width for x in range(len(layers))], [stats["layer_norms"].get(layer, 0.0) for layer in layers],
+               width, label=f"{vector} (‖τ‖/‖ΘT‖ = {stats['norm_ratio']:.3g})")
+    ax.set_xticks([x + width * (len(vectors) - 1) / 2 for x in range(len(layers))], layers)
+    ax.set_xlabel("layer (other: embeddings and heads)")
+    ax.set_ylabel("‖τ‖ (L2 norm)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

@@ -271,6 +271,7 @@ def final_overrides(cfg: dict, best: dict) -> list[str]:
 def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
     """Evaluate the chosen setting once on test and write the report into ``<sweep_dir>/final``."""
     from taskvec_ir import evaluation, report, tracking
+    from taskvec_ir.experiment import merge_setting
     from taskvec_ir.outputs import atomic_path, write_json
 
     cfg = _job_config(config)
@@ -295,11 +296,16 @@ def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
                 tmp.write_text(text)
         plot = sweep_dir / "alpha_sensitivity.png"
         report.alpha_sensitivity_plot(trials, plot, cfg["objective"], best)
-        write_json({split: means}, out_dir / "metrics.json")  # last: the report is complete when it exists
+        diagnostics = experiment.merge_diagnostics(merge_setting(cfg))
+        layers_plot = out_dir / "task_vector_layers.png"
+        report.layer_norms_plot(diagnostics, layers_plot)
+        # last: the report is complete when it exists
+        write_json({split: means, "merge": diagnostics}, out_dir / "metrics.json")
         tracking.log_results(run, split, means, per_query)
+        tracking.log_merge_diagnostics(run, diagnostics)
         import wandb
 
-        run.log({"alpha_sensitivity": wandb.Image(str(plot)),
+        run.log({"alpha_sensitivity": wandb.Image(str(plot)), "task_vector_layers": wandb.Image(str(layers_plot)),
                  "results": wandb.Table(columns=["system", *measures],
                                         data=[[s, *(means[s][m] for m in measures)] for s in systems])})
         run.summary.update({"alpha": best["alpha"], "lam": lam, "n_trials": len(trials)})

@@ -79,3 +79,20 @@ def log_results(run, split: str, means: Mapping[str, Mapping[str, float]],
         query_ids = sorted(next(iter(values.values()), {}))
         rows += [[system, q, *(values[m].get(q) for m in measures)] for q in query_ids]
     run.log({f"{split}/per_query": wandb.Table(columns=["system", "query_id", *measures], data=rows)})
+
+
+def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
+    """The merge's diagnostics (``Experiment.merge_diagnostics``) as ``merge/...`` summary values, comparable
+    across runs, and ‖τ‖ per layer as a table the dashboard charts as bars."""
+    import wandb
+
+    summary = {"merge/changed_fraction": diagnostics["changed_fraction"],
+               **{f"merge/{key}": value for key, value in diagnostics["setting"].items() if key not in ("alphas", "scale")},
+               **{f"merge/alpha/{vector}": alpha for vector, alpha in diagnostics["setting"]["alphas"].items()},
+               **{f"merge/cosine/{pair}": value for pair, value in diagnostics["cosine"].items()}}
+    rows = []
+    for vector, stats in diagnostics["vectors"].items():
+        summary.update({f"merge/{vector}/{key}": value for key, value in stats.items() if key != "layer_norms"})
+        rows += [[vector, layer, norm] for layer, norm in stats["layer_norms"].items()]
+    run.summary.update(summary)
+    run.log({"merge/layer_norms": wandb.Table(columns=["vector", "layer", "norm"], data=rows)})
