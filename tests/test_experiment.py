@@ -154,7 +154,5 @@ def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
     total = sum(p.numel() for p in experiment._scorer("ir").module.parameters())
     assert diagnostics["changed_fraction"] == pytest.approx(
         sum(dict(experiment._scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
-    experiment.cfg["alpha"]["layer"] = 7
-    experiment.cfg["alpha"]["rules"] = [{"layers": [7], "factor": 1.0}]
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
-        experiment.evaluate("test", ["task_arithmetic"], 0.5)
+        open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model

@@ -48,6 +48,7 @@ def open_experiment(cfg: Mapping):
     experiment = Experiment(cfg, cache)
     experiment.split(cfg["split"])  # a wrong id or split fails here, cheaply
     experiment.folders()  # a missing or mismatched checkpoint fails here, before BM25 or scoring
+    experiment.check_layers()  # and a per-layer α for a layer the model does not have
     return experiment
 
 

@@ -201,6 +201,10 @@ class Experiment:
             self._folders = folders
         return self._folders
 
+    def check_layers(self) -> None:
+        """Per-layer α rules name layers the IR model has (read from its checkpoint's keys: no model loaded)."""
+        merge_setting(self.cfg).scale.check(CheckpointReader(self.folders()["ir"]).keys(), patterns=False)
+
     @staticmethod
     def _config_key(role: str) -> str:
         return f"model.{role}" if "." not in role else f"model.extra_domains.{role}"

@@ -265,9 +265,9 @@ class AlphaScale:
     def uniform(self) -> bool:
         return not self.rules and self.schedule is None and self.otherwise == 1.0
 
-    def factors(self, names: Iterable[str]) -> dict[str, float]:
-        """The factor of each of the IR model's tensors; a rule that matches none of them is an error (a layer
-        the model does not have, a misspelt pattern), raised before any weight changes."""
+    def check(self, names: Iterable[str], patterns: bool = True) -> None:
+        """Refuse a rule naming a layer the model (``names``: its parameter names) does not have, or, with
+        ``patterns``, matching none of its parameters (a misspelt pattern)."""
         names = list(names)
         layers = sorted({i for name in names if (i := layer_index(name)) is not None})
         for k, rule in enumerate(self.rules):
@@ -275,8 +275,14 @@ class AlphaScale:
             if missing:
                 have = f"layers {layers[0]}–{layers[-1]}" if layers else "no numbered layers"
                 raise ValueError(f"alpha.rules[{k}].layers: {missing} not in the IR model (it has {have})")
-            if not any(rule.matches(name) for name in names):
+            if patterns and not any(rule.matches(name) for name in names):
                 raise ValueError(f"alpha.rules[{k}]: {rule} matches no parameter of the IR model")
+
+    def factors(self, names: Iterable[str]) -> dict[str, float]:
+        """The factor of each of the IR model's tensors (``check``-ed first, before any weight changes)."""
+        names = list(names)
+        self.check(names)
+        layers = sorted({i for name in names if (i := layer_index(name)) is not None})
 
         def factor(name: str) -> float:
             for rule in self.rules:
