@@ -135,3 +135,19 @@ def test_user_errors_exit_early_with_one_clear_message(tmp_path, triple, mirror_
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "runs").exists()
+
+
+def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path, triple, mirror_dir):
+    adapt = ["task=adapt", "model=minilm_scifact_adapted", f"model.ir={triple['ir']}", "model.domain.steps=3",
+             "model.domain.batch_size=4", "model.domain.max_length=32", "model.domain.sample_size=12",
+             "dataset@model.domain.dataset=cranfield", f"cache.dir={tmp_path / 'cache'}"]
+    result = taskvec_ir(tmp_path / "job", *adapt, env={"TASKVEC_IR_MIRROR": str(mirror_dir)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    [folder] = (tmp_path / "cache" / "adapted").iterdir()
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["steps"] == 3 and provenance["documents"] == 12 and provenance["corpus"]["name"] == "cranfield"
+    assert "model.domain: simcse on 12 cranfield documents, 3 steps" in result.stdout and str(folder) in result.stdout
+    run = run_contents(tmp_path / "job")
+    assert run["job_type"] == "adapt" and run["summary"]["adapt/domain/steps"] == 3
+    assert run["history"]["adapt/loss"] == pytest.approx(provenance["losses"][-1])
+    assert not (tmp_path / "job" / "metrics.json").exists()  # adapting evaluates nothing

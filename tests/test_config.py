@@ -11,8 +11,9 @@ from taskvec_ir.app import CONFIG_DIR
 from taskvec_ir.experiment import validate
 
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
-# scorer and sweep_base are included by other configs (model/*, sweep/*), not chosen on their own.
-CHOICES = [(group, option) for group, options in GROUPS.items() if group not in {"scorer", "sweep_base", "hydra"}
+# scorer, adapt and sweep_base are included by other configs (model/*, experiment/*, sweep/*), not chosen on
+# their own.
+CHOICES = [(group, option) for group, options in GROUPS.items() if group not in {"scorer", "adapt", "sweep_base", "hydra"}
            for option in options]
 
 

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 import transformers
@@ -156,3 +158,20 @@ def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
         sum(dict(experiment._scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
         open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
+
+
+def test_an_adapt_config_as_domain_is_trained_once_and_merged(cranfield_cfg, triple, tmp_path):
+    """model.domain given as an adapt config (conf/adapt/): ΘT adapted on Cranfield's documents, cached."""
+    adapt = ["+model.domain={objective: simcse, steps: 2, batch_size: 4, max_length: 32, sample_size: 8, "
+             f"start: '{triple['ir']}'}}", "+model.domain.dataset={name: cranfield, docs: cranfield, "
+             "doc_fields: [title, text], query_field: text}", f"model.base={triple['ir']}"]
+    first = open_experiment(cranfield_cfg(*adapt))
+    assert first.cache.stats["adapted.miss"] == 1
+    folder = first.folders()["domain"]
+    assert json.loads((folder / "provenance.json").read_text())["corpus"]["name"] == "cranfield"
+    merged = first.scores("test", Weights("ir", MergeSetting((("domain", 0.5),))))
+    assert merged != first.scores("test", Weights("ir"))  # two small steps: the scores move, the ranking may not
+    second = open_experiment(cranfield_cfg(*adapt))
+    assert second.cache.stats["adapted.hit"] == 1 and second.folders()["domain"] == folder
+    with pytest.raises(ValueError, match=r"model\.domain\.dataset: name the corpus"):
+        open_experiment(cranfield_cfg(*adapt[:1], f"model.base={triple['ir']}"))

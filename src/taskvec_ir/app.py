@@ -7,6 +7,7 @@ job on the tuning split, and the sweeper (``taskvec_ir.sweeping``) reads back it
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -81,6 +82,8 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
         run.summary.update({"alpha": cfg["alpha"]["value"], "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}})
         if "objective" in result:
             run.summary[f"objective/{split}/{cfg['objective']}"] = result["objective"]
+        for role, provenance in adapted_provenance(experiment).items():
+            tracking.log_adapted(run, role, provenance)
     log.info("Cache: %s", dict(experiment.cache.stats))
     setting = merge_setting(cfg).describe()
     alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
@@ -91,6 +94,42 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
     return result
 
 
+def adapted_provenance(experiment) -> dict[str, dict]:
+    """provenance.json of each checkpoint of the experiment that ``task=adapt`` made, by role."""
+    from taskvec_ir.experiment import model_sources
+
+    folders = experiment.folders()
+    return {role: json.loads((folders[role] / "provenance.json").read_text())
+            for role, source in model_sources(experiment.cfg["model"]).items() if isinstance(source, Mapping)}
+
+
+def run_adapt(cfg: Mapping, out_dir: Path) -> dict:
+    """``task=adapt``: build the adapted checkpoints the model config names (``conf/adapt/``), with the
+    training loss logged to W&B. Evaluation runs build them too, on first use; this does only that."""
+    from taskvec_ir import tracking
+    from taskvec_ir.cache import Cache
+    from taskvec_ir.experiment import Experiment, model_sources, validate
+
+    validate(cfg)
+    roles = [role for role, source in model_sources(cfg["model"]).items() if isinstance(source, Mapping)]
+    if not roles:
+        raise ValueError(f"task=adapt: model '{cfg['model']['name']}' names no checkpoint to adapt (an adapt "
+                         "config at model.domain); e.g. model=minilm_scifact_adapted")
+    tracking.tracking_mode(cfg["wandb"]["mode"])
+    prepare_environment(cfg)
+    experiment = Experiment(cfg, Cache(cfg["cache"]["dir"]))
+    with tracking.wandb_run(cfg, out_dir, {**cfg["wandb"], "job_type": "adapt"}) as run:
+        experiment.on_adapt_step = lambda step, loss: run.log({"adapt/loss": loss}, step=step)
+        provenance = adapted_provenance(experiment)
+        for role, record in provenance.items():
+            tracking.log_adapted(run, role, record)
+    for role, record in provenance.items():
+        print(f"model.{role}: {record['objective']} on {record['documents']} {record['corpus']['name']} documents, "
+              f"{record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.4f}\n"
+              f"  {experiment.folders()[role]}")
+    return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
@@ -98,7 +137,10 @@ def main(cfg: DictConfig) -> dict:
 
     hydra_cfg = HydraConfig.get()
     try:
-        return run_job(OmegaConf.to_container(cfg, resolve=True), Path(hydra_cfg.runtime.output_dir))
+        task = {"evaluate": run_job, "adapt": run_adapt}.get(cfg.task)
+        if task is None:
+            raise ValueError(f"task: '{cfg.task}' is not one of evaluate, adapt")
+        return task(OmegaConf.to_container(cfg, resolve=True), Path(hydra_cfg.runtime.output_dir))
     except _USER_ERRORS as error:
         # In a sweep the sweeper records the failed trial; a single run ends with the message alone.
         if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":

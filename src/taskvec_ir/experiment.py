@@ -86,6 +86,16 @@ def task_vector_sources(model: Mapping) -> dict[str, dict]:
     return sources
 
 
+def model_sources(model: Mapping) -> dict[str, object]:
+    """Every checkpoint of the model config by role: ``ir``, ``base``, ``domain``, then ``<name>.base`` and
+    ``<name>.domain`` per extra vector. A source is a model source string or an adapt mapping."""
+    sources = {"ir": model["ir"]}
+    for name, vector in task_vector_sources(model).items():
+        for role, source in vector.items():
+            sources[role if name == PRIMARY else f"{name}.{role}"] = source
+    return sources
+
+
 def merge_setting(cfg: Mapping) -> MergeSetting:
     """Θ' as configured: α of each task vector (``alpha.value``, ``alpha.extra``), ``merge`` method, factors."""
     names = list(task_vector_sources(cfg["model"]))
@@ -112,6 +122,14 @@ def system_weights(system: str, setting: MergeSetting) -> Weights | None:
 def validate(cfg: Mapping) -> None:
     """Every check that needs no data and no model: run it before anything expensive."""
     merge_setting(cfg)
+    for role, source in model_sources(cfg["model"]).items():
+        if isinstance(source, Mapping):  # a checkpoint to adapt: its settings are checked before any training
+            from taskvec_ir.adapt import AdaptSettings
+
+            try:
+                AdaptSettings.from_mapping(source)
+            except ValueError as error:
+                raise ValueError(f"{Experiment._config_key(role)} (an adapt config): {error}") from None
     if cfg["lam"]["value"] is not None:
         fusion.check_lambda(cfg["lam"]["value"])
     elif not cfg["lam"].get("grid"):
@@ -131,6 +149,14 @@ def validate(cfg: Mapping) -> None:
     data.split_spec(cfg["dataset"], cfg["split"])
 
 
+def dataset_identity(dataset: Mapping) -> dict:
+    """What identifies a dataset's documents and queries in cache keys."""
+    identity = {key: dataset.get(key) for key in ("name", "docs", "doc_fields", "query_field")}
+    if dataset.get("beir_path"):  # a user's own files may change under the same path
+        identity["beir_path"] = data.source_identity(Path(dataset["beir_path"]).expanduser().resolve())
+    return identity
+
+
 class Experiment:
     """Lazily computed, cached stages of one configuration (see the module docstring)."""
 
@@ -146,6 +172,7 @@ class Experiment:
         self._folders: dict[str, Path] | None = None
         self._scorers: dict[str, scoring.Scorer] = {}
         self._merge = None
+        self.on_adapt_step = None  # called with (step, loss) while a domain checkpoint is being adapted
 
     # -- data and first stage ---------------------------------------------------------------------
     def split(self, name: str) -> data.Split:
@@ -155,16 +182,9 @@ class Experiment:
 
     def docs(self) -> dict[str, str]:
         if self._docs is None:
-            key = cache_key(dataset=self._dataset_identity())
+            key = cache_key(dataset=dataset_identity(self.dataset))
             self._docs = _process_cached("docs", key, lambda: data.load_docs(self.dataset))
         return self._docs
-
-    def _dataset_identity(self) -> dict:
-        keys = ("name", "docs", "doc_fields", "query_field")
-        identity = {key: self.dataset.get(key) for key in keys}
-        if self.dataset.get("beir_path"):  # a user's own files may change under the same path
-            identity["beir_path"] = data.source_identity(Path(self.dataset["beir_path"]).expanduser().resolve())
-        return identity
 
     def candidates(self, split: str) -> Run:
         if split not in self._candidates:
@@ -174,7 +194,7 @@ class Experiment:
     def _cached_candidates(self, split: str) -> Run:
         queries = self.split(split).queries
         retriever = dict(self.cfg["retriever"])
-        key = cache_key(version=CACHE_VERSION, dataset=self._dataset_identity(), queries=text_digest(queries),
+        key = cache_key(version=CACHE_VERSION, dataset=dataset_identity(self.dataset), queries=text_digest(queries),
                         language=self.dataset["language"], retriever=retriever)
 
         def compute() -> Run:
@@ -189,17 +209,28 @@ class Experiment:
         """Local folders of every checkpoint (downloading Hub checkpoints once), by role: ``ir``, ``base`` and
         ``domain``, then ``<name>.base`` and ``<name>.domain`` per extra vector. Checks they share an architecture."""
         if self._folders is None:
-            model = self.cfg["model"]
-            sources = {"ir": model["ir"]}
-            for name, vector in task_vector_sources(model).items():
-                for role, source in vector.items():
-                    sources[role if name == PRIMARY else f"{name}.{role}"] = source
-            folders = {role: resolve_model_source(source, self._config_key(role)) for role, source in sources.items()}
+            sources = model_sources(self.cfg["model"])
+            folders = {role: self._resolve(source, self._config_key(role)) for role, source in sources.items()}
             types = {role: model_type(folder) for role, folder in folders.items()}
             if len({t for t in types.values() if t}) > 1:
                 raise CheckpointError(f"model: the checkpoints mix architectures {types}; they must all share one")
             self._folders = folders
         return self._folders
+
+    def _resolve(self, source, key: str) -> Path:
+        """A checkpoint's folder; a mapping (``conf/adapt/``) is a checkpoint adapted to a corpus, built once."""
+        if not isinstance(source, Mapping):
+            return resolve_model_source(source, key)
+        from taskvec_ir import adapt
+
+        corpus = source.get("dataset")
+        if not isinstance(corpus, Mapping) or "name" not in corpus:
+            raise ValueError(f"{key}.dataset: name the corpus to adapt on (a dataset config, e.g. scifact)")
+        data.place_offline_files(corpus, self.cfg["data"]["mirror_dir"] or None)
+        log.info("%s: %s adapted on %s (%s); trained once, then read from the cache", key, source.get("start"),
+                 corpus["name"], source.get("objective"))
+        return adapt.adapted_checkpoint(source, self.cache, docs=lambda: data.load_docs(corpus),
+                                        corpus_identity=dataset_identity(corpus), log_step=self.on_adapt_step)
 
     def check_layers(self) -> None:
         """Per-layer α rules name layers the IR model has (read from its checkpoint's keys: no model loaded)."""

@@ -96,3 +96,10 @@ def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
         rows += [[vector, layer, norm] for layer, norm in stats["layer_norms"].items()]
     run.summary.update(summary)
     run.log({"merge/layer_norms": wandb.Table(columns=["vector", "layer", "norm"], data=rows)})
+
+
+def log_adapted(run, role: str, provenance: Mapping) -> None:
+    """Where an adapted checkpoint (``taskvec_ir.adapt``) came from, as ``adapt/<role>/...`` summary values."""
+    run.summary.update({f"adapt/{role}/{key}": provenance[key] for key in
+                        ("objective", "documents", "steps", "wall_seconds", "final_loss") if key in provenance})
+    run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")

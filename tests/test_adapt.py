@@ -1,0 +1,292 @@
+"""The adapt stage: continued pre-training of a start checkpoint on a corpus, cached and resumable."""
+import json
+import logging
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from sentence_transformers import SentenceTransformer
+
+from taskvec_ir.adapt import (
+    PARTIAL_KIND,
+    AdaptSettings,
+    adapted_checkpoint,
+    batch_indices,
+    corrupt_spans,
+    document_sample,
+    random_spans_noise_mask,
+    resolve_objective,
+    sentinel_ids,
+)
+from taskvec_ir.cache import Cache
+from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
+from taskvec_ir.merging import task_vector
+from taskvec_ir.scoring import load_scorer
+from tiny_models import tiny_bert, tiny_llama, tiny_t5
+
+# Short documents in the tiny word-level vocabulary (T5 and Llama), which BERT's tokenizer also reads.
+DOCS = {
+    "d1": "the protein gene in cancer cells",
+    "d2": "flow on the wing boundary layer with heat",
+    "d3": "pressure and heat flow in the boundary layer",
+    "d4": "a gene is relevant to the cancer query",
+    "d5": "cells with protein and gene and cancer",
+    "d6": "wing pressure is the answer to the query",
+    "empty": "  ",
+}
+CORPUS = {"docs": "toy", "doc_fields": ["text"]}
+FAST = {"steps": 3, "batch_size": 3, "max_length": 32, "learning_rate": 1e-3, "save_every": 2}
+EXPECTED_OBJECTIVE = {"bert_mlm": "mlm", "t5": "span_corruption", "llama": "next_token", "bi_encoder": "simcse"}
+# (start, objective) for each objective: "auto" wherever it picks the objective, so that is checked too.
+RUNS = {"mlm": ("bert_mlm", "auto"), "span_corruption": ("t5", "auto"), "next_token": ("llama", "auto"),
+        "simcse": ("bi_encoder", "auto"), "tsdae": ("bi_encoder", "tsdae")}
+LOADERS = {
+    "mlm": transformers.AutoModelForMaskedLM.from_pretrained,
+    "span_corruption": transformers.AutoModelForSeq2SeqLM.from_pretrained,
+    "next_token": transformers.AutoModelForCausalLM.from_pretrained,
+    "simcse": SentenceTransformer,
+    "tsdae": SentenceTransformer,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on shared cores its waits cost seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def no_docs():
+    raise AssertionError("docs were read")
+
+
+@pytest.fixture(scope="module")
+def starts(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("starts")
+    return {"bert_mlm": tiny_bert(root / "bert_mlm", 0, "mlm"), "t5": tiny_t5(root / "t5", 0),
+            "llama": tiny_llama(root / "llama", 0), "bi_encoder": tiny_bert(root / "bi_encoder", 0, "bi_encoder")}
+
+
+@pytest.fixture(scope="module")
+def adapted(starts, tmp_path_factory) -> dict[str, Path]:
+    """Each objective run once, for the tests that inspect the results."""
+    cache = Cache(tmp_path_factory.mktemp("cache"))
+    return {objective: adapted_checkpoint({"start": str(starts[start]), "objective": choice, **FAST}, cache,
+                                          lambda: DOCS, CORPUS)
+            for objective, (start, choice) in RUNS.items()}
+
+
+@pytest.mark.parametrize("objective", list(RUNS))
+def test_each_objective_trains_and_saves_a_checkpoint_of_the_start_layout(objective, starts, adapted):
+    start, out = CheckpointReader(starts[RUNS[objective][0]]), CheckpointReader(adapted[objective])
+    # Same tensor names and shapes as the start (what a task vector needs), and trained values.
+    assert set(out) == set(start) and all(out.shape(name) == start.shape(name) for name in start)
+    unchanged = {name for name in start if start[name].is_floating_point() and torch.equal(start[name], out[name])}
+    # Every tensor moves but a bi-encoder's BERT pooler, which mean pooling leaves out of the forward pass.
+    assert unchanged <= {"pooler.dense.weight", "pooler.dense.bias"}
+    assert LOADERS[objective](str(adapted[objective])) is not None
+    provenance = json.loads((adapted[objective] / "provenance.json").read_text())
+    assert provenance["objective"] == objective
+    assert provenance["steps"] == FAST["steps"] and len(provenance["losses"]) == FAST["steps"]
+    assert provenance["documents"] == 6  # the blank one is left out
+    assert provenance["corpus"] == CORPUS
+    assert provenance["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # device: auto
+    assert np.isfinite(provenance["final_loss"]) and provenance["wall_seconds"] > 0
+    assert provenance["settings"]["save_every"] == FAST["save_every"]
+    assert {"torch", "transformers", "sentence-transformers"} <= set(provenance["libraries"])
+
+
+def test_objective_auto_picks_the_family_objective(starts, tmp_path):
+    for start, objective in EXPECTED_OBJECTIVE.items():
+        assert resolve_objective(starts[start], "auto") == objective
+    decoder = tmp_path / "decoder"
+    decoder.mkdir()
+    (decoder / "config.json").write_text(json.dumps({"model_type": "bert", "is_decoder": True}))
+    assert resolve_objective(decoder, "auto") == "next_token"
+
+
+@pytest.mark.parametrize("start, objective", [
+    ("bert_mlm", "simcse"), ("bert_mlm", "span_corruption"), ("t5", "mlm"), ("llama", "tsdae"), ("t5", "next_token")])
+def test_an_objective_that_does_not_fit_the_start_is_refused(starts, start, objective):
+    with pytest.raises(ValueError, match="adapt.objective"):
+        resolve_objective(starts[start], objective)
+
+
+def test_tsdae_is_refused_for_an_architecture_without_a_decoder(starts, tmp_path):
+    folder = tmp_path / "distilbert_bi"
+    folder.mkdir()
+    for name in ("modules.json", "config.json"):
+        (folder / name).write_text((starts["bi_encoder"] / name).read_text())
+    (folder / "config.json").write_text(json.dumps({"model_type": "distilbert", "architectures": ["DistilBertModel"]}))
+    assert resolve_objective(folder, "auto") == "simcse"
+    with pytest.raises(ValueError, match="adapt.objective: tsdae .* model_type 'distilbert'; use simcse"):
+        resolve_objective(folder, "tsdae")
+
+
+class KeyRecorder(Cache):
+    """A cache that records the key it is asked for and builds nothing."""
+
+    def folder(self, kind, key, build):
+        self.key = key
+        return Path(key)
+
+
+# A second value for every setting (with the bi-encoder start).
+OTHER_VALUES = {"objective": "tsdae", "steps": 4, "batch_size": 2, "max_length": 16, "learning_rate": 2e-3,
+                "seed": 1, "device": "cpu", "sample_size": 4, "mlm_probability": 0.2, "noise_density": 0.3,
+                "mean_span_length": 2.0, "save_every": 5}
+
+
+def _key(start: Path, corpus=CORPUS, **settings) -> str:
+    cache = KeyRecorder(None)
+    adapted_checkpoint({"start": str(start), **FAST, **settings}, cache, no_docs, corpus)
+    return cache.key
+
+
+def test_other_values_cover_every_setting():
+    assert set(OTHER_VALUES) == {field.name for field in fields(AdaptSettings)}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_VALUES))
+def test_the_cache_key_changes_with_every_setting_but_save_every(starts, name):
+    if name == "save_every":  # how often progress is saved does not change the result, nor the key
+        assert _key(starts["bi_encoder"], save_every=5) == _key(starts["bi_encoder"])
+    else:
+        assert _key(starts["bi_encoder"], **{name: OTHER_VALUES[name]}) != _key(starts["bi_encoder"])
+
+
+def test_the_cache_key_follows_start_and_corpus_and_resolves_auto(starts):
+    key = _key(starts["bi_encoder"])
+    assert _key(starts["bert_mlm"]) != key
+    assert _key(starts["bi_encoder"], corpus={**CORPUS, "docs": "other"}) != key
+    assert _key(starts["bi_encoder"], objective="simcse") == _key(starts["bi_encoder"], objective="auto")
+
+
+def test_a_second_call_is_a_cache_hit_that_reads_no_documents(starts, tmp_path):
+    cache = Cache(tmp_path)
+    spec = {"start": str(starts["llama"]), **FAST, "steps": 2}
+    first = adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS)
+    assert adapted_checkpoint({**spec, "dataset": "ignored"}, cache, no_docs, CORPUS) == first
+    assert cache.stats == {"adapted.miss": 1, "adapted.hit": 1}
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("objective", list(RUNS))
+def test_an_interrupted_build_resumes_and_ends_as_an_uninterrupted_one(objective, starts, tmp_path, caplog):
+    start, choice = RUNS[objective]
+    spec = {"start": str(starts[start]), "objective": choice, **FAST, "steps": 5, "save_every": 2}
+    cache = Cache(tmp_path / "interrupted")
+
+    def stop_at_step_four(step, loss):  # after the state of step 4 is saved
+        if step == 4:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS, log_step=stop_at_step_four)
+    assert len(list((tmp_path / "interrupted" / PARTIAL_KIND).iterdir())) == 1
+    logged = []
+    with caplog.at_level(logging.INFO, logger="taskvec_ir.adapt"):
+        resumed = adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS, log_step=lambda s, _: logged.append(s))
+    assert "resuming at step 4 of 5" in caplog.text
+    assert logged == [5]
+    assert not any((tmp_path / "interrupted" / PARTIAL_KIND).iterdir())  # removed once complete
+    provenance = json.loads((resumed / "provenance.json").read_text())
+    assert provenance["steps"] == 5 and provenance["resumed_from_step"] == 4
+
+    whole = adapted_checkpoint(spec, Cache(tmp_path / "whole"), lambda: DOCS, CORPUS)
+    assert json.loads((whole / "provenance.json").read_text())["losses"] == provenance["losses"]
+    resumed_weights, whole_weights = CheckpointReader(resumed), CheckpointReader(whole)
+    assert all(torch.equal(resumed_weights[name], whole_weights[name]) for name in whole_weights)
+
+
+def test_without_a_cache_dir_nothing_is_saved_to_resume_from(starts):
+    out = adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, "save_every": 1}, Cache(None),
+                             lambda: DOCS, CORPUS)
+    assert json.loads((out / "provenance.json").read_text())["steps"] == FAST["steps"]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("objective", "bert"), ("steps", 0), ("steps", 2.5), ("batch_size", -1), ("max_length", True),
+    ("learning_rate", 0), ("learning_rate", float("nan")), ("seed", -1), ("device", "gpu0"),
+    ("sample_size", 0), ("mlm_probability", 1.0), ("noise_density", 0), ("mean_span_length", 0.5),
+    ("save_every", 0)])
+def test_bad_settings_are_refused_naming_the_key_before_documents_are_read(starts, name, value):
+    with pytest.raises(ValueError, match=rf"^adapt\.{name}: "):
+        adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, name: value}, Cache(None), no_docs, CORPUS)
+
+
+def test_simcse_needs_in_batch_negatives_and_a_start_must_exist(starts, tmp_path):
+    with pytest.raises(ValueError, match=r"^adapt\.batch_size: simcse"):
+        AdaptSettings(objective="simcse", batch_size=1)
+    with pytest.raises(CheckpointError, match="adapt.start"):
+        adapted_checkpoint({"start": str(tmp_path / "missing"), **FAST}, Cache(None), no_docs, CORPUS)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_a_missing_gpu_is_refused_before_documents_are_read(starts):
+    with pytest.raises(ValueError, match=r"^adapt\.device: 'cuda'"):
+        adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, "device": "cuda"}, Cache(None), no_docs,
+                           CORPUS)
+
+
+@pytest.mark.parametrize("kind, ir, objective", [
+    ("bi_encoder", lambda root: tiny_bert(root, 2, "bi_encoder"), "simcse"),
+    ("cross_encoder", lambda root: tiny_bert(root, 2, "cross_encoder"), "mlm"),
+    ("monot5", lambda root: tiny_t5(root, 2), "span_corruption"),
+    ("causal_lm", lambda root: tiny_llama(root, 2), "next_token"),
+])
+def test_an_adapted_checkpoint_serves_as_the_domain_model(kind, ir, objective, starts, adapted, tmp_path):
+    scorer = load_scorer(kind, ir(tmp_path / "ir"), {"show_progress": False})
+    tau = task_vector(scorer.module, CheckpointReader(starts[RUNS[objective][0]]), CheckpointReader(adapted[objective]))
+    unchanged = {name for name, tensor in tau.items() if not torch.count_nonzero(tensor)}
+    assert tau and unchanged <= {"0.model.pooler.dense.weight", "0.model.pooler.dense.bias"}  # see above
+
+
+def test_span_corruption_hides_spans_behind_sentinels_as_t5_does():
+    rng = np.random.default_rng(0)
+    ids = list(range(100, 140))
+    mask = random_spans_noise_mask(len(ids), noise_density=0.15, mean_span_length=3.0, max_spans=99, rng=rng)
+    assert mask.sum() == 6 and not mask[0]  # round(40 * 0.15) tokens; a kept run comes first
+    spans = int(np.sum(mask[1:] & ~mask[:-1]))
+    assert spans == 2  # round(6 / 3)
+    inputs, targets = corrupt_spans(ids, mask, sentinels=[1, 2, 3])
+    assert inputs.count(1) == inputs.count(2) == 1 and 3 not in inputs
+    assert targets[0] == 1 and targets[-1] == 3 and len(targets) == 6 + 3
+    # Putting the targets' spans back where the inputs' sentinels stand gives the original sequence.
+    spans_by_sentinel, current = {}, None
+    for token in targets:
+        if token in (1, 2, 3):
+            current = spans_by_sentinel.setdefault(token, [])
+        else:
+            current.append(token)
+    restored = [token for item in inputs for token in spans_by_sentinel.get(item, [item])]
+    assert restored == ids
+    assert random_spans_noise_mask(1, 0.15, 3.0, 99, rng).tolist() == [True]
+
+
+def test_sentinels_are_extra_id_tokens_or_the_top_of_the_vocabulary(starts):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(starts["t5"]))
+    ids, source = sentinel_ids(tokenizer)  # the tiny tokenizer has no <extra_id_N>
+    assert ids == list(range(len(tokenizer) - 1, len(tokenizer) - 1 - len(ids), -1)) and len(ids) >= 2
+    assert "no <extra_id_N>" in source and not set(ids) & set(tokenizer.all_special_ids)
+    tokenizer.add_tokens([f"<extra_id_{i}>" for i in range(3)], special_tokens=True)
+    ids, source = sentinel_ids(tokenizer)
+    assert tokenizer.convert_ids_to_tokens(ids) == ["<extra_id_0>", "<extra_id_1>", "<extra_id_2>"]
+
+
+def test_documents_and_batches_are_seeded_and_cover_the_corpus():
+    docs = {f"d{i}": f"text {i}" for i in range(10)}
+    sample = document_sample(docs, 4, seed=0)
+    assert len(sample) == 4 and sample == document_sample(dict(reversed(docs.items())), 4, seed=0)
+    assert sample != document_sample(docs, 4, seed=1) and len(document_sample(docs, None, 0)) == 10
+    epoch = [i for step in range(5) for i in batch_indices(step, 10, 2, seed=0)]
+    assert sorted(epoch) == list(range(10)) and epoch != list(range(10))
+    assert batch_indices(7, 10, 3, seed=0) == batch_indices(7, 10, 3, seed=0) != batch_indices(7, 10, 3, seed=1)
