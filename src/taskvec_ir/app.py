@@ -73,7 +73,7 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
             result["objective"] = means["task_arithmetic"][cfg["objective"]]
             write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
         metrics = {split: means}
-        if {"task_arithmetic", "alpha_one"} & set(systems):
+        if {"task_arithmetic", "alpha_one"} & set(systems) or cfg["save_merged"]:  # a merge was made
             metrics["merge"] = experiment.merge_diagnostics(merge_setting(cfg))
             tracking.log_merge_diagnostics(run, metrics["merge"])
         write_json({split: per_query}, out_dir / "per_query.json")
@@ -89,7 +89,10 @@ def run_job(cfg: Mapping, out_dir: Path) -> dict:
     alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
     print(f"\n{cfg['dataset']['name']} {split} · {cfg['model']['name']} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)")
-    print(evaluation.format_table(means, measures))
+    if means:
+        print(evaluation.format_table(means, measures))
+    if cfg["save_merged"]:
+        print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
     print(f"Outputs: {out_dir}")
     return result
 
