@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
-from taskvec_ir.merging import MergeSetting, align_keys, apply_task_vectors, parameter_aliases, task_vector
+from taskvec_ir.merging import MergeSetting, align_keys, apply_task_vectors, task_vector
 from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert, tiny_t5, tiny_triple
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from taskvec_ir.outputs import OutputError
+
 log = logging.getLogger("taskvec_ir")
 # The configs live at the top of the repository (the package is installed in editable mode). Hydra
 # resolves a relative config_path against the calling module's package, which "../.." cannot leave.
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-_USER_ERRORS = (ValueError, FileNotFoundError)
+_USER_ERRORS = (ValueError, FileNotFoundError, OutputError)  # a message, not a traceback
 
 
 def prepare_environment(cfg: Mapping) -> None:

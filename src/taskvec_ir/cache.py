@@ -5,7 +5,8 @@ parameters), the task vector (per triple) and model scores (per triple, α, spli
 Each entry's key is a hash of exactly what determines it (``cache_key``), so a change in any input is a
 new entry and a stale result is never served. Entries are written to a temporary file and renamed into
 place, so parallel workers can share the folder and an interrupted write leaves nothing behind. An entry
-that cannot be read (truncated, corrupted) is logged, removed and recomputed.
+that cannot be read (truncated, corrupted) is logged, removed and recomputed. A run entry that cannot be
+written (disk full, read-only cache) is logged and skipped: the job goes on with the value it computed.
 
 Layout: ``<cache.dir>/<kind>/<key>.json`` for runs, ``<cache.dir>/<kind>/<key>/`` (safetensors shards and a
 manifest) for task vectors. Clear it with ``rm -r`` or ``taskvec-ir cache.clear=true``.
@@ -24,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from taskvec_ir.outputs import atomic_path
+from taskvec_ir.outputs import OutputError, atomic_path
 
 log = logging.getLogger(__name__)
 _MANIFEST = "manifest.json"
@@ -77,8 +78,12 @@ class Cache:
                 path.unlink(missing_ok=True)
         self.stats[f"{kind}.miss"] += 1
         value = compute()
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(value))
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(value))
+        except OSError as error:  # a full or read-only cache must not cost the result just computed
+            self.stats[f"{kind}.unsaved"] += 1
+            log.warning("Could not store cache entry %s (%s): going on without it", path, error)
         return value
 
     def folder(self, kind: str, key: str, build: Callable[[Path], None]) -> Path:
@@ -94,18 +99,23 @@ class Cache:
             return path
         if path.exists():
             log.warning("Cache entry %s is damaged: rebuilding it", path)
-            shutil.rmtree(path, ignore_errors=True)
+            _discard(path)
         self.stats[f"{kind}.miss"] += 1
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+        except OSError as error:
+            raise OutputError(error.errno, f"cannot write the cache entry {path} ({error.strerror}): "
+                                           "free space under cache.dir or point cache.dir elsewhere") from error
         try:
             build(staging)
             files = {p.name: p.stat().st_size for p in staging.iterdir()}
             (staging / _MANIFEST).write_text(json.dumps(files))
             os.replace(staging, path)
-        except OSError:
-            if not _manifest_matches(path):  # not a parallel worker that finished first
-                raise
+        except OSError as error:
+            if not _manifest_matches(path):  # else a parallel worker finished the same entry first: use it
+                raise OutputError(error.errno, f"cannot write the cache entry {path} ({error.strerror}): "
+                                               "free space under cache.dir or point cache.dir elsewhere") from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return path
@@ -120,6 +130,23 @@ class Cache:
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root)
             log.info("Cleared the cache at %s", self.root)
+
+
+def _discard(path: Path) -> None:
+    """Remove a damaged folder entry: renamed aside first (atomic), so that no reader ever sees it half
+    deleted. If a parallel worker had just replaced it with a complete entry, that one is put back."""
+    aside = path.with_name(f".{path.name}.damaged.{os.getpid()}")
+    try:
+        os.replace(path, aside)
+    except OSError:  # gone already (another worker moved it aside): nothing of ours to remove
+        return
+    if _manifest_matches(aside):
+        try:
+            os.replace(aside, path)
+            return
+        except OSError:  # yet another complete entry is in place: ours is surplus
+            pass
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _manifest_matches(path: Path) -> bool:

@@ -108,8 +108,126 @@ def _is_network_error(error: Exception) -> bool:
 
 def model_type(folder: Path) -> str | None:
     """The ``model_type`` of a checkpoint's ``config.json`` (None when it has none)."""
-    config = folder / "config.json"
-    return json.loads(config.read_text()).get("model_type") if config.is_file() else None
+    return _config(folder).get("model_type")
+
+
+def _config(folder: Path) -> dict:
+    config = Path(folder) / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except ValueError as error:
+        raise CheckpointError(f"{config} is not valid JSON ({error}): the checkpoint is damaged") from None
+
+
+def checkpoint_family(folder: Path) -> str | None:
+    """The ``model.kind`` a checkpoint is made for, read from its ``config.json`` and ``modules.json``
+    (None when they do not say): a sentence-transformers folder is a ``bi_encoder``, a sequence-classification
+    head a ``cross_encoder``, an encoder-decoder LM ``monot5``, a causal LM ``causal_lm``."""
+    folder = Path(folder)
+    config = _config(folder)
+    architectures = config.get("architectures") or []
+    if (folder / "modules.json").is_file():
+        return "bi_encoder"
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "cross_encoder"
+    if config.get("is_encoder_decoder"):
+        return "monot5"
+    if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
+        return "causal_lm"
+    return None
+
+
+def describe_checkpoint(folder: Path) -> str:
+    """What a checkpoint is, in words: ``a bert checkpoint (BertForMaskedLM)``, plus its layout."""
+    folder = Path(folder)
+    config = _config(folder)
+    if not config:
+        return "a folder without config.json (not a transformers checkpoint)"
+    what = f"a {config.get('model_type', 'unknown')} checkpoint"
+    details = [", ".join(config.get("architectures") or []) or "no architectures in config.json"]
+    if (folder / "modules.json").is_file():
+        details.append("sentence-transformers layout")
+    if config.get("is_encoder_decoder"):
+        details.append("encoder-decoder")
+    return f"{what} ({'; '.join(details)})"
+
+
+def check_kind(kind: str, folder: Path, role: str = "model.ir") -> None:
+    """Refuse a ``model.kind`` the checkpoint is not made for, before it is loaded.
+
+    Loading anyway would not always fail: a cross-encoder over a checkpoint without a classification head
+    gets a randomly initialised one and scores noise; a bi-encoder over a plain encoder is legitimate (mean
+    pooling), so only a generative LM is refused there. Where the config says nothing, nothing is refused."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
+        raise CheckpointError(f"{role}: {folder} has no config.json: not a transformers checkpoint")
+    config = _config(folder)
+    family = checkpoint_family(folder)
+    architectures = config.get("architectures") or []
+    generative = family in ("monot5", "causal_lm")
+    known = bool(architectures) or "is_encoder_decoder" in config
+    wrong = {
+        "bi_encoder": generative,
+        "cross_encoder": known and family != "cross_encoder",
+        "monot5": known and family != "monot5",
+        "causal_lm": known and family != "causal_lm",
+    }.get(kind, False)
+    if wrong:
+        hint = f"; it looks like model.kind={family}" if family else ""
+        needs = {"bi_encoder": "an encoder (a sentence-transformers folder or a plain encoder)",
+                 "cross_encoder": "a sequence-classification head (*ForSequenceClassification)",
+                 "monot5": "an encoder-decoder LM (T5, mT5: *ForConditionalGeneration)",
+                 "causal_lm": "a causal LM head (*ForCausalLM)"}[kind]
+        raise CheckpointError(f"model.kind={kind} needs {needs}, but {role} ({folder}) is "
+                              f"{describe_checkpoint(folder)}{hint}: fix model.kind or {role}")
+
+
+def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda role: f"model.{role}") -> None:
+    """Refuse a set of checkpoints that task arithmetic cannot combine, from their configs and tensor
+    headers only (no weights read, no model loaded): ``folders`` maps roles (``ir``, ``base``, ``domain``,
+    ...) to folders; ``config_key(role)`` names a role's config key in messages.
+
+    Checks, in order: ``model.kind`` fits ΘT (``check_kind``); every checkpoint has ΘT's architecture
+    (``model_type``), vocabulary size and tensor names (after the usual prefix alignment) and shapes. Each
+    error names the role and the first offending keys."""
+    from taskvec_ir.merging import align_keys  # merging imports this module
+
+    ir = Path(folders["ir"])
+    check_kind(kind, ir, config_key("ir"))
+    ir_config = _config(ir)
+    ir_reader = CheckpointReader(ir)
+    ir_keys = {key: [key] for key in ir_reader}
+    for role, folder in folders.items():
+        if role == "ir":
+            continue
+        key_name, config = config_key(role), _config(Path(folder))
+        reader = CheckpointReader(Path(folder))
+        alignment = align_keys(ir_keys, reader.keys())
+        types = (ir_config.get("model_type"), config.get("model_type"))
+        if len(alignment.source_for) < _MIN_SHARED_FRACTION * len(ir_keys) or (all(types) and types[0] != types[1]):
+            raise CheckpointError(
+                f"{key_name} ({folder}) is {describe_checkpoint(Path(folder))}, not the IR model's architecture "
+                f"({describe_checkpoint(ir)}): {len(alignment.source_for)} of {len(ir_keys)} IR-model tensors have a "
+                f"counterpart; first without one: {', '.join(alignment.ir_only[:_SHOWN_KEYS]) or 'none'}; "
+                f"first of {key_name} unmatched: {', '.join(alignment.source_only[:_SHOWN_KEYS]) or 'none'}")
+        mismatched = [f"{name} {ir_reader.shape(name)} vs {key} {reader.shape(key)}"
+                      for name, key in alignment.source_for.items() if ir_reader.shape(name) != reader.shape(key)]
+        vocab = (ir_config.get("vocab_size"), config.get("vocab_size"))
+        if all(vocab) and vocab[0] != vocab[1]:
+            raise CheckpointError(
+                f"{key_name} ({folder}) has a vocabulary of {vocab[1]} tokens, the IR model {vocab[0]} (vocab_size in "
+                f"config.json): task vectors need one tokenizer; first differing tensors: "
+                f"{'; '.join(mismatched[:_SHOWN_KEYS]) or 'none'}")
+        if mismatched:
+            raise CheckpointError(
+                f"{key_name} ({folder}) has {len(mismatched)} tensors whose shape differs from the IR model's "
+                f"(another size of the architecture?); first: {'; '.join(mismatched[:_SHOWN_KEYS])}")
+
+
+_MIN_SHARED_FRACTION = 0.5
+_SHOWN_KEYS = 5
 
 
 _SAFETENSORS_DTYPES = {

@@ -14,12 +14,16 @@ ir_datasets id or a seeded random sample of another split's queries (SciFact's d
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+_SHOWN_IDS = 5
 
 
 @dataclass(frozen=True)
@@ -114,21 +118,66 @@ def register_beir_collection(name: str, path: str | Path) -> None:
 
 
 def load_docs(dataset: Mapping) -> dict[str, str]:
-    """The corpus as doc_id -> text: the ``doc_fields`` joined by a space, empty fields skipped."""
+    """The corpus as doc_id -> text: the ``doc_fields`` joined by a space, empty fields skipped.
+
+    Documents without text are kept, with a warning: they belong to the collection its qrels were made
+    against (Cranfield has two), so dropping them would silently change the corpus. No analyzer gives
+    them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
+    counts as a relevant document no system can find, as in the official evaluation."""
+    collection = _docs_collection(dataset)
+    fields = list(dataset["doc_fields"])
+    docs = {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
+    empty = [doc_id for doc_id, text in docs.items() if not text.strip()]
+    if empty:
+        log.warning("%d of %d documents of %s have no text in dataset.doc_fields %s (first: %s): kept, but no "
+                    "query can retrieve them", len(empty), len(docs), dataset["docs"], fields,
+                    ", ".join(empty[:_SHOWN_IDS]))
+    return docs
+
+
+def _docs_collection(dataset: Mapping):
     collection = _load(dataset, dataset["docs"], "dataset.docs")
     if not collection.has_docs():
         raise ValueError(f"ir_datasets id {dataset['docs']!r} has no documents: fix dataset.docs")
-    fields = list(dataset["doc_fields"])
-    _check_fields(collection.docs_cls(), fields, "dataset.doc_fields")
-    return {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
+    _check_fields(collection.docs_cls(), list(dataset["doc_fields"]), "dataset.doc_fields")
+    return collection
 
 
 def load_split(dataset: Mapping, split: str) -> Split:
-    """The queries and mapped qrels of the split named ``split`` in ``dataset.splits``."""
+    """The queries and mapped qrels of the split named ``split`` in ``dataset.splits``.
+
+    The corpus id and fields are checked too (without reading the corpus), so that a wrong
+    ``dataset.docs`` fails here, before any model is loaded. A query without text is an error naming
+    its id: BM25 retrieves nothing for it, so it would score 0 on every system and silently pull every
+    mean down; an IR researcher wants the official query set, so the fix belongs in the data (or
+    ``dataset.query_field``), not in a silent drop."""
     spec = split_spec(dataset, split)
-    if isinstance(spec, Mapping):
-        return _sample_split(dataset, split, spec)
-    return _load_irds_split(dataset, spec)
+    _docs_collection(dataset)
+    loaded = _sample_split(dataset, split, spec) if isinstance(spec, Mapping) else _load_irds_split(dataset, spec)
+    empty = sorted(qid for qid, text in loaded.queries.items() if not (text or "").strip())
+    if empty:
+        raise ValueError(
+            f"dataset {dataset.get('name')!r} split {split!r}: {len(empty)} of {len(loaded.queries)} queries have "
+            f"empty text (first: {', '.join(empty[:_SHOWN_IDS])}); fix the queries or dataset.query_field "
+            f"({dataset.get('query_field', 'text')!r})")
+    return loaded
+
+
+def check_judged_documents(qrels: Mapping[str, Mapping[str, int]], docs: Mapping[str, str], split: str) -> int:
+    """Warn about judgements naming documents the corpus lacks; return how many there are.
+
+    They are kept, as trec_eval keeps them: they count toward recall and NDCG's ideal ranking, as
+    relevant documents no system can retrieve. Usually a sign of qrels from another version of the
+    corpus (or a wrong ``dataset.docs``), hence the warning with counts and the first ids."""
+    unknown = [(qid, doc_id) for qid, judged in qrels.items() for doc_id in judged if doc_id not in docs]
+    if unknown:
+        doc_ids = sorted({doc_id for _, doc_id in unknown})
+        relevant = sum(1 for qid, doc_id in unknown if qrels[qid][doc_id] > 0)
+        log.warning("Split %r: %d judgements (%d relevant, %d queries) name %d documents not in the corpus "
+                    "(first: %s); kept: they count as relevant documents no system can retrieve", split,
+                    len(unknown), relevant, len({qid for qid, _ in unknown}), len(doc_ids),
+                    ", ".join(doc_ids[:_SHOWN_IDS]))
+    return len(unknown)
 
 
 def _ir_datasets_home() -> Path:
@@ -158,6 +207,8 @@ def _sample_split(dataset: Mapping, split: str, spec: Mapping) -> Split:
     # Sorting first makes the sample depend only on the seed, not on the file's order.
     query_ids = sorted(parent.queries)
     chosen = set(random.Random(seed).sample(query_ids, round(fraction * len(query_ids))))
+    log.info("Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
+             split, len(chosen), len(query_ids), parent_name, seed, split)
     return Split(
         queries={qid: parent.queries[qid] for qid in query_ids if qid in chosen},
         qrels={qid: judged for qid, judged in parent.qrels.items() if qid in chosen},

@@ -28,7 +28,7 @@ from pathlib import Path
 from taskvec_ir import data, evaluation, fusion, retrieval, scoring
 from taskvec_ir.merging import AlphaScale, MergeMethod, MergeSetting
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, model_type, resolve_model_source
+from taskvec_ir.checkpoints import CheckpointReader, check_checkpoints, resolve_model_source
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ class Experiment:
 
         def compute() -> Run:
             docs = self.docs()
+            data.check_judged_documents(self.split(split).qrels, docs, split)  # warns, once per computed split
             log.info("BM25 over %d documents for %d %s queries", len(docs), len(queries), split)
             return retrieval.bm25_candidates(docs, queries, language=self.dataset["language"], **retriever)
 
@@ -211,9 +212,8 @@ class Experiment:
         if self._folders is None:
             sources = model_sources(self.cfg["model"])
             folders = {role: self._resolve(source, self._config_key(role)) for role, source in sources.items()}
-            types = {role: model_type(folder) for role, folder in folders.items()}
-            if len({t for t in types.values() if t}) > 1:
-                raise CheckpointError(f"model: the checkpoints mix architectures {types}; they must all share one")
+            # model.kind fits ΘT; architectures, names, vocabularies and shapes agree (headers only, no weights)
+            check_checkpoints(folders, self.cfg["model"]["kind"], self._config_key)
             self._folders = folders
         return self._folders
 

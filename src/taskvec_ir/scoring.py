@@ -18,6 +18,7 @@ Families (``kind`` in the model config):
 from __future__ import annotations
 
 import logging
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -301,10 +302,30 @@ _SCORERS = {
 }
 
 
-def load_scorer(kind: str, folder: Path, settings: ScorerSettings | Mapping | None = None) -> Scorer:
-    """Load the IR model in ``folder`` as a scorer of family ``kind``."""
+def load_scorer(kind: str, folder: Path, settings: ScorerSettings | Mapping | None = None,
+                role: str = "model.ir") -> Scorer:
+    """Load the IR model in ``folder`` as a scorer of family ``kind``.
+
+    A checkpoint made for another family is refused first (``checkpoints.check_kind``): loaded anyway, some
+    would score noise (a cross-encoder gets a random head). Code shipped with a checkpoint runs only when
+    ``settings.trust_remote_code`` is set; weights load from safetensors where the folder has them, and
+    PyTorch ``.bin`` files only as plain tensors (transformers' ``weights_only`` loading)."""
+    from taskvec_ir.checkpoints import CheckpointError, check_kind
+
     if kind not in _SCORERS:
         raise ValueError(f"model.kind: '{kind}' is not one of {', '.join(KINDS)}")
     if not isinstance(settings, ScorerSettings):
         settings = ScorerSettings.from_mapping(settings or {})
-    return _SCORERS[kind](Path(folder), settings)
+    check_kind(kind, Path(folder), role)
+    try:
+        return _SCORERS[kind](Path(folder), settings)
+    except pickle.UnpicklingError as error:  # a .bin holding more than tensors: refused, never run
+        raise CheckpointError(f"{role} ({folder}) has PyTorch weights that hold more than tensors and are not "
+                              f"unpickled (they could run code): convert them to safetensors where you trust them "
+                              f"({str(error).splitlines()[0]})") from None
+    except ValueError as error:
+        if settings.trust_remote_code or "trust_remote_code" not in str(error):
+            raise
+        raise CheckpointError(f"{role} ({folder}) ships its own model code (auto_map in its config), which is not "
+                              "run unless you trust it: set model.scorer.trust_remote_code=true for this "
+                              "checkpoint, or use one that transformers supports natively") from None

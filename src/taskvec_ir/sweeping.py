@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
-from taskvec_ir.app import open_experiment
+from taskvec_ir.app import _USER_ERRORS, open_experiment
+from taskvec_ir.outputs import redact_url
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
@@ -48,8 +50,14 @@ class ResumableOptunaSweeper(OptunaSweeper):
     def sweep(self, arguments: list[str]) -> None:
         impl = self.sweeper
         job_cfg = _job_config(self.config)
-        _check_tuning_split(job_cfg)
-        open_experiment(job_cfg)  # a wrong id, value or checkpoint fails here once, not in every trial
+        try:  # a wrong id, value or checkpoint fails here once, not in every trial
+            _check_tuning_split(job_cfg)
+            open_experiment(job_cfg)
+        except _USER_ERRORS as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error("%s", error)
+            sys.exit(f"taskvec-ir: {error}")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
 
@@ -66,7 +74,7 @@ class ResumableOptunaSweeper(OptunaSweeper):
             target = min(target, math.prod(len(choices) for choices in grid.values()))
         study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
         _settle_abandoned_trials(study)
-        log.info("Study %s in %s: %d of %d trials complete", study.study_name, impl.storage,
+        log.info("Study %s in %s: %d of %d trials complete", study.study_name, redact_url(impl.storage),
                  _count(study, _STATES.COMPLETE), target)
 
         failed, job_idx = 0, 0
@@ -84,7 +92,12 @@ class ResumableOptunaSweeper(OptunaSweeper):
                 overrides.append((*trial_overrides, f"trial={trial.number}"))
             try:
                 returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
-            except BaseException:  # interrupted (Ctrl-C) or crashed: these trials will not finish
+            except Exception as error:  # e.g. a killed worker process: its batch failed, the sweep goes on
+                log.warning("Trials %s failed in the launcher: %s", [t.number for t in trials], error)
+                for trial in trials:
+                    study.tell(trial, state=_STATES.FAIL)
+                returns, failed, job_idx = [], failed + len(trials), job_idx + len(trials)
+            except BaseException:  # interrupted (Ctrl-C): these trials will not finish
                 for trial in trials:
                     study.tell(trial, state=_STATES.FAIL)
                 raise
@@ -245,7 +258,7 @@ def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) ->
         "best_lam": best.user_attrs.get("lam"),
         "best_trial": best.number,
         "study_name": study.study_name,
-        "storage": storage,
+        "storage": redact_url(storage),
         "n_complete": _count(study, _STATES.COMPLETE),
         "n_failed": _count(study, _STATES.FAIL),
     }

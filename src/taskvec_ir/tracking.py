@@ -11,12 +11,58 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 MODES = ("offline", "online", "disabled")
+
+
+def random_seeds(config: Mapping) -> dict[str, int]:
+    """The seed of every random step behind a job's numbers, by the config key that sets it.
+
+    - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
+    - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
+      the sweeper gave the sampler that drew this trial's parameters (seed + trial number, see
+      ``taskvec_ir.sweeping``).
+    - ``merge.seed``: DARE's random drop;
+    - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
+    Scoring itself is deterministic (inference only, no dropout)."""
+    seeds: dict[str, int] = {}
+    split = config.get("split")
+    spec = ((config.get("dataset") or {}).get("splits") or {}).get(split)
+    if isinstance(spec, Mapping) and spec.get("seed") is not None:
+        seeds[f"dataset.splits.{split}.seed"] = int(spec["seed"])
+    merge = config.get("merge") or {}
+    if merge.get("method") == "dare":
+        seeds["merge.seed"] = int(merge["seed"])
+    model = config.get("model") or {}
+    domains = {"model.domain": model.get("domain"),
+               **{f"model.extra_domains.{name}.domain": extra.get("domain")
+                  for name, extra in (model.get("extra_domains") or {}).items() if isinstance(extra, Mapping)}}
+    for key, domain in domains.items():
+        if isinstance(domain, Mapping) and domain.get("seed") is not None:  # an adapt config: trained with a seed
+            seeds[f"{key}.seed"] = int(domain["seed"])
+    sampler_seed = _sampler_seed()
+    if sampler_seed is not None:
+        seeds["hydra.sweeper.sampler.seed"] = sampler_seed
+        if config.get("trial") is not None:
+            seeds["sampler_trial"] = sampler_seed + int(config["trial"])
+    return seeds
+
+
+def _sampler_seed() -> int | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        if not HydraConfig.initialized():
+            return None
+        seed = OmegaConf.select(HydraConfig.get(), "sweeper.sampler.seed", default=None)
+        return None if seed is None else int(seed)
+    except Exception:  # noqa: BLE001 - no Hydra, or a sweeper without a sampler: nothing seeded
+        return None
 
 
 def tracking_mode(configured: str) -> str:
@@ -36,6 +82,8 @@ def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = tracking_mode(settings["mode"])
+    seeds = random_seeds(config)
+    log.info("Random seeds: %s", seeds or "none (no sampled split, no sweep sampler)")
     arguments = dict(
         project=settings["project"],
         entity=settings.get("entity"),
@@ -43,7 +91,7 @@ def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
         job_type=settings.get("job_type"),
         tags=list(settings.get("tags") or []),
         name=settings.get("name"),
-        config=dict(config),
+        config={**config, "seeds": seeds},
         dir=str(out_dir),
         reinit="finish_previous",
         # The job's own outputs are the record; W&B's system sampling, console capture and git
@@ -59,8 +107,14 @@ def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
         log.warning("W&B is unreachable (%s): logging offline under %s/wandb; upload later with `wandb sync`",
                     str(error).splitlines()[0], out_dir)
         run = wandb.init(mode="offline", **arguments)
-    with run:
+    # Not ``with run:``: wandb would print the traceback of every error, where the app ends a user error with
+    # its one-line message (and Hydra reports any other).
+    try:
         yield run
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
 
 
 def log_results(run, split: str, means: Mapping[str, Mapping[str, float]],

@@ -1,0 +1,151 @@
+"""A sweep survives what happens overnight: a trial running out of memory or scoring NaN, a trial killed
+mid-scoring, the sweeper itself killed and started again. Nothing completed is lost or rerun, and nothing
+cut short looks complete.
+
+Faults are injected into the real ``taskvec-ir -m`` processes by ``faults/sitecustomize.py`` (test code on
+PYTHONPATH, never imported by the package), by Optuna trial number.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import optuna
+import pytest
+
+import scenarios
+from wandb_records import run_contents
+
+COMPLETE, FAIL, RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
+                           optuna.trial.TrialState.RUNNING)
+
+
+def trial_dirs(sweep_dir):
+    return sorted(sweep_dir.glob("trial_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
+@pytest.fixture(scope="module")
+def resumed(overnight):
+    """The second run of the overnight sweep (same command) finished."""
+    assert overnight["resumed"]["returncode"] == 0, overnight["resumed"]["output"][-4000:]
+
+
+def test_the_injected_kill_killed_the_sweeper_mid_scoring(overnight):
+    killed = overnight["killed"]
+    assert killed["returncode"] == -signal.SIGKILL, killed["output"][-3000:]
+    assert "fault injection: SIGKILL" in killed["output"]
+    assert killed["states"] == {0: COMPLETE, 1: FAIL, 2: FAIL, 3: RUNNING}
+
+
+def test_out_of_memory_and_nan_trials_are_recorded_as_failed_and_the_sweep_goes_on(overnight):
+    output, sweep_dir = overnight["killed"]["output"], overnight["dir"]
+    assert "Trial 1 failed" in output and "CUDA out of memory" in output
+    assert "Trial 2 failed" in output and "non-finite scores" in output
+    for number in (1, 2):
+        trial = sweep_dir / f"trial_{number}"
+        assert not (trial / "metrics.json").exists() and not (trial / "objective.json").exists()
+        assert run_contents(trial)["exit_code"] == 1  # the W&B run is marked failed
+    assert (sweep_dir / "trial_3").is_dir()  # the sweep went on after two failures
+
+
+def test_a_trial_killed_mid_scoring_is_failed_on_resume_and_never_looks_complete(overnight, resumed):
+    sweep_dir, before = overnight["dir"], overnight["killed"]["files"]
+    assert overnight["states"][3] == FAIL
+    killed = sweep_dir / "trial_3"
+    partial = {name for name in before if name.startswith("trial_3/")}
+    assert "trial_3/runs/dev.bm25.trec" in partial  # written before the model was killed mid-scoring
+    assert not {"trial_3/metrics.json", "trial_3/objective.json"} & partial
+    assert not (killed / "metrics.json").exists()
+    assert run_contents(killed)["exit_code"] is None  # no exit record: W&B shows it crashed
+    # Resuming left the killed trial's outputs as they were, for a post-mortem (W&B's own files aside: its
+    # service process may still flush them after the kill).
+    kept = {name for name in partial if not name.startswith("trial_3/wandb/")}
+    assert kept and {name: value for name, value in scenarios.snapshot(sweep_dir).items() if name in kept} == \
+        {name: before[name] for name in kept}
+
+
+def test_resume_runs_only_the_missing_trials_and_reruns_nothing_complete(overnight, resumed):
+    sweep_dir, before = overnight["dir"], overnight["killed"]["files"]
+    assert "1 of 4 trials complete" in overnight["resumed"]["output"]
+    assert overnight["states"] == {0: COMPLETE, 1: FAIL, 2: FAIL, 3: FAIL, 4: COMPLETE, 5: COMPLETE, 6: COMPLETE}
+    assert overnight["results"]["n_complete"] == 4 and overnight["results"]["n_failed"] == 3
+    after = scenarios.snapshot(sweep_dir)
+    assert {n: v for n, v in after.items() if n.startswith("trial_0/")} == \
+        {n: v for n, v in before.items() if n.startswith("trial_0/")}  # trial 0 untouched, not rerun
+    for trial in trial_dirs(sweep_dir):
+        complete = overnight["states"][int(trial.name.split("_")[1])] == COMPLETE
+        assert (trial / "metrics.json").exists() == complete, trial.name
+    best = overnight["results"]["best_value"]
+    values = [json.loads((t / "objective.json").read_text())["objective"] for t in trial_dirs(sweep_dir)
+              if (t / "metrics.json").exists()]
+    assert best == pytest.approx(max(values))
+
+
+def test_a_killed_process_leaves_no_half_written_cache_entry(overnight):
+    paths = overnight["killed"]["cache_files"]  # relative to the cache: <kind>/<key>.json, task_vector/<key>/...
+    assert {path.split("/")[0] for path in paths} >= {"bm25", "scores", "task_vector"}
+    assert not [path for path in paths if path.endswith(".tmp") or "/." in f"/{path}"], paths  # no staging left
+
+
+def test_trials_log_the_seeds_of_their_random_steps(overnight, resumed):
+    trial = overnight["dir"] / "trial_4"
+    seeds = {"dataset.splits.dev.seed": 1, "hydra.sweeper.sampler.seed": 42, "sampler_trial": 46}
+    assert run_contents(trial)["config"]["seeds"] == seeds
+    log = (trial / "app.log").read_text()
+    assert f"Random seeds: {seeds}" in log and "sampled with seed 1 (dataset.splits.dev.seed)" in log
+
+
+# -- settling trials of a sweeper that is gone (what resume relies on), without processes --------------------------
+def _dead_pid() -> str:
+    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
+    from taskvec_ir import sweeping
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
+    host = sweeping.socket.gethostname()
+    workers = {"gone": f"{host}:{_dead_pid()}", "alive": f"{host}:{os.getpid()}", "elsewhere": "other-host:1"}
+    trials = {}
+    for name, worker in workers.items():
+        trials[name] = study.ask()
+        trials[name].set_user_attr("worker", worker)
+    trials["unclaimed"] = study.ask()  # just asked: its sweeper may still claim it
+    assert [t.number for t in sweeping._taken(study)] == [trials[n].number for n in ("gone", "alive", "elsewhere")]
+    sweeping._settle_abandoned_trials(study)
+    settled = {name: study.get_trials()[trial.number].state.name for name, trial in trials.items()}
+    assert settled == {"gone": "FAIL", "alive": "RUNNING", "elsewhere": "RUNNING", "unclaimed": "RUNNING"}
+
+
+def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
+    from taskvec_ir import sweeping
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
+    worker = f"{sweeping.socket.gethostname()}:{_dead_pid()}"
+    for number, outputs in enumerate([{"objective.json": '{"objective": 0.61, "lam": 0.4}', "metrics.json": "{}"},
+                                      {"objective.json": '{"objective": 0.7, "lam": 0.2}'}]):  # cut short
+        trial = study.ask()
+        job_dir = tmp_path / f"trial_{number}"
+        job_dir.mkdir()
+        for name, text in outputs.items():
+            (job_dir / name).write_text(text)
+        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("job_dir", str(job_dir))
+    sweeping._settle_abandoned_trials(study)
+    finished, cut_short = study.get_trials()
+    assert finished.state.name == "COMPLETE" and finished.value == 0.61 and finished.user_attrs["lam"] == 0.4
+    assert cut_short.state.name == "FAIL"
+
+
+# -- parallel trials: a worker process killed ------------------------------------------------------------------------
+def test_a_trial_worker_killed_mid_scoring_fails_that_trial_and_the_sweep_goes_on(worker_killed):
+    # needs wiring: ResumableOptunaSweeper.sweep must record the trials of a launch that raised (joblib's
+    # TerminatedWorkerError, submitit's UncompletedJobError) as failed and go on, instead of ending the sweep.
+    assert "fault injection: SIGKILL" in worker_killed["output"]
+    assert worker_killed["states"][0] == FAIL and not (worker_killed["dir"] / "trial_0" / "metrics.json").exists()
+    assert worker_killed["returncode"] == 0, worker_killed["output"][-3000:]
+    assert worker_killed["states"] == {0: FAIL, 1: COMPLETE}
+    assert (worker_killed["dir"] / "trial_1" / "metrics.json").is_file()
