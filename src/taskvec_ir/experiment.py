@@ -250,7 +250,8 @@ class Experiment:
             folder, kind = self.folders()[source], self.cfg["model"]["kind"]
             key = cache_key(folder=checkpoint_fingerprint(folder), kind=kind, settings=vars(self.settings))
             self._scorers[source] = _process_cached(f"scorer.{source}", key,
-                                                    lambda: scoring.load_scorer(kind, folder, self.settings))
+                                                    lambda: scoring.load_scorer(kind, folder, self.settings,
+                                                                                self._config_key(source)))
         return self._scorers[source]
 
     def merge(self):
