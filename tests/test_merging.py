@@ -284,3 +284,23 @@ def test_diagnostics_report_norms_per_layer(two_domains):
     layer_1 = sum(float(t.float().pow(2).sum()) for n, t in vectors["domain"].items() if layer_index(n) == 1) ** 0.5
     assert list(report["vectors"]["domain"]["layer_norms"]) == ["0", "1", "other"]
     assert report["vectors"]["domain"]["layer_norms"]["1"] == pytest.approx(layer_1)
+
+
+def test_a_merge_that_fails_midway_leaves_the_ir_model_intact(two_domains):
+    scorer, vectors = _two_vectors(two_domains)
+    before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
+
+    class Vanishing(dict):  # a streamed τ whose shards are deleted after a few tensors were read
+        reads = 0
+
+        def __getitem__(self, name):
+            Vanishing.reads += 1
+            if Vanishing.reads > 3:
+                raise FileNotFoundError("shard-00000.safetensors")
+            return super().__getitem__(name)
+
+    merge = TaskArithmetic(scorer.module, CheckpointReader(two_domains["ir"]), {"domain": Vanishing(vectors["domain"])})
+    with pytest.raises(FileNotFoundError):
+        merge.set(MergeSetting((("domain", 0.5),)))
+    assert all(torch.equal(p, before[n]) for n, p in scorer.module.named_parameters())
+    assert merge.setting == MergeSetting() and merge.changed == {}

@@ -507,8 +507,8 @@ class TaskArithmetic:
         self._ir = ir
         self._ir_keys = align_keys(parameter_aliases(ir_model), ir.keys()).source_for
         # Parameters whose initial value is not in ΘT's checkpoint (initialised at load) are kept in memory.
-        names = dict.fromkeys(name for tau in task_vectors.values() for name in tau)
-        self._kept = {name: self._parameters[name].detach().clone() for name in names if name not in self._ir_keys}
+        self._names = list(dict.fromkeys(name for tau in task_vectors.values() for name in tau))
+        self._kept = {name: self._parameters[name].detach().clone() for name in self._names if name not in self._ir_keys}
 
     @torch.no_grad()
     def set(self, setting: MergeSetting) -> None:
@@ -516,12 +516,18 @@ class TaskArithmetic:
         if setting == self.setting:
             return
         setting.scale.factors(self._parameters)  # a bad rule fails before ΘT is touched
-        for name in self.changed:
-            self._parameters[name].copy_(self._kept[name] if name in self._kept else self._ir[self._ir_keys[name]])
-        self.changed = {}
-        self.setting = MergeSetting()
-        self.changed = apply_task_vectors(self.module, self.task_vectors, setting)
+        self._restore(self.changed)
+        self.changed, self.setting = {}, MergeSetting()
+        try:
+            self.changed = apply_task_vectors(self.module, self.task_vectors, setting)
+        except BaseException:  # e.g. a streamed τ shard gone: a half-applied setting must not outlive its error
+            self._restore(self._names)
+            raise
         self.setting = setting
+
+    def _restore(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._parameters[name].copy_(self._kept[name] if name in self._kept else self._ir[self._ir_keys[name]])
 
     def changed_fraction(self) -> float:
         """Share of ΘT's parameters the current setting changed."""
