@@ -356,8 +356,9 @@ class Experiment:
         def compute() -> Run:
             if weights.source == "ir":
                 self.merge().set(weights.merge)
-            log.info("Scoring %d %s queries with %s", len(candidates), split,
-                     f"ΘT merged {weights.merge.describe()}" if weights.source == "ir" else "ΘD")
+            weights_name = ("ΘD" if weights.source == "domain" else
+                            f"ΘT merged {weights.merge.describe()}" if weights.merge.alphas else "ΘT alone")
+            log.info("Scoring %d %s queries with %s", len(candidates), split, weights_name)
             run = self._scorer(weights.source).score(queries, self.docs(), candidates)
             bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
             if bad:  # raised before the cache stores anything
