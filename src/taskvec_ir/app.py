@@ -129,8 +129,8 @@ def run_adapt(cfg: Mapping, out_dir: Path) -> dict:
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
     for role, record in provenance.items():
-        print(f"model.{role}: {record['objective']} on {record['documents']} {record['corpus']['name']} documents, "
-              f"{record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.4f}\n"
+        print(f"{Experiment._config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
+              f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.3g}\n"
               f"  {experiment.folders()[role]}")
     return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
 
