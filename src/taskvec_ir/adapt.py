@@ -40,8 +40,9 @@ import torch
 from tqdm.auto import tqdm
 
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint
-from taskvec_ir.checkpoints import resolve_model_source
+from taskvec_ir.checkpoints import read_config, resolve_model_source
 from taskvec_ir.outputs import atomic_path, write_json
+from taskvec_ir.scoring import fit_max_length
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,6 @@ def _torch_device(device: str) -> torch.device:
     return resolved
 
 
-def _config(folder: Path) -> dict:
-    path = folder / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def _transformer_folder(folder: Path) -> Path:
     """Where a sentence-transformers model keeps its transformer (its first module): the folder itself in
     most layouts, a subfolder such as ``0_Transformer`` in older ones."""
@@ -156,7 +152,7 @@ def _transformer_folder(folder: Path) -> Path:
 
 def resolve_objective(folder: Path, objective: str) -> str:
     """``objective`` if given, else the one the checkpoint in ``folder`` was pre-trained with; checks fit."""
-    config = _config(folder)
+    config = read_config(folder)
     is_sentence_transformer = (folder / "modules.json").is_file()
     is_seq2seq = bool(config.get("is_encoder_decoder")) or config.get("model_type") in T5_MODEL_TYPES
     if objective == "auto":
@@ -175,7 +171,7 @@ def resolve_objective(folder: Path, objective: str) -> str:
     if objective == "tsdae":
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-        model_type = _config(_transformer_folder(folder)).get("model_type")
+        model_type = read_config(_transformer_folder(folder)).get("model_type")
         if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
             raise ValueError(f"adapt.objective: tsdae decodes with the encoder's own architecture, and "
                              f"transformers has no decoder (causal LM) for {folder}'s model_type {model_type!r}; "
@@ -282,16 +278,6 @@ def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
-def _fit_max_length(max_length: int, tokenizer, config) -> int:
-    """``max_length``, capped at what the model can read (a longer input would fail or wrap positions)."""
-    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    limit = min((n for n in limits if n and n < 1_000_000), default=None)
-    if limit and max_length > limit:
-        log.info("adapt.max_length %d exceeds the model's %d positions: using %d", max_length, limit, limit)
-        return limit
-    return max_length
-
-
 class _Trainee(ABC):
     """A start checkpoint set up for one objective: what is trained, how a batch's loss is computed."""
 
@@ -316,7 +302,8 @@ class _LanguageModelTrainee(_Trainee):
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.module = model_class.from_pretrained(str(folder), dtype=torch.float32).to(device)
-        self.max_length = _fit_max_length(settings.max_length, self.tokenizer, self.module.config)
+        self.max_length = fit_max_length(settings.max_length, self.tokenizer, self.module.config,
+                                         "adapt.max_length")
         self.details = {"max_length": self.max_length}
 
     def save(self, folder: Path) -> None:
@@ -460,8 +447,8 @@ class _SentenceTransformerTrainee(_Trainee):
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(folder), device=str(device), model_kwargs={"dtype": torch.float32})
-        self.model.max_seq_length = _fit_max_length(settings.max_length, self.model.tokenizer,
-                                                     self.model.transformers_model.config)
+        self.model.max_seq_length = fit_max_length(settings.max_length, self.model.tokenizer,
+                                                    self.model.transformers_model.config, "adapt.max_length")
         self.details = {"max_length": self.model.max_seq_length}
 
     def _features(self, texts: list[str]) -> dict:

@@ -113,7 +113,7 @@ def run_adapt(cfg: Mapping, out_dir: Path) -> dict:
     training loss logged to W&B. Evaluation runs build them too, on first use; this does only that."""
     from taskvec_ir import tracking
     from taskvec_ir.cache import Cache
-    from taskvec_ir.experiment import Experiment, model_sources, validate
+    from taskvec_ir.experiment import Experiment, config_key, model_sources, validate
 
     validate(cfg)
     roles = [role for role, source in model_sources(cfg["model"]).items() if isinstance(source, Mapping)]
@@ -129,7 +129,7 @@ def run_adapt(cfg: Mapping, out_dir: Path) -> dict:
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
     for role, record in provenance.items():
-        print(f"{Experiment._config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
+        print(f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
               f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.3g}\n"
               f"  {experiment.folders()[role]}")
     return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}

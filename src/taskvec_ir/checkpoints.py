@@ -29,6 +29,11 @@ PACKAGE_PREFIX = "package:"
 _LOADING_FILES = ["*.json", "*.txt", "*.model", "*.tiktoken", "1_Pooling/*", "2_Normalize/*"]
 
 
+# A checkpoint that covers less than this share of ΘT's tensors is not the same architecture.
+MIN_SHARED_FRACTION = 0.5
+SHOWN_KEYS = 5  # offending keys named in an error
+
+
 class CheckpointError(ValueError):
     """A checkpoint a user named cannot be found, read or combined: the message says what to fix."""
 
@@ -106,12 +111,8 @@ def _is_network_error(error: Exception) -> bool:
                                              for c in type(error).__mro__)
 
 
-def model_type(folder: Path) -> str | None:
-    """The ``model_type`` of a checkpoint's ``config.json`` (None when it has none)."""
-    return _config(folder).get("model_type")
-
-
-def _config(folder: Path) -> dict:
+def read_config(folder: Path) -> dict:
+    """A checkpoint's ``config.json`` ({} when it has none); a damaged one is a clear error."""
     config = Path(folder) / "config.json"
     if not config.is_file():
         return {}
@@ -126,7 +127,7 @@ def checkpoint_family(folder: Path) -> str | None:
     (None when they do not say): a sentence-transformers folder is a ``bi_encoder``, a sequence-classification
     head a ``cross_encoder``, an encoder-decoder LM ``monot5``, a causal LM ``causal_lm``."""
     folder = Path(folder)
-    config = _config(folder)
+    config = read_config(folder)
     architectures = config.get("architectures") or []
     if (folder / "modules.json").is_file():
         return "bi_encoder"
@@ -142,7 +143,7 @@ def checkpoint_family(folder: Path) -> str | None:
 def describe_checkpoint(folder: Path) -> str:
     """What a checkpoint is, in words: ``a bert checkpoint (BertForMaskedLM)``, plus its layout."""
     folder = Path(folder)
-    config = _config(folder)
+    config = read_config(folder)
     if not config:
         return "a folder without config.json (not a transformers checkpoint)"
     what = f"a {config.get('model_type', 'unknown')} checkpoint"
@@ -163,7 +164,7 @@ def check_kind(kind: str, folder: Path, role: str = "model.ir") -> None:
     folder = Path(folder)
     if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
         raise CheckpointError(f"{role}: {folder} has no config.json: not a transformers checkpoint")
-    config = _config(folder)
+    config = read_config(folder)
     family = checkpoint_family(folder)
     architectures = config.get("architectures") or []
     generative = family in ("monot5", "causal_lm")
@@ -190,28 +191,28 @@ def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda 
     ...) to folders; ``config_key(role)`` names a role's config key in messages.
 
     Checks, in order: ``model.kind`` fits ΘT (``check_kind``); every checkpoint has ΘT's architecture
-    (``model_type``), vocabulary size and tensor names (after the usual prefix alignment) and shapes. Each
+    (``model_type`` in config.json), vocabulary size and tensor names (after the usual prefix alignment) and shapes. Each
     error names the role and the first offending keys."""
     from taskvec_ir.merging import align_keys  # merging imports this module
 
     ir = Path(folders["ir"])
     check_kind(kind, ir, config_key("ir"))
-    ir_config = _config(ir)
+    ir_config = read_config(ir)
     ir_reader = CheckpointReader(ir)
     ir_keys = {key: [key] for key in ir_reader}
     for role, folder in folders.items():
         if role == "ir":
             continue
-        key_name, config = config_key(role), _config(Path(folder))
+        key_name, config = config_key(role), read_config(Path(folder))
         reader = CheckpointReader(Path(folder))
         alignment = align_keys(ir_keys, reader.keys())
         types = (ir_config.get("model_type"), config.get("model_type"))
-        if len(alignment.source_for) < _MIN_SHARED_FRACTION * len(ir_keys) or (all(types) and types[0] != types[1]):
+        if len(alignment.source_for) < MIN_SHARED_FRACTION * len(ir_keys) or (all(types) and types[0] != types[1]):
             raise CheckpointError(
                 f"{key_name} ({folder}) is {describe_checkpoint(Path(folder))}, not the IR model's architecture "
                 f"({describe_checkpoint(ir)}): {len(alignment.source_for)} of {len(ir_keys)} IR-model tensors have a "
-                f"counterpart; first without one: {', '.join(alignment.ir_only[:_SHOWN_KEYS]) or 'none'}; "
-                f"first of {key_name} unmatched: {', '.join(alignment.source_only[:_SHOWN_KEYS]) or 'none'}")
+                f"counterpart; first without one: {', '.join(alignment.ir_only[:SHOWN_KEYS]) or 'none'}; "
+                f"first of {key_name} unmatched: {', '.join(alignment.source_only[:SHOWN_KEYS]) or 'none'}")
         mismatched = [f"{name} {ir_reader.shape(name)} vs {key} {reader.shape(key)}"
                       for name, key in alignment.source_for.items() if ir_reader.shape(name) != reader.shape(key)]
         vocab = (ir_config.get("vocab_size"), config.get("vocab_size"))
@@ -219,15 +220,11 @@ def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda 
             raise CheckpointError(
                 f"{key_name} ({folder}) has a vocabulary of {vocab[1]} tokens, the IR model {vocab[0]} (vocab_size in "
                 f"config.json): task vectors need one tokenizer; first differing tensors: "
-                f"{'; '.join(mismatched[:_SHOWN_KEYS]) or 'none'}")
+                f"{'; '.join(mismatched[:SHOWN_KEYS]) or 'none'}")
         if mismatched:
             raise CheckpointError(
                 f"{key_name} ({folder}) has {len(mismatched)} tensors whose shape differs from the IR model's "
-                f"(another size of the architecture?); first: {'; '.join(mismatched[:_SHOWN_KEYS])}")
-
-
-_MIN_SHARED_FRACTION = 0.5
-_SHOWN_KEYS = 5
+                f"(another size of the architecture?); first: {'; '.join(mismatched[:SHOWN_KEYS])}")
 
 
 _SAFETENSORS_DTYPES = {

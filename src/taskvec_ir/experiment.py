@@ -96,6 +96,11 @@ def model_sources(model: Mapping) -> dict[str, object]:
     return sources
 
 
+def config_key(role: str) -> str:
+    """The config key of a role of ``model_sources``: ``model.domain``, ``model.extra_domains.<name>.domain``."""
+    return f"model.{role}" if "." not in role else f"model.extra_domains.{role}"
+
+
 def merge_setting(cfg: Mapping) -> MergeSetting:
     """Θ' as configured: α of each task vector (``alpha.value``, ``alpha.extra``), ``merge`` method, factors."""
     names = list(task_vector_sources(cfg["model"]))
@@ -129,7 +134,7 @@ def validate(cfg: Mapping) -> None:
             try:
                 AdaptSettings.from_mapping(source)
             except ValueError as error:
-                raise ValueError(f"{Experiment._config_key(role)} (an adapt config): {error}") from None
+                raise ValueError(f"{config_key(role)} (an adapt config): {error}") from None
     if cfg["lam"]["value"] is not None:
         fusion.check_lambda(cfg["lam"]["value"])
     elif not cfg["lam"].get("grid"):
@@ -211,9 +216,9 @@ class Experiment:
         ``domain``, then ``<name>.base`` and ``<name>.domain`` per extra vector. Checks they share an architecture."""
         if self._folders is None:
             sources = model_sources(self.cfg["model"])
-            folders = {role: self._resolve(source, self._config_key(role)) for role, source in sources.items()}
+            folders = {role: self._resolve(source, config_key(role)) for role, source in sources.items()}
             # model.kind fits ΘT; architectures, names, vocabularies and shapes agree (headers only, no weights)
-            check_checkpoints(folders, self.cfg["model"]["kind"], self._config_key)
+            check_checkpoints(folders, self.cfg["model"]["kind"], config_key)
             self._folders = folders
         return self._folders
 
@@ -236,10 +241,6 @@ class Experiment:
         """Per-layer α rules name layers the IR model has (read from its checkpoint's keys: no model loaded)."""
         merge_setting(self.cfg).scale.check(CheckpointReader(self.folders()["ir"]).keys(), patterns=False)
 
-    @staticmethod
-    def _config_key(role: str) -> str:
-        return f"model.{role}" if "." not in role else f"model.extra_domains.{role}"
-
     def _vector_folders(self, vector: str) -> tuple[Path, Path]:
         """(base, domain) folders of a task vector."""
         prefix = "" if vector == PRIMARY else f"{vector}."
@@ -251,7 +252,7 @@ class Experiment:
             key = cache_key(folder=checkpoint_fingerprint(folder), kind=kind, settings=vars(self.settings))
             self._scorers[source] = _process_cached(f"scorer.{source}", key,
                                                     lambda: scoring.load_scorer(kind, folder, self.settings,
-                                                                                self._config_key(source)))
+                                                                                config_key(source)))
         return self._scorers[source]
 
     def merge(self):

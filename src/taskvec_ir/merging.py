@@ -28,13 +28,9 @@ from pathlib import Path
 
 import torch
 
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
+from taskvec_ir.checkpoints import MIN_SHARED_FRACTION, SHOWN_KEYS, CheckpointError, CheckpointReader
 
 log = logging.getLogger(__name__)
-
-# A checkpoint that covers less than this share of ΘT's parameters is not the same architecture.
-MIN_SHARED_FRACTION = 0.5
-_SHOWN_KEYS = 5
 
 
 @dataclass
@@ -103,7 +99,7 @@ def align_keys(aliases: Mapping[str, list[str]], source_keys: Iterable[str]) -> 
 def _check_alignment(role: str, alignment: KeyAlignment, parameters: Mapping[str, torch.Tensor],
                      reader: CheckpointReader) -> None:
     if len(alignment.source_for) < MIN_SHARED_FRACTION * len(parameters):
-        missing = ", ".join(alignment.ir_only[:_SHOWN_KEYS])
+        missing = ", ".join(alignment.ir_only[:SHOWN_KEYS])
         raise CheckpointError(
             f"model.{role} ({reader.folder}) does not share the IR model's architecture: only "
             f"{len(alignment.source_for)} of {len(parameters)} parameters have a counterpart; "
@@ -117,7 +113,7 @@ def _check_alignment(role: str, alignment: KeyAlignment, parameters: Mapping[str
     if mismatched:
         raise CheckpointError(
             f"model.{role} ({reader.folder}) has {len(mismatched)} tensors whose shape differs from the IR "
-            f"model's (a different size or vocabulary); first: {'; '.join(mismatched[:_SHOWN_KEYS])}"
+            f"model's (a different size or vocabulary); first: {'; '.join(mismatched[:SHOWN_KEYS])}"
         )
 
 
@@ -515,7 +511,7 @@ class TaskArithmetic:
         setting = setting.normalized()
         if setting == self.setting:
             return
-        setting.scale.factors(self._parameters)  # a bad rule fails before ΘT is touched
+        setting.scale.check(self._parameters)  # a bad rule fails before ΘT is touched
         self._restore(self.changed)
         self.changed, self.setting = {}, MergeSetting()
         try:

@@ -91,13 +91,8 @@ class Scorer(ABC):
         """Write the (possibly merged) model as a checkpoint that loads like the original."""
 
     def _fit_max_length(self, tokenizer, config) -> None:
-        """Cap ``max_length`` at what the model can read: a longer input would fail or wrap positions."""
-        limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-        limit = min((n for n in limits if n and n < 1_000_000), default=None)
-        if limit and self.settings.max_length > limit:
-            log.info("model.scorer.max_length %d exceeds the model's %d positions: using %d",
-                     self.settings.max_length, limit, limit)
-            self.settings = replace(self.settings, max_length=limit)
+        self.settings = replace(self.settings, max_length=fit_max_length(
+            self.settings.max_length, tokenizer, config, "model.scorer.max_length"))
 
     def _progress(self, total: int, what: str) -> tqdm:
         return tqdm(total=total, desc=what, unit="batch", disable=not self.settings.show_progress)
@@ -292,6 +287,17 @@ class CausalLMScorer(PromptScorer):
     def _batch_scores(self, queries, docs):
         logits = self.module(**self._tokens(self._prompts(queries, docs))).logits
         return self._label_log_prob(logits[:, -1])
+
+
+def fit_max_length(max_length: int, tokenizer, config, key: str) -> int:
+    """``max_length`` capped at what the model can read (a longer input would fail or wrap positions);
+    ``key`` names the setting in the log line."""
+    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limit = min((n for n in limits if n and n < 1_000_000), default=None)
+    if limit and max_length > limit:
+        log.info("%s %d exceeds the model's %d positions: using %d", key, max_length, limit, limit)
+        return limit
+    return max_length
 
 
 _SCORERS = {

@@ -37,13 +37,12 @@ def random_seeds(config: Mapping) -> dict[str, int]:
     merge = config.get("merge") or {}
     if merge.get("method") == "dare":
         seeds["merge.seed"] = int(merge["seed"])
-    model = config.get("model") or {}
-    domains = {"model.domain": model.get("domain"),
-               **{f"model.extra_domains.{name}.domain": extra.get("domain")
-                  for name, extra in (model.get("extra_domains") or {}).items() if isinstance(extra, Mapping)}}
-    for key, domain in domains.items():
-        if isinstance(domain, Mapping) and domain.get("seed") is not None:  # an adapt config: trained with a seed
-            seeds[f"{key}.seed"] = int(domain["seed"])
+    if "model" in config:
+        from taskvec_ir.experiment import config_key, model_sources
+
+        for role, source in model_sources(config["model"]).items():
+            if isinstance(source, Mapping) and source.get("seed") is not None:  # an adapt config: trained with a seed
+                seeds[f"{config_key(role)}.seed"] = int(source["seed"])
     sampler_seed = _sampler_seed()
     if sampler_seed is not None:
         seeds["hydra.sweeper.sampler.seed"] = sampler_seed

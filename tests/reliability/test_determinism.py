@@ -54,7 +54,8 @@ def test_dare_and_adapt_seeds_are_logged_with_the_run():
 
     config = {"split": "test", "dataset": {"splits": {"test": "cranfield"}},
               "merge": {"method": "dare", "density": 0.1, "seed": 3},
-              "model": {"domain": {"objective": "simcse", "seed": 7}, "extra_domains": {"sre": {"domain": "org/sre"}}}}
-    assert random_seeds(config) == {"merge.seed": 3, "model.domain.seed": 7}
+              "model": {"ir": "org/ir", "base": "org/ir", "domain": {"objective": "simcse", "seed": 7},
+                        "extra_domains": {"sre": {"domain": "org/sre"}, "more": {"domain": {"seed": 9}}}}}
+    assert random_seeds(config) == {"merge.seed": 3, "model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}
     config["merge"]["method"] = "task_arithmetic"  # no random drop: its seed plays no part
-    assert random_seeds(config) == {"model.domain.seed": 7}
+    assert random_seeds(config) == {"model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}
