@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_K = 100
@@ -38,11 +37,12 @@ def configure_environment() -> str | None:
 
 def load_scifact(mirror: str | None, home: str):
     from taskvec_ir import data
+    from taskvec_ir.schema import compose
 
     data.use_ir_datasets_home(home)
-    dataset = yaml.safe_load((REPO / "conf" / "dataset" / "scifact.yaml").read_text())
+    dataset = compose(["dataset=scifact"]).dataset
     data.place_offline_files(dataset, mirror)
-    return dataset, data.load_docs(dataset), data.load_split(dataset, dataset["test_split"])
+    return dataset, data.load_docs(dataset), data.load_split(dataset, dataset.test_split)
 
 
 def best_time(action: Callable[[], object]) -> tuple[float, object]:
@@ -101,7 +101,7 @@ def main() -> None:
         from taskvec_ir.evaluation import evaluate_run
         from taskvec_ir.retrieval import Analyzer, build_retriever
 
-        analyzer = Analyzer(dataset["language"])
+        analyzer = Analyzer(dataset.language)
         analysis_s, token_lists = best_time(lambda: [analyzer(text) for text in docs.values()])
         print(f"SciFact test: {len(docs)} documents, {len(split.queries)} queries, top {TOP_K}, k1=1.2 b=0.75")
         print(f"analysing the corpus (part of both builds): {analysis_s:.2f} s\n")

@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tiny_models import MINILM, WORDS, tiny_bert, tiny_llama, tiny_t5  # noqa: E402  (the tests' checkpoint builders)
 
+from taskvec_ir.schema import ScorerConfig  # noqa: E402
 from taskvec_ir.scoring import load_scorer  # noqa: E402
 
 MINILM_SIZE = {"bert": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     queries, docs, candidates = workload(args.queries, args.candidates)
-    settings = {"batch_size": 32, "max_length": 256, "device": args.device, "dtype": args.dtype, "show_progress": False}
+    settings = ScorerConfig(batch_size=32, max_length=256, device=args.device, dtype=args.dtype, show_progress=False)
     print(f"{args.queries} queries × {args.candidates} candidates, batch 32, max_length 256, {args.device} {args.dtype}, "
           f"torch threads {torch.get_num_threads()}")
     print(f"{'model':<38} {'ours s':>8} {'bare s':>8} {'ratio':>6}")

@@ -19,28 +19,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
 from taskvec_ir import data, evaluation, fusion, merging, retrieval, scoring
-from taskvec_ir.app import CONFIG_DIR, prepare_environment, run_job
 from taskvec_ir.checkpoints import CheckpointReader, resolve_model_source
+from taskvec_ir.job import prepare_environment, run_job
+from taskvec_ir.merge_settings import MergeSetting
+from taskvec_ir.schema import Config, compose
 
 
-def config(*overrides: str) -> dict:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+def config(*overrides: str) -> Config:
+    return compose(overrides)
 
 
-def naive_trial(cfg: dict, alpha: float, lam: float) -> float:
+def naive_trial(cfg: Config, alpha: float, lam: float) -> float:
     """Everything from scratch, as a script run once per (α, λ) would."""
-    model, dataset = cfg["model"], cfg["dataset"]
-    folders = {role: resolve_model_source(model[role]) for role in ("ir", "base", "domain")}
-    scorer = scoring.load_scorer(model["kind"], folders["ir"], model["scorer"])
+    model, dataset = cfg.model, cfg.dataset
+    folders = {role: resolve_model_source(getattr(model, role)) for role in ("ir", "base", "domain")}
+    scorer = scoring.load_scorer(model.kind, folders["ir"], model.scorer)
     tau = merging.task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
-    merging.apply_task_vectors(scorer.module, {"domain": tau}, merging.MergeSetting((("domain", alpha),)))
+    merging.apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
     split, docs = data.load_split(dataset, "dev"), data.load_docs(dataset)
-    candidates = retrieval.bm25_candidates(docs, split.queries, language=dataset["language"], **cfg["retriever"])
+    candidates = retrieval.bm25_candidates(docs, split.queries, cfg.retriever, dataset.language)
     scores = scorer.score(split.queries, docs, candidates)
     means, _ = evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])
     return means["ndcg@10"]

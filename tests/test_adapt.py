@@ -1,7 +1,7 @@
 """The adapt stage: continued pre-training of a start checkpoint on a corpus, cached and resumable."""
 import json
 import logging
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,6 @@ from sentence_transformers import SentenceTransformer
 
 from taskvec_ir.adapt import (
     PARTIAL_KIND,
-    AdaptSettings,
     adapted_checkpoint,
     batch_indices,
     corrupt_spans,
@@ -24,6 +23,7 @@ from taskvec_ir.adapt import (
 from taskvec_ir.cache import Cache
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
 from taskvec_ir.merging import task_vector
+from taskvec_ir.schema import AdaptConfig, DatasetConfig, ScorerConfig, parse
 from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert, tiny_llama, tiny_t5
 
@@ -39,6 +39,11 @@ DOCS = {
 }
 CORPUS = {"docs": "toy", "doc_fields": ["text"]}
 FAST = {"steps": 3, "batch_size": 3, "max_length": 32, "learning_rate": 1e-3, "save_every": 2}
+
+
+def spec(**values) -> AdaptConfig:
+    """An adapt config as a model config's ``model.domain`` gives it (typed as the schema types it)."""
+    return parse(AdaptConfig, values, "adapt")
 EXPECTED_OBJECTIVE = {"bert_mlm": "mlm", "t5": "span_corruption", "llama": "next_token", "bi_encoder": "simcse"}
 # (start, objective) for each objective: "auto" wherever it picks the objective, so that is checked too.
 RUNS = {"mlm": ("bert_mlm", "auto"), "span_corruption": ("t5", "auto"), "next_token": ("llama", "auto"),
@@ -76,7 +81,7 @@ def starts(tmp_path_factory) -> dict[str, Path]:
 def adapted(starts, tmp_path_factory) -> dict[str, Path]:
     """Each objective run once, for the tests that inspect the results."""
     cache = Cache(tmp_path_factory.mktemp("cache"))
-    return {objective: adapted_checkpoint({"start": str(starts[start]), "objective": choice, **FAST}, cache,
+    return {objective: adapted_checkpoint(spec(start=str(starts[start]), objective=choice, **FAST), cache,
                                           lambda: DOCS, CORPUS)
             for objective, (start, choice) in RUNS.items()}
 
@@ -144,12 +149,12 @@ OTHER_VALUES = {"objective": "tsdae", "steps": 4, "batch_size": 2, "max_length":
 
 def _key(start: Path, corpus=CORPUS, **settings) -> str:
     cache = KeyRecorder(None)
-    adapted_checkpoint({"start": str(start), **FAST, **settings}, cache, no_docs, corpus)
+    adapted_checkpoint(spec(start=str(start), **{**FAST, **settings}), cache, no_docs, corpus)
     return cache.key
 
 
 def test_other_values_cover_every_setting():
-    assert set(OTHER_VALUES) == {field.name for field in fields(AdaptSettings)}
+    assert set(OTHER_VALUES) | {"start", "dataset"} == {field.name for field in fields(AdaptConfig)}
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_VALUES))
@@ -169,9 +174,10 @@ def test_the_cache_key_follows_start_and_corpus_and_resolves_auto(starts):
 
 def test_a_second_call_is_a_cache_hit_that_reads_no_documents(starts, tmp_path):
     cache = Cache(tmp_path)
-    spec = {"start": str(starts["llama"]), **FAST, "steps": 2}
-    first = adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS)
-    assert adapted_checkpoint({**spec, "dataset": "ignored"}, cache, no_docs, CORPUS) == first
+    llama = spec(start=str(starts["llama"]), **{**FAST, "steps": 2})
+    first = adapted_checkpoint(llama, cache, lambda: DOCS, CORPUS)
+    other_config = DatasetConfig(name="ignored", docs="ignored", splits={"test": "ignored"})  # only corpus counts
+    assert adapted_checkpoint(replace(llama, dataset=other_config), cache, no_docs, CORPUS) == first
     assert cache.stats == {"adapted.miss": 1, "adapted.hit": 1}
 
 
@@ -182,7 +188,7 @@ class Interrupted(Exception):
 @pytest.mark.parametrize("objective", list(RUNS))
 def test_an_interrupted_build_resumes_and_ends_as_an_uninterrupted_one(objective, starts, tmp_path, caplog):
     start, choice = RUNS[objective]
-    spec = {"start": str(starts[start]), "objective": choice, **FAST, "steps": 5, "save_every": 2}
+    five_steps = spec(start=str(starts[start]), objective=choice, **{**FAST, "steps": 5, "save_every": 2})
     cache = Cache(tmp_path / "interrupted")
 
     def stop_at_step_four(step, loss):  # after the state of step 4 is saved
@@ -190,25 +196,25 @@ def test_an_interrupted_build_resumes_and_ends_as_an_uninterrupted_one(objective
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS, log_step=stop_at_step_four)
+        adapted_checkpoint(five_steps, cache, lambda: DOCS, CORPUS, log_step=stop_at_step_four)
     assert len(list((tmp_path / "interrupted" / PARTIAL_KIND).iterdir())) == 1
     logged = []
     with caplog.at_level(logging.INFO, logger="taskvec_ir.adapt"):
-        resumed = adapted_checkpoint(spec, cache, lambda: DOCS, CORPUS, log_step=lambda s, _: logged.append(s))
+        resumed = adapted_checkpoint(five_steps, cache, lambda: DOCS, CORPUS, log_step=lambda s, _: logged.append(s))
     assert "resuming at step 4 of 5" in caplog.text
     assert logged == [5]
     assert not any((tmp_path / "interrupted" / PARTIAL_KIND).iterdir())  # removed once complete
     provenance = json.loads((resumed / "provenance.json").read_text())
     assert provenance["steps"] == 5 and provenance["resumed_from_step"] == 4
 
-    whole = adapted_checkpoint(spec, Cache(tmp_path / "whole"), lambda: DOCS, CORPUS)
+    whole = adapted_checkpoint(five_steps, Cache(tmp_path / "whole"), lambda: DOCS, CORPUS)
     assert json.loads((whole / "provenance.json").read_text())["losses"] == provenance["losses"]
     resumed_weights, whole_weights = CheckpointReader(resumed), CheckpointReader(whole)
     assert all(torch.equal(resumed_weights[name], whole_weights[name]) for name in whole_weights)
 
 
 def test_without_a_cache_dir_nothing_is_saved_to_resume_from(starts):
-    out = adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, "save_every": 1}, Cache(None),
+    out = adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, "save_every": 1}), Cache(None),
                              lambda: DOCS, CORPUS)
     assert json.loads((out / "provenance.json").read_text())["steps"] == FAST["steps"]
 
@@ -220,20 +226,20 @@ def test_without_a_cache_dir_nothing_is_saved_to_resume_from(starts):
     ("save_every", 0)])
 def test_bad_settings_are_refused_naming_the_key_before_documents_are_read(starts, name, value):
     with pytest.raises(ValueError, match=rf"^adapt\.{name}: "):
-        adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, name: value}, Cache(None), no_docs, CORPUS)
+        adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, name: value}), Cache(None), no_docs, CORPUS)
 
 
 def test_simcse_needs_in_batch_negatives_and_a_start_must_exist(starts, tmp_path):
     with pytest.raises(ValueError, match=r"^adapt\.batch_size: simcse"):
-        AdaptSettings(objective="simcse", batch_size=1)
+        AdaptConfig(start="x", objective="simcse", batch_size=1)
     with pytest.raises(CheckpointError, match="adapt.start"):
-        adapted_checkpoint({"start": str(tmp_path / "missing"), **FAST}, Cache(None), no_docs, CORPUS)
+        adapted_checkpoint(spec(start=str(tmp_path / "missing"), **FAST), Cache(None), no_docs, CORPUS)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_a_missing_gpu_is_refused_before_documents_are_read(starts):
     with pytest.raises(ValueError, match=r"^adapt\.device: 'cuda'"):
-        adapted_checkpoint({"start": str(starts["bert_mlm"]), **FAST, "device": "cuda"}, Cache(None), no_docs,
+        adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, "device": "cuda"}), Cache(None), no_docs,
                            CORPUS)
 
 
@@ -244,7 +250,7 @@ def test_a_missing_gpu_is_refused_before_documents_are_read(starts):
     ("causal_lm", lambda root: tiny_llama(root, 2), "next_token"),
 ])
 def test_an_adapted_checkpoint_serves_as_the_domain_model(kind, ir, objective, starts, adapted, tmp_path):
-    scorer = load_scorer(kind, ir(tmp_path / "ir"), {"show_progress": False})
+    scorer = load_scorer(kind, ir(tmp_path / "ir"), ScorerConfig(show_progress=False))
     tau = task_vector(scorer.module, CheckpointReader(starts[RUNS[objective][0]]), CheckpointReader(adapted[objective]))
     unchanged = {name for name, tensor in tau.items() if not torch.count_nonzero(tensor)}
     assert tau and unchanged <= {"0.model.pooler.dense.weight", "0.model.pooler.dense.bias"}  # see above

@@ -85,7 +85,7 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     assert run["exit_code"] == 0
     assert run["group"] == "minilm_demo/cranfield" and run["job_type"] == "run"
     assert {"model:minilm_demo", "dataset:cranfield"} <= set(run["tags"])
-    assert run["config"]["alpha"]["value"] == 0.7 and run["config"]["lam"] == {"value": 0.4}
+    assert run["config"]["alpha"]["value"] == 0.7 and run["config"]["lam"] == {"value": 0.4, "grid": None}
     for system, values in metrics.items():
         for measure, value in values.items():
             assert run["summary"][f"test/{system}/{measure}"] == pytest.approx(value)

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 
-from taskvec_ir.app import CONFIG_DIR
-from taskvec_ir.experiment import validate
+from taskvec_ir.schema import CONFIG_DIR, AdaptConfig, Config, register, to_config
+
+register()
 
 GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
 # scorer, adapt and sweep_base are included by other configs (model/*, experiment/*, sweep/*), not chosen on
@@ -23,15 +23,15 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"{group}={option}"], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
-    job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    resolved = OmegaConf.to_container(job, resolve=True, throw_on_missing=True)
-    validate(resolved)  # and passes every check that needs no data or model
+    typed = to_config(cfg)  # typed, resolved, and passes every check that needs no data or model
+    assert isinstance(typed, Config)
     if group == "model":
-        assert resolved["model"]["kind"] in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
-        assert all(resolved["model"][role] for role in ("base", "domain", "ir"))
-        assert set(resolved["model"]["scorer"]) >= {"batch_size", "max_length", "device", "dtype"}
+        assert typed.model.kind in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
+        assert all(getattr(typed.model, role) for role in ("base", "domain", "ir"))
+        assert {"batch_size", "max_length", "device", "dtype"} <= set(vars(typed.model.scorer))
+        assert isinstance(typed.model.domain, str | AdaptConfig)
     if group == "dataset":
-        assert resolved["dataset"]["test_split"] in resolved["dataset"]["splits"]
+        assert typed.dataset.test_split in typed.dataset.splits
 
 
 def test_default_experiment_is_the_demo_on_scifact_test():

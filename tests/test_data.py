@@ -8,12 +8,11 @@ import pytest
 import yaml
 
 from taskvec_ir import data
+from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, parse
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "dataset"
 
-
-def dataset_config(name: str) -> dict:
-    return yaml.safe_load((CONF / f"{name}.yaml").read_text())
+def dataset_config(name: str) -> DatasetConfig:
+    return parse(DatasetConfig, yaml.safe_load((Path(CONFIG_DIR) / "dataset" / f"{name}.yaml").read_text()), "dataset")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,8 @@ def test_doc_fields_are_joined_in_order(cranfield):
 
 
 def test_place_offline_files_is_idempotent(irds_home, mirror_dir):
-    dataset = {"offline_files": {"placement-test/cran.tar.gz": "cran.tar.gz"}}
+    dataset = DatasetConfig(name="placement", docs="cranfield", splits={"test": "cranfield"},
+                            offline_files={"placement-test/cran.tar.gz": "cran.tar.gz"})
     placed = data.place_offline_files(dataset, mirror_dir)
     assert placed == [irds_home / "placement-test" / "cran.tar.gz"]
     assert placed[0].resolve() == (mirror_dir / "cran.tar.gz").resolve()
@@ -63,7 +63,8 @@ def test_place_offline_files_is_idempotent(irds_home, mirror_dir):
 
 def test_missing_mirror_file_names_the_config_key(irds_home, tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset.offline_files"):
-        data.place_offline_files({"offline_files": {"x/source.zip": "absent.zip"}}, tmp_path)
+        data.place_offline_files(DatasetConfig(name="x", docs="x", splits={"test": "x"},
+                                               offline_files={"x/source.zip": "absent.zip"}), tmp_path)
 
 
 def test_home_cannot_change_after_import(irds_home, tmp_path):
@@ -80,7 +81,7 @@ def test_missing_dev_split_lists_available_splits(cranfield):
 
 def test_unknown_ir_datasets_id_names_the_config_key(irds_home):
     with pytest.raises(ValueError, match="dataset.docs"):
-        data.load_docs({"name": "x", "docs": "no-such-collection", "doc_fields": ["text"]})
+        data.load_docs(DatasetConfig(name="x", docs="no-such-collection", doc_fields=["text"], splits={"test": "x"}))
 
 
 # A tiny BEIR collection: 6 documents (one without a title), 50 train queries and 3 test queries.
@@ -115,20 +116,20 @@ def beir_sources(tmp_path_factory) -> dict[str, Path]:
     return {"folder": folder, "zip": zip_folder(folder, root / "tiny.zip")}
 
 
-def tiny_config(name: str, path: Path, seed: int = 42) -> dict:
-    return {
-        "name": name,
-        "docs": name,
-        "doc_fields": ["title", "text"],
-        "query_field": "text",
-        "splits": {
+def tiny_config(name: str, path: Path, seed: int = 42) -> DatasetConfig:
+    return DatasetConfig(
+        name=name,
+        docs=name,
+        doc_fields=["title", "text"],
+        query_field="text",
+        splits={
             "train": f"{name}/train",
             "test": f"{name}/test",
             "dev": {"sample_of": "train", "fraction": 0.2, "seed": seed},
         },
-        "relevance_map": None,
-        "beir_path": str(path),
-    }
+        relevance_map=None,
+        beir_path=str(path),
+    )
 
 
 @pytest.mark.parametrize("layout", ["folder", "zip"])

@@ -1,24 +1,26 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 import transformers
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from hydra.errors import ConfigCompositionException
 
 from taskvec_ir import evaluation, fusion, scoring
-from taskvec_ir.app import CONFIG_DIR, open_experiment
 from taskvec_ir.checkpoints import CheckpointReader
-from taskvec_ir.experiment import Weights, merge_setting
-from taskvec_ir.merging import MergeSetting, TaskArithmetic, apply_task_vectors, save_tensors, task_vector
+from taskvec_ir.experiment import Experiment, Weights
+from taskvec_ir.job import open_experiment
+from taskvec_ir.merge_settings import MergeSetting
+from taskvec_ir.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
+from taskvec_ir.model_pool import ModelPool
+from taskvec_ir.schema import ScorerConfig, compose
 from tiny_models import tiny_triple
 
-SETTINGS = {"show_progress": False, "max_length": 64, "max_query_length": 16}
+SETTINGS = ScorerConfig(show_progress=False, max_length=64, max_query_length=16)
 
 
-def config(*overrides: str) -> dict:
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+def config(*overrides: str):
+    return compose(overrides)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +71,14 @@ def test_lambda_only_change_runs_no_model(cranfield_cfg, monkeypatch):
 
 
 def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
-    experiment = open_experiment(cranfield_cfg())
-    for alpha in (0.2, 0.9):
-        experiment.cfg["alpha"]["value"] = alpha
+    first = open_experiment(cranfield_cfg())
+    pool = ModelPool()
+    for alpha in (0.2, 0.9):  # as sweep trials in one process: a new spec, the same cache and loaded models
+        experiment = Experiment(replace(first.spec, merge=MergeSetting((("domain", alpha),))), first.cache, pool)
         experiment.evaluate("test", ["task_arithmetic"], 0.5)
-    assert experiment.cache.stats["bm25.miss"] == 1 and experiment.cache.stats["scores.miss"] == 2
-    assert list(experiment._scorers) == ["ir"]
-    assert experiment.cache.stats["task_vector.miss"] + experiment.cache.stats["task_vector.hit"] <= 1
+    assert first.cache.stats["bm25.miss"] == 1 and first.cache.stats["scores.miss"] == 2
+    assert list(pool.scorers) == ["ir"]
+    assert first.cache.stats["task_vector.miss"] + first.cache.stats["task_vector.hit"] <= 1
 
 
 def test_lambda_grid_matches_brute_force(cranfield_cfg):
@@ -110,7 +113,7 @@ def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_
         "model.scorer.show_progress=false", f"model.ir={triple['ir']}", f"model.base={triple['ir']}",
         f"model.domain={triple['domain']}"))
     assert experiment.scores("test", Weights("domain")) is experiment.scores("test", Weights("ir", MergeSetting((("domain", 1.0),))))
-    assert "domain" not in experiment._scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
+    assert "domain" not in experiment.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +127,15 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(c
     overrides = ("alpha.value=0.4", f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=-0.3",
                  "merge=ties", "merge.density=0.5")
     experiment = open_experiment(cranfield_cfg(*overrides))
-    setting = merge_setting(experiment.cfg)
+    setting = experiment.spec.merge
     assert setting.alphas == (("domain", 0.4), ("other", -0.3)) and setting.method.name == "ties"
     scores = experiment.scores("test", Weights("ir", setting))
     experiment.save_merged(tmp_path / "merged")
     # A standard checkpoint: transformers alone loads it (config, tokenizer, safetensors).
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "merged").iterdir()}
     transformers.AutoModel.from_pretrained(tmp_path / "merged")
-    reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.settings)  # as the run scored
-    for (name, saved), (_, merged) in zip(reloaded.module.named_parameters(), experiment._scorer("ir").module.named_parameters()):
+    reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.spec.model.scorer)  # as the run scored
+    for (name, saved), (_, merged) in zip(reloaded.module.named_parameters(), experiment.scorer("ir").module.named_parameters()):
         assert torch.equal(saved, merged), name
     split = experiment.split("test")
     assert reloaded.score(split.queries, experiment.docs(), experiment.candidates("test")) == scores
@@ -141,21 +144,25 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(c
 def test_extra_vectors_need_their_alpha(cranfield_cfg, second_domain):
     with pytest.raises(ValueError, match=r"alpha\.extra: give one α per model\.extra_domains entry \(missing: \['other'\]"):
         open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}"))
-    with pytest.raises(ValueError, match=r"alpha\.extra\.other: 'x' must be a finite number"):
+    # A wrong type is Hydra's to refuse, when it composes the config (the schema types alpha.extra as floats).
+    with pytest.raises(ConfigCompositionException, match=r"\+alpha\.extra\.other=x") as error:
         open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=x"))
+    assert "Value 'x' of type 'str' could not be converted to Float" in str(error.value.__cause__)
+    with pytest.raises(ValueError, match=r"alpha\.extra\.other: inf must be a finite number"):
+        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=inf"))
 
 
 def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
     experiment = open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=1"))
-    setting = merge_setting(experiment.cfg)
+    setting = experiment.spec.merge
     assert setting.scale.rules[0].layers == (1,) and setting.scale.otherwise == 0.0
     means, _ = experiment.evaluate("test", ["ir_model", "task_arithmetic"], 0.5)
     assert means["task_arithmetic"] != means["ir_model"]
     diagnostics = experiment.merge_diagnostics(setting)
-    layer_1 = [n for n, _ in experiment._scorer("ir").module.named_parameters() if ".layer.1." in n]
-    total = sum(p.numel() for p in experiment._scorer("ir").module.parameters())
+    layer_1 = [n for n, _ in experiment.scorer("ir").module.named_parameters() if ".layer.1." in n]
+    total = sum(p.numel() for p in experiment.scorer("ir").module.parameters())
     assert diagnostics["changed_fraction"] == pytest.approx(
-        sum(dict(experiment._scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
+        sum(dict(experiment.scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
         open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
 

@@ -2,8 +2,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
-from taskvec_ir.merging import MergeSetting, align_keys, apply_task_vectors, task_vector
+from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, align_keys
+from taskvec_ir.merge_settings import MergeSetting
+from taskvec_ir.merging import apply_task_vectors, task_vector
+from taskvec_ir.schema import AlphaConfig, MergeConfig, ScorerConfig, parse
 from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert, tiny_t5, tiny_triple
 
@@ -14,7 +16,7 @@ CHECKPOINT_KEY = {
     "monot5": lambda name: name,
     "causal_lm": lambda name: name,
 }
-SETTINGS = {"show_progress": False, "max_length": 64, "max_query_length": 16}
+SETTINGS = ScorerConfig(show_progress=False, max_length=64, max_query_length=16)
 
 
 @pytest.fixture(scope="module", params=list(CHECKPOINT_KEY))
@@ -99,20 +101,20 @@ def test_other_architecture_is_refused_with_first_keys(tmp_path):
     ir = tiny_bert(tmp_path / "ir", 0, "cross_encoder")
     t5 = tiny_t5(tmp_path / "t5", 1)
     scorer = load_scorer("cross_encoder", ir, SETTINGS)
-    with pytest.raises(CheckpointError, match=r"model\.base .*does not share the IR model's architecture.*bert\.embeddings"):
+    with pytest.raises(CheckpointError, match=r"model\.base .*not the IR model's architecture.*bert\.embeddings"):
         task_vector(scorer.module, CheckpointReader(t5), CheckpointReader(t5))
 
 
 # -- several vectors, per-layer α, sparsified merges --------------------------------------------------------
 from safetensors.torch import save_file  # noqa: E402
 
-from taskvec_ir.merging import (  # noqa: E402
-    AlphaScale,
-    MergeMethod,
-    TaskArithmetic,
-    layer_index,
-    task_vector_diagnostics,
-)
+from taskvec_ir.merge_settings import MergeMethod, layer_index  # noqa: E402
+from taskvec_ir.merging import TaskArithmetic, elect_sign_mean, sparsify, task_vector_diagnostics  # noqa: E402
+
+
+def alpha_scale(alpha: dict):
+    """The per-tensor factors of an ``alpha`` config group given as a mapping."""
+    return parse(AlphaConfig, alpha, "alpha").scale()
 
 TAU_1 = torch.tensor([0.1, -0.5, 0.3, -0.2, 0.6, 0.0])
 TAU_2 = torch.tensor([-0.4, 0.45, 0.1, 0.3, 0.8, 0.05])
@@ -152,16 +154,39 @@ def test_ties_with_one_vector_is_alpha_times_the_trimmed_vector():
                                0.8 * torch.tensor([0.0, -0.5, 0.3, 0.0, 0.6, 0.0]))
 
 
+def test_breadcrumbs_drops_the_largest_and_the_smallest_entries():
+    # density 0.5 and gamma 1/6 of 6 entries: the largest entry of each τ is dropped, the next 3 kept.
+    # bc(τ1) = [0, -.5, .3, -.2, 0, 0] (0.6 dropped); bc(τ2) = [-.4, .45, 0, .3, 0, 0] (0.8 dropped); α = (1, 0.5).
+    method = MergeMethod("breadcrumbs", density=0.5, gamma=1 / 6)
+    torch.testing.assert_close(merged(method), torch.tensor([-0.2, -0.5 + 0.225, 0.3, -0.2 + 0.15, 0.0, 0.0]))
+    assert method.describe() == {"method": "breadcrumbs", "density": 0.5, "gamma": 1 / 6}
+
+
+def test_dare_ties_elects_signs_over_randomly_dropped_vectors():
+    # density 1 drops nothing: the sign election over α-weighted τ1 = [.1, -.5, .3, -.2, .6, 0] and
+    # 0.5·τ2 = [-.2, .225, .05, .15, .4, .025]; sums [-.1, -.275, .35, -.05, 1, .025] elect [-, -, +, -, +, +];
+    # the agreeing entries are averaged (a zero entry does not vote).
+    torch.testing.assert_close(merged(MergeMethod("dare_ties", density=1.0)),
+                               torch.tensor([-0.2, -0.5, 0.175, -0.2, 0.5, 0.025]))
+    # Below 1 it is TIES' consensus over DARE's seeded drop and rescale: the same masks as dare's.
+    method = MergeMethod("dare_ties", density=0.5, seed=3)
+    dropped = [w * sparsify(MergeMethod("dare", 0.5, seed=3), v, "w", t)
+               for v, w, t in (("domain", 1.0, TAU_1), ("other", 0.5, TAU_2))]
+    torch.testing.assert_close(merged(method), elect_sign_mean(dropped))
+    assert (method.sparsifier, method.consensus) == ("random", "sign_mean")
+    assert method.describe() == {"method": "dare_ties", "density": 0.5, "seed": 3}
+
+
 def test_dare_drops_and_rescales_with_a_logged_seed():
     tau = torch.linspace(0.1, 1.0, 10_000)
     method = MergeMethod("dare", density=0.3, seed=7)
-    dropped = method.sparsify("domain", "w", tau)
+    dropped = sparsify(method, "domain", "w", tau)
     kept = dropped != 0
     torch.testing.assert_close(dropped[kept], tau[kept] / 0.3)  # kept entries are rescaled by 1/density
     assert 0.28 < kept.float().mean() < 0.32 and abs(dropped.mean() / tau.mean() - 1) < 0.03
-    assert torch.equal(dropped, method.sparsify("domain", "w", tau))  # seeded: the same mask every time
-    assert not torch.equal(dropped, MergeMethod("dare", 0.3, seed=8).sparsify("domain", "w", tau))
-    assert not torch.equal(dropped, method.sparsify("other", "w", tau))  # one mask per vector and tensor
+    assert torch.equal(dropped, sparsify(method, "domain", "w", tau))  # seeded: the same mask every time
+    assert not torch.equal(dropped, sparsify(MergeMethod("dare", 0.3, seed=8), "domain", "w", tau))
+    assert not torch.equal(dropped, sparsify(method, "other", "w", tau))  # one mask per vector and tensor
     assert method.describe() == {"method": "dare", "density": 0.3, "seed": 7}
 
 
@@ -171,7 +196,7 @@ def test_dare_drops_and_rescales_with_a_logged_seed():
                                             ({"method": "dare", "seed": 0.5}, r"merge\.seed")])
 def test_bad_merge_settings_name_the_key(value, message):
     with pytest.raises(ValueError, match=message):
-        MergeMethod.from_mapping(value)
+        parse(MergeConfig, value, "merge")
 
 
 def test_layer_numbers_match_exactly():
@@ -181,13 +206,13 @@ def test_layer_numbers_match_exactly():
     assert layer_index("model.layers.3.mlp.up_proj.weight") == 3
     assert layer_index("embeddings.word_embeddings.weight") is None
     names = [f"encoder.layer.{i}.w" for i in range(12)] + ["embeddings.w"]
-    factors = AlphaScale.from_mapping({"rules": [{"layers": [1], "factor": 0.0}]}).factors(names)
+    factors = alpha_scale({"rules": [{"layers": [1], "factor": 0.0}]}).factors(names)
     assert [name for name, factor in factors.items() if factor == 0.0] == ["encoder.layer.1.w"]
 
 
 def test_schedule_and_patterns_give_per_tensor_factors():
     names = [f"encoder.layer.{i}.attention.w" for i in range(3)] + ["encoder.layer.2.output.w", "embeddings.w"]
-    scale = AlphaScale.from_mapping({"rules": [{"pattern": r"output", "factor": 2.0}],
+    scale = alpha_scale({"rules": [{"pattern": r"output", "factor": 2.0}],
                                      "schedule": {"first": 0.0, "last": 1.0}, "otherwise": 0.5})
     assert list(scale.factors(names).values()) == [0.0, 0.5, 1.0, 2.0, 0.5]
 
@@ -196,13 +221,13 @@ def test_schedule_and_patterns_give_per_tensor_factors():
     ({"rules": [{"layers": [5], "factor": 1.0}]}, r"alpha\.rules\[0\]\.layers: \[5\] not in the IR model \(it has layers 0–1\)"),
     ({"rules": [{"pattern": "nowhere", "factor": 1.0}]}, r"alpha\.rules\[0\].*matches no parameter"),
     ({"rules": [{"pattern": "(", "factor": 1.0}]}, r"alpha\.rules\[0\]\.pattern"),
-    ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]: .* must be a mapping with a factor"),
+    ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]\.factor: .*missing mandatory value: factor"),
     ({"schedule": {"first": 0.0}}, r"alpha\.schedule"),
 ])
 def test_bad_rules_are_refused_before_the_weights_change(alpha, message):
     names = [f"encoder.layer.{i}.w" for i in range(2)]
     with pytest.raises(ValueError, match=message):
-        AlphaScale.from_mapping(alpha).factors(names)
+        alpha_scale(alpha).factors(names)
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +246,8 @@ def _two_vectors(folders):
 
 
 @pytest.mark.parametrize("method", [MergeMethod(), MergeMethod("ties", 0.3), MergeMethod("dare", 0.5, 1),
-                                    MergeMethod("magnitude", 0.3)], ids=lambda m: m.name)
+                                    MergeMethod("magnitude", 0.3), MergeMethod("dare_ties", 0.5, 1),
+                                    MergeMethod("breadcrumbs", 0.3, gamma=0.05)], ids=lambda m: m.name)
 def test_a_second_vector_at_alpha_zero_changes_nothing(two_domains, method):
     one, vectors = _two_vectors(two_domains)
     two = load_scorer("cross_encoder", two_domains["ir"], SETTINGS)
@@ -248,7 +274,7 @@ def test_layer_ablation_changes_exactly_one_layer_or_all_but_one(two_domains, mo
     rules = {"add": {"rules": [{"layers": [1], "factor": 1.0}], "otherwise": 0.0},
              "remove": {"rules": [{"layers": [1], "factor": 0.0}]}}[mode]
     merge = TaskArithmetic(scorer.module, CheckpointReader(two_domains["ir"]), {"domain": vectors["domain"]})
-    merge.set(MergeSetting((("domain", 0.5),), scale=AlphaScale.from_mapping(rules)))
+    merge.set(MergeSetting((("domain", 0.5),), scale=alpha_scale(rules)))
     changed = {name for name, p in scorer.module.named_parameters() if not torch.equal(p, before[name])}
     in_layer_1 = {name for name in vectors["domain"] if layer_index(name) == 1}
     assert in_layer_1 and changed == (in_layer_1 if mode == "add" else set(vectors["domain"]) - in_layer_1)

@@ -12,8 +12,9 @@ from rank_bm25 import BM25Okapi
 
 from taskvec_ir import data
 from taskvec_ir.retrieval import Analyzer, BM25Retriever, BM25SRetriever, bm25_candidates, build_retriever
+from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(CONFIG_DIR)
 BACKENDS = ["rank_bm25", "bm25s"]
 
 
@@ -118,7 +119,7 @@ def test_bad_top_k_and_empty_corpus_are_clear_errors(backend):
     with pytest.raises(ValueError, match="top_k"):
         build_retriever(CORPUS, backend, ANALYZER).search({"q": "cat"}, top_k=0)
     with pytest.raises(ValueError, match="top_k"):
-        bm25_candidates(CORPUS, {"q": "cat"}, top_k=-1, backend=backend)
+        bm25_candidates(CORPUS, {"q": "cat"}, RetrieverConfig(top_k=-1, backend=backend))
     with pytest.raises(ValueError, match="empty corpus"):
         build_retriever({}, backend, ANALYZER)
 
@@ -132,16 +133,16 @@ def test_unknown_backend_is_a_clear_error():
 def cranfield(mirror_dir):
     """Cranfield's config, documents and test split, placed from the offline mirror."""
     data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
-    dataset = yaml.safe_load((CONF / "dataset" / "cranfield.yaml").read_text())
+    dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / "cranfield.yaml").read_text()), "dataset")
     data.place_offline_files(dataset, mirror_dir)
     return dataset, data.load_docs(dataset), data.load_split(dataset, "test")
 
 
 def test_cranfield_bm25_ndcg(cranfield):
     dataset, docs, split = cranfield
-    settings = yaml.safe_load((CONF / "retriever" / "bm25.yaml").read_text())
+    settings = parse(RetrieverConfig, yaml.safe_load((CONF / "retriever" / "bm25.yaml").read_text()), "retriever")
 
-    run = bm25_candidates(docs, split.queries, language=dataset["language"], **settings)
+    run = bm25_candidates(docs, split.queries, settings, dataset.language)
 
     from ranx import Qrels, Run, evaluate
 
@@ -153,7 +154,7 @@ def test_cranfield_bm25_ndcg(cranfield):
 
 def test_cranfield_backends_agree(cranfield):
     dataset, docs, split = cranfield
-    analyzer = Analyzer(dataset["language"])
+    analyzer = Analyzer(dataset.language)
     runs = {backend: build_retriever(docs, backend, analyzer).search(split.queries, 100) for backend in BACKENDS}
     reference, run = runs["rank_bm25"], runs["bm25s"]
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 import transformers
 
-from taskvec_ir.scoring import ScorerSettings, load_scorer
+from taskvec_ir.schema import ScorerConfig, parse
+from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert, tiny_triple
 
 QUERIES = {"q1": "protein gene cancer", "q2": "boundary layer flow on the wing"}
@@ -22,7 +23,7 @@ def folders(tmp_path_factory):
 
 
 def _settings(**values):
-    return {"show_progress": False, "max_length": 64, "max_query_length": 16, **values}
+    return ScorerConfig(**{"show_progress": False, "max_length": 64, "max_query_length": 16, **values})
 
 
 def _reference(family, folder, query, doc):
@@ -102,10 +103,10 @@ def test_long_documents_keep_the_prompt_tail(folders):
 
 def test_user_errors_are_named():
     with pytest.raises(ValueError, match="model.kind"):
-        load_scorer("colbert", ".", {})
-    with pytest.raises(ValueError, match="model.scorer: unknown settings"):
-        ScorerSettings.from_mapping({"batchsize": 3})
+        load_scorer("colbert", ".")
+    with pytest.raises(ValueError, match="model.scorer.batchsize: Key 'batchsize' not in 'ScorerConfig'"):
+        parse(ScorerConfig, {"batchsize": 3}, "model.scorer")
     with pytest.raises(ValueError, match="model.scorer.dtype"):
-        ScorerSettings(dtype="int8").torch_dtype()
+        ScorerConfig(dtype="int8")
     with pytest.raises(ValueError, match="model.scorer.similarity: 'l2'"):
-        ScorerSettings(similarity="l2")
+        ScorerConfig(similarity="l2")

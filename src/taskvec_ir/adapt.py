@@ -25,14 +25,13 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-import math
 import os
 import pickle
 import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +41,11 @@ from tqdm.auto import tqdm
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.checkpoints import read_config, resolve_model_source
 from taskvec_ir.outputs import atomic_path, write_json
-from taskvec_ir.scoring import fit_max_length
+from taskvec_ir.schema import AdaptConfig
+from taskvec_ir.scoring import fit_max_length, torch_device
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae")
 SENTENCE_TRANSFORMERS_OBJECTIVES = ("simcse", "tsdae")
 T5_MODEL_TYPES = ("t5", "mt5")
 CAUSAL_LM_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")  # LlamaForCausalLM, GPT2LMHeadModel
@@ -57,90 +56,6 @@ FINAL_LOSS_STEPS = 10
 MAX_SENTINELS = 100  # T5 and mT5 tokenizers carry <extra_id_0> ... <extra_id_99>
 PARTIAL_KIND = "adapt-partial"
 _STATE_FILE = "state.pt"
-
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class AdaptSettings:
-    """How a start checkpoint is adapted; every field but ``save_every`` determines the result."""
-
-    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae
-    steps: int = 1000  # optimiser steps
-    batch_size: int = 16  # documents per step
-    max_length: int = 256  # tokens per document (longer ones are truncated)
-    learning_rate: float = 5e-5  # peak of the linear warmup/decay schedule
-    seed: int = 0  # document sample, data order, masking and dropout
-    device: str = "auto"  # auto (a GPU when there is one), cpu, cuda, cuda:1, mps
-    sample_size: int | None = None  # documents drawn from the corpus (seeded); None: all of them
-    mlm_probability: float = 0.15  # mlm: share of tokens masked
-    noise_density: float = 0.15  # span_corruption: share of tokens dropped into spans
-    mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
-    save_every: int = 100  # steps between resumable states (only with a cache dir)
-
-    def __post_init__(self):
-        checks = {
-            "objective": (self.objective in ("auto", *OBJECTIVES), f"is not one of auto, {', '.join(OBJECTIVES)}"),
-            "steps": (_positive_int(self.steps), "must be a positive integer"),
-            "batch_size": (_positive_int(self.batch_size), "must be a positive integer"),
-            "max_length": (_positive_int(self.max_length), "must be a positive integer"),
-            "learning_rate": (_number(self.learning_rate) and self.learning_rate > 0, "must be a positive number"),
-            "seed": (isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-                     "must be a non-negative integer"),
-            "device": (_valid_device(self.device), "is not auto or a torch device (cpu, cuda, cuda:1, mps)"),
-            "sample_size": (self.sample_size is None or _positive_int(self.sample_size),
-                            "must be a positive integer or null (all documents)"),
-            "mlm_probability": (_number(self.mlm_probability) and 0 < self.mlm_probability < 1,
-                                "must lie strictly between 0 and 1"),
-            "noise_density": (_number(self.noise_density) and 0 < self.noise_density < 1,
-                              "must lie strictly between 0 and 1"),
-            "mean_span_length": (_number(self.mean_span_length) and self.mean_span_length >= 1,
-                                 "must be a number of at least 1"),
-            "save_every": (_positive_int(self.save_every), "must be a positive integer"),
-        }
-        for name, (valid, problem) in checks.items():
-            if not valid:
-                raise ValueError(f"adapt.{name}: {getattr(self, name)!r} {problem}")
-        if self.objective == "simcse" and self.batch_size < 2:
-            raise ValueError("adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
-                             "of a batch are its negatives)")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping) -> AdaptSettings:
-        """Settings from the ``adapt`` config; its other keys (``start``, ``dataset``) are not settings."""
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
-
-    def key_fields(self) -> dict:
-        """What determines the adapted weights. ``save_every`` only says how often progress is saved (a
-        resumed run equals an uninterrupted one), so changing it keeps the cache entry and the saved state."""
-        values = asdict(self)
-        del values["save_every"]
-        return values
-
-
-def _valid_device(device) -> bool:
-    if device == "auto":
-        return True
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError):
-        return False
-    return True
-
-
-def _torch_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"adapt.device: '{device}' but no CUDA device is available (use auto or cpu)")
-    return resolved
 
 
 def _transformer_folder(folder: Path) -> Path:
@@ -187,37 +102,36 @@ def resolve_objective(folder: Path, objective: str) -> str:
     return objective
 
 
-def adapted_checkpoint(spec: Mapping, cache: Cache, docs: Callable[[], Mapping[str, str]],
+def adapted_checkpoint(spec: AdaptConfig, cache: Cache, docs: Callable[[], Mapping[str, str]],
                        corpus_identity: Mapping, log_step: Callable[[int, float], None] | None = None) -> Path:
-    """The folder of ``spec['start']`` adapted to a corpus's documents, trained once and cached.
+    """The folder of ``spec.start`` (a model source, see ``checkpoints.resolve_model_source``) adapted to a
+    corpus's documents as ``spec`` says, trained once and cached.
 
-    ``spec`` holds ``start`` (a model source, see ``checkpoints.resolve_model_source``) and the settings of
-    ``AdaptSettings``; ``docs()`` returns the corpus (doc_id -> text) and is only called on a cache miss;
-    ``corpus_identity`` says which corpus that is (it is part of the cache key). ``log_step(step, loss)``
-    is called after every optimiser step. The folder loads like the start checkpoint and holds
-    ``provenance.json``, which says how it was made.
+    ``docs()`` returns the corpus (doc_id -> text) and is only called on a cache miss; ``corpus_identity``
+    says which corpus that is (it is part of the cache key). ``log_step(step, loss)`` is called after every
+    optimiser step. The folder loads like the start checkpoint and holds ``provenance.json``, which says how
+    it was made.
     """
-    settings = AdaptSettings.from_mapping(spec)
-    start = resolve_model_source(spec.get("start"), role="adapt.start")
-    settings = replace(settings, objective=resolve_objective(start, settings.objective))
+    start = resolve_model_source(spec.start, role="adapt.start")
+    settings = replace(spec, objective=resolve_objective(start, spec.objective))
     fingerprint = checkpoint_fingerprint(start)
-    key = cache_key(start=fingerprint, corpus=dict(corpus_identity), settings=settings.key_fields())
+    key = cache_key(start=fingerprint, corpus=dict(corpus_identity), settings=settings.training_settings())
     partial = cache.root / PARTIAL_KIND / key if cache.root is not None else None
 
     def build(out: Path) -> None:
-        device = _torch_device(settings.device)
+        device = torch_device(settings.device, "adapt.device")
         texts = document_sample(docs(), settings.sample_size, settings.seed)
         torch.manual_seed(settings.seed)  # heads or decoder layers the start lacks are initialised from it
         trainee = _TRAINEES[settings.objective](start, settings, device)
         run = _train(trainee, texts, settings, partial, log_step)
         trainee.save(out)
         write_json({
-            "start": {"source": spec.get("start"), "folder": str(start), "fingerprint": fingerprint},
+            "start": {"source": spec.start, "folder": str(start), "fingerprint": fingerprint},
             "corpus": dict(corpus_identity),
             "documents": len(texts),
             "objective": settings.objective,
             "objective_details": trainee.details,
-            "settings": asdict(settings),
+            "settings": {**settings.training_settings(), "save_every": settings.save_every},
             "steps": run.step,
             "resumed_from_step": run.resumed_from,
             "wall_seconds": round(run.seconds, 3),
@@ -296,7 +210,7 @@ class _Trainee(ABC):
 class _LanguageModelTrainee(_Trainee):
     """A Hugging Face model with its pre-training head, saved with ``save_pretrained``."""
 
-    def __init__(self, folder: Path, settings: AdaptSettings, device: torch.device, model_class):
+    def __init__(self, folder: Path, settings: AdaptConfig, device: torch.device, model_class):
         from transformers import AutoTokenizer
 
         self.device = device
@@ -443,7 +357,7 @@ class _SentenceTransformerTrainee(_Trainee):
     one loop then serves all five objectives, with one resumable state and one exact-resume rule.
     """
 
-    def __init__(self, folder: Path, settings: AdaptSettings, device: torch.device):
+    def __init__(self, folder: Path, settings: AdaptConfig, device: torch.device):
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(folder), device=str(device), model_kwargs={"dtype": torch.float32})
@@ -505,7 +419,7 @@ class _TSDAETrainee(_SentenceTransformerTrainee):
         return self.module([self._features(damaged), self._features(texts)], None)
 
 
-_TRAINEES: dict[str, Callable[[Path, AdaptSettings, torch.device], _Trainee]] = {
+_TRAINEES: dict[str, Callable[[Path, AdaptConfig, torch.device], _Trainee]] = {
     "mlm": _masked_lm,
     "span_corruption": _SpanCorruptionTrainee,
     "next_token": _causal_lm,
@@ -522,7 +436,7 @@ class _Run:
     resumed_from: int | None = None
 
 
-def _train(trainee: _Trainee, texts: list[str], settings: AdaptSettings, partial: Path | None,
+def _train(trainee: _Trainee, texts: list[str], settings: AdaptConfig, partial: Path | None,
            log_step: Callable[[int, float], None] | None) -> _Run:
     """Train for ``settings.steps`` steps, resuming from and saving to ``partial`` when it is given."""
     from transformers import get_linear_schedule_with_warmup

@@ -20,10 +20,13 @@ import json
 import os
 import pickle
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PACKAGE_PREFIX = "package:"
 _LOADING_FILES = ["*.json", "*.txt", "*.model", "*.tiktoken", "1_Pooling/*", "2_Normalize/*"]
@@ -190,52 +193,133 @@ def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda 
     headers only (no weights read, no model loaded): ``folders`` maps roles (``ir``, ``base``, ``domain``,
     ...) to folders; ``config_key(role)`` names a role's config key in messages.
 
-    Checks, in order: ``model.kind`` fits ΘT (``check_kind``); every checkpoint has ΘT's architecture
-    (``model_type`` in config.json), vocabulary size and tensor names (after the usual prefix alignment) and shapes. Each
-    error names the role and the first offending keys."""
-    from taskvec_ir.merging import align_keys  # merging imports this module
-
+    Checks, in order: ``model.kind`` fits ΘT (``check_kind``); then every checkpoint against ΘT with
+    ``check_architecture`` (architecture, vocabulary size, tensor names and shapes). Each error names the role
+    and the first offending keys."""
     ir = Path(folders["ir"])
     check_kind(kind, ir, config_key("ir"))
     ir_config = read_config(ir)
     ir_reader = CheckpointReader(ir)
-    ir_keys = {key: [key] for key in ir_reader}
+    ir_shapes = {key: ir_reader.shape(key) for key in ir_reader}
     for role, folder in folders.items():
         if role == "ir":
             continue
-        key_name, config = config_key(role), read_config(Path(folder))
-        reader = CheckpointReader(Path(folder))
-        alignment = align_keys(ir_keys, reader.keys())
+        config = read_config(Path(folder))
         types = (ir_config.get("model_type"), config.get("model_type"))
-        if len(alignment.source_for) < MIN_SHARED_FRACTION * len(ir_keys) or (all(types) and types[0] != types[1]):
-            raise CheckpointError(
-                f"{key_name} ({folder}) is {describe_checkpoint(Path(folder))}, not the IR model's architecture "
-                f"({describe_checkpoint(ir)}): {len(alignment.source_for)} of {len(ir_keys)} IR-model tensors have a "
-                f"counterpart; first without one: {', '.join(alignment.ir_only[:SHOWN_KEYS]) or 'none'}; "
-                f"first of {key_name} unmatched: {', '.join(alignment.source_only[:SHOWN_KEYS]) or 'none'}")
-        mismatched = [f"{name} {ir_reader.shape(name)} vs {key} {reader.shape(key)}"
-                      for name, key in alignment.source_for.items() if ir_reader.shape(name) != reader.shape(key)]
-        vocab = (ir_config.get("vocab_size"), config.get("vocab_size"))
-        if all(vocab) and vocab[0] != vocab[1]:
-            raise CheckpointError(
-                f"{key_name} ({folder}) has a vocabulary of {vocab[1]} tokens, the IR model {vocab[0]} (vocab_size in "
-                f"config.json): task vectors need one tokenizer; first differing tensors: "
-                f"{'; '.join(mismatched[:SHOWN_KEYS]) or 'none'}")
-        if mismatched:
-            raise CheckpointError(
-                f"{key_name} ({folder}) has {len(mismatched)} tensors whose shape differs from the IR model's "
-                f"(another size of the architecture?); first: {'; '.join(mismatched[:SHOWN_KEYS])}")
+        check_architecture(config_key(role), ir_shapes, CheckpointReader(Path(folder)), ir_description=describe_checkpoint(ir),
+                           same_type=not all(types) or types[0] == types[1],
+                           vocab_sizes=(ir_config.get("vocab_size"), config.get("vocab_size")))
 
 
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+# -- key alignment -------------------------------------------------------------------------------------------
+# Checkpoint keys rarely match ΘT's parameter names one to one: a base saved with its pre-training head has a
+# ``bert.`` or ``roberta.`` prefix, a sentence-transformers wrapper adds ``0.model.``. ``align_keys`` finds the
+# pair of prefixes (one stripped from ΘT's names, one from the checkpoint's) under which the most names agree;
+# ΘT parameters left without a counterpart (task heads such as a classifier) are not merged and are reported.
+
+
+@dataclass
+class KeyAlignment:
+    """How ΘT's parameters map onto one checkpoint's keys."""
+
+    source_for: dict[str, str]  # ΘT parameter name -> checkpoint key
+    ir_only: list[str]  # ΘT parameters the checkpoint lacks (heads): left untouched
+    source_only: list[str] = field(default_factory=list)  # checkpoint keys ΘT lacks: ignored
+
+
+def parameter_aliases(module: torch.nn.Module) -> dict[str, list[str]]:
+    """ΘT's parameters, each under its first name, with every name it is known by.
+
+    Tied weights (T5's ``shared``/``embed_tokens``/``lm_head``) are one tensor under several names:
+    merging them once per name would add α·τ several times.
+    """
+    names_by_tensor: dict[int, list[str]] = {}
+    for name, parameter in module.named_parameters(remove_duplicate=False):
+        names_by_tensor.setdefault(id(parameter), []).append(name)
+    return {names[0]: names for names in names_by_tensor.values()}
+
+
+def _prefixes(keys: Iterable[str], depth: int = 2) -> set[str]:
+    found = {""}
+    for key in keys:
+        parts = key.split(".")
+        found.update(".".join(parts[:i]) + "." for i in range(1, min(depth, len(parts) - 1) + 1))
+    return found
+
+
+def _strip(keys: Iterable[str], prefix: str) -> dict[str, str]:
+    return {key[len(prefix):]: key for key in keys if key.startswith(prefix)}
+
+
+def align_keys(aliases: Mapping[str, list[str]], source_keys: Iterable[str]) -> KeyAlignment:
+    """Map ΘT's parameters (``parameter_aliases``, or checkpoint keys as ``{key: [key]}``) onto a checkpoint's keys."""
+    source_keys = list(source_keys)
+    target_keys = [alias for names in aliases.values() for alias in names]
+    best: tuple[int, int, str, str] | None = None
+    for target_prefix in _prefixes(target_keys):
+        targets = _strip(target_keys, target_prefix)
+        for source_prefix in _prefixes(source_keys):
+            shared = len(targets.keys() & _strip(source_keys, source_prefix).keys())
+            # Most shared names first; on a tie, the shortest prefixes.
+            candidate = (shared, -len(target_prefix) - len(source_prefix), target_prefix, source_prefix)
+            if best is None or candidate[:2] > best[:2]:
+                best = candidate
+    _, _, target_prefix, source_prefix = best
+    sources = _strip(source_keys, source_prefix)
+    source_for: dict[str, str] = {}
+    for name, names in aliases.items():
+        for alias in names:
+            core = alias[len(target_prefix):] if alias.startswith(target_prefix) else None
+            if core in sources:
+                source_for[name] = sources[core]
+                break
+    used = set(source_for.values())
+    return KeyAlignment(
+        source_for=source_for,
+        ir_only=[name for name in aliases if name not in source_for],
+        source_only=[key for key in source_keys if key not in used],
+    )
+
+
+def check_architecture(key_name: str, ir_shapes: Mapping[str, tuple[int, ...]], reader: CheckpointReader,
+                       aliases: Mapping[str, list[str]] | None = None, ir_description: str | None = None,
+                       same_type: bool = True, vocab_sizes: tuple[int | None, int | None] = (None, None)) -> KeyAlignment:
+    """How ΘT's tensors (``ir_shapes``: name -> shape; ``aliases``: their other names) map onto ``reader``'s
+    checkpoint, refused when it is not ΘT's architecture: another ``model_type`` (``same_type`` false) or fewer
+    than half of ΘT's tensors with a counterpart; another vocabulary size (``vocab_sizes``: ΘT's and the
+    checkpoint's, from config.json); or a counterpart of another shape. ``key_name`` (e.g. ``model.base``)
+    names the checkpoint in the error, ``ir_description`` describes ΘT there."""
+    alignment = align_keys(aliases or {name: [name] for name in ir_shapes}, reader.keys())
+    if not same_type or len(alignment.source_for) < MIN_SHARED_FRACTION * len(ir_shapes):
+        ir = f" ({ir_description})" if ir_description else ""
+        raise CheckpointError(
+            f"{key_name} ({reader.folder}) is {describe_checkpoint(reader.folder)}, not the IR model's architecture{ir}: "
+            f"{len(alignment.source_for)} of {len(ir_shapes)} IR-model tensors have a counterpart; first without one: "
+            f"{', '.join(alignment.ir_only[:SHOWN_KEYS]) or 'none'}; first of {key_name} unmatched: "
+            f"{', '.join(alignment.source_only[:SHOWN_KEYS]) or 'none'}")
+    mismatched = [f"{name} {ir_shapes[name]} vs {key} {reader.shape(key)}"
+                  for name, key in alignment.source_for.items() if ir_shapes[name] != reader.shape(key)]
+    if all(vocab_sizes) and vocab_sizes[0] != vocab_sizes[1]:
+        raise CheckpointError(
+            f"{key_name} ({reader.folder}) has a vocabulary of {vocab_sizes[1]} tokens, the IR model {vocab_sizes[0]} "
+            f"(vocab_size in config.json): task vectors need one tokenizer; first differing tensors: "
+            f"{'; '.join(mismatched[:SHOWN_KEYS]) or 'none'}")
+    if mismatched:
+        raise CheckpointError(
+            f"{key_name} ({reader.folder}) has {len(mismatched)} tensors whose shape differs from the IR model's "
+            f"(another size of the architecture, or another vocabulary); first: {'; '.join(mismatched[:SHOWN_KEYS])}")
+    return alignment
+
+
+# -- reading tensors -----------------------------------------------------------------------------------------
+_SAFETENSORS_DTYPES = {  # safetensors' dtype names -> torch's
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+    "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
 }
 
 
-def _safetensors_header(file: Path) -> dict[str, tuple[torch.dtype, tuple[int, ...], int, int]]:
-    """name -> (dtype, shape, first byte, end byte) of every tensor in a safetensors file."""
+def _safetensors_header(file: Path) -> dict[str, tuple[str, tuple[int, ...], int, int]]:
+    """name -> (torch dtype name, shape, first byte, end byte) of every tensor in a safetensors file."""
     with open(file, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
         header = json.loads(handle.read(length))
@@ -248,9 +332,9 @@ def _safetensors_header(file: Path) -> dict[str, tuple[torch.dtype, tuple[int, .
 class CheckpointReader(Mapping):
     """Lazy, read-only access to the tensors of a checkpoint folder, as a name -> fresh tensor mapping.
 
-    safetensors files (single or sharded) are indexed from their headers and each tensor is read with a
-    plain file read when asked for: unlike a memory map, nothing stays resident after the caller drops
-    the tensor, so streaming a checkpoint costs one tensor of memory. A checkpoint with only PyTorch
+    safetensors files (single or sharded) are indexed from their headers, without torch, and each tensor is
+    read with a plain file read when asked for: unlike a memory map, nothing stays resident after the caller
+    drops the tensor, so streaming a checkpoint costs one tensor of memory. A checkpoint with only PyTorch
     ``.bin`` files is read with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects.
     """
 
@@ -266,6 +350,8 @@ class CheckpointReader(Mapping):
         bins = sorted(self.folder.glob("pytorch_model*.bin"))
         if not bins:
             raise CheckpointError(f"no model.safetensors or pytorch_model.bin in {self.folder}")
+        import torch
+
         for file in bins:
             try:
                 self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
@@ -276,8 +362,10 @@ class CheckpointReader(Mapping):
     def __getitem__(self, key: str) -> torch.Tensor:
         if key not in self._index:
             return self._state_dict[key].clone()  # a fresh tensor, as from safetensors: callers may write to it
+        import torch
+
         file, (dtype, shape, start, end) = self._index[key]
-        tensor = torch.empty(shape, dtype=dtype)
+        tensor = torch.empty(shape, dtype=getattr(torch, dtype))
         with open(file, "rb") as handle:
             handle.seek(start)
             if handle.readinto(tensor.view(-1).view(torch.uint8).numpy()) != end - start:

@@ -5,8 +5,8 @@ directly, and collections ir_datasets does not know (GermanQuAD) after registeri
 folder or zip under the dataset's name. Offline, the files ir_datasets would download are symlinked
 from a mirror folder to where it looks for them, so the same loading code runs with or without internet.
 
-A dataset is described by a plain mapping (``conf/dataset/<name>.yaml``); a split is either an
-ir_datasets id or a seeded random sample of another split's queries (SciFact's dev split).
+A dataset is a ``schema.DatasetConfig`` (``conf/dataset/<name>.yaml``); a split is either an ir_datasets
+id or a seeded random sample of another split's queries (SciFact's dev split).
 
 ``ir_datasets`` is imported inside the functions: several of its modules compute their folders from
 ``IR_DATASETS_HOME`` at import time, so the caller sets that variable first (``use_ir_datasets_home``).
@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from taskvec_ir.schema import DatasetConfig, SampleSplit
 
 log = logging.getLogger(__name__)
 _SHOWN_IDS = 5
@@ -53,7 +55,7 @@ def use_ir_datasets_home(home: str | Path) -> Path:
     return path
 
 
-def place_offline_files(dataset: Mapping, mirror_dir: str | Path | None) -> list[Path]:
+def place_offline_files(dataset: DatasetConfig, mirror_dir: str | Path | None) -> list[Path]:
     """Symlink the dataset's ``offline_files`` from ``mirror_dir`` to where ir_datasets looks for them.
 
     Targets that already exist are left alone; returns the paths placed by this call. Without a mirror
@@ -62,7 +64,7 @@ def place_offline_files(dataset: Mapping, mirror_dir: str | Path | None) -> list
     if not mirror_dir:
         return []
     mirror = Path(mirror_dir).expanduser().resolve()
-    sources = {target: mirror / name for target, name in (dataset.get("offline_files") or {}).items()}
+    sources = {target: mirror / name for target, name in dataset.offline_files.items()}
     missing = sorted(str(source) for source in sources.values() if not source.is_file())
     if missing:
         raise FileNotFoundError(
@@ -117,7 +119,7 @@ def register_beir_collection(name: str, path: str | Path) -> None:
     _REGISTERED_BEIR[name] = identity
 
 
-def load_docs(dataset: Mapping) -> dict[str, str]:
+def load_docs(dataset: DatasetConfig) -> dict[str, str]:
     """The corpus as doc_id -> text: the ``doc_fields`` joined by a space, empty fields skipped.
 
     Documents without text are kept, with a warning: they belong to the collection its qrels were made
@@ -125,25 +127,25 @@ def load_docs(dataset: Mapping) -> dict[str, str]:
     them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
     counts as a relevant document no system can find, as in the official evaluation."""
     collection = _docs_collection(dataset)
-    fields = list(dataset["doc_fields"])
+    fields = list(dataset.doc_fields)
     docs = {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
     empty = [doc_id for doc_id, text in docs.items() if not text.strip()]
     if empty:
         log.warning("%d of %d documents of %s have no text in dataset.doc_fields %s (first: %s): kept, but no "
-                    "query can retrieve them", len(empty), len(docs), dataset["docs"], fields,
+                    "query can retrieve them", len(empty), len(docs), dataset.docs, fields,
                     ", ".join(empty[:_SHOWN_IDS]))
     return docs
 
 
-def _docs_collection(dataset: Mapping):
-    collection = _load(dataset, dataset["docs"], "dataset.docs")
+def _docs_collection(dataset: DatasetConfig):
+    collection = _load(dataset, dataset.docs, "dataset.docs")
     if not collection.has_docs():
-        raise ValueError(f"ir_datasets id {dataset['docs']!r} has no documents: fix dataset.docs")
-    _check_fields(collection.docs_cls(), list(dataset["doc_fields"]), "dataset.doc_fields")
+        raise ValueError(f"ir_datasets id {dataset.docs!r} has no documents: fix dataset.docs")
+    _check_fields(collection.docs_cls(), list(dataset.doc_fields), "dataset.doc_fields")
     return collection
 
 
-def load_split(dataset: Mapping, split: str) -> Split:
+def load_split(dataset: DatasetConfig, split: str) -> Split:
     """The queries and mapped qrels of the split named ``split`` in ``dataset.splits``.
 
     The corpus id and fields are checked too (without reading the corpus), so that a wrong
@@ -151,15 +153,15 @@ def load_split(dataset: Mapping, split: str) -> Split:
     its id: BM25 retrieves nothing for it, so it would score 0 on every system and silently pull every
     mean down; an IR researcher wants the official query set, so the fix belongs in the data (or
     ``dataset.query_field``), not in a silent drop."""
-    spec = split_spec(dataset, split)
+    spec = dataset.split(split)
     _docs_collection(dataset)
-    loaded = _sample_split(dataset, split, spec) if isinstance(spec, Mapping) else _load_irds_split(dataset, spec)
+    loaded = _sample_split(dataset, split, spec) if isinstance(spec, SampleSplit) else _load_irds_split(dataset, spec)
     empty = sorted(qid for qid, text in loaded.queries.items() if not (text or "").strip())
     if empty:
         raise ValueError(
-            f"dataset {dataset.get('name')!r} split {split!r}: {len(empty)} of {len(loaded.queries)} queries have "
+            f"dataset {dataset.name!r} split {split!r}: {len(empty)} of {len(loaded.queries)} queries have "
             f"empty text (first: {', '.join(empty[:_SHOWN_IDS])}); fix the queries or dataset.query_field "
-            f"({dataset.get('query_field', 'text')!r})")
+            f"({dataset.query_field!r})")
     return loaded
 
 
@@ -185,51 +187,34 @@ def _ir_datasets_home() -> Path:
     return Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
 
 
-def split_spec(dataset: Mapping, split: str) -> str | Mapping:
-    """How ``dataset.splits`` defines ``split`` (an ir_datasets id or a sample spec); a clear error if absent."""
-    splits = dataset.get("splits") or {}
-    if split not in splits:
-        raise ValueError(
-            f"dataset {dataset.get('name')!r} has no split {split!r} in dataset.splits "
-            f"(available: {', '.join(splits) or 'none'})"
-        )
-    return splits[split]
-
-
-def _sample_split(dataset: Mapping, split: str, spec: Mapping) -> Split:
-    parent_name, fraction, seed = spec["sample_of"], float(spec["fraction"]), int(spec["seed"])
-    parent_spec = split_spec(dataset, parent_name)
-    if isinstance(parent_spec, Mapping):
-        raise ValueError(f"dataset.splits.{split}.sample_of must name a split given by an ir_datasets id")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"dataset.splits.{split}.fraction must lie in (0, 1], got {fraction}")
-    parent = _load_irds_split(dataset, parent_spec)
+def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Split:
+    parent = _load_irds_split(dataset, dataset.split(spec.sample_of))
     # Sorting first makes the sample depend only on the seed, not on the file's order.
     query_ids = sorted(parent.queries)
-    chosen = set(random.Random(seed).sample(query_ids, round(fraction * len(query_ids))))
+    chosen = set(random.Random(spec.seed).sample(query_ids, round(spec.fraction * len(query_ids))))
     log.info("Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
-             split, len(chosen), len(query_ids), parent_name, seed, split)
+             split, len(chosen), len(query_ids), spec.sample_of, spec.seed, split)
     return Split(
         queries={qid: parent.queries[qid] for qid in query_ids if qid in chosen},
         qrels={qid: judged for qid, judged in parent.qrels.items() if qid in chosen},
     )
 
 
-def _load_irds_split(dataset: Mapping, irds_id: str) -> Split:
+def _load_irds_split(dataset: DatasetConfig, irds_id: str) -> Split:
     collection = _load(dataset, irds_id, "dataset.splits")
     if not (collection.has_queries() and collection.has_qrels()):
         raise ValueError(f"ir_datasets id {irds_id!r} lacks queries or qrels: fix dataset.splits")
-    field = dataset.get("query_field", "text")
+    field = dataset.query_field
     _check_fields(collection.queries_cls(), [field], "dataset.query_field")
     queries = {query.query_id: getattr(query, field) for query in collection.queries_iter()}
-    return Split(queries=queries, qrels=_map_qrels(collection.qrels_iter(), dataset.get("relevance_map")))
+    return Split(queries=queries, qrels=_map_qrels(collection.qrels_iter(), dataset.relevance_map))
 
 
-def _load(dataset: Mapping, irds_id: str, key: str):
+def _load(dataset: DatasetConfig, irds_id: str, key: str):
     import ir_datasets
 
-    if dataset.get("beir_path"):
-        register_beir_collection(dataset["name"], dataset["beir_path"])
+    if dataset.beir_path:
+        register_beir_collection(dataset.name, dataset.beir_path)
     try:
         return ir_datasets.load(irds_id)
     except KeyError:

@@ -5,14 +5,30 @@ Measures are ranx metric names; ``MEASURES`` are the paper's (NDCG@10, P@10) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from taskvec_ir.outputs import atomic_path
 
 MEASURES = ("ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100")
+# ranx's measures; each takes an optional cut-off (@k) and relevance level (-l<n>); rbp a persistence (rbp.95).
+RANX_MEASURES = ("hits", "hit_rate", "precision", "recall", "f1", "r-precision", "mrr", "map", "dcg", "dcg_burges",
+                 "ndcg", "ndcg_burges", "bpref", "rbp")
+_MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(@\d+|\.\d+)?(-l\d+)?$")
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
+
+
+def check_measures(measures: Sequence[str]) -> None:
+    """Refuse a measure ranx does not know, before anything is computed."""
+    if not measures:
+        raise ValueError("measures: name at least one measure (e.g. ndcg@10)")
+    for measure in measures:
+        match = _MEASURE.match(measure)
+        if match is None or match["name"] not in RANX_MEASURES:
+            raise ValueError(f"measures: '{measure}' is not a ranx measure ({', '.join(RANX_MEASURES)}, "
+                             "optionally with @k, e.g. ndcg@10)")
 
 
 def evaluate_run(qrels: Qrels, run: Run, measures: Sequence[str] = MEASURES) -> tuple[dict[str, float], dict[str, dict[str, float]]]:

@@ -3,18 +3,21 @@
 An ``Analyzer`` turns text into tokens (lowercase, unicode word tokens, language stopwords, Snowball
 stemming); a retriever indexes a corpus once and returns each query's top-k documents with scores.
 Backends sit behind ``build_retriever`` (``retriever.backend``): ``bm25s`` and ``rank_bm25`` score the
-same Analyzer tokens with the same BM25 Okapi formula; bm25s is ~100x faster at search (bench/bm25.py).
+same Analyzer tokens with the same BM25 Okapi formula; bm25s searches much faster (bench/RESULTS.md).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from taskvec_ir.schema import RetrieverConfig
+
 # language -> (bm25s stopword list name, PyStemmer algorithm)
-_LANGUAGES = {
+LANGUAGES = {
     "en": ("STOPWORDS_EN", "english"),
     "de": ("STOPWORDS_GERMAN", "german"),
     "fr": ("STOPWORDS_FRENCH", "french"),
@@ -27,9 +30,9 @@ class Analyzer:
     """Callable text -> tokens: ``\\w+`` words, optionally lowercased, stopword-free and stemmed."""
 
     def __init__(self, language: str = "en", lowercase: bool = True, stopwords: bool = True, stemmer: bool = True):
-        if language not in _LANGUAGES:
-            raise ValueError(f"unknown language {language!r} (dataset.language); known: {', '.join(_LANGUAGES)}")
-        stopword_list, algorithm = _LANGUAGES[language]
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r} (dataset.language); known: {', '.join(LANGUAGES)}")
+        stopword_list, algorithm = LANGUAGES[language]
         self.language = language
         self.lowercase = lowercase
         self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
@@ -58,7 +61,8 @@ class _InMemoryBM25:
         self.doc_ids = list(docs)
 
     def search(self, queries: Mapping[str, str], top_k: int) -> dict[str, dict[str, float]]:
-        _check_top_k(top_k)
+        if top_k <= 0:
+            raise ValueError(f"top_k must be positive, got {top_k}")
         return {query_id: self._search_one(text, top_k) for query_id, text in queries.items()}
 
     def _search_one(self, text: str, top_k: int) -> dict[str, float]:
@@ -97,12 +101,9 @@ class BM25SRetriever(_InMemoryBM25):
         # method="robertson" is BM25Okapi's formula (idf log((N - n + 0.5) / (n + 0.5)), Robertson's tf
         # saturation) up to two details: its tf part omits the constant factor k1 + 1, restored by
         # _okapi_scale so that scores equal rank_bm25's; and a term in more than half of the documents
-        # gets idf 0 where rank_bm25 gives it 0.25 x the mean idf. Top-10 agreement with rank_bm25:
-        # robertson 1.000 on SciFact test (identical runs), 0.959 on Cranfield (its one such term, "flow");
-        # lucene (idf log(1 + ...), changing every score) 0.945 and 0.924.
+        # gets idf 0 where rank_bm25 gives it 0.25 x the mean idf (agreement figures: bench/RESULTS.md).
         # float64 like rank_bm25, so that equal scores stay equal and ties break the same way.
-        # The numpy backend: numba's JIT costs ~11 s per process, where a whole SciFact test job with
-        # numpy takes 0.3 s beyond the analysis (bench/bm25.py).
+        # The numpy backend: numba's JIT costs seconds per process, more than a whole job's search.
         self._bm25 = bm25s.BM25(k1=k1, b=b, method="robertson", dtype="float64", backend="numpy")
         self._bm25.index([analyzer(text) for text in docs.values()], create_empty_token=False, show_progress=False)
         self._okapi_scale = k1 + 1
@@ -113,30 +114,21 @@ class BM25SRetriever(_InMemoryBM25):
         return self._bm25.get_scores_from_ids(token_ids) * self._okapi_scale if token_ids else None
 
 
-_BACKENDS: dict[str, Callable[..., Retriever]] = {"bm25s": BM25SRetriever, "rank_bm25": BM25Retriever}
+BACKENDS: dict[str, Callable[..., Retriever]] = {"bm25s": BM25SRetriever, "rank_bm25": BM25Retriever}
 
 
 def build_retriever(docs: Mapping[str, str], backend: str, analyzer: Analyzer, **params) -> Retriever:
     """Index ``docs`` with the named backend; ``params`` go to it (k1, b)."""
-    if backend not in _BACKENDS:
-        raise ValueError(f"unknown retriever.backend {backend!r}; known: {', '.join(_BACKENDS)}")
-    return _BACKENDS[backend](docs, analyzer, **params)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown retriever.backend {backend!r}; known: {', '.join(BACKENDS)}")
+    return BACKENDS[backend](docs, analyzer, **params)
 
 
-def bm25_candidates(
-    docs: Mapping[str, str],
-    queries: Mapping[str, str],
-    *,
-    top_k: int = 100,
-    backend: str = "bm25s",
-    language: str = "en",
-    analyzer: Mapping | None = None,
-    **params,
-) -> dict[str, dict[str, float]]:
-    """Each query's BM25 top-k: query_id -> doc_id -> score (the retriever config's keys as arguments)."""
-    _check_top_k(top_k)  # before indexing, which is the expensive part
-    retriever = build_retriever(docs, backend, Analyzer(language, **(analyzer or {})), **params)
-    return retriever.search(queries, top_k)
+def bm25_candidates(docs: Mapping[str, str], queries: Mapping[str, str], settings: RetrieverConfig,
+                    language: str = "en") -> dict[str, dict[str, float]]:
+    """Each query's BM25 top-k: query_id -> doc_id -> score."""
+    analyzer = Analyzer(language, settings.analyzer.lowercase, settings.analyzer.stopwords, settings.analyzer.stemmer)
+    return build_retriever(docs, settings.backend, analyzer, k1=settings.k1, b=settings.b).search(queries, settings.top_k)
 
 
 def top_k_indices(scores: np.ndarray, top_k: int) -> list[int]:
@@ -157,10 +149,6 @@ def _ranked(doc_ids: list[str], scores: np.ndarray, top_k: int) -> dict[str, flo
     # A document sharing no term with the query scores 0: like an inverted index, never return it.
     return {doc_ids[i]: float(scores[i]) for i in top_k_indices(scores, top_k) if scores[i] > 0}
 
-
-def _check_top_k(top_k: int) -> None:
-    if top_k <= 0:
-        raise ValueError(f"retriever.top_k must be positive, got {top_k}")
 
 
 def _stopwords(list_name: str) -> frozenset[str]:

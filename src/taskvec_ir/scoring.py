@@ -21,57 +21,28 @@ import logging
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from taskvec_ir.schema import KINDS, ScorerConfig
+
 log = logging.getLogger(__name__)
 
 Candidates = Mapping[str, Mapping[str, float]]
 Scores = dict[str, dict[str, float]]
-KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")
 
 
-@dataclass
-class ScorerSettings:
-    batch_size: int = 32
-    max_length: int = 256  # tokens per model input (a pair, or a document for a bi-encoder)
-    max_query_length: int = 64  # prompt families: the query's share of max_length
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-    dtype: str = "float32"  # float32, bfloat16, float16
-    similarity: str | None = None  # bi_encoder: None (the model's own), "cosine" or "dot"
-    template: str | None = None  # monot5 / causal_lm: with {query} and {document}
-    positive_token: str = "true"
-    negative_token: str = "false"
-    trust_remote_code: bool = False
-    show_progress: bool = True
-
-    def __post_init__(self):
-        if self.similarity not in (None, "cosine", "dot"):
-            raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not null, 'cosine' or 'dot'")
-        if self.batch_size <= 0 or self.max_length <= 0:
-            raise ValueError("model.scorer.batch_size and max_length must be positive")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping) -> ScorerSettings:
-        known = cls.__dataclass_fields__
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(f"model.scorer: unknown settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(values))
-
-    def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
-
-    def torch_dtype(self) -> torch.dtype:
-        dtype = getattr(torch, self.dtype, None)
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise ValueError(f"model.scorer.dtype: '{self.dtype}' is not a torch floating-point dtype")
-        return dtype
+def torch_device(device: str, key: str = "model.scorer.device") -> torch.device:
+    """``auto`` is the GPU when there is one; a CUDA device asked for where there is none is an error naming ``key``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{key}: '{device}' but no CUDA device is available (use auto or cpu)")
+    return resolved
 
 
 class Scorer(ABC):
@@ -79,7 +50,7 @@ class Scorer(ABC):
 
     module: torch.nn.Module
 
-    def __init__(self, settings: ScorerSettings):
+    def __init__(self, settings: ScorerConfig):
         self.settings = settings
 
     @abstractmethod
@@ -99,15 +70,15 @@ class Scorer(ABC):
 
 
 class BiEncoderScorer(Scorer):
-    def __init__(self, folder: Path, settings: ScorerSettings):
+    def __init__(self, folder: Path, settings: ScorerConfig):
         super().__init__(settings)
         from sentence_transformers import SentenceTransformer
 
         self.module = SentenceTransformer(
             str(folder),
-            device=str(settings.torch_device()),
+            device=str(torch_device(settings.device)),
             trust_remote_code=settings.trust_remote_code,
-            model_kwargs={"dtype": settings.torch_dtype()},
+            model_kwargs={"dtype": getattr(torch, settings.dtype)},
         )
         transformer = self.module[0]
         self._fit_max_length(transformer.tokenizer, transformer.auto_model.config)
@@ -147,14 +118,14 @@ class BiEncoderScorer(Scorer):
 class PairScorer(Scorer):
     """Families that read query and document together: one forward pass per pair."""
 
-    def __init__(self, folder: Path, settings: ScorerSettings, model_class):
+    def __init__(self, folder: Path, settings: ScorerConfig, model_class):
         super().__init__(settings)
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
         self.module = model_class.from_pretrained(
-            str(folder), dtype=settings.torch_dtype(), trust_remote_code=settings.trust_remote_code
-        ).to(settings.torch_device()).eval()
+            str(folder), dtype=getattr(torch, settings.dtype), trust_remote_code=settings.trust_remote_code
+        ).to(torch_device(settings.device)).eval()
         self._fit_max_length(self.tokenizer, self.module.config)
 
     @abstractmethod
@@ -199,7 +170,7 @@ class PairScorer(Scorer):
 
 
 class CrossEncoderScorer(PairScorer):
-    def __init__(self, folder: Path, settings: ScorerSettings):
+    def __init__(self, folder: Path, settings: ScorerConfig):
         from transformers import AutoModelForSequenceClassification
 
         super().__init__(folder, settings, AutoModelForSequenceClassification)
@@ -218,11 +189,9 @@ class PromptScorer(PairScorer):
 
     default_template: str
 
-    def __init__(self, folder: Path, settings: ScorerSettings, model_class):
+    def __init__(self, folder: Path, settings: ScorerConfig, model_class):
         super().__init__(folder, settings, model_class)
         self.template = settings.template or self.default_template
-        if "{query}" not in self.template or "{document}" not in self.template:
-            raise ValueError("model.scorer.template must contain {query} and {document}")
         self.label_ids = [self._single_token(settings.negative_token), self._single_token(settings.positive_token)]
 
     def _single_token(self, text: str) -> int:
@@ -258,7 +227,7 @@ class PromptScorer(PairScorer):
 class MonoT5Scorer(PromptScorer):
     default_template = "Query: {query} Document: {document} Relevant:"
 
-    def __init__(self, folder: Path, settings: ScorerSettings):
+    def __init__(self, folder: Path, settings: ScorerConfig):
         from transformers import AutoModelForSeq2SeqLM
 
         super().__init__(folder, settings, AutoModelForSeq2SeqLM)
@@ -275,7 +244,7 @@ class CausalLMScorer(PromptScorer):
     default_template = ("Document: {document}\nQuery: {query}\n"
                         "Is the document relevant to the query? Answer yes or no.\nAnswer:")
 
-    def __init__(self, folder: Path, settings: ScorerSettings):
+    def __init__(self, folder: Path, settings: ScorerConfig):
         from transformers import AutoModelForCausalLM
 
         super().__init__(folder, settings, AutoModelForCausalLM)
@@ -308,8 +277,7 @@ _SCORERS = {
 }
 
 
-def load_scorer(kind: str, folder: Path, settings: ScorerSettings | Mapping | None = None,
-                role: str = "model.ir") -> Scorer:
+def load_scorer(kind: str, folder: Path, settings: ScorerConfig | None = None, role: str = "model.ir") -> Scorer:
     """Load the IR model in ``folder`` as a scorer of family ``kind``.
 
     A checkpoint made for another family is refused first (``checkpoints.check_kind``): loaded anyway, some
@@ -320,8 +288,7 @@ def load_scorer(kind: str, folder: Path, settings: ScorerSettings | Mapping | No
 
     if kind not in _SCORERS:
         raise ValueError(f"model.kind: '{kind}' is not one of {', '.join(KINDS)}")
-    if not isinstance(settings, ScorerSettings):
-        settings = ScorerSettings.from_mapping(settings or {})
+    settings = settings or ScorerConfig()
     check_kind(kind, Path(folder), role)
     try:
         return _SCORERS[kind](Path(folder), settings)

@@ -34,8 +34,9 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
-from taskvec_ir.app import _USER_ERRORS, open_experiment
+from taskvec_ir.job import USER_ERRORS, JobOutcome, open_experiment, run_job
 from taskvec_ir.outputs import redact_url
+from taskvec_ir.schema import Config, to_config
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
@@ -49,11 +50,11 @@ class ResumableOptunaSweeper(OptunaSweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         impl = self.sweeper
-        job_cfg = _job_config(self.config)
         try:  # a wrong id, value or checkpoint fails here once, not in every trial
-            _check_tuning_split(job_cfg)
+            _check_tuning_split(self.config)
+            job_cfg = _job_config(self.config)
             open_experiment(job_cfg)
-        except _USER_ERRORS as error:
+        except USER_ERRORS as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error("%s", error)
@@ -109,27 +110,27 @@ class ResumableOptunaSweeper(OptunaSweeper):
                                    f"{impl.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}")
 
         best = _write_results(study, sweep_dir, impl.storage)
-        if job_cfg["sweep"]["final_evaluation"]:
+        if job_cfg.sweep.final_evaluation:
             final_evaluation(self.hydra_context.config_loader.load_sweep_config(
                 self.config, [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)]),
                 study, sweep_dir)
 
 
-def _job_config(config) -> dict:
-    """The job's part of a Hydra config, resolved (the hydra node holds per-job values not yet set)."""
+def _job_config(config) -> Config:
+    """The job's part of a Hydra config, typed (the hydra node holds per-job values not yet set)."""
     HydraConfig.instance().set_config(config)  # for ${hydra:...} interpolations in the job's keys
-    job = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
-    return OmegaConf.to_container(job, resolve=True)
+    return to_config(config)
 
 
-def _check_tuning_split(cfg: dict) -> None:
-    split, dataset = cfg["split"], cfg["dataset"]
-    if split not in (dataset.get("splits") or {}):
+def _check_tuning_split(config) -> None:
+    """Before the config is typed (which would refuse a missing split with a less helpful message)."""
+    split, dataset = config.split, config.dataset
+    if split not in dataset.splits:
         raise ValueError(
-            f"dataset {dataset['name']!r} has no {split!r} split to tune on (splits: {', '.join(dataset['splits'])}); "
+            f"dataset {dataset.name!r} has no {split!r} split to tune on (splits: {', '.join(dataset.splits)}); "
             f"add one to dataset.splits (e.g. dataset.splits.dev={{sample_of:train,fraction:0.2,seed:42}}) "
             f"or name a split to tune on with sweep.tune_split=<split>")
-    if split == dataset["test_split"]:
+    if split == dataset.test_split:
         log.warning("Tuning on %r, the split the final evaluation reports: its figures are not held-out", split)
 
 
@@ -272,54 +273,52 @@ def _as_overrides(params: dict[str, Any]) -> list[str]:
     return [f"{name}={value}" for name, value in params.items()]
 
 
-def final_overrides(cfg: dict, best: dict) -> list[str]:
+def final_overrides(cfg: Config, best: dict) -> list[str]:
     """The best trial's setting on the test split, beside every baseline the family allows."""
     systems = ["bm25", "ir_model", "alpha_one", "task_arithmetic"]
-    if cfg["model"]["kind"] == "bi_encoder":
+    if cfg.model.kind == "bi_encoder":
         systems.insert(3, "domain_model")
-    return [f"split={cfg['dataset']['test_split']}", f"systems=[{','.join(systems)}]", f"lam.value={best['best_lam']}",
+    return [f"split={cfg.dataset.test_split}", f"systems=[{','.join(systems)}]", f"lam.value={best['best_lam']}",
             "wandb.job_type=final", "wandb.name=final", "trial=null"]
 
 
 def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
-    """Evaluate the chosen setting once on test and write the report into ``<sweep_dir>/final``."""
-    from taskvec_ir import evaluation, report, tracking
-    from taskvec_ir.experiment import merge_setting
-    from taskvec_ir.outputs import atomic_path, write_json
-
-    cfg = _job_config(config)
-    out_dir = sweep_dir / "final"
-    experiment = open_experiment(cfg)
-    split, systems, measures, lam = cfg["split"], cfg["systems"], cfg["measures"], cfg["lam"]["value"]
-    trials = [{"alpha": t.params.get("alpha.value", cfg["alpha"]["value"]), "lam": t.user_attrs.get("lam"), "value": t.value}
+    """Evaluate the chosen setting once on test, with the sweep's report, into ``<sweep_dir>/final``."""
+    trials = [{"alpha": t.params.get("alpha.value"), "lam": t.user_attrs.get("lam"), "value": t.value}
               for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))]
-    best = {"alpha": cfg["alpha"]["value"], "value": study.best_value}
-    with tracking.wandb_run(cfg, out_dir, cfg["wandb"]) as run:
-        means, per_query = experiment.evaluate(split, systems, lam, out_dir / "runs", measures)
-        baselines = [s for s in systems if s != "task_arithmetic"]
-        p_values = report.paired_t_tests(per_query, "task_arithmetic", baselines, measures)
-        write_json({split: per_query}, out_dir / "per_query.json")
+    run_job(_job_config(config), sweep_dir / "final", report=FinalReport(trials, study.best_value),
+            sampler_seed=OmegaConf.select(config, "hydra.sweeper.sampler.seed", default=None))
+
+
+class FinalReport:
+    """What the final evaluation adds to its job: paired t-tests of task arithmetic against each baseline
+    (Bonferroni), Markdown and LaTeX tables, the α-sensitivity plot of the trials and ‖τ‖ per layer."""
+
+    def __init__(self, trials: list[dict], best_value: float):
+        self.trials, self.best_value = trials, best_value
+
+    def __call__(self, outcome: JobOutcome, run) -> str:
+        from taskvec_ir import report, tracking
+        from taskvec_ir.outputs import atomic_path, write_json
+
+        cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
+        baselines = [s for s in cfg.systems if s != "task_arithmetic"]
+        p_values = report.paired_t_tests(outcome.per_query, "task_arithmetic", baselines, cfg.measures)
         write_json(p_values, out_dir / "significance.json")
-        markdown = report.results_markdown(means, p_values, "task_arithmetic", measures)
-        header = (f"{cfg['model']['name']} on {cfg['dataset']['name']} {split}: α = {best['alpha']:g}, λ = {lam:g} "
-                  f"(tuned on {cfg['sweep']['tune_split']} by {cfg['objective']}, {len(trials)} trials)\n\n")
-        for name, text in {"results.md": header + markdown,
-                           "results.tex": report.results_latex(means, p_values, "task_arithmetic", measures)}.items():
+        header = (f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: α = {cfg.alpha.value:g}, λ = {outcome.lam:g} "
+                  f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)")
+        tables = {"results.md": f"{header}\n\n" + report.results_markdown(means, p_values, "task_arithmetic", cfg.measures),
+                  "results.tex": report.results_latex(means, p_values, "task_arithmetic", cfg.measures)}
+        for name, text in tables.items():
             with atomic_path(out_dir / name) as tmp:
                 tmp.write_text(text)
-        plot = sweep_dir / "alpha_sensitivity.png"
-        report.alpha_sensitivity_plot(trials, plot, cfg["objective"], best)
-        diagnostics = experiment.merge_diagnostics(merge_setting(cfg))
-        layers_plot = out_dir / "task_vector_layers.png"
-        report.layer_norms_plot(diagnostics, layers_plot)
-        # last: the report is complete when it exists
-        write_json({split: means, "merge": diagnostics}, out_dir / "metrics.json")
-        tracking.log_results(run, split, means, per_query)
-        tracking.log_merge_diagnostics(run, diagnostics)
-        import wandb
-
-        run.log({"alpha_sensitivity": wandb.Image(str(plot)), "task_vector_layers": wandb.Image(str(layers_plot)),
-                 "results": wandb.Table(columns=["system", *measures],
-                                        data=[[s, *(means[s][m] for m in measures)] for s in systems])})
-        run.summary.update({"alpha": best["alpha"], "lam": lam, "n_trials": len(trials)})
-    print("\n" + header + evaluation.format_table(means, measures) + f"\nReport: {out_dir}")
+        trials = [{**t, "alpha": cfg.alpha.value if t["alpha"] is None else t["alpha"]} for t in self.trials]
+        plots = {"alpha_sensitivity": out_dir.parent / "alpha_sensitivity.png",
+                 "task_vector_layers": out_dir / "task_vector_layers.png"}
+        report.alpha_sensitivity_plot(trials, plots["alpha_sensitivity"], cfg.objective,
+                                      {"alpha": cfg.alpha.value, "value": self.best_value})
+        report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
+        rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
+        tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        tracking.log_summary(run, {"n_trials": len(self.trials)})
+        return header

@@ -11,57 +11,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from taskvec_ir.schema import WandbConfig
 
 log = logging.getLogger(__name__)
 MODES = ("offline", "online", "disabled")
-
-
-def random_seeds(config: Mapping) -> dict[str, int]:
-    """The seed of every random step behind a job's numbers, by the config key that sets it.
-
-    - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
-    - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
-      the sweeper gave the sampler that drew this trial's parameters (seed + trial number, see
-      ``taskvec_ir.sweeping``).
-    - ``merge.seed``: DARE's random drop;
-    - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
-    Scoring itself is deterministic (inference only, no dropout)."""
-    seeds: dict[str, int] = {}
-    split = config.get("split")
-    spec = ((config.get("dataset") or {}).get("splits") or {}).get(split)
-    if isinstance(spec, Mapping) and spec.get("seed") is not None:
-        seeds[f"dataset.splits.{split}.seed"] = int(spec["seed"])
-    merge = config.get("merge") or {}
-    if merge.get("method") == "dare":
-        seeds["merge.seed"] = int(merge["seed"])
-    if "model" in config:
-        from taskvec_ir.experiment import config_key, model_sources
-
-        for role, source in model_sources(config["model"]).items():
-            if isinstance(source, Mapping) and source.get("seed") is not None:  # an adapt config: trained with a seed
-                seeds[f"{config_key(role)}.seed"] = int(source["seed"])
-    sampler_seed = _sampler_seed()
-    if sampler_seed is not None:
-        seeds["hydra.sweeper.sampler.seed"] = sampler_seed
-        if config.get("trial") is not None:
-            seeds["sampler_trial"] = sampler_seed + int(config["trial"])
-    return seeds
-
-
-def _sampler_seed() -> int | None:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from omegaconf import OmegaConf
-
-        if not HydraConfig.initialized():
-            return None
-        seed = OmegaConf.select(HydraConfig.get(), "sweeper.sampler.seed", default=None)
-        return None if seed is None else int(seed)
-    except Exception:  # noqa: BLE001 - no Hydra, or a sweeper without a sampler: nothing seeded
-        return None
 
 
 def tracking_mode(configured: str) -> str:
@@ -72,31 +31,32 @@ def tracking_mode(configured: str) -> str:
 
 
 @contextmanager
-def wandb_run(config: Mapping, out_dir: Path, settings: Mapping) -> Iterator:
-    """A W&B run of ``config`` writing under ``out_dir/wandb``, finished on exit (exit code 1 if the block
-    raised). ``settings`` is the config's ``wandb`` group: mode, project, entity, group, job_type, tags, name,
-    init_timeout. An online run that cannot reach the server within init_timeout is kept offline instead,
-    for ``wandb sync``: a lost connection must not cost the job."""
+def wandb_run(config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int],
+              job_type: str | None = None) -> Iterator:
+    """A W&B run of ``config`` (the job's resolved config) writing under ``out_dir/wandb``, finished on exit
+    (exit code 1 if the block raised). ``settings`` is the config's ``wandb`` group; ``seeds`` the seed of
+    every random step behind the job's numbers, by config key; ``job_type`` overrides ``settings.job_type``.
+    An online run that cannot reach the server within init_timeout is kept offline instead, for
+    ``wandb sync``: a lost connection must not cost the job."""
     import wandb
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    mode = tracking_mode(settings["mode"])
-    seeds = random_seeds(config)
-    log.info("Random seeds: %s", seeds or "none (no sampled split, no sweep sampler)")
+    mode = tracking_mode(settings.mode)
+    log.info("Random seeds: %s", dict(seeds) or "none (no sampled split, no sweep sampler)")
     arguments = dict(
-        project=settings["project"],
-        entity=settings.get("entity"),
-        group=settings.get("group"),
-        job_type=settings.get("job_type"),
-        tags=list(settings.get("tags") or []),
-        name=settings.get("name"),
-        config={**config, "seeds": seeds},
+        project=settings.project,
+        entity=settings.entity,
+        group=settings.group,
+        job_type=job_type or settings.job_type,
+        tags=list(settings.tags),
+        name=settings.name,
+        config={**config, "seeds": dict(seeds)},
         dir=str(out_dir),
         reinit="finish_previous",
         # The job's own outputs are the record; W&B's system sampling, console capture and git
         # inspection only slow short jobs down.
         settings=wandb.Settings(x_disable_stats=True, console="off", disable_git=True, save_code=False,
-                                x_save_requirements=False, silent=True, init_timeout=settings.get("init_timeout", 90)),
+                                x_save_requirements=False, silent=True, init_timeout=settings.init_timeout),
     )
     try:
         run = wandb.init(mode=mode, **arguments)
@@ -156,3 +116,21 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
     run.summary.update({f"adapt/{role}/{key}": provenance[key] for key in
                         ("objective", "documents", "steps", "wall_seconds", "final_loss") if key in provenance})
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
+
+
+def log_summary(run, values: Mapping) -> None:
+    """Values comparable across runs (the dashboard's columns)."""
+    run.summary.update(dict(values))
+
+
+def step_logger(run, key: str) -> Callable[[int, float], None]:
+    """A function logging ``(step, value)`` as ``key``'s curve."""
+    return lambda step, value: run.log({key: value}, step=step)
+
+
+def log_report(run, images: Mapping[str, Path], tables: Mapping[str, tuple[list[str], list[list]]]) -> None:
+    """A report's plots (PNG files) and tables (columns, rows) by name."""
+    import wandb
+
+    run.log({**{name: wandb.Image(str(path)) for name, path in images.items()},
+             **{name: wandb.Table(columns=columns, data=rows) for name, (columns, rows) in tables.items()}})

@@ -22,31 +22,36 @@ from procs import (CRANFIELD_DEV, FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under, mo
 SINGLE, SWEEP = "single", "sweep"
 STUDY = "minilm_demo-cranfield-alpha_lambda"
 
-# Bad input run as the command: name -> (single run or sweep, overrides, what stderr must say; the first
-# also on the last line, the one message the command ends with).
+# Bad input run as the command: name -> (single run or sweep, overrides, what stderr must say). Our own checks end
+# with one line, ``taskvec-ir: <the first message>``; a value of the wrong type is refused by Hydra when it composes
+# the config (the schema types every key), with Hydra's message naming the key (HYDRA_TYPE_ERRORS).
 REFUSED = {
-    "alpha_not_a_number": (SINGLE, ["alpha.value=abc"], ["alpha.value: 'abc' must be a finite number"]),
+    "alpha_not_a_number": (SINGLE, ["alpha.value=abc"],
+                           ["Error merging override alpha.value=abc", "could not be converted to Float",
+                            "full_key: alpha.value"]),
+    "top_k_not_a_number": (SINGLE, ["retriever.top_k=many"],
+                           ["Error merging override retriever.top_k=many", "could not be converted to Integer",
+                            "full_key: retriever.top_k"]),
+    "alpha_not_finite": (SINGLE, ["alpha.value=inf"], ["alpha.value: inf must be a finite number"]),
+    "objective_not_measured": (SINGLE, ["measures=[map@100]"], ["objective: 'ndcg@10' is not among measures (map@100)"]),
+    "unknown_measure": (SINGLE, ["measures=[ndcg@10,ndgc@5]"], ["measures: 'ndgc@5' is not a ranx measure"]),
+    "nothing_to_do": (SINGLE, ["systems=[]"], ["systems: [] with save_merged=false would do nothing"]),
+    "density_out_of_range": (SINGLE, ["merge=ties", "merge.density=1.5"], ["merge.density: 1.5 must be in (0, 1]"]),
     "unknown_dataset_id": (SINGLE, ["dataset.docs=no-such-collection"],
                            ["unknown ir_datasets id 'no-such-collection': fix dataset.docs"]),
     "hub_id_offline": (SINGLE, ["model.domain=org/not-downloaded"],
                        ["model.domain: 'org/not-downloaded' is not in the local Hugging Face cache and the Hub is offline"]),
-    # needs wiring: checkpoints.check_checkpoints called from Experiment.folders() (until then refused only when
-    # the scorer loads, after BM25 and with a W&B run started). systems=[task_arithmetic] only keeps the
-    # unwired run short (no BM25 evaluation first).
     "kind_does_not_match_checkpoint": (SINGLE, ["model.kind=monot5", "systems=[task_arithmetic]"],
                                        ["model.kind=monot5 needs an encoder-decoder LM", "model.ir", "a bert checkpoint"]),
-    # needs wiring: checkpoints.check_checkpoints called from Experiment.folders() (until then refused at the
-    # merge, after BM25 and with ΘT loaded)
     "domain_vocabulary_differs": (SINGLE, ["model.domain={vocab_1000}", "systems=[task_arithmetic]"],
                                   ["model.domain", "vocabulary of 1000 tokens, the IR model 30522",
                                    "embeddings.word_embeddings.weight"]),
-    # needs wiring: user errors raised in ResumableOptunaSweeper.sweep end with one line, not a traceback
     "sweep_without_dev_split": (SWEEP, ["sweep=alpha_lambda", "dataset=cranfield"],
                                 ["has no 'dev' split to tune on", "sweep.tune_split"]),
-    # needs wiring: as above
     "sweep_with_missing_model": (SWEEP, ["sweep=alpha_lambda", *CRANFIELD_DEV, "model.domain=/nonexistent"],
                                  ["model.domain: '/nonexistent' is neither an existing folder"]),
 }
+HYDRA_TYPE_ERRORS = {"alpha_not_a_number", "top_k_not_a_number"}
 
 
 def study_states(sweep_dir: Path) -> dict[int, optuna.trial.TrialState]:

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
 import cache_workers
 from procs import model_overrides
-from taskvec_ir.app import CONFIG_DIR, open_experiment
+from taskvec_ir.job import open_experiment
+from taskvec_ir.schema import compose
 from taskvec_ir.cache import Cache
 from taskvec_ir.outputs import OutputError
 
@@ -162,10 +161,8 @@ def test_full_disk_while_building_a_folder_entry_is_a_clear_error(tmp_path, monk
 
 
 def test_damaged_entry_in_a_real_run_is_recomputed_to_the_same_candidates(triple, mirror_dir, tmp_path):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = OmegaConf.to_container(compose("config", overrides=[
-            "dataset=cranfield", "retriever.top_k=10", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
-            *model_overrides(triple)]), resolve=True)
+    cfg = compose(["dataset=cranfield", "retriever.top_k=10", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
+                   *model_overrides(triple)])
     first = open_experiment(cfg).candidates("test")
     (entry,) = (tmp_path / "bm25").iterdir()
     entry.write_bytes(entry.read_bytes()[:1000])  # a truncated copy, as a killed non-atomic writer would leave

@@ -50,12 +50,15 @@ def test_the_seed_of_the_dev_sample_is_logged(twins):
 
 
 def test_dare_and_adapt_seeds_are_logged_with_the_run():
-    from taskvec_ir.tracking import random_seeds
+    from taskvec_ir.job import random_seeds
+    from taskvec_ir.schema import compose
 
-    config = {"split": "test", "dataset": {"splits": {"test": "cranfield"}},
-              "merge": {"method": "dare", "density": 0.1, "seed": 3},
-              "model": {"ir": "org/ir", "base": "org/ir", "domain": {"objective": "simcse", "seed": 7},
-                        "extra_domains": {"sre": {"domain": "org/sre"}, "more": {"domain": {"seed": 9}}}}}
-    assert random_seeds(config) == {"merge.seed": 3, "model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}
-    config["merge"]["method"] = "task_arithmetic"  # no random drop: its seed plays no part
-    assert random_seeds(config) == {"model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}
+    adapt = "{objective: simcse, seed: 9, start: org/ir, dataset: {name: c, docs: cranfield}}"
+    overrides = ["dataset=cranfield", "model=minilm_scifact_adapted", "merge=dare", "merge.seed=3", "model.domain.seed=7",
+                 "+model.extra_domains.sre.domain=org/sre", f"+model.extra_domains.more.domain={adapt}",
+                 "+alpha.extra.sre=0.1", "+alpha.extra.more=0.2"]
+    assert random_seeds(compose(overrides)) == {"merge.seed": 3, "model.domain.seed": 7,
+                                                "model.extra_domains.more.domain.seed": 9}
+    # no random drop: its seed plays no part
+    assert random_seeds(compose([*overrides, "merge=task_arithmetic"])) == {
+        "model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}

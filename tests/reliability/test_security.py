@@ -8,20 +8,20 @@
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under
-from taskvec_ir.app import CONFIG_DIR
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
-from taskvec_ir.scoring import ScorerSettings, load_scorer
+from taskvec_ir.schema import CONFIG_DIR, ScorerConfig, compose
+from taskvec_ir.scoring import load_scorer
 from tiny_models import tiny_bert
 
-SETTINGS = {"show_progress": False, "max_length": 32}
+SETTINGS = ScorerConfig(show_progress=False, max_length=32)
 
 
 class _Payload:
@@ -145,16 +145,15 @@ def test_checkpoint_code_runs_only_when_the_config_turns_it_on(tmp_path, kind, h
                                               r"set model.scorer.trust_remote_code=true"):
         load_scorer(kind, folder, SETTINGS)
     assert not marker.exists()
-    load_scorer(kind, folder, {**SETTINGS, "trust_remote_code": True})  # the user's explicit opt-in
+    load_scorer(kind, folder, replace(SETTINGS, trust_remote_code=True))  # the user's explicit opt-in
     assert marker.exists()
 
 
 def test_trust_remote_code_is_off_unless_a_model_config_turns_it_on():
-    assert ScorerSettings().trust_remote_code is False
+    assert ScorerConfig().trust_remote_code is False
     models = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        for model in models:
-            assert compose("config", overrides=[f"model={model}"]).model.scorer.trust_remote_code is False, model
+    for model in models:
+        assert compose([f"model={model}"]).model.scorer.trust_remote_code is False, model
 
 
 def test_no_secret_is_written_to_any_log_config_or_run_file(app_runs):

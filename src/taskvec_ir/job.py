@@ -1,0 +1,173 @@
+"""One job: a config evaluated into a job dir. Single runs, sweep trials and a sweep's final evaluation all
+run through ``run_job``; the final evaluation only adds its baselines (config) and its report (``Report``).
+
+A job writes, into its dir: ``runs/<split>.<system>.trec``, ``per_query.json``, ``objective.json`` (what a
+sweeper reads), the report's files, and ``metrics.json`` last, so that a job dir with ``metrics.json`` is
+complete; and one W&B run (``taskvec_ir.tracking``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from taskvec_ir import tracking
+from taskvec_ir.cache import Cache
+from taskvec_ir.experiment import Experiment, ExperimentSpec
+from taskvec_ir.outputs import OutputError, write_json
+from taskvec_ir.schema import AdaptConfig, Config
+from taskvec_ir.sources import config_key, model_sources
+
+log = logging.getLogger("taskvec_ir")
+USER_ERRORS = (ValueError, FileNotFoundError, OutputError)  # a message for the user, not a traceback
+
+
+def prepare_environment(cfg: Config) -> None:
+    """Set what libraries read at import time, before they are imported, and place offline files."""
+    from taskvec_ir import data
+
+    data.use_ir_datasets_home(cfg.data.home)
+    # ranx is compiled by numba on first use (~50 s): a persistent cache pays that once per machine.
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path("~/.cache/taskvec-ir/numba").expanduser()))
+    data.place_offline_files(cfg.dataset, cfg.data.mirror_dir)
+
+
+def open_experiment(cfg: Config) -> Experiment:
+    """Set up ``cfg``'s experiment; fails fast, before any model is loaded or scored."""
+    tracking.tracking_mode(cfg.wandb.mode)
+    prepare_environment(cfg)
+    cache = Cache(cfg.cache.dir)
+    if cfg.cache.clear:
+        cache.clear()
+    experiment = Experiment(ExperimentSpec.from_config(cfg), cache)
+    experiment.split(cfg.split)  # a wrong id or split fails here, cheaply
+    experiment.folders()  # a missing or mismatched checkpoint fails here, before BM25 or scoring
+    experiment.check_layers()  # and a per-layer α for a layer the model does not have
+    return experiment
+
+
+def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]:
+    """The seed of every random step behind a job's numbers, by the config key that sets it.
+
+    - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
+    - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
+      the sweeper gave the sampler that drew this trial's parameters (seed + trial number);
+    - ``merge.seed``: the random drop of dare and dare_ties;
+    - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
+    Scoring itself is deterministic (inference only, no dropout)."""
+    seeds: dict[str, int] = {}
+    spec = cfg.dataset.splits.get(cfg.split)
+    if not isinstance(spec, str):
+        seeds[f"dataset.splits.{cfg.split}.seed"] = spec.seed
+    if cfg.merge_setting().method.sparsifier == "random":
+        seeds["merge.seed"] = cfg.merge.seed
+    for role, source in model_sources(cfg.model).items():
+        if isinstance(source, AdaptConfig):
+            seeds[f"{config_key(role)}.seed"] = source.seed
+    if sampler_seed is not None:
+        seeds["hydra.sweeper.sampler.seed"] = sampler_seed
+        if cfg.trial is not None:
+            seeds["sampler_trial"] = sampler_seed + cfg.trial
+    return seeds
+
+
+@dataclass
+class JobOutcome:
+    """What a job evaluated, for a report to build on."""
+
+    cfg: Config
+    experiment: Experiment
+    out_dir: Path
+    lam: float
+    means: dict
+    per_query: dict
+    merge: dict | None = None  # the merge diagnostics, when a merge was made
+    extra: dict = field(default_factory=dict)  # what the report adds to metrics.json
+
+
+class Report(Protocol):
+    """What a job adds before its ``metrics.json``: files, W&B entries, and the header of its printed table."""
+
+    def __call__(self, outcome: JobOutcome, run) -> str: ...
+
+
+def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_seed: int | None = None) -> dict:
+    """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``; returns the objective and the λ used."""
+    from taskvec_ir import evaluation
+
+    experiment = open_experiment(cfg)
+    with tracking.wandb_run(asdict(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+        lam = cfg.lam.value
+        if lam is None:  # chosen on this split from cached scores: costs no model time
+            lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)
+        means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
+        if cfg.save_merged:
+            experiment.save_merged(out_dir / "merged_model")
+        result = {"lam": lam}
+        if "task_arithmetic" in means:
+            result["objective"] = means["task_arithmetic"][cfg.objective]
+            write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
+        outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query)
+        if {"task_arithmetic", "alpha_one"} & set(cfg.systems) or cfg.save_merged:  # a merge was made
+            outcome.merge = experiment.merge_diagnostics()
+            tracking.log_merge_diagnostics(run, outcome.merge)
+        write_json({cfg.split: per_query}, out_dir / "per_query.json")
+        header = report(outcome, run) if report is not None else job_header(cfg, lam)
+        metrics = {cfg.split: means, **({"merge": outcome.merge} if outcome.merge else {}), **outcome.extra}
+        write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
+        tracking.log_results(run, cfg.split, means, per_query)
+        tracking.log_summary(run, {"alpha": cfg.alpha.value, "lam": lam,
+                                   **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}})
+        if "objective" in result:
+            tracking.log_summary(run, {f"objective/{cfg.split}/{cfg.objective}": result["objective"]})
+        for role, provenance in adapted_provenance(experiment).items():
+            tracking.log_adapted(run, role, provenance)
+    log.info("Cache: %s", dict(experiment.cache.stats))
+    print(f"\n{header}")
+    if means:
+        print(evaluation.format_table(means, cfg.measures))
+    if cfg.save_merged:
+        print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
+    print(f"Outputs: {out_dir}")
+    return result
+
+
+def job_header(cfg: Config, lam: float) -> str:
+    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's."""
+    setting = cfg.merge_setting().describe()
+    alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
+    merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
+    return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
+
+
+def adapted_provenance(experiment: Experiment) -> dict[str, dict]:
+    """provenance.json of each checkpoint of the experiment that ``adapt`` made, by role."""
+    folders = experiment.folders()
+    return {role: json.loads((folders[role] / "provenance.json").read_text())
+            for role, source in model_sources(experiment.spec.model).items() if isinstance(source, AdaptConfig)}
+
+
+def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
+    """``task=adapt``: build the adapted checkpoints the model config names (``conf/adapt/``), with the
+    training loss logged to W&B. Evaluation runs build them too, on first use; this does only that."""
+    tracking.tracking_mode(cfg.wandb.mode)
+    prepare_environment(cfg)
+    experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
+    with tracking.wandb_run(asdict(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt") as run:
+        experiment.on_adapt_step = tracking.step_logger(run, "adapt/loss")
+        provenance = adapted_provenance(experiment)
+        for role, record in provenance.items():
+            tracking.log_adapted(run, role, record)
+    for role, record in provenance.items():
+        print(f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
+              f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.3g}\n"
+              f"  {experiment.folders()[role]}")
+    return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
+
+
+TASKS: Mapping = {"evaluate": run_job, "adapt": run_adapt}

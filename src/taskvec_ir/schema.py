@@ -1,0 +1,502 @@
+"""The typed schema of every config group, and every check a config can fail before anything runs.
+
+Each group of ``conf/`` (dataset, model, retriever, alpha, lam, merge, ...) has a dataclass here; ``Config``
+composes them and is registered in Hydra's ConfigStore as the schema behind ``conf/config.yaml``. Hydra
+therefore refuses a wrong type or an unknown key when it composes the config, naming the key
+(``retriever.top_k=many``). Ranges and cross-key rules (λ in [0, 1], density, layer rules, objective among
+the measures, a run that would do nothing, ...) are checked in ``__post_init__``, which runs when
+``OmegaConf.to_object`` builds the dataclasses, or when a user builds them in Python: either way, before
+any data is read or any model is loaded, with one message naming the key to fix.
+
+Stages take their own part of a ``Config`` (``DatasetConfig``, ``RetrieverConfig``, ``ScorerConfig``, ...),
+so they can be called from Python without Hydra. This module imports no model library.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from taskvec_ir.evaluation import check_measures
+from taskvec_ir.fusion import check_lambda
+from taskvec_ir.merge_settings import MERGE_METHODS, AlphaScale, LayerRule, MergeMethod, MergeSetting
+from taskvec_ir.retrieval import BACKENDS, LANGUAGES
+
+KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
+# What one row of a results table evaluates (see taskvec_ir.experiment).
+SYSTEMS = ("bm25", "ir_model", "task_arithmetic", "alpha_one", "domain_model")
+TASKS = ("evaluate", "adapt")
+WANDB_MODES = ("offline", "online", "disabled")
+DTYPES = ("float32", "bfloat16", "float16")
+ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae")
+PRIMARY = "domain"  # the name of the task vector model.domain − model.base
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def parse(schema: type, values: Mapping, key: str):
+    """``values`` as an instance of the dataclass ``schema``, type-checked as Hydra checks a config; an unknown
+    key, a wrong type or a missing value is a ``ValueError`` naming ``key.<field>``. For config nodes that may
+    hold either a string or a mapping (``model.domain``), which a schema cannot type."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+    except OmegaConfBaseException as error:
+        where = f"{key}.{error.full_key}" if error.full_key else key
+        raise ValueError(f"{where}: {str(error.msg).splitlines()[0]}") from None
+
+
+def _finite(value: float, key: str) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{key}: {value!r} must be a finite number")
+    return value
+
+
+def _positive(value: int, key: str) -> int:
+    if value <= 0:
+        raise ValueError(f"{key}: {value} must be positive")
+    return value
+
+
+def _one_of(value: str, allowed, key: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{key}: '{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+@dataclass
+class SampleSplit:
+    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev."""
+
+    sample_of: str = MISSING
+    fraction: float = MISSING
+    seed: int = 42
+
+
+@dataclass
+class DatasetConfig:
+    """A collection read through ir_datasets (``conf/dataset/``)."""
+
+    name: str = MISSING  # short name used in outputs and W&B
+    docs: str = MISSING  # ir_datasets id whose docs_iter() is the corpus
+    doc_fields: list[str] = field(default_factory=lambda: ["title", "text"])  # joined by a space
+    query_field: str = "text"
+    language: str = "en"  # picks the BM25 analyzer (stopwords, stemmer)
+    test_split: str = "test"
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed}
+    splits: dict[str, Any] = field(default_factory=dict)
+    relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row
+    offline_files: dict[str, str] = field(default_factory=dict)  # path under IR_DATASETS_HOME -> mirror file
+    beir_path: str | None = None  # a BEIR-layout folder or zip registered in ir_datasets as `name`
+
+    def __post_init__(self):
+        _one_of(self.language, LANGUAGES, "dataset.language")
+        if not self.doc_fields:
+            raise ValueError("dataset.doc_fields: name at least one document field")
+        for split, spec in list(self.splits.items()):
+            key = f"dataset.splits.{split}"
+            if isinstance(spec, Mapping):
+                spec = self.splits[split] = parse(SampleSplit, spec, key)
+            if isinstance(spec, SampleSplit):
+                if not 0 < spec.fraction <= 1:
+                    raise ValueError(f"{key}.fraction: {spec.fraction} must lie in (0, 1]")
+                if not isinstance(self.splits.get(spec.sample_of), str):
+                    raise ValueError(f"{key}.sample_of: '{spec.sample_of}' must name a split given by an ir_datasets id")
+            elif not isinstance(spec, str) or not spec:
+                raise ValueError(f"{key}: {spec!r} must be an ir_datasets id or {{sample_of, fraction, seed}}")
+        if self.splits and self.test_split not in self.splits:  # no splits: a corpus alone (e.g. to adapt on)
+            raise ValueError(f"dataset.test_split: '{self.test_split}' is not in dataset.splits "
+                             f"({', '.join(self.splits) or 'none'})")
+
+    def split(self, name: str) -> str | SampleSplit:
+        """How ``splits`` defines ``name``; a clear error if it does not."""
+        if name not in self.splits:
+            raise ValueError(f"dataset {self.name!r} has no split {name!r} in dataset.splits "
+                             f"(available: {', '.join(self.splits) or 'none'})")
+        return self.splits[name]
+
+
+@dataclass
+class DataConfig:
+    home: str = "~/.ir_datasets"  # where ir_datasets keeps downloads and doc stores
+    mirror_dir: str | None = None  # offline copies of the files ir_datasets downloads
+
+
+# -- first stage -----------------------------------------------------------------------------------------------
+@dataclass
+class AnalyzerConfig:
+    lowercase: bool = True
+    stopwords: bool = True
+    stemmer: bool = True
+
+
+@dataclass
+class RetrieverConfig:
+    """BM25 over the corpus (``conf/retriever/``); the analyzer's language comes from the dataset."""
+
+    backend: str = "bm25s"
+    top_k: int = 100
+    k1: float = 1.2
+    b: float = 0.75
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+
+    def __post_init__(self):
+        _one_of(self.backend, BACKENDS, "retriever.backend")
+        _positive(self.top_k, "retriever.top_k")
+        if not self.k1 >= 0 or not 0 <= self.b <= 1:
+            raise ValueError(f"retriever.k1 and retriever.b: {self.k1}, {self.b} must be k1 ≥ 0 and b in [0, 1]")
+
+    def identity(self) -> dict:
+        """What determines the candidates (a cache key)."""
+        return asdict(self)
+
+
+# -- models ----------------------------------------------------------------------------------------------------
+@dataclass
+class ScorerConfig:
+    """Settings of the re-ranker's forward passes (``model.scorer``)."""
+
+    batch_size: int = 32
+    max_length: int = 256  # tokens per model input (a pair, or a document for a bi-encoder)
+    max_query_length: int = 64  # prompt families: the query's share of max_length
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    dtype: str = "float32"  # float32, bfloat16, float16
+    similarity: str | None = None  # bi_encoder: None (the model's own), "cosine" or "dot"
+    template: str | None = None  # monot5 / causal_lm: with {query} and {document}
+    positive_token: str = "true"
+    negative_token: str = "false"
+    trust_remote_code: bool = False
+    show_progress: bool = True
+
+    # Settings that change how fast scores come, not what they are.
+    NOT_IN_SCORES: ClassVar[tuple[str, ...]] = ("batch_size", "show_progress", "trust_remote_code")
+
+    def __post_init__(self):
+        _positive(self.batch_size, "model.scorer.batch_size")
+        _positive(self.max_length, "model.scorer.max_length")
+        _positive(self.max_query_length, "model.scorer.max_query_length")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f"model.scorer.device: '{self.device}' is not auto or a torch device (cpu, cuda, cuda:1, mps)")
+        _one_of(self.dtype, DTYPES, "model.scorer.dtype")
+        if self.similarity not in (None, "cosine", "dot"):
+            raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not null, 'cosine' or 'dot'")
+        if self.template is not None and ("{query}" not in self.template or "{document}" not in self.template):
+            raise ValueError("model.scorer.template must contain {query} and {document}")
+
+    def scores_identity(self) -> dict:
+        """The settings that determine the scores (a cache key). The device is the configured one (``auto``
+        is not resolved): resolving it would import torch where no model is needed."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.NOT_IN_SCORES}
+
+
+@dataclass
+class AdaptConfig:
+    """A domain checkpoint made by continued training of ``start`` on ``dataset``'s documents (``conf/adapt/``);
+    every field but ``save_every`` determines the result."""
+
+    start: str = MISSING  # the checkpoint adapted (a model source)
+    dataset: DatasetConfig | None = None  # whose documents it is trained on (never its queries or qrels)
+    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae
+    steps: int = 1000  # optimiser steps
+    batch_size: int = 16  # documents per step
+    max_length: int = 256  # tokens per document (longer ones are truncated)
+    learning_rate: float = 5e-5  # peak of the linear warmup/decay schedule
+    seed: int = 0  # document sample, data order, masking and dropout
+    device: str = "auto"  # auto (a GPU when there is one), cpu, cuda, cuda:1, mps
+    sample_size: int | None = None  # documents drawn from the corpus (seeded); None: all of them
+    mlm_probability: float = 0.15  # mlm: share of tokens masked
+    noise_density: float = 0.15  # span_corruption: share of tokens dropped into spans
+    mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
+    save_every: int = 100  # steps between resumable states (only with a cache dir)
+
+    def __post_init__(self):
+        _one_of(self.objective, ("auto", *ADAPT_OBJECTIVES), "adapt.objective")
+        for name in ("steps", "batch_size", "max_length", "save_every"):
+            _positive(getattr(self, name), f"adapt.{name}")
+        if self.sample_size is not None:
+            _positive(self.sample_size, "adapt.sample_size")
+        if not self.learning_rate > 0 or not math.isfinite(self.learning_rate):
+            raise ValueError(f"adapt.learning_rate: {self.learning_rate!r} must be a positive number")
+        if self.seed < 0:
+            raise ValueError(f"adapt.seed: {self.seed} must be a non-negative integer")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f"adapt.device: '{self.device}' is not auto or a torch device (cpu, cuda, cuda:1, mps)")
+        for name in ("mlm_probability", "noise_density"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"adapt.{name}: {getattr(self, name)!r} must lie strictly between 0 and 1")
+        if not self.mean_span_length >= 1:
+            raise ValueError(f"adapt.mean_span_length: {self.mean_span_length!r} must be a number of at least 1")
+        if self.objective == "simcse" and self.batch_size < 2:
+            raise ValueError("adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
+                             "of a batch are its negatives)")
+
+    def training_settings(self) -> dict:
+        """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
+        often progress is saved (a resumed run equals an uninterrupted one), so it is not among them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("start", "dataset", "save_every")}
+
+
+def _source(value, key: str):
+    """A checkpoint source: a model source string, or an adapt config (a mapping at that key)."""
+    if isinstance(value, AdaptConfig | str) and value:
+        return value
+    if isinstance(value, Mapping):
+        try:
+            adapt = parse(AdaptConfig, value, key)
+        except ValueError as error:
+            raise ValueError(f"{key} (an adapt config): {error}") from None
+        if adapt.dataset is None:
+            raise ValueError(f"{key}.dataset: name the corpus to adapt on (a dataset config, e.g. scifact)")
+        return adapt
+    raise ValueError(f"{key}: give a checkpoint (a Hub id, a folder or package:<module>/<folder>) or an adapt config")
+
+
+@dataclass
+class ExtraDomainConfig:
+    """One more task vector: ``domain`` − ``base`` (the base defaults to ``model.base``)."""
+
+    domain: Any = MISSING
+    base: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    """A triple of checkpoints of one architecture (``conf/model/``). A checkpoint is a Hub id (``org/name``,
+    optionally ``@revision``), a local folder, ``package:<module>/<folder>``, or for ``domain`` an adapt config."""
+
+    name: str = MISSING
+    kind: str = MISSING  # bi_encoder, cross_encoder, monot5, causal_lm
+    ir: str = MISSING  # ΘT
+    base: str = MISSING  # Θ0
+    domain: Any = MISSING  # ΘD: a checkpoint, or an adapt config (conf/adapt/)
+    # More task vectors, name -> ExtraDomainConfig (typed in __post_init__: Hydra's `+model.extra_domains.x.domain=`
+    # creates the entry as an empty mapping first, which a typed dict would refuse); their α in alpha.extra.
+    extra_domains: dict[str, Any] = field(default_factory=dict)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    language: str | None = None  # the language a multilingual config picks its domain model by
+
+    def __post_init__(self):
+        _one_of(self.kind, KINDS, "model.kind")
+        self.domain = _source(self.domain, "model.domain")
+        for name, extra in self.extra_domains.items():
+            key = f"model.extra_domains.{name}"
+            if name == PRIMARY or not str(name).isidentifier():
+                raise ValueError(f"{key}: name each extra vector with a word other than '{PRIMARY}'")
+            if not isinstance(extra, ExtraDomainConfig):
+                extra = self.extra_domains[name] = parse(ExtraDomainConfig, extra, key)
+            extra.domain = _source(extra.domain, f"{key}.domain")
+
+    def vectors(self) -> dict[str, tuple[str, str | AdaptConfig]]:
+        """Each task vector's (base, domain) sources by name, ``domain`` first."""
+        return {PRIMARY: (self.base, self.domain),
+                **{name: (extra.base or self.base, extra.domain) for name, extra in self.extra_domains.items()}}
+
+
+# -- merge -----------------------------------------------------------------------------------------------------
+@dataclass
+class LayerRuleConfig:
+    factor: float = MISSING
+    layers: list[int] | None = None  # exact block numbers (layer 1 is not layer 10)
+    pattern: str | None = None  # a regex on the IR model's parameter names
+
+
+@dataclass
+class ScheduleConfig:
+    first: float = MISSING
+    last: float = MISSING
+
+
+@dataclass
+class AlphaConfig:
+    """α of the domain vector (``value``) and of each extra one (``extra``), and per-tensor factors on α."""
+
+    value: float = 0.5
+    extra: dict[str, float] = field(default_factory=dict)
+    rules: list[LayerRuleConfig] = field(default_factory=list)  # first match wins
+    schedule: ScheduleConfig | None = None  # a factor linear over the blocks, for tensors no rule matches
+    otherwise: float = 1.0  # the factor of tensors no rule (and no schedule) covers
+    layer: int | None = None  # the block of the layer ablation configs (alpha=layer_add|layer_remove)
+
+    def __post_init__(self):
+        _finite(self.value, "alpha.value")
+        for name, value in self.extra.items():
+            _finite(value, f"alpha.extra.{name}")
+        for k, rule in enumerate(self.rules):
+            _finite(rule.factor, f"alpha.rules[{k}].factor")
+            if rule.layers is not None and any(i < 0 for i in rule.layers):
+                raise ValueError(f"alpha.rules[{k}].layers: {rule.layers} must be layer numbers (0, 1, ...)")
+            if rule.pattern is not None:
+                try:
+                    re.compile(rule.pattern)
+                except re.error as error:
+                    raise ValueError(f"alpha.rules[{k}].pattern: {rule.pattern!r} is not a regular expression "
+                                     f"({error})") from None
+        if self.schedule is not None:
+            _finite(self.schedule.first, "alpha.schedule.first")
+            _finite(self.schedule.last, "alpha.schedule.last")
+        _finite(self.otherwise, "alpha.otherwise")
+
+    def scale(self) -> AlphaScale:
+        rules = tuple(LayerRule(r.factor, tuple(r.layers) if r.layers is not None else None, r.pattern)
+                      for r in self.rules)
+        schedule = (self.schedule.first, self.schedule.last) if self.schedule is not None else None
+        return AlphaScale(rules, schedule, self.otherwise)
+
+
+@dataclass
+class LamConfig:
+    """fused = value·minmax(BM25) + (1 − value)·minmax(model): **λ weights BM25**. ``value: null`` chooses λ
+    from ``grid`` on the split being evaluated, from scores already computed."""
+
+    value: float | None = 0.3
+    grid: list[float] | None = None
+
+    def __post_init__(self):
+        if self.value is None and not self.grid:
+            raise ValueError("lam.value is null: give a value in [0, 1], or a lam.grid to choose it on the split")
+        for lam in ([self.value] if self.value is not None else []) + list(self.grid or []):
+            check_lambda(lam)
+
+
+@dataclass
+class MergeConfig:
+    """How the α-weighted task vectors update ΘT (``conf/merge/``, rows of ``merge_settings.MERGE_METHODS``)."""
+
+    method: str = "task_arithmetic"
+    density: float = 1.0  # share of each τ a sparsifier keeps
+    gamma: float = 0.0  # breadcrumbs: share of each τ's largest entries dropped
+    seed: int = 0  # random drop (dare, dare_ties)
+    stream_task_vector: bool = False  # keep τ on disk and stream it at each α (peak memory ≈ one model)
+
+    def __post_init__(self):
+        _one_of(self.method, MERGE_METHODS, "merge.method")
+        if not 0 < self.density <= 1:
+            raise ValueError(f"merge.density: {self.density} must be in (0, 1] (the share of each task vector kept)")
+        if not 0 <= self.gamma < 1 or self.gamma + self.density > 1:
+            raise ValueError(f"merge.gamma: {self.gamma} must be in [0, 1) with gamma + density ≤ 1 "
+                             "(the share of largest entries dropped)")
+
+    def method_row(self) -> MergeMethod:
+        return MergeMethod(self.method, self.density, self.seed, self.gamma)
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+@dataclass
+class CacheConfig:
+    dir: str | None = "~/.cache/taskvec-ir"  # null disables caching
+    clear: bool = False  # empty the cache before this run
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline | online | disabled; WANDB_MODE in the environment wins
+    project: str = "taskvec-ir"
+    entity: str | None = None
+    group: str | None = None
+    job_type: str | None = "run"
+    name: str | None = None
+    init_timeout: float = 60  # seconds to reach the W&B server online; then the run is kept offline
+    tags: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        _one_of(self.mode, WANDB_MODES, "wandb.mode")
+
+
+@dataclass
+class SweepConfig:
+    name: str = MISSING
+    tune_split: str = "dev"  # trials evaluate this split only: test qrels are never read by a trial
+    final_evaluation: bool = True  # after the last trial: the best setting once on dataset.test_split
+
+
+@dataclass
+class Config:
+    """One experiment, as ``conf/config.yaml`` composes it."""
+
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    retriever: RetrieverConfig = field(default_factory=RetrieverConfig)
+    alpha: AlphaConfig = field(default_factory=AlphaConfig)
+    lam: LamConfig = field(default_factory=LamConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    task: str = "evaluate"  # evaluate | adapt (only build the adapted checkpoints of model)
+    split: str | None = None  # the split evaluated (None: dataset.test_split)
+    systems: list[str] = field(default_factory=lambda: ["bm25", "ir_model", "task_arithmetic"])
+    measures: list[str] = field(default_factory=lambda: ["ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"])
+    objective: str = "ndcg@10"  # the measure of task_arithmetic a sweep maximises (and lam.grid chooses by)
+    save_merged: bool = False  # also write Θ' as a checkpoint into <job dir>/merged_model
+    trial: int | None = None  # set by the sweeper: the Optuna trial number
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    sweep: SweepConfig | None = None
+
+    def __post_init__(self):
+        _one_of(self.task, TASKS, "task")
+        self.split = self.split or self.dataset.test_split
+        unknown = sorted(set(self.systems) - set(SYSTEMS))
+        if unknown:
+            raise ValueError(f"systems: unknown {unknown}; known: {', '.join(SYSTEMS)}")
+        if "domain_model" in self.systems and self.model.kind != "bi_encoder":
+            raise ValueError("systems: domain_model (ΘD alone) can only be scored for bi_encoder models")
+        if self.task == "evaluate" and not self.systems and not self.save_merged:
+            raise ValueError("systems: [] with save_merged=false would do nothing: name the systems to evaluate "
+                             f"({', '.join(SYSTEMS)}) or set save_merged=true")
+        check_measures(self.measures)
+        if self.objective not in self.measures:
+            raise ValueError(f"objective: '{self.objective}' is not among measures ({', '.join(self.measures)}): "
+                             "add it there or choose one of them")
+        extra = set(self.model.extra_domains)
+        if set(self.alpha.extra) != extra:
+            raise ValueError(f"alpha.extra: give one α per model.extra_domains entry (missing: "
+                             f"{sorted(extra - set(self.alpha.extra))}, unknown: {sorted(set(self.alpha.extra) - extra)})")
+        self.dataset.split(self.split)
+        vectors = self.model.vectors().values()
+        if self.task == "adapt" and not any(isinstance(domain, AdaptConfig) for _, domain in vectors):
+            raise ValueError(f"task=adapt: model '{self.model.name}' names no checkpoint to adapt (an adapt config "
+                             "at model.domain); e.g. model=minilm_scifact_adapted")
+
+    def merge_setting(self) -> MergeSetting:
+        """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""
+        alphas = ((PRIMARY, self.alpha.value), *((name, self.alpha.extra[name]) for name in self.model.extra_domains))
+        return MergeSetting(alphas, self.merge.method_row(), self.alpha.scale())
+
+
+# The configs live at the top of the repository (the package is installed in editable mode). Hydra
+# resolves a relative config_path against the calling module's package, which "../.." cannot leave.
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def register() -> None:
+    """Make ``Config`` the schema of ``conf/config.yaml`` (its defaults list names ``taskvec_ir_schema``)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="taskvec_ir_schema", node=Config)
+
+
+def to_config(cfg) -> Config:
+    """The typed ``Config`` of a config Hydra composed (its ``hydra`` node, if any, left out). Values that fail
+    to resolve (a missing environment variable) or to check are one ``ValueError`` naming the key."""
+    job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]) if "hydra" in cfg else cfg
+    try:
+        # Through a plain container: a key added with `+` that the schema lacks is then refused, not dropped.
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.to_container(job)))
+    except OmegaConfBaseException as error:
+        raise ValueError(f"{error.full_key}: {str(error.msg).splitlines()[0]}") from None
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """``conf/config.yaml`` composed with command-line style ``overrides``, typed: the config of a
+    ``taskvec-ir`` run, from Python."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return to_config(hydra_compose("config", overrides=list(overrides)))
