@@ -10,7 +10,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 # ranx imports matplotlib, which scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
-.PHONY: install demo sweep-demo test bench clean
+.PHONY: install demo sweep-demo test lint bench clean
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
@@ -29,6 +29,11 @@ sweep-demo: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# ruff's lint rules and formatting (configured in pyproject.toml); CI runs it before the tests.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The performance benchmarks (bench/RESULTS.md records their figures); each prints its own table.
 bench: install

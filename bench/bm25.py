@@ -11,6 +11,7 @@ Runs offline like `make`: the SciFact zip is symlinked for ir_datasets from TASK
 ../shared/datasets, where it exists) into a temporary IR_DATASETS_HOME; numba's and matplotlib's caches
 default to the repository's .cache/, as the Makefile sets them.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_K = 100
@@ -108,31 +108,39 @@ def main() -> None:
 
         figures, runs = {}, {}
         for backend in BACKENDS:
-            build_s, retriever = best_time(lambda: build_retriever(docs, backend, analyzer, k1=1.2, b=0.75))
-            search_s, runs[backend] = best_time(lambda: retriever.search(split.queries, TOP_K))
+            build_s, retriever = best_time(lambda name=backend: build_retriever(docs, name, analyzer, k1=1.2, b=0.75))
+            search_s, runs[backend] = best_time(lambda r=retriever: r.search(split.queries, TOP_K))
             means, _ = evaluate_run(split.qrels, runs[backend], ["ndcg@10", "recall@100"])
             figures[backend] = {**means, "build_s": build_s, "search_s": search_s}
 
         print(f"{'backend':<10} {'nDCG@10':>8} {'R@100':>8} {'build s':>8} {'search s':>9} {'ms/query':>9}")
         for backend, row in figures.items():
             per_query_ms = 1000 * row["search_s"] / len(split.queries)
-            print(f"{backend:<10} {row['ndcg@10']:>8.4f} {row['recall@100']:>8.4f} {row['build_s']:>8.2f} "
-                  f"{row['search_s']:>9.3f} {per_query_ms:>9.2f}")
+            print(
+                f"{backend:<10} {row['ndcg@10']:>8.4f} {row['recall@100']:>8.4f} {row['build_s']:>8.2f} "
+                f"{row['search_s']:>9.3f} {per_query_ms:>9.2f}"
+            )
         slow, fast = figures["rank_bm25"], figures["bm25s"]
-        print(f"\nrank_bm25 / bm25s time: build {slow['build_s'] / fast['build_s']:.2f}x, "
-              f"search {slow['search_s'] / fast['search_s']:.0f}x, "
-              f"build + search {(slow['build_s'] + slow['search_s']) / (fast['build_s'] + fast['search_s']):.1f}x")
+        print(
+            f"\nrank_bm25 / bm25s time: build {slow['build_s'] / fast['build_s']:.2f}x, "
+            f"search {slow['search_s'] / fast['search_s']:.0f}x, "
+            f"build + search {(slow['build_s'] + slow['search_s']) / (fast['build_s'] + fast['search_s']):.1f}x"
+        )
         run_a, run_b = runs["rank_bm25"], runs["bm25s"]
-        print(f"top-10 agreement (shared documents): {top10_overlap(run_a, run_b):.4f}; "
-              f"identical top-10 lists: {identical_top10_share(run_a, run_b):.4f}; "
-              f"max relative score difference: {max_relative_score_difference(run_a, run_b):.1e}")
+        print(
+            f"top-10 agreement (shared documents): {top10_overlap(run_a, run_b):.4f}; "
+            f"identical top-10 lists: {identical_top10_share(run_a, run_b):.4f}; "
+            f"max relative score difference: {max_relative_score_difference(run_a, run_b):.1e}"
+        )
 
         query_tokens = [analyzer(text) for text in split.queries.values()]
         numba_first_job, numba_warm_search = numba_job_seconds(token_lists, query_tokens)
         numpy_job = fast["build_s"] - analysis_s + fast["search_s"]
-        print(f"\nbm25s numba backend, index + 300-query search on first use in a process (JIT included): "
-              f"{numba_first_job:.2f} s vs numpy {numpy_job:.2f} s (analysis excluded from both); "
-              f"numba's search once compiled: {numba_warm_search:.3f} s")
+        print(
+            f"\nbm25s numba backend, index + 300-query search on first use in a process (JIT included): "
+            f"{numba_first_job:.2f} s vs numpy {numpy_job:.2f} s (analysis excluded from both); "
+            f"numba's search once compiled: {numba_warm_search:.3f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ Linux only (/proc). Checkpoints go under --workdir (default: a fresh folder in /
 --keep leaves them, and a later run with the same --workdir reuses them. The 1.5B run needs about
 3 × 6 GB of disk and stays near 2.2 × 6 GB of RSS at its peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,11 +67,14 @@ TARGET = {"memory": 2.2, "streamed": 1.3}
 
 # ---------------------------------------------------------------- measurement helpers (inside workers)
 
+
 def memory_status() -> dict[str, int]:
     """VmRSS, VmHWM, RssAnon and RssFile of this process, in bytes."""
     text = Path("/proc/self/status").read_text()
-    return {key: int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M).group(1)) * 1024
-            for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+    return {
+        key: int(re.search(rf"^{key}:\s+(\d+) kB", text, re.M).group(1)) * 1024
+        for key in ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+    }
 
 
 def reset_peak() -> None:
@@ -108,6 +112,7 @@ def best_time(action) -> float:
 
 # ---------------------------------------------------------------- model shapes and checkpoints
 
+
 def llama_shape(billions: float) -> dict:
     """A Llama config (dict) with about ``billions`` × 1e9 parameters, untied embeddings, MHA."""
     target = billions * 1e9
@@ -116,9 +121,16 @@ def llama_shape(billions: float) -> dict:
         embeddings = 2 * VOCAB * hidden + hidden
         layers = round((target - embeddings) / per_layer)
         if layers >= MIN_LAYERS or hidden == WIDTHS[-1][0]:
-            return {"vocab_size": VOCAB, "hidden_size": hidden, "intermediate_size": intermediate,
-                    "num_hidden_layers": max(layers, 1), "num_attention_heads": heads,
-                    "num_key_value_heads": heads, "max_position_embeddings": 2048, "tie_word_embeddings": False}
+            return {
+                "vocab_size": VOCAB,
+                "hidden_size": hidden,
+                "intermediate_size": intermediate,
+                "num_hidden_layers": max(layers, 1),
+                "num_attention_heads": heads,
+                "num_key_value_heads": heads,
+                "max_position_embeddings": 2048,
+                "tie_word_embeddings": False,
+            }
     raise AssertionError
 
 
@@ -161,11 +173,17 @@ def write_checkpoints(folder: Path, shape: dict) -> dict:
             start = time.perf_counter()
             model.save_pretrained(folder / role, max_shard_size="1GB")
             written += time.perf_counter() - start
-    return {"params": sum(p.numel() for p in parameters), "bytes": sum(p.numel() * p.element_size() for p in parameters),
-            "init_seconds": init_seconds, "save_seconds": written, "peak": memory_status()["VmHWM"]}
+    return {
+        "params": sum(p.numel() for p in parameters),
+        "bytes": sum(p.numel() * p.element_size() for p in parameters),
+        "init_seconds": init_seconds,
+        "save_seconds": written,
+        "peak": memory_status()["VmHWM"],
+    }
 
 
 # ---------------------------------------------------------------- workers (one per subprocess)
+
 
 def worker_baseline(_args) -> dict:
     import torch  # noqa: F401
@@ -198,8 +216,13 @@ def load_ir(folder: Path):
     model = LlamaForCausalLM.from_pretrained(folder / "ir", dtype=torch.float32)
     seconds = time.perf_counter() - start
     status = memory_status()
-    return model, {"seconds": seconds, "peak": status["VmHWM"], "rss_after": status["VmRSS"],
-                   "rss_file_after": status["RssFile"], "rss_anon_after": status["RssAnon"]}
+    return model, {
+        "seconds": seconds,
+        "peak": status["VmHWM"],
+        "rss_after": status["VmRSS"],
+        "rss_file_after": status["RssFile"],
+        "rss_anon_after": status["RssAnon"],
+    }
 
 
 def worker_merge(args) -> dict:
@@ -227,8 +250,10 @@ def worker_merge(args) -> dict:
         tau_folder.mkdir(parents=True)
         shard_bytes = args.shard_mb * MiB if args.shard_mb else None
         kwargs = {"shard_bytes": shard_bytes} if shard_bytes else {}
-        phases.run("save_tau", lambda: merging.save_tensors(
-            merging.task_vector_tensors(model, base, domain), tau_folder, **kwargs))
+        phases.run(
+            "save_tau",
+            lambda: merging.save_tensors(merging.task_vector_tensors(model, base, domain), tau_folder, **kwargs),
+        )
         result["shard_bytes"] = shard_bytes
         result["tau_files"] = len(list(tau_folder.glob("*.safetensors")))
         merge = phases.run("init", lambda: merging.TaskArithmetic(model, ir, {"domain": CheckpointReader(tau_folder)}))
@@ -250,7 +275,9 @@ def worker_merge(args) -> dict:
 
         result["throughput"] = {
             "bytes": tau_bytes,
-            "apply_seconds": best_time(lambda: merging.apply_task_vectors(model, {"domain": tau}, merging.MergeSetting((("domain", 0.5),)))),
+            "apply_seconds": best_time(
+                lambda: merging.apply_task_vectors(model, {"domain": tau}, merging.MergeSetting((("domain", 0.5),)))
+            ),
             "copy_seconds": best_time(copy),
         }
     else:
@@ -265,16 +292,18 @@ def run_worker(*arguments: str) -> dict:
     """Run this script as a worker in a fresh interpreter; its last RESULT line is the answer."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    completed = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", *arguments],
-                               capture_output=True, text=True, env=env)
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", *arguments], capture_output=True, text=True, env=env
+    )
     lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT)]
     if completed.returncode != 0 or not lines:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         raise SystemExit(f"worker {' '.join(arguments)} failed (exit {completed.returncode})")
-    return json.loads(lines[-1][len(RESULT):])
+    return json.loads(lines[-1][len(RESULT) :])
 
 
 # ---------------------------------------------------------------- report
+
 
 def verdict(ratio: float, limit: float) -> str:
     return f"{'PASS' if ratio <= limit else 'FAIL'} (≤{limit}×)"
@@ -291,14 +320,18 @@ def report(size: float, written: dict, baseline: dict, runs: dict[str, dict]) ->
     def x_above(value: float) -> str:
         return f"{(value - base_rss) / model_bytes:5.2f}×"
 
-    print(f"\n=== ~{size}B: LlamaForCausalLM fp32, {written['params'] / 1e9:.3f}B params = {model_bytes / GB:.2f} GB "
-          f"(hidden {shape['hidden_size']}, intermediate {shape['intermediate_size']}, "
-          f"layers {shape['num_hidden_layers']}, vocab {shape['vocab_size']}, untied) ===")
+    print(
+        f"\n=== ~{size}B: LlamaForCausalLM fp32, {written['params'] / 1e9:.3f}B params = {model_bytes / GB:.2f} GB "
+        f"(hidden {shape['hidden_size']}, intermediate {shape['intermediate_size']}, "
+        f"layers {shape['num_hidden_layers']}, vocab {shape['vocab_size']}, untied) ==="
+    )
     if written.get("reused"):
         print("checkpoints: reused from an earlier --keep run")
     else:
-        print(f"checkpoints: 3 written in {written['save_seconds']:.0f} s "
-              f"(init {written['init_seconds']:.0f} s; writer peak {x(written['peak'])})")
+        print(
+            f"checkpoints: 3 written in {written['save_seconds']:.0f} s "
+            f"(init {written['init_seconds']:.0f} s; writer peak {x(written['peak'])})"
+        )
     print(f"peak RSS as × model bytes (in brackets: above the {base_rss / GB:.2f} GB baseline process)")
     header = f"{'mode':<26}{'load peak':>18}{'merge peak':>18}{'whole process':>18}   step peaks (× model) and times"
     print(header)
@@ -306,35 +339,55 @@ def report(size: float, written: dict, baseline: dict, runs: dict[str, dict]) ->
         steps = run["steps"]
         merge_peak = max(step["peak"] for step in steps.values())
         whole = max(merge_peak, run["load"]["peak"])
-        step_text = ", ".join(f"{name} {x(step['peak']).strip()} {step['seconds']:.1f}s" for name, step in steps.items())
-        print(f"{label:<26}{x(run['load']['peak'])} ({x_above(run['load']['peak'])})"
-              f"{x(merge_peak)} ({x_above(merge_peak)})"
-              f"{x(whole)} ({x_above(whole)})   load {run['load']['seconds']:.1f}s; {step_text}")
-    print("after load: " + "; ".join(
-        f"{label} RSS {x(run['load']['rss_after']).strip()} (file-mapped {run['load']['rss_file_after'] / GB:.2f} GB, "
-        f"anonymous {run['load']['rss_anon_after'] / GB:.2f} GB)" for label, run in runs.items()))
+        step_text = ", ".join(
+            f"{name} {x(step['peak']).strip()} {step['seconds']:.1f}s" for name, step in steps.items()
+        )
+        print(
+            f"{label:<26}{x(run['load']['peak'])} ({x_above(run['load']['peak'])})"
+            f"{x(merge_peak)} ({x_above(merge_peak)})"
+            f"{x(whole)} ({x_above(whole)})   load {run['load']['seconds']:.1f}s; {step_text}"
+        )
+    print(
+        "after load: "
+        + "; ".join(
+            f"{label} RSS {x(run['load']['rss_after']).strip()} "
+            f"(file-mapped {run['load']['rss_file_after'] / GB:.2f} GB, "
+            f"anonymous {run['load']['rss_anon_after'] / GB:.2f} GB)"
+            for label, run in runs.items()
+        )
+    )
     print("targets:")
     for label, run in runs.items():
         limit = TARGET[run["mode"]]
         merge_peak = max(step["peak"] for step in run["steps"].values())
         whole = max(merge_peak, run["load"]["peak"])
-        print(f"  {label:<24} merge phase {verdict(merge_peak / model_bytes, limit)}, "
-              f"above baseline {verdict((merge_peak - base_rss) / model_bytes, limit)}; "
-              f"whole process {verdict(whole / model_bytes, limit)}, "
-              f"above baseline {verdict((whole - base_rss) / model_bytes, limit)}")
+        print(
+            f"  {label:<24} merge phase {verdict(merge_peak / model_bytes, limit)}, "
+            f"above baseline {verdict((merge_peak - base_rss) / model_bytes, limit)}; "
+            f"whole process {verdict(whole / model_bytes, limit)}, "
+            f"above baseline {verdict((whole - base_rss) / model_bytes, limit)}"
+        )
     memory = runs["τ in memory"]
     throughput = memory["throughput"]
     apply_rate = throughput["bytes"] / throughput["apply_seconds"] / GB
     copy_rate = throughput["bytes"] / throughput["copy_seconds"] / GB
-    print(f"throughput over {throughput['bytes'] / GB:.2f} GB of parameters (best of {REPEATS}): "
-          f"apply_task_vectors {apply_rate:.2f} GB/s ({throughput['apply_seconds']:.2f} s), "
-          f"p.copy_(q) {copy_rate:.2f} GB/s ({throughput['copy_seconds']:.2f} s), ratio {apply_rate / copy_rate:.2f}")
-    print("set_alpha steps: " + "; ".join(
-        f"{label}: 0.5 {run['steps']['set_alpha_0.5']['seconds']:.1f} s, 0.8 {run['steps']['set_alpha_0.8']['seconds']:.1f} s "
-        f"({run['steps']['set_alpha_0.8']['seconds'] and run['model_bytes'] / run['steps']['set_alpha_0.8']['seconds'] / GB:.2f} GB/s)"
-        for label, run in runs.items()))
-    print("check |merged − (ΘT + 0.8·τ)|max on one tensor: " + ", ".join(
-        f"{label} {run['check_max_abs_error']:.1e}" for label, run in runs.items()))
+    print(
+        f"throughput over {throughput['bytes'] / GB:.2f} GB of parameters (best of {REPEATS}): "
+        f"apply_task_vectors {apply_rate:.2f} GB/s ({throughput['apply_seconds']:.2f} s), "
+        f"p.copy_(q) {copy_rate:.2f} GB/s ({throughput['copy_seconds']:.2f} s), ratio {apply_rate / copy_rate:.2f}"
+    )
+    print(
+        "set_alpha steps: "
+        + "; ".join(
+            f"{label}: 0.5 {first:.1f} s, 0.8 {second:.1f} s ({second and run['model_bytes'] / second / GB:.2f} GB/s)"
+            for label, run in runs.items()
+            for first, second in [(run["steps"]["set_alpha_0.5"]["seconds"], run["steps"]["set_alpha_0.8"]["seconds"])]
+        )
+    )
+    print(
+        "check |merged − (ΘT + 0.8·τ)|max on one tensor: "
+        + ", ".join(f"{label} {run['check_max_abs_error']:.1e}" for label, run in runs.items())
+    )
 
 
 def main() -> None:
@@ -342,8 +395,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.5, 1.5], help="billions of parameters")
     parser.add_argument("--workdir", type=Path, help="where checkpoints go (default: a new folder in /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the checkpoints (reused by a later run)")
-    parser.add_argument("--small-shard-mb", type=int, default=256,
-                        help="also run τ streamed with this save_tensors shard size (0: skip)")
+    parser.add_argument(
+        "--small-shard-mb",
+        type=int,
+        default=256,
+        help="also run τ streamed with this save_tensors shard size (0: skip)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads in the workers (0: default)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=float, help=argparse.SUPPRESS)
@@ -360,22 +417,29 @@ def main() -> None:
     created = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="merge_memory_", dir="/tmp")) if created else args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"merge memory benchmark: sizes {args.sizes} B, workdir {workdir}, python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, torch threads in workers: {args.threads or 'default'}")
+    print(
+        f"merge memory benchmark: sizes {args.sizes} B, workdir {workdir}, python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, torch threads in workers: {args.threads or 'default'}"
+    )
     try:
         baseline = run_worker("baseline")
-        print(f"baseline (empty python + torch + transformers + taskvec_ir): RSS {baseline['VmRSS'] / GB:.2f} GB, "
-              f"peak {baseline['VmHWM'] / GB:.2f} GB")
+        print(
+            f"baseline (empty python + torch + transformers + taskvec_ir): RSS {baseline['VmRSS'] / GB:.2f} GB, "
+            f"peak {baseline['VmHWM'] / GB:.2f} GB"
+        )
         for size in args.sizes:
             folder = workdir / f"llama-{size}b"
             written = run_worker("write", "--size", str(size), "--folder", str(folder))
             tau = str(folder / "tau")
             common = ("merge", "--folder", str(folder), "--threads", str(args.threads))
-            runs = {"τ in memory": run_worker(*common, "--mode", "memory"),
-                    "τ streamed (default shard)": run_worker(*common, "--mode", "streamed", "--tau-folder", tau)}
+            runs = {
+                "τ in memory": run_worker(*common, "--mode", "memory"),
+                "τ streamed (default shard)": run_worker(*common, "--mode", "streamed", "--tau-folder", tau),
+            }
             if args.small_shard_mb:
                 runs[f"τ streamed ({args.small_shard_mb} MiB shard)"] = run_worker(
-                    *common, "--mode", "streamed", "--tau-folder", tau, "--shard-mb", str(args.small_shard_mb))
+                    *common, "--mode", "streamed", "--tau-folder", tau, "--shard-mb", str(args.small_shard_mb)
+                )
             report(size, written, baseline, runs)
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)

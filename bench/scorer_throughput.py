@@ -1,6 +1,7 @@
 """Benchmark 1: re-ranking throughput of our scorers against a bare forward loop.
 
-    .venv/bin/python bench/scorer_throughput.py [--queries 16] [--candidates 32] [--repeats 3] [--device cpu] [--dtype float32]
+    .venv/bin/python bench/scorer_throughput.py [--queries 16] [--candidates 32] [--repeats 3]
+        [--device cpu] [--dtype float32]
 
 For each model family, on tiny weights and on MiniLM-sized weights, it times ``scorer.score(...)`` (all a
 job pays: truncation, tokenisation, batching, bookkeeping) and a bare ``model(**batch)`` loop over the
@@ -21,15 +22,18 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tiny_models import MINILM, WORDS, tiny_bert, tiny_llama, tiny_t5  # noqa: E402  (the tests' checkpoint builders)
-
 from taskvec_ir.schema import ScorerConfig  # noqa: E402
 from taskvec_ir.scoring import load_scorer  # noqa: E402
 
-MINILM_SIZE = {"bert": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
-               "t5": dict(d_model=384, d_kv=32, d_ff=1536, num_layers=6, num_heads=12),
-               "llama": dict(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=12,
-                             num_key_value_heads=12)}
+from tiny_models import MINILM, WORDS, tiny_bert, tiny_llama, tiny_t5  # noqa: E402  (the tests' checkpoint builders)
+
+MINILM_SIZE = {
+    "bert": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
+    "t5": dict(d_model=384, d_kv=32, d_ff=1536, num_layers=6, num_heads=12),
+    "llama": dict(
+        hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=12, num_key_value_heads=12
+    ),
+}
 
 
 def workload(n_queries: int, n_candidates: int, seed: int = 0):
@@ -47,18 +51,30 @@ def bare_batches(scorer, kind, queries, docs, candidates):
         st = scorer.module
         doc_texts = [docs[d] for d in sorted({d for ranked in candidates.values() for d in ranked})]
         texts = sorted(doc_texts, key=len, reverse=True) + [queries[q] for q in candidates]
-        return [st.tokenize(texts[i:i + size]) for i in range(0, len(texts), size)]
-    query_texts, doc_texts = scorer._prepare({q: queries[q] for q in candidates},
-                                             {d: docs[d] for ranked in candidates.values() for d in ranked})
-    pairs = sorted(((q, d) for q, ranked in candidates.items() for d in ranked),
-                   key=lambda pair: len(doc_texts[pair[1]]), reverse=True)
+        return [st.tokenize(texts[i : i + size]) for i in range(0, len(texts), size)]
+    query_texts, doc_texts = scorer._prepare(
+        {q: queries[q] for q in candidates}, {d: docs[d] for ranked in candidates.values() for d in ranked}
+    )
+    pairs = sorted(
+        ((q, d) for q, ranked in candidates.items() for d in ranked),
+        key=lambda pair: len(doc_texts[pair[1]]),
+        reverse=True,
+    )
     batches = []
     for start in range(0, len(pairs), size):
-        qs = [query_texts[q] for q, _ in pairs[start:start + size]]
-        ds = [doc_texts[d] for _, d in pairs[start:start + size]]
+        qs = [query_texts[q] for q, _ in pairs[start : start + size]]
+        ds = [doc_texts[d] for _, d in pairs[start : start + size]]
         if kind == "cross_encoder":
-            batch = dict(scorer.tokenizer(qs, ds, padding=True, truncation="only_second",
-                                          max_length=scorer.settings.max_length, return_tensors="pt"))
+            batch = dict(
+                scorer.tokenizer(
+                    qs,
+                    ds,
+                    padding=True,
+                    truncation="only_second",
+                    max_length=scorer.settings.max_length,
+                    return_tensors="pt",
+                )
+            )
         else:
             batch = dict(scorer._tokens(scorer._prompts(qs, ds)))
             if kind == "monot5":
@@ -78,8 +94,10 @@ def best_time(function, repeats: int) -> float:
 
 def measure(kind, folder, settings, queries, docs, candidates, repeats):
     scorer = load_scorer(kind, folder, settings)
-    batches = [{k: v.to(scorer.module.device) for k, v in b.items() if isinstance(v, torch.Tensor)}
-               for b in bare_batches(scorer, kind, queries, docs, candidates)]
+    batches = [
+        {k: v.to(scorer.module.device) for k, v in b.items() if isinstance(v, torch.Tensor)}
+        for b in bare_batches(scorer, kind, queries, docs, candidates)
+    ]
 
     @torch.inference_mode()
     def bare():
@@ -122,8 +140,10 @@ def main() -> None:
     args = parser.parse_args()
     queries, docs, candidates = workload(args.queries, args.candidates)
     settings = ScorerConfig(batch_size=32, max_length=256, device=args.device, dtype=args.dtype, show_progress=False)
-    print(f"{args.queries} queries × {args.candidates} candidates, batch 32, max_length 256, {args.device} {args.dtype}, "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.queries} queries × {args.candidates} candidates, batch 32, max_length 256, {args.device} {args.dtype}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"{'model':<38} {'ours s':>8} {'bare s':>8} {'ratio':>6}")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,22 +24,35 @@ TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 
 def timed(command: list[str], env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="startup-"))
     triple = tiny_triple(work / "triple", "bi_encoder")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(work / "numba"), "MPLCONFIGDIR": str(work / "mpl"),
-           "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "IR_DATASETS_HOME": str(work / "ir_datasets")}
-    job = [str(TASKVEC_IR), "dataset=cranfield", "retriever.top_k=10", "model.scorer.show_progress=false",
-           *(f"model.{role}={path}" for role, path in triple.items())]
+    env = {
+        **os.environ,
+        "NUMBA_CACHE_DIR": str(work / "numba"),
+        "MPLCONFIGDIR": str(work / "mpl"),
+        "WANDB_MODE": "disabled",
+        "HF_HUB_OFFLINE": "1",
+        "IR_DATASETS_HOME": str(work / "ir_datasets"),
+    }
+    job = [
+        str(TASKVEC_IR),
+        "dataset=cranfield",
+        "retriever.top_k=10",
+        "model.scorer.show_progress=false",
+        *(f"model.{role}={path}" for role, path in triple.items()),
+    ]
     times = {}
     for run in ("cold", "warm", "warm again"):
         times[f"job, {run} (numba/matplotlib caches)"] = timed(
-            [*job, f"hydra.run.dir={work / run}", f"cache.dir={work / run / 'cache'}"], env)
+            [*job, f"hydra.run.dir={work / run}", f"cache.dir={work / run / 'cache'}"], env
+        )
     times["import taskvec_ir.app"] = timed([sys.executable, "-c", "import taskvec_ir.app"], env)
     times["taskvec-ir --help"] = timed([str(TASKVEC_IR), "--help"], env)
     print(f"\n{'what':<44} {'seconds':>8}")

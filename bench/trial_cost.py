@@ -56,8 +56,14 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=10)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="trial-cost-"))
-    base = [f"dataset.splits.dev.fraction={args.dev_fraction}", f"retriever.top_k={args.top_k}", "split=dev",
-            "systems=[bm25,task_arithmetic]", "model.scorer.show_progress=false", f"cache.dir={work / 'cache'}"]
+    base = [
+        f"dataset.splits.dev.fraction={args.dev_fraction}",
+        f"retriever.top_k={args.top_k}",
+        "split=dev",
+        "systems=[bm25,task_arithmetic]",
+        "model.scorer.show_progress=false",
+        f"cache.dir={work / 'cache'}",
+    ]
     prepare_environment(config(*base))
 
     naive_trial(config(*base), 0.3, 0.5)  # warm-up: imports, ranx compilation, page cache
@@ -73,13 +79,17 @@ def main() -> None:
 
     print(f"\nSciFact dev sample ({args.dev_fraction:.0%} of train), BM25 top-{args.top_k}, demo triple, CPU")
     print(f"{'trial':<52} {'seconds':>8} {'naive / this':>13}")
-    for name, seconds in [("naive (reload 3 checkpoints, τ, BM25, score)", naive),
-                          ("ours, new α (forward passes only)", new_alpha),
-                          ("ours, new λ only (scores from the cache)", new_lambda),
-                          ("ours, new λ only, with an offline W&B run", new_lambda_wandb)]:
+    for name, seconds in [
+        ("naive (reload 3 checkpoints, τ, BM25, score)", naive),
+        ("ours, new α (forward passes only)", new_alpha),
+        ("ours, new λ only (scores from the cache)", new_lambda),
+        ("ours, new λ only, with an offline W&B run", new_lambda_wandb),
+    ]:
         print(f"{name:<52} {seconds:8.3f} {naive / seconds:12.1f}×")
-    print(f"new-α trial / λ-only trial: {new_alpha / new_lambda:.0f}× (goal ≥ 50×); "
-          f"with W&B offline: {new_alpha / new_lambda_wandb:.0f}×")
+    print(
+        f"new-α trial / λ-only trial: {new_alpha / new_lambda:.0f}× (goal ≥ 50×); "
+        f"with W&B offline: {new_alpha / new_lambda_wandb:.0f}×"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 The variables are set when this file is imported, before any test module imports ir_datasets, ranx
 or wandb, because those libraries read them at import time.
 """
+
 import os
 import shutil
 import tempfile

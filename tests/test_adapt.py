@@ -1,4 +1,5 @@
 """The adapt stage: continued pre-training of a start checkpoint on a corpus, cached and resumable."""
+
 import json
 import logging
 from dataclasses import fields, replace
@@ -25,6 +26,7 @@ from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
 from taskvec_ir.merging import task_vector
 from taskvec_ir.schema import AdaptConfig, DatasetConfig, ScorerConfig, parse
 from taskvec_ir.scoring import load_scorer
+
 from tiny_models import tiny_bert, tiny_llama, tiny_t5
 
 # Short documents in the tiny word-level vocabulary (T5 and Llama), which BERT's tokenizer also reads.
@@ -44,10 +46,17 @@ FAST = {"steps": 3, "batch_size": 3, "max_length": 32, "learning_rate": 1e-3, "s
 def spec(**values) -> AdaptConfig:
     """An adapt config as a model config's ``model.domain`` gives it (typed as the schema types it)."""
     return parse(AdaptConfig, values, "adapt")
+
+
 EXPECTED_OBJECTIVE = {"bert_mlm": "mlm", "t5": "span_corruption", "llama": "next_token", "bi_encoder": "simcse"}
 # (start, objective) for each objective: "auto" wherever it picks the objective, so that is checked too.
-RUNS = {"mlm": ("bert_mlm", "auto"), "span_corruption": ("t5", "auto"), "next_token": ("llama", "auto"),
-        "simcse": ("bi_encoder", "auto"), "tsdae": ("bi_encoder", "tsdae")}
+RUNS = {
+    "mlm": ("bert_mlm", "auto"),
+    "span_corruption": ("t5", "auto"),
+    "next_token": ("llama", "auto"),
+    "simcse": ("bi_encoder", "auto"),
+    "tsdae": ("bi_encoder", "tsdae"),
+}
 LOADERS = {
     "mlm": transformers.AutoModelForMaskedLM.from_pretrained,
     "span_corruption": transformers.AutoModelForSeq2SeqLM.from_pretrained,
@@ -73,17 +82,24 @@ def no_docs():
 @pytest.fixture(scope="module")
 def starts(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("starts")
-    return {"bert_mlm": tiny_bert(root / "bert_mlm", 0, "mlm"), "t5": tiny_t5(root / "t5", 0),
-            "llama": tiny_llama(root / "llama", 0), "bi_encoder": tiny_bert(root / "bi_encoder", 0, "bi_encoder")}
+    return {
+        "bert_mlm": tiny_bert(root / "bert_mlm", 0, "mlm"),
+        "t5": tiny_t5(root / "t5", 0),
+        "llama": tiny_llama(root / "llama", 0),
+        "bi_encoder": tiny_bert(root / "bi_encoder", 0, "bi_encoder"),
+    }
 
 
 @pytest.fixture(scope="module")
 def adapted(starts, tmp_path_factory) -> dict[str, Path]:
     """Each objective run once, for the tests that inspect the results."""
     cache = Cache(tmp_path_factory.mktemp("cache"))
-    return {objective: adapted_checkpoint(spec(start=str(starts[start]), objective=choice, **FAST), cache,
-                                          lambda: DOCS, CORPUS)
-            for objective, (start, choice) in RUNS.items()}
+    return {
+        objective: adapted_checkpoint(
+            spec(start=str(starts[start]), objective=choice, **FAST), cache, lambda: DOCS, CORPUS
+        )
+        for objective, (start, choice) in RUNS.items()
+    }
 
 
 @pytest.mark.parametrize("objective", list(RUNS))
@@ -115,8 +131,10 @@ def test_objective_auto_picks_the_family_objective(starts, tmp_path):
     assert resolve_objective(decoder, "auto") == "next_token"
 
 
-@pytest.mark.parametrize("start, objective", [
-    ("bert_mlm", "simcse"), ("bert_mlm", "span_corruption"), ("t5", "mlm"), ("llama", "tsdae"), ("t5", "next_token")])
+@pytest.mark.parametrize(
+    "start, objective",
+    [("bert_mlm", "simcse"), ("bert_mlm", "span_corruption"), ("t5", "mlm"), ("llama", "tsdae"), ("t5", "next_token")],
+)
 def test_an_objective_that_does_not_fit_the_start_is_refused(starts, start, objective):
     with pytest.raises(ValueError, match="adapt.objective"):
         resolve_objective(starts[start], objective)
@@ -142,9 +160,20 @@ class KeyRecorder(Cache):
 
 
 # A second value for every setting (with the bi-encoder start).
-OTHER_VALUES = {"objective": "tsdae", "steps": 4, "batch_size": 2, "max_length": 16, "learning_rate": 2e-3,
-                "seed": 1, "device": "cpu", "sample_size": 4, "mlm_probability": 0.2, "noise_density": 0.3,
-                "mean_span_length": 2.0, "save_every": 5}
+OTHER_VALUES = {
+    "objective": "tsdae",
+    "steps": 4,
+    "batch_size": 2,
+    "max_length": 16,
+    "learning_rate": 2e-3,
+    "seed": 1,
+    "device": "cpu",
+    "sample_size": 4,
+    "mlm_probability": 0.2,
+    "noise_density": 0.3,
+    "mean_span_length": 2.0,
+    "save_every": 5,
+}
 
 
 def _key(start: Path, corpus=CORPUS, **settings) -> str:
@@ -214,16 +243,31 @@ def test_an_interrupted_build_resumes_and_ends_as_an_uninterrupted_one(objective
 
 
 def test_without_a_cache_dir_nothing_is_saved_to_resume_from(starts):
-    out = adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, "save_every": 1}), Cache(None),
-                             lambda: DOCS, CORPUS)
+    out = adapted_checkpoint(
+        spec(start=str(starts["bert_mlm"]), **{**FAST, "save_every": 1}), Cache(None), lambda: DOCS, CORPUS
+    )
     assert json.loads((out / "provenance.json").read_text())["steps"] == FAST["steps"]
 
 
-@pytest.mark.parametrize("name, value", [
-    ("objective", "bert"), ("steps", 0), ("steps", 2.5), ("batch_size", -1), ("max_length", True),
-    ("learning_rate", 0), ("learning_rate", float("nan")), ("seed", -1), ("device", "gpu0"),
-    ("sample_size", 0), ("mlm_probability", 1.0), ("noise_density", 0), ("mean_span_length", 0.5),
-    ("save_every", 0)])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("objective", "bert"),
+        ("steps", 0),
+        ("steps", 2.5),
+        ("batch_size", -1),
+        ("max_length", True),
+        ("learning_rate", 0),
+        ("learning_rate", float("nan")),
+        ("seed", -1),
+        ("device", "gpu0"),
+        ("sample_size", 0),
+        ("mlm_probability", 1.0),
+        ("noise_density", 0),
+        ("mean_span_length", 0.5),
+        ("save_every", 0),
+    ],
+)
 def test_bad_settings_are_refused_naming_the_key_before_documents_are_read(starts, name, value):
     with pytest.raises(ValueError, match=rf"^adapt\.{name}: "):
         adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, name: value}), Cache(None), no_docs, CORPUS)
@@ -239,16 +283,20 @@ def test_simcse_needs_in_batch_negatives_and_a_start_must_exist(starts, tmp_path
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_a_missing_gpu_is_refused_before_documents_are_read(starts):
     with pytest.raises(ValueError, match=r"^adapt\.device: 'cuda'"):
-        adapted_checkpoint(spec(start=str(starts["bert_mlm"]), **{**FAST, "device": "cuda"}), Cache(None), no_docs,
-                           CORPUS)
+        adapted_checkpoint(
+            spec(start=str(starts["bert_mlm"]), **{**FAST, "device": "cuda"}), Cache(None), no_docs, CORPUS
+        )
 
 
-@pytest.mark.parametrize("kind, ir, objective", [
-    ("bi_encoder", lambda root: tiny_bert(root, 2, "bi_encoder"), "simcse"),
-    ("cross_encoder", lambda root: tiny_bert(root, 2, "cross_encoder"), "mlm"),
-    ("monot5", lambda root: tiny_t5(root, 2), "span_corruption"),
-    ("causal_lm", lambda root: tiny_llama(root, 2), "next_token"),
-])
+@pytest.mark.parametrize(
+    "kind, ir, objective",
+    [
+        ("bi_encoder", lambda root: tiny_bert(root, 2, "bi_encoder"), "simcse"),
+        ("cross_encoder", lambda root: tiny_bert(root, 2, "cross_encoder"), "mlm"),
+        ("monot5", lambda root: tiny_t5(root, 2), "span_corruption"),
+        ("causal_lm", lambda root: tiny_llama(root, 2), "next_token"),
+    ],
+)
 def test_an_adapted_checkpoint_serves_as_the_domain_model(kind, ir, objective, starts, adapted, tmp_path):
     scorer = load_scorer(kind, ir(tmp_path / "ir"), ScorerConfig(show_progress=False))
     tau = task_vector(scorer.module, CheckpointReader(starts[RUNS[objective][0]]), CheckpointReader(adapted[objective]))

@@ -23,7 +23,10 @@ def triple(tmp_path_factory):
 def taskvec_ir(out_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(TASKVEC_IR), f"hydra.run.dir={out_dir}", *overrides],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
         env={key: value for key, value in {**os.environ, **(env or {})}.items() if value is not None},  # None unsets
     )
 
@@ -35,8 +38,15 @@ def _model(triple) -> list[str]:
 @pytest.fixture(scope="module")
 def cranfield_run(tmp_path_factory, triple, mirror_dir):
     out = tmp_path_factory.mktemp("run")
-    result = taskvec_ir(out, "dataset=cranfield", "retriever.top_k=20", "alpha.value=0.7", "lam.value=0.4",
-                        *_model(triple), env={"TASKVEC_IR_MIRROR": str(mirror_dir)})
+    result = taskvec_ir(
+        out,
+        "dataset=cranfield",
+        "retriever.top_k=20",
+        "alpha.value=0.7",
+        "lam.value=0.4",
+        *_model(triple),
+        env={"TASKVEC_IR_MIRROR": str(mirror_dir)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -47,7 +57,11 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
     assert set(metrics) == {"test", "merge"} and set(metrics["test"]) == SYSTEMS
     merge = metrics["merge"]  # what the merge did to ΘT
     assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
-    assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == ["0", "1", "other"]
+    assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == [
+        "0",
+        "1",
+        "other",
+    ]
     assert 0.9 < merge["changed_fraction"] < 1  # every tensor but the pooler head
     assert set(metrics["test"]["bm25"]) == {"ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"}
     # Cranfield with gain = 5 - grade: BM25 lands where published plain BM25 does (≈0.34-0.37).
@@ -63,9 +77,8 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
 
 
 def test_metrics_agree_with_the_trec_files(cranfield_run):
-    from ranx import Qrels, Run, evaluate
-
     import ir_datasets
+    from ranx import Qrels, Run, evaluate
 
     out, _ = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())["test"]
@@ -96,20 +109,35 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
 
 
 def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_dir):
-    result = taskvec_ir(tmp_path, "dataset=cranfield", "retriever.top_k=10", "alpha.value=0", *_model(triple),
-                        env={"TASKVEC_IR_MIRROR": str(mirror_dir), "WANDB_MODE": "disabled"})
+    result = taskvec_ir(
+        tmp_path,
+        "dataset=cranfield",
+        "retriever.top_k=10",
+        "alpha.value=0",
+        *_model(triple),
+        env={"TASKVEC_IR_MIRROR": str(mirror_dir), "WANDB_MODE": "disabled"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())["test"]
     assert metrics["task_arithmetic"] == metrics["ir_model"]
-    assert (tmp_path / "runs/test.ir_model.trec").read_text().replace("ir_model", "x") == \
-        (tmp_path / "runs/test.task_arithmetic.trec").read_text().replace("task_arithmetic", "x")
+    assert (tmp_path / "runs/test.ir_model.trec").read_text().replace("ir_model", "x") == (
+        tmp_path / "runs/test.task_arithmetic.trec"
+    ).read_text().replace("task_arithmetic", "x")
     assert not list(tmp_path.glob("wandb/offline-run-*"))  # WANDB_MODE=disabled wins over the config
 
 
 def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path, triple, mirror_dir):
-    adapt = ["task=adapt", "model=minilm_scifact_adapted", f"model.ir={triple['ir']}", "model.domain.steps=3",
-             "model.domain.batch_size=4", "model.domain.max_length=32", "model.domain.sample_size=12",
-             "dataset@model.domain.dataset=cranfield", f"cache.dir={tmp_path / 'cache'}"]
+    adapt = [
+        "task=adapt",
+        "model=minilm_scifact_adapted",
+        f"model.ir={triple['ir']}",
+        "model.domain.steps=3",
+        "model.domain.batch_size=4",
+        "model.domain.max_length=32",
+        "model.domain.sample_size=12",
+        "dataset@model.domain.dataset=cranfield",
+        f"cache.dir={tmp_path / 'cache'}",
+    ]
     result = taskvec_ir(tmp_path / "job", *adapt, env={"TASKVEC_IR_MIRROR": str(mirror_dir)})
     assert result.returncode == 0, result.stderr[-3000:]
     [folder] = (tmp_path / "cache" / "adapted").iterdir()

@@ -4,19 +4,25 @@ import pytest
 
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
 
-BASE = dict(dataset={"docs": "beir/scifact", "doc_fields": ["title", "text"]}, queries="abc",
-            retriever={"top_k": 100, "k1": 1.2, "b": 0.75, "analyzer": {"stemmer": True}})
+BASE = dict(
+    dataset={"docs": "beir/scifact", "doc_fields": ["title", "text"]},
+    queries="abc",
+    retriever={"top_k": 100, "k1": 1.2, "b": 0.75, "analyzer": {"stemmer": True}},
+)
 
 
-@pytest.mark.parametrize("change", [
-    lambda p: p["dataset"].update(docs="beir/nfcorpus"),
-    lambda p: p["dataset"].update(doc_fields=["text"]),
-    lambda p: p.update(queries="abd"),
-    lambda p: p["retriever"].update(top_k=99),
-    lambda p: p["retriever"].update(k1=0.9),
-    lambda p: p["retriever"]["analyzer"].update(stemmer=False),
-    lambda p: p.update(alpha=0.5),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["dataset"].update(docs="beir/nfcorpus"),
+        lambda p: p["dataset"].update(doc_fields=["text"]),
+        lambda p: p.update(queries="abd"),
+        lambda p: p["retriever"].update(top_k=99),
+        lambda p: p["retriever"].update(k1=0.9),
+        lambda p: p["retriever"]["analyzer"].update(stemmer=False),
+        lambda p: p.update(alpha=0.5),
+    ],
+)
 def test_any_change_of_input_changes_the_key(change):
     parts = json.loads(json.dumps(BASE))
     change(parts)

@@ -10,11 +10,17 @@ from taskvec_ir.schema import CONFIG_DIR, AdaptConfig, Config, register, to_conf
 
 register()
 
-GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()}
+GROUPS = {
+    group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()
+}
 # scorer, adapt and sweep_base are included by other configs (model/*, experiment/*, sweep/*), not chosen on
 # their own.
-CHOICES = [(group, option) for group, options in GROUPS.items() if group not in {"scorer", "adapt", "sweep_base", "hydra"}
-           for option in options]
+CHOICES = [
+    (group, option)
+    for group, options in GROUPS.items()
+    if group not in {"scorer", "adapt", "sweep_base", "hydra"}
+    for option in options
+]
 
 
 @pytest.mark.parametrize("group, option", CHOICES)
@@ -42,9 +48,20 @@ def test_default_experiment_is_the_demo_on_scifact_test():
 
 
 def test_paper_triples_are_all_there():
-    assert {"monot5_base", "monot5_large", "mt5_base", "roberta_bi", "distilbert_bi", "llama2_7b"} <= set(GROUPS["model"])
-    assert {"scifact", "nfcorpus", "trec_covid", "scidocs", "miracl_fr", "miracl_es", "miracl_en", "germanquad",
-            "cranfield"} <= set(GROUPS["dataset"])
+    assert {"monot5_base", "monot5_large", "mt5_base", "roberta_bi", "distilbert_bi", "llama2_7b"} <= set(
+        GROUPS["model"]
+    )
+    assert {
+        "scifact",
+        "nfcorpus",
+        "trec_covid",
+        "scidocs",
+        "miracl_fr",
+        "miracl_es",
+        "miracl_en",
+        "germanquad",
+        "cranfield",
+    } <= set(GROUPS["dataset"])
 
 
 @pytest.mark.parametrize("option", GROUPS["sweep"])
@@ -55,7 +72,9 @@ def test_sweeps_tune_on_dev_with_our_sweeper(option):
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     assert "alpha.value" in cfg.hydra.sweeper.params
     if option == "paper_grid":
-        assert cfg.hydra.sweeper.params["alpha.value"] == "choice(" + ", ".join(f"{i / 10:.1f}" for i in range(11)) + ")"
+        assert (
+            cfg.hydra.sweeper.params["alpha.value"] == "choice(" + ", ".join(f"{i / 10:.1f}" for i in range(11)) + ")"
+        )
     if option in ("alpha", "paper_grid"):  # λ is chosen inside each trial
         assert cfg.lam.value is None and "lam.value" not in cfg.hydra.sweeper.params
 

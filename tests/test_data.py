@@ -1,4 +1,5 @@
 """Loading through ir_datasets: Cranfield from the offline mirror, and a tiny BEIR collection built here."""
+
 import json
 import os
 import zipfile
@@ -52,8 +53,12 @@ def test_doc_fields_are_joined_in_order(cranfield):
 
 
 def test_place_offline_files_is_idempotent(irds_home, mirror_dir):
-    dataset = DatasetConfig(name="placement", docs="cranfield", splits={"test": "cranfield"},
-                            offline_files={"placement-test/cran.tar.gz": "cran.tar.gz"})
+    dataset = DatasetConfig(
+        name="placement",
+        docs="cranfield",
+        splits={"test": "cranfield"},
+        offline_files={"placement-test/cran.tar.gz": "cran.tar.gz"},
+    )
     placed = data.place_offline_files(dataset, mirror_dir)
     assert placed == [irds_home / "placement-test" / "cran.tar.gz"]
     assert placed[0].resolve() == (mirror_dir / "cran.tar.gz").resolve()
@@ -63,8 +68,10 @@ def test_place_offline_files_is_idempotent(irds_home, mirror_dir):
 
 def test_missing_mirror_file_names_the_config_key(irds_home, tmp_path):
     with pytest.raises(FileNotFoundError, match="dataset.offline_files"):
-        data.place_offline_files(DatasetConfig(name="x", docs="x", splits={"test": "x"},
-                                               offline_files={"x/source.zip": "absent.zip"}), tmp_path)
+        data.place_offline_files(
+            DatasetConfig(name="x", docs="x", splits={"test": "x"}, offline_files={"x/source.zip": "absent.zip"}),
+            tmp_path,
+        )
 
 
 def test_home_cannot_change_after_import(irds_home, tmp_path):
@@ -96,7 +103,9 @@ def write_beir(folder: Path) -> Path:
     (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (folder / "qrels").mkdir()
     header = "query-id\tcorpus-id\tscore\n"
-    (folder / "qrels" / "train.tsv").write_text(header + "".join(f"{q}\td{i % 6}\t1\n" for i, q in enumerate(TRAIN_IDS)))
+    (folder / "qrels" / "train.tsv").write_text(
+        header + "".join(f"{q}\td{i % 6}\t1\n" for i, q in enumerate(TRAIN_IDS))
+    )
     (folder / "qrels" / "test.tsv").write_text(header + "t1\td1\t2\nt2\td2\t1\nt3\td3\t0\n")
     return folder
 

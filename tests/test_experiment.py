@@ -14,6 +14,7 @@ from taskvec_ir.merge_settings import MergeSetting
 from taskvec_ir.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
 from taskvec_ir.model_pool import ModelPool
 from taskvec_ir.schema import ScorerConfig, compose
+
 from tiny_models import tiny_triple
 
 SETTINGS = ScorerConfig(show_progress=False, max_length=64, max_query_length=16)
@@ -31,8 +32,14 @@ def triple(tmp_path_factory):
 @pytest.fixture
 def cranfield_cfg(triple, mirror_dir, tmp_path):
     return lambda *overrides: config(
-        "dataset=cranfield", "retriever.top_k=10", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path / 'cache'}",
-        "model.scorer.show_progress=false", *(f"model.{role}={path}" for role, path in triple.items()), *overrides)
+        "dataset=cranfield",
+        "retriever.top_k=10",
+        f"data.mirror_dir={mirror_dir}",
+        f"cache.dir={tmp_path / 'cache'}",
+        "model.scorer.show_progress=false",
+        *(f"model.{role}={path}" for role, path in triple.items()),
+        *overrides,
+    )
 
 
 @pytest.mark.parametrize("family", ["bi_encoder", "monot5"])
@@ -45,13 +52,18 @@ def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family, stream
         (tmp_path / "tau").mkdir()
         save_tensors(tau.items(), tmp_path / "tau", shard_bytes=4096)
         assert len(list((tmp_path / "tau").glob("*.safetensors"))) > 1
-    merge = TaskArithmetic(scorer.module, CheckpointReader(folders["ir"]),
-                           {"domain": CheckpointReader(tmp_path / "tau") if streamed else tau})
+    merge = TaskArithmetic(
+        scorer.module,
+        CheckpointReader(folders["ir"]),
+        {"domain": CheckpointReader(tmp_path / "tau") if streamed else tau},
+    )
     for alpha in [0.3, 1.0, -0.5, 0.7, 0.0, 0.3]:
         merge.set(MergeSetting((("domain", alpha),)))
         fresh = scoring.load_scorer(family, folders["ir"], SETTINGS).module
         apply_task_vectors(fresh, {"domain": tau}, MergeSetting((("domain", alpha),)))
-        for (name, merged), (_, expected) in zip(scorer.module.named_parameters(), fresh.named_parameters()):
+        for (name, merged), (_, expected) in zip(
+            scorer.module.named_parameters(), fresh.named_parameters(), strict=True
+        ):
             assert torch.equal(merged, expected), (alpha, name)
 
 
@@ -88,8 +100,10 @@ def test_lambda_grid_matches_brute_force(cranfield_cfg):
     split = experiment.split("test")
     candidates = experiment.candidates("test")
     scores = experiment.scores("test", Weights("ir", MergeSetting((("domain", 0.6),))))
-    brute = {lam: evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])[0]["ndcg@10"]
-             for lam in grid}
+    brute = {
+        lam: evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])[0]["ndcg@10"]
+        for lam in grid
+    }
     assert value == pytest.approx(max(brute.values()))
     assert chosen == min(lam for lam in grid if brute[lam] == pytest.approx(max(brute.values())))
 
@@ -103,16 +117,26 @@ def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple,
     expected = scoring.load_scorer("bi_encoder", triple["ir"], SETTINGS).module
     tau = task_vector(expected, CheckpointReader(triple["base"]), CheckpointReader(triple["domain"]))
     apply_task_vectors(expected, {"domain": tau}, MergeSetting((("domain", 0.4),)))
-    for (name, saved), (_, merged) in zip(reloaded.named_parameters(), expected.named_parameters()):
+    for (name, saved), (_, merged) in zip(reloaded.named_parameters(), expected.named_parameters(), strict=True):
         assert torch.equal(saved, merged), name
 
 
 def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_dir, tmp_path):
-    experiment = open_experiment(config(
-        "dataset=cranfield", "retriever.top_k=5", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
-        "model.scorer.show_progress=false", f"model.ir={triple['ir']}", f"model.base={triple['ir']}",
-        f"model.domain={triple['domain']}"))
-    assert experiment.scores("test", Weights("domain")) is experiment.scores("test", Weights("ir", MergeSetting((("domain", 1.0),))))
+    experiment = open_experiment(
+        config(
+            "dataset=cranfield",
+            "retriever.top_k=5",
+            f"data.mirror_dir={mirror_dir}",
+            f"cache.dir={tmp_path}",
+            "model.scorer.show_progress=false",
+            f"model.ir={triple['ir']}",
+            f"model.base={triple['ir']}",
+            f"model.domain={triple['domain']}",
+        )
+    )
+    assert experiment.scores("test", Weights("domain")) is experiment.scores(
+        "test", Weights("ir", MergeSetting((("domain", 1.0),)))
+    )
     assert "domain" not in experiment.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
 
 
@@ -123,9 +147,16 @@ def second_domain(tmp_path_factory):
     return tiny_bert(tmp_path_factory.mktemp("second") / "other", 3, "mlm")
 
 
-def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(cranfield_cfg, triple, second_domain, tmp_path):
-    overrides = ("alpha.value=0.4", f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=-0.3",
-                 "merge=ties", "merge.density=0.5")
+def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(
+    cranfield_cfg, triple, second_domain, tmp_path
+):
+    overrides = (
+        "alpha.value=0.4",
+        f"+model.extra_domains.other.domain={second_domain}",
+        "+alpha.extra.other=-0.3",
+        "merge=ties",
+        "merge.density=0.5",
+    )
     experiment = open_experiment(cranfield_cfg(*overrides))
     setting = experiment.spec.merge
     assert setting.alphas == (("domain", 0.4), ("other", -0.3)) and setting.method.name == "ties"
@@ -135,14 +166,18 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(c
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "merged").iterdir()}
     transformers.AutoModel.from_pretrained(tmp_path / "merged")
     reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.spec.model.scorer)  # as the run scored
-    for (name, saved), (_, merged) in zip(reloaded.module.named_parameters(), experiment.scorer("ir").module.named_parameters()):
+    for (name, saved), (_, merged) in zip(
+        reloaded.module.named_parameters(), experiment.scorer("ir").module.named_parameters(), strict=True
+    ):
         assert torch.equal(saved, merged), name
     split = experiment.split("test")
     assert reloaded.score(split.queries, experiment.docs(), experiment.candidates("test")) == scores
 
 
 def test_extra_vectors_need_their_alpha(cranfield_cfg, second_domain):
-    with pytest.raises(ValueError, match=r"alpha\.extra: give one α per model\.extra_domains entry \(missing: \['other'\]"):
+    with pytest.raises(
+        ValueError, match=r"alpha\.extra: give one α per model\.extra_domains entry \(missing: \['other'\]"
+    ):
         open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}"))
     # A wrong type is Hydra's to refuse, when it composes the config (the schema types alpha.extra as floats).
     with pytest.raises(ConfigCompositionException, match=r"\+alpha\.extra\.other=x") as error:
@@ -162,16 +197,20 @@ def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
     layer_1 = [n for n, _ in experiment.scorer("ir").module.named_parameters() if ".layer.1." in n]
     total = sum(p.numel() for p in experiment.scorer("ir").module.parameters())
     assert diagnostics["changed_fraction"] == pytest.approx(
-        sum(dict(experiment.scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01)
+        sum(dict(experiment.scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01
+    )
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
         open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
 
 
 def test_an_adapt_config_as_domain_is_trained_once_and_merged(cranfield_cfg, triple, tmp_path):
     """model.domain given as an adapt config (conf/adapt/): ΘT adapted on Cranfield's documents, cached."""
-    adapt = ["+model.domain={objective: simcse, steps: 2, batch_size: 4, max_length: 32, sample_size: 8, "
-             f"start: '{triple['ir']}'}}", "+model.domain.dataset={name: cranfield, docs: cranfield, "
-             "doc_fields: [title, text], query_field: text}", f"model.base={triple['ir']}"]
+    adapt = [
+        "+model.domain={objective: simcse, steps: 2, batch_size: 4, max_length: 32, sample_size: 8, "
+        f"start: '{triple['ir']}'}}",
+        "+model.domain.dataset={name: cranfield, docs: cranfield, doc_fields: [title, text], query_field: text}",
+        f"model.base={triple['ir']}",
+    ]
     first = open_experiment(cranfield_cfg(*adapt))
     assert first.cache.stats["adapted.miss"] == 1
     folder = first.folders()["domain"]

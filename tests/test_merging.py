@@ -7,6 +7,7 @@ from taskvec_ir.merge_settings import MergeSetting
 from taskvec_ir.merging import apply_task_vectors, task_vector
 from taskvec_ir.schema import AlphaConfig, MergeConfig, ScorerConfig, parse
 from taskvec_ir.scoring import load_scorer
+
 from tiny_models import tiny_bert, tiny_t5, tiny_triple
 
 # How a checkpoint key of the base/domain names each IR-model parameter, per family, written out by hand.
@@ -47,9 +48,10 @@ def test_merge_matches_hand_computed_tensors(triple, alpha):
     for name in heads:  # parameters the base lacks (heads) are left as ΘT has them
         assert torch.equal(after[name], before[name])
     # Only task heads are left out: every shared tensor is merged.
-    expected_heads = {"bi_encoder": {"0.model.pooler.dense.weight", "0.model.pooler.dense.bias"},
-                      "cross_encoder": {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight",
-                                        "bert.pooler.dense.bias"}}
+    expected_heads = {
+        "bi_encoder": {"0.model.pooler.dense.weight", "0.model.pooler.dense.bias"},
+        "cross_encoder": {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"},
+    }
     assert heads == expected_heads.get(family, set())
 
 
@@ -75,10 +77,15 @@ def test_tied_weights_are_merged_once(tmp_path):
 
 
 def test_align_keys_strips_wrapper_and_head_prefixes():
-    aliases = {"0.model.embeddings.w": ["0.model.embeddings.w"], "0.model.encoder.layer.0.w": ["0.model.encoder.layer.0.w"]}
+    aliases = {
+        "0.model.embeddings.w": ["0.model.embeddings.w"],
+        "0.model.encoder.layer.0.w": ["0.model.encoder.layer.0.w"],
+    }
     alignment = align_keys(aliases, ["bert.embeddings.w", "bert.encoder.layer.0.w", "cls.predictions.bias"])
-    assert alignment.source_for == {"0.model.embeddings.w": "bert.embeddings.w",
-                                    "0.model.encoder.layer.0.w": "bert.encoder.layer.0.w"}
+    assert alignment.source_for == {
+        "0.model.embeddings.w": "bert.embeddings.w",
+        "0.model.encoder.layer.0.w": "bert.encoder.layer.0.w",
+    }
     assert alignment.ir_only == [] and alignment.source_only == ["cls.predictions.bias"]
 
 
@@ -93,7 +100,9 @@ def test_shape_mismatch_names_the_offending_keys(tmp_path):
     base = tiny_bert(tmp_path / "base", 1, "mlm")
     wider = tiny_bert(tmp_path / "domain", 2, "mlm", intermediate_size=48)
     scorer = load_scorer("cross_encoder", ir, SETTINGS)
-    with pytest.raises(CheckpointError, match=r"model\.domain .*shape differs.*intermediate\.dense\.weight \(32, 16\) vs"):
+    with pytest.raises(
+        CheckpointError, match=r"model\.domain .*shape differs.*intermediate\.dense\.weight \(32, 16\) vs"
+    ):
         task_vector(scorer.module, CheckpointReader(base), CheckpointReader(wider))
 
 
@@ -115,6 +124,7 @@ from taskvec_ir.merging import TaskArithmetic, elect_sign_mean, sparsify, task_v
 def alpha_scale(alpha: dict):
     """The per-tensor factors of an ``alpha`` config group given as a mapping."""
     return parse(AlphaConfig, alpha, "alpha").scale()
+
 
 TAU_1 = torch.tensor([0.1, -0.5, 0.3, -0.2, 0.6, 0.0])
 TAU_2 = torch.tensor([-0.4, 0.45, 0.1, 0.3, 0.8, 0.05])
@@ -150,8 +160,9 @@ def test_merge_methods_match_hand_computed_values(method):
 
 
 def test_ties_with_one_vector_is_alpha_times_the_trimmed_vector():
-    torch.testing.assert_close(merged(MergeMethod("ties", 0.5), (("domain", 0.8),)),
-                               0.8 * torch.tensor([0.0, -0.5, 0.3, 0.0, 0.6, 0.0]))
+    torch.testing.assert_close(
+        merged(MergeMethod("ties", 0.5), (("domain", 0.8),)), 0.8 * torch.tensor([0.0, -0.5, 0.3, 0.0, 0.6, 0.0])
+    )
 
 
 def test_breadcrumbs_drops_the_largest_and_the_smallest_entries():
@@ -166,12 +177,15 @@ def test_dare_ties_elects_signs_over_randomly_dropped_vectors():
     # density 1 drops nothing: the sign election over α-weighted τ1 = [.1, -.5, .3, -.2, .6, 0] and
     # 0.5·τ2 = [-.2, .225, .05, .15, .4, .025]; sums [-.1, -.275, .35, -.05, 1, .025] elect [-, -, +, -, +, +];
     # the agreeing entries are averaged (a zero entry does not vote).
-    torch.testing.assert_close(merged(MergeMethod("dare_ties", density=1.0)),
-                               torch.tensor([-0.2, -0.5, 0.175, -0.2, 0.5, 0.025]))
+    torch.testing.assert_close(
+        merged(MergeMethod("dare_ties", density=1.0)), torch.tensor([-0.2, -0.5, 0.175, -0.2, 0.5, 0.025])
+    )
     # Below 1 it is TIES' consensus over DARE's seeded drop and rescale: the same masks as dare's.
     method = MergeMethod("dare_ties", density=0.5, seed=3)
-    dropped = [w * sparsify(MergeMethod("dare", 0.5, seed=3), v, "w", t)
-               for v, w, t in (("domain", 1.0, TAU_1), ("other", 0.5, TAU_2))]
+    dropped = [
+        w * sparsify(MergeMethod("dare", 0.5, seed=3), v, "w", t)
+        for v, w, t in (("domain", 1.0, TAU_1), ("other", 0.5, TAU_2))
+    ]
     torch.testing.assert_close(merged(method), elect_sign_mean(dropped))
     assert (method.sparsifier, method.consensus) == ("random", "sign_mean")
     assert method.describe() == {"method": "dare_ties", "density": 0.5, "seed": 3}
@@ -190,10 +204,15 @@ def test_dare_drops_and_rescales_with_a_logged_seed():
     assert method.describe() == {"method": "dare", "density": 0.3, "seed": 7}
 
 
-@pytest.mark.parametrize("value, message", [({"method": "ties", "density": 0}, r"merge\.density"),
-                                            ({"method": "ties", "density": 1.5}, r"merge\.density"),
-                                            ({"method": "slerp"}, r"merge\.method: 'slerp'"),
-                                            ({"method": "dare", "seed": 0.5}, r"merge\.seed")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"method": "ties", "density": 0}, r"merge\.density"),
+        ({"method": "ties", "density": 1.5}, r"merge\.density"),
+        ({"method": "slerp"}, r"merge\.method: 'slerp'"),
+        ({"method": "dare", "seed": 0.5}, r"merge\.seed"),
+    ],
+)
 def test_bad_merge_settings_name_the_key(value, message):
     with pytest.raises(ValueError, match=message):
         parse(MergeConfig, value, "merge")
@@ -212,18 +231,25 @@ def test_layer_numbers_match_exactly():
 
 def test_schedule_and_patterns_give_per_tensor_factors():
     names = [f"encoder.layer.{i}.attention.w" for i in range(3)] + ["encoder.layer.2.output.w", "embeddings.w"]
-    scale = alpha_scale({"rules": [{"pattern": r"output", "factor": 2.0}],
-                                     "schedule": {"first": 0.0, "last": 1.0}, "otherwise": 0.5})
+    scale = alpha_scale(
+        {"rules": [{"pattern": r"output", "factor": 2.0}], "schedule": {"first": 0.0, "last": 1.0}, "otherwise": 0.5}
+    )
     assert list(scale.factors(names).values()) == [0.0, 0.5, 1.0, 2.0, 0.5]
 
 
-@pytest.mark.parametrize("alpha, message", [
-    ({"rules": [{"layers": [5], "factor": 1.0}]}, r"alpha\.rules\[0\]\.layers: \[5\] not in the IR model \(it has layers 0–1\)"),
-    ({"rules": [{"pattern": "nowhere", "factor": 1.0}]}, r"alpha\.rules\[0\].*matches no parameter"),
-    ({"rules": [{"pattern": "(", "factor": 1.0}]}, r"alpha\.rules\[0\]\.pattern"),
-    ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]\.factor: .*missing mandatory value: factor"),
-    ({"schedule": {"first": 0.0}}, r"alpha\.schedule"),
-])
+@pytest.mark.parametrize(
+    "alpha, message",
+    [
+        (
+            {"rules": [{"layers": [5], "factor": 1.0}]},
+            r"alpha\.rules\[0\]\.layers: \[5\] not in the IR model \(it has layers 0–1\)",
+        ),
+        ({"rules": [{"pattern": "nowhere", "factor": 1.0}]}, r"alpha\.rules\[0\].*matches no parameter"),
+        ({"rules": [{"pattern": "(", "factor": 1.0}]}, r"alpha\.rules\[0\]\.pattern"),
+        ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]\.factor: .*missing mandatory value: factor"),
+        ({"schedule": {"first": 0.0}}, r"alpha\.schedule"),
+    ],
+)
 def test_bad_rules_are_refused_before_the_weights_change(alpha, message):
     names = [f"encoder.layer.{i}.w" for i in range(2)]
     with pytest.raises(ValueError, match=message):
@@ -241,19 +267,30 @@ def two_domains(tmp_path_factory):
 def _two_vectors(folders):
     scorer = load_scorer("cross_encoder", folders["ir"], SETTINGS)
     base = CheckpointReader(folders["base"])
-    return scorer, {"domain": task_vector(scorer.module, base, CheckpointReader(folders["domain"])),
-                    "other": task_vector(scorer.module, base, CheckpointReader(folders["other"]))}
+    return scorer, {
+        "domain": task_vector(scorer.module, base, CheckpointReader(folders["domain"])),
+        "other": task_vector(scorer.module, base, CheckpointReader(folders["other"])),
+    }
 
 
-@pytest.mark.parametrize("method", [MergeMethod(), MergeMethod("ties", 0.3), MergeMethod("dare", 0.5, 1),
-                                    MergeMethod("magnitude", 0.3), MergeMethod("dare_ties", 0.5, 1),
-                                    MergeMethod("breadcrumbs", 0.3, gamma=0.05)], ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "method",
+    [
+        MergeMethod(),
+        MergeMethod("ties", 0.3),
+        MergeMethod("dare", 0.5, 1),
+        MergeMethod("magnitude", 0.3),
+        MergeMethod("dare_ties", 0.5, 1),
+        MergeMethod("breadcrumbs", 0.3, gamma=0.05),
+    ],
+    ids=lambda m: m.name,
+)
 def test_a_second_vector_at_alpha_zero_changes_nothing(two_domains, method):
     one, vectors = _two_vectors(two_domains)
     two = load_scorer("cross_encoder", two_domains["ir"], SETTINGS)
     apply_task_vectors(one.module, {"domain": vectors["domain"]}, MergeSetting((("domain", 0.7),), method))
     apply_task_vectors(two.module, vectors, MergeSetting((("domain", 0.7), ("other", 0.0)), method))
-    for (name, a), (_, b) in zip(one.module.named_parameters(), two.module.named_parameters()):
+    for (name, a), (_, b) in zip(one.module.named_parameters(), two.module.named_parameters(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -271,15 +308,18 @@ def test_two_vectors_add_both(two_domains):
 def test_layer_ablation_changes_exactly_one_layer_or_all_but_one(two_domains, mode):
     scorer, vectors = _two_vectors(two_domains)
     before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
-    rules = {"add": {"rules": [{"layers": [1], "factor": 1.0}], "otherwise": 0.0},
-             "remove": {"rules": [{"layers": [1], "factor": 0.0}]}}[mode]
+    rules = {
+        "add": {"rules": [{"layers": [1], "factor": 1.0}], "otherwise": 0.0},
+        "remove": {"rules": [{"layers": [1], "factor": 0.0}]},
+    }[mode]
     merge = TaskArithmetic(scorer.module, CheckpointReader(two_domains["ir"]), {"domain": vectors["domain"]})
     merge.set(MergeSetting((("domain", 0.5),), scale=alpha_scale(rules)))
     changed = {name for name, p in scorer.module.named_parameters() if not torch.equal(p, before[name])}
     in_layer_1 = {name for name in vectors["domain"] if layer_index(name) == 1}
     assert in_layer_1 and changed == (in_layer_1 if mode == "add" else set(vectors["domain"]) - in_layer_1)
     assert merge.changed_fraction() == pytest.approx(
-        sum(before[n].numel() for n in changed) / sum(p.numel() for p in before.values()))
+        sum(before[n].numel() for n in changed) / sum(p.numel() for p in before.values())
+    )
     merge.set(MergeSetting())  # and back to ΘT exactly
     assert all(torch.equal(p, before[n]) for n, p in scorer.module.named_parameters())
 
@@ -290,23 +330,29 @@ def test_diagnostics_match_hand_computed_norms_and_cosines(tmp_path):
         (tmp_path / name).mkdir()
         save_file({"w": value}, str(tmp_path / name / "model.safetensors"))
     module = OneTensor(ir_value)
-    report = task_vector_diagnostics(module, {"domain": {"w": TAU_1}, "other": {"w": TAU_2}},
-                                     {"domain": CheckpointReader(tmp_path / "base"), "other": None},
-                                     CheckpointReader(tmp_path / "ir"))
+    report = task_vector_diagnostics(
+        module,
+        {"domain": {"w": TAU_1}, "other": {"w": TAU_2}},
+        {"domain": CheckpointReader(tmp_path / "base"), "other": None},
+        CheckpointReader(tmp_path / "ir"),
+    )
     domain = report["vectors"]["domain"]
     assert domain["norm"] == pytest.approx(float(TAU_1.norm()))
     assert domain["norm_ratio"] == pytest.approx(float(TAU_1.norm() / 3.0))
     assert domain["layer_norms"] == {"other": pytest.approx(float(TAU_1.norm()))}
     fine_tune = ir_value - base_value
-    assert domain["cosine_with_ir_fine_tune"] == pytest.approx(float(TAU_1 @ fine_tune / TAU_1.norm() / fine_tune.norm()))
+    assert domain["cosine_with_ir_fine_tune"] == pytest.approx(
+        float(TAU_1 @ fine_tune / TAU_1.norm() / fine_tune.norm())
+    )
     assert "cosine_with_ir_fine_tune" not in report["vectors"]["other"]  # its base is ΘT itself
     assert report["cosine"] == {"domain~other": pytest.approx(float(TAU_1 @ TAU_2 / TAU_1.norm() / TAU_2.norm()))}
 
 
 def test_diagnostics_report_norms_per_layer(two_domains):
     scorer, vectors = _two_vectors(two_domains)
-    report = task_vector_diagnostics(scorer.module, vectors, {"domain": None, "other": None},
-                                     CheckpointReader(two_domains["ir"]))
+    report = task_vector_diagnostics(
+        scorer.module, vectors, {"domain": None, "other": None}, CheckpointReader(two_domains["ir"])
+    )
     layer_1 = sum(float(t.float().pow(2).sum()) for n, t in vectors["domain"].items() if layer_index(n) == 1) ** 0.5
     assert list(report["vectors"]["domain"]["layer_norms"]) == ["0", "1", "other"]
     assert report["vectors"]["domain"]["layer_norms"]["1"] == pytest.approx(layer_1)

@@ -1,5 +1,6 @@
 """BM25 first stage: the analyzer per language, scores against rank_bm25 and the formula, the bm25s
 backend against rank_bm25, Cranfield nDCG and backend agreement."""
+
 import math
 import os
 import statistics
@@ -56,7 +57,7 @@ def test_scores_match_rank_bm25_and_the_okapi_formula():
 
     tokenized = [ANALYZER(text) for text in CORPUS.values()]
     reference = BM25Okapi(tokenized, k1=1.2, b=0.75).get_scores(["dog", "garden"])
-    assert run == pytest.approx({doc_id: s for doc_id, s in zip(CORPUS, reference) if s > 0})
+    assert run == pytest.approx({doc_id: s for doc_id, s in zip(CORPUS, reference, strict=True) if s > 0})
     assert all(type(score) is float for score in run.values())
 
     # By hand: "dog" is in d2 and d3 (n=2 of N=5), "garden" only in d2 (n=1).
@@ -72,7 +73,9 @@ def test_scores_match_rank_bm25_and_the_okapi_formula():
     assert list(run) == ["d2", "d3"]  # best first; documents without a query term are not returned
 
 
-@pytest.mark.parametrize("query", ["dog garden", "dogs chasing", "sat on a mat", "gluons and dogs", "garden garden dog"])
+@pytest.mark.parametrize(
+    "query", ["dog garden", "dogs chasing", "sat on a mat", "gluons and dogs", "garden garden dog"]
+)
 def test_bm25s_scores_and_order_equal_rank_bm25(query):
     # No query term is in more than half of CORPUS's documents: the one case where the backends differ
     # (next test). Elsewhere both compute BM25Okapi in float64, so scores agree to rounding.

@@ -4,6 +4,7 @@ import transformers
 
 from taskvec_ir.schema import ScorerConfig, parse
 from taskvec_ir.scoring import load_scorer
+
 from tiny_models import tiny_bert, tiny_triple
 
 QUERIES = {"q1": "protein gene cancer", "q2": "boundary layer flow on the wing"}
@@ -18,8 +19,10 @@ CANDIDATES = {"q1": {"d1": 3.0, "d2": 1.0, "d3": 0.5}, "q2": {"d3": 2.0, "d2": 1
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("scoring")
-    return {family: tiny_triple(root / family, family)["ir"]
-            for family in ("bi_encoder", "cross_encoder", "monot5", "causal_lm")}
+    return {
+        family: tiny_triple(root / family, family)["ir"]
+        for family in ("bi_encoder", "cross_encoder", "monot5", "causal_lm")
+    }
 
 
 def _settings(**values):
@@ -40,7 +43,10 @@ def _reference(family, folder, query, doc):
     if family == "cross_encoder":
         model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
         return float(model(**tokenizer(query, doc, return_tensors="pt")).logits[0, 0])
-    true, false = tokenizer("true", add_special_tokens=False)["input_ids"][0], tokenizer("false", add_special_tokens=False)["input_ids"][0]
+    true, false = (
+        tokenizer("true", add_special_tokens=False)["input_ids"][0],
+        tokenizer("false", add_special_tokens=False)["input_ids"][0],
+    )
     if family == "monot5":
         model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder)
         encoded = tokenizer(f"Query: {query} Document: {doc} Relevant:", return_tensors="pt")
@@ -84,11 +90,15 @@ def test_similarity_comes_from_the_model_config_unless_overridden(tmp_path):
     folder = tiny_bert(tmp_path / "dot", 3, "bi_encoder", dot_product=True)
     model = transformers.AutoModel.from_pretrained(folder)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
-    query, doc = (model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0].mean(0).detach()
-                  for text in (QUERIES["q1"], DOCS["d1"]))
+    query, doc = (
+        model(**tokenizer(text, return_tensors="pt")).last_hidden_state[0].mean(0).detach()
+        for text in (QUERIES["q1"], DOCS["d1"])
+    )
     candidates = {"q1": {"d1": 1.0}}
     dot = load_scorer("bi_encoder", folder, _settings()).score(QUERIES, DOCS, candidates)["q1"]["d1"]
-    cosine = load_scorer("bi_encoder", folder, _settings(similarity="cosine")).score(QUERIES, DOCS, candidates)["q1"]["d1"]
+    cosine = load_scorer("bi_encoder", folder, _settings(similarity="cosine")).score(QUERIES, DOCS, candidates)["q1"][
+        "d1"
+    ]
     assert dot == pytest.approx(float(query @ doc), abs=1e-4)
     assert cosine == pytest.approx(float(query @ doc / (query.norm() * doc.norm())), abs=1e-5)
 

@@ -28,13 +28,22 @@ def sweep(triple, mirror_dir, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
 
     def run(sweep_dir: Path, *overrides: str, name: str = "alpha_lambda", background: bool = False):
-        command = [str(TASKVEC_IR), "-m", f"sweep={name}", f"hydra.sweep.dir={sweep_dir}", "retriever.top_k=10",
-                   f"cache.dir={cache}", "model.scorer.show_progress=false",
-                   *(f"model.{role}={path}" for role, path in triple.items()), *overrides]
+        command = [
+            str(TASKVEC_IR),
+            "-m",
+            f"sweep={name}",
+            f"hydra.sweep.dir={sweep_dir}",
+            "retriever.top_k=10",
+            f"cache.dir={cache}",
+            "model.scorer.show_progress=false",
+            *(f"model.{role}={path}" for role, path in triple.items()),
+            *overrides,
+        ]
         env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
         if background:
-            return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                    stdin=subprocess.DEVNULL)
+            return subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, stdin=subprocess.DEVNULL
+            )
         result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
         return result
@@ -76,13 +85,18 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
     objectives = {}
     for trial in trial_dirs(finished):
         run = run_contents(trial)
-        objectives[trial.name] = (run["summary"]["objective/dev/ndcg@10"], run["config"]["alpha"]["value"],
-                                  run["summary"]["lam"])
+        objectives[trial.name] = (
+            run["summary"]["objective/dev/ndcg@10"],
+            run["config"]["alpha"]["value"],
+            run["summary"]["lam"],
+        )
     value, alpha, lam = max(objectives.values(), key=lambda v: v[0])
     assert best["best_value"] == pytest.approx(value) and best["n_complete"] == 3
     assert best["best_params"]["alpha.value"] == pytest.approx(alpha) and best["best_lam"] == pytest.approx(lam)
     final = run_contents(finished / "final")
-    assert final["config"]["alpha"]["value"] == pytest.approx(alpha) and final["config"]["lam"]["value"] == pytest.approx(lam)
+    assert final["config"]["alpha"]["value"] == pytest.approx(alpha) and final["config"]["lam"][
+        "value"
+    ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
     assert list(metrics) == ["test", "merge"]
     assert set(metrics["test"]) == {"bm25", "ir_model", "alpha_one", "domain_model", "task_arithmetic"}
@@ -110,8 +124,13 @@ def test_two_workers_share_one_study(sweep, tmp_path):
     import optuna
 
     optuna.create_study(study_name="shared", storage=storage, direction="maximize")
-    common = [*CRANFIELD_DEV, "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={storage}",
-              "hydra.sweeper.study_name=shared", "sweep.final_evaluation=false"]
+    common = [
+        *CRANFIELD_DEV,
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=shared",
+        "sweep.final_evaluation=false",
+    ]
     workers = [sweep(tmp_path / f"worker{i}", *common, background=True) for i in range(2)]
     for worker in workers:
         output, _ = worker.communicate(timeout=600)
@@ -132,7 +151,9 @@ def beir_collection(tmp_path):
     (folder / "qrels").mkdir(parents=True)
     docs = {f"d{i}": " ".join(rng.choices(WORDS, k=12)) for i in range(40)}
     queries = {f"q{i}": " ".join(rng.choices(WORDS, k=3)) for i in range(12)}
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items()))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items())
+    )
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
     for split, ids in (("dev", range(6)), ("test", range(6, 12))):
         rows = [f"q{q}\td{rng.randrange(40)}\t1" for q in ids for _ in range(3)]
@@ -141,8 +162,15 @@ def beir_collection(tmp_path):
 
 
 def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
-    dataset = ["dataset=germanquad", "dataset.name=tinybeir", "dataset.docs=tinybeir", "dataset.language=en",
-               f"dataset.beir_path={beir_collection}", "dataset.splits.test=tinybeir/test", "+dataset.splits.dev=tinybeir/dev"]
+    dataset = [
+        "dataset=germanquad",
+        "dataset.name=tinybeir",
+        "dataset.docs=tinybeir",
+        "dataset.language=en",
+        f"dataset.beir_path={beir_collection}",
+        "dataset.splits.test=tinybeir/test",
+        "+dataset.splits.dev=tinybeir/dev",
+    ]
     test_qrels = beir_collection / "qrels" / "test.tsv"
     kept = test_qrels.read_text()
     test_qrels.unlink()  # any trial reading test qrels would now fail

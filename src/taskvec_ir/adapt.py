@@ -75,35 +75,48 @@ def resolve_objective(folder: Path, objective: str) -> str:
             objective = "simcse"
         elif is_seq2seq:
             objective = "span_corruption"
-        elif config.get("is_decoder") or any(a.endswith(CAUSAL_LM_ARCHITECTURES)
-                                             for a in config.get("architectures") or []):
+        elif config.get("is_decoder") or any(
+            a.endswith(CAUSAL_LM_ARCHITECTURES) for a in config.get("architectures") or []
+        ):
             objective = "next_token"
         else:
             objective = "mlm"
     if objective in SENTENCE_TRANSFORMERS_OBJECTIVES and not is_sentence_transformer:
-        raise ValueError(f"adapt.objective: {objective} trains a sentence-transformers model, and {folder} is "
-                         "not one (no modules.json); use mlm, span_corruption or next_token")
+        raise ValueError(
+            f"adapt.objective: {objective} trains a sentence-transformers model, and {folder} is "
+            "not one (no modules.json); use mlm, span_corruption or next_token"
+        )
     if objective == "tsdae":
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
         model_type = read_config(_transformer_folder(folder)).get("model_type")
         if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-            raise ValueError(f"adapt.objective: tsdae decodes with the encoder's own architecture, and "
-                             f"transformers has no decoder (causal LM) for {folder}'s model_type {model_type!r}; "
-                             "use simcse")
+            raise ValueError(
+                f"adapt.objective: tsdae decodes with the encoder's own architecture, and "
+                f"transformers has no decoder (causal LM) for {folder}'s model_type {model_type!r}; "
+                "use simcse"
+            )
     if objective not in SENTENCE_TRANSFORMERS_OBJECTIVES:
         if not config:
-            raise ValueError(f"adapt.objective: {objective} needs a Hugging Face checkpoint, and {folder} has no "
-                             "config.json")
+            raise ValueError(
+                f"adapt.objective: {objective} needs a Hugging Face checkpoint, and {folder} has no config.json"
+            )
         if (objective == "span_corruption") != is_seq2seq:
             kind = "an encoder-decoder" if is_seq2seq else "not an encoder-decoder"
-            raise ValueError(f"adapt.objective: {objective} does not fit {folder}, which is {kind} model "
-                             f"(model_type {config.get('model_type')!r}); use objective auto")
+            raise ValueError(
+                f"adapt.objective: {objective} does not fit {folder}, which is {kind} model "
+                f"(model_type {config.get('model_type')!r}); use objective auto"
+            )
     return objective
 
 
-def adapted_checkpoint(spec: AdaptConfig, cache: Cache, docs: Callable[[], Mapping[str, str]],
-                       corpus_identity: Mapping, log_step: Callable[[int, float], None] | None = None) -> Path:
+def adapted_checkpoint(
+    spec: AdaptConfig,
+    cache: Cache,
+    docs: Callable[[], Mapping[str, str]],
+    corpus_identity: Mapping,
+    log_step: Callable[[int, float], None] | None = None,
+) -> Path:
     """The folder of ``spec.start`` (a model source, see ``checkpoints.resolve_model_source``) adapted to a
     corpus's documents as ``spec`` says, trained once and cached.
 
@@ -125,23 +138,27 @@ def adapted_checkpoint(spec: AdaptConfig, cache: Cache, docs: Callable[[], Mappi
         trainee = _TRAINEES[settings.objective](start, settings, device)
         run = _train(trainee, texts, settings, partial, log_step)
         trainee.save(out)
-        write_json({
-            "start": {"source": spec.start, "folder": str(start), "fingerprint": fingerprint},
-            "corpus": dict(corpus_identity),
-            "documents": len(texts),
-            "objective": settings.objective,
-            "objective_details": trainee.details,
-            "settings": {**settings.training_settings(), "save_every": settings.save_every},
-            "steps": run.step,
-            "resumed_from_step": run.resumed_from,
-            "wall_seconds": round(run.seconds, 3),
-            "final_loss": float(np.mean(run.losses[-FINAL_LOSS_STEPS:])),
-            "losses": run.losses,
-            "device": str(device),
-            "libraries": {name: _version(name)
-                          for name in ("torch", "transformers", "sentence-transformers", "taskvec-ir")},
-            "cache_key": key,
-        }, out / "provenance.json")
+        write_json(
+            {
+                "start": {"source": spec.start, "folder": str(start), "fingerprint": fingerprint},
+                "corpus": dict(corpus_identity),
+                "documents": len(texts),
+                "objective": settings.objective,
+                "objective_details": trainee.details,
+                "settings": {**settings.training_settings(), "save_every": settings.save_every},
+                "steps": run.step,
+                "resumed_from_step": run.resumed_from,
+                "wall_seconds": round(run.seconds, 3),
+                "final_loss": float(np.mean(run.losses[-FINAL_LOSS_STEPS:])),
+                "losses": run.losses,
+                "device": str(device),
+                "libraries": {
+                    name: _version(name) for name in ("torch", "transformers", "sentence-transformers", "taskvec-ir")
+                },
+                "cache_key": key,
+            },
+            out / "provenance.json",
+        )
         if partial is not None:
             shutil.rmtree(partial, ignore_errors=True)
 
@@ -167,8 +184,9 @@ def document_sample(docs: Mapping[str, str], sample_size: int | None, seed: int)
         chosen = np.random.default_rng(seed).choice(len(ids), size=sample_size, replace=False)
         ids = [ids[i] for i in sorted(chosen)]
     elif sample_size is not None:
-        log.info("adapt.sample_size %d is not below the corpus's %d documents: using all of them",
-                 sample_size, len(ids))
+        log.info(
+            "adapt.sample_size %d is not below the corpus's %d documents: using all of them", sample_size, len(ids)
+        )
     return [docs[doc_id] for doc_id in ids]
 
 
@@ -216,8 +234,7 @@ class _LanguageModelTrainee(_Trainee):
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.module = model_class.from_pretrained(str(folder), dtype=torch.float32).to(device)
-        self.max_length = fit_max_length(settings.max_length, self.tokenizer, self.module.config,
-                                         "adapt.max_length")
+        self.max_length = fit_max_length(settings.max_length, self.tokenizer, self.module.config, "adapt.max_length")
         self.details = {"max_length": self.max_length}
 
     def save(self, folder: Path) -> None:
@@ -235,8 +252,9 @@ class _CollatorTrainee(_LanguageModelTrainee):
         if not mlm and self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token  # padding is masked out of the labels anyway
         # No seed: the collator then draws from torch's global generator, which the loop seeds per step.
-        self.collator = DataCollatorForLanguageModeling(self.tokenizer, mlm=mlm,
-                                                        mlm_probability=settings.mlm_probability)
+        self.collator = DataCollatorForLanguageModeling(
+            self.tokenizer, mlm=mlm, mlm_probability=settings.mlm_probability
+        )
 
     def loss(self, texts, rng):
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)
@@ -256,8 +274,9 @@ def _causal_lm(folder, settings, device):
     return _CollatorTrainee(folder, settings, device, AutoModelForCausalLM, mlm=False)
 
 
-def random_spans_noise_mask(length: int, noise_density: float, mean_span_length: float, max_spans: int,
-                            rng: np.random.Generator) -> np.ndarray:
+def random_spans_noise_mask(
+    length: int, noise_density: float, mean_span_length: float, max_spans: int, rng: np.random.Generator
+) -> np.ndarray:
     """Which of ``length`` tokens are dropped, as T5's ``random_spans_noise_mask``: about
     ``noise_density`` of them, in spans of mean length ``mean_span_length`` between kept runs, the
     sequence starting with a kept run. Lengths of spans and runs are random compositions."""
@@ -271,7 +290,7 @@ def random_spans_noise_mask(length: int, noise_density: float, mean_span_length:
         return np.diff(np.concatenate([[0], cuts, [total]]))
 
     kept, dropped = composition(length - noise), composition(noise)
-    return np.concatenate([np.repeat([False, True], [k, d]) for k, d in zip(kept, dropped)])
+    return np.concatenate([np.repeat([False, True], [k, d]) for k, d in zip(kept, dropped, strict=True)])
 
 
 def corrupt_spans(ids: list[int], noise_mask: np.ndarray, sentinels: list[int]) -> tuple[list[int], list[int]]:
@@ -280,7 +299,7 @@ def corrupt_spans(ids: list[int], noise_mask: np.ndarray, sentinels: list[int]) 
     "Thank you <X> me to your party <Y> week." -> "<X> for inviting <Y> last <Z>")."""
     inputs, targets = [], []
     spans = 0
-    for position, (token, dropped) in enumerate(zip(ids, noise_mask)):
+    for position, (token, dropped) in enumerate(zip(ids, noise_mask, strict=True)):
         if not dropped:
             inputs.append(token)
             continue
@@ -325,24 +344,30 @@ class _SpanCorruptionTrainee(_LanguageModelTrainee):
         self.settings = settings
         self.sentinels, source = sentinel_ids(self.tokenizer)
         if len(self.sentinels) < 2:
-            raise ValueError(f"adapt.objective: span_corruption needs sentinel tokens, and {folder}'s tokenizer "
-                             "has too few ids to lend")
+            raise ValueError(
+                f"adapt.objective: span_corruption needs sentinel tokens, and {folder}'s tokenizer "
+                "has too few ids to lend"
+            )
         self.details = {**self.details, "sentinels": source}
 
     def loss(self, texts, rng):
         eos = self.tokenizer.eos_token_id
-        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True,
-                                 max_length=self.max_length - 1)["input_ids"]
+        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=True, max_length=self.max_length - 1)[
+            "input_ids"
+        ]
         pairs = []
         for ids in encoded:
-            mask = random_spans_noise_mask(len(ids), self.settings.noise_density, self.settings.mean_span_length,
-                                           len(self.sentinels) - 1, rng)
+            mask = random_spans_noise_mask(
+                len(ids), self.settings.noise_density, self.settings.mean_span_length, len(self.sentinels) - 1, rng
+            )
             inputs, targets = corrupt_spans(ids, mask, self.sentinels)
             pairs.append((inputs + [eos], targets + [eos]))
         inputs = [row for row, _ in pairs]
-        return self.module(input_ids=self._pad(inputs, self.tokenizer.pad_token_id),
-                           attention_mask=self._pad([[1] * len(row) for row in inputs], 0),
-                           labels=self._pad([targets for _, targets in pairs], -100)).loss  # -100: not scored
+        return self.module(
+            input_ids=self._pad(inputs, self.tokenizer.pad_token_id),
+            attention_mask=self._pad([[1] * len(row) for row in inputs], 0),
+            labels=self._pad([targets for _, targets in pairs], -100),
+        ).loss  # -100: not scored
 
     def _pad(self, rows: list[list[int]], value: int) -> torch.Tensor:
         width = max(len(row) for row in rows)
@@ -361,14 +386,17 @@ class _SentenceTransformerTrainee(_Trainee):
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(folder), device=str(device), model_kwargs={"dtype": torch.float32})
-        self.model.max_seq_length = fit_max_length(settings.max_length, self.model.tokenizer,
-                                                    self.model.transformers_model.config, "adapt.max_length")
+        self.model.max_seq_length = fit_max_length(
+            settings.max_length, self.model.tokenizer, self.model.transformers_model.config, "adapt.max_length"
+        )
         self.details = {"max_length": self.model.max_seq_length}
 
     def _features(self, texts: list[str]) -> dict:
         features = self.model.preprocess(texts)  # tensors, and the inputs' modality ("text")
-        return {name: value.to(self.model.device) if isinstance(value, torch.Tensor) else value
-                for name, value in features.items()}
+        return {
+            name: value.to(self.model.device) if isinstance(value, torch.Tensor) else value
+            for name, value in features.items()
+        }
 
     def save(self, folder: Path) -> None:
         self.model.save(str(folder), create_model_card=False)
@@ -394,7 +422,7 @@ def delete_words(text: str, ratio: float, rng: np.random.Generator) -> str:
     kept = rng.random(len(words)) >= ratio
     if not kept.any():
         kept[rng.integers(len(words))] = True
-    return " ".join(word for word, keep in zip(words, kept) if keep)
+    return " ".join(word for word, keep in zip(words, kept, strict=True) if keep)
 
 
 class _TSDAETrainee(_SentenceTransformerTrainee):
@@ -410,9 +438,11 @@ class _TSDAETrainee(_SentenceTransformerTrainee):
             self.module = DenoisingAutoEncoderLoss(self.model, tie_encoder_decoder=True).to(device)
         except (ValueError, OSError, KeyError, AssertionError) as error:
             model_type = self.model.transformers_model.config.model_type
-            raise ValueError(f"adapt.objective: tsdae needs a decoder of {folder}'s architecture ({model_type}), "
-                             f"which transformers cannot build from it: use simcse ({type(error).__name__}: "
-                             f"{error})".splitlines()[0]) from None
+            raise ValueError(
+                f"adapt.objective: tsdae needs a decoder of {folder}'s architecture ({model_type}), "
+                f"which transformers cannot build from it: use simcse ({type(error).__name__}: "
+                f"{error})".splitlines()[0]
+            ) from None
 
     def loss(self, texts, rng):
         damaged = [delete_words(text, TSDAE_DELETION_RATIO, rng) for text in texts]
@@ -436,8 +466,13 @@ class _Run:
     resumed_from: int | None = None
 
 
-def _train(trainee: _Trainee, texts: list[str], settings: AdaptConfig, partial: Path | None,
-           log_step: Callable[[int, float], None] | None) -> _Run:
+def _train(
+    trainee: _Trainee,
+    texts: list[str],
+    settings: AdaptConfig,
+    partial: Path | None,
+    log_step: Callable[[int, float], None] | None,
+) -> _Run:
     """Train for ``settings.steps`` steps, resuming from and saving to ``partial`` when it is given."""
     from transformers import get_linear_schedule_with_warmup
 
@@ -453,14 +488,13 @@ def _train(trainee: _Trainee, texts: list[str], settings: AdaptConfig, partial: 
             trainee.module.load_state_dict(state["weights"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            run = _Run(step=state["step"], losses=list(state["losses"]), seconds=state["seconds"],
-                       resumed_from=state["step"])
+            run = _Run(
+                step=state["step"], losses=list(state["losses"]), seconds=state["seconds"], resumed_from=state["step"]
+            )
             log.info("adapt: resuming at step %d of %d from %s", run.step, settings.steps, partial)
     if len(texts) < settings.batch_size:
-        log.warning("adapt: %d documents for batches of %d: a batch repeats documents", len(texts),
-                    settings.batch_size)
-    log.info("adapt: %s on %d documents, steps %d to %d", settings.objective, len(texts), run.step + 1,
-             settings.steps)
+        log.warning("adapt: %d documents for batches of %d: a batch repeats documents", len(texts), settings.batch_size)
+    log.info("adapt: %s on %d documents, steps %d to %d", settings.objective, len(texts), run.step + 1, settings.steps)
     trainee.module.train()
     started = time.perf_counter()
     with tqdm(total=settings.steps, initial=run.step, desc=f"adapting ({settings.objective})", unit="step") as bar:
@@ -471,9 +505,11 @@ def _train(trainee: _Trainee, texts: list[str], settings: AdaptConfig, partial: 
             batch = [texts[i] for i in batch_indices(run.step, len(texts), settings.batch_size, settings.seed)]
             loss = trainee.loss(batch, np.random.default_rng(step_seed))
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"adapt: the loss is {loss.item()} at step {run.step + 1} (training "
-                                         "diverged, or a batch had nothing to predict): lower "
-                                         "adapt.learning_rate or check the documents")
+                raise FloatingPointError(
+                    f"adapt: the loss is {loss.item()} at step {run.step + 1} (training "
+                    "diverged, or a batch had nothing to predict): lower "
+                    "adapt.learning_rate or check the documents"
+                )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, MAX_GRAD_NORM)
             optimizer.step()
@@ -497,9 +533,17 @@ def _train(trainee: _Trainee, texts: list[str], settings: AdaptConfig, partial: 
 def _save_state(path: Path, module: torch.nn.Module, optimizer, scheduler, run: _Run, seconds: float) -> None:
     """Everything a resumed run needs (no RNG state: every step reseeds from (seed, step)), written atomically."""
     with atomic_path(path) as tmp:
-        torch.save({"weights": module.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "step": run.step, "losses": run.losses,
-                    "seconds": seconds}, tmp)
+        torch.save(
+            {
+                "weights": module.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": run.step,
+                "losses": run.losses,
+                "seconds": seconds,
+            },
+            tmp,
+        )
 
 
 def _load_state(path: Path) -> dict | None:

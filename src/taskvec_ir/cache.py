@@ -50,7 +50,9 @@ def checkpoint_fingerprint(folder: Path) -> str:
     new modification time.
     """
     folder = Path(folder).resolve()
-    files = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name.endswith(".index.json"))
+    files = sorted(
+        p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name.endswith(".index.json")
+    )
     return cache_key(folder=str(folder), files=[(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
 
 
@@ -105,8 +107,11 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
         except OSError as error:
-            raise OutputError(error.errno, f"cannot write the cache entry {path} ({error.strerror}): "
-                                           "free space under cache.dir or point cache.dir elsewhere") from error
+            raise OutputError(
+                error.errno,
+                f"cannot write the cache entry {path} ({error.strerror}): "
+                "free space under cache.dir or point cache.dir elsewhere",
+            ) from error
         try:
             build(staging)
             files = {p.name: p.stat().st_size for p in staging.iterdir()}
@@ -114,8 +119,11 @@ class Cache:
             os.replace(staging, path)
         except OSError as error:
             if not _manifest_matches(path):  # else a parallel worker finished the same entry first: use it
-                raise OutputError(error.errno, f"cannot write the cache entry {path} ({error.strerror}): "
-                                               "free space under cache.dir or point cache.dir elsewhere") from error
+                raise OutputError(
+                    error.errno,
+                    f"cannot write the cache entry {path} ({error.strerror}): "
+                    "free space under cache.dir or point cache.dir elsewhere",
+                ) from error
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return path

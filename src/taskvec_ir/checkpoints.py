@@ -58,7 +58,7 @@ def resolve_model_source(source: str, role: str = "model") -> Path:
 
 
 def _package_folder(source: str, role: str) -> Path:
-    package, _, folder = source[len(PACKAGE_PREFIX):].partition("/")
+    package, _, folder = source[len(PACKAGE_PREFIX) :].partition("/")
     try:
         root = importlib.resources.files(package)
     except ModuleNotFoundError:
@@ -70,7 +70,7 @@ def _package_folder(source: str, role: str) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)  # a sweep's trials in one process ask the Hub once, not once per trial
+@functools.cache  # a sweep's trials in one process ask the Hub once, not once per trial
 def _hub_snapshot(source: str, role: str) -> Path:
     from huggingface_hub import list_repo_files, snapshot_download
     from huggingface_hub.errors import (
@@ -110,8 +110,9 @@ def _hub_snapshot(source: str, role: str) -> Path:
 def _is_network_error(error: Exception) -> bool:
     # huggingface_hub's HTTP client has changed (requests, httpx, httpx2): recognise their transport
     # errors by class name rather than by importing one of them.
-    return isinstance(error, OSError) or any(c.__name__ in {"TransportError", "ConnectionError"}
-                                             for c in type(error).__mro__)
+    return isinstance(error, OSError) or any(
+        c.__name__ in {"TransportError", "ConnectionError"} for c in type(error).__mro__
+    )
 
 
 def read_config(folder: Path) -> dict:
@@ -180,12 +181,16 @@ def check_kind(kind: str, folder: Path, role: str = "model.ir") -> None:
     }.get(kind, False)
     if wrong:
         hint = f"; it looks like model.kind={family}" if family else ""
-        needs = {"bi_encoder": "an encoder (a sentence-transformers folder or a plain encoder)",
-                 "cross_encoder": "a sequence-classification head (*ForSequenceClassification)",
-                 "monot5": "an encoder-decoder LM (T5, mT5: *ForConditionalGeneration)",
-                 "causal_lm": "a causal LM head (*ForCausalLM)"}[kind]
-        raise CheckpointError(f"model.kind={kind} needs {needs}, but {role} ({folder}) is "
-                              f"{describe_checkpoint(folder)}{hint}: fix model.kind or {role}")
+        needs = {
+            "bi_encoder": "an encoder (a sentence-transformers folder or a plain encoder)",
+            "cross_encoder": "a sequence-classification head (*ForSequenceClassification)",
+            "monot5": "an encoder-decoder LM (T5, mT5: *ForConditionalGeneration)",
+            "causal_lm": "a causal LM head (*ForCausalLM)",
+        }[kind]
+        raise CheckpointError(
+            f"model.kind={kind} needs {needs}, but {role} ({folder}) is "
+            f"{describe_checkpoint(folder)}{hint}: fix model.kind or {role}"
+        )
 
 
 def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda role: f"model.{role}") -> None:
@@ -206,9 +211,14 @@ def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda 
             continue
         config = read_config(Path(folder))
         types = (ir_config.get("model_type"), config.get("model_type"))
-        check_architecture(config_key(role), ir_shapes, CheckpointReader(Path(folder)), ir_description=describe_checkpoint(ir),
-                           same_type=not all(types) or types[0] == types[1],
-                           vocab_sizes=(ir_config.get("vocab_size"), config.get("vocab_size")))
+        check_architecture(
+            config_key(role),
+            ir_shapes,
+            CheckpointReader(Path(folder)),
+            ir_description=describe_checkpoint(ir),
+            same_type=not all(types) or types[0] == types[1],
+            vocab_sizes=(ir_config.get("vocab_size"), config.get("vocab_size")),
+        )
 
 
 # -- key alignment -------------------------------------------------------------------------------------------
@@ -248,7 +258,7 @@ def _prefixes(keys: Iterable[str], depth: int = 2) -> set[str]:
 
 
 def _strip(keys: Iterable[str], prefix: str) -> dict[str, str]:
-    return {key[len(prefix):]: key for key in keys if key.startswith(prefix)}
+    return {key[len(prefix) :]: key for key in keys if key.startswith(prefix)}
 
 
 def align_keys(aliases: Mapping[str, list[str]], source_keys: Iterable[str]) -> KeyAlignment:
@@ -269,7 +279,7 @@ def align_keys(aliases: Mapping[str, list[str]], source_keys: Iterable[str]) -> 
     source_for: dict[str, str] = {}
     for name, names in aliases.items():
         for alias in names:
-            core = alias[len(target_prefix):] if alias.startswith(target_prefix) else None
+            core = alias[len(target_prefix) :] if alias.startswith(target_prefix) else None
             if core in sources:
                 source_for[name] = sources[core]
                 break
@@ -281,9 +291,15 @@ def align_keys(aliases: Mapping[str, list[str]], source_keys: Iterable[str]) -> 
     )
 
 
-def check_architecture(key_name: str, ir_shapes: Mapping[str, tuple[int, ...]], reader: CheckpointReader,
-                       aliases: Mapping[str, list[str]] | None = None, ir_description: str | None = None,
-                       same_type: bool = True, vocab_sizes: tuple[int | None, int | None] = (None, None)) -> KeyAlignment:
+def check_architecture(
+    key_name: str,
+    ir_shapes: Mapping[str, tuple[int, ...]],
+    reader: CheckpointReader,
+    aliases: Mapping[str, list[str]] | None = None,
+    ir_description: str | None = None,
+    same_type: bool = True,
+    vocab_sizes: tuple[int | None, int | None] = (None, None),
+) -> KeyAlignment:
     """How ΘT's tensors (``ir_shapes``: name -> shape; ``aliases``: their other names) map onto ``reader``'s
     checkpoint, refused when it is not ΘT's architecture: another ``model_type`` (``same_type`` false) or fewer
     than half of ΘT's tensors with a counterpart; another vocabulary size (``vocab_sizes``: ΘT's and the
@@ -293,28 +309,45 @@ def check_architecture(key_name: str, ir_shapes: Mapping[str, tuple[int, ...]], 
     if not same_type or len(alignment.source_for) < MIN_SHARED_FRACTION * len(ir_shapes):
         ir = f" ({ir_description})" if ir_description else ""
         raise CheckpointError(
-            f"{key_name} ({reader.folder}) is {describe_checkpoint(reader.folder)}, not the IR model's architecture{ir}: "
+            f"{key_name} ({reader.folder}) is {describe_checkpoint(reader.folder)}, "
+            f"not the IR model's architecture{ir}: "
             f"{len(alignment.source_for)} of {len(ir_shapes)} IR-model tensors have a counterpart; first without one: "
             f"{', '.join(alignment.ir_only[:SHOWN_KEYS]) or 'none'}; first of {key_name} unmatched: "
-            f"{', '.join(alignment.source_only[:SHOWN_KEYS]) or 'none'}")
-    mismatched = [f"{name} {ir_shapes[name]} vs {key} {reader.shape(key)}"
-                  for name, key in alignment.source_for.items() if ir_shapes[name] != reader.shape(key)]
+            f"{', '.join(alignment.source_only[:SHOWN_KEYS]) or 'none'}"
+        )
+    mismatched = [
+        f"{name} {ir_shapes[name]} vs {key} {reader.shape(key)}"
+        for name, key in alignment.source_for.items()
+        if ir_shapes[name] != reader.shape(key)
+    ]
     if all(vocab_sizes) and vocab_sizes[0] != vocab_sizes[1]:
         raise CheckpointError(
             f"{key_name} ({reader.folder}) has a vocabulary of {vocab_sizes[1]} tokens, the IR model {vocab_sizes[0]} "
             f"(vocab_size in config.json): task vectors need one tokenizer; first differing tensors: "
-            f"{'; '.join(mismatched[:SHOWN_KEYS]) or 'none'}")
+            f"{'; '.join(mismatched[:SHOWN_KEYS]) or 'none'}"
+        )
     if mismatched:
         raise CheckpointError(
             f"{key_name} ({reader.folder}) has {len(mismatched)} tensors whose shape differs from the IR model's "
-            f"(another size of the architecture, or another vocabulary); first: {'; '.join(mismatched[:SHOWN_KEYS])}")
+            f"(another size of the architecture, or another vocabulary); first: {'; '.join(mismatched[:SHOWN_KEYS])}"
+        )
     return alignment
 
 
 # -- reading tensors -----------------------------------------------------------------------------------------
 _SAFETENSORS_DTYPES = {  # safetensors' dtype names -> torch's
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
-    "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
 }
 
 
@@ -325,8 +358,15 @@ def _safetensors_header(file: Path) -> dict[str, tuple[str, tuple[int, ...], int
         header = json.loads(handle.read(length))
     header.pop("__metadata__", None)
     start = 8 + length
-    return {name: (_SAFETENSORS_DTYPES[info["dtype"]], tuple(info["shape"]), start + info["data_offsets"][0],
-                   start + info["data_offsets"][1]) for name, info in header.items()}
+    return {
+        name: (
+            _SAFETENSORS_DTYPES[info["dtype"]],
+            tuple(info["shape"]),
+            start + info["data_offsets"][0],
+            start + info["data_offsets"][1],
+        )
+        for name, info in header.items()
+    }
 
 
 class CheckpointReader(Mapping):
@@ -356,8 +396,10 @@ class CheckpointReader(Mapping):
             try:
                 self._state_dict.update(torch.load(file, map_location="cpu", weights_only=True, mmap=True))
             except pickle.UnpicklingError as error:
-                raise CheckpointError(f"{file} holds more than tensors and is not unpickled (it could run code): "
-                                      f"convert it to safetensors where you trust it ({error})".splitlines()[0]) from None
+                raise CheckpointError(
+                    f"{file} holds more than tensors and is not unpickled (it could run code): "
+                    f"convert it to safetensors where you trust it ({error})".splitlines()[0]
+                ) from None
 
     def __getitem__(self, key: str) -> torch.Tensor:
         if key not in self._index:

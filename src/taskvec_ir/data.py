@@ -11,6 +11,7 @@ id or a seeded random sample of another split's queries (SciFact's dev split).
 ``ir_datasets`` is imported inside the functions: several of its modules compute their folders from
 ``IR_DATASETS_HOME`` at import time, so the caller sets that variable first (``use_ir_datasets_home``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -131,9 +132,15 @@ def load_docs(dataset: DatasetConfig) -> dict[str, str]:
     docs = {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
     empty = [doc_id for doc_id, text in docs.items() if not text.strip()]
     if empty:
-        log.warning("%d of %d documents of %s have no text in dataset.doc_fields %s (first: %s): kept, but no "
-                    "query can retrieve them", len(empty), len(docs), dataset.docs, fields,
-                    ", ".join(empty[:_SHOWN_IDS]))
+        log.warning(
+            "%d of %d documents of %s have no text in dataset.doc_fields %s (first: %s): kept, but no "
+            "query can retrieve them",
+            len(empty),
+            len(docs),
+            dataset.docs,
+            fields,
+            ", ".join(empty[:_SHOWN_IDS]),
+        )
     return docs
 
 
@@ -161,7 +168,8 @@ def load_split(dataset: DatasetConfig, split: str) -> Split:
         raise ValueError(
             f"dataset {dataset.name!r} split {split!r}: {len(empty)} of {len(loaded.queries)} queries have "
             f"empty text (first: {', '.join(empty[:_SHOWN_IDS])}); fix the queries or dataset.query_field "
-            f"({dataset.query_field!r})")
+            f"({dataset.query_field!r})"
+        )
     return loaded
 
 
@@ -175,10 +183,16 @@ def check_judged_documents(qrels: Mapping[str, Mapping[str, int]], docs: Mapping
     if unknown:
         doc_ids = sorted({doc_id for _, doc_id in unknown})
         relevant = sum(1 for qid, doc_id in unknown if qrels[qid][doc_id] > 0)
-        log.warning("Split %r: %d judgements (%d relevant, %d queries) name %d documents not in the corpus "
-                    "(first: %s); kept: they count as relevant documents no system can retrieve", split,
-                    len(unknown), relevant, len({qid for qid, _ in unknown}), len(doc_ids),
-                    ", ".join(doc_ids[:_SHOWN_IDS]))
+        log.warning(
+            "Split %r: %d judgements (%d relevant, %d queries) name %d documents not in the corpus "
+            "(first: %s); kept: they count as relevant documents no system can retrieve",
+            split,
+            len(unknown),
+            relevant,
+            len({qid for qid, _ in unknown}),
+            len(doc_ids),
+            ", ".join(doc_ids[:_SHOWN_IDS]),
+        )
     return len(unknown)
 
 
@@ -192,8 +206,15 @@ def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Spli
     # Sorting first makes the sample depend only on the seed, not on the file's order.
     query_ids = sorted(parent.queries)
     chosen = set(random.Random(spec.seed).sample(query_ids, round(spec.fraction * len(query_ids))))
-    log.info("Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
-             split, len(chosen), len(query_ids), spec.sample_of, spec.seed, split)
+    log.info(
+        "Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
+        split,
+        len(chosen),
+        len(query_ids),
+        spec.sample_of,
+        spec.seed,
+        split,
+    )
     return Split(
         queries={qid: parent.queries[qid] for qid in query_ids if qid in chosen},
         qrels={qid: judged for qid, judged in parent.qrels.items() if qid in chosen},

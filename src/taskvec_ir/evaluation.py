@@ -13,8 +13,22 @@ from taskvec_ir.outputs import atomic_path
 
 MEASURES = ("ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100")
 # ranx's measures; each takes an optional cut-off (@k) and relevance level (-l<n>); rbp a persistence (rbp.95).
-RANX_MEASURES = ("hits", "hit_rate", "precision", "recall", "f1", "r-precision", "mrr", "map", "dcg", "dcg_burges",
-                 "ndcg", "ndcg_burges", "bpref", "rbp")
+RANX_MEASURES = (
+    "hits",
+    "hit_rate",
+    "precision",
+    "recall",
+    "f1",
+    "r-precision",
+    "mrr",
+    "map",
+    "dcg",
+    "dcg_burges",
+    "ndcg",
+    "ndcg_burges",
+    "bpref",
+    "rbp",
+)
 _MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(@\d+|\.\d+)?(-l\d+)?$")
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
@@ -27,11 +41,15 @@ def check_measures(measures: Sequence[str]) -> None:
     for measure in measures:
         match = _MEASURE.match(measure)
         if match is None or match["name"] not in RANX_MEASURES:
-            raise ValueError(f"measures: '{measure}' is not a ranx measure ({', '.join(RANX_MEASURES)}, "
-                             "optionally with @k, e.g. ndcg@10)")
+            raise ValueError(
+                f"measures: '{measure}' is not a ranx measure ({', '.join(RANX_MEASURES)}, "
+                "optionally with @k, e.g. ndcg@10)"
+            )
 
 
-def evaluate_run(qrels: Qrels, run: Run, measures: Sequence[str] = MEASURES) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def evaluate_run(
+    qrels: Qrels, run: Run, measures: Sequence[str] = MEASURES
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Mean and per-query values of ``measures``; a query of the qrels without results scores 0.
 
     Queries of the run that have no qrels are not evaluated (as trec_eval does).
@@ -64,5 +82,7 @@ def format_table(results: Mapping[str, Mapping[str, float]], measures: Sequence[
     """A plain-text table: one row per system, one column per measure."""
     width = max(len(name) for name in results)
     header = f"{'system':<{width}}  " + "  ".join(f"{m:>12}" for m in measures)
-    rows = [f"{name:<{width}}  " + "  ".join(f"{values[m]:>12.4f}" for m in measures) for name, values in results.items()]
+    rows = [
+        f"{name:<{width}}  " + "  ".join(f"{values[m]:>12.4f}" for m in measures) for name, values in results.items()
+    ]
     return "\n".join([header, *rows])

@@ -60,8 +60,12 @@ def system_weights(system: str, setting: MergeSetting) -> Weights | None:
 
 def dataset_identity(dataset: DatasetConfig) -> dict:
     """What identifies a dataset's documents and queries in cache keys."""
-    identity = {"name": dataset.name, "docs": dataset.docs, "doc_fields": list(dataset.doc_fields),
-                "query_field": dataset.query_field}
+    identity = {
+        "name": dataset.name,
+        "docs": dataset.docs,
+        "doc_fields": list(dataset.doc_fields),
+        "query_field": dataset.query_field,
+    }
     if dataset.beir_path:  # a user's own files may change under the same path
         identity["beir_path"] = data.source_identity(Path(dataset.beir_path).expanduser().resolve())
     return identity
@@ -80,8 +84,14 @@ class ExperimentSpec:
 
     @classmethod
     def from_config(cls, cfg: Config) -> ExperimentSpec:
-        return cls(cfg.dataset, cfg.model, cfg.merge_setting(), cfg.retriever, cfg.merge.stream_task_vector,
-                   cfg.data.mirror_dir)
+        return cls(
+            cfg.dataset,
+            cfg.model,
+            cfg.merge_setting(),
+            cfg.retriever,
+            cfg.merge.stream_task_vector,
+            cfg.data.mirror_dir,
+        )
 
 
 # The corpus of the latest dataset a process read, kept for its next job (like the models in ``model_pool``).
@@ -122,8 +132,13 @@ class Experiment:
     def _cached_candidates(self, split: str) -> Run:
         queries = self.split(split).queries
         dataset, retriever = self.spec.dataset, self.spec.retriever
-        key = cache_key(version=CACHE_VERSION, dataset=dataset_identity(dataset), queries=text_digest(queries),
-                        language=dataset.language, retriever=retriever.identity())
+        key = cache_key(
+            version=CACHE_VERSION,
+            dataset=dataset_identity(dataset),
+            queries=text_digest(queries),
+            language=dataset.language,
+            retriever=retriever.identity(),
+        )
 
         def compute() -> Run:
             docs = self.docs()
@@ -138,8 +153,9 @@ class Experiment:
         """Local folders of every checkpoint (downloading Hub checkpoints once), by role (``sources``). Checks
         they share an architecture, from their configs and tensor headers."""
         if self._folders is None:
-            folders = {role: self._resolve(source, config_key(role))
-                       for role, source in model_sources(self.spec.model).items()}
+            folders = {
+                role: self._resolve(source, config_key(role)) for role, source in model_sources(self.spec.model).items()
+            }
             check_checkpoints(folders, self.spec.model.kind, config_key)
             self._folders = folders
         return self._folders
@@ -152,10 +168,20 @@ class Experiment:
 
         corpus = source.dataset
         data.place_offline_files(corpus, self.spec.mirror_dir)
-        log.info("%s: %s adapted on %s (%s); trained once, then read from the cache", key, source.start,
-                 corpus.name, source.objective)
-        return adapt.adapted_checkpoint(source, self.cache, docs=lambda: data.load_docs(corpus),
-                                        corpus_identity=dataset_identity(corpus), log_step=self.on_adapt_step)
+        log.info(
+            "%s: %s adapted on %s (%s); trained once, then read from the cache",
+            key,
+            source.start,
+            corpus.name,
+            source.objective,
+        )
+        return adapt.adapted_checkpoint(
+            source,
+            self.cache,
+            docs=lambda: data.load_docs(corpus),
+            corpus_identity=dataset_identity(corpus),
+            log_step=self.on_adapt_step,
+        )
 
     def check_layers(self) -> None:
         """Per-layer α rules name layers the IR model has (read from its checkpoint's keys: no model loaded)."""
@@ -185,22 +211,33 @@ class Experiment:
 
         def task_vector(vector: str):
             base, domain = (self.folders()[role] for role in vector_roles(vector))
-            folder = self.cache.folder("task_vector", keys[vector], lambda out: merging.save_tensors(
-                merging.task_vector_tensors(module, CheckpointReader(base), CheckpointReader(domain)), out))
+            folder = self.cache.folder(
+                "task_vector",
+                keys[vector],
+                lambda out: merging.save_tensors(
+                    merging.task_vector_tensors(module, CheckpointReader(base), CheckpointReader(domain)), out
+                ),
+            )
             return CheckpointReader(folder) if streamed else dict(CheckpointReader(folder).items())
 
         def build():
             merging.release_freed_memory()
-            return merging.TaskArithmetic(module, CheckpointReader(self.folders()["ir"]),
-                                          {vector: task_vector(vector) for vector in keys})
+            return merging.TaskArithmetic(
+                module, CheckpointReader(self.folders()["ir"]), {vector: task_vector(vector) for vector in keys}
+            )
 
         # Keyed by the cache folder a streamed τ is read from too.
         return self.pool.merge(f"{sorted(keys.items())}/{streamed}/{self.cache.root}", build)
 
     def _task_vector_key(self, vector: str, dtype: str) -> str:
         base, domain = self._fingerprints(vector_roles(vector))
-        return cache_key(version=CACHE_VERSION, ir=checkpoint_fingerprint(self.folders()["ir"]), base=base,
-                         domain=domain, dtype=dtype)
+        return cache_key(
+            version=CACHE_VERSION,
+            ir=checkpoint_fingerprint(self.folders()["ir"]),
+            base=base,
+            domain=domain,
+            dtype=dtype,
+        )
 
     def merge_diagnostics(self, setting: MergeSetting | None = None) -> dict:
         """What the merge at ``setting`` (default: the spec's) does to ΘT (see ``merging.task_vector_diagnostics``),
@@ -216,10 +253,15 @@ class Experiment:
         def vector_stats():
             merge = self.merge()
             merge.set(MergeSetting())
-            bases = {vector: CheckpointReader(self.folders()[vector_roles(vector)[0]])
-                     if fingerprints[0] != ir_fingerprint else None for vector, fingerprints in vectors.items()}
-            return merging.task_vector_diagnostics(merge.module, merge.task_vectors, bases,
-                                                   CheckpointReader(self.folders()["ir"]))
+            bases = {
+                vector: CheckpointReader(self.folders()[vector_roles(vector)[0]])
+                if fingerprints[0] != ir_fingerprint
+                else None
+                for vector, fingerprints in vectors.items()
+            }
+            return merging.task_vector_diagnostics(
+                merge.module, merge.task_vectors, bases, CheckpointReader(self.folders()["ir"])
+            )
 
         def changed_fraction():
             merge = self.merge()
@@ -250,25 +292,41 @@ class Experiment:
         if weights.source == "domain":
             model = {"domain": checkpoint_fingerprint(self.folders()["domain"])}
         else:  # each vector by its checkpoints, not its name: renaming one keeps its scores
-            model = {"ir": checkpoint_fingerprint(self.folders()["ir"]), "vectors": [
-                [*self._fingerprints(vector_roles(vector)), alpha] for vector, alpha in weights.merge.alphas]}
+            model = {
+                "ir": checkpoint_fingerprint(self.folders()["ir"]),
+                "vectors": [
+                    [*self._fingerprints(vector_roles(vector)), alpha] for vector, alpha in weights.merge.alphas
+                ],
+            }
             merge = weights.merge.describe()
             merge.pop("alphas")
             model["merge"] = merge
         scorer_key = {"kind": self.spec.model.kind, **self.spec.model.scorer.scores_identity()}
-        key = cache_key(version=CACHE_VERSION, model=model, scorer=scorer_key,
-                        queries=text_digest(queries), candidates=text_digest(candidates))
+        key = cache_key(
+            version=CACHE_VERSION,
+            model=model,
+            scorer=scorer_key,
+            queries=text_digest(queries),
+            candidates=text_digest(candidates),
+        )
 
         def compute() -> Run:
             if weights.source == "ir":
                 self.merge().set(weights.merge)
-            weights_name = ("ΘD" if weights.source == "domain" else
-                            f"ΘT merged {weights.merge.describe()}" if weights.merge.alphas else "ΘT alone")
+            weights_name = (
+                "ΘD"
+                if weights.source == "domain"
+                else f"ΘT merged {weights.merge.describe()}"
+                if weights.merge.alphas
+                else "ΘT alone"
+            )
             log.info("Scoring %d %s queries with %s", len(candidates), split, weights_name)
             run = self.scorer(weights.source).score(queries, self.docs(), candidates)
             bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
             if bad:  # raised before the cache stores anything
-                raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
+                raise FloatingPointError(
+                    f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})"
+                )
             return run
 
         return self.cache.json("scores", key, compute)
@@ -284,14 +342,22 @@ class Experiment:
     def best_lambda(self, split: str, system: str, grid: Sequence[float], measure: str) -> tuple[float, float]:
         """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ)."""
         qrels = self.split(split).qrels
-        values = {lam: evaluation.evaluate_run(qrels, self.system_run(split, system, lam), [measure])[0][measure]
-                  for lam in grid}
+        values = {
+            lam: evaluation.evaluate_run(qrels, self.system_run(split, system, lam), [measure])[0][measure]
+            for lam in grid
+        }
         best = max(values, key=lambda lam: (values[lam], -lam))
         log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
         return best, values[best]
 
-    def evaluate(self, split: str, systems: Sequence[str], lam: float, runs_dir: Path | None = None,
-                 measures: Sequence[str] = evaluation.MEASURES):
+    def evaluate(
+        self,
+        split: str,
+        systems: Sequence[str],
+        lam: float,
+        runs_dir: Path | None = None,
+        measures: Sequence[str] = evaluation.MEASURES,
+    ):
         """means[system][measure] and per_query[system][measure][query_id]; TREC runs into ``runs_dir``."""
         qrels = self.split(split).qrels
         means, per_query = {}, {}

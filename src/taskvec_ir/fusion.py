@@ -21,8 +21,8 @@ def check_lambda(lam: float) -> float:
 
 def fuse(bm25: Run, model: Run, lam: float) -> dict[str, dict[str, float]]:
     """λ·minmax(bm25) + (1 − λ)·minmax(model), per query, over the union of both runs' documents."""
-    from ranx import Run as RanxRun
     from numba.core.errors import NumbaTypeSafetyWarning
+    from ranx import Run as RanxRun
     from ranx import fuse as ranx_fuse
 
     lam = check_lambda(lam)

@@ -121,8 +121,9 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         metrics = {cfg.split: means, **({"merge": outcome.merge} if outcome.merge else {}), **outcome.extra}
         write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
         tracking.log_results(run, cfg.split, means, per_query)
-        tracking.log_summary(run, {"alpha": cfg.alpha.value, "lam": lam,
-                                   **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}})
+        tracking.log_summary(
+            run, {"alpha": cfg.alpha.value, "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}}
+        )
         if "objective" in result:
             tracking.log_summary(run, {f"objective/{cfg.split}/{cfg.objective}": result["objective"]})
         for role, provenance in adapted_provenance(experiment).items():
@@ -148,8 +149,11 @@ def job_header(cfg: Config, lam: float) -> str:
 def adapted_provenance(experiment: Experiment) -> dict[str, dict]:
     """provenance.json of each checkpoint of the experiment that ``adapt`` made, by role."""
     folders = experiment.folders()
-    return {role: json.loads((folders[role] / "provenance.json").read_text())
-            for role, source in model_sources(experiment.spec.model).items() if isinstance(source, AdaptConfig)}
+    return {
+        role: json.loads((folders[role] / "provenance.json").read_text())
+        for role, source in model_sources(experiment.spec.model).items()
+        if isinstance(source, AdaptConfig)
+    }
 
 
 def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
@@ -164,9 +168,12 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
     for role, record in provenance.items():
-        print(f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
-              f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, final loss {record['final_loss']:.3g}\n"
-              f"  {experiment.folders()[role]}")
+        print(
+            f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
+            f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, "
+            f"final loss {record['final_loss']:.3g}\n"
+            f"  {experiment.folders()[role]}"
+        )
     return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
 
 

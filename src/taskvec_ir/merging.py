@@ -14,6 +14,7 @@ and a merge method, a sparsifier (``SPARSIFIERS``) followed by a consensus rule 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import math
@@ -29,8 +30,9 @@ from taskvec_ir.merge_settings import MergeMethod, MergeSetting, layer_index
 log = logging.getLogger(__name__)
 
 
-def task_vector_tensors(ir_model: torch.nn.Module, base: CheckpointReader,
-                        domain: CheckpointReader) -> Iterator[tuple[str, torch.Tensor]]:
+def task_vector_tensors(
+    ir_model: torch.nn.Module, base: CheckpointReader, domain: CheckpointReader
+) -> Iterator[tuple[str, torch.Tensor]]:
     """τ = ΘD − Θ0 one tensor at a time, named by ΘT's parameters, in ΘT's dtypes, on the CPU.
 
     Checks every key and shape before reading any tensor (so a mismatch fails at once), then streams Θ0
@@ -39,14 +41,18 @@ def task_vector_tensors(ir_model: torch.nn.Module, base: CheckpointReader,
     aliases = parameter_aliases(ir_model)
     parameters = dict(ir_model.named_parameters())
     shapes = {name: tuple(parameter.shape) for name, parameter in parameters.items()}
-    alignments = {role: check_architecture(f"model.{role}", shapes, reader, aliases)
-                  for role, reader in (("base", base), ("domain", domain))}
-    merged = [name for name in parameters
-              if name in alignments["base"].source_for and name in alignments["domain"].source_for]
+    alignments = {
+        role: check_architecture(f"model.{role}", shapes, reader, aliases)
+        for role, reader in (("base", base), ("domain", domain))
+    }
+    merged = [
+        name for name in parameters if name in alignments["base"].source_for and name in alignments["domain"].source_for
+    ]
     left_out = [name for name in parameters if name not in merged]
     if left_out:
-        log.info("Parameters of the IR model left untouched (no counterpart in base or domain): %s",
-                 ", ".join(left_out))
+        log.info(
+            "Parameters of the IR model left untouched (no counterpart in base or domain): %s", ", ".join(left_out)
+        )
 
     def differences():
         for name in merged:
@@ -71,10 +77,8 @@ def release_freed_memory() -> None:
     Reading Θ0 tensor by tensor leaves freed buffers between the kept τ tensors; glibc keeps such holes
     in the process until asked to trim (what that costs: bench/RESULTS.md, merge memory).
     """
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shard_bytes: int = 256 << 20) -> None:
@@ -175,8 +179,9 @@ CONSENSUS: dict[str, Callable[[torch.Tensor, list[tuple[float, torch.Tensor]]], 
 
 
 @torch.no_grad()
-def apply_task_vectors(ir_model: torch.nn.Module, task_vectors: Mapping[str, Mapping[str, torch.Tensor]],
-                       setting: MergeSetting) -> dict[str, int]:
+def apply_task_vectors(
+    ir_model: torch.nn.Module, task_vectors: Mapping[str, Mapping[str, torch.Tensor]], setting: MergeSetting
+) -> dict[str, int]:
     """Θ' = ΘT + the merged update of ``setting``, in place on ΘT's parameters.
 
     ``task_vectors`` maps each vector's name to its tensors (by ΘT's parameter names; a dict or a streamed
@@ -194,14 +199,20 @@ def apply_task_vectors(ir_model: torch.nn.Module, task_vectors: Mapping[str, Map
         terms = [(vector, weight) for vector, weight in terms if weight != 0]
         if not terms:
             continue
-        sparse = [(weight, sparsify(setting.method, vector, name, task_vectors[vector][name])) for vector, weight in terms]
+        sparse = [
+            (weight, sparsify(setting.method, vector, name, task_vectors[vector][name])) for vector, weight in terms
+        ]
         changed[name] = CONSENSUS[setting.method.consensus](parameters[name], sparse)
     return changed
 
 
 @torch.no_grad()
-def task_vector_diagnostics(ir_model: torch.nn.Module, task_vectors: Mapping[str, Mapping[str, torch.Tensor]],
-                            bases: Mapping[str, CheckpointReader | None], ir: CheckpointReader) -> dict:
+def task_vector_diagnostics(
+    ir_model: torch.nn.Module,
+    task_vectors: Mapping[str, Mapping[str, torch.Tensor]],
+    bases: Mapping[str, CheckpointReader | None],
+    ir: CheckpointReader,
+) -> dict:
     """How far each task vector moves ΘT, where, and how the vectors relate. One pass over the tensors.
 
     Per vector: ‖τ‖, ‖τ‖/‖ΘT‖ (over the tensors it covers), ‖τ‖ per layer ("other": embeddings and heads),
@@ -235,22 +246,30 @@ def task_vector_diagnostics(ir_model: torch.nn.Module, task_vectors: Mapping[str
                 fine_tune[v][0] += float((tau * difference).sum())
                 fine_tune[v][1] += float(difference.pow(2).sum())
         for i, a in enumerate(vectors):
-            for b in vectors[i + 1:]:
+            for b in vectors[i + 1 :]:
                 if a in tensors and b in tensors:
                     dots[a, b] = dots.get((a, b), 0.0) + float((tensors[a] * tensors[b]).sum())
 
     def cosine(dot, sq_a, sq_b):
         return dot / math.sqrt(sq_a * sq_b) if sq_a and sq_b else float("nan")
 
-    report = {"vectors": {}, "cosine": {f"{a}~{b}": cosine(dot, square[a], square[b]) for (a, b), dot in dots.items()},
-              "ir_parameters": sum(p.numel() for p in parameters.values())}
+    report = {
+        "vectors": {},
+        "cosine": {f"{a}~{b}": cosine(dot, square[a], square[b]) for (a, b), dot in dots.items()},
+        "ir_parameters": sum(p.numel() for p in parameters.values()),
+    }
     for v in vectors:
         report["vectors"][v] = {
             "norm": math.sqrt(square[v]),
             "norm_ratio": math.sqrt(square[v] / ir_square[v]) if ir_square[v] else float("nan"),
             "parameters": covered[v],
-            "layer_norms": {key: math.sqrt(value) for key, value in sorted(
-                layer_square[v].items(), key=lambda item: (item[0] == "other", int(item[0]) if item[0] != "other" else 0))},
+            "layer_norms": {
+                key: math.sqrt(value)
+                for key, value in sorted(
+                    layer_square[v].items(),
+                    key=lambda item: (item[0] == "other", int(item[0]) if item[0] != "other" else 0),
+                )
+            },
         }
         if v in fine_tune:
             report["vectors"][v]["cosine_with_ir_fine_tune"] = cosine(fine_tune[v][0], square[v], fine_tune[v][1])
@@ -267,8 +286,9 @@ class TaskArithmetic:
     (peak ≈ ΘT).
     """
 
-    def __init__(self, ir_model: torch.nn.Module, ir: CheckpointReader,
-                 task_vectors: Mapping[str, Mapping[str, torch.Tensor]]):
+    def __init__(
+        self, ir_model: torch.nn.Module, ir: CheckpointReader, task_vectors: Mapping[str, Mapping[str, torch.Tensor]]
+    ):
         self.module = ir_model
         self.task_vectors = task_vectors
         self.setting = MergeSetting()
@@ -278,7 +298,9 @@ class TaskArithmetic:
         self._ir_keys = align_keys(parameter_aliases(ir_model), ir.keys()).source_for
         # Parameters whose initial value is not in ΘT's checkpoint (initialised at load) are kept in memory.
         self._names = list(dict.fromkeys(name for tau in task_vectors.values() for name in tau))
-        self._kept = {name: self._parameters[name].detach().clone() for name in self._names if name not in self._ir_keys}
+        self._kept = {
+            name: self._parameters[name].detach().clone() for name in self._names if name not in self._ir_keys
+        }
 
     @torch.no_grad()
     def set(self, setting: MergeSetting) -> None:

@@ -45,22 +45,33 @@ def _rows(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str
         yield number, name, cells
 
 
-def results_markdown(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
+def results_markdown(
+    means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05
+) -> str:
     """A Markdown table; superscript numbers on ``system`` mark significant differences to those baselines."""
     lines = ["| # | system | " + " | ".join(measures) + " |", "|---|---|" + "---|" * len(measures)]
     for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"<sup>{marks}</sup>"):
         lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
-                  f"{len(p_values)} baselines, p < {alpha})."]
+    lines += [
+        "",
+        f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
+        f"{len(p_values)} baselines, p < {alpha}).",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
     """The same table as ``results_markdown`` for a paper (booktabs)."""
-    names = [m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP")
-             for m in measures]
-    lines = [r"\begin{tabular}{ll" + "r" * len(measures) + "}", r"\toprule",
-             r"\# & System & " + " & ".join(names) + r" \\", r"\midrule"]
+    names = [
+        m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP")
+        for m in measures
+    ]
+    lines = [
+        r"\begin{tabular}{ll" + "r" * len(measures) + "}",
+        r"\toprule",
+        r"\# & System & " + " & ".join(names) + r" \\",
+        r"\midrule",
+    ]
     for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"$^{{{marks}}}$"):
         lines.append(f"{number} & {name.replace('_', chr(92) + '_')} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -76,8 +87,15 @@ def alpha_sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str
 
     trials = sorted(trials, key=lambda t: t["alpha"])
     fig, ax = plt.subplots(figsize=(6, 4))
-    points = ax.scatter([t["alpha"] for t in trials], [t["value"] for t in trials], c=[t["lam"] for t in trials],
-                        cmap="viridis", vmin=0, vmax=1, zorder=3)
+    points = ax.scatter(
+        [t["alpha"] for t in trials],
+        [t["value"] for t in trials],
+        c=[t["lam"] for t in trials],
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        zorder=3,
+    )
     fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
     ax.plot([t["alpha"] for t in trials], [t["value"] for t in trials], color="0.7", zorder=1)
     ax.scatter([best["alpha"]], [best["value"]], s=160, facecolors="none", edgecolors="red", zorder=4, label="chosen")
@@ -103,8 +121,12 @@ def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
     width = 0.8 / len(vectors)
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 4))
     for i, (vector, stats) in enumerate(vectors.items()):
-        ax.bar([x + i * width for x in range(len(layers))], [stats["layer_norms"].get(layer, 0.0) for layer in layers],
-               width, label=f"{vector} (‖τ‖/‖ΘT‖ = {stats['norm_ratio']:.3g})")
+        ax.bar(
+            [x + i * width for x in range(len(layers))],
+            [stats["layer_norms"].get(layer, 0.0) for layer in layers],
+            width,
+            label=f"{vector} (‖τ‖/‖ΘT‖ = {stats['norm_ratio']:.3g})",
+        )
     ax.set_xticks([x + width * (len(vectors) - 1) / 2 for x in range(len(layers))], layers)
     ax.set_xlabel("layer (other: embeddings and heads)")
     ax.set_ylabel("‖τ‖ (L2 norm)")

@@ -5,6 +5,7 @@ stemming); a retriever indexes a corpus once and returns each query's top-k docu
 Backends sit behind ``build_retriever`` (``retriever.backend``): ``bm25s`` and ``rank_bm25`` score the
 same Analyzer tokens with the same BM25 Okapi formula; bm25s searches much faster (bench/RESULTS.md).
 """
+
 from __future__ import annotations
 
 import re
@@ -124,11 +125,14 @@ def build_retriever(docs: Mapping[str, str], backend: str, analyzer: Analyzer, *
     return BACKENDS[backend](docs, analyzer, **params)
 
 
-def bm25_candidates(docs: Mapping[str, str], queries: Mapping[str, str], settings: RetrieverConfig,
-                    language: str = "en") -> dict[str, dict[str, float]]:
+def bm25_candidates(
+    docs: Mapping[str, str], queries: Mapping[str, str], settings: RetrieverConfig, language: str = "en"
+) -> dict[str, dict[str, float]]:
     """Each query's BM25 top-k: query_id -> doc_id -> score."""
     analyzer = Analyzer(language, settings.analyzer.lowercase, settings.analyzer.stopwords, settings.analyzer.stemmer)
-    return build_retriever(docs, settings.backend, analyzer, k1=settings.k1, b=settings.b).search(queries, settings.top_k)
+    return build_retriever(docs, settings.backend, analyzer, k1=settings.k1, b=settings.b).search(
+        queries, settings.top_k
+    )
 
 
 def top_k_indices(scores: np.ndarray, top_k: int) -> list[int]:
@@ -148,7 +152,6 @@ def _ranked(doc_ids: list[str], scores: np.ndarray, top_k: int) -> dict[str, flo
     """doc_id -> score of the ``top_k`` best documents, best first."""
     # A document sharing no term with the query scores 0: like an inverted index, never return it.
     return {doc_ids[i]: float(scores[i]) for i in top_k_indices(scores, top_k) if scores[i] > 0}
-
 
 
 def _stopwords(list_name: str) -> frozenset[str]:

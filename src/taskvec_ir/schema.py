@@ -107,18 +107,23 @@ class DatasetConfig:
                 if not 0 < spec.fraction <= 1:
                     raise ValueError(f"{key}.fraction: {spec.fraction} must lie in (0, 1]")
                 if not isinstance(self.splits.get(spec.sample_of), str):
-                    raise ValueError(f"{key}.sample_of: '{spec.sample_of}' must name a split given by an ir_datasets id")
+                    raise ValueError(
+                        f"{key}.sample_of: '{spec.sample_of}' must name a split given by an ir_datasets id"
+                    )
             elif not isinstance(spec, str) or not spec:
                 raise ValueError(f"{key}: {spec!r} must be an ir_datasets id or {{sample_of, fraction, seed}}")
         if self.splits and self.test_split not in self.splits:  # no splits: a corpus alone (e.g. to adapt on)
-            raise ValueError(f"dataset.test_split: '{self.test_split}' is not in dataset.splits "
-                             f"({', '.join(self.splits) or 'none'})")
+            raise ValueError(
+                f"dataset.test_split: '{self.test_split}' is not in dataset.splits ({', '.join(self.splits) or 'none'})"
+            )
 
     def split(self, name: str) -> str | SampleSplit:
         """How ``splits`` defines ``name``; a clear error if it does not."""
         if name not in self.splits:
-            raise ValueError(f"dataset {self.name!r} has no split {name!r} in dataset.splits "
-                             f"(available: {', '.join(self.splits) or 'none'})")
+            raise ValueError(
+                f"dataset {self.name!r} has no split {name!r} in dataset.splits "
+                f"(available: {', '.join(self.splits) or 'none'})"
+            )
         return self.splits[name]
 
 
@@ -182,7 +187,9 @@ class ScorerConfig:
         _positive(self.max_length, "model.scorer.max_length")
         _positive(self.max_query_length, "model.scorer.max_query_length")
         if not _DEVICE.match(self.device):
-            raise ValueError(f"model.scorer.device: '{self.device}' is not auto or a torch device (cpu, cuda, cuda:1, mps)")
+            raise ValueError(
+                f"model.scorer.device: '{self.device}' is not auto or a torch device (cpu, cuda, cuda:1, mps)"
+            )
         _one_of(self.dtype, DTYPES, "model.scorer.dtype")
         if self.similarity not in (None, "cosine", "dot"):
             raise ValueError(f"model.scorer.similarity: '{self.similarity}' is not null, 'cosine' or 'dot'")
@@ -233,8 +240,10 @@ class AdaptConfig:
         if not self.mean_span_length >= 1:
             raise ValueError(f"adapt.mean_span_length: {self.mean_span_length!r} must be a number of at least 1")
         if self.objective == "simcse" and self.batch_size < 2:
-            raise ValueError("adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
-                             "of a batch are its negatives)")
+            raise ValueError(
+                "adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
+                "of a batch are its negatives)"
+            )
 
     def training_settings(self) -> dict:
         """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
@@ -294,8 +303,10 @@ class ModelConfig:
 
     def vectors(self) -> dict[str, tuple[str, str | AdaptConfig]]:
         """Each task vector's (base, domain) sources by name, ``domain`` first."""
-        return {PRIMARY: (self.base, self.domain),
-                **{name: (extra.base or self.base, extra.domain) for name, extra in self.extra_domains.items()}}
+        return {
+            PRIMARY: (self.base, self.domain),
+            **{name: (extra.base or self.base, extra.domain) for name, extra in self.extra_domains.items()},
+        }
 
 
 # -- merge -----------------------------------------------------------------------------------------------------
@@ -335,16 +346,18 @@ class AlphaConfig:
                 try:
                     re.compile(rule.pattern)
                 except re.error as error:
-                    raise ValueError(f"alpha.rules[{k}].pattern: {rule.pattern!r} is not a regular expression "
-                                     f"({error})") from None
+                    raise ValueError(
+                        f"alpha.rules[{k}].pattern: {rule.pattern!r} is not a regular expression ({error})"
+                    ) from None
         if self.schedule is not None:
             _finite(self.schedule.first, "alpha.schedule.first")
             _finite(self.schedule.last, "alpha.schedule.last")
         _finite(self.otherwise, "alpha.otherwise")
 
     def scale(self) -> AlphaScale:
-        rules = tuple(LayerRule(r.factor, tuple(r.layers) if r.layers is not None else None, r.pattern)
-                      for r in self.rules)
+        rules = tuple(
+            LayerRule(r.factor, tuple(r.layers) if r.layers is not None else None, r.pattern) for r in self.rules
+        )
         schedule = (self.schedule.first, self.schedule.last) if self.schedule is not None else None
         return AlphaScale(rules, schedule, self.otherwise)
 
@@ -379,8 +392,10 @@ class MergeConfig:
         if not 0 < self.density <= 1:
             raise ValueError(f"merge.density: {self.density} must be in (0, 1] (the share of each task vector kept)")
         if not 0 <= self.gamma < 1 or self.gamma + self.density > 1:
-            raise ValueError(f"merge.gamma: {self.gamma} must be in [0, 1) with gamma + density ≤ 1 "
-                             "(the share of largest entries dropped)")
+            raise ValueError(
+                f"merge.gamma: {self.gamma} must be in [0, 1) with gamma + density ≤ 1 "
+                "(the share of largest entries dropped)"
+            )
 
     def method_row(self) -> MergeMethod:
         return MergeMethod(self.method, self.density, self.seed, self.gamma)
@@ -446,21 +461,29 @@ class Config:
         if "domain_model" in self.systems and self.model.kind != "bi_encoder":
             raise ValueError("systems: domain_model (ΘD alone) can only be scored for bi_encoder models")
         if self.task == "evaluate" and not self.systems and not self.save_merged:
-            raise ValueError("systems: [] with save_merged=false would do nothing: name the systems to evaluate "
-                             f"({', '.join(SYSTEMS)}) or set save_merged=true")
+            raise ValueError(
+                "systems: [] with save_merged=false would do nothing: name the systems to evaluate "
+                f"({', '.join(SYSTEMS)}) or set save_merged=true"
+            )
         check_measures(self.measures)
         if self.objective not in self.measures:
-            raise ValueError(f"objective: '{self.objective}' is not among measures ({', '.join(self.measures)}): "
-                             "add it there or choose one of them")
+            raise ValueError(
+                f"objective: '{self.objective}' is not among measures ({', '.join(self.measures)}): "
+                "add it there or choose one of them"
+            )
         extra = set(self.model.extra_domains)
         if set(self.alpha.extra) != extra:
-            raise ValueError(f"alpha.extra: give one α per model.extra_domains entry (missing: "
-                             f"{sorted(extra - set(self.alpha.extra))}, unknown: {sorted(set(self.alpha.extra) - extra)})")
+            raise ValueError(
+                f"alpha.extra: give one α per model.extra_domains entry (missing: "
+                f"{sorted(extra - set(self.alpha.extra))}, unknown: {sorted(set(self.alpha.extra) - extra)})"
+            )
         self.dataset.split(self.split)
         vectors = self.model.vectors().values()
         if self.task == "adapt" and not any(isinstance(domain, AdaptConfig) for _, domain in vectors):
-            raise ValueError(f"task=adapt: model '{self.model.name}' names no checkpoint to adapt (an adapt config "
-                             "at model.domain); e.g. model=minilm_scifact_adapted")
+            raise ValueError(
+                f"task=adapt: model '{self.model.name}' names no checkpoint to adapt (an adapt config "
+                "at model.domain); e.g. model=minilm_scifact_adapted"
+            )
 
     def merge_setting(self) -> MergeSetting:
         """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""

@@ -62,8 +62,10 @@ class Scorer(ABC):
         """Write the (possibly merged) model as a checkpoint that loads like the original."""
 
     def _fit_max_length(self, tokenizer, config) -> None:
-        self.settings = replace(self.settings, max_length=fit_max_length(
-            self.settings.max_length, tokenizer, config, "model.scorer.max_length"))
+        self.settings = replace(
+            self.settings,
+            max_length=fit_max_length(self.settings.max_length, tokenizer, config, "model.scorer.max_length"),
+        )
 
     def _progress(self, total: int, what: str) -> tqdm:
         return tqdm(total=total, desc=what, unit="batch", disable=not self.settings.show_progress)
@@ -85,7 +87,9 @@ class BiEncoderScorer(Scorer):
         self.module.max_seq_length = self.settings.max_length
         self.similarity = settings.similarity or self.module.similarity_fn_name or "cosine"
         if self.similarity not in ("cosine", "dot"):
-            raise ValueError(f"{folder} uses '{self.similarity}' similarity: set model.scorer.similarity to cosine or dot")
+            raise ValueError(
+                f"{folder} uses '{self.similarity}' similarity: set model.scorer.similarity to cosine or dot"
+            )
 
     def _encode(self, texts: list[str]) -> torch.Tensor:
         return self.module.encode(
@@ -104,11 +108,11 @@ class BiEncoderScorer(Scorer):
         doc_vectors = self._encode([docs[d] for d in doc_ids])
         query_vectors = self._encode([queries[q] for q in query_ids])
         scores: Scores = {}
-        for query_vector, query_id in zip(query_vectors, query_ids):
+        for query_vector, query_id in zip(query_vectors, query_ids, strict=True):
             ranked = list(candidates[query_id])
             rows = torch.tensor([row[d] for d in ranked], dtype=torch.long, device=doc_vectors.device)
             values = (doc_vectors[rows] @ query_vector).tolist()
-            scores[query_id] = dict(zip(ranked, values))
+            scores[query_id] = dict(zip(ranked, values, strict=True))
         return scores
 
     def save(self, folder: Path) -> None:
@@ -123,9 +127,13 @@ class PairScorer(Scorer):
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code)
-        self.module = model_class.from_pretrained(
-            str(folder), dtype=getattr(torch, settings.dtype), trust_remote_code=settings.trust_remote_code
-        ).to(torch_device(settings.device)).eval()
+        self.module = (
+            model_class.from_pretrained(
+                str(folder), dtype=getattr(torch, settings.dtype), trust_remote_code=settings.trust_remote_code
+            )
+            .to(torch_device(settings.device))
+            .eval()
+        )
         self._fit_max_length(self.tokenizer, self.module.config)
 
     @abstractmethod
@@ -139,29 +147,30 @@ class PairScorer(Scorer):
     @torch.inference_mode()
     def score(self, queries, docs, candidates) -> Scores:
         pairs = [(q, d) for q, ranked in candidates.items() for d in ranked]
-        query_texts, doc_texts = self._prepare(
-            {q: queries[q] for q in candidates}, {d: docs[d] for _, d in pairs})
+        query_texts, doc_texts = self._prepare({q: queries[q] for q in candidates}, {d: docs[d] for _, d in pairs})
         # Longest documents first: batches of similar length waste little on padding.
         pairs.sort(key=lambda pair: len(doc_texts[pair[1]]), reverse=True)
         size = self.settings.batch_size
         batch_values = []
         with self._progress((len(pairs) + size - 1) // size, "re-ranking") as bar:
             for start in range(0, len(pairs), size):
-                batch = pairs[start:start + size]
+                batch = pairs[start : start + size]
                 # Scores stay on the device until the end: no sync per batch, so on a GPU the next
                 # batch is tokenised while this one runs.
-                batch_values.append(self._batch_scores([query_texts[q] for q, _ in batch],
-                                                       [doc_texts[d] for _, d in batch]).float())
+                batch_values.append(
+                    self._batch_scores([query_texts[q] for q, _ in batch], [doc_texts[d] for _, d in batch]).float()
+                )
                 bar.update()
         values = torch.cat(batch_values).tolist() if batch_values else []
         scores: Scores = {q: {} for q in candidates}
-        for (q, d), value in zip(pairs, values):
+        for (q, d), value in zip(pairs, values, strict=True):
             scores[q][d] = value
         return scores
 
     def _tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.settings.max_length,
-                                 return_tensors="pt")
+        encoded = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.settings.max_length, return_tensors="pt"
+        )
         return encoded.to(self.module.device)
 
     def save(self, folder: Path) -> None:
@@ -176,8 +185,14 @@ class CrossEncoderScorer(PairScorer):
         super().__init__(folder, settings, AutoModelForSequenceClassification)
 
     def _batch_scores(self, queries, docs):
-        encoded = self.tokenizer(queries, docs, padding=True, truncation="only_second",
-                                 max_length=self.settings.max_length, return_tensors="pt").to(self.module.device)
+        encoded = self.tokenizer(
+            queries,
+            docs,
+            padding=True,
+            truncation="only_second",
+            max_length=self.settings.max_length,
+            return_tensors="pt",
+        ).to(self.module.device)
         logits = self.module(**encoded).logits
         if logits.shape[-1] == 1:
             return logits[:, 0]
@@ -197,28 +212,32 @@ class PromptScorer(PairScorer):
     def _single_token(self, text: str) -> int:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if len(ids) != 1:
-            raise ValueError(f"model.scorer: '{text}' is {len(ids)} tokens for this tokenizer; "
-                             "positive_token and negative_token must be single tokens")
+            raise ValueError(
+                f"model.scorer: '{text}' is {len(ids)} tokens for this tokenizer; "
+                "positive_token and negative_token must be single tokens"
+            )
         return ids[0]
 
     def _truncate(self, texts: Mapping[str, str], max_tokens: int) -> dict[str, str]:
         """Cut texts to ``max_tokens`` tokens, so that truncation never cuts the prompt's tail."""
         keys = list(texts)
-        ids = self.tokenizer([texts[k] for k in keys], add_special_tokens=False, truncation=True,
-                             max_length=max_tokens)["input_ids"]
-        return dict(zip(keys, self.tokenizer.batch_decode(ids, skip_special_tokens=True)))
+        ids = self.tokenizer(
+            [texts[k] for k in keys], add_special_tokens=False, truncation=True, max_length=max_tokens
+        )["input_ids"]
+        return dict(zip(keys, self.tokenizer.batch_decode(ids, skip_special_tokens=True), strict=True))
 
     def _prepare(self, queries, docs):
         s = self.settings
         empty_prompt = len(self.tokenizer(self.template.format(query="", document=""))["input_ids"])
         doc_budget = s.max_length - s.max_query_length - empty_prompt
         if doc_budget <= 0:
-            raise ValueError("model.scorer.max_length leaves no room for the document: raise it or lower "
-                             "max_query_length")
+            raise ValueError(
+                "model.scorer.max_length leaves no room for the document: raise it or lower max_query_length"
+            )
         return self._truncate(queries, s.max_query_length), self._truncate(docs, doc_budget)
 
     def _prompts(self, queries, docs) -> list[str]:
-        return [self.template.format(query=q, document=d) for q, d in zip(queries, docs)]
+        return [self.template.format(query=q, document=d) for q, d in zip(queries, docs, strict=True)]
 
     def _label_log_prob(self, next_token_logits: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(next_token_logits[:, self.label_ids].float(), dim=-1)[:, 1]
@@ -241,8 +260,9 @@ class MonoT5Scorer(PromptScorer):
 
 
 class CausalLMScorer(PromptScorer):
-    default_template = ("Document: {document}\nQuery: {query}\n"
-                        "Is the document relevant to the query? Answer yes or no.\nAnswer:")
+    default_template = (
+        "Document: {document}\nQuery: {query}\nIs the document relevant to the query? Answer yes or no.\nAnswer:"
+    )
 
     def __init__(self, folder: Path, settings: ScorerConfig):
         from transformers import AutoModelForCausalLM
@@ -293,12 +313,16 @@ def load_scorer(kind: str, folder: Path, settings: ScorerConfig | None = None, r
     try:
         return _SCORERS[kind](Path(folder), settings)
     except pickle.UnpicklingError as error:  # a .bin holding more than tensors: refused, never run
-        raise CheckpointError(f"{role} ({folder}) has PyTorch weights that hold more than tensors and are not "
-                              f"unpickled (they could run code): convert them to safetensors where you trust them "
-                              f"({str(error).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{role} ({folder}) has PyTorch weights that hold more than tensors and are not "
+            f"unpickled (they could run code): convert them to safetensors where you trust them "
+            f"({str(error).splitlines()[0]})"
+        ) from None
     except ValueError as error:
         if settings.trust_remote_code or "trust_remote_code" not in str(error):
             raise
-        raise CheckpointError(f"{role} ({folder}) ships its own model code (auto_map in its config), which is not "
-                              "run unless you trust it: set model.scorer.trust_remote_code=true for this "
-                              "checkpoint, or use one that transformers supports natively") from None
+        raise CheckpointError(
+            f"{role} ({folder}) ships its own model code (auto_map in its config), which is not "
+            "run unless you trust it: set model.scorer.trust_remote_code=true for this "
+            "checkpoint, or use one that transformers supports natively"
+        ) from None

@@ -30,10 +30,10 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
-from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
+from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from taskvec_ir.job import USER_ERRORS, JobOutcome, open_experiment, run_job
 from taskvec_ir.outputs import redact_url
 from taskvec_ir.schema import Config, to_config
@@ -75,8 +75,13 @@ class ResumableOptunaSweeper(OptunaSweeper):
             target = min(target, math.prod(len(choices) for choices in grid.values()))
         study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
         _settle_abandoned_trials(study)
-        log.info("Study %s in %s: %d of %d trials complete", study.study_name, redact_url(impl.storage),
-                 _count(study, _STATES.COMPLETE), target)
+        log.info(
+            "Study %s in %s: %d of %d trials complete",
+            study.study_name,
+            redact_url(impl.storage),
+            _count(study, _STATES.COMPLETE),
+            target,
+        )
 
         failed, job_idx = 0, 0
         while (missing := target - len(_taken(study))) > 0:
@@ -103,17 +108,24 @@ class ResumableOptunaSweeper(OptunaSweeper):
                     study.tell(trial, state=_STATES.FAIL)
                 raise
             job_idx += len(returns)
-            for trial, result in zip(trials, returns):
+            for trial, result in zip(trials, returns, strict=True):
                 failed += not _record(study, trial, result)
             if failed > impl.max_failure_rate * target:
-                raise RuntimeError(f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
-                                   f"{impl.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}")
+                raise RuntimeError(
+                    f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
+                    f"{impl.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}"
+                )
 
         best = _write_results(study, sweep_dir, impl.storage)
         if job_cfg.sweep.final_evaluation:
-            final_evaluation(self.hydra_context.config_loader.load_sweep_config(
-                self.config, [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)]),
-                study, sweep_dir)
+            final_evaluation(
+                self.hydra_context.config_loader.load_sweep_config(
+                    self.config,
+                    [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)],
+                ),
+                study,
+                sweep_dir,
+            )
 
 
 def _job_config(config) -> Config:
@@ -129,7 +141,8 @@ def _check_tuning_split(config) -> None:
         raise ValueError(
             f"dataset {dataset.name!r} has no {split!r} split to tune on (splits: {', '.join(dataset.splits)}); "
             f"add one to dataset.splits (e.g. dataset.splits.dev={{sample_of:train,fraction:0.2,seed:42}}) "
-            f"or name a split to tune on with sweep.tune_split=<split>")
+            f"or name a split to tune on with sweep.tune_split=<split>"
+        )
     if split == dataset.test_split:
         log.warning("Tuning on %r, the split the final evaluation reports: its figures are not held-out", split)
 
@@ -137,8 +150,8 @@ def _check_tuning_split(config) -> None:
 def _absolute_storage(storage: str | None) -> str | None:
     """sqlite URLs relative to the working directory made absolute (workers may run elsewhere)."""
     prefix = "sqlite:///"
-    if storage and storage.startswith(prefix) and not storage[len(prefix):].startswith("/"):
-        path = Path(storage[len(prefix):]).resolve()
+    if storage and storage.startswith(prefix) and not storage[len(prefix) :].startswith("/"):
+        path = Path(storage[len(prefix) :]).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return prefix + str(path)
     return storage
@@ -148,8 +161,9 @@ def _open_study(name, storage, sampler, directions) -> optuna.Study:
     # Workers starting together may race to create the same new study: retry what the loser sees.
     for attempt in range(5):
         try:
-            return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
-                                       load_if_exists=True)
+            return optuna.create_study(
+                study_name=name, storage=storage, sampler=sampler, directions=directions, load_if_exists=True
+            )
         except Exception:  # noqa: BLE001 - e.g. sqlite "UNIQUE constraint failed" during creation
             if attempt == 4:
                 raise
@@ -175,7 +189,9 @@ def _taken(study: optuna.Study) -> list:
     A running trial without a worker was asked by a sweeper killed before it could claim it: it will never
     run, so it does not count."""
     trials = study.get_trials(deepcopy=False, states=(_STATES.COMPLETE, _STATES.RUNNING))
-    return sorted((t for t in trials if t.state == _STATES.COMPLETE or "worker" in t.user_attrs), key=lambda t: t.number)
+    return sorted(
+        (t for t in trials if t.state == _STATES.COMPLETE or "worker" in t.user_attrs), key=lambda t: t.number
+    )
 
 
 def _settle_abandoned_trials(study: optuna.Study) -> None:
@@ -278,16 +294,28 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
     systems = ["bm25", "ir_model", "alpha_one", "task_arithmetic"]
     if cfg.model.kind == "bi_encoder":
         systems.insert(3, "domain_model")
-    return [f"split={cfg.dataset.test_split}", f"systems=[{','.join(systems)}]", f"lam.value={best['best_lam']}",
-            "wandb.job_type=final", "wandb.name=final", "trial=null"]
+    return [
+        f"split={cfg.dataset.test_split}",
+        f"systems=[{','.join(systems)}]",
+        f"lam.value={best['best_lam']}",
+        "wandb.job_type=final",
+        "wandb.name=final",
+        "trial=null",
+    ]
 
 
 def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
     """Evaluate the chosen setting once on test, with the sweep's report, into ``<sweep_dir>/final``."""
-    trials = [{"alpha": t.params.get("alpha.value"), "lam": t.user_attrs.get("lam"), "value": t.value}
-              for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))]
-    run_job(_job_config(config), sweep_dir / "final", report=FinalReport(trials, study.best_value),
-            sampler_seed=OmegaConf.select(config, "hydra.sweeper.sampler.seed", default=None))
+    trials = [
+        {"alpha": t.params.get("alpha.value"), "lam": t.user_attrs.get("lam"), "value": t.value}
+        for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
+    ]
+    run_job(
+        _job_config(config),
+        sweep_dir / "final",
+        report=FinalReport(trials, study.best_value),
+        sampler_seed=OmegaConf.select(config, "hydra.sweeper.sampler.seed", default=None),
+    )
 
 
 class FinalReport:
@@ -305,18 +333,25 @@ class FinalReport:
         baselines = [s for s in cfg.systems if s != "task_arithmetic"]
         p_values = report.paired_t_tests(outcome.per_query, "task_arithmetic", baselines, cfg.measures)
         write_json(p_values, out_dir / "significance.json")
-        header = (f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: α = {cfg.alpha.value:g}, λ = {outcome.lam:g} "
-                  f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)")
-        tables = {"results.md": f"{header}\n\n" + report.results_markdown(means, p_values, "task_arithmetic", cfg.measures),
-                  "results.tex": report.results_latex(means, p_values, "task_arithmetic", cfg.measures)}
+        header = (
+            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: α = {cfg.alpha.value:g}, λ = {outcome.lam:g} "
+            f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
+        )
+        tables = {
+            "results.md": f"{header}\n\n" + report.results_markdown(means, p_values, "task_arithmetic", cfg.measures),
+            "results.tex": report.results_latex(means, p_values, "task_arithmetic", cfg.measures),
+        }
         for name, text in tables.items():
             with atomic_path(out_dir / name) as tmp:
                 tmp.write_text(text)
         trials = [{**t, "alpha": cfg.alpha.value if t["alpha"] is None else t["alpha"]} for t in self.trials]
-        plots = {"alpha_sensitivity": out_dir.parent / "alpha_sensitivity.png",
-                 "task_vector_layers": out_dir / "task_vector_layers.png"}
-        report.alpha_sensitivity_plot(trials, plots["alpha_sensitivity"], cfg.objective,
-                                      {"alpha": cfg.alpha.value, "value": self.best_value})
+        plots = {
+            "alpha_sensitivity": out_dir.parent / "alpha_sensitivity.png",
+            "task_vector_layers": out_dir / "task_vector_layers.png",
+        }
+        report.alpha_sensitivity_plot(
+            trials, plots["alpha_sensitivity"], cfg.objective, {"alpha": cfg.alpha.value, "value": self.best_value}
+        )
         report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})

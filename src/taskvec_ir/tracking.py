@@ -31,8 +31,9 @@ def tracking_mode(configured: str) -> str:
 
 
 @contextmanager
-def wandb_run(config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int],
-              job_type: str | None = None) -> Iterator:
+def wandb_run(
+    config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int], job_type: str | None = None
+) -> Iterator:
     """A W&B run of ``config`` (the job's resolved config) writing under ``out_dir/wandb``, finished on exit
     (exit code 1 if the block raised). ``settings`` is the config's ``wandb`` group; ``seeds`` the seed of
     every random step behind the job's numbers, by config key; ``job_type`` overrides ``settings.job_type``.
@@ -55,16 +56,26 @@ def wandb_run(config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapp
         reinit="finish_previous",
         # The job's own outputs are the record; W&B's system sampling, console capture and git
         # inspection only slow short jobs down.
-        settings=wandb.Settings(x_disable_stats=True, console="off", disable_git=True, save_code=False,
-                                x_save_requirements=False, silent=True, init_timeout=settings.init_timeout),
+        settings=wandb.Settings(
+            x_disable_stats=True,
+            console="off",
+            disable_git=True,
+            save_code=False,
+            x_save_requirements=False,
+            silent=True,
+            init_timeout=settings.init_timeout,
+        ),
     )
     try:
         run = wandb.init(mode=mode, **arguments)
     except wandb.errors.CommError as error:
         if mode != "online":
             raise
-        log.warning("W&B is unreachable (%s): logging offline under %s/wandb; upload later with `wandb sync`",
-                    str(error).splitlines()[0], out_dir)
+        log.warning(
+            "W&B is unreachable (%s): logging offline under %s/wandb; upload later with `wandb sync`",
+            str(error).splitlines()[0],
+            out_dir,
+        )
         run = wandb.init(mode="offline", **arguments)
     # Not ``with run:``: wandb would print the traceback of every error, where the app ends a user error with
     # its one-line message (and Hydra reports any other).
@@ -76,16 +87,21 @@ def wandb_run(config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapp
     run.finish()
 
 
-def log_results(run, split: str, means: Mapping[str, Mapping[str, float]],
-                per_query: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
+def log_results(
+    run,
+    split: str,
+    means: Mapping[str, Mapping[str, float]],
+    per_query: Mapping[str, Mapping[str, Mapping[str, float]]],
+) -> None:
     """Log ``means[system][measure]`` as ``split/system/measure`` and a per-query table.
 
     ``per_query[system][measure][query_id]`` becomes one table row per (system, query).
     """
     import wandb
 
-    run.log({f"{split}/{system}/{measure}": value for system, values in means.items()
-             for measure, value in values.items()})
+    run.log(
+        {f"{split}/{system}/{measure}": value for system, values in means.items() for measure, value in values.items()}
+    )
     measures = sorted({m for values in per_query.values() for m in values})
     rows = []
     for system, values in per_query.items():
@@ -99,10 +115,12 @@ def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
     across runs, and ‖τ‖ per layer as a table the dashboard charts as bars."""
     import wandb
 
-    summary = {"merge/changed_fraction": diagnostics["changed_fraction"],
-               **{f"merge/{key}": value for key, value in diagnostics["setting"].items() if key not in ("alphas", "scale")},
-               **{f"merge/alpha/{vector}": alpha for vector, alpha in diagnostics["setting"]["alphas"].items()},
-               **{f"merge/cosine/{pair}": value for pair, value in diagnostics["cosine"].items()}}
+    summary = {
+        "merge/changed_fraction": diagnostics["changed_fraction"],
+        **{f"merge/{key}": value for key, value in diagnostics["setting"].items() if key not in ("alphas", "scale")},
+        **{f"merge/alpha/{vector}": alpha for vector, alpha in diagnostics["setting"]["alphas"].items()},
+        **{f"merge/cosine/{pair}": value for pair, value in diagnostics["cosine"].items()},
+    }
     rows = []
     for vector, stats in diagnostics["vectors"].items():
         summary.update({f"merge/{vector}/{key}": value for key, value in stats.items() if key != "layer_norms"})
@@ -113,8 +131,13 @@ def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
 
 def log_adapted(run, role: str, provenance: Mapping) -> None:
     """Where an adapted checkpoint (``taskvec_ir.adapt``) came from, as ``adapt/<role>/...`` summary values."""
-    run.summary.update({f"adapt/{role}/{key}": provenance[key] for key in
-                        ("objective", "documents", "steps", "wall_seconds", "final_loss") if key in provenance})
+    run.summary.update(
+        {
+            f"adapt/{role}/{key}": provenance[key]
+            for key in ("objective", "documents", "steps", "wall_seconds", "final_loss")
+            if key in provenance
+        }
+    )
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
 
 
@@ -132,5 +155,9 @@ def log_report(run, images: Mapping[str, Path], tables: Mapping[str, tuple[list[
     """A report's plots (PNG files) and tables (columns, rows) by name."""
     import wandb
 
-    run.log({**{name: wandb.Image(str(path)) for name, path in images.items()},
-             **{name: wandb.Table(columns=columns, data=rows) for name, (columns, rows) in tables.items()}})
+    run.log(
+        {
+            **{name: wandb.Image(str(path)) for name, path in images.items()},
+            **{name: wandb.Table(columns=columns, data=rows) for name, (columns, rows) in tables.items()},
+        }
+    )

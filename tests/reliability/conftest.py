@@ -13,11 +13,13 @@ from tiny_models import tiny_bert, tiny_triple
 def pytest_collection_modifyitems(session, config, items):
     """Note the scenarios the selected tests use, and run those tests last (each group in its order), so that
     the function-level tests run while the scenarios' processes do."""
+
     def uses_scenario(item) -> bool:
         return bool(set(getattr(item, "fixturenames", ())) & set(scenarios.SCENARIOS))
 
-    config.stash[_NEEDED] = {name for item in items for name in getattr(item, "fixturenames", ())
-                             if name in scenarios.SCENARIOS}
+    config.stash[_NEEDED] = {
+        name for item in items for name in getattr(item, "fixturenames", ()) if name in scenarios.SCENARIOS
+    }
     items[:] = [item for item in items if not uses_scenario(item)] + [item for item in items if uses_scenario(item)]
 
 
@@ -42,8 +44,11 @@ def _background(request, tmp_path_factory):
         yield None
         return
     triple = request.getfixturevalue("triple")
-    context = {"triple": triple, "mirror_dir": mirror_dir,
-               "vocab_1000": tiny_bert(tmp_path_factory.mktemp("vocab") / "domain", 5, "mlm", vocab_size=1000)}
+    context = {
+        "triple": triple,
+        "mirror_dir": mirror_dir,
+        "vocab_1000": tiny_bert(tmp_path_factory.mktemp("vocab") / "domain", 5, "mlm", vocab_size=1000),
+    }
     background = scenarios.Background(needed, context, tmp_path_factory.mktemp)
     yield background
     background.close()

@@ -46,17 +46,43 @@ def taskvec_ir_command(out_dir: Path, overrides: Sequence[str], multirun: bool =
     return [str(TASKVEC_IR), *(["-m"] if multirun else []), where, *overrides]
 
 
-def run_taskvec_ir(out_dir: Path, overrides: Sequence[str], mirror_dir: Path, *, multirun: bool = False,
-                   env: dict | None = None, faults: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(taskvec_ir_command(out_dir, overrides, multirun), capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout, env=process_env(mirror_dir, env, faults))
+def run_taskvec_ir(
+    out_dir: Path,
+    overrides: Sequence[str],
+    mirror_dir: Path,
+    *,
+    multirun: bool = False,
+    env: dict | None = None,
+    faults: str | None = None,
+    timeout: int = 600,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        taskvec_ir_command(out_dir, overrides, multirun),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        env=process_env(mirror_dir, env, faults),
+    )
 
 
-def start_taskvec_ir(out_dir: Path, overrides: Sequence[str], mirror_dir: Path, *, multirun: bool = False,
-                     env: dict | None = None, faults: str | None = None) -> subprocess.Popen:
-    return subprocess.Popen(taskvec_ir_command(out_dir, overrides, multirun), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-                            env=process_env(mirror_dir, env, faults))
+def start_taskvec_ir(
+    out_dir: Path,
+    overrides: Sequence[str],
+    mirror_dir: Path,
+    *,
+    multirun: bool = False,
+    env: dict | None = None,
+    faults: str | None = None,
+) -> subprocess.Popen:
+    return subprocess.Popen(
+        taskvec_ir_command(out_dir, overrides, multirun),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=process_env(mirror_dir, env, faults),
+    )
 
 
 def files_under(*roots: Path) -> list[Path]:

@@ -16,13 +16,19 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from safetensors.torch import load_file, save_file
 
-from procs import run_taskvec_ir
-from scenarios import HYDRA_TYPE_ERRORS, REFUSED
 from taskvec_ir import data
-from taskvec_ir.checkpoints import (CheckpointError, check_checkpoints, check_kind, checkpoint_family,
-                                    resolve_model_source)
+from taskvec_ir.checkpoints import (
+    CheckpointError,
+    check_checkpoints,
+    check_kind,
+    checkpoint_family,
+    resolve_model_source,
+)
 from taskvec_ir.schema import DatasetConfig, ScorerConfig, compose
 from taskvec_ir.scoring import load_scorer
+
+from procs import run_taskvec_ir
+from scenarios import HYDRA_TYPE_ERRORS, REFUSED
 from tiny_models import tiny_bert, tiny_llama, tiny_t5
 
 
@@ -35,7 +41,9 @@ def test_bad_input_exits_early_with_one_clear_message(refused, case):
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     last_line = result.stderr.strip().splitlines()[-1]
     if case in HYDRA_TYPE_ERRORS:  # Hydra's own message, naming the key, before our code runs
-        assert "taskvec-ir:" not in result.stderr and last_line.startswith("Set the environment variable HYDRA_FULL_ERROR")
+        assert "taskvec-ir:" not in result.stderr and last_line.startswith(
+            "Set the environment variable HYDRA_FULL_ERROR"
+        )
     else:
         assert last_line.startswith("taskvec-ir: ") and REFUSED[case][2][0] in last_line, last_line
     # Nothing that looks complete, or even started: no metrics, runs, W&B run or trial.
@@ -52,42 +60,56 @@ def test_hydra_config_errors_stay_hydras(triple, mirror_dir, tmp_path):
 
 
 # -- values -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("override, message", [
-    ("lam.value=1.5", r"lam.value: 1.5 must be a number in \[0, 1\]"),
-    ("retriever.top_k=0", "retriever.top_k: 0 must be positive"),
-    ("model.kind=colbert", "model.kind: 'colbert' is not one of"),
-    ("alpha.value=nan", "alpha.value: nan must be a finite number"),
-    ("alpha.value=inf", "alpha.value: inf must be a finite number"),
-    ("lam.value=-0.1", r"lam.value: -0.1 must be a number in \[0, 1\]"),
-    ("lam.value=nan", r"lam.value: nan must be a number in \[0, 1\]"),
-    ("lam.grid=[0.0,1.2]", r"lam.value: 1.2 must be a number in \[0, 1\]"),
-    ("retriever.top_k=-5", "retriever.top_k: -5 must be positive"),
-    ("retriever.backend=lucene", "retriever.backend: 'lucene' is not one of bm25s, rank_bm25"),
-    ("dataset.language=it", "dataset.language: 'it' is not one of en, de, fr, es"),
-    ("merge.method=slerp", "merge.method: 'slerp' is not one of"),
-    ("merge.density=0", r"merge.density: 0.0 must be in \(0, 1\]"),
-    ("merge.gamma=0.5", r"merge.gamma: 0.5 must be in \[0, 1\) with gamma \+ density ≤ 1"),
-    ("model.scorer.device=gpu0", "model.scorer.device: 'gpu0' is not auto or a torch device"),
-    ("model.scorer.template='no placeholders'", "model.scorer.template must contain {query} and {document}"),
-    ("wandb.mode=cloud", "wandb.mode: 'cloud' is not one of offline, online, disabled"),
-    ("task=train", "task: 'train' is not one of evaluate, adapt"),
-    ("split=valid", r"dataset 'cranfield' has no split 'valid' in dataset.splits \(available: test\)"),
-    ("systems=[bm25,colbert]", r"systems: unknown \['colbert'\]"),
-    ("+alpha.rules=[{layers: [0], factor: 1, pattern: '('}]", r"alpha.rules\[0\].pattern: '\(' is not a regular expression"),
-    ("task=adapt", "task=adapt: model 'minilm_demo' names no checkpoint to adapt"),
-    ("+retriever.k3=1", "retriever.k3: Key 'k3' not in 'RetrieverConfig'"),  # added, but not a key of the schema
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("lam.value=1.5", r"lam.value: 1.5 must be a number in \[0, 1\]"),
+        ("retriever.top_k=0", "retriever.top_k: 0 must be positive"),
+        ("model.kind=colbert", "model.kind: 'colbert' is not one of"),
+        ("alpha.value=nan", "alpha.value: nan must be a finite number"),
+        ("alpha.value=inf", "alpha.value: inf must be a finite number"),
+        ("lam.value=-0.1", r"lam.value: -0.1 must be a number in \[0, 1\]"),
+        ("lam.value=nan", r"lam.value: nan must be a number in \[0, 1\]"),
+        ("lam.grid=[0.0,1.2]", r"lam.value: 1.2 must be a number in \[0, 1\]"),
+        ("retriever.top_k=-5", "retriever.top_k: -5 must be positive"),
+        ("retriever.backend=lucene", "retriever.backend: 'lucene' is not one of bm25s, rank_bm25"),
+        ("dataset.language=it", "dataset.language: 'it' is not one of en, de, fr, es"),
+        ("merge.method=slerp", "merge.method: 'slerp' is not one of"),
+        ("merge.density=0", r"merge.density: 0.0 must be in \(0, 1\]"),
+        ("merge.gamma=0.5", r"merge.gamma: 0.5 must be in \[0, 1\) with gamma \+ density ≤ 1"),
+        ("model.scorer.device=gpu0", "model.scorer.device: 'gpu0' is not auto or a torch device"),
+        ("model.scorer.template='no placeholders'", "model.scorer.template must contain {query} and {document}"),
+        ("wandb.mode=cloud", "wandb.mode: 'cloud' is not one of offline, online, disabled"),
+        ("task=train", "task: 'train' is not one of evaluate, adapt"),
+        ("split=valid", r"dataset 'cranfield' has no split 'valid' in dataset.splits \(available: test\)"),
+        ("systems=[bm25,colbert]", r"systems: unknown \['colbert'\]"),
+        (
+            "+alpha.rules=[{layers: [0], factor: 1, pattern: '('}]",
+            r"alpha.rules\[0\].pattern: '\(' is not a regular expression",
+        ),
+        ("task=adapt", "task=adapt: model 'minilm_demo' names no checkpoint to adapt"),
+        ("+retriever.k3=1", "retriever.k3: Key 'k3' not in 'RetrieverConfig'"),  # added, but not a key of the schema
+    ],
+)
 def test_values_out_of_range_or_unknown_are_refused(override, message):
     compose(["dataset=cranfield"])  # the unchanged config is fine
     with pytest.raises(ValueError, match=message):
         compose(["dataset=cranfield", override])
 
 
-@pytest.mark.parametrize("override, key", [
-    ("alpha.value=true", "alpha.value"), ("lam.value=high", "lam.value"), ("retriever.top_k=many", "retriever.top_k"),
-    ("retriever.top_k=2.5", "retriever.top_k"), ("merge.seed=x", "merge.seed"), ("model.scorer.batch_size=[1]", "model.scorer.batch_size"),
-    ("dataset.doc_fields=title", "dataset.doc_fields"), ("retriever.k3=1", "retriever.k3"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("alpha.value=true", "alpha.value"),
+        ("lam.value=high", "lam.value"),
+        ("retriever.top_k=many", "retriever.top_k"),
+        ("retriever.top_k=2.5", "retriever.top_k"),
+        ("merge.seed=x", "merge.seed"),
+        ("model.scorer.batch_size=[1]", "model.scorer.batch_size"),
+        ("dataset.doc_fields=title", "dataset.doc_fields"),
+        ("retriever.k3=1", "retriever.k3"),
+    ],
+)
 def test_values_of_the_wrong_type_are_refused_when_the_config_is_composed(override, key):
     with pytest.raises(ConfigCompositionException, match=re.escape(override)) as error:
         compose(["dataset=cranfield", override])
@@ -111,30 +133,55 @@ def checkpoints(tmp_path_factory) -> dict:
     }
 
 
-@pytest.mark.parametrize("checkpoint, family", [
-    ("bi_encoder", "bi_encoder"), ("cross_encoder", "cross_encoder"), ("mlm", None), ("t5", "monot5"),
-    ("llama", "causal_lm")])
+@pytest.mark.parametrize(
+    "checkpoint, family",
+    [
+        ("bi_encoder", "bi_encoder"),
+        ("cross_encoder", "cross_encoder"),
+        ("mlm", None),
+        ("t5", "monot5"),
+        ("llama", "causal_lm"),
+    ],
+)
 def test_checkpoint_family_is_read_from_its_config(checkpoints, checkpoint, family):
     assert checkpoint_family(checkpoints[checkpoint]) == family
 
 
-@pytest.mark.parametrize("kind, checkpoint, what", [
-    ("monot5", "bi_encoder", "a bert checkpoint (BertModel; sentence-transformers layout); it looks like model.kind=bi_encoder"),
-    ("causal_lm", "t5", "a t5 checkpoint (T5ForConditionalGeneration; encoder-decoder); it looks like model.kind=monot5"),
-    ("cross_encoder", "bi_encoder", "a bert checkpoint (BertModel; sentence-transformers layout)"),
-    ("cross_encoder", "mlm", "a bert checkpoint (BertForMaskedLM)"),
-    ("bi_encoder", "llama", "a llama checkpoint (LlamaForCausalLM); it looks like model.kind=causal_lm"),
-    ("monot5", "llama", "a llama checkpoint (LlamaForCausalLM)"),
-])
+@pytest.mark.parametrize(
+    "kind, checkpoint, what",
+    [
+        (
+            "monot5",
+            "bi_encoder",
+            "a bert checkpoint (BertModel; sentence-transformers layout); it looks like model.kind=bi_encoder",
+        ),
+        (
+            "causal_lm",
+            "t5",
+            "a t5 checkpoint (T5ForConditionalGeneration; encoder-decoder); it looks like model.kind=monot5",
+        ),
+        ("cross_encoder", "bi_encoder", "a bert checkpoint (BertModel; sentence-transformers layout)"),
+        ("cross_encoder", "mlm", "a bert checkpoint (BertForMaskedLM)"),
+        ("bi_encoder", "llama", "a llama checkpoint (LlamaForCausalLM); it looks like model.kind=causal_lm"),
+        ("monot5", "llama", "a llama checkpoint (LlamaForCausalLM)"),
+    ],
+)
 def test_kind_that_does_not_match_the_checkpoint_is_refused(checkpoints, kind, checkpoint, what):
     with pytest.raises(CheckpointError, match=rf"model.kind={kind} needs .* but model.ir \(.*\) is ") as error:
         check_kind(kind, checkpoints[checkpoint])
     assert what in str(error.value)
 
 
-@pytest.mark.parametrize("kind, checkpoint", [
-    ("bi_encoder", "bi_encoder"), ("bi_encoder", "mlm"), ("cross_encoder", "cross_encoder"), ("monot5", "t5"),
-    ("causal_lm", "llama")])
+@pytest.mark.parametrize(
+    "kind, checkpoint",
+    [
+        ("bi_encoder", "bi_encoder"),
+        ("bi_encoder", "mlm"),
+        ("cross_encoder", "cross_encoder"),
+        ("monot5", "t5"),
+        ("causal_lm", "llama"),
+    ],
+)
 def test_kind_that_matches_is_accepted(checkpoints, kind, checkpoint):
     check_kind(kind, checkpoints[checkpoint])
 
@@ -146,21 +193,31 @@ def test_loading_a_scorer_of_the_wrong_kind_is_refused_before_any_weight_is_read
 
 
 def _triple(checkpoints, **roles):
-    return {"ir": checkpoints["cross_encoder"], "base": checkpoints["bert_base"],
-            "domain": checkpoints["bert_domain"], **{role: checkpoints[name] for role, name in roles.items()}}
+    return {
+        "ir": checkpoints["cross_encoder"],
+        "base": checkpoints["bert_base"],
+        "domain": checkpoints["bert_domain"],
+        **{role: checkpoints[name] for role, name in roles.items()},
+    }
 
 
 def test_matching_triple_is_accepted(checkpoints):
     check_checkpoints(_triple(checkpoints), "cross_encoder")
-    check_checkpoints({"ir": checkpoints["bi_encoder"], "base": checkpoints["bert_base"],
-                       "domain": checkpoints["bert_domain"]}, "bi_encoder")
+    check_checkpoints(
+        {"ir": checkpoints["bi_encoder"], "base": checkpoints["bert_base"], "domain": checkpoints["bert_domain"]},
+        "bi_encoder",
+    )
 
 
 def test_other_architecture_is_refused_naming_the_first_keys(checkpoints):
     with pytest.raises(CheckpointError) as error:
         check_checkpoints(_triple(checkpoints, base="t5"), "cross_encoder")
     message = str(error.value)
-    assert message.startswith("model.base (") and "a t5 checkpoint" in message and "not the IR model's architecture" in message
+    assert (
+        message.startswith("model.base (")
+        and "a t5 checkpoint" in message
+        and "not the IR model's architecture" in message
+    )
     assert "first without one: bert.embeddings" in message and "first of model.base unmatched: " in message
 
 
@@ -169,30 +226,47 @@ def test_other_parameter_names_are_refused_naming_the_first_keys(checkpoints, tm
     renamed.mkdir()
     (renamed / "config.json").write_text((checkpoints["bert_domain"] / "config.json").read_text())
     tensors = load_file(checkpoints["bert_domain"] / "model.safetensors")
-    save_file({key.replace("encoder.layer", "blocks").replace("embeddings", "embed"): value
-               for key, value in tensors.items()}, str(renamed / "model.safetensors"))
-    with pytest.raises(CheckpointError, match=r"model.domain \(.*\) is a bert checkpoint .* tensors have a counterpart; "
-                                              r"first without one: bert\.embeddings\..*first of model\.domain unmatched: "):
+    save_file(
+        {
+            key.replace("encoder.layer", "blocks").replace("embeddings", "embed"): value
+            for key, value in tensors.items()
+        },
+        str(renamed / "model.safetensors"),
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"model.domain \(.*\) is a bert checkpoint .* tensors have a counterpart; "
+        r"first without one: bert\.embeddings\..*first of model\.domain unmatched: ",
+    ):
         check_checkpoints({**_triple(checkpoints), "domain": renamed}, "cross_encoder")
 
 
 def test_other_shapes_are_refused_naming_the_first_keys(checkpoints):
-    with pytest.raises(CheckpointError, match=r"model.domain \(.*\) has 6 tensors whose shape differs .*first: "
-                                              r"bert\.encoder\.layer\.0\.intermediate\.dense\.bias \(32,\) vs "
-                                              r"bert\.encoder\.layer\.0\.intermediate\.dense\.bias \(48,\); "):
+    with pytest.raises(
+        CheckpointError,
+        match=r"model.domain \(.*\) has 6 tensors whose shape differs .*first: "
+        r"bert\.encoder\.layer\.0\.intermediate\.dense\.bias \(32,\) vs "
+        r"bert\.encoder\.layer\.0\.intermediate\.dense\.bias \(48,\); ",
+    ):
         check_checkpoints(_triple(checkpoints, domain="wider"), "cross_encoder")
 
 
 def test_other_vocabulary_is_refused_naming_both_sizes(checkpoints):
-    with pytest.raises(CheckpointError, match=r"model.domain \(.*\) has a vocabulary of 1000 tokens, the IR model 30522 "
-                                              r".*first differing tensors: bert.embeddings.word_embeddings.weight \(30522, 16\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"model.domain \(.*\) has a vocabulary of 1000 tokens, the IR model 30522 "
+        r".*first differing tensors: bert.embeddings.word_embeddings.weight \(30522, 16\)",
+    ):
         check_checkpoints(_triple(checkpoints, domain="vocab_1000"), "cross_encoder")
 
 
 def test_roles_are_named_by_their_config_keys(checkpoints):
     with pytest.raises(CheckpointError, match=r"^model.extra_domains.law.domain \("):
-        check_checkpoints({**_triple(checkpoints), "law.domain": checkpoints["vocab_1000"]}, "cross_encoder",
-                          lambda role: f"model.{role}" if "." not in role else f"model.extra_domains.{role}")
+        check_checkpoints(
+            {**_triple(checkpoints), "law.domain": checkpoints["vocab_1000"]},
+            "cross_encoder",
+            lambda role: f"model.{role}" if "." not in role else f"model.extra_domains.{role}",
+        )
 
 
 def test_unreachable_hub_is_one_clear_message(monkeypatch):
@@ -223,13 +297,24 @@ def beir(tmp_path):
     queries = {"q1": "boundary layer", "q2": "heat", "q3": "wing pressure"}
 
     def write(docs=docs, queries=queries, qrels="q1\td1\t1\nq2\td2\t1\nq3\td4\t1\n"):
-        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
-                                                     for d, t in docs.items()))
-        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+        (folder / "corpus.jsonl").write_text(
+            "".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items())
+        )
+        (folder / "queries.jsonl").write_text(
+            "".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+        )
         (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
         name = f"damaged-{tmp_path.name}"
-        return DatasetConfig(name=name, docs=name, doc_fields=["title", "text"], query_field="text", language="en",
-                             splits={"test": f"{name}/test"}, relevance_map=None, beir_path=str(folder))
+        return DatasetConfig(
+            name=name,
+            docs=name,
+            doc_fields=["title", "text"],
+            query_field="text",
+            language="en",
+            splits={"test": f"{name}/test"},
+            relevance_map=None,
+            beir_path=str(folder),
+        )
 
     data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
     return write
@@ -237,8 +322,11 @@ def beir(tmp_path):
 
 def test_empty_query_is_an_error_naming_its_id_and_the_count(beir):
     dataset = beir(queries={"q1": "boundary layer", "q2": "  ", "q3": ""})
-    with pytest.raises(ValueError, match=r"split 'test': 2 of 3 queries have empty text \(first: q2, q3\); "
-                                         r"fix the queries or dataset.query_field"):
+    with pytest.raises(
+        ValueError,
+        match=r"split 'test': 2 of 3 queries have empty text \(first: q2, q3\); "
+        r"fix the queries or dataset.query_field",
+    ):
         data.load_split(dataset, "test")
 
 
@@ -256,7 +344,9 @@ def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
     assert split.qrels["q1"] == {"d1": 1, "gone1": 2}  # kept: the official judgements
     with caplog.at_level(logging.WARNING, logger="taskvec_ir.data"):
         assert data.check_judged_documents(split.qrels, data.load_docs(dataset), "test") == 3
-    assert "3 judgements (2 relevant, 3 queries) name 2 documents not in the corpus (first: gone1, gone2)" in caplog.text
+    assert (
+        "3 judgements (2 relevant, 3 queries) name 2 documents not in the corpus (first: gone1, gone2)" in caplog.text
+    )
 
 
 def test_unknown_judged_documents_are_reported_by_a_run(beir, caplog, tmp_path):
@@ -281,4 +371,3 @@ def test_unknown_doc_field_fails_with_the_split(beir):
     dataset = replace(beir(), doc_fields=["body"])
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['body'\] in dataset.doc_fields"):
         data.load_split(dataset, "test")
-

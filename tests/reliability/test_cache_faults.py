@@ -4,6 +4,7 @@ Whatever happens, an entry on disk is either complete or absent: a reader never 
 a damaged one is detected and recomputed, and a cache that cannot be written costs no result.
 """
 
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -15,12 +16,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from taskvec_ir.cache import Cache
+from taskvec_ir.job import open_experiment
+from taskvec_ir.outputs import OutputError
+from taskvec_ir.schema import compose
+
 import cache_workers
 from procs import model_overrides
-from taskvec_ir.job import open_experiment
-from taskvec_ir.schema import compose
-from taskvec_ir.cache import Cache
-from taskvec_ir.outputs import OutputError
 
 
 def _fill_at_once(target, root: Path, how: str, watch: Path | None = None) -> tuple[list, list]:
@@ -42,10 +44,8 @@ def _fill_at_once(target, root: Path, how: str, watch: Path | None = None) -> tu
                 json.loads(watch.read_text())
             except (OSError, ValueError) as error:
                 bad_reads.append(error)
-        try:
+        with contextlib.suppress(queue.Empty):
             outcomes.append(results.get(timeout=0.001 if watch else 120))
-        except queue.Empty:
-            pass
     for worker in workers:
         worker.join(timeout=60)
     return outcomes, bad_reads
@@ -78,11 +78,14 @@ def test_two_workers_writing_one_folder_entry_at_once(tmp_path, how):
     assert Cache(tmp_path).folder("task_vector", "shared", lambda out: pytest.fail("rebuilt")) == entry
 
 
-@pytest.mark.parametrize("damage", [
-    lambda text: text[: len(text) // 2],  # truncated
-    lambda text: "",  # emptied
-    lambda text: b"\x00\xff\xfe garbage",  # not even text
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],  # truncated
+        lambda text: "",  # emptied
+        lambda text: b"\x00\xff\xfe garbage",  # not even text
+    ],
+)
 def test_damaged_json_entry_is_recomputed(tmp_path, damage, caplog):
     cache = Cache(tmp_path)
     value = {"q": {"d": 2.0, "e": 1.5}}
@@ -131,6 +134,7 @@ def test_failed_build_leaves_nothing(tmp_path):
 
 def _disk_full(monkeypatch, after_bytes: int = 10):
     """Writes through Path.write_text/write_bytes store ``after_bytes`` bytes, then fail as a full disk does."""
+
     def full(self, data, *args, **kwargs):
         with open(self, "wb") as out:
             out.write((data.encode() if isinstance(data, str) else data)[:after_bytes])
@@ -154,15 +158,25 @@ def test_full_disk_costs_a_json_entry_not_the_result(tmp_path, monkeypatch, capl
 
 def test_full_disk_while_building_a_folder_entry_is_a_clear_error(tmp_path, monkeypatch):
     _disk_full(monkeypatch)
-    with pytest.raises(OutputError, match=r"cannot write the cache entry .*task_vector/key \(No space left on device\): "
-                                          r"free space under cache.dir or point cache.dir elsewhere"):
+    with pytest.raises(
+        OutputError,
+        match=r"cannot write the cache entry .*task_vector/key \(No space left on device\): "
+        r"free space under cache.dir or point cache.dir elsewhere",
+    ):
         Cache(tmp_path).folder("task_vector", "key", lambda out: (out / "part").write_bytes(b"x" * 100))
     assert list((tmp_path / "task_vector").iterdir()) == []
 
 
 def test_damaged_entry_in_a_real_run_is_recomputed_to_the_same_candidates(triple, mirror_dir, tmp_path):
-    cfg = compose(["dataset=cranfield", "retriever.top_k=10", f"data.mirror_dir={mirror_dir}", f"cache.dir={tmp_path}",
-                   *model_overrides(triple)])
+    cfg = compose(
+        [
+            "dataset=cranfield",
+            "retriever.top_k=10",
+            f"data.mirror_dir={mirror_dir}",
+            f"cache.dir={tmp_path}",
+            *model_overrides(triple),
+        ]
+    )
     first = open_experiment(cfg).candidates("test")
     (entry,) = (tmp_path / "bm25").iterdir()
     entry.write_bytes(entry.read_bytes()[:1000])  # a truncated copy, as a killed non-atomic writer would leave

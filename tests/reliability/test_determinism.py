@@ -54,11 +54,24 @@ def test_dare_and_adapt_seeds_are_logged_with_the_run():
     from taskvec_ir.schema import compose
 
     adapt = "{objective: simcse, seed: 9, start: org/ir, dataset: {name: c, docs: cranfield}}"
-    overrides = ["dataset=cranfield", "model=minilm_scifact_adapted", "merge=dare", "merge.seed=3", "model.domain.seed=7",
-                 "+model.extra_domains.sre.domain=org/sre", f"+model.extra_domains.more.domain={adapt}",
-                 "+alpha.extra.sre=0.1", "+alpha.extra.more=0.2"]
-    assert random_seeds(compose(overrides)) == {"merge.seed": 3, "model.domain.seed": 7,
-                                                "model.extra_domains.more.domain.seed": 9}
+    overrides = [
+        "dataset=cranfield",
+        "model=minilm_scifact_adapted",
+        "merge=dare",
+        "merge.seed=3",
+        "model.domain.seed=7",
+        "+model.extra_domains.sre.domain=org/sre",
+        f"+model.extra_domains.more.domain={adapt}",
+        "+alpha.extra.sre=0.1",
+        "+alpha.extra.more=0.2",
+    ]
+    assert random_seeds(compose(overrides)) == {
+        "merge.seed": 3,
+        "model.domain.seed": 7,
+        "model.extra_domains.more.domain.seed": 9,
+    }
     # no random drop: its seed plays no part
     assert random_seeds(compose([*overrides, "merge=task_arithmetic"])) == {
-        "model.domain.seed": 7, "model.extra_domains.more.domain.seed": 9}
+        "model.domain.seed": 7,
+        "model.extra_domains.more.domain.seed": 9,
+    }

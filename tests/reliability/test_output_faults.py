@@ -13,6 +13,7 @@ import pytest
 
 from taskvec_ir import evaluation
 from taskvec_ir.outputs import OutputError, atomic_path, write_json
+
 from wandb_records import run_contents
 
 
@@ -39,7 +40,7 @@ def test_full_disk_keeps_the_previous_result_and_names_the_file(tmp_path, monkey
 def test_full_disk_while_writing_a_trec_run_leaves_no_partial_run(tmp_path, monkeypatch):
     class FullFile:
         def __init__(self, path, mode):
-            self.handle, self.written = open(path, mode), 0
+            self.handle, self.written = open(path, mode), 0  # noqa: SIM115 - a file object of its own
 
         def write(self, text):
             if self.written > 100:
@@ -83,10 +84,9 @@ def test_read_only_job_dir_is_a_clear_error(tmp_path):
 
 
 def test_other_errors_in_the_block_pass_through_and_leave_nothing(tmp_path):
-    with pytest.raises(KeyError):
-        with atomic_path(tmp_path / "results.md") as tmp:
-            tmp.write_text("half")
-            raise KeyError("a bug, not a write error")
+    with pytest.raises(KeyError), atomic_path(tmp_path / "results.md") as tmp:
+        tmp.write_text("half")
+        raise KeyError("a bug, not a write error")
     assert list(tmp_path.iterdir()) == []
 
 

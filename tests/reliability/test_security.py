@@ -15,10 +15,11 @@ import optuna
 import pytest
 import torch
 
-from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under
 from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
 from taskvec_ir.schema import CONFIG_DIR, ScorerConfig, compose
 from taskvec_ir.scoring import load_scorer
+
+from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under
 from tiny_models import tiny_bert
 
 SETTINGS = ScorerConfig(show_progress=False, max_length=32)
@@ -51,8 +52,10 @@ def test_safetensors_are_read_and_a_bin_beside_them_is_never_unpickled(cross_enc
     assert "bert.embeddings.word_embeddings.weight" in reader and reader.shape("classifier.weight") == (1, 16)
     scorer = load_scorer("cross_encoder", folder, SETTINGS)
     assert scorer.score({"q": "wing flow"}, {"d": "flow on a wing"}, {"q": {"d": 1.0}})["q"]["d"] == pytest.approx(
-        load_scorer("cross_encoder", cross_encoder, SETTINGS).score({"q": "wing flow"}, {"d": "flow on a wing"},
-                                                                    {"q": {"d": 1.0}})["q"]["d"])
+        load_scorer("cross_encoder", cross_encoder, SETTINGS).score(
+            {"q": "wing flow"}, {"d": "flow on a wing"}, {"q": {"d": 1.0}}
+        )["q"]["d"]
+    )
     assert not marker.exists()
 
 
@@ -86,12 +89,16 @@ def test_a_scorer_over_bin_only_weights_loads_tensors_and_refuses_code(cross_enc
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("repo_files, wanted, unwanted", [
-    (["config.json", "model.safetensors", "pytorch_model.bin"], "*.safetensors", "pytorch_model*.bin"),
-    (["config.json", "pytorch_model.bin"], "pytorch_model*.bin", "*.safetensors"),
-])
-def test_hub_downloads_take_safetensors_when_the_repository_has_them(monkeypatch, tmp_path, repo_files, wanted,
-                                                                       unwanted):
+@pytest.mark.parametrize(
+    "repo_files, wanted, unwanted",
+    [
+        (["config.json", "model.safetensors", "pytorch_model.bin"], "*.safetensors", "pytorch_model*.bin"),
+        (["config.json", "pytorch_model.bin"], "pytorch_model*.bin", "*.safetensors"),
+    ],
+)
+def test_hub_downloads_take_safetensors_when_the_repository_has_them(
+    monkeypatch, tmp_path, repo_files, wanted, unwanted
+):
     import huggingface_hub
 
     asked = {}
@@ -116,9 +123,14 @@ def _with_own_code(folder: Path, to: Path, marker: Path) -> Path:
     """``folder`` as a checkpoint whose config asks for its own model code (which writes ``marker``)."""
     folder = _copy(folder, to)
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="taskvec-custom", auto_map={
-        "AutoConfig": "custom.CustomConfig", "AutoModel": "custom.CustomModel",
-        "AutoModelForSequenceClassification": "custom.CustomClassifier"})
+    config.update(
+        model_type="taskvec-custom",
+        auto_map={
+            "AutoConfig": "custom.CustomConfig",
+            "AutoModel": "custom.CustomModel",
+            "AutoModelForSequenceClassification": "custom.CustomClassifier",
+        },
+    )
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "custom.py").write_text(f"""
 from pathlib import Path
@@ -141,8 +153,11 @@ class CustomClassifier(BertForSequenceClassification):
 def test_checkpoint_code_runs_only_when_the_config_turns_it_on(tmp_path, kind, head):
     marker = tmp_path / "ran"
     folder = _with_own_code(tiny_bert(tmp_path / "source", 0, head), tmp_path / "custom", marker)
-    with pytest.raises(CheckpointError, match=r"model.ir \(.*\) ships its own model code .* "
-                                              r"set model.scorer.trust_remote_code=true"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"model.ir \(.*\) ships its own model code .* "
+        r"set model.scorer.trust_remote_code=true",
+    ):
         load_scorer(kind, folder, SETTINGS)
     assert not marker.exists()
     load_scorer(kind, folder, replace(SETTINGS, trust_remote_code=True))  # the user's explicit opt-in

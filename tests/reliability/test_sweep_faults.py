@@ -18,8 +18,11 @@ import pytest
 import scenarios
 from wandb_records import run_contents
 
-COMPLETE, FAIL, RUNNING = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL,
-                           optuna.trial.TrialState.RUNNING)
+COMPLETE, FAIL, RUNNING = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.FAIL,
+    optuna.trial.TrialState.RUNNING,
+)
 
 
 def trial_dirs(sweep_dir):
@@ -62,8 +65,9 @@ def test_a_trial_killed_mid_scoring_is_failed_on_resume_and_never_looks_complete
     # Resuming left the killed trial's outputs as they were, for a post-mortem (W&B's own files aside: its
     # service process may still flush them after the kill).
     kept = {name for name in partial if not name.startswith("trial_3/wandb/")}
-    assert kept and {name: value for name, value in scenarios.snapshot(sweep_dir).items() if name in kept} == \
-        {name: before[name] for name in kept}
+    assert kept and {name: value for name, value in scenarios.snapshot(sweep_dir).items() if name in kept} == {
+        name: before[name] for name in kept
+    }
 
 
 def test_resume_runs_only_the_missing_trials_and_reruns_nothing_complete(overnight, resumed):
@@ -72,14 +76,18 @@ def test_resume_runs_only_the_missing_trials_and_reruns_nothing_complete(overnig
     assert overnight["states"] == {0: COMPLETE, 1: FAIL, 2: FAIL, 3: FAIL, 4: COMPLETE, 5: COMPLETE, 6: COMPLETE}
     assert overnight["results"]["n_complete"] == 4 and overnight["results"]["n_failed"] == 3
     after = scenarios.snapshot(sweep_dir)
-    assert {n: v for n, v in after.items() if n.startswith("trial_0/")} == \
-        {n: v for n, v in before.items() if n.startswith("trial_0/")}  # trial 0 untouched, not rerun
+    assert {n: v for n, v in after.items() if n.startswith("trial_0/")} == {
+        n: v for n, v in before.items() if n.startswith("trial_0/")
+    }  # trial 0 untouched, not rerun
     for trial in trial_dirs(sweep_dir):
         complete = overnight["states"][int(trial.name.split("_")[1])] == COMPLETE
         assert (trial / "metrics.json").exists() == complete, trial.name
     best = overnight["results"]["best_value"]
-    values = [json.loads((t / "objective.json").read_text())["objective"] for t in trial_dirs(sweep_dir)
-              if (t / "metrics.json").exists()]
+    values = [
+        json.loads((t / "objective.json").read_text())["objective"]
+        for t in trial_dirs(sweep_dir)
+        if (t / "metrics.json").exists()
+    ]
     assert best == pytest.approx(max(values))
 
 
@@ -99,8 +107,9 @@ def test_trials_log_the_seeds_of_their_random_steps(overnight, resumed):
 
 # -- settling trials of a sweeper that is gone (what resume relies on), without processes --------------------------
 def _dead_pid() -> str:
-    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
@@ -125,8 +134,12 @@ def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
     worker = f"{sweeping.socket.gethostname()}:{_dead_pid()}"
-    for number, outputs in enumerate([{"objective.json": '{"objective": 0.61, "lam": 0.4}', "metrics.json": "{}"},
-                                      {"objective.json": '{"objective": 0.7, "lam": 0.2}'}]):  # cut short
+    for number, outputs in enumerate(
+        [
+            {"objective.json": '{"objective": 0.61, "lam": 0.4}', "metrics.json": "{}"},
+            {"objective.json": '{"objective": 0.7, "lam": 0.2}'},
+        ]
+    ):  # cut short
         trial = study.ask()
         job_dir = tmp_path / f"trial_{number}"
         job_dir.mkdir()
