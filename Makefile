@@ -1,7 +1,13 @@
 # Two commands do all the set-up on a fresh machine:  `make demo`  and  `make test`.
-PYTHON ?= python3
+# The pinned dependency set (pyproject.toml) is verified on Python 3.11: the first python3.11, or python3 if it
+# is 3.11, unless PYTHON=/path/to/python3.11 says which.
+IS_311  = -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
+PYTHON ?= $(firstword $(foreach p,python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) $(IS_311) 2>/dev/null && echo $(p))))
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# On Linux, PyPI's torch is the CUDA build (several GB). On a machine without a GPU, make TORCH_INDEX_URL=
+# https://download.pytorch.org/whl/cpu installs PyTorch's CPU wheel first.
+TORCH_INDEX_URL ?=
 # Offline copies of the data sets (files ir_datasets would download); empty where the internet is reachable.
 TASKVEC_IR_MIRROR ?= $(wildcard ../shared/datasets)
 export TASKVEC_IR_MIRROR
@@ -13,11 +19,15 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 .PHONY: install demo sweep-demo test lint bench clean
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml Makefile
-	$(PYTHON) -m venv $(VENV)
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" && $(PYTHON) $(IS_311) 2>/dev/null || { echo "make: taskvec-ir needs Python 3.11 ($(or $(PYTHON),none found) is not): install it, or give its path with make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@if [ -e $(BIN)/python ] && ! $(BIN)/python $(IS_311) 2>/dev/null; then \
+	  echo "make: $(VENV) was made with another Python: making it again" >&2; rm -rf $(VENV); fi
+	@# A venv whose creation failed is removed, so that the next try starts clean.
+	[ -e $(BIN)/python ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX_URL),$(BIN)/pip install --quiet torch==2.13.0 --index-url $(TORCH_INDEX_URL))
 	$(BIN)/pip install --quiet -e '.[demo,test]'
-	$(BIN)/pip install --quiet --no-deps hydra-optuna-sweeper==1.3.0
 	touch $@
 
 demo: install
@@ -30,10 +40,12 @@ sweep-demo: install
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
-# ruff's lint rules and formatting (configured in pyproject.toml); CI runs it before the tests.
+# ruff's lint rules and formatting (configured in pyproject.toml), and pip's check that every installed
+# package's requirements are met; CI runs it before the tests.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pip check
 
 # The performance benchmarks (bench/RESULTS.md records their figures); each prints its own table.
 bench: install

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="taskvec-ir-tests-"))
+# pip's download cache stays the user's: the package test installs into a fresh venv, which should not fetch
+# every wheel again. It holds no state tests depend on.
+os.environ.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
 for var, sub in {
     "HOME": "home",
     "IR_DATASETS_HOME": "ir_datasets",

@@ -105,6 +105,13 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     assert run["summary"]["test/per_query/nrows"] == 3 * 225
     merge = json.loads((out / "metrics.json").read_text())["merge"]
     assert run["summary"]["merge/domain/norm"] == pytest.approx(merge["vectors"]["domain"]["norm"])
+    # Lineage: the run's inputs (its candidates and the task vector, from the cache) and the code that ran it.
+    used = {a["type"]: a for a in run["artifacts"] if a["used"]}
+    assert set(used) == {"candidates", "task_vector"} and used["candidates"]["name"].startswith("bm25-")
+    assert all(ref.startswith("file://") for a in used.values() for ref in a["files"].values())
+    provenance = run["config"]["provenance"]
+    assert provenance["packages"]["taskvec-ir"] and provenance["packages"]["torch"]
+    assert len(provenance["taskvec_ir_source"]["commit"]) == 40  # run from this checkout
     assert run["summary"]["merge/changed_fraction"] == pytest.approx(merge["changed_fraction"])
 
 
@@ -147,4 +154,25 @@ def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path,
     run = run_contents(tmp_path / "job")
     assert run["job_type"] == "adapt" and run["summary"]["adapt/domain/steps"] == 3
     assert run["history"]["adapt/loss"] == pytest.approx(provenance["losses"][-1])
+    (model,) = run["artifacts"]  # the adapted checkpoint, an output of this run
+    assert model["type"] == "model" and not model["used"] and model["name"] == f"adapted-{folder.name}"
+    assert model["metadata"]["corpus"] == "cranfield" and model["metadata"]["steps"] == 3
     assert not (tmp_path / "job" / "metrics.json").exists()  # adapting evaluates nothing
+
+
+def test_an_exported_merge_is_a_model_artifact_of_its_run(tmp_path, triple, mirror_dir):
+    result = taskvec_ir(
+        tmp_path,
+        "dataset=cranfield",
+        "save_merged=true",
+        "systems=[]",
+        "alpha.value=0.3",
+        *_model(triple),
+        env={"TASKVEC_IR_MIRROR": str(mirror_dir)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "merged_model" / "model.safetensors").is_file()
+    (model,) = [a for a in run_contents(tmp_path)["artifacts"] if a["type"] == "model"]
+    assert not model["used"] and model["name"].startswith("merged-minilm_demo-")
+    assert model["metadata"] == {"alphas": {"domain": 0.3}, "method": "task_arithmetic", "lam": 0.3}
+    assert all(ref.startswith("file://") and "/merged_model/" in ref for ref in model["files"].values())

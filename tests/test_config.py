@@ -23,11 +23,23 @@ CHOICES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def beir_folder(tmp_path_factory) -> Path:
+    """The smallest BEIR layout: its qrels files are the dataset=beir config's splits."""
+    folder = tmp_path_factory.mktemp("beir")
+    (folder / "qrels").mkdir()
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv", "qrels/dev.tsv"):
+        (folder / name).write_text("")
+    return folder
+
+
 @pytest.mark.parametrize("group, option", CHOICES)
-def test_every_config_composes_and_resolves(group, option, monkeypatch):
+def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_folder):
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
+    # dataset=beir names its collection on the command line
+    overrides = ["dataset.name=mine", f"dataset.beir_path={beir_folder}"] if option == "beir" else []
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[f"{group}={option}"], return_hydra_config=True)
+        cfg = compose("config", overrides=[f"{group}={option}", *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
     typed = to_config(cfg)  # typed, resolved, and passes every check that needs no data or model
     assert isinstance(typed, Config)
@@ -38,6 +50,8 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch):
         assert isinstance(typed.model.domain, str | AdaptConfig)
     if group == "dataset":
         assert typed.dataset.test_split in typed.dataset.splits
+    if option == "beir":
+        assert typed.dataset.splits == {"dev": "mine/dev", "test": "mine/test"}
 
 
 def test_default_experiment_is_the_demo_on_scifact_test():

@@ -180,3 +180,34 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
     output = sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3").stdout
     assert "3 of 3 trials complete" in output and len(trial_dirs(tmp_path / "sweep")) == 3
     assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test", "merge"]
+
+
+def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finished):
+    # The sweep of 3 trials (a later test resumes it to 5).
+    trials, final = [run_contents(trial) for trial in trial_dirs(finished)[:3]], run_contents(finished / "final")
+    # Every trial declares the dev candidates and the task vector it used: one artifact each, shared.
+    for kind, prefix in (("candidates", "bm25-"), ("task_vector", "task-vector-")):
+        used = {a["name"] for run in trials for a in run["artifacts"] if a["type"] == kind and a["used"]}
+        assert len(used) == 1 and next(iter(used)).startswith(prefix), (kind, used)
+    (candidates,) = [a for a in trials[0]["artifacts"] if a["type"] == "candidates"]
+    (reference,) = candidates["files"].values()
+    assert reference.startswith("file://") and "/bm25/" in reference and candidates["metadata"]["split"] == "dev"
+    # The final evaluation uses the test candidates, and logs its report (uploaded) and the study database.
+    used = {a["type"]: a for a in final["artifacts"] if a["used"]}
+    assert used["candidates"]["metadata"]["split"] == "test" and "task_vector" in used
+    (report,) = [a for a in final["artifacts"] if a["type"] == "report" and not a["used"]]
+    assert {"results.md", "significance.json", "metrics.json"} <= set(report["files"])
+    assert not any(report["files"].values())  # uploaded, not referenced
+    (study,) = [a for a in final["artifacts"] if a["type"] == "optuna_study"]
+    assert set(study["files"]) == {"optuna.db"}
+    # Each run records its code, its study and how the study searches; one W&B group per study.
+    for run in (*trials, final):
+        provenance = run["config"]["provenance"]
+        assert provenance["packages"]["torch"] and provenance["packages"]["taskvec-ir"]
+        study_config = run["config"]["sweep"]["study"]
+        assert study_config["search_space"] == {"alpha.value": "float [0.0, 1.0]", "lam.value": "float [0.0, 1.0]"}
+        assert study_config["sampler"]["_target_"] == "optuna.samplers.TPESampler"
+        assert study_config["sampler"]["seed"] == 42 and study_config["n_trials"] == 3
+        assert run["group"] == study_config["group"] == f"sweep/{study_config['name']}@" + study_config["group"][-8:]
+    # The objective against every swept key, as a W&B table of the trials.
+    assert final["summary"]["sensitivity/trials/nrows"] == 3

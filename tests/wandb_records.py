@@ -38,13 +38,26 @@ def read_records(path: Path) -> list:
 
 
 def run_contents(run_dir: Path) -> dict:
-    """Summary values, config keys, tags, group, job type and exit code of the one run under ``run_dir``."""
+    """Summary values, config keys, tags, group, job type, exit code and artifacts (each with its name, type, whether
+    the run used it as an input, metadata, and files: name -> reference, empty when uploaded) of the one run under
+    ``run_dir``."""
     (path,) = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
     import json
 
-    contents = {"summary": {}, "history": {}, "config": {}, "exit_code": None}
+    contents = {"summary": {}, "history": {}, "config": {}, "exit_code": None, "artifacts": []}
     for record in read_records(path):
         kind = record.WhichOneof("record_type")
+        if kind == "artifact":  # logged (an output), or used (an input: use_after_commit)
+            artifact = record.artifact
+            contents["artifacts"].append(
+                {
+                    "name": artifact.name,
+                    "type": artifact.type,
+                    "used": artifact.use_after_commit,
+                    "metadata": json.loads(artifact.metadata or "{}"),
+                    "files": {entry.path: entry.ref for entry in artifact.manifest.contents},
+                }
+            )
         if kind == "run":
             contents.update(group=record.run.run_group, job_type=record.run.job_type, tags=list(record.run.tags))
             contents["config"].update({item.key: json.loads(item.value_json) for item in record.run.config.update})

@@ -88,6 +88,15 @@ class Cache:
             log.warning("Could not store cache entry %s (%s): going on without it", path, error)
         return value
 
+    def entry(self, kind: str, key: str) -> Path | None:
+        """Where the stored entry (kind, key) lies (a JSON file or a folder), or None when there is none."""
+        if self.root is None:
+            return None
+        for path in (self.root / kind / f"{key}.json", self.root / kind / key):
+            if path.exists():
+                return path
+        return None
+
     def folder(self, kind: str, key: str, build: Callable[[Path], None]) -> Path:
         """The cached folder for (kind, key), filled by ``build(folder)`` on a miss.
 

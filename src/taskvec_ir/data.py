@@ -270,26 +270,17 @@ def source_identity(source: Path) -> str:
     return hashlib.sha1(f"{source}|{stamps}".encode()).hexdigest()
 
 
-def _beir_files(source: Path) -> dict:
-    """ir_datasets streamers for corpus, queries and each qrels split of a BEIR folder or zip."""
+def _beir_layout(source: Path) -> tuple[str, dict[str, str]]:
+    """The folder prefix of a BEIR folder's or zip's files, and its qrels files by split (``qrels/<split>.tsv``)."""
     from zipfile import ZipFile
 
-    from ir_datasets.util import LocalDownload, ZipExtract
-
+    if not source.exists():
+        raise FileNotFoundError(f"no BEIR collection at {source}: fix dataset.beir_path")
     if source.is_dir():
         names = [str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
-
-        def open_file(name: str):
-            return LocalDownload(source / name, mkdir=False)
-
     else:
         with ZipFile(source) as archive:
             names = archive.namelist()
-        archive_file = LocalDownload(source, mkdir=False)
-
-        def open_file(name: str):
-            return ZipExtract(archive_file, name)
-
     corpus = next((name for name in names if name.rsplit("/", 1)[-1] == "corpus.jsonl"), None)
     if corpus is None:
         raise FileNotFoundError(f"no corpus.jsonl in {source}: fix dataset.beir_path")
@@ -297,8 +288,36 @@ def _beir_files(source: Path) -> dict:
     if prefix + "queries.jsonl" not in names:
         raise FileNotFoundError(f"no {prefix}queries.jsonl in {source}: fix dataset.beir_path")
     qrels = {
-        name[len(prefix + "qrels/") : -len(".tsv")]: open_file(name)
+        name[len(prefix + "qrels/") : -len(".tsv")]: name
         for name in sorted(names)
         if name.startswith(prefix + "qrels/") and name.endswith(".tsv") and name.count("/") == prefix.count("/") + 1
     }
-    return {"corpus": open_file(corpus), "queries": open_file(prefix + "queries.jsonl"), "qrels": qrels}
+    return prefix, qrels
+
+
+def beir_splits(path: str | Path) -> list[str]:
+    """The splits of a BEIR folder or zip: one per ``qrels/<split>.tsv``."""
+    return list(_beir_layout(Path(path).expanduser().resolve())[1])
+
+
+def _beir_files(source: Path) -> dict:
+    """ir_datasets streamers for corpus, queries and each qrels split of a BEIR folder or zip."""
+    from ir_datasets.util import LocalDownload, ZipExtract
+
+    prefix, qrels = _beir_layout(source)
+    if source.is_dir():
+
+        def open_file(name: str):
+            return LocalDownload(source / name, mkdir=False)
+
+    else:
+        archive_file = LocalDownload(source, mkdir=False)
+
+        def open_file(name: str):
+            return ZipExtract(archive_file, name)
+
+    return {
+        "corpus": open_file(prefix + "corpus.jsonl"),
+        "queries": open_file(prefix + "queries.jsonl"),
+        "qrels": {split: open_file(name) for split, name in qrels.items()},
+    }

@@ -24,6 +24,7 @@ from pathlib import Path
 from taskvec_ir import data, evaluation, fusion, retrieval
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
 from taskvec_ir.checkpoints import CheckpointReader, check_checkpoints, resolve_model_source
+from taskvec_ir.lineage import Artifact
 from taskvec_ir.merge_settings import MergeSetting
 from taskvec_ir.model_pool import POOL, ModelPool
 from taskvec_ir.schema import PRIMARY, AdaptConfig, Config, DatasetConfig, ModelConfig, RetrieverConfig
@@ -129,16 +130,20 @@ class Experiment:
             self._candidates[split] = self._cached_candidates(split)
         return self._candidates[split]
 
+    def _candidates_key(self, split: str) -> str:
+        dataset = self.spec.dataset
+        return cache_key(
+            version=CACHE_VERSION,
+            dataset=dataset_identity(dataset),
+            queries=text_digest(self.split(split).queries),
+            language=dataset.language,
+            retriever=self.spec.retriever.identity(),
+        )
+
     def _cached_candidates(self, split: str) -> Run:
         queries = self.split(split).queries
         dataset, retriever = self.spec.dataset, self.spec.retriever
-        key = cache_key(
-            version=CACHE_VERSION,
-            dataset=dataset_identity(dataset),
-            queries=text_digest(queries),
-            language=dataset.language,
-            retriever=retriever.identity(),
-        )
+        key = self._candidates_key(split)
 
         def compute() -> Run:
             docs = self.docs()
@@ -205,8 +210,7 @@ class Experiment:
         from taskvec_ir import merging
 
         module = self.scorer("ir").module
-        dtype = str(next(module.parameters()).dtype)
-        keys = {vector: self._task_vector_key(vector, dtype) for vector in self.spec.model.vectors()}
+        keys = {vector: self._task_vector_key(vector) for vector in self.spec.model.vectors()}
         streamed = self.spec.stream_task_vector
 
         def task_vector(vector: str):
@@ -229,15 +233,49 @@ class Experiment:
         # Keyed by the cache folder a streamed τ is read from too.
         return self.pool.merge(f"{sorted(keys.items())}/{streamed}/{self.cache.root}", build)
 
-    def _task_vector_key(self, vector: str, dtype: str) -> str:
+    def _task_vector_key(self, vector: str) -> str:
+        """τ is stored in ΘT's dtype (the scorer's, which ΘT is loaded in)."""
         base, domain = self._fingerprints(vector_roles(vector))
         return cache_key(
             version=CACHE_VERSION,
             ir=checkpoint_fingerprint(self.folders()["ir"]),
             base=base,
             domain=domain,
-            dtype=dtype,
+            dtype=f"torch.{self.spec.model.scorer.dtype}",
         )
+
+    def inputs(self, split: str, merged: bool) -> list[Artifact]:
+        """What a job evaluating ``split`` read, as W&B artifacts (``lineage``): its BM25 candidates, the task
+        vectors when a merge was made (``merged``), and the checkpoints adapted to a corpus. Only entries that
+        exist: a job that scored nothing new may never have had its τ computed."""
+        found = []
+        key = self._candidates_key(split)
+        if path := self.cache.entry("bm25", key):
+            found.append(
+                Artifact(
+                    f"bm25-{key}",
+                    "candidates",
+                    path,
+                    {"dataset": self.spec.dataset.name, "split": split, "retriever": self.spec.retriever.identity()},
+                )
+            )
+        for vector in self.spec.model.vectors() if merged else ():
+            key = self._task_vector_key(vector)
+            if path := self.cache.entry("task_vector", key):
+                roles = dict(zip(("base", "domain"), vector_roles(vector), strict=True))
+                metadata = {"ir": str(self.folders()["ir"]), **{k: str(self.folders()[r]) for k, r in roles.items()}}
+                found.append(Artifact(f"task-vector-{key}", "task_vector", path, metadata, checksum=False))
+        return found + self.adapted()
+
+    def adapted(self) -> list[Artifact]:
+        """The checkpoints of the spec adapted to a corpus (``adapt``), as model artifacts."""
+        found = []
+        for role, source in model_sources(self.spec.model).items():
+            if isinstance(source, AdaptConfig):
+                folder = self.folders()[role]
+                metadata = {"start": source.start, "corpus": source.dataset.name, **source.training_settings()}
+                found.append(Artifact(f"adapted-{folder.name}", "model", folder, metadata, checksum=False))
+        return found
 
     def merge_diagnostics(self, setting: MergeSetting | None = None) -> dict:
         """What the merge at ``setting`` (default: the spec's) does to ΘT (see ``merging.task_vector_diagnostics``),

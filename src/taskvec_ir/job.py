@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Protocol
 
 from taskvec_ir import tracking
-from taskvec_ir.cache import Cache
+from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.experiment import Experiment, ExperimentSpec
+from taskvec_ir.lineage import Artifact, code_provenance
 from taskvec_ir.outputs import OutputError, write_json
 from taskvec_ir.schema import AdaptConfig, Config
 from taskvec_ir.sources import config_key, model_sources
@@ -88,6 +89,7 @@ class JobOutcome:
     per_query: dict
     merge: dict | None = None  # the merge diagnostics, when a merge was made
     extra: dict = field(default_factory=dict)  # what the report adds to metrics.json
+    outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
 
 
 class Report(Protocol):
@@ -101,13 +103,11 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     from taskvec_ir import evaluation
 
     experiment = open_experiment(cfg)
-    with tracking.wandb_run(asdict(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+    with tracking.wandb_run(run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
         lam = cfg.lam.value
         if lam is None:  # chosen on this split from cached scores: costs no model time
             lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)
         means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
-        if cfg.save_merged:
-            experiment.save_merged(out_dir / "merged_model")
         result = {"lam": lam}
         if "task_arithmetic" in means:
             result["objective"] = means["task_arithmetic"][cfg.objective]
@@ -116,10 +116,14 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         if {"task_arithmetic", "alpha_one"} & set(cfg.systems) or cfg.save_merged:  # a merge was made
             outcome.merge = experiment.merge_diagnostics()
             tracking.log_merge_diagnostics(run, outcome.merge)
+        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merge is not None))
+        if cfg.save_merged:
+            outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
         write_json({cfg.split: per_query}, out_dir / "per_query.json")
         header = report(outcome, run) if report is not None else job_header(cfg, lam)
         metrics = {cfg.split: means, **({"merge": outcome.merge} if outcome.merge else {}), **outcome.extra}
         write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
+        tracking.log_artifacts(run, outcome.outputs)
         tracking.log_results(run, cfg.split, means, per_query)
         tracking.log_summary(
             run, {"alpha": cfg.alpha.value, "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}}
@@ -136,6 +140,22 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
     print(f"Outputs: {out_dir}")
     return result
+
+
+def run_config(cfg: Config) -> dict:
+    """What a W&B run records as its config: the resolved config, and the code that ran it (package versions,
+    git commits: ``lineage.code_provenance``)."""
+    return {**asdict(cfg), "provenance": code_provenance(os.getcwd())}
+
+
+def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
+    """Θ' at the spec's setting written into ``folder`` (loads with ``from_pretrained``), as a model artifact."""
+    experiment.save_merged(folder)
+    setting = experiment.spec.merge.describe()
+    name = cache_key(ir=checkpoint_fingerprint(experiment.folders()["ir"]), setting=setting)
+    return Artifact(
+        f"merged-{experiment.spec.model.name}-{name}", "model", folder, {**setting, "lam": lam}, checksum=False
+    )
 
 
 def job_header(cfg: Config, lam: float) -> str:
@@ -162,11 +182,14 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     tracking.tracking_mode(cfg.wandb.mode)
     prepare_environment(cfg)
     experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
-    with tracking.wandb_run(asdict(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt") as run:
+    with tracking.wandb_run(
+        run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt"
+    ) as run:
         experiment.on_adapt_step = tracking.step_logger(run, "adapt/loss")
         provenance = adapted_provenance(experiment)
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
+        tracking.log_artifacts(run, experiment.adapted())
     for role, record in provenance.items():
         print(
             f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "

@@ -78,31 +78,49 @@ def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequ
     return "\n".join(lines) + "\n"
 
 
-def alpha_sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best: Mapping) -> None:
-    """Tuning-split objective against α for every completed trial (colour: λ), the chosen one marked."""
+def sensitivity(trials: Sequence[Mapping]) -> tuple[list[str], list[list]]:
+    """The tuning objective of every completed trial against each key the sweep set, and λ: (columns, rows)
+    with columns ``trial``, ``objective``, ``lam``, then the swept keys (``alpha.value``, ``alpha.extra.<name>``,
+    ``alpha.schedule.first``, ...). ``trials`` holds each trial's ``number``, ``value``, ``lam`` and ``params``."""
+    keys = sorted({key for trial in trials for key in trial["params"]} - {"lam.value"})
+    rows = [
+        [t["number"], t["value"], t["lam"], *(t["params"].get(key) for key in keys)]
+        for t in sorted(trials, key=lambda t: t["number"])
+    ]
+    return ["trial", "objective", "lam", *keys], rows
+
+
+def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best_trial: int) -> None:
+    """One panel per swept key (and λ): the tuning objective of every completed trial against that key's value,
+    the chosen trial circled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    trials = sorted(trials, key=lambda t: t["alpha"])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    points = ax.scatter(
-        [t["alpha"] for t in trials],
-        [t["value"] for t in trials],
-        c=[t["lam"] for t in trials],
-        cmap="viridis",
-        vmin=0,
-        vmax=1,
-        zorder=3,
-    )
-    fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
-    ax.plot([t["alpha"] for t in trials], [t["value"] for t in trials], color="0.7", zorder=1)
-    ax.scatter([best["alpha"]], [best["value"]], s=160, facecolors="none", edgecolors="red", zorder=4, label="chosen")
-    ax.set_xlabel("α (weight of the task vector)")
-    ax.set_ylabel(f"{objective} on the tuning split")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
+    columns, rows = sensitivity(trials)
+    panels = [c for c in columns[3:] if all(isinstance(r[columns.index(c)], int | float) for r in rows)] + ["lam"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        x, y = [r[columns.index(key)] for r in rows], [r[1] for r in rows]
+        colour = [r[2] for r in rows] if key != "lam" else None
+        points = ax.scatter(x, y, c=colour, cmap="viridis", vmin=0, vmax=1, zorder=3)
+        best = [r for r in rows if r[0] == best_trial]
+        ax.scatter(
+            [r[columns.index(key)] for r in best],
+            [r[1] for r in best],
+            s=160,
+            facecolors="none",
+            edgecolors="red",
+            zorder=4,
+            label="chosen",
+        )
+        ax.set_xlabel("λ (BM25 weight)" if key == "lam" else key)
+        ax.set_ylabel(f"{objective} on the tuning split")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left")
+        if colour is not None and key == panels[0]:
+            fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -89,7 +89,8 @@ class DatasetConfig:
     query_field: str = "text"
     language: str = "en"  # picks the BM25 analyzer (stopwords, stemmer)
     test_split: str = "test"
-    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed}
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed}; with beir_path and no splits
+    # given, one per qrels/<split>.tsv of the collection
     splits: dict[str, Any] = field(default_factory=dict)
     relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row
     offline_files: dict[str, str] = field(default_factory=dict)  # path under IR_DATASETS_HOME -> mirror file
@@ -97,6 +98,10 @@ class DatasetConfig:
 
     def __post_init__(self):
         _one_of(self.language, LANGUAGES, "dataset.language")
+        if self.beir_path and not self.splits:  # a BEIR collection's qrels files are its splits
+            from taskvec_ir.data import beir_splits
+
+            self.splits = {split: f"{self.name}/{split}" for split in beir_splits(self.beir_path)}
         if not self.doc_fields:
             raise ValueError("dataset.doc_fields: name at least one document field")
         for split, spec in list(self.splits.items()):
@@ -424,10 +429,25 @@ class WandbConfig:
 
 
 @dataclass
+class StudyConfig:
+    """Which Optuna study a sweep's jobs belong to and how it searches: set by the sweeper for each job it
+    launches, so that every W&B run records it; ``group`` is the study's W&B group."""
+
+    name: str | None = None
+    storage: str | None = None  # without its password
+    group: str | None = None
+    n_trials: int | None = None
+    # Untyped: Hydra merges the sweeper's `sweep.study={...}` into them as given.
+    sampler: Any = None  # the sampler's config
+    search_space: Any = None  # swept key -> what it may take
+
+
+@dataclass
 class SweepConfig:
     name: str = MISSING
     tune_split: str = "dev"  # trials evaluate this split only: test qrels are never read by a trial
     final_evaluation: bool = True  # after the last trial: the best setting once on dataset.test_split
+    study: StudyConfig = field(default_factory=StudyConfig)
 
 
 @dataclass
@@ -491,16 +511,61 @@ class Config:
         return MergeSetting(alphas, self.merge.method_row(), self.alpha.scale())
 
 
-# The configs live at the top of the repository (the package is installed in editable mode). Hydra
-# resolves a relative config_path against the calling module's package, which "../.." cannot leave.
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# -- the sweeper (hydra/sweeper) --------------------------------------------------------------------------------
+@dataclass
+class TPESamplerConfig:
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: int | None = None  # each trial's sampler gets seed + trial number (see taskvec_ir.sweeping)
+    n_startup_trials: int = 10  # random trials before TPE models the objective
+    multivariate: bool = False
+
+
+@dataclass
+class RandomSamplerConfig:
+    _target_: str = "optuna.samplers.RandomSampler"
+    seed: int | None = None
+
+
+@dataclass
+class GridSamplerConfig:
+    """Every point of the grid the swept choices and ranges make (the sweeper gives the search space)."""
+
+    _target_: str = "optuna.samplers.GridSampler"
+    seed: int | None = None  # the order the grid's points are visited in
+
+
+@dataclass
+class SweeperConfig:
+    """``hydra/sweeper=taskvec_optuna``: Optuna through our sweeper (``taskvec_ir.sweeping``)."""
+
+    _target_: str = "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
+    _recursive_: bool = False  # the sampler stays a config: the sweeper instantiates it, seeded, per trial
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random or grid
+    direction: str = "maximize"  # of the objective (a measure: higher is better)
+    storage: str | None = None  # an Optuna storage URL: sqlite:///path.db, postgresql://user:pw@host/db
+    study_name: str | None = None
+    n_trials: int = 20  # the study's target: completed trials count toward it
+    n_jobs: int = 1  # trials launched at once
+    max_failure_rate: float = 0.0  # share of n_trials allowed to fail (each failed trial is replaced)
+    params: dict[str, str] = field(default_factory=dict)  # key -> interval(...), range(...), choice(...)
+
+
+# The configs ship inside the package: an installed taskvec-ir runs in any folder.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def register() -> None:
-    """Make ``Config`` the schema of ``conf/config.yaml`` (its defaults list names ``taskvec_ir_schema``)."""
+    """Make ``Config`` the schema of ``conf/config.yaml`` (its defaults list names ``taskvec_ir_schema``), and
+    our sweeper (``hydra/sweeper=taskvec_optuna``) and its samplers (``hydra/sweeper/sampler=tpe|random|grid``)
+    configs Hydra can compose."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="taskvec_ir_schema", node=Config)
+    store = ConfigStore.instance()
+    store.store(name="taskvec_ir_schema", node=Config, provider="taskvec_ir")
+    store.store(group="hydra/sweeper", name="taskvec_optuna", node=SweeperConfig, provider="taskvec_ir")
+    for name, node in {"tpe": TPESamplerConfig, "random": RandomSamplerConfig, "grid": GridSamplerConfig}.items():
+        store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="taskvec_ir")
 
 
 def to_config(cfg) -> Config:

@@ -1,21 +1,23 @@
 """Optuna sweeps of α and λ on a tuning split, then one evaluation of the best setting on test.
 
-``ResumableOptunaSweeper`` is hydra-optuna-sweeper's sweeper (same config: sampler, direction, storage,
-study_name, n_trials, n_jobs, params) with the loop our users need for long sweeps:
-- ``n_trials`` is the study's target: trials already completed in the storage count toward it, so
-  running the same command against the same storage resumes and runs only the missing trials; several
-  sweeper processes sharing one storage finish the target together;
+``OptunaSweep`` is our Hydra sweeper, written on Hydra's public ``Sweeper`` interface and Optuna's public
+API (its config schema: ``taskvec_ir.sweeper_config``). What it adds to a plain loop of trials, for long sweeps:
+- ``n_trials`` is the study's target: trials already completed in the storage count toward it, so running
+  the same command against the same storage resumes and runs only the missing trials; several sweeper
+  processes sharing one storage finish the target together;
 - each trial's job dir is ``trial_<number>`` (Optuna's trial number), so a resumed or parallel sweep never
   overwrites an earlier trial's outputs;
-- a failed trial (an exception, a non-finite objective) is recorded as failed and replaced; the sweep
-  stops only when more than ``max_failure_rate`` of ``n_trials`` have failed;
-- before any trial: the tuning split must exist (test qrels are never read by a trial); after the last:
-  the best setting is evaluated once on the test split beside the baselines (``final/`` in the sweep dir).
+- a failed trial (an exception, a non-finite objective, a killed worker) is recorded as failed and
+  replaced; the sweep stops only when more than ``max_failure_rate`` of ``n_trials`` have failed;
+- before any trial: the config, the checkpoints and the tuning split are checked once (test qrels are never
+  read by a trial); after the last: the best setting is evaluated once on the test split beside the
+  baselines (``final/`` in the sweep dir).
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -24,36 +26,59 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import optuna
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from taskvec_ir.job import USER_ERRORS, JobOutcome, open_experiment, run_job
-from taskvec_ir.outputs import redact_url
+from taskvec_ir.outputs import atomic_path, redact_url
 from taskvec_ir.schema import Config, to_config
+from taskvec_ir.search_space import Dimension, search_space
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _settle_abandoned_trials
+GRID_SAMPLER = "optuna.samplers.GridSampler"
 
 
-class ResumableOptunaSweeper(OptunaSweeper):
+class OptunaSweep(Sweeper):
+    """The sweep itself; ``hydra_plugins.taskvec_ir_sweeper`` hands Hydra's calls to it."""
+
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: str,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: DictConfig | None,
+    ):
+        self.sampler_config = sampler
+        self.direction, self.storage, self.study_name = direction, storage, study_name
+        self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.params = dict(params or {})
+
     def setup(self, *, hydra_context, task_function, config) -> None:
-        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: list[str]) -> None:
-        impl = self.sweeper
         try:  # a wrong id, value or checkpoint fails here once, not in every trial
+            self._check_settings()
             _check_tuning_split(self.config)
             job_cfg = _job_config(self.config)
             open_experiment(job_cfg)
+            dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            sampler, target = self._sampler(dimensions)
         except USER_ERRORS as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
@@ -61,71 +86,97 @@ class ResumableOptunaSweeper(OptunaSweeper):
             sys.exit(f"taskvec-ir: {error}")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-
-        impl._process_searchspace_config()
-        distributions, fixed = create_params_from_overrides(impl._parse_sweeper_params_config() + list(arguments))
-        for name in fixed:
-            distributions.pop(name, None)
-        target, sampler = impl.n_trials, impl.sampler
-        seed = self.config.hydra.sweeper.sampler.get("seed")
-        is_grid = getattr(sampler, "func", None) is optuna.samplers.GridSampler
-        if is_grid:
-            grid = {name: impl._to_grid_sampler_choices(d) for name, d in distributions.items()}
-            sampler = sampler(grid)
-            target = min(target, math.prod(len(choices) for choices in grid.values()))
-        study = _open_study(impl.study_name, _absolute_storage(impl.storage), sampler, impl._get_directions())
+        storage = _absolute_storage(self.storage)
+        study = _open_study(self.study_name, storage, sampler, self.direction)
         _settle_abandoned_trials(study)
+        described = self._study_override(study, storage, dimensions)
         log.info(
-            "Study %s in %s: %d of %d trials complete",
+            "Study %s in %s: %d of %d trials complete; searching %s",
             study.study_name,
-            redact_url(impl.storage),
+            redact_url(self.storage),
             _count(study, _STATES.COMPLETE),
             target,
+            {name: dimension.describe() for name, dimension in dimensions.items()},
         )
 
         failed, job_idx = 0, 0
         while (missing := target - len(_taken(study))) > 0:
-            trials = _within_target(study, [_ask(study, sweep_dir) for _ in range(min(impl.n_jobs, missing))], target)
+            trials = _within_target(study, [_ask(study, sweep_dir) for _ in range(min(self.n_jobs, missing))], target)
             if not trials:
                 break
-            overrides = []
-            for trial in trials:
-                if seed is not None and not is_grid:
-                    # One seed per trial number: a resumed sweep or a parallel worker continues the
-                    # sequence instead of replaying the first trials' parameters.
-                    study.sampler = instantiate(self.config.hydra.sweeper.sampler, seed=seed + trial.number)
-                (trial_overrides,) = impl._configure_trials([trial], distributions, fixed)
-                overrides.append((*trial_overrides, f"trial={trial.number}"))
+            overrides = [(*self._trial_overrides(study, trial, dimensions, fixed), described) for trial in trials]
             try:
-                returns = impl.launcher.launch(overrides, initial_job_idx=job_idx)
+                returns = self.launcher.launch(overrides, initial_job_idx=job_idx)
+                for trial, result in zip(trials, returns, strict=True):
+                    failed += not _record(study, trial, result)
             except Exception as error:  # e.g. a killed worker process: its batch failed, the sweep goes on
                 log.warning("Trials %s failed in the launcher: %s", [t.number for t in trials], error)
-                for trial in trials:
+                for trial in _running(study, trials):
                     study.tell(trial, state=_STATES.FAIL)
-                returns, failed, job_idx = [], failed + len(trials), job_idx + len(trials)
+                failed += len(trials)
             except BaseException:  # interrupted (Ctrl-C): these trials will not finish
-                for trial in trials:
+                for trial in _running(study, trials):
                     study.tell(trial, state=_STATES.FAIL)
                 raise
-            job_idx += len(returns)
-            for trial, result in zip(trials, returns, strict=True):
-                failed += not _record(study, trial, result)
-            if failed > impl.max_failure_rate * target:
+            job_idx += len(trials)
+            if failed > self.max_failure_rate * target:
                 raise RuntimeError(
                     f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
-                    f"{impl.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}"
+                    f"{self.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}"
                 )
 
-        best = _write_results(study, sweep_dir, impl.storage)
+        best = _write_results(study, sweep_dir, self.storage)
         if job_cfg.sweep.final_evaluation:
+            overrides = [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)]
             final_evaluation(
-                self.hydra_context.config_loader.load_sweep_config(
-                    self.config,
-                    [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)],
-                ),
+                self.hydra_context.config_loader.load_sweep_config(self.config, [*overrides, described]),
                 study,
                 sweep_dir,
+                storage,
             )
+
+    def _study_override(self, study: optuna.Study, storage: str | None, dimensions: dict[str, Dimension]) -> str:
+        """``sweep.study=...`` for every job of the sweep: the study's name, storage (without its password), W&B
+        group (one per study: its name and storage), sampler, target and search space."""
+        where = redact_url(storage)
+        described = {
+            "name": study.study_name,
+            "storage": where,
+            "n_trials": self.n_trials,
+            "group": f"sweep/{study.study_name}@{hashlib.sha1(str(where).encode()).hexdigest()[:8]}",
+            "sampler": OmegaConf.to_container(self.sampler_config, resolve=True),
+            "search_space": {name: dimension.describe() for name, dimension in dimensions.items()},
+        }
+        return f"sweep.study={_hydra_value(described)}"
+
+    def _check_settings(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise ValueError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
+        for key in ("n_trials", "n_jobs"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
+        if not 0 <= self.max_failure_rate <= 1:
+            raise ValueError(f"hydra.sweeper.max_failure_rate: {self.max_failure_rate} must be in [0, 1]")
+
+    def _sampler(self, dimensions: dict[str, Dimension]) -> tuple[optuna.samplers.BaseSampler, int]:
+        """The study's sampler and the number of trials to reach (a grid has no more points than its size)."""
+        if self.sampler_config.get("_target_") != GRID_SAMPLER:
+            return instantiate(self.sampler_config), self.n_trials
+        grid = {name: dimension.grid() for name, dimension in dimensions.items()}
+        return instantiate(self.sampler_config, search_space=grid), min(
+            self.n_trials, math.prod(map(len, grid.values()))
+        )
+
+    def _trial_overrides(
+        self, study: optuna.Study, trial: optuna.Trial, dimensions: dict[str, Dimension], fixed: dict[str, str]
+    ) -> tuple[str, ...]:
+        seed = self.sampler_config.get("seed")
+        if seed is not None and self.sampler_config.get("_target_") != GRID_SAMPLER:
+            # One seed per trial number: a resumed sweep or a parallel worker continues the sequence
+            # instead of replaying the first trials' parameters.
+            study.sampler = instantiate(self.sampler_config, seed=seed + trial.number)
+        values = {name: dimension.suggest(trial, name) for name, dimension in dimensions.items()}
+        return (*_as_overrides(values), *_as_overrides(fixed), f"trial={trial.number}")
 
 
 def _job_config(config) -> Config:
@@ -157,24 +208,25 @@ def _absolute_storage(storage: str | None) -> str | None:
     return storage
 
 
-def _open_study(name, storage, sampler, directions) -> optuna.Study:
+def _open_study(name, storage, sampler, direction) -> optuna.Study:
     # Workers starting together may race to create the same new study: retry what the loser sees.
     for attempt in range(5):
         try:
             return optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, directions=directions, load_if_exists=True
+                study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
             )
-        except Exception:  # noqa: BLE001 - e.g. sqlite "UNIQUE constraint failed" during creation
+        except Exception:
             if attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _count(study: optuna.Study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _ask(study: optuna.Study, sweep_dir: Path):
+def _ask(study: optuna.Study, sweep_dir: Path) -> optuna.Trial:
     """A new trial, marked at once with the sweeper that runs it and its job dir (``trial_<number>``, as
     sweep_base sets ``hydra.sweep.subdir``); see ``_settle_abandoned_trials``."""
     trial = study.ask()
@@ -201,7 +253,8 @@ def _settle_abandoned_trials(study: optuna.Study) -> None:
     "running" forever. Settled here: trials claimed by a process of this machine that is gone, and
     unclaimed trials older than a minute (claiming takes milliseconds). A trial whose job had finished
     (its ``metrics.json``, written last, and ``objective.json`` exist) is recorded as complete, since
-    nothing of it was lost; any other is recorded as failed. Live workers' trials are left alone.
+    nothing of it was lost (its λ stays in its ``objective.json``); any other is recorded as failed. Live
+    workers' trials are left alone.
     """
     host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
@@ -210,17 +263,18 @@ def _settle_abandoned_trials(study: optuna.Study) -> None:
         unclaimed = "worker" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > 60
         if not (dead or unclaimed):
             continue
-        finished = _finished_job(Path(trial.user_attrs.get("job_dir", "/nonexistent")))
+        finished = _finished_job(trial)
         if finished:
             log.warning("Trial %d finished before its sweeper was killed: recording it as complete", trial.number)
-            optuna.Trial(study, trial._trial_id).set_user_attr("lam", finished["lam"])
             study.tell(trial.number, values=[finished["objective"]])
         else:
             log.warning("Trial %d was left running by a sweeper that is gone: marking it failed", trial.number)
             study.tell(trial.number, state=_STATES.FAIL)
 
 
-def _finished_job(job_dir: Path) -> dict | None:
+def _finished_job(trial: optuna.trial.FrozenTrial) -> dict | None:
+    """A trial's ``objective.json`` (objective, λ) once its job is complete (``metrics.json`` is written last)."""
+    job_dir = Path(trial.user_attrs.get("job_dir", "/nonexistent"))
     try:
         if (job_dir / "metrics.json").is_file():
             return json.loads((job_dir / "objective.json").read_text())
@@ -239,6 +293,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _running(study: optuna.Study, trials: list) -> list:
+    """Those of ``trials`` the study still has running (not yet told)."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,))}
+    return [trial for trial in trials if trial.number in running]
+
+
 def _within_target(study: optuna.Study, trials: list, target: int) -> list:
     """Drop trials a parallel worker made surplus: the first ``target`` trials (by number) that are
     complete or running are the study's; later ones are pruned before they run."""
@@ -249,13 +309,16 @@ def _within_target(study: optuna.Study, trials: list, target: int) -> list:
     return [trial for trial in trials if trial.number in keep]
 
 
-def _record(study: optuna.Study, trial, result) -> bool:
+def _record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
     """Tell the study how a trial ended; True when it completed with a finite objective."""
-    value = result.return_value if result.status == JobStatus.COMPLETED else None
-    objective = value.get("objective") if isinstance(value, dict) else None
-    if objective is None or not math.isfinite(objective):
-        error = result._return_value if result.status == JobStatus.FAILED else f"objective {objective!r}"
-        log.warning("Trial %d failed: %s", trial.number, error)
+    try:
+        value = result.return_value  # raises the job's exception when it failed
+        objective = value.get("objective") if isinstance(value, dict) else None
+        problem = f"objective {objective!r}"
+    except Exception as error:  # noqa: BLE001 - any failure of the job fails the trial
+        objective, problem = None, f"{type(error).__name__}: {error}"
+    if result.status != JobStatus.COMPLETED or objective is None or not math.isfinite(objective):
+        log.warning("Trial %d failed: %s", trial.number, problem)
         study.tell(trial, state=_STATES.FAIL)
         return False
     trial.set_user_attr("lam", value["lam"])
@@ -264,15 +327,22 @@ def _record(study: optuna.Study, trial, result) -> bool:
     return True
 
 
-def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
-    from taskvec_ir.outputs import atomic_path
+def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The λ a completed trial used: recorded by its sweeper, or, for a trial settled after its sweeper was
+    killed, read from its job's ``objective.json``."""
+    if "lam" in trial.user_attrs:
+        return trial.user_attrs["lam"]
+    finished = _finished_job(trial)
+    return finished["lam"] if finished else None
 
+
+def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
     best = study.best_trial  # raises when no trial completed
     results = {
         "name": "optuna",
         "best_params": dict(best.params),
         "best_value": best.value,
-        "best_lam": best.user_attrs.get("lam"),
+        "best_lam": trial_lam(best),
         "best_trial": best.number,
         "study_name": study.study_name,
         "storage": redact_url(storage),
@@ -285,8 +355,19 @@ def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) ->
     return results
 
 
-def _as_overrides(params: dict[str, Any]) -> list[str]:
+def _as_overrides(params: dict) -> list[str]:
     return [f"{name}={value}" for name, value in params.items()]
+
+
+def _hydra_value(value) -> str:
+    """``value`` (mappings, lists, strings, numbers, booleans, None) written in Hydra's override grammar."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_hydra_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_hydra_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def final_overrides(cfg: Config, best: dict) -> list[str]:
@@ -304,37 +385,55 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
     ]
 
 
-def final_evaluation(config, study: optuna.Study, sweep_dir: Path) -> None:
+def final_evaluation(config, study: optuna.Study, sweep_dir: Path, storage: str | None) -> None:
     """Evaluate the chosen setting once on test, with the sweep's report, into ``<sweep_dir>/final``."""
     trials = [
-        {"alpha": t.params.get("alpha.value"), "lam": t.user_attrs.get("lam"), "value": t.value}
+        {"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)}
         for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
     ]
+    report = FinalReport(trials, study.best_trial.number, sweep_dir, storage)
     run_job(
         _job_config(config),
         sweep_dir / "final",
-        report=FinalReport(trials, study.best_value),
+        report=report,
         sampler_seed=OmegaConf.select(config, "hydra.sweeper.sampler.seed", default=None),
     )
 
 
 class FinalReport:
     """What the final evaluation adds to its job: paired t-tests of task arithmetic against each baseline
-    (Bonferroni), Markdown and LaTeX tables, the α-sensitivity plot of the trials and ‖τ‖ per layer."""
+    (Bonferroni), Markdown and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
+    ‖τ‖ per layer, and the report with the study as a W&B artifact."""
 
-    def __init__(self, trials: list[dict], best_value: float):
-        self.trials, self.best_value = trials, best_value
+    FILES = (
+        "results.md",
+        "results.tex",
+        "significance.json",
+        "per_query.json",
+        "metrics.json",
+        "task_vector_layers.png",
+    )
+
+    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None):
+        self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
 
     def __call__(self, outcome: JobOutcome, run) -> str:
         from taskvec_ir import report, tracking
-        from taskvec_ir.outputs import atomic_path, write_json
+        from taskvec_ir.lineage import Artifact
+        from taskvec_ir.outputs import write_json
 
         cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
         baselines = [s for s in cfg.systems if s != "task_arithmetic"]
         p_values = report.paired_t_tests(outcome.per_query, "task_arithmetic", baselines, cfg.measures)
         write_json(p_values, out_dir / "significance.json")
+        (best,) = [t for t in self.trials if t["number"] == self.best_trial]
+        chosen = ", ".join(
+            f"{'α' if key == 'alpha.value' else key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+            for key, value in best["params"].items()
+            if key != "lam.value"
+        )
         header = (
-            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: α = {cfg.alpha.value:g}, λ = {outcome.lam:g} "
+            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: {chosen}, λ = {outcome.lam:g} "
             f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
         )
         tables = {
@@ -344,16 +443,38 @@ class FinalReport:
         for name, text in tables.items():
             with atomic_path(out_dir / name) as tmp:
                 tmp.write_text(text)
-        trials = [{**t, "alpha": cfg.alpha.value if t["alpha"] is None else t["alpha"]} for t in self.trials]
         plots = {
-            "alpha_sensitivity": out_dir.parent / "alpha_sensitivity.png",
+            "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
         }
-        report.alpha_sensitivity_plot(
-            trials, plots["alpha_sensitivity"], cfg.objective, {"alpha": cfg.alpha.value, "value": self.best_value}
-        )
+        report.sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
         report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        tracking.log_sensitivity(run, cfg.objective, *report.sensitivity(self.trials))
         tracking.log_summary(run, {"n_trials": len(self.trials)})
+        study = cfg.sweep.study
+        outcome.outputs.append(
+            Artifact(
+                f"report-{study.group.replace('/', '-').replace('@', '-')}",
+                "report",
+                out_dir,
+                {"study": study.name, "storage": study.storage, **best["params"]},
+                upload=True,
+                files=self.FILES,
+            )
+        )
+        database = (
+            self.storage.removeprefix("sqlite:///") if self.storage and self.storage.startswith("sqlite:///") else None
+        )
+        if database:
+            outcome.outputs.append(
+                Artifact(
+                    f"study-{study.name}",
+                    "optuna_study",
+                    Path(database),
+                    {"study": study.name, "n_trials": study.n_trials},
+                    upload=True,
+                )
+            )
         return header

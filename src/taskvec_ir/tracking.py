@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from taskvec_ir.lineage import Artifact
     from taskvec_ir.schema import WandbConfig
 
 log = logging.getLogger(__name__)
@@ -161,3 +162,58 @@ def log_report(run, images: Mapping[str, Path], tables: Mapping[str, tuple[list[
             **{name: wandb.Table(columns=columns, data=rows) for name, (columns, rows) in tables.items()},
         }
     )
+
+
+def _wandb_artifact(item: Artifact):
+    import wandb
+
+    artifact = wandb.Artifact(item.name, type=item.type, metadata=item.metadata)
+    artifact.add_reference(item.path.resolve().as_uri(), checksum=item.checksum)  # recorded where it lies, not copied
+    return artifact
+
+
+def use_artifacts(run, items: Iterable[Artifact]) -> None:
+    """Declare ``items`` inputs of the run (W&B's lineage: every trial links to the candidates and τ it shares)."""
+    if run.disabled:
+        return
+    for item in items:
+        artifact = _wandb_artifact(item)
+        if run.offline:
+            # wandb refuses use_artifact offline. For an artifact not logged yet, use_artifact online logs it and
+            # marks it used once committed; recorded offline the same way, `wandb sync` carries it out.
+            run._log_artifact(artifact, is_user_created=True, use_after_commit=True)
+        else:
+            run.use_artifact(artifact)
+
+
+def log_artifacts(run, items: Iterable[Artifact]) -> None:
+    """Record ``items`` as outputs of the run."""
+    if run.disabled:
+        return
+    import wandb
+
+    for item in items:
+        if not item.upload:
+            run.log_artifact(_wandb_artifact(item))
+            continue
+        artifact = wandb.Artifact(item.name, type=item.type, metadata=item.metadata)
+        if item.files:
+            for name in item.files:
+                artifact.add_file(str(item.path / name), name=name)
+        elif item.path.is_dir():
+            artifact.add_dir(str(item.path))
+        else:
+            artifact.add_file(str(item.path))
+        run.log_artifact(artifact)
+
+
+def log_sensitivity(run, objective: str, columns: list[str], rows: list[list]) -> None:
+    """The tuning objective of every trial against each swept key, as a table with one scatter plot per key."""
+    import wandb
+
+    table = wandb.Table(columns=columns, data=rows)
+    plots = {
+        f"sensitivity/{key}": wandb.plot.scatter(table, key, "objective", title=f"{objective} against {key}")
+        for key in columns[2:]
+    }
+    run.log({"sensitivity/trials": table, **plots})

@@ -149,7 +149,7 @@ def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
         trial.set_user_attr("job_dir", str(job_dir))
     sweeping._settle_abandoned_trials(study)
     finished, cut_short = study.get_trials()
-    assert finished.state.name == "COMPLETE" and finished.value == 0.61 and finished.user_attrs["lam"] == 0.4
+    assert finished.state.name == "COMPLETE" and finished.value == 0.61 and sweeping.trial_lam(finished) == 0.4
     assert cut_short.state.name == "FAIL"
 
 

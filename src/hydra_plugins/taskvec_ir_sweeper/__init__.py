@@ -1,7 +1,25 @@
-"""Hydra loads sweepers only from the ``hydra_plugins`` namespace: this exposes ours there."""
+"""Hydra loads sweepers only from the ``hydra_plugins`` namespace, and imports every module there at each
+start: this one exposes ours and registers its configs, and imports Optuna only when a sweep begins."""
 
-from taskvec_ir.sweeping import ResumableOptunaSweeper as _Sweeper
+from hydra.plugins.sweeper import Sweeper
+
+from taskvec_ir.schema import register
+
+register()
 
 
-class ResumableOptunaSweeper(_Sweeper):
-    """See ``taskvec_ir.sweeping``."""
+class ResumableOptunaSweeper(Sweeper):
+    """``hydra/sweeper=taskvec_optuna``; the sweep itself is ``taskvec_ir.sweeping.OptunaSweep``."""
+
+    def __init__(self, **settings):
+        self.settings = settings
+        self.sweep_impl = None
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        from taskvec_ir.sweeping import OptunaSweep
+
+        self.sweep_impl = OptunaSweep(**self.settings)
+        self.sweep_impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        return self.sweep_impl.sweep(arguments)
