@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by cluster-up.sh and cluster-down.sh (sourced, not run).
 # Both scripts find their daemons by pid file, never by process name, so that they neither mistake
 # nor stop somebody else's processes.

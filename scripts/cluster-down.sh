@@ -3,6 +3,7 @@
 # Configuration, the munge key, SLURM's saved state and the database stay, so cluster-up.sh brings
 # the same servers back. Nothing running is fine (exit 0). Exit 77 when not root, as cluster-up.sh.
 set -euo pipefail
+# shellcheck source=scripts/cluster-common.sh
 source "$(dirname "$0")/cluster-common.sh"
 
 if [[ $(id -u) -ne 0 ]]; then

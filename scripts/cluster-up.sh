@@ -26,6 +26,7 @@ SLURM_CONF=/etc/slurm/slurm.conf
 # This line marks a slurm.conf as ours; a file without it belongs to someone else and is never replaced.
 CONF_MARK="# Written by taskvec-ir scripts/cluster-up.sh"
 
+# shellcheck source=scripts/cluster-common.sh
 source "$(dirname "$0")/cluster-common.sh"
 
 # Starting daemons, writing /etc and installing packages all need root; without it, say so in one line.
@@ -133,9 +134,10 @@ KillWait=2
 # slurmctld itself tests time limits only every 30 s (compiled in, no setting), so a job is killed
 # 0-30 s after its limit, plus KillWait if it ignores SIGTERM.
 OverTimeLimit=0
-# Seconds a finished job stays in slurmctld's memory, where 'squeue -t all' and 'scontrol show job'
-# still report its final state and reason (default 300). Without accounting this is the only record,
-# so it must outlast a poller's interval; shorter keeps the job list small in long test sessions.
+# Seconds a finished job at least stays in slurmctld's memory, where 'squeue -t all' and 'scontrol
+# show job' still report its final state and reason (default 300; purged by a sweep every 60 s, so
+# 120-180 s). Without accounting this is the only record, so it must outlast a poller's interval;
+# shorter keeps the job list small in long test sessions.
 MinJobAge=120
 # A node that was DOWN (slurmd stopped, machine rebooted) returns to service as soon as its slurmd
 # registers again, instead of waiting for an 'scontrol update ... state=resume'.
@@ -183,7 +185,7 @@ fi
 # PostgreSQL: the Debian cluster named "main" of the newest installed version, created if absent.
 pg_version=$(pg_main_version)
 if [[ -z $pg_version ]]; then
-    pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    pg_version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
     say "creating PostgreSQL cluster $pg_version/main"
     pg_createcluster "$pg_version" main
 fi
@@ -204,12 +206,6 @@ else
 fi
 pg_port=$(pg_conftool -s "$pg_version" main show port)
 wait_until 30 pg_isready -q -h 127.0.0.1 -p "$pg_port" || die "PostgreSQL is not accepting connections on 127.0.0.1:$pg_port"
-# Refuse to hand out a URL for a server that also listens beyond loopback.
-if ss -Hltn "sport = :$pg_port" | awk '{print $4}' | grep -vqE '^(127\.0\.0\.1|\[::1\]):'; then
-    ss -ltnp "sport = :$pg_port" >&2
-    die "PostgreSQL listens on a non-loopback address (above)"
-fi
-
 # Hex keeps the password safe to paste into a URL unescaped.
 if [[ ! -s $PG_PASSWORD_FILE ]]; then
     install -d -m 700 "$(dirname "$PG_PASSWORD_FILE")"
@@ -218,6 +214,12 @@ fi
 pg_password=$(cat "$PG_PASSWORD_FILE")
 
 as_postgres() { runuser -u postgres -- psql -p "$pg_port" -X -q -v ON_ERROR_STOP=1 "$@"; }
+# Refuse to hand out a URL for a server that also listens beyond loopback. The running server's own
+# value counts (a command-line override would not show in postgresql.conf), and unlike `ss` it needs
+# no iproute2, which slim images lack.
+listening=$(as_postgres -Atc 'show listen_addresses')
+[[ $listening =~ ^(localhost|127\.0\.0\.1|::1)(,\ ?(localhost|127\.0\.0\.1|::1))*$ ]] ||
+    die "PostgreSQL listens on '$listening', not on loopback only"
 # Log in the way Optuna will (TCP, password), so the URL printed below is known to work.
 can_log_in() {
     PGPASSWORD=$pg_password PGCONNECT_TIMEOUT=5 psql -X -h 127.0.0.1 -p "$pg_port" -U "$PG_ROLE" \
