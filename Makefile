@@ -16,7 +16,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 # ranx imports matplotlib, which scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
-.PHONY: install demo sweep-demo test lint bench clean
+.PHONY: install demo sweep-demo test lint bench clean cluster-up cluster-down
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -51,6 +51,17 @@ lint: install
 bench: install
 	set -e; for b in bm25 scorer_throughput trial_cost merge_memory startup; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done
+
+# Real servers for the cluster tests (root; Debian's slurm-wlm, munge and postgresql): a one-node SLURM and a
+# loopback PostgreSQL. cluster-up prints two lines to eval, OPTUNA_STORAGE=... and SLURM_PARTITION=...:
+#   eval "$(make -s --no-print-directory cluster-up)"
+# '@' keeps make's echo of the command off stdout. make turns the script's 77 (not root) into 2: callers
+# that must tell the two apart run scripts/cluster-up.sh themselves.
+cluster-up:
+	@scripts/cluster-up.sh
+
+cluster-down:
+	@scripts/cluster-down.sh
 
 clean:
 	rm -rf $(VENV) .cache
