@@ -6,14 +6,21 @@
 say() { echo "${0##*/}: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-# running /run/NAME.pid: true while the process in the pid file is alive and is the program NAME
+# detached COMMAND...: starts a daemon with none of our standard streams nor fd 3. A daemon that kept them would
+# keep the pipe of whoever reads our output open for its whole life: `$(cluster-up.sh)` in CI then never
+# returns (it waits for end of file). What the starting command prints goes to DAEMON_LOG.
+DAEMON_LOG=/var/log/taskvec-ir-cluster.log
+detached() { "$@" </dev/null >>"$DAEMON_LOG" 2>&1 3>&-; }
+
+# running /run/NAME.pid [PROGRAM]: true while the process in the pid file is alive and is the program NAME
+# (or PROGRAM, for a pid file named otherwise)
 # (a stale file whose pid was reused by another process does not count). A zombie (exited, not yet
 # reaped: this machine's init reaps orphans late) would pass `kill -0`, hence its state letter.
 running() {
     [[ -s $1 ]] || return 1
     local state comm
     read -r state comm <<<"$(ps -o stat=,comm= -p "$(cat "$1")")"
-    [[ $comm == "$(basename "$1" .pid)" && $state != Z* ]]
+    [[ $comm == "${2:-$(basename "$1" .pid)}" && $state != Z* ]]
 }
 not_running() { ! running "$1"; }
 

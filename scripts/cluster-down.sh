@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stops what cluster-up.sh started: slurmd, slurmctld, munged and the PostgreSQL cluster "main".
+# Stops what cluster-up.sh started: slurmd, slurmctld, slurmdbd, MariaDB, munged and the PostgreSQL cluster "main".
 # Configuration, the munge key, SLURM's saved state and the database stay, so cluster-up.sh brings
 # the same servers back. Nothing running is fine (exit 0). Exit 77 when not root, as cluster-up.sh.
 set -euo pipefail
@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/cluster-common.sh"
 
 if [[ $(id -u) -ne 0 ]]; then
-    say "needs root (stops slurmctld, slurmd, munged and PostgreSQL); skipping"
+    say "needs root (stops slurmctld, slurmd, slurmdbd, MariaDB, munged and PostgreSQL); skipping"
     exit 77
 fi
 
@@ -23,11 +23,16 @@ fi
 # slurmd before slurmctld, so that slurmctld saves the node as seen going down.
 stop_daemon /run/slurmd.pid slurmd
 stop_daemon /run/slurmctld.pid slurmctld
+stop_daemon /run/slurmdbd.pid slurmdbd
+if running /run/mysqld/mysqld.pid mariadbd; then
+    say "stopping MariaDB"
+    detached /etc/init.d/mariadb stop
+fi
 stop_daemon /run/munge/munged.pid munged
 
 pg_version=$(pg_main_version)
 if [[ -n $pg_version && $(pg_status "$pg_version") == online ]]; then
     say "stopping PostgreSQL $pg_version/main"
-    pg_ctlcluster "$pg_version" main stop
+    detached pg_ctlcluster "$pg_version" main stop
 fi
 say "stopped"

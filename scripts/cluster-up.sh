@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up the two servers the cluster tests talk to, on this machine:
-#   * a one-node SLURM cluster (munged, slurmctld, slurmd) with a CPU partition;
+#   * a one-node SLURM cluster (munged, slurmctld, slurmd) with a CPU partition, and its accounting (slurmdbd
+#     on MariaDB): sacct is how submitit, behind launcher=slurm, learns that a job was cancelled or timed out;
 #   * a PostgreSQL server on loopback with a role and database for Optuna's RDB storage.
 # Safe to run again: whatever already runs is reused as it is, and the same two lines come out.
 #
@@ -10,7 +11,7 @@
 # Everything else (progress, apt, errors) goes to stderr.
 #
 # Exit codes: 0 ready; 77 not root (callers skip the cluster tests on it); anything else is a failure.
-# Debian 12 packages: SLURM 22.05, munge 0.5, PostgreSQL 15. No systemd needed.
+# Debian 12 packages: SLURM 22.05, munge 0.5, MariaDB 10.11, PostgreSQL 15. No systemd needed.
 set -euo pipefail
 
 # Keep stdout for the two result lines only: every command below writes to stderr unless it uses fd 3.
@@ -22,7 +23,9 @@ PG_DB=taskvec
 # The password is made once per machine and kept here (root only), so re-runs print the same URL
 # without a password living in the repository.
 PG_PASSWORD_FILE=/etc/taskvec-ir/optuna-db-password
+SLURMDBD_PASSWORD_FILE=/etc/taskvec-ir/slurmdbd-db-password
 SLURM_CONF=/etc/slurm/slurm.conf
+SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
 # This line marks a slurm.conf as ours; a file without it belongs to someone else and is never replaced.
 CONF_MARK="# Written by taskvec-ir scripts/cluster-up.sh"
 
@@ -38,14 +41,14 @@ fi
 # ---------------------------------------------------------------------------------------------------
 # Packages. Installed only when a program is missing, so a warm re-run costs no apt time.
 missing=()
-for prog in munged slurmctld slurmd sinfo pg_ctlcluster; do
+for prog in munged slurmctld slurmd slurmdbd sinfo sacct mariadbd pg_ctlcluster; do
     command -v "$prog" >/dev/null || missing+=("$prog")
 done
 if ((${#missing[@]})); then
-    say "installing slurm-wlm munge postgresql (missing: ${missing[*]})"
+    say "installing slurm-wlm slurmdbd munge mariadb-server postgresql (missing: ${missing[*]})"
     apt_log=$(mktemp)
     if ! { apt-get update -qq &&
-           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge postgresql; } \
+           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm slurmdbd munge mariadb-server postgresql; } \
            >"$apt_log" 2>&1; then
         cat "$apt_log"
         die "apt-get failed (log above)"
@@ -72,9 +75,68 @@ else
     say "starting munged"
     # /run is a tmpfs without an init system to recreate the socket folder after a reboot.
     install -d -o munge -g munge -m 755 /run/munge
-    runuser -u munge -- /usr/sbin/munged
+    detached runuser -u munge -- /usr/sbin/munged || die "munged did not start (see $DAEMON_LOG)"
     wait_until 10 munge -n || die "munged is not answering (see /var/log/munge/munged.log)"
 fi
+
+# ---------------------------------------------------------------------------------------------------
+# Accounting: slurmdbd keeps every job's final state (COMPLETED, CANCELLED, TIMEOUT, ...) in MariaDB, where
+# sacct reads it. Without it, a job that ends without writing its result (cancelled, killed at its time
+# limit) is never seen to end by submitit, and a sweep waits for it forever. MariaDB listens on loopback
+# only (Debian's default bind-address); slurmdbd reaches it through its socket.
+if running /run/mysqld/mysqld.pid mariadbd; then
+    say "MariaDB already running"
+else
+    say "starting MariaDB"
+    detached /etc/init.d/mariadb start || die "MariaDB did not start (see $DAEMON_LOG)"
+fi
+wait_until 30 mariadb -u root -e 'select 1' || die "MariaDB is not answering (see /var/log/mysql)"
+if [[ ! -s $SLURMDBD_PASSWORD_FILE ]]; then
+    install -d -m 700 "$(dirname "$SLURMDBD_PASSWORD_FILE")"
+    (umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$SLURMDBD_PASSWORD_FILE")
+fi
+dbd_password=$(cat "$SLURMDBD_PASSWORD_FILE")
+mariadb -u root <<SQL
+create database if not exists slurm_acct_db;
+create user if not exists 'slurm'@'localhost' identified by '$dbd_password';
+alter user 'slurm'@'localhost' identified by '$dbd_password';
+grant all on slurm_acct_db.* to 'slurm'@'localhost';
+SQL
+new_dbd_conf=$(mktemp)
+cat >"$new_dbd_conf" <<EOF
+$CONF_MARK
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+SlurmUser=root
+PidFile=/run/slurmdbd.pid
+LogFile=/var/log/slurm/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=$dbd_password
+StorageLoc=slurm_acct_db
+EOF
+if [[ -f $SLURMDBD_CONF ]] && ! grep -qxF "$CONF_MARK" "$SLURMDBD_CONF"; then
+    rm -f "$new_dbd_conf"
+    die "$SLURMDBD_CONF was not written by this script; leaving that SLURM alone"
+fi
+install -d /etc/slurm /var/log/slurm
+if ! cmp -s "$new_dbd_conf" "$SLURMDBD_CONF"; then
+    stop_daemon /run/slurmdbd.pid "slurmdbd (slurmdbd.conf changed)"
+    say "writing $SLURMDBD_CONF"
+    # slurmdbd refuses a configuration that others can read (it holds a password).
+    install -m 600 "$new_dbd_conf" "$SLURMDBD_CONF"
+fi
+rm -f "$new_dbd_conf"
+if running /run/slurmdbd.pid; then
+    say "slurmdbd already running"
+else
+    say "starting slurmdbd"
+    detached slurmdbd || die "slurmdbd did not start (see $DAEMON_LOG)"
+fi
+dbd_listening() { : </dev/tcp/127.0.0.1/6819; }  # slurmdbd's default port (DbdPort)
+wait_until 30 dbd_listening || die "slurmdbd is not answering (see /var/log/slurm/slurmdbd.log)"
 
 # ---------------------------------------------------------------------------------------------------
 # slurm.conf. Rendered in full every run and compared with the file in place: identical means the
@@ -118,9 +180,10 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
-# No slurmdbd: sacct has nothing to read; final states come from squeue/scontrol (see MinJobAge).
+# Job accounting in slurmdbd (above): sacct reports every job's final state. No per-step resource sampling.
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
 JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MpiDefault=none
 SwitchType=switch/none
@@ -165,14 +228,14 @@ if running /run/slurmctld.pid; then
     say "slurmctld already running"
 else
     say "starting slurmctld"
-    slurmctld
+    detached slurmctld || die "slurmctld did not start (see $DAEMON_LOG)"
     wait_until 30 scontrol ping || die "slurmctld is not answering (see /var/log/slurm/slurmctld.log)"
 fi
 if running /run/slurmd.pid; then
     say "slurmd already running"
 else
     say "starting slurmd"
-    slurmd
+    detached slurmd || die "slurmd did not start (see $DAEMON_LOG)"
 fi
 # The node is usable once slurmctld sees it idle (or busy with jobs from an earlier session).
 node_ready() { [[ $(sinfo -h -n "$host" -p "$PARTITION" -o %T) =~ ^(idle|mixed|allocated|completing)$ ]]; }
@@ -196,13 +259,13 @@ listen=$(pg_conftool -s "$pg_version" main show listen_addresses 2>/dev/null || 
 if [[ $listen != localhost ]]; then
     say "PostgreSQL: listen_addresses was '$listen'; setting it to localhost"
     pg_conftool "$pg_version" main set listen_addresses localhost
-    if [[ $(pg_status "$pg_version") == online ]]; then pg_ctlcluster "$pg_version" main restart; fi
+    if [[ $(pg_status "$pg_version") == online ]]; then detached pg_ctlcluster "$pg_version" main restart; fi
 fi
 if [[ $(pg_status "$pg_version") == online ]]; then
     say "PostgreSQL $pg_version/main already running"
 else
     say "starting PostgreSQL $pg_version/main"
-    pg_ctlcluster "$pg_version" main start
+    detached pg_ctlcluster "$pg_version" main start || die "PostgreSQL did not start (see $DAEMON_LOG)"
 fi
 pg_port=$(pg_conftool -s "$pg_version" main show port)
 wait_until 30 pg_isready -q -h 127.0.0.1 -p "$pg_port" || die "PostgreSQL is not accepting connections on 127.0.0.1:$pg_port"
