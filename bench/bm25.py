@@ -3,13 +3,12 @@
 Usage: .venv/bin/python bench/bm25.py
 
 Both backends index the same Analyzer tokens (default English analyzer, k1 = 1.2, b = 0.75) and return
-each query's top 100. Printed: nDCG@10 and Recall@100 (ranx), index build time (analysis included) and
-the search time of the 300 test queries, their ratios measured in this one run, the agreement of the two
-backends' top 10s, and what bm25s's numba backend would cost a job including its JIT compilation.
+each query's top 100. Printed: nDCG@10 and Recall@100 (trec_eval), index build time (analysis included) and
+the search time of the 300 test queries, their ratios measured in this one run, and the agreement of the two
+backends' top 10s.
 
 Runs offline like `make`: the SciFact zip is symlinked for ir_datasets from TASKVEC_IR_MIRROR (default
-../shared/datasets, where it exists) into a temporary IR_DATASETS_HOME; numba's and matplotlib's caches
-default to the repository's .cache/, as the Makefile sets them.
+../shared/datasets, where it exists) into a temporary IR_DATASETS_HOME.
 """
 
 from __future__ import annotations
@@ -27,10 +26,8 @@ REPEATS = 3  # timings are the best of this many: the machine may be shared, and
 BACKENDS = ("rank_bm25", "bm25s")
 
 
-def configure_environment() -> str | None:
-    """Set the caches and a fresh ir_datasets home before anything imports ranx; return the mirror folder."""
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
-    os.environ.setdefault("MPLCONFIGDIR", str(REPO / ".cache" / "matplotlib"))
+def mirror_folder() -> str | None:
+    """The mirror folder of the offline data set copies."""
     default_mirror = REPO.parent / "shared" / "datasets"
     return os.environ.get("TASKVEC_IR_MIRROR") or (str(default_mirror) if default_mirror.is_dir() else None)
 
@@ -79,22 +76,8 @@ def max_relative_score_difference(run_a: dict[str, dict[str, float]], run_b: dic
     )
 
 
-def numba_job_seconds(token_lists: list[list[str]], query_tokens: list[list[str]]) -> tuple[float, float]:
-    """bm25s's numba backend, one process's job: (index + first top-100 search, JIT included; a warm search)."""
-    import bm25s
-
-    start = time.perf_counter()
-    model = bm25s.BM25(k1=1.2, b=0.75, method="robertson", dtype="float64", backend="numba")
-    model.index(token_lists, create_empty_token=False, show_progress=False)
-    query_ids = [model.get_tokens_ids(tokens) for tokens in query_tokens]
-    model.retrieve(query_ids, k=TOP_K, show_progress=False)
-    first_job = time.perf_counter() - start
-    warm_search, _ = best_time(lambda: model.retrieve(query_ids, k=TOP_K, show_progress=False))
-    return first_job, warm_search
-
-
 def main() -> None:
-    mirror = configure_environment()
+    mirror = mirror_folder()
     with tempfile.TemporaryDirectory(prefix="bench-bm25-") as home:
         dataset, docs, split = load_scifact(mirror, home)
 
@@ -102,7 +85,7 @@ def main() -> None:
         from taskvec_ir.retrieval import Analyzer, build_retriever
 
         analyzer = Analyzer(dataset.language)
-        analysis_s, token_lists = best_time(lambda: [analyzer(text) for text in docs.values()])
+        analysis_s, _ = best_time(lambda: [analyzer(text) for text in docs.values()])
         print(f"SciFact test: {len(docs)} documents, {len(split.queries)} queries, top {TOP_K}, k1=1.2 b=0.75")
         print(f"analysing the corpus (part of both builds): {analysis_s:.2f} s\n")
 
@@ -131,15 +114,6 @@ def main() -> None:
             f"top-10 agreement (shared documents): {top10_overlap(run_a, run_b):.4f}; "
             f"identical top-10 lists: {identical_top10_share(run_a, run_b):.4f}; "
             f"max relative score difference: {max_relative_score_difference(run_a, run_b):.1e}"
-        )
-
-        query_tokens = [analyzer(text) for text in split.queries.values()]
-        numba_first_job, numba_warm_search = numba_job_seconds(token_lists, query_tokens)
-        numpy_job = fast["build_s"] - analysis_s + fast["search_s"]
-        print(
-            f"\nbm25s numba backend, index + 300-query search on first use in a process (JIT included): "
-            f"{numba_first_job:.2f} s vs numpy {numpy_job:.2f} s (analysis excluded from both); "
-            f"numba's search once compiled: {numba_warm_search:.3f} s"
         )
 
 

@@ -1,6 +1,6 @@
 """Hermetic test environment: every cache, home and tracker writes into a temporary folder.
 
-The variables are set when this file is imported, before any test module imports ir_datasets, ranx
+The variables are set when this file is imported, before any test module imports ir_datasets
 or wandb, because those libraries read them at import time.
 """
 
@@ -26,9 +26,8 @@ for var, sub in {
 }.items():
     (_TMP / sub).mkdir(parents=True, exist_ok=True)
     os.environ[var] = str(_TMP / sub)
-# Persistent numba and matplotlib caches (set by the Makefile) keep ranx's ~50 s compile and
-# matplotlib's ~45 s font scan out of every test session; they hold no state that tests depend on.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(_TMP / "numba"))
+# A persistent matplotlib cache (set by the Makefile) keeps its ~45 s font scan out of every test session; it
+# holds no state that tests depend on.
 os.environ.setdefault("MPLCONFIGDIR", str(_TMP / "mpl"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"

@@ -12,6 +12,7 @@ import yaml
 from rank_bm25 import BM25Okapi
 
 from taskvec_ir import data
+from taskvec_ir.evaluation import evaluate_run
 from taskvec_ir.retrieval import Analyzer, BM25Retriever, BM25SRetriever, bm25_candidates, build_retriever
 from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
 
@@ -147,9 +148,7 @@ def test_cranfield_bm25_ndcg(cranfield):
 
     run = bm25_candidates(docs, split.queries, settings, dataset.language)
 
-    from ranx import Qrels, Run, evaluate
-
-    ndcg = evaluate(Qrels(split.qrels), Run(run), "ndcg@10", make_comparable=True)
+    ndcg = evaluate_run(split.qrels, run, ["ndcg@10"])[0]["ndcg@10"]
     print(f"Cranfield BM25 nDCG@10 = {ndcg:.4f}")
     assert 0.30 < ndcg < 0.45
     assert len(run) == 225 and max(len(docs) for docs in run.values()) == 100

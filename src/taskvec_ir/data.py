@@ -49,7 +49,7 @@ def use_ir_datasets_home(home: str | Path) -> Path:
     if "ir_datasets" in sys.modules and _ir_datasets_home().resolve() != path:
         raise RuntimeError(
             f"ir_datasets was already imported with IR_DATASETS_HOME={_ir_datasets_home()}; "
-            f"set the home ({path}) before anything imports ir_datasets or ranx"
+            f"set the home ({path}) before anything imports ir_datasets"
         )
     path.mkdir(parents=True, exist_ok=True)
     os.environ["IR_DATASETS_HOME"] = str(path)

@@ -1,6 +1,10 @@
-"""Effectiveness of runs against qrels with ranx: means, per-query values, TREC run files, a table.
+"""Effectiveness of runs against qrels: means, per-query values, TREC run files, a table.
 
-Measures are ranx metric names; ``MEASURES`` are the paper's (NDCG@10, P@10) and the usual extras.
+The measures are trec_eval's (through ir_measures and pytrec_eval): the field's reference implementation,
+with its tie rule (equal scores rank in descending order of document id), and imported in a fraction of a
+second, which matters because every trial of a sweep is a new process (ranx, used before, spent ~20 s per
+process compiling its numba containers). Measures are named as in configs, ``metrics.json`` and W&B:
+``ndcg@10``, ``precision@10``, ``map@100``, ``recall@100``, ``mrr``, ...; ``-l<n>`` sets the relevance level.
 """
 
 from __future__ import annotations
@@ -12,39 +16,53 @@ from pathlib import Path
 from taskvec_ir.outputs import atomic_path
 
 MEASURES = ("ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100")
-# ranx's measures; each takes an optional cut-off (@k) and relevance level (-l<n>); rbp a persistence (rbp.95).
-RANX_MEASURES = (
-    "hits",
-    "hit_rate",
-    "precision",
-    "recall",
-    "f1",
-    "r-precision",
-    "mrr",
-    "map",
-    "dcg",
-    "dcg_burges",
-    "ndcg",
-    "ndcg_burges",
-    "bpref",
-    "rbp",
-)
-_MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(@\d+|\.\d+)?(-l\d+)?$")
+# Our name -> (trec_eval's measure in ir_measures, whether @k is required (True), optional (None) or refused
+# (False)). trec_eval's nDCG uses graded gains, so a relevance level does not apply to it.
+TREC_MEASURES = {
+    "ndcg": ("nDCG", None),
+    "precision": ("P", True),
+    "recall": ("R", True),
+    "map": ("AP", None),
+    "mrr": ("RR", False),
+    "r-precision": ("Rprec", False),
+    "bpref": ("Bpref", False),
+    "hit_rate": ("Success", True),
+}
+_MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(?:@(?P<k>\d+))?(?:-l(?P<rel>\d+))?$")
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
 
 
+def trec_measure(measure: str):
+    """The ir_measures measure that ``measure`` names; a ValueError naming the key for anything else."""
+    import ir_measures
+
+    match = _MEASURE.match(measure)
+    name = match and match["name"]
+    if name not in TREC_MEASURES:
+        raise ValueError(
+            f"measures: '{measure}' is not a measure taskvec-ir computes ({', '.join(TREC_MEASURES)}, with @k "
+            "where it takes a cut-off and -l<n> for a relevance level, e.g. ndcg@10, precision@10-l2)"
+        )
+    trec_name, cutoff = TREC_MEASURES[name]
+    if cutoff is True and match["k"] is None:
+        raise ValueError(f"measures: '{measure}' needs a cut-off (e.g. {name}@10)")
+    if cutoff is False and match["k"] is not None:
+        raise ValueError(f"measures: '{measure}': {name} takes no cut-off in trec_eval (write {name})")
+    if match["rel"] is not None and name == "ndcg":
+        raise ValueError(f"measures: '{measure}': ndcg uses graded gains, so it takes no relevance level")
+    found = getattr(ir_measures, trec_name)
+    if match["rel"] is not None:
+        found = found(rel=int(match["rel"]))
+    return found @ int(match["k"]) if match["k"] is not None else found
+
+
 def check_measures(measures: Sequence[str]) -> None:
-    """Refuse a measure ranx does not know, before anything is computed."""
+    """Refuse a measure trec_eval does not compute, before anything is computed."""
     if not measures:
         raise ValueError("measures: name at least one measure (e.g. ndcg@10)")
     for measure in measures:
-        match = _MEASURE.match(measure)
-        if match is None or match["name"] not in RANX_MEASURES:
-            raise ValueError(
-                f"measures: '{measure}' is not a ranx measure ({', '.join(RANX_MEASURES)}, "
-                "optionally with @k, e.g. ndcg@10)"
-            )
+        trec_measure(measure)
 
 
 def evaluate_run(
@@ -54,26 +72,28 @@ def evaluate_run(
 
     Queries of the run that have no qrels are not evaluated (as trec_eval does).
     """
-    from ranx import Qrels as RanxQrels
-    from ranx import Run as RanxRun
-    from ranx import evaluate
+    import ir_measures
+    import numpy as np
 
-    judged = {q: dict(docs) for q, docs in qrels.items() if docs}
+    judged = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items() if docs}
     if not judged:
         raise ValueError("the qrels hold no judgement: nothing to evaluate")
-    ranx_qrels = RanxQrels(judged)
-    ranx_run = RanxRun({q: dict(docs) for q, docs in run.items() if docs and q in judged}).make_comparable(ranx_qrels)
-    evaluate(ranx_qrels, ranx_run, list(measures))
-    means = {m: float(ranx_run.mean_scores[m]) for m in measures}
-    per_query = {m: {q: float(v) for q, v in ranx_run.scores[m].items()} for m in measures}
+    wanted = {trec_measure(m): m for m in measures}
+    per_query = {m: dict.fromkeys(judged, 0.0) for m in measures}
+    evaluator = ir_measures.pytrec_eval.evaluator(list(wanted), judged)
+    ranked = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if docs and q in judged}
+    for metric in evaluator.iter_calc(ranked):
+        per_query[wanted[metric.measure]][metric.query_id] = float(metric.value)
+    means = {m: float(np.mean(list(values.values()))) for m, values in per_query.items()}
     return means, per_query
 
 
 def save_trec_run(run: Run, path: Path, tag: str) -> None:
-    """Write ``run`` in TREC format (query Q0 doc rank score tag), best first, atomically."""
+    """Write ``run`` in TREC format (query Q0 doc rank score tag), atomically, ranked as trec_eval ranks it:
+    best first, equal scores in descending order of document id."""
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         for query_id, docs in run.items():
-            ranked = sorted(docs.items(), key=lambda item: (-item[1], item[0]))
+            ranked = sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
             for rank, (doc_id, score) in enumerate(ranked, start=1):
                 out.write(f"{query_id} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
 

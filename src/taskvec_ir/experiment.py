@@ -281,14 +281,14 @@ class Experiment:
         """What the merge at ``setting`` (default: the spec's) does to ΘT (see ``merging.task_vector_diagnostics``),
         with the share of ΘT's parameters it changes. Both parts are cached: a trial whose scores are cached
         loads no model for them."""
-        from taskvec_ir import merging
-
         setting = setting or self.spec.merge
         ir_fingerprint = checkpoint_fingerprint(self.folders()["ir"])
         vectors = {vector: self._fingerprints(vector_roles(vector)) for vector in self.spec.model.vectors()}
         identity = dict(version=CACHE_VERSION, ir=ir_fingerprint, vectors=vectors, dtype=self.spec.model.scorer.dtype)
 
         def vector_stats():
+            from taskvec_ir import merging
+
             merge = self.merge()
             merge.set(MergeSetting())
             bases = {

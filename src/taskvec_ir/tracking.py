@@ -9,6 +9,7 @@ marked failed (exit code 1) when the job raises.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODES = ("offline", "online", "disabled")
+
+
+class UntrackedRun:
+    """The run of a job with W&B disabled: nothing is recorded, and wandb is not even imported (~2 s with its
+    tables, which every trial job of a sweep would pay)."""
+
+    disabled, offline = True, False
+
+
+def _when_tracked(log_function):
+    """``log_function(run, ...)`` does nothing for an untracked run."""
+
+    @functools.wraps(log_function)
+    def logged(run, *args, **kwargs) -> None:
+        if not run.disabled:
+            log_function(run, *args, **kwargs)
+
+    return logged
 
 
 def tracking_mode(configured: str) -> str:
@@ -40,11 +59,14 @@ def wandb_run(
     every random step behind the job's numbers, by config key; ``job_type`` overrides ``settings.job_type``.
     An online run that cannot reach the server within init_timeout is kept offline instead, for
     ``wandb sync``: a lost connection must not cost the job."""
-    import wandb
-
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = tracking_mode(settings.mode)
     log.info("Random seeds: %s", dict(seeds) or "none (no sampled split, no sweep sampler)")
+    if mode == "disabled":
+        yield UntrackedRun()
+        return
+    import wandb
+
     arguments = dict(
         project=settings.project,
         entity=settings.entity,
@@ -88,6 +110,7 @@ def wandb_run(
     run.finish()
 
 
+@_when_tracked
 def log_results(
     run,
     split: str,
@@ -111,6 +134,7 @@ def log_results(
     run.log({f"{split}/per_query": wandb.Table(columns=["system", "query_id", *measures], data=rows)})
 
 
+@_when_tracked
 def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
     """The merge's diagnostics (``Experiment.merge_diagnostics``) as ``merge/...`` summary values, comparable
     across runs, and ‖τ‖ per layer as a table the dashboard charts as bars."""
@@ -130,6 +154,7 @@ def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
     run.log({"merge/layer_norms": wandb.Table(columns=["vector", "layer", "norm"], data=rows)})
 
 
+@_when_tracked
 def log_adapted(run, role: str, provenance: Mapping) -> None:
     """Where an adapted checkpoint (``taskvec_ir.adapt``) came from, as ``adapt/<role>/...`` summary values."""
     run.summary.update(
@@ -142,6 +167,7 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
 
 
+@_when_tracked
 def log_summary(run, values: Mapping) -> None:
     """Values comparable across runs (the dashboard's columns)."""
     run.summary.update(dict(values))
@@ -149,9 +175,10 @@ def log_summary(run, values: Mapping) -> None:
 
 def step_logger(run, key: str) -> Callable[[int, float], None]:
     """A function logging ``(step, value)`` as ``key``'s curve."""
-    return lambda step, value: run.log({key: value}, step=step)
+    return lambda step, value: None if run.disabled else run.log({key: value}, step=step)
 
 
+@_when_tracked
 def log_report(run, images: Mapping[str, Path], tables: Mapping[str, tuple[list[str], list[list]]]) -> None:
     """A report's plots (PNG files) and tables (columns, rows) by name."""
     import wandb
@@ -172,10 +199,9 @@ def _wandb_artifact(item: Artifact):
     return artifact
 
 
+@_when_tracked
 def use_artifacts(run, items: Iterable[Artifact]) -> None:
     """Declare ``items`` inputs of the run (W&B's lineage: every trial links to the candidates and τ it shares)."""
-    if run.disabled:
-        return
     for item in items:
         artifact = _wandb_artifact(item)
         if run.offline:
@@ -186,10 +212,9 @@ def use_artifacts(run, items: Iterable[Artifact]) -> None:
             run.use_artifact(artifact)
 
 
+@_when_tracked
 def log_artifacts(run, items: Iterable[Artifact]) -> None:
     """Record ``items`` as outputs of the run."""
-    if run.disabled:
-        return
     import wandb
 
     for item in items:
@@ -207,6 +232,7 @@ def log_artifacts(run, items: Iterable[Artifact]) -> None:
         run.log_artifact(artifact)
 
 
+@_when_tracked
 def log_sensitivity(run, objective: str, columns: list[str], rows: list[list]) -> None:
     """The tuning objective of every trial against each swept key, as a table with one scatter plot per key."""
     import wandb

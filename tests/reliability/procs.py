@@ -30,10 +30,8 @@ def process_env(mirror_dir: Path, env: dict | None = None, faults: str | None = 
     """The environment of a taskvec-ir process: the session's, the mirror, ``env`` (None unsets), and with
     ``faults`` the fault-injection hook (see faults/sitecustomize.py)."""
     # One thread per process: the tests run two processes at a time on two cores, and oversubscribed torch
-    # and numba threads spin (measured: a tiny model's scoring took 19 s instead of 1 s under load).
-    # ranx's kernels run as plain Python: on these few queries that takes milliseconds, where compiling them
-    # costs every process ~10 s (same metrics to 1e-16 on Cranfield).
-    speed = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "NUMBA_DISABLE_JIT": "1"}
+    # threads spin (measured: a tiny model's scoring took 19 s instead of 1 s under load).
+    speed = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     extra = {**speed, "TASKVEC_IR_MIRROR": str(mirror_dir), **(env or {})}
     if faults:
         extra["TASKVEC_IR_FAULTS"] = faults

@@ -53,7 +53,11 @@ REFUSED = {
         ["measures=[map@100]"],
         ["objective: 'ndcg@10' is not among measures (map@100)"],
     ),
-    "unknown_measure": (SINGLE, ["measures=[ndcg@10,ndgc@5]"], ["measures: 'ndgc@5' is not a ranx measure"]),
+    "unknown_measure": (
+        SINGLE,
+        ["measures=[ndcg@10,ndgc@5]"],
+        ["measures: 'ndgc@5' is not a measure taskvec-ir computes"],
+    ),
     "nothing_to_do": (SINGLE, ["systems=[]"], ["systems: [] with save_merged=false would do nothing"]),
     "density_out_of_range": (SINGLE, ["merge=ties", "merge.density=1.5"], ["merge.density: 1.5 must be in (0, 1]"]),
     "unknown_dataset_id": (

@@ -1,9 +1,8 @@
 """The same config and seed give the same numbers, and every seed behind them is on record.
 
 Two ``taskvec-ir`` processes with one config (``app_runs``: twin_a, twin_b), each computing everything itself
-(own caches), must agree to the bit: metrics, per-query values and TREC runs (CPU; ranx's kernels run uncompiled in the
-suite's processes, see procs.process_env). Seeds of a sweep's sampler are checked on a sweep's trials
-(test_sweep_faults.py).
+(own caches), must agree to the bit: metrics, per-query values and TREC runs (CPU). Seeds of a sweep's sampler
+are checked on a sweep's trials (test_sweep_faults.py).
 """
 
 import json
