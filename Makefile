@@ -9,11 +9,9 @@ BIN     = $(VENV)/bin
 # https://download.pytorch.org/whl/cpu installs PyTorch's CPU wheel first.
 TORCH_INDEX_URL ?=
 # Offline copies of the data sets (files ir_datasets would download); empty where the internet is reachable.
-TASKVEC_IR_MIRROR ?= $(wildcard ../shared/datasets)
+TASKVEC_IR_MIRROR ?= $(abspath $(wildcard ../shared/datasets))
 export TASKVEC_IR_MIRROR
-# ranx is numba-compiled: keep its cache between runs so the ~50 s compile is paid once per machine.
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
-# ranx imports matplotlib, which scans the system's fonts (~45 s here) unless its cache persists.
+# matplotlib (the sweep's plots) scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
 .PHONY: install demo sweep-demo test lint bench clean cluster-up cluster-down

@@ -50,7 +50,7 @@ def mirror_dir() -> Path:
     """
     value = os.environ.get("TASKVEC_IR_MIRROR")
     if value and Path(value, "cran.tar.gz").is_file():
-        return Path(value)
+        return Path(value).resolve()  # tests run jobs in other folders
     if os.environ.get("CI"):
         pytest.fail("TASKVEC_IR_MIRROR must name the folder holding cran.tar.gz and scifact_beir.zip in CI")
     pytest.skip("set TASKVEC_IR_MIRROR to the folder of offline data set copies to run this test")
