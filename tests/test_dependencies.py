@@ -17,6 +17,7 @@ OURS = {
     "scenarios",
     "cache_workers",
     "sitecustomize",
+    "servers",
 }
 
 

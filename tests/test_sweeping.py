@@ -118,12 +118,10 @@ def test_rerun_resumes_and_runs_only_the_missing_trials(sweep, finished):
     assert results(finished)["n_complete"] == 5
 
 
-def test_two_workers_share_one_study(sweep, tmp_path):
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    # Create the study first, as for any multi-worker sweep (sqlite cannot create it from two workers at once).
+def test_two_workers_started_at_once_share_one_new_study(sweep, tmp_path):
     import optuna
 
-    optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"  # nothing created beforehand
     common = [
         *CRANFIELD_DEV,
         "hydra.sweeper.n_trials=4",

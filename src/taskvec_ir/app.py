@@ -29,8 +29,14 @@ def main(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     try:
         config = to_config(cfg)
-        sampler_seed = OmegaConf.select(hydra_cfg, "sweeper.sampler.seed", default=None)  # logged with the run
-        return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), sampler_seed=sampler_seed)
+        options = {"sampler_seed": OmegaConf.select(hydra_cfg, "sweeper.sampler.seed", default=None)}  # logged
+        if config.sweep is not None and config.sweep.final:  # a sweep's final evaluation: its report from the study
+            from taskvec_ir.sweeping import final_report
+
+            options["report"] = final_report(
+                hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
+            )
+        return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), **options)
     except USER_ERRORS as error:
         # In a sweep the sweeper records the failed trial; a single run ends with the message alone.
         if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":

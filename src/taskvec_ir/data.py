@@ -14,6 +14,7 @@ id or a seeded random sample of another split's queries (SciFact's dev split).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -149,7 +150,21 @@ def _docs_collection(dataset: DatasetConfig):
     if not collection.has_docs():
         raise ValueError(f"ir_datasets id {dataset.docs!r} has no documents: fix dataset.docs")
     _check_fields(collection.docs_cls(), list(dataset.doc_fields), "dataset.doc_fields")
+    _build_docstore(collection)
     return collection
+
+
+def _build_docstore(collection) -> None:
+    """Build the collection's docstore (where ir_datasets has one to build) under a lock shared by every
+    process using this ir_datasets home. ir_datasets builds it in place and takes a partly written store for a
+    built one, so a job reading while another builds (a sweep's first parallel trials) would read a corrupt
+    corpus; with the lock, the first builds and the others wait, then read."""
+    build = getattr(collection.docs_store(), "build", None)
+    if build is None:
+        return
+    with open(_ir_datasets_home() / ".taskvec-ir-docstore.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build()
 
 
 def load_split(dataset: DatasetConfig, split: str) -> Split:

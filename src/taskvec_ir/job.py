@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +34,6 @@ def prepare_environment(cfg: Config) -> None:
     from taskvec_ir import data
 
     data.use_ir_datasets_home(cfg.data.home)
-    # ranx is compiled by numba on first use (~50 s): a persistent cache pays that once per machine.
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path("~/.cache/taskvec-ir/numba").expanduser()))
     data.place_offline_files(cfg.dataset, cfg.data.mirror_dir)
 
 
@@ -98,12 +97,27 @@ class Report(Protocol):
     def __call__(self, outcome: JobOutcome, run) -> str: ...
 
 
+def slurm_job() -> dict | None:
+    """The SLURM job this process runs in (its id, its array task as scancel takes it, and its node), or None."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    job = {"job_id": os.environ["SLURM_JOB_ID"], "node": os.environ.get("SLURMD_NODENAME", socket.gethostname())}
+    if "SLURM_ARRAY_JOB_ID" in os.environ:
+        job["array"] = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    return job
+
+
 def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_seed: int | None = None) -> dict:
     """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``; returns the objective and the λ used."""
     from taskvec_ir import evaluation
 
     experiment = open_experiment(cfg)
-    with tracking.wandb_run(run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+    slurm = slurm_job()
+    if slurm is not None:  # where a sweep's trial ran: in the log, the run's config, and for a resumed sweeper
+        log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
+        write_json(slurm, out_dir / "slurm.json")
+    config = {**run_config(cfg), **({"slurm": slurm} if slurm else {})}
+    with tracking.wandb_run(config, out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
         lam = cfg.lam.value
         if lam is None:  # chosen on this split from cached scores: costs no model time
             lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)

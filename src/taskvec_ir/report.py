@@ -103,8 +103,8 @@ def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
     for ax, key in zip(axes[0], panels, strict=True):
         x, y = [r[columns.index(key)] for r in rows], [r[1] for r in rows]
-        colour = [r[2] for r in rows] if key != "lam" else None
-        points = ax.scatter(x, y, c=colour, cmap="viridis", vmin=0, vmax=1, zorder=3)
+        colour = {"c": [r[2] for r in rows], "cmap": "viridis", "vmin": 0, "vmax": 1} if key != "lam" else {}
+        points = ax.scatter(x, y, zorder=3, **colour)
         best = [r for r in rows if r[0] == best_trial]
         ax.scatter(
             [r[columns.index(key)] for r in best],
@@ -118,8 +118,8 @@ def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best
         ax.set_xlabel("λ (BM25 weight)" if key == "lam" else key)
         ax.set_ylabel(f"{objective} on the tuning split")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left")
-        if colour is not None and key == panels[0]:
+        ax.legend(loc="best")
+        if colour and key == panels[0]:
             fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -448,6 +448,7 @@ class SweepConfig:
     tune_split: str = "dev"  # trials evaluate this split only: test qrels are never read by a trial
     final_evaluation: bool = True  # after the last trial: the best setting once on dataset.test_split
     study: StudyConfig = field(default_factory=StudyConfig)
+    final: bool = False  # set by the sweeper: this job is the final evaluation, which adds the sweep's report
 
 
 @dataclass

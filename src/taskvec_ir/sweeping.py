@@ -1,17 +1,21 @@
 """Optuna sweeps of α and λ on a tuning split, then one evaluation of the best setting on test.
 
 ``OptunaSweep`` is our Hydra sweeper, written on Hydra's public ``Sweeper`` interface and Optuna's public
-API (its config schema: ``taskvec_ir.sweeper_config``). What it adds to a plain loop of trials, for long sweeps:
+API (its config schema: ``schema.SweeperConfig``). What it adds to a plain loop of trials, for long sweeps
+on one machine or several:
 - ``n_trials`` is the study's target: trials already completed in the storage count toward it, so running
   the same command against the same storage resumes and runs only the missing trials; several sweeper
-  processes sharing one storage finish the target together;
+  processes sharing one storage (a PostgreSQL database for several nodes) finish the target together;
 - each trial's job dir is ``trial_<number>`` (Optuna's trial number), so a resumed or parallel sweep never
   overwrites an earlier trial's outputs;
-- a failed trial (an exception, a non-finite objective, a killed worker) is recorded as failed and
-  replaced; the sweep stops only when more than ``max_failure_rate`` of ``n_trials`` have failed;
+- a failed trial (an exception, a non-finite objective, a killed worker, a SLURM job cancelled or past its
+  time limit) is recorded as failed and replaced; the sweep stops only when more than ``max_failure_rate``
+  of ``n_trials`` have failed;
+- the storage may go away for a while (a database restart): every call to it is retried;
 - before any trial: the config, the checkpoints and the tuning split are checked once (test qrels are never
   read by a trial); after the last: the best setting is evaluated once on the test split beside the
-  baselines (``final/`` in the sweep dir).
+  baselines (``final/`` in the sweep dir), as one more job through the same launcher as the trials, by
+  exactly one of the study's sweepers (claimed through the storage).
 """
 
 from __future__ import annotations
@@ -22,12 +26,17 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
+import sqlalchemy.exc
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
@@ -35,7 +44,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from taskvec_ir.job import USER_ERRORS, JobOutcome, open_experiment, run_job
+from taskvec_ir.job import USER_ERRORS, JobOutcome, open_experiment
 from taskvec_ir.outputs import atomic_path, redact_url
 from taskvec_ir.schema import Config, to_config
 from taskvec_ir.search_space import Dimension, search_space
@@ -44,6 +53,15 @@ log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
 _WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _settle_abandoned_trials
 GRID_SAMPLER = "optuna.samplers.GridSampler"
+# A database that stops answering (a restart, a lost connection): Optuna and SQLAlchemy raise these.
+_STORAGE_DOWN = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+STORAGE_PATIENCE_S = 300  # how long the storage may stay away before the sweep stops (rerun to resume)
+WAIT_S = 5  # between looks at trials that other sweepers of the study are running
+T = TypeVar("T")
+
+
+class LauncherConfigError(ValueError):
+    """The launcher could not submit a job (sbatch refused it): a setting of hydra.launcher to fix."""
 
 
 class OptunaSweep(Sweeper):
@@ -80,43 +98,81 @@ class OptunaSweep(Sweeper):
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             sampler, target = self._sampler(dimensions)
         except USER_ERRORS as error:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            log.error("%s", error)
-            sys.exit(f"taskvec-ir: {error}")
+            _exit(error)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = _absolute_storage(self.storage)
-        study = _open_study(self.study_name, storage, sampler, self.direction)
-        _settle_abandoned_trials(study)
+        study = _retry(_open_study, self.study_name, storage, sampler, self.direction)
+        _retry(_settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
         log.info(
             "Study %s in %s: %d of %d trials complete; searching %s",
             study.study_name,
-            redact_url(self.storage),
-            _count(study, _STATES.COMPLETE),
+            redact_url(storage),
+            _retry(_count, study, _STATES.COMPLETE),
             target,
             {name: dimension.describe() for name, dimension in dimensions.items()},
         )
+        try:
+            job_idx = self._run_trials(study, sweep_dir, dimensions, fixed, target, described)
+            best = _retry(_write_results, study, sweep_dir, storage)
+            if job_cfg.sweep.final_evaluation:
+                overrides = [
+                    *_as_overrides(best["best_params"]),
+                    *_as_overrides(fixed),
+                    *final_overrides(job_cfg, best),
+                    described,
+                ]
+                self._final_evaluation(study, storage, sweep_dir, overrides, job_idx)
+        except LauncherConfigError as error:
+            _exit(error)
 
-        failed, job_idx = 0, 0
-        while (missing := target - len(_taken(study))) > 0:
-            trials = _within_target(study, [_ask(study, sweep_dir) for _ in range(min(self.n_jobs, missing))], target)
-            if not trials:
+    def _run_trials(
+        self,
+        study: optuna.Study,
+        sweep_dir: Path,
+        dimensions: dict[str, Dimension],
+        fixed: dict[str, str],
+        target: int,
+        described: str,
+    ) -> int:
+        """Trials until the study has ``target`` of them complete; returns the next job index. When the missing
+        ones are running in other sweepers of the study, this one waits for them (a failed one is replaced
+        by whoever is free), so that the best trial is the study's once every trial is in."""
+        failed, job_idx, waiting = 0, 0, False
+        while True:
+            taken = _retry(_taken, study)
+            complete = sum(t.state == _STATES.COMPLETE for t in taken)
+            if complete >= target:
                 break
+            missing = target - len(taken)
+            if missing <= 0:
+                if not waiting:
+                    log.info("Waiting for %d trials running in other sweepers of the study", target - complete)
+                waiting = True
+                time.sleep(WAIT_S)
+                _retry(_settle_abandoned_trials, study)
+                continue
+            waiting = False
+            asked = [_retry(_ask, study, sweep_dir) for _ in range(min(self.n_jobs, missing))]
+            trials = _retry(_within_target, study, asked, target)
+            if not trials:  # other sweepers took the missing trials first
+                continue
             overrides = [(*self._trial_overrides(study, trial, dimensions, fixed), described) for trial in trials]
             try:
-                returns = self.launcher.launch(overrides, initial_job_idx=job_idx)
+                returns = self._launch(overrides, job_idx)
                 for trial, result in zip(trials, returns, strict=True):
-                    failed += not _record(study, trial, result)
-            except Exception as error:  # e.g. a killed worker process: its batch failed, the sweep goes on
-                log.warning("Trials %s failed in the launcher: %s", [t.number for t in trials], error)
-                for trial in _running(study, trials):
-                    study.tell(trial, state=_STATES.FAIL)
-                failed += len(trials)
+                    failed += not _retry(_record, study, trial, result)
+            except LauncherConfigError:
+                _retry(_fail, study, trials)
+                raise
+            except Exception as error:  # a job of the batch died (killed, cancelled, past its time limit)
+                # The launcher raises at the first job that failed, so the batch's other trials are settled
+                # from their job dirs: a finished job counts, any other is failed (and its SLURM job cancelled).
+                log.warning("Trials %s: a job failed in the launcher: %s", [t.number for t in trials], error)
+                failed += sum(not _retry(_settle, study, trial, "the launcher lost its job") for trial in trials)
             except BaseException:  # interrupted (Ctrl-C): these trials will not finish
-                for trial in _running(study, trials):
-                    study.tell(trial, state=_STATES.FAIL)
+                _retry(_fail, study, trials)
                 raise
             job_idx += len(trials)
             if failed > self.max_failure_rate * target:
@@ -124,15 +180,38 @@ class OptunaSweep(Sweeper):
                     f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
                     f"{self.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}"
                 )
+        return job_idx
 
-        best = _write_results(study, sweep_dir, self.storage)
-        if job_cfg.sweep.final_evaluation:
-            overrides = [*_as_overrides(best["best_params"]), *_as_overrides(fixed), *final_overrides(job_cfg, best)]
-            final_evaluation(
-                self.hydra_context.config_loader.load_sweep_config(self.config, [*overrides, described]),
-                study,
-                sweep_dir,
-                storage,
+    def _launch(self, overrides: list, job_idx: int) -> list:
+        """The launcher's results for ``overrides``; a job that the scheduler refused to take is a config error."""
+        try:
+            return self.launcher.launch(overrides, initial_job_idx=job_idx)
+        except Exception as error:
+            message = str(error)
+            if "sbatch: error" not in message:
+                raise
+            detail = next(line for line in message.splitlines() if "sbatch: error" in line).strip()
+            hint = (
+                "this partition has no GPUs to give: set hydra.launcher.gpus_per_node=0 (or null)"
+                if "generic resource" in detail
+                else "fix hydra.launcher (partition, timeout_min, cpus, memory)"
+            )
+            raise LauncherConfigError(f"SLURM refused the job ({detail}): {hint}") from None
+
+    def _final_evaluation(
+        self, study: optuna.Study, storage: str | None, sweep_dir: Path, overrides: list[str], job_idx: int
+    ) -> None:
+        """The best setting evaluated once on test, as one more job through the launcher (on SLURM: a job with
+        the trials' resources), by whichever of the study's sweepers claims it first."""
+        claim = _retry(_claim_final, study, storage, sweep_dir, _retry(lambda: study.best_trial.number))
+        if claim is None:
+            return
+        claims, trial = claim
+        (result,) = self._launch([(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
+        if not _retry(_record, claims, trial, result):
+            raise RuntimeError(
+                f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
+                "command to run it again"
             )
 
     def _study_override(self, study: optuna.Study, storage: str | None, dimensions: dict[str, Dimension]) -> str:
@@ -175,8 +254,39 @@ class OptunaSweep(Sweeper):
             # One seed per trial number: a resumed sweep or a parallel worker continues the sequence
             # instead of replaying the first trials' parameters.
             study.sampler = instantiate(self.sampler_config, seed=seed + trial.number)
-        values = {name: dimension.suggest(trial, name) for name, dimension in dimensions.items()}
+        values = {name: _retry(dimension.suggest, trial, name) for name, dimension in dimensions.items()}
         return (*_as_overrides(values), *_as_overrides(fixed), f"trial={trial.number}")
+
+
+def _exit(error: Exception):
+    """A user error before any trial ran: one line, no traceback (HYDRA_FULL_ERROR=1 shows it)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    log.error("%s", error)
+    sys.exit(f"taskvec-ir: {error}")
+
+
+def _retry(call: Callable[..., T], *args, **kwargs) -> T:
+    """``call(*args, **kwargs)``, retried while the study's storage does not answer, for up to
+    STORAGE_PATIENCE_S seconds.
+
+    Each call to the storage is safe to repeat: a tell of a trial already told is skipped, a suggestion
+    already made is returned again, and a trial asked twice leaves an unclaimed one that does not count."""
+    delay, deadline = 1.0, time.monotonic() + STORAGE_PATIENCE_S
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except _STORAGE_DOWN as error:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the study's storage has not answered for {STORAGE_PATIENCE_S} s "
+                    f"({str(error).splitlines()[0]}): rerun the same command to resume"
+                ) from None
+            log.warning(
+                "The study's storage did not answer (%s): retrying in %.0f s", str(error).splitlines()[0], delay
+            )
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
 
 
 def _job_config(config) -> Config:
@@ -209,16 +319,17 @@ def _absolute_storage(storage: str | None) -> str | None:
 
 
 def _open_study(name, storage, sampler, direction) -> optuna.Study:
-    # Workers starting together may race to create the same new study: retry what the loser sees.
-    for attempt in range(5):
+    """The study, created if new. Workers starting together race to create it: the storage lets one win (a
+    unique study name; sqlite may also refuse a concurrent schema creation), and the losers load it."""
+    for attempt in range(10):
         try:
             return optuna.create_study(
                 study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
             )
-        except Exception:
-            if attempt == 4:
+        except (optuna.exceptions.DuplicatedStudyError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == 9:
                 raise
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
 
 
@@ -250,26 +361,46 @@ def _settle_abandoned_trials(study: optuna.Study) -> None:
     """Settle the trials left running by a sweeper that no longer exists.
 
     A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
-    "running" forever. Settled here: trials claimed by a process of this machine that is gone, and
-    unclaimed trials older than a minute (claiming takes milliseconds). A trial whose job had finished
-    (its ``metrics.json``, written last, and ``objective.json`` exist) is recorded as complete, since
-    nothing of it was lost (its λ stays in its ``objective.json``); any other is recorded as failed. Live
-    workers' trials are left alone.
+    "running" forever. Settled here (see ``_settle``): trials claimed by a process of this machine that is
+    gone, and unclaimed trials older than a minute (claiming takes milliseconds). Live workers' trials are
+    left alone.
     """
     host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
         dead = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
         unclaimed = "worker" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > 60
-        if not (dead or unclaimed):
-            continue
-        finished = _finished_job(trial)
-        if finished:
-            log.warning("Trial %d finished before its sweeper was killed: recording it as complete", trial.number)
-            study.tell(trial.number, values=[finished["objective"]])
-        else:
-            log.warning("Trial %d was left running by a sweeper that is gone: marking it failed", trial.number)
-            study.tell(trial.number, state=_STATES.FAIL)
+        if dead or unclaimed:
+            _settle(study, trial, "it was left running by a sweeper that is gone")
+
+
+def _settle(study: optuna.Study, trial, reason: str) -> bool:
+    """Record a trial whose sweeper did not get its job's result: complete if the job finished (its
+    ``metrics.json``, written last, and ``objective.json`` exist), since nothing of it was lost (its λ stays in
+    its ``objective.json``); failed otherwise, its SLURM job cancelled if it still runs (nobody would record
+    what it finds). True if complete."""
+    finished = _finished_job(trial)
+    if finished:
+        log.warning("Trial %d: its job finished, though %s: recording it as complete", trial.number, reason)
+        study.tell(trial.number, values=[finished["objective"]], skip_if_finished=True)
+        return True
+    _cancel_slurm_job(trial)
+    log.warning("Trial %d failed: %s", trial.number, reason)
+    study.tell(trial.number, state=_STATES.FAIL, skip_if_finished=True)
+    return False
+
+
+def _cancel_slurm_job(trial: optuna.trial.FrozenTrial) -> None:
+    """Cancel the SLURM job of a trial, if its job dir names one (``slurm.json``, see ``job.slurm_job``)."""
+    try:
+        job = json.loads((Path(trial.user_attrs.get("job_dir", "/nonexistent")) / "slurm.json").read_text())
+    except (OSError, ValueError):
+        return
+    if shutil.which("scancel"):
+        # An array task by <array job>_<task>: the job id of an array's last task is the whole array's.
+        job_id = job.get("array", job["job_id"])
+        log.warning("Cancelling SLURM job %s of trial %d", job_id, trial.number)
+        subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
 
 
 def _finished_job(trial: optuna.trial.FrozenTrial) -> dict | None:
@@ -293,10 +424,10 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _running(study: optuna.Study, trials: list) -> list:
-    """Those of ``trials`` the study still has running (not yet told)."""
-    running = {t.number for t in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,))}
-    return [trial for trial in trials if trial.number in running]
+def _fail(study: optuna.Study, trials: list) -> None:
+    """Record ``trials`` as failed, those not told already."""
+    for trial in trials:
+        study.tell(trial, state=_STATES.FAIL, skip_if_finished=True)
 
 
 def _within_target(study: optuna.Study, trials: list, target: int) -> list:
@@ -305,8 +436,45 @@ def _within_target(study: optuna.Study, trials: list, target: int) -> list:
     keep = {t.number for t in _taken(study)[:target]}
     for trial in trials:
         if trial.number not in keep:
-            study.tell(trial, state=_STATES.PRUNED)
+            study.tell(trial, state=_STATES.PRUNED, skip_if_finished=True)
     return [trial for trial in trials if trial.number in keep]
+
+
+def _claim_final(study: optuna.Study, storage: str | None, sweep_dir: Path, best_trial: int):
+    """This sweeper's claim on the final evaluation of ``study``'s best trial, or None when it was made, or is
+    being made, by another sweeper (or by this one in an earlier run).
+
+    Claims are the trials of a second study, ``<study>:final:<best trial>``, in the same storage. The storage
+    numbers trials atomically, so of several sweepers asking at once, the one whose claim has the lowest number
+    among those running or complete wins, and the others withdraw theirs. A claim whose sweeper is gone is
+    settled first (complete if its ``final/`` was written, failed otherwise), so that a rerun takes it over; a
+    study whose best trial changes (it was resumed with more trials) is evaluated again."""
+    claims = _open_study(f"{study.study_name}:final:{best_trial}", storage, None, "maximize")
+    _settle_abandoned_trials(claims)
+    done = claims.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
+    if done:
+        log.info(
+            "The final evaluation of study %s (best trial %d) was made by %s into %s",
+            study.study_name,
+            best_trial,
+            done[0].user_attrs.get("worker"),
+            done[0].user_attrs.get("job_dir"),
+        )
+        return None
+    trial = claims.ask()
+    trial.set_user_attr("worker", _WORKER)
+    trial.set_user_attr("job_dir", str((sweep_dir / "final").resolve()))
+    contenders = claims.get_trials(deepcopy=False, states=(_STATES.RUNNING, _STATES.COMPLETE))
+    winner = min(contenders, key=lambda t: t.number)
+    if winner.number != trial.number:
+        claims.tell(trial, state=_STATES.PRUNED)
+        log.info(
+            "The final evaluation of study %s is being made by another sweeper (%s)",
+            study.study_name,
+            winner.user_attrs.get("worker", "just starting"),
+        )
+        return None
+    return claims, trial
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
@@ -319,11 +487,12 @@ def _record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
         objective, problem = None, f"{type(error).__name__}: {error}"
     if result.status != JobStatus.COMPLETED or objective is None or not math.isfinite(objective):
         log.warning("Trial %d failed: %s", trial.number, problem)
-        study.tell(trial, state=_STATES.FAIL)
+        study.tell(trial, state=_STATES.FAIL, skip_if_finished=True)
         return False
     trial.set_user_attr("lam", value["lam"])
-    trial.set_user_attr("job_dir", str(result.working_dir or ""))
-    study.tell(trial, values=[objective])
+    if result.hydra_cfg is not None:  # where the job wrote (the working dir is the sweeper's: jobs do not chdir)
+        trial.set_user_attr("job_dir", str(result.hydra_cfg.hydra.runtime.output_dir))
+    study.tell(trial, values=[objective], skip_if_finished=True)
     return True
 
 
@@ -385,19 +554,15 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
     ]
 
 
-def final_evaluation(config, study: optuna.Study, sweep_dir: Path, storage: str | None) -> None:
-    """Evaluate the chosen setting once on test, with the sweep's report, into ``<sweep_dir>/final``."""
-    trials = [
-        {"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)}
-        for t in study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
-    ]
-    report = FinalReport(trials, study.best_trial.number, sweep_dir, storage)
-    run_job(
-        _job_config(config),
-        sweep_dir / "final",
-        report=report,
-        sampler_seed=OmegaConf.select(config, "hydra.sweeper.sampler.seed", default=None),
+def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> FinalReport:
+    """The report of a study's final evaluation, from its completed trials (read in the final job itself)."""
+    study = _retry(optuna.load_study, study_name=study_name, storage=_absolute_storage(storage))
+    completed = _retry(study.get_trials, deepcopy=False, states=(_STATES.COMPLETE,))
+    trials = [{"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)} for t in completed]
+    best = max(
+        completed, key=lambda t: t.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -t.value
     )
+    return FinalReport(trials, best.number, sweep_dir, _absolute_storage(storage))
 
 
 class FinalReport:

@@ -10,6 +10,7 @@ the bi-encoder's encoding step is wrapped. ``TASKVEC_IR_FAULTS`` is a comma-sepa
 - ``sigkill``: encode the documents, then SIGKILL the process that runs the trial (killed mid-scoring);
 - ``oom``: raise ``torch.OutOfMemoryError`` at the first encoding, as CUDA does;
 - ``nan``: the embeddings come out NaN, so the model's scores are not finite;
+- ``hang``: the first encoding never ends (a stuck trial, for scancel and time limits);
 - ``enospc``: every result written into the job's folder (through ``taskvec_ir.outputs.atomic_path``) fails
   as on a full disk (the cache, elsewhere, still works).
 """
@@ -20,6 +21,7 @@ import importlib.machinery
 import os
 import signal
 import sys
+import time
 
 FAULTS = dict(item.split(":", 1) for item in os.environ.get("TASKVEC_IR_FAULTS", "").split(",") if ":" in item)
 
@@ -73,6 +75,10 @@ def _patch(scoring) -> None:
 
     def faulty_encode(self, texts):
         fault = _fault()
+        if fault == "hang":
+            sys.stderr.write(f"fault injection: process {os.getpid()} hangs\n")
+            sys.stderr.flush()
+            time.sleep(3600)
         if fault == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by the test)")
         vectors = encode(self, texts)

@@ -1,0 +1,151 @@
+"""Sweeps whose trials are SLURM jobs and whose study lives in PostgreSQL, with the faults a cluster brings:
+a trial cancelled or killed by its time limit, a sweeper killed outright, the database restarted.
+
+Each test checks against the study itself that no trial was lost or counted twice. Trials are tiny models on
+Cranfield; each runs as a real SLURM job on the test partition (one CPU each, two at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import optuna
+
+from servers import (
+    assert_no_trial_lost_or_counted_twice,
+    finish,
+    process_env,
+    slurm_jobs,
+    slurm_overrides,
+    start,
+    sweep_command,
+    wait_for,
+)
+
+FAIL, COMPLETE = optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE
+
+
+def slurm_job_of(job_dir: Path) -> dict | None:
+    """What a trial's job wrote on starting in SLURM (job id and node), once it has."""
+    try:
+        return json.loads((job_dir / "slurm.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def assert_ran_on_slurm(job_dir: Path) -> None:
+    job = slurm_job_of(job_dir)
+    assert job and job["job_id"] and job["node"], f"{job_dir} did not run as a SLURM job"
+    assert f"SLURM job {job.get('array', job['job_id'])} on {job['node']}" in (job_dir / "app.log").read_text()
+
+
+def one_hanging_trial(cluster, triple, mirror_dir, work: Path, timeout_min: int):
+    """A sweep of 2 trials, one at a time, whose trial 0 hangs: started in the background, with its log."""
+    study = f"faults-{uuid.uuid4().hex[:12]}"  # new in the shared database
+    command = sweep_command(
+        cluster,
+        study,
+        work / "sweep",
+        triple,
+        work / "cache",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1",
+        "hydra.sweeper.max_failure_rate=0.5",
+        "sweep.final_evaluation=false",
+        *slurm_overrides(cluster, f"tvir-{study}", timeout_min=timeout_min),
+    )
+    log = work / "sweeper.log"
+    return study, start(command, process_env(mirror_dir, faults="0:hang"), log), log
+
+
+def sacct_state(job: dict) -> str:
+    """The job's state in SLURM's accounting (what submitit reads)."""
+    result = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", job.get("array", job["job_id"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_a_cancelled_trial_job_is_failed_and_replaced(cluster, triple, mirror_dir, tmp_path):
+    study, sweeper, log = one_hanging_trial(cluster, triple, mirror_dir, tmp_path, timeout_min=10)
+    job = wait_for(lambda: slurm_job_of(tmp_path / "sweep" / "trial_0"), 300, "trial 0's SLURM job to start")
+    subprocess.run(["scancel", job.get("array", job["job_id"])], check=True)
+    output = finish(sweeper, log)
+    assert "Trial 0 failed" in output
+    assert sacct_state(job).startswith("CANCELLED")
+    complete = assert_no_trial_lost_or_counted_twice(cluster, study, 2)
+    assert [t.number for t in cluster.trials(study, FAIL)] == [0] and 0 not in {t.number for t in complete}
+    for trial in complete:
+        assert_ran_on_slurm(Path(trial.user_attrs["job_dir"]))
+
+
+def test_a_trial_job_past_its_time_limit_is_failed_and_replaced(cluster, triple, mirror_dir, tmp_path):
+    study, sweeper, log = one_hanging_trial(cluster, triple, mirror_dir, tmp_path, timeout_min=1)
+    output = finish(sweeper, log)
+    # SLURM warns the job signal_delay_s before its limit (USR2); submitit, which does not requeue a trial,
+    # ends it there, as timed out.
+    (failure,) = [line for line in output.splitlines() if "Trial 0 failed" in line]
+    assert "timed-out" in failure
+    assert_no_trial_lost_or_counted_twice(cluster, study, 2)
+    assert [t.number for t in cluster.trials(study, FAIL)] == [0]
+    assert not (tmp_path / "sweep" / "trial_0" / "metrics.json").exists()
+
+
+def test_a_sweeper_killed_outright_is_resumed_by_the_same_command(cluster, triple, mirror_dir, tmp_path, study_name):
+    name = f"tvir-{study_name}"
+    command = sweep_command(
+        cluster,
+        study_name,
+        tmp_path / "sweep",
+        triple,
+        tmp_path / "cache",
+        "hydra.sweeper.n_trials=2",
+        "sweep.final_evaluation=false",
+        *slurm_overrides(cluster, name),
+    )
+    env = process_env(mirror_dir, faults="0:hang")
+    sweeper = start(command, env, tmp_path / "killed.log")
+    orphan = wait_for(lambda: slurm_job_of(tmp_path / "sweep" / "trial_0"), 300, "trial 0's SLURM job to start")
+    sweeper.send_signal(signal.SIGKILL)
+    sweeper.wait()
+    assert orphan["job_id"] in slurm_jobs(name)  # the killed sweeper's trial job runs on
+
+    output = finish(start(command, env, tmp_path / "resumed.log"), tmp_path / "resumed.log")
+    assert "left running by a sweeper that is gone" in output
+    assert f"Cancelling SLURM job {orphan['array']} of trial 0" in output
+    assert_no_trial_lost_or_counted_twice(cluster, study_name, 2)
+    assert 0 in {t.number for t in cluster.trials(study_name, FAIL)}
+    assert orphan["job_id"] not in slurm_jobs(name), "the killed sweeper's trial job still runs"
+
+
+def test_a_database_restart_mid_sweep_is_waited_out(cluster, triple, mirror_dir, tmp_path, study_name):
+    version = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout.split()[0]
+    name = f"tvir-{study_name}"
+    command = sweep_command(
+        cluster,
+        study_name,
+        tmp_path / "sweep",
+        triple,
+        tmp_path / "cache",
+        "hydra.sweeper.n_trials=3",
+        "sweep.final_evaluation=false",
+        *slurm_overrides(cluster, name),
+    )
+    log = tmp_path / "sweeper.log"
+    sweeper = start(command, process_env(mirror_dir), log)
+    try:
+        wait_for(lambda: slurm_job_of(tmp_path / "sweep" / "trial_0"), 300, "the first trial's SLURM job to start")
+        subprocess.run(["pg_ctlcluster", version, "main", "stop", "-m", "fast"], check=True)
+        wait_for(lambda: "storage did not answer" in log.read_text(), 300, "the sweeper to find the database gone")
+    finally:
+        subprocess.run(["pg_ctlcluster", version, "main", "start"], check=True)
+    output = finish(sweeper, log)
+    assert "retrying" in output
+    assert_no_trial_lost_or_counted_twice(cluster, study_name, 3)
