@@ -3,8 +3,9 @@
     sudo make cluster-up && TASKVEC_IR_MIRROR=../shared/datasets .venv/bin/python bench/cluster_throughput.py
 
 The same sweep each time: `sweep=alpha` on the demo triple, SciFact dev (5 %, 40 queries), BM25 top-10,
-N_TRIALS trials, no final evaluation, W&B offline, a result cache warmed by one trial first (BM25 and ΘT's
-scores, τ), so that every trial does the same work: a new α, scored. Three set-ups:
+N_TRIALS trials, no final evaluation, W&B offline, a result cache warmed by one trial first (BM25 candidates,
+τ), and a sampler seed of its own for each set-up (a trial's seed is the sweep's plus its number), so that
+every trial does the same work: an α no other trial scored. Three set-ups:
 - `launcher=local` (Hydra's joblib launcher), two trials at a time;
 - `launcher=slurm`, one sweeper submitting one trial at a time: the per-job cost of SLURM and a fresh process;
 - `launcher=slurm`, two sweepers at once sharing one PostgreSQL study, one trial at a time each: two nodes.
@@ -31,7 +32,7 @@ def servers() -> dict[str, str]:
     return dict(line.split("=", 1) for line in result.stdout.splitlines())
 
 
-def sweep(work: Path, study: str, storage: str, *overrides: str) -> list[str]:
+def sweep(work: Path, study: str, storage: str, seed: int, *overrides: str) -> list[str]:
     return [
         str(TASKVEC_IR),
         "-m",
@@ -43,6 +44,7 @@ def sweep(work: Path, study: str, storage: str, *overrides: str) -> list[str]:
         f"cache.dir={work / 'cache'}",
         f"hydra.sweeper.storage={storage}",
         f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.sampler.seed={seed}",
         *overrides,
     ]
 
@@ -81,14 +83,17 @@ def main() -> None:
         return f"bench-{uuid.uuid4().hex[:10]}"
 
     # Warm-up: one trial fills the cache with what every trial shares.
-    timed([sweep(work, study(), storage, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={work / 'warm'}")], env)
+    timed([sweep(work, study(), storage, 0, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={work / 'warm'}")], env)
     n = f"hydra.sweeper.n_trials={N_TRIALS}"
     local_launcher = ["launcher=local", "hydra.launcher.n_jobs=2"]
-    local = timed([sweep(work, study(), storage, n, *local_launcher, f"hydra.sweep.dir={work / 'l'}")], env)
-    one = timed([sweep(work, study(), storage, n, *slurm(partition), f"hydra.sweep.dir={work / 's1'}")], env)
+    local = timed([sweep(work, study(), storage, 1000, n, *local_launcher, f"hydra.sweep.dir={work / 'l'}")], env)
+    one = timed([sweep(work, study(), storage, 2000, n, *slurm(partition), f"hydra.sweep.dir={work / 's1'}")], env)
     shared = study()
     two = timed(
-        [sweep(work, shared, storage, n, *slurm(partition), f"hydra.sweep.dir={work / f's2-{i}'}") for i in range(2)],
+        [
+            sweep(work, shared, storage, 3000, n, *slurm(partition), f"hydra.sweep.dir={work / f's2-{i}'}")
+            for i in (1, 2)
+        ],
         env,
     )
     rows = {

@@ -29,10 +29,10 @@ MODEL_LIBRARIES = ("torch", "transformers", "sentence_transformers", "wandb")
 # forward pass of any module (torch's public hook API); torch is imported by the job at that point anyway.
 FIRST_FORWARD = """
 import json, sys, time
-start = time.perf_counter()
+start, marker = time.perf_counter(), sys.argv[1]
 import torch
 def first(module, args):
-    out = open(sys.argv[1], "w"); json.dump(time.perf_counter() - start, out); out.close(); handle.remove()
+    out = open(marker, "w"); json.dump(time.perf_counter() - start, out); out.close(); handle.remove()
 handle = torch.nn.modules.module.register_module_forward_pre_hook(first)
 sys.argv = ["taskvec-ir", *sys.argv[2:]]
 from taskvec_ir.app import main

@@ -1,5 +1,5 @@
 """Sweeps whose trials are SLURM jobs and whose study lives in PostgreSQL, with the faults a cluster brings:
-a trial cancelled or killed by its time limit, a sweeper killed outright, the database restarted.
+a trial cancelled or stopped at its time limit, a sweeper killed outright, the database restarted.
 
 Each test checks against the study itself that no trial was lost or counted twice. Trials are tiny models on
 Cranfield; each runs as a real SLURM job on the test partition (one CPU each, two at a time).
@@ -26,7 +26,7 @@ from servers import (
     wait_for,
 )
 
-FAIL, COMPLETE = optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE
+FAIL = optuna.trial.TrialState.FAIL
 
 
 def slurm_job_of(job_dir: Path) -> dict | None:
