@@ -30,9 +30,31 @@ class Cluster:
         return self.study(name).get_trials(deepcopy=False, states=states or None)
 
 
-def slurm_overrides(cluster: Cluster, job_name: str, timeout_min: int = 10) -> list[str]:
-    """launcher=slurm on the test partition, one CPU and little memory per job: two jobs run at once here."""
+def job_name(study: str) -> str:
+    """The SLURM job name of a test sweep's jobs (what squeue -n finds)."""
+    return f"tvir-{study}"
+
+
+def sweep_command(
+    cluster: Cluster, study: str, work: Path, triple: dict, n_trials: int, timeout_min: int = 10, *overrides: str
+) -> list:
+    """A sweep of ``n_trials`` on Cranfield's dev carve-out into ``work/sweep`` (cache in ``work/cache``), without a
+    final evaluation, each trial a SLURM job on the test partition with one CPU and little memory (two run at
+    once here), named ``job_name(study)``."""
     return [
+        str(TASKVEC_IR),
+        "-m",
+        "sweep=alpha",
+        f"hydra.sweep.dir={work / 'sweep'}",
+        f"hydra.sweeper.storage={cluster.storage}",
+        f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "sweep.final_evaluation=false",
+        "retriever.top_k=10",
+        f"cache.dir={work / 'cache'}",
+        "model.scorer.show_progress=false",
+        *(f"model.{role}={path}" for role, path in triple.items()),
+        *CRANFIELD_DEV,
         "launcher=slurm",
         f"hydra.launcher.partition={cluster.partition}",
         "hydra.launcher.gpus_per_node=0",
@@ -41,23 +63,7 @@ def slurm_overrides(cluster: Cluster, job_name: str, timeout_min: int = 10) -> l
         f"hydra.launcher.timeout_min={timeout_min}",
         "hydra.launcher.signal_delay_s=5",
         "hydra.launcher.array_parallelism=2",
-        f"hydra.launcher.name={job_name}",
-    ]
-
-
-def sweep_command(cluster: Cluster, study: str, sweep_dir: Path, triple: dict, cache: Path, *overrides: str) -> list:
-    return [
-        str(TASKVEC_IR),
-        "-m",
-        "sweep=alpha",
-        f"hydra.sweep.dir={sweep_dir}",
-        f"hydra.sweeper.storage={cluster.storage}",
-        f"hydra.sweeper.study_name={study}",
-        "retriever.top_k=10",
-        f"cache.dir={cache}",
-        "model.scorer.show_progress=false",
-        *(f"model.{role}={path}" for role, path in triple.items()),
-        *CRANFIELD_DEV,
+        f"hydra.launcher.name={job_name(study)}",
         *overrides,
     ]
 

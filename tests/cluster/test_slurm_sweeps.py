@@ -18,9 +18,9 @@ import optuna
 from servers import (
     assert_no_trial_lost_or_counted_twice,
     finish,
+    job_name,
     process_env,
     slurm_jobs,
-    slurm_overrides,
     start,
     sweep_command,
     wait_for,
@@ -47,16 +47,7 @@ def one_hanging_trial(cluster, triple, mirror_dir, work: Path, timeout_min: int)
     """A sweep of 2 trials, one at a time, whose trial 0 hangs: started in the background, with its log."""
     study = f"faults-{uuid.uuid4().hex[:12]}"  # new in the shared database
     command = sweep_command(
-        cluster,
-        study,
-        work / "sweep",
-        triple,
-        work / "cache",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.n_jobs=1",
-        "hydra.sweeper.max_failure_rate=0.5",
-        "sweep.final_evaluation=false",
-        *slurm_overrides(cluster, f"tvir-{study}", timeout_min=timeout_min),
+        cluster, study, work, triple, 2, timeout_min, "hydra.sweeper.n_jobs=1", "hydra.sweeper.max_failure_rate=0.5"
     )
     log = work / "sweeper.log"
     return study, start(command, process_env(mirror_dir, faults="0:hang"), log), log
@@ -99,17 +90,8 @@ def test_a_trial_job_past_its_time_limit_is_failed_and_replaced(cluster, triple,
 
 
 def test_a_sweeper_killed_outright_is_resumed_by_the_same_command(cluster, triple, mirror_dir, tmp_path, study_name):
-    name = f"tvir-{study_name}"
-    command = sweep_command(
-        cluster,
-        study_name,
-        tmp_path / "sweep",
-        triple,
-        tmp_path / "cache",
-        "hydra.sweeper.n_trials=2",
-        "sweep.final_evaluation=false",
-        *slurm_overrides(cluster, name),
-    )
+    name = job_name(study_name)
+    command = sweep_command(cluster, study_name, tmp_path, triple, 2)
     env = process_env(mirror_dir, faults="0:hang")
     sweeper = start(command, env, tmp_path / "killed.log")
     orphan = wait_for(lambda: slurm_job_of(tmp_path / "sweep" / "trial_0"), 300, "trial 0's SLURM job to start")
@@ -127,17 +109,7 @@ def test_a_sweeper_killed_outright_is_resumed_by_the_same_command(cluster, tripl
 
 def test_a_database_restart_mid_sweep_is_waited_out(cluster, triple, mirror_dir, tmp_path, study_name):
     version = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True).stdout.split()[0]
-    name = f"tvir-{study_name}"
-    command = sweep_command(
-        cluster,
-        study_name,
-        tmp_path / "sweep",
-        triple,
-        tmp_path / "cache",
-        "hydra.sweeper.n_trials=3",
-        "sweep.final_evaluation=false",
-        *slurm_overrides(cluster, name),
-    )
+    command = sweep_command(cluster, study_name, tmp_path, triple, 3)
     log = tmp_path / "sweeper.log"
     sweeper = start(command, process_env(mirror_dir), log)
     try:
