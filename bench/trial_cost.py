@@ -38,7 +38,11 @@ def naive_trial(cfg: Config, alpha: float, lam: float) -> float:
     tau = merging.task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
     merging.apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
     split, docs = data.load_split(dataset, "dev"), data.load_docs(dataset)
-    candidates = retrieval.bm25_candidates(docs, split.queries, cfg.retriever, dataset.language)
+    analyzer = retrieval.Analyzer.of(dataset.language, cfg.retriever.analyzer)
+    with tempfile.TemporaryDirectory() as index:
+        retrieval.build_bm25_index(docs.items(), analyzer, Path(index) / "bm25")
+        bm25 = retrieval.BM25Index(Path(index) / "bm25", analyzer, cfg.retriever.k1, cfg.retriever.b)
+        candidates = bm25.search(split.queries, cfg.retriever.top_k)
     scores = scorer.score(split.queries, docs, candidates)
     means, _ = evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])
     return means["ndcg@10"]

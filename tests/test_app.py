@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from taskvec_ir.retrieval import Analyzer, BM25Index
+
 from tiny_models import tiny_triple
 from wandb_records import run_contents
 
@@ -199,3 +201,73 @@ def test_an_exported_merge_is_a_model_artifact_of_its_run(tmp_path, triple, mirr
     assert not model["used"] and model["name"].startswith("merged-minilm_demo-")
     assert model["metadata"] == {"alphas": {"domain": 0.3}, "method": "task_arithmetic", "lam": 0.3}
     assert all(ref.startswith("file://") and "/merged_model/" in ref for ref in model["files"].values())
+
+
+# A MIRACL-shaped collection: MIRACL's fields (documents: title, text; queries: text; qrels of dev, its
+# evaluated split), in French and Spanish; each query finds its passage through the language's Snowball stems.
+MIRACL_SHAPED = {
+    "fr": {
+        "docs": {
+            "1#0": ("Jardin", "Le jardin fleuri de la maison est ouvert au public."),
+            "1#1": ("Jardin", "Les visiteurs y viennent chaque été."),
+            "2#0": ("Rivière", "La rivière traverse les montagnes enneigées du nord."),
+            "3#0": ("Cuisine", "Une recette de cuisine traditionnelle avec des pommes."),
+        },
+        "queries": {"q1": "jardins fleuris", "q2": "rivières des montagnes", "q3": "recettes traditionnelles"},
+        "qrels": {"q1": "1#0", "q2": "2#0", "q3": "3#0"},
+        "terms": ["jardin", "fleur", "rivi", "montagn", "recet"],  # stems of this analyzer only
+        "stopwords": ["le", "les", "de", "la", "des", "y"],
+    },
+    "es": {
+        "docs": {
+            "1#0": ("Parque", "Los niños corren en el parque con las pelotas."),
+            "2#0": ("Río", "El río cruza las montañas nevadas del norte."),
+            "2#1": ("Río", "Los pescadores visitan sus orillas."),
+            "3#0": ("Cocina", "Una receta de cocina tradicional con manzanas."),
+        },
+        "queries": {"q1": "pelota del niño", "q2": "ríos y montaña", "q3": "recetas tradicionales"},
+        "qrels": {"q1": "1#0", "q2": "2#0", "q3": "3#0"},
+        "terms": ["pelot", "niñ", "montañ", "recet", "tradicional"],
+        "stopwords": ["los", "el", "en", "las", "del", "con"],
+    },
+}
+
+
+def miracl_shaped(folder: Path, language: str) -> Path:
+    collection = MIRACL_SHAPED[language]
+    (folder / "qrels").mkdir(parents=True)
+    docs = [{"_id": i, "title": title, "text": text} for i, (title, text) in collection["docs"].items()]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(doc, ensure_ascii=False) + "\n" for doc in docs))
+    queries = [{"_id": i, "text": text} for i, text in collection["queries"].items()]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in queries))
+    qrels = "".join(f"{q}\t{d}\t1\n" for q, d in collection["qrels"].items())
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return folder
+
+
+@pytest.mark.parametrize("language", ["fr", "es"])
+def test_a_miracl_shaped_collection_runs_end_to_end(tmp_path, triple, language):
+    name = f"mini_miracl_{language}"
+    collection = miracl_shaped(tmp_path / "collection", language)
+    result = taskvec_ir(
+        tmp_path / "out",
+        f"dataset=miracl_{language}",  # MIRACL's config: its fields, language and splits, on a tiny copy
+        f"dataset.name={name}",
+        f"dataset.docs={name}",
+        f"dataset.splits.dev={name}/dev",
+        f"dataset.beir_path={collection}",
+        f"cache.dir={tmp_path / 'cache'}",
+        "retriever.top_k=3",
+        *_model(triple),
+        env={"WANDB_MODE": "disabled"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics["dev"]) == SYSTEMS  # MIRACL evaluates dev
+    assert metrics["dev"]["bm25"]["ndcg@10"] == 1.0  # each relevant passage found first, by the language's stems
+    bm25_run = (tmp_path / "out" / "runs" / "dev.bm25.trec").read_text().splitlines()
+    assert {line.split()[0]: line.split()[2] for line in reversed(bm25_run)} == MIRACL_SHAPED[language]["qrels"]
+    [index] = (tmp_path / "cache" / "bm25_index").glob("*/postings_docs.npy")  # the index, on disk
+    index = BM25Index(index.parent, Analyzer(language))
+    assert all(index.term_id(term) is not None for term in MIRACL_SHAPED[language]["terms"])
+    assert all(index.term_id(word) is None for word in MIRACL_SHAPED[language]["stopwords"])

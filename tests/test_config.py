@@ -38,6 +38,8 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_fol
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     # dataset=beir names its collection on the command line
     overrides = ["dataset.name=mine", f"dataset.beir_path={beir_folder}"] if option == "beir" else []
+    if option == "run_file":  # names its run on the command line
+        overrides = ["retriever.path=runs/bm25.trec"]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"{group}={option}", *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
@@ -50,6 +52,7 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_fol
         assert isinstance(typed.model.domain, str | AdaptConfig)
     if group == "dataset":
         assert typed.dataset.test_split in typed.dataset.splits
+        assert typed.retriever.backend == "inverted_index"  # MIRACL's millions of passages included
     if option == "beir":
         assert typed.dataset.splits == {"dev": "mine/dev", "test": "mine/test"}
 

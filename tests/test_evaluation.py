@@ -24,8 +24,10 @@ def test_trec_run_is_ranked_and_complete(tmp_path):
     path = tmp_path / "runs" / "test.bm25.trec"
     save_trec_run(RUN, path, "bm25")
     lines = path.read_text().splitlines()
-    assert lines[:3] == ["q1 Q0 d3 1 3.000000 bm25", "q1 Q0 d2 2 2.000000 bm25", "q1 Q0 d1 3 1.000000 bm25"]
+    assert lines[:3] == ["q1 Q0 d3 1 3.0 bm25", "q1 Q0 d2 2 2.0 bm25", "q1 Q0 d1 3 1.0 bm25"]
     assert len(lines) == 4 and not list(tmp_path.glob("runs/.*"))
+    save_trec_run({"q": {"d": 0.1 + 0.2, "e": 1 / 3}}, path, "x")  # every digit that makes the float
+    assert [float(line.split()[4]) for line in path.read_text().splitlines()] == [1 / 3, 0.1 + 0.2]
 
 
 def test_table_has_one_row_per_system():

@@ -6,7 +6,7 @@ import torch
 import transformers
 from hydra.errors import ConfigCompositionException
 
-from taskvec_ir import evaluation, fusion, scoring
+from taskvec_ir import data, evaluation, fusion, scoring
 from taskvec_ir.checkpoints import CheckpointReader
 from taskvec_ir.experiment import Experiment, Weights
 from taskvec_ir.job import open_experiment
@@ -93,6 +93,44 @@ def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
     assert first.cache.stats["task_vector.miss"] + first.cache.stats["task_vector.hit"] <= 1
 
 
+def test_once_indexed_no_stage_reads_the_whole_corpus(cranfield_cfg, monkeypatch):
+    open_experiment(cranfield_cfg())  # indexes the corpus (once, in the cache)
+
+    def whole_corpus(*args, **kwargs):
+        raise AssertionError("the whole corpus was read")
+
+    monkeypatch.setattr(data, "iter_docs", whole_corpus)
+    monkeypatch.setattr(data, "load_docs", whole_corpus)
+    experiment = open_experiment(cranfield_cfg("retriever.top_k=15", "alpha.value=0.8"))  # new candidates, α
+    means, _ = experiment.evaluate("test", ["bm25", "task_arithmetic"], 0.3)
+    assert experiment.cache.stats["bm25_index.hit"] == 1 and experiment.cache.stats["scores.miss"] == 1
+    assert means["task_arithmetic"]["ndcg@10"] > 0 and len(experiment.texts("test")) > 15
+
+
+def test_a_run_file_of_our_bm25_run_gives_the_same_first_stage_and_fused_results(cranfield_cfg, tmp_path):
+    ours = open_experiment(cranfield_cfg())
+    evaluation.save_trec_run(ours.candidates("test"), tmp_path / "bm25.trec", "bm25")
+    theirs = open_experiment(cranfield_cfg("retriever=run_file", f"retriever.path={tmp_path / 'bm25.trec'}"))
+
+    assert theirs.candidates("test") == ours.candidates("test")  # the same documents with the same scores
+    systems = ["bm25", "ir_model", "task_arithmetic"]
+    expected = ours.evaluate("test", systems, 0.3)
+    assert theirs.evaluate("test", systems, 0.3) == expected
+    for system in systems:
+        assert theirs.system_run("test", system, 0.3) == ours.system_run("test", system, 0.3)
+    assert theirs.cache.stats["bm25.miss"] == 1  # its own candidates, keyed by the run file's content,
+    assert theirs.cache.stats["scores.miss"] == 0  # whose model scores are those already computed
+
+
+def test_a_run_file_naming_documents_outside_the_corpus_fails_before_any_checkpoint(cranfield_cfg, tmp_path):
+    (tmp_path / "run.trec").write_text("1 Q0 184 1 9.0 es\n1 Q0 MED-10 2 8.0 es\n2 Q0 12 1 5.0 es\n2 Q0 x9 2 1 es\n")
+    cfg = cranfield_cfg("retriever=run_file", f"retriever.path={tmp_path / 'run.trec'}", "model.ir=/nowhere")
+    with pytest.raises(
+        ValueError, match=r"2 of the run's 4 documents are not in the corpus cranfield \(first: MED-10, x9\)"
+    ):
+        open_experiment(cfg)
+
+
 def test_lambda_grid_matches_brute_force(cranfield_cfg):
     experiment = open_experiment(cranfield_cfg("alpha.value=0.6"))
     grid = [i / 20 for i in range(21)]
@@ -171,7 +209,7 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(
     ):
         assert torch.equal(saved, merged), name
     split = experiment.split("test")
-    assert reloaded.score(split.queries, experiment.docs(), experiment.candidates("test")) == scores
+    assert reloaded.score(split.queries, experiment.texts("test"), experiment.candidates("test")) == scores
 
 
 def test_extra_vectors_need_their_alpha(cranfield_cfg, second_domain):

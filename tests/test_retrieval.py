@@ -1,23 +1,24 @@
-"""BM25 first stage: the analyzer per language, scores against rank_bm25 and the formula, the bm25s
-backend against rank_bm25, Cranfield nDCG and backend agreement."""
+"""First stage: the analyzer per language; BM25 scores against rank_bm25 and the formula; the inverted index
+against bm25s (the in-memory backend it replaced: identical runs) and rank_bm25; run files."""
 
+import logging
 import math
 import os
 import statistics
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from rank_bm25 import BM25Okapi
 
 from taskvec_ir import data
 from taskvec_ir.evaluation import evaluate_run
-from taskvec_ir.retrieval import Analyzer, BM25Retriever, BM25SRetriever, bm25_candidates, build_retriever
+from taskvec_ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index, read_run_file
 from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
 
 CONF = Path(CONFIG_DIR)
-BACKENDS = ["rank_bm25", "bm25s"]
 
 
 @pytest.mark.parametrize(
@@ -74,79 +75,143 @@ def test_scores_match_rank_bm25_and_the_okapi_formula():
     assert list(run) == ["d2", "d3"]  # best first; documents without a query term are not returned
 
 
+def index(
+    tmp_path: Path, docs: dict[str, str], analyzer: Analyzer = ANALYZER, chunk_docs: int = 3, **bm25
+) -> BM25Index:
+    folder = tmp_path / f"index-{len(list(tmp_path.iterdir()))}"
+    build_bm25_index(docs.items(), analyzer, folder, chunk_docs=chunk_docs)
+    return BM25Index(folder, analyzer, **bm25)
+
+
+def bm25s_run(docs: dict[str, str], queries: dict[str, str], analyzer: Analyzer, top_k: int, k1=1.2, b=0.75):
+    """The run of this project's former backend, exactly as it was built and searched: bm25s in memory."""
+    import bm25s
+
+    retriever = bm25s.BM25(k1=k1, b=b, method="robertson", dtype="float64", backend="numpy")
+    retriever.index([analyzer(text) for text in docs.values()], create_empty_token=False, show_progress=False)
+    doc_ids, run = list(docs), {}
+    for query_id, text in queries.items():
+        token_ids = retriever.get_tokens_ids(analyzer(text))
+        scores = retriever.get_scores_from_ids(token_ids) * (k1 + 1) if token_ids else np.zeros(len(docs))
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        run[query_id] = {doc_ids[i]: float(scores[i]) for i in order[:top_k] if scores[i] > 0}
+    return run
+
+
 @pytest.mark.parametrize(
     "query", ["dog garden", "dogs chasing", "sat on a mat", "gluons and dogs", "garden garden dog"]
 )
-def test_bm25s_scores_and_order_equal_rank_bm25(query):
-    # No query term is in more than half of CORPUS's documents: the one case where the backends differ
-    # (next test). Elsewhere both compute BM25Okapi in float64, so scores agree to rounding.
+def test_index_scores_and_order_equal_rank_bm25(tmp_path, query):
+    # No query term is in more than half of CORPUS's documents: the one case where the two differ (next
+    # test). Elsewhere both compute BM25Okapi in float64, so scores agree to rounding.
     expected = BM25Retriever(CORPUS, ANALYZER, k1=1.2, b=0.75).search({"q": query}, top_k=3)["q"]
-    run = BM25SRetriever(CORPUS, ANALYZER, k1=1.2, b=0.75).search({"q": query}, top_k=3)["q"]
+    run = index(tmp_path, CORPUS).search({"q": query}, top_k=3)["q"]
     assert list(run) == list(expected)
     assert run == pytest.approx(expected, rel=1e-12)
     assert all(type(score) is float for score in run.values())
 
 
-def test_bm25s_gives_terms_in_most_documents_no_weight():
-    # "cat" is in 4 of the 5 documents: Robertson's idf floors it at 0 in bm25s, where rank_bm25 gives it
-    # 0.25 x the corpus's mean idf.
-    assert BM25SRetriever(CORPUS, ANALYZER).search({"q": "cat"}, top_k=5) == {"q": {}}
-    assert list(BM25SRetriever(CORPUS, ANALYZER).search({"q": "cat garden"}, top_k=5)["q"]) == ["d2"]
+def test_index_gives_terms_in_most_documents_no_weight(tmp_path):
+    # "cat" is in 4 of the 5 documents: Robertson's idf floors it at 0, where rank_bm25 gives it 0.25 x the
+    # corpus's mean idf.
+    assert index(tmp_path, CORPUS).search({"q": "cat"}, top_k=5) == {"q": {}}
+    assert list(index(tmp_path, CORPUS).search({"q": "cat garden"}, top_k=5)["q"]) == ["d2"]
     assert len(BM25Retriever(CORPUS, ANALYZER).search({"q": "cat"}, top_k=5)["q"]) == 4
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_top_k_truncates_and_ties_follow_corpus_order(backend):
+def test_index_does_not_depend_on_how_the_corpus_is_chunked(tmp_path):
+    for chunk_docs in (1, 2, 1000):
+        build_bm25_index(CORPUS.items(), ANALYZER, tmp_path / str(chunk_docs), chunk_docs=chunk_docs)
+    for name in ("postings_offsets.npy", "postings_docs.npy", "postings_tf.npy", "doc_lengths.npy", "terms.bin"):
+        first, *others = ((tmp_path / str(c) / name).read_bytes() for c in (1, 2, 1000))
+        assert all(other == first for other in others), name
+    assert not (tmp_path / "1" / "chunks").exists()  # the build's temporary postings are gone
+    assert {p.name for p in (tmp_path / "1").iterdir()} >= {"meta.json", "doc_ids.bin", "postings_tf.npy"}
+
+
+def test_index_keeps_term_frequencies_so_k1_and_b_are_search_settings(tmp_path):
+    build_bm25_index(CORPUS.items(), ANALYZER, tmp_path / "i")
+    for k1, b in [(0.9, 0.4), (2.0, 1.0), (1.2, 0.0)]:
+        run = BM25Index(tmp_path / "i", ANALYZER, k1=k1, b=b).search({"q": "dogs garden"}, top_k=5)["q"]
+        expected = BM25Retriever(CORPUS, ANALYZER, k1=k1, b=b).search({"q": "dogs garden"}, top_k=5)["q"]
+        assert run == pytest.approx(expected, rel=1e-12)
+
+
+def test_index_reads_unicode_terms_and_ids(tmp_path):
+    docs = {"é-1": "Les enfants jouent au jardin", "ü/2": "Die Kinder spielen im Garten", "数3": "日本語 テキスト"}
+    french = index(tmp_path, docs, Analyzer("fr"))
+    assert list(french.search({"q": "jardins"}, top_k=3)["q"]) == ["é-1"]
+    assert list(french.search({"q": "日本語"}, top_k=3)["q"]) == ["数3"]
+    assert french.term_id("zzz") is None and french.term_id("jardin") is not None
+
+
+def test_top_k_truncates_and_ties_follow_corpus_order(tmp_path):
     docs = {"b": "apple pie", "a": "apple pie", "c": "apple tart", "d": "pear", "e": "plum", "f": "fig", "g": "kiwi"}
-    retriever = build_retriever(docs, backend, ANALYZER)
-    assert list(retriever.search({"q": "apple pie"}, top_k=3)["q"]) == ["b", "a", "c"]
-    assert list(retriever.search({"q": "apple pie"}, top_k=2)["q"]) == ["b", "a"]
-    assert list(retriever.search({"q": "apple"}, top_k=10)["q"]) == ["b", "a", "c"]
-    assert list(retriever.search({"q": "apple"}, top_k=1)["q"]) == ["b"]
+    for retriever in (index(tmp_path, docs), BM25Retriever(docs, ANALYZER)):
+        assert list(retriever.search({"q": "apple pie"}, top_k=3)["q"]) == ["b", "a", "c"]
+        assert list(retriever.search({"q": "apple pie"}, top_k=2)["q"]) == ["b", "a"]
+        assert list(retriever.search({"q": "apple"}, top_k=10)["q"]) == ["b", "a", "c"]
+        assert list(retriever.search({"q": "apple"}, top_k=1)["q"]) == ["b"]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_queries_without_known_tokens_get_an_empty_result(backend):
-    retriever = build_retriever(CORPUS, backend, ANALYZER)
-    assert retriever.search({"q": "the and of", "r": "", "s": "zebra"}, top_k=5) == {"q": {}, "r": {}, "s": {}}
+def test_queries_without_known_tokens_get_an_empty_result(tmp_path):
+    for retriever in (index(tmp_path, CORPUS), BM25Retriever(CORPUS, ANALYZER)):
+        assert retriever.search({"q": "the and of", "r": "", "s": "zebra"}, top_k=5) == {"q": {}, "r": {}, "s": {}}
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_documents_without_tokens_are_indexed_but_never_returned(backend):
-    # bm25s guesses its input's kind from the first document: an empty one must not confuse it.
-    retriever = build_retriever({"e": "the of", "x": "apple pie", "y": "pear"}, backend, ANALYZER)
-    assert list(retriever.search({"q": "apple"}, top_k=3)["q"]) == ["x"]
+def test_documents_without_tokens_are_indexed_but_never_returned(tmp_path):
+    docs = {"e": "the of", "x": "apple pie", "y": "pear", "z": ""}
+    for retriever in (index(tmp_path, docs, chunk_docs=1), BM25Retriever(docs, ANALYZER)):
+        assert list(retriever.search({"q": "apple"}, top_k=3)["q"]) == ["x"]
+    assert index(tmp_path, docs).meta["documents"] == 4
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_bad_top_k_and_empty_corpus_are_clear_errors(backend):
+def test_bad_top_k_empty_corpus_and_bad_ids_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="top_k"):
-        build_retriever(CORPUS, backend, ANALYZER).search({"q": "cat"}, top_k=0)
-    with pytest.raises(ValueError, match="top_k"):
-        bm25_candidates(CORPUS, {"q": "cat"}, RetrieverConfig(top_k=-1, backend=backend))
+        index(tmp_path, CORPUS).search({"q": "cat"}, top_k=0)
     with pytest.raises(ValueError, match="empty corpus"):
-        build_retriever({}, backend, ANALYZER)
+        build_bm25_index([], ANALYZER, tmp_path / "empty")
+    with pytest.raises(ValueError, match="empty corpus"):
+        BM25Retriever({}, ANALYZER)
+    with pytest.raises(ValueError, match="line break"):
+        build_bm25_index([("a\nb", "text")], ANALYZER, tmp_path / "bad")
 
 
-def test_unknown_backend_is_a_clear_error():
-    with pytest.raises(ValueError, match="known: bm25s, rank_bm25"):
-        build_retriever(CORPUS, "lucene", ANALYZER)
+def test_the_replaced_backend_name_says_what_replaced_it():
+    with pytest.raises(ValueError, match="retriever.backend=inverted_index"):
+        RetrieverConfig(backend="bm25s")
+    with pytest.raises(ValueError, match="retriever.backend: 'lucene' is not one of inverted_index, rank_bm25"):
+        RetrieverConfig(backend="lucene")
 
 
 @pytest.fixture(scope="module")
-def cranfield(mirror_dir):
-    """Cranfield's config, documents and test split, placed from the offline mirror."""
+def collections(mirror_dir):
+    """Cranfield's and SciFact's configs, documents and test splits, placed from the offline mirror."""
     data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
-    dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / "cranfield.yaml").read_text()), "dataset")
-    data.place_offline_files(dataset, mirror_dir)
-    return dataset, data.load_docs(dataset), data.load_split(dataset, "test")
+    loaded = {}
+    for name in ("cranfield", "scifact"):
+        dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / f"{name}.yaml").read_text()), "dataset")
+        data.place_offline_files(dataset, mirror_dir)
+        loaded[name] = dataset, data.load_docs(dataset), data.load_split(dataset, "test")
+    return loaded
 
 
-def test_cranfield_bm25_ndcg(cranfield):
-    dataset, docs, split = cranfield
+@pytest.mark.parametrize("name", ["scifact", "cranfield"])
+def test_index_runs_are_the_replaced_bm25s_backends_runs(collections, name, tmp_path):
+    dataset, docs, split = collections[name]
+    analyzer = Analyzer(dataset.language)
+    build_bm25_index(iter(docs.items()), analyzer, tmp_path / "index", chunk_docs=500)
+    run = BM25Index(tmp_path / "index", analyzer).search(split.queries, 100)
+    expected = bm25s_run(docs, split.queries, analyzer, 100)
+    assert run == expected  # the same documents, in the same order, with the same float64 scores
+    assert [list(ranking) for ranking in run.values()] == [list(ranking) for ranking in expected.values()]
+
+
+def test_cranfield_bm25_ndcg(collections, tmp_path):
+    dataset, docs, split = collections["cranfield"]
     settings = parse(RetrieverConfig, yaml.safe_load((CONF / "retriever" / "bm25.yaml").read_text()), "retriever")
-
-    run = bm25_candidates(docs, split.queries, settings, dataset.language)
+    analyzer = Analyzer.of(dataset.language, settings.analyzer)
+    run = index(tmp_path, docs, analyzer, chunk_docs=20_000).search(split.queries, settings.top_k)
 
     ndcg = evaluate_run(split.qrels, run, ["ndcg@10"])[0]["ndcg@10"]
     print(f"Cranfield BM25 nDCG@10 = {ndcg:.4f}")
@@ -154,14 +219,14 @@ def test_cranfield_bm25_ndcg(cranfield):
     assert len(run) == 225 and max(len(docs) for docs in run.values()) == 100
 
 
-def test_cranfield_backends_agree(cranfield):
-    dataset, docs, split = cranfield
+def test_cranfield_index_agrees_with_rank_bm25(collections, tmp_path):
+    dataset, docs, split = collections["cranfield"]
     analyzer = Analyzer(dataset.language)
-    runs = {backend: build_retriever(docs, backend, analyzer).search(split.queries, 100) for backend in BACKENDS}
-    reference, run = runs["rank_bm25"], runs["bm25s"]
+    run = index(tmp_path, docs, analyzer, chunk_docs=20_000).search(split.queries, 100)
+    reference = BM25Retriever(docs, analyzer).search(split.queries, 100)
 
-    # The backends differ only on terms in more than half of the documents (Cranfield has one, "flow",
-    # in 54 of 225 queries): elsewhere the top 100s are the same lists with the same scores.
+    # They differ only on terms in more than half of the documents (Cranfield has one, "flow", in 54 of 225
+    # queries): elsewhere the top 100s are the same lists with the same scores.
     document_frequency = Counter(token for text in docs.values() for token in set(analyzer(text)))
     majority_terms = {token for token, count in document_frequency.items() if count > len(docs) / 2}
     plain = [q for q, text in split.queries.items() if not majority_terms.intersection(analyzer(text))]
@@ -173,3 +238,70 @@ def test_cranfield_backends_agree(cranfield):
     # Overall: 0.959 measured; lucene's idf, the alternative, gives 0.924.
     overlap = statistics.mean(len(set(list(run[q])[:10]) & set(list(reference[q])[:10])) / 10 for q in reference)
     assert overlap >= 0.95
+
+
+# -- run files ----------------------------------------------------------------------------------------------
+QUERIES = {"q1": "first", "q2": "second", "q3": "third"}
+
+
+def write_run(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.trec"
+    path.write_text(text)
+    return path
+
+
+def test_run_file_is_ranked_by_score_as_trec_eval_ranks_it_and_cut_at_top_k(tmp_path, caplog):
+    path = write_run(
+        tmp_path,
+        "q1 Q0 d1 1 1.5 es\n"
+        "q1 Q0 d2 2 2.5 es\n"  # a higher score than rank 1's: the score decides, not the rank column
+        "q1 Q0 d3 3 2.5 es\n"  # equal scores: the greater document id first
+        "\n"
+        "q2 q0 d9 1 -3 es\n"
+        "q2 Q0 d8 2 1e-3 es\n",
+    )
+    with caplog.at_level(logging.WARNING):
+        run = read_run_file(path, QUERIES, top_k=2)
+    assert run == {"q1": {"d3": 2.5, "d2": 2.5}, "q2": {"d8": 0.001, "d9": -3.0}, "q3": {}}
+    assert list(run["q1"]) == ["d3", "d2"] and list(run["q2"]) == ["d8", "d9"]
+    assert "lacks 1 of the split's 3 queries (first: q3)" in caplog.text
+
+
+def test_run_file_queries_outside_the_split_are_ignored_and_short_rankings_are_kept(tmp_path, caplog):
+    path = write_run(tmp_path, "q1 Q0 d1 1 3 x\nq1 Q0 d2 2 2 x\nq7 Q0 d1 1 3 x\nq8 Q0 d1 1 3 x\nq2 Q0 d1 1 1 x\n")
+    with caplog.at_level(logging.WARNING):
+        run = read_run_file(path, {"q1": "a", "q2": "b"}, top_k=5)
+    assert run == {"q1": {"d1": 3.0, "d2": 2.0}, "q2": {"d1": 1.0}}
+    assert "2 of its 4 queries are not in the split (first: q7, q8): ignored" in caplog.text
+    assert "2 queries have fewer than retriever.top_k=5 candidates" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("q1 Q0 d2 2 1.0", "5 fields, not 6"),
+        ("q1 Q0 d2 2 high es", "could not convert"),
+        ("q1 Q0 d2 2 nan es", "score nan"),
+        ("q1 Q0 d1 2 1.0 es", "document d1 is listed twice for query q1"),
+    ],
+)
+def test_run_file_errors_name_the_line(tmp_path, line, problem):
+    path = write_run(tmp_path, f"q1 Q0 d1 1 2.0 es\n\n{line}\n")
+    with pytest.raises(ValueError, match=f"run.trec, line 3: .*{problem}"):
+        read_run_file(path, QUERIES, top_k=10)
+
+
+def test_run_file_settings_are_checked_and_its_content_is_its_identity(tmp_path):
+    with pytest.raises(ValueError, match="needs the run to re-rank: add retriever.path"):
+        RetrieverConfig(backend="run_file")
+    with pytest.raises(ValueError, match="read only by retriever=run_file"):
+        RetrieverConfig(path="run.trec")
+    with pytest.raises(FileNotFoundError, match="no run file at .*absent.trec: fix retriever.path"):
+        RetrieverConfig(backend="run_file", path=str(tmp_path / "absent.trec")).identity()
+    first = write_run(tmp_path, "q1 Q0 d1 1 2.0 es\n")
+    copy = tmp_path / "copy.trec"
+    copy.write_bytes(first.read_bytes())
+    identity = RetrieverConfig(backend="run_file", path=str(first)).identity()
+    assert identity == RetrieverConfig(backend="run_file", path=str(copy)).identity()
+    first.write_text("q1 Q0 d1 1 2.5 es\n")
+    assert RetrieverConfig(backend="run_file", path=str(first)).identity() != identity

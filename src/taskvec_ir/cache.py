@@ -15,6 +15,7 @@ manifest) for task vectors. Clear it with ``rm -r`` or ``taskvec-ir cache.clear=
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import json
 import logging
@@ -40,6 +41,15 @@ def cache_key(**parts) -> str:
 def text_digest(texts: Mapping[str, str] | Mapping[str, Mapping[str, float]]) -> str:
     """A hash of an id -> value mapping (queries, or a run), independent of insertion order."""
     return cache_key(items=sorted((key, texts[key]) for key in texts))
+
+
+def file_digest(path: Path) -> str:
+    """A file's identity by its content, so that a copied or moved file keeps it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:32]
 
 
 def checkpoint_fingerprint(folder: Path) -> str:
@@ -104,37 +114,40 @@ class Cache:
         else is damaged and rebuilt. Without a cache root the folder lives in a temporary directory
         for the life of the process.
         """
-        path = (self.root or self._scratch()) / kind / key
+        root = self.root or self._scratch()
+        path = root / kind / key
         if _manifest_matches(path):
             self.stats[f"{kind}.hit"] += 1
             return path
-        if path.exists():
-            log.warning("Cache entry %s is damaged: rebuilding it", path)
-            _discard(path)
-        self.stats[f"{kind}.miss"] += 1
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+            (root / ".locks").mkdir(exist_ok=True)
+            lock = open(root / ".locks" / f"{kind}-{key}", "a")  # noqa: SIM115 (held until the entry is in place)
         except OSError as error:
-            raise OutputError(
-                error.errno,
-                f"cannot write the cache entry {path} ({error.strerror}): "
-                "free space under cache.dir or point cache.dir elsewhere",
-            ) from error
-        try:
-            build(staging)
-            files = {p.name: p.stat().st_size for p in staging.iterdir()}
-            (staging / _MANIFEST).write_text(json.dumps(files))
-            os.replace(staging, path)
-        except OSError as error:
-            if not _manifest_matches(path):  # else a parallel worker finished the same entry first: use it
-                raise OutputError(
-                    error.errno,
-                    f"cannot write the cache entry {path} ({error.strerror}): "
-                    "free space under cache.dir or point cache.dir elsewhere",
-                ) from error
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            raise _unwritable(path, error) from error
+        # One process builds an entry (a BM25 index may take an hour); the others wait for it, then read it.
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if _manifest_matches(path):
+                self.stats[f"{kind}.hit"] += 1
+                return path
+            if path.exists():
+                log.warning("Cache entry %s is damaged: rebuilding it", path)
+                _discard(path)
+            self.stats[f"{kind}.miss"] += 1
+            try:
+                staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+            except OSError as error:
+                raise _unwritable(path, error) from error
+            try:
+                build(staging)
+                files = {p.name: p.stat().st_size for p in staging.iterdir()}
+                (staging / _MANIFEST).write_text(json.dumps(files))
+                os.replace(staging, path)
+            except OSError as error:
+                raise _unwritable(path, error) from error
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return path
 
     def _scratch(self) -> Path:
@@ -147,6 +160,14 @@ class Cache:
         if self.root is not None and self.root.exists():
             shutil.rmtree(self.root)
             log.info("Cleared the cache at %s", self.root)
+
+
+def _unwritable(path: Path, error: OSError) -> OutputError:
+    return OutputError(
+        error.errno,
+        f"cannot write the cache entry {path} ({error.strerror}): "
+        "free space under cache.dir or point cache.dir elsewhere",
+    )
 
 
 def _discard(path: Path) -> None:

@@ -20,7 +20,7 @@ import logging
 import os
 import random
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,28 +121,46 @@ def register_beir_collection(name: str, path: str | Path) -> None:
     _REGISTERED_BEIR[name] = identity
 
 
-def load_docs(dataset: DatasetConfig) -> dict[str, str]:
-    """The corpus as doc_id -> text: the ``doc_fields`` joined by a space, empty fields skipped.
+def iter_docs(dataset: DatasetConfig) -> Iterator[tuple[str, str]]:
+    """The corpus as (doc_id, text) pairs, streamed in the collection's order: the ``doc_fields`` joined by a
+    space, empty fields skipped.
 
-    Documents without text are kept, with a warning: they belong to the collection its qrels were made
-    against (Cranfield has two), so dropping them would silently change the corpus. No analyzer gives
-    them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
+    Documents without text are kept, with a warning at the end: they belong to the collection its qrels
+    were made against (Cranfield has two), so dropping them would silently change the corpus. No analyzer
+    gives them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
     counts as a relevant document no system can find, as in the official evaluation."""
     collection = _docs_collection(dataset)
     fields = list(dataset.doc_fields)
-    docs = {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
-    empty = [doc_id for doc_id, text in docs.items() if not text.strip()]
+    empty, total = [], 0
+    for doc in collection.docs_iter():
+        text = _join_fields(doc, fields)
+        total += 1
+        if not text.strip():
+            empty.append(doc.doc_id)
+        yield doc.doc_id, text
     if empty:
         log.warning(
             "%d of %d documents of %s have no text in dataset.doc_fields %s (first: %s): kept, but no "
             "query can retrieve them",
             len(empty),
-            len(docs),
+            total,
             dataset.docs,
             fields,
             ", ".join(empty[:_SHOWN_IDS]),
         )
-    return docs
+
+
+def load_docs(dataset: DatasetConfig) -> dict[str, str]:
+    """The whole corpus in memory, doc_id -> text (``iter_docs``): for adapting a model to it, or small corpora."""
+    return dict(iter_docs(dataset))
+
+
+def doc_texts(dataset: DatasetConfig, doc_ids: Iterable[str]) -> dict[str, str]:
+    """doc_id -> text of the ``doc_ids`` the corpus has, read by id from ir_datasets' doc store: re-ranking
+    and evaluation never read the whole corpus. Ids the corpus lacks are left out."""
+    store = _docs_collection(dataset).docs_store()
+    fields = list(dataset.doc_fields)
+    return {doc_id: _join_fields(doc, fields) for doc_id, doc in store.get_many(set(doc_ids)).items()}
 
 
 def _docs_collection(dataset: DatasetConfig):
@@ -188,13 +206,15 @@ def load_split(dataset: DatasetConfig, split: str) -> Split:
     return loaded
 
 
-def check_judged_documents(qrels: Mapping[str, Mapping[str, int]], docs: Mapping[str, str], split: str) -> int:
-    """Warn about judgements naming documents the corpus lacks; return how many there are.
+def check_judged_documents(dataset: DatasetConfig, qrels: Mapping[str, Mapping[str, int]], split: str) -> int:
+    """Warn about judgements naming documents the corpus lacks (looked up in the doc store); return how many.
 
     They are kept, as trec_eval keeps them: they count toward recall and NDCG's ideal ranking, as
     relevant documents no system can retrieve. Usually a sign of qrels from another version of the
     corpus (or a wrong ``dataset.docs``), hence the warning with counts and the first ids."""
-    unknown = [(qid, doc_id) for qid, judged in qrels.items() for doc_id in judged if doc_id not in docs]
+    judged = {doc_id for docs in qrels.values() for doc_id in docs}
+    known = doc_texts(dataset, judged)
+    unknown = [(qid, doc_id) for qid, docs in qrels.items() for doc_id in docs if doc_id not in known]
     if unknown:
         doc_ids = sorted({doc_id for _, doc_id in unknown})
         relevant = sum(1 for qid, doc_id in unknown if qrels[qid][doc_id] > 0)

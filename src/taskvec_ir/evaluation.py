@@ -90,12 +90,13 @@ def evaluate_run(
 
 def save_trec_run(run: Run, path: Path, tag: str) -> None:
     """Write ``run`` in TREC format (query Q0 doc rank score tag), atomically, ranked as trec_eval ranks it:
-    best first, equal scores in descending order of document id."""
+    best first, equal scores in descending order of document id. Scores are written in full (the shortest
+    text that reads back as the same float), so a run read back (``retriever=run_file``) is the same run."""
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         for query_id, docs in run.items():
             ranked = sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
             for rank, (doc_id, score) in enumerate(ranked, start=1):
-                out.write(f"{query_id} Q0 {doc_id} {rank} {score:.6f} {tag}\n")
+                out.write(f"{query_id} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
 
 
 def format_table(results: Mapping[str, Mapping[str, float]], measures: Sequence[str] = MEASURES) -> str:

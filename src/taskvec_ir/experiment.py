@@ -95,10 +95,6 @@ class ExperimentSpec:
         )
 
 
-# The corpus of the latest dataset a process read, kept for its next job (like the models in ``model_pool``).
-_CORPUS: dict[str, dict[str, str]] = {}
-
-
 class Experiment:
     """Lazily computed, cached stages of one spec (see the module docstring)."""
 
@@ -108,6 +104,7 @@ class Experiment:
         self.pool = pool
         self._splits: dict[str, data.Split] = {}
         self._candidates: dict[str, Run] = {}
+        self._texts: dict[str, dict[str, str]] = {}
         self._scores: dict[tuple[str, Weights], Run] = {}
         self._folders: dict[str, Path] | None = None
         self.on_adapt_step = None  # called with (step, loss) while a domain checkpoint is being adapted
@@ -118,12 +115,13 @@ class Experiment:
             self._splits[name] = data.load_split(self.spec.dataset, name)
         return self._splits[name]
 
-    def docs(self) -> dict[str, str]:
-        key = cache_key(dataset=dataset_identity(self.spec.dataset))
-        if key not in _CORPUS:
-            _CORPUS.clear()
-            _CORPUS[key] = data.load_docs(self.spec.dataset)
-        return _CORPUS[key]
+    def texts(self, split: str) -> dict[str, str]:
+        """doc_id -> text of the split's candidates, read by id from the doc store (never the whole corpus)."""
+        if split not in self._texts:
+            self._texts[split] = data.doc_texts(
+                self.spec.dataset, {d for run in self.candidates(split).values() for d in run}
+            )
+        return self._texts[split]
 
     def candidates(self, split: str) -> Run:
         if split not in self._candidates:
@@ -142,16 +140,48 @@ class Experiment:
 
     def _cached_candidates(self, split: str) -> Run:
         queries = self.split(split).queries
-        dataset, retriever = self.spec.dataset, self.spec.retriever
-        key = self._candidates_key(split)
+        retriever = self.spec.retriever
 
         def compute() -> Run:
-            docs = self.docs()
-            data.check_judged_documents(self.split(split).qrels, docs, split)  # warns, once per computed split
-            log.info("BM25 over %d documents for %d %s queries", len(docs), len(queries), split)
-            return retrieval.bm25_candidates(docs, queries, retriever, dataset.language)
+            data.check_judged_documents(self.spec.dataset, self.split(split).qrels, split)  # warns, once per split
+            if retriever.backend == "run_file":
+                run = retrieval.read_run_file(retriever.path, queries, retriever.top_k)
+                self._check_run_documents(run)
+                return run
+            log.info("BM25 (%s) for %d %s queries", retriever.backend, len(queries), split)
+            return self._bm25().search(queries, retriever.top_k)
 
-        return self.cache.json("bm25", key, compute)
+        return self.cache.json("bm25", self._candidates_key(split), compute)
+
+    def _bm25(self) -> retrieval.Retriever:
+        dataset, retriever = self.spec.dataset, self.spec.retriever
+        analyzer = retrieval.Analyzer.of(dataset.language, retriever.analyzer)
+        if retriever.backend == "rank_bm25":
+            return retrieval.BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
+        key = cache_key(
+            version=retrieval.INDEX_FORMAT,
+            dataset=dataset_identity(dataset),
+            language=dataset.language,
+            analyzer=vars(retriever.analyzer),
+        )
+
+        def build(folder: Path) -> None:
+            log.info("Indexing the corpus of %s for BM25 (once; cache kind bm25_index)", dataset.name)
+            retrieval.build_bm25_index(data.iter_docs(dataset), analyzer, folder)
+
+        return retrieval.BM25Index(self.cache.folder("bm25_index", key, build), analyzer, retriever.k1, retriever.b)
+
+    def _check_run_documents(self, run: Run) -> None:
+        """A run file's documents must be in the corpus: one that is not means the run was made on another
+        corpus (or version), and its texts could not be scored."""
+        listed = {doc_id for ranking in run.values() for doc_id in ranking}
+        missing = sorted(listed - set(data.doc_texts(self.spec.dataset, listed)))
+        if missing:
+            raise ValueError(
+                f"retriever.path {self.spec.retriever.path}: {len(missing)} of the run's {len(listed)} documents "
+                f"are not in the corpus {self.spec.dataset.docs} (first: {', '.join(missing[:5])}): "
+                "was the run made on another corpus or version?"
+            )
 
     # -- models -------------------------------------------------------------------------------------
     def folders(self) -> dict[str, Path]:
@@ -359,7 +389,7 @@ class Experiment:
                 else "ΘT alone"
             )
             log.info("Scoring %d %s queries with %s", len(candidates), split, weights_name)
-            run = self.scorer(weights.source).score(queries, self.docs(), candidates)
+            run = self.scorer(weights.source).score(queries, self.texts(split), candidates)
             bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
             if bad:  # raised before the cache stores anything
                 raise FloatingPointError(

@@ -46,7 +46,8 @@ def open_experiment(cfg: Config) -> Experiment:
         cache.clear()
     experiment = Experiment(ExperimentSpec.from_config(cfg), cache)
     experiment.split(cfg.split)  # a wrong id or split fails here, cheaply
-    experiment.folders()  # a missing or mismatched checkpoint fails here, before BM25 or scoring
+    experiment.candidates(cfg.split)  # a bad run file (retriever=run_file) here, before any checkpoint is fetched
+    experiment.folders()  # a missing or mismatched checkpoint here, before scoring
     experiment.check_layers()  # and a per-layer α for a layer the model does not have
     return experiment
 

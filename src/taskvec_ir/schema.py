@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from taskvec_ir.cache import file_digest
 from taskvec_ir.evaluation import check_measures
 from taskvec_ir.fusion import check_lambda
 from taskvec_ir.merge_settings import MERGE_METHODS, AlphaScale, LayerRule, MergeMethod, MergeSetting
@@ -148,23 +149,42 @@ class AnalyzerConfig:
 
 @dataclass
 class RetrieverConfig:
-    """BM25 over the corpus (``conf/retriever/``); the analyzer's language comes from the dataset."""
+    """The first stage (``conf/retriever/``): BM25 over the corpus, or an existing run file (``backend:
+    run_file``, ``path``). The analyzer's language comes from the dataset."""
 
-    backend: str = "bm25s"
+    backend: str = "inverted_index"
     top_k: int = 100
     k1: float = 1.2
     b: float = 0.75
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    path: str | None = None  # run_file: the TREC run whose candidates are re-ranked
 
     def __post_init__(self):
+        if self.backend == "bm25s":
+            raise ValueError(
+                "retriever.backend: 'bm25s' was replaced by 'inverted_index', which gives the same runs from an "
+                "index on disk: use retriever.backend=inverted_index (or leave it out)"
+            )
         _one_of(self.backend, BACKENDS, "retriever.backend")
         _positive(self.top_k, "retriever.top_k")
         if not self.k1 >= 0 or not 0 <= self.b <= 1:
             raise ValueError(f"retriever.k1 and retriever.b: {self.k1}, {self.b} must be k1 ≥ 0 and b in [0, 1]")
+        if self.backend == "run_file" and self.path is None:
+            raise ValueError("retriever=run_file needs the run to re-rank: add retriever.path=<TREC run file>")
+        if self.backend != "run_file" and self.path is not None:
+            raise ValueError(
+                f"retriever.path is read only by retriever=run_file, and the retriever is {self.backend}: "
+                "use retriever=run_file retriever.path=<TREC run file>"
+            )
 
     def identity(self) -> dict:
-        """What determines the candidates (a cache key)."""
-        return asdict(self)
+        """What determines the candidates (a cache key): for a run file, its content, not its path."""
+        if self.backend != "run_file":
+            return asdict(self)
+        path = Path(self.path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"no run file at {path}: fix retriever.path")
+        return {"backend": self.backend, "top_k": self.top_k, "run": file_digest(path)}
 
 
 # -- models ----------------------------------------------------------------------------------------------------

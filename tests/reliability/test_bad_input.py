@@ -72,7 +72,7 @@ def test_hydra_config_errors_stay_hydras(triple, mirror_dir, tmp_path):
         ("lam.value=nan", r"lam.value: nan must be a number in \[0, 1\]"),
         ("lam.grid=[0.0,1.2]", r"lam.value: 1.2 must be a number in \[0, 1\]"),
         ("retriever.top_k=-5", "retriever.top_k: -5 must be positive"),
-        ("retriever.backend=lucene", "retriever.backend: 'lucene' is not one of bm25s, rank_bm25"),
+        ("retriever.backend=lucene", "retriever.backend: 'lucene' is not one of inverted_index, rank_bm25, run_file"),
         ("dataset.language=it", "dataset.language: 'it' is not one of en, de, fr, es"),
         ("merge.method=slerp", "merge.method: 'slerp' is not one of"),
         ("merge.density=0", r"merge.density: 0.0 must be in \(0, 1\]"),
@@ -343,7 +343,7 @@ def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
     split = data.load_split(dataset, "test")
     assert split.qrels["q1"] == {"d1": 1, "gone1": 2}  # kept: the official judgements
     with caplog.at_level(logging.WARNING, logger="taskvec_ir.data"):
-        assert data.check_judged_documents(split.qrels, data.load_docs(dataset), "test") == 3
+        assert data.check_judged_documents(dataset, split.qrels, "test") == 3
     assert (
         "3 judgements (2 relevant, 3 queries) name 2 documents not in the corpus (first: gone1, gone2)" in caplog.text
     )
