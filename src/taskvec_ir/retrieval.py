@@ -218,11 +218,13 @@ def build_bm25_index(docs: Iterable[tuple[str, str]], analyzer: Analyzer, folder
         np.arange(len(terms_sorted), dtype=np.int32)
     )
     del vocabulary, term_of_word
+    term_ends = np.empty(len(terms_sorted), dtype=np.int64)
     with open(folder / _TERMS, "wb") as out:
-        encoded = [term.encode() for term in terms_sorted]
-        out.write(b"".join(encoded))
-    np.save(folder / _TERM_OFFSETS, np.concatenate([[0], np.cumsum([len(term) for term in encoded], dtype=np.int64)]))
-    del terms_sorted, encoded
+        for i, term in enumerate(terms_sorted):
+            out.write(term.encode())
+            term_ends[i] = out.tell()
+    np.save(folder / _TERM_OFFSETS, np.concatenate([[0], term_ends]))
+    del terms_sorted, term_ends
 
     frequency = np.empty_like(document_frequency)
     frequency[new_id] = document_frequency
