@@ -267,12 +267,15 @@ class BM25Index(_ScoredCorpus):
         if self.meta.get("format") != INDEX_FORMAT:
             raise ValueError(f"{folder} holds a BM25 index of another format: delete it to rebuild it")
 
+        # Plain ndarray views of the maps: np.memmap's own indexing costs microseconds per element read.
         def mapped(name: str) -> np.ndarray:
-            return np.load(folder / name, mmap_mode="r")
+            return np.load(folder / name, mmap_mode="r").view(np.ndarray)
 
         def mapped_bytes(name: str) -> np.ndarray:
             size = (folder / name).stat().st_size
-            return np.memmap(folder / name, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+            return (
+                np.memmap(folder / name, dtype=np.uint8, mode="r").view(np.ndarray) if size else np.zeros(0, np.uint8)
+            )
 
         self.documents = self.meta["documents"]
         self.average_length = self.meta["tokens"] / self.documents
