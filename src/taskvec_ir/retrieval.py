@@ -302,14 +302,32 @@ class BM25Index(_ScoredCorpus):
             saturation = tf / (k1 * ((1 - b) + b * self._doc_lengths[term_docs] / average) + tf)
             docs.append(term_docs)
             contributions.append(bm25_idf(end - start, self.documents) * saturation)
-        # bincount adds each document's contributions in query-term order, as one pass per term would.
-        scores = np.bincount(np.concatenate(docs), np.concatenate(contributions), minlength=self.documents)
-        positions = np.flatnonzero(scores)  # no contribution is negative
-        return positions, scores[positions] * (k1 + 1)
+        positions, scores = _sum_by_document(np.concatenate(docs), np.concatenate(contributions))
+        matched = scores > 0  # a term in more than half of the documents contributes 0
+        return positions[matched], scores[matched] * (k1 + 1)
 
     def _doc_id(self, position):
         start, end = self._doc_id_offsets[position], self._doc_id_offsets[position + 1]
         return self._doc_ids[start:end].tobytes().decode()
+
+
+def _sum_by_document(docs: np.ndarray, contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``docs`` (ascending) and the sum of each one's ``contributions``, added in their order.
+
+    Work in proportion to the postings read, never to the corpus: a score array per document costs more at
+    millions of documents than all of a query's postings. Each term's postings ascend, so a stable sort of
+    their concatenation merges a few sorted runs; bincount then adds each document's contributions in
+    query-term order, as one pass per term over a dense array would (the same float64 sums).
+    """
+    order = np.argsort(docs, kind="stable")
+    ordered = docs[order]
+    first = np.empty(len(docs), dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    group = np.empty(len(docs), dtype=np.intp)
+    group[order] = np.cumsum(first) - 1
+    positions = ordered[first]
+    return positions, np.bincount(group, weights=contributions, minlength=len(positions))
 
 
 class _SortedStrings:
