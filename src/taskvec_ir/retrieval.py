@@ -154,8 +154,8 @@ _STEMMED_WORDS = 200_000  # words whose term the index build remembers (refilled
 def build_bm25_index(docs: Iterable[tuple[str, str]], analyzer: Analyzer, folder: Path, chunk_docs: int = 20_000):
     """Write an inverted index of ``docs`` ((doc_id, text) pairs, read once, in order) into ``folder``.
 
-    Why not a library: bm25s indexes from one token list per document held in memory (3.5 GB per million
-    passages measured, bench/RESULTS.md), and PISA's or Lucene's analyzers are not ours. Here the corpus is
+    Why not a library: bm25s indexes from one token list per document held in memory (4.6 GB of peak RSS at
+    1M passages, bench/RESULTS.md 7), and PISA's or Lucene's analyzers and BM25 are not ours. Here the corpus is
     analysed chunk by chunk into (document, term, tf) postings written to disk; only the vocabulary and one
     int32 length per document stay in memory. Then the postings are ordered by term into the final arrays
     (5 to 8 bytes per posting, held once). The index stores term frequencies, not scores: k1 and b are
