@@ -1,6 +1,4 @@
 import json
-import multiprocessing
-import time
 
 import pytest
 
@@ -61,27 +59,3 @@ def test_disabled_cache_always_computes(tmp_path):
     cache.json("scores", "k", lambda: calls.append(1))
     cache.json("scores", "k", lambda: calls.append(1))
     assert len(calls) == 2
-
-
-def _build_slowly(root: str, log: str) -> None:
-    def build(folder):
-        with open(log, "a") as out:
-            out.write("built\n")
-        time.sleep(1)
-        (folder / "index.bin").write_bytes(b"x" * 10)
-
-    Cache(root).folder("bm25_index", "k", build)
-
-
-def test_a_folder_entry_is_built_once_while_other_processes_wait_for_it(tmp_path):
-    # A BM25 index of a large corpus takes an hour: parallel first trials must not each build it.
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_build_slowly, args=(str(tmp_path), str(tmp_path / "log"))) for _ in range(3)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0]
-    assert (tmp_path / "log").read_text() == "built\n"
-    assert (tmp_path / "bm25_index" / "k" / "index.bin").read_bytes() == b"x" * 10
-    assert [p.name for p in (tmp_path / "bm25_index").iterdir()] == ["k"]  # locks live apart from the entries

@@ -1,6 +1,7 @@
 """Workers that fill one cache entry at the same moment (test_cache_faults.py): importable by name, so
 ``multiprocessing`` can start them as fresh processes ("spawn")."""
 
+import time
 from pathlib import Path
 
 from taskvec_ir.cache import Cache
@@ -25,9 +26,10 @@ def fill_folder(root: str, barrier, results) -> None:
     cache = Cache(root)
 
     def build(folder: Path) -> None:
-        barrier.wait(timeout=120)
+        time.sleep(0.5)  # the other worker asks meanwhile
         for name, content in PARTS.items():
             (folder / name).write_bytes(content)
 
+    barrier.wait(timeout=120)  # both ask for the entry at once
     path = cache.folder("task_vector", "shared", build)
     results.put(({p.name: p.read_bytes() for p in path.iterdir() if p.name in PARTS} == PARTS, dict(cache.stats)))

@@ -52,7 +52,12 @@ def _fill_at_once(target, root: Path, how: str, watch: Path | None = None) -> tu
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp"))
+    """Temporary files left behind; the lock files of folder entries (under .locks) stay by design."""
+    return sorted(
+        p.name
+        for p in folder.rglob("*")
+        if (p.name.startswith(".") or p.name.endswith(".tmp")) and ".locks" not in p.relative_to(folder).parts
+    )
 
 
 @pytest.mark.parametrize("how", ["threads", "processes"])
@@ -71,7 +76,8 @@ def test_two_workers_writing_one_json_entry_at_once(tmp_path, how):
 @pytest.mark.parametrize("how", ["threads", "processes"])
 def test_two_workers_writing_one_folder_entry_at_once(tmp_path, how):
     outcomes, _ = _fill_at_once(cache_workers.fill_folder, tmp_path, how)
-    assert outcomes == [(True, {"task_vector.miss": 1})] * 2
+    # One built it; the other waited for that build (a BM25 index may take an hour) and read it; both got it whole.
+    assert sorted(outcomes, key=str) == [(True, {"task_vector.hit": 1}), (True, {"task_vector.miss": 1})]
     entry = tmp_path / "task_vector" / "shared"
     assert {p.name for p in entry.iterdir()} == {*cache_workers.PARTS, "manifest.json"}
     assert [p.name for p in (tmp_path / "task_vector").iterdir()] == ["shared"] and not _leftovers(tmp_path)
