@@ -128,9 +128,8 @@ def load_docs(dataset: DatasetConfig) -> dict[str, str]:
     against (Cranfield has two), so dropping them would silently change the corpus. No analyzer gives
     them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
     counts as a relevant document no system can find, as in the official evaluation."""
-    collection = _docs_collection(dataset)
     fields = list(dataset.doc_fields)
-    docs = {doc.doc_id: _join_fields(doc, fields) for doc in collection.docs_iter()}
+    docs = {doc_id: join_fields(parts) for doc_id, parts in load_doc_fields(dataset).items()}
     empty = [doc_id for doc_id, text in docs.items() if not text.strip()]
     if empty:
         log.warning(
@@ -143,6 +142,19 @@ def load_docs(dataset: DatasetConfig) -> dict[str, str]:
             ", ".join(empty[:_SHOWN_IDS]),
         )
     return docs
+
+
+def load_doc_fields(dataset: DatasetConfig) -> dict[str, dict[str, str]]:
+    """The corpus as doc_id -> {field: text} for the ``doc_fields`` in their order (missing values as ""): the
+    documents and nothing else of the dataset (no query, no qrels)."""
+    collection = _docs_collection(dataset)
+    fields = list(dataset.doc_fields)
+    return {doc.doc_id: {field: getattr(doc, field) or "" for field in fields} for doc in collection.docs_iter()}
+
+
+def join_fields(parts: Mapping[str, str]) -> str:
+    """A document's text as BM25 and the models see it: its non-empty fields joined by a space."""
+    return " ".join(value for value in parts.values() if value)
 
 
 def _docs_collection(dataset: DatasetConfig):
@@ -272,10 +284,6 @@ def _check_fields(record_type, fields: list[str], key: str) -> None:
     unknown = [field for field in fields if field not in record_type._fields]
     if unknown:
         raise ValueError(f"unknown field(s) {unknown} in {key}; available: {list(record_type._fields)}")
-
-
-def _join_fields(doc, fields: list[str]) -> str:
-    return " ".join(value for field in fields if (value := getattr(doc, field)))
 
 
 def source_identity(source: Path) -> str:

@@ -35,7 +35,9 @@ SYSTEMS = ("bm25", "ir_model", "task_arithmetic", "alpha_one", "domain_model")
 TASKS = ("evaluate", "adapt")
 WANDB_MODES = ("offline", "online", "disabled")
 DTYPES = ("float32", "bfloat16", "float16")
-ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae")
+ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
+PAIR_SOURCES = ("title", "sentence", "both")  # inverse_cloze: what a document's query is
+PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
 PRIMARY = "domain"  # the name of the task vector model.domain − model.base
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -214,7 +216,7 @@ class AdaptConfig:
 
     start: str = MISSING  # the checkpoint adapted (a model source)
     dataset: DatasetConfig | None = None  # whose documents it is trained on (never its queries or qrels)
-    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae
+    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae, inverse_cloze
     steps: int = 1000  # optimiser steps
     batch_size: int = 16  # documents per step
     max_length: int = 256  # tokens per document (longer ones are truncated)
@@ -225,6 +227,8 @@ class AdaptConfig:
     mlm_probability: float = 0.15  # mlm: share of tokens masked
     noise_density: float = 0.15  # span_corruption: share of tokens dropped into spans
     mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
+    pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both, as queries
+    pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
     save_every: int = 100  # steps between resumable states (only with a cache dir)
 
     def __post_init__(self):
@@ -244,16 +248,21 @@ class AdaptConfig:
                 raise ValueError(f"adapt.{name}: {getattr(self, name)!r} must lie strictly between 0 and 1")
         if not self.mean_span_length >= 1:
             raise ValueError(f"adapt.mean_span_length: {self.mean_span_length!r} must be a number of at least 1")
-        if self.objective == "simcse" and self.batch_size < 2:
+        _one_of(self.pair_source, PAIR_SOURCES, "adapt.pair_source")
+        if self.pair_count is not None:
+            _positive(self.pair_count, "adapt.pair_count")
+        if self.objective in ("simcse", "inverse_cloze") and self.batch_size < 2:
             raise ValueError(
-                "adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
+                f"adapt.batch_size: {self.objective} needs at least 2 documents per batch (the other documents "
                 "of a batch are its negatives)"
             )
 
     def training_settings(self) -> dict:
         """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
-        often progress is saved (a resumed run equals an uninterrupted one), so it is not among them."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("start", "dataset", "save_every")}
+        often progress is saved (a resumed run equals an uninterrupted one), so it is not among them; the pair
+        settings count only for inverse_cloze, so the checkpoints other objectives cached keep their keys."""
+        left_out = {"start", "dataset", "save_every", *(PAIR_SETTINGS if self.objective != "inverse_cloze" else ())}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
 
 
 def _source(value, key: str):
