@@ -233,12 +233,15 @@ def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Spli
     # Sorting first makes the sample depend only on the seed, not on the file's order.
     query_ids = sorted(parent.queries)
     chosen = set(random.Random(spec.seed).sample(query_ids, round(spec.fraction * len(query_ids))))
+    if spec.rest:
+        chosen = set(query_ids) - chosen
     log.info(
-        "Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
+        "Split %r: %d of the %d queries of %r, %s with seed %d (dataset.splits.%s.seed)",
         split,
         len(chosen),
         len(query_ids),
         spec.sample_of,
+        "those left out of the sample" if spec.rest else "sampled",
         spec.seed,
         split,
     )

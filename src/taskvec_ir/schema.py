@@ -74,11 +74,13 @@ def _one_of(value: str, allowed, key: str) -> str:
 # -- data ------------------------------------------------------------------------------------------------------
 @dataclass
 class SampleSplit:
-    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev."""
+    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev; with
+    ``rest``, the queries that sample leaves out (a dev/test split of a collection that has one query set)."""
 
     sample_of: str = MISSING
     fraction: float = MISSING
     seed: int = 42
+    rest: bool = False
 
 
 @dataclass
@@ -91,7 +93,7 @@ class DatasetConfig:
     query_field: str = "text"
     language: str = "en"  # picks the BM25 analyzer (stopwords, stemmer)
     test_split: str = "test"
-    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed}; with beir_path and no splits
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path and no splits
     # given, one per qrels/<split>.tsv of the collection
     splits: dict[str, Any] = field(default_factory=dict)
     relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row
