@@ -485,6 +485,7 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
     for owner, name in [(BeirQueries, "queries_iter"), (FilteredQueries, "queries_iter"), (BeirQrels, "qrels_iter")]:
         monkeypatch.setattr(owner, name, labels_read)
     monkeypatch.setattr(data, "load_split", labels_read)
+    data.register_beir_collection(corpus.name, corpus.beir_path)
     with pytest.raises(AssertionError, match="judgement was read"):  # the guard is live: the labels are out of reach
         list(__import__("ir_datasets").load("labels-guard/test").qrels_iter())
 
