@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from taskvec_ir import data
-from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, parse
+from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, SampleSplit, parse
 
 
 def dataset_config(name: str) -> DatasetConfig:
@@ -181,6 +181,15 @@ def test_dev_sample_is_a_seeded_fifth_of_train(irds_home, beir_sources):
     assert data.load_split(dataset, "dev") == dev
     other_seed = data.load_split(tiny_config("tiny-folder", beir_sources["folder"], seed=7), "dev")
     assert len(other_seed.queries) == 10 and set(other_seed.queries) != set(dev.queries)
+
+
+def test_the_rest_of_a_sample_is_the_queries_it_leaves_out(irds_home, beir_sources):
+    dataset = tiny_config("tiny-folder", beir_sources["folder"])
+    dataset.splits["held_out"] = SampleSplit(sample_of="train", fraction=0.2, seed=42, rest=True)
+    train, dev, held_out = (data.load_split(dataset, split) for split in ("train", "dev", "held_out"))
+    assert len(held_out.queries) == 40 and not set(held_out.queries) & set(dev.queries)
+    assert {**dev.queries, **held_out.queries} == train.queries
+    assert held_out.qrels == {qid: train.qrels[qid] for qid in held_out.queries}
 
 
 def test_unknown_split_is_a_clear_error(irds_home, beir_sources):

@@ -11,7 +11,11 @@ Objectives (``objective: auto`` picks the start checkpoint's own):
 - ``next_token``: causal language modelling (decoder-only LMs), transformers' collator;
 - ``simcse`` and ``tsdae``: for a start that is itself a sentence-transformers bi-encoder, unsupervised
   SimCSE (each text is its own positive, dropout makes the two views) and TSDAE (reconstruct a text from
-  the embedding of a copy with words deleted), with sentence-transformers' loss objects.
+  the embedding of a copy with words deleted), with sentence-transformers' loss objects;
+- ``inverse_cloze``: for a bi-encoder too, contrastive (query, document) pairs made from the documents alone
+  (the inverse cloze task, as in GPL-style domain adaptation): a document's title, or one sentence taken out
+  of it, is the query and the rest of the document the positive; the other documents of the batch are the
+  negatives (MultipleNegativesRankingLoss).
 
 Training is a plain PyTorch loop (AdamW, linear warmup and decay) rather than a Trainer, because
 resuming must be exact: every step's batch and random draws are a function of (seed, step) alone, so a
@@ -27,6 +31,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import time
 from abc import ABC, abstractmethod
@@ -40,13 +45,14 @@ from tqdm.auto import tqdm
 
 from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.checkpoints import read_config, resolve_model_source
+from taskvec_ir.data import join_fields
 from taskvec_ir.outputs import atomic_path, write_json
 from taskvec_ir.schema import AdaptConfig
 from taskvec_ir.scoring import fit_max_length, torch_device
 
 log = logging.getLogger(__name__)
 
-SENTENCE_TRANSFORMERS_OBJECTIVES = ("simcse", "tsdae")
+SENTENCE_TRANSFORMERS_OBJECTIVES = ("simcse", "tsdae", "inverse_cloze")
 T5_MODEL_TYPES = ("t5", "mt5")
 CAUSAL_LM_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")  # LlamaForCausalLM, GPT2LMHeadModel
 WARMUP_FRACTION = 0.1
@@ -55,6 +61,9 @@ TSDAE_DELETION_RATIO = 0.6  # the TSDAE paper's best noise: delete 60% of the wo
 FINAL_LOSS_STEPS = 10
 MAX_SENTINELS = 100  # T5 and mT5 tokenizers carry <extra_id_0> ... <extra_id_99>
 PARTIAL_KIND = "adapt-partial"
+TITLE_FIELD = "title"  # inverse_cloze: the document field whose text is a title query
+MIN_TITLE_WORDS = 3  # inverse_cloze: shorter titles ("Introduction") say nothing of their document
+MIN_SENTENCE_WORDS = 6  # inverse_cloze: shorter sentences (headings, "Results.") make no query
 _STATE_FILE = "state.pt"
 
 
@@ -113,15 +122,16 @@ def resolve_objective(folder: Path, objective: str) -> str:
 def adapted_checkpoint(
     spec: AdaptConfig,
     cache: Cache,
-    docs: Callable[[], Mapping[str, str]],
+    docs: Callable[[], Mapping[str, Mapping[str, str]]],
     corpus_identity: Mapping,
     log_step: Callable[[int, float], None] | None = None,
 ) -> Path:
     """The folder of ``spec.start`` (a model source, see ``checkpoints.resolve_model_source``) adapted to a
     corpus's documents as ``spec`` says, trained once and cached.
 
-    ``docs()`` returns the corpus (doc_id -> text) and is only called on a cache miss; ``corpus_identity``
-    says which corpus that is (it is part of the cache key). ``log_step(step, loss)`` is called after every
+    ``docs()`` returns the corpus (doc_id -> {field: text}, as ``data.load_doc_fields``: documents only, never a
+    query or a judgement) and is only called on a cache miss; ``corpus_identity`` says which corpus that is (it
+    is part of the cache key). ``log_step(step, loss)`` is called after every
     optimiser step. The folder loads like the start checkpoint and holds ``provenance.json``, which says how
     it was made.
     """
@@ -133,16 +143,17 @@ def adapted_checkpoint(
 
     def build(out: Path) -> None:
         device = torch_device(settings.device, "adapt.device")
-        texts = document_sample(docs(), settings.sample_size, settings.seed)
+        documents = document_sample(docs(), settings.sample_size, settings.seed)
         torch.manual_seed(settings.seed)  # heads or decoder layers the start lacks are initialised from it
         trainee = _TRAINEES[settings.objective](start, settings, device)
-        run = _train(trainee, texts, settings, partial, log_step)
+        examples = trainee.examples(documents, settings)
+        run = _train(trainee, examples, settings, partial, log_step)
         trainee.save(out)
         write_json(
             {
                 "start": {"source": spec.start, "folder": str(start), "fingerprint": fingerprint},
                 "corpus": dict(corpus_identity),
-                "documents": len(texts),
+                "documents": len(documents),
                 "objective": settings.objective,
                 "objective_details": trainee.details,
                 "settings": {**settings.training_settings(), "save_every": settings.save_every},
@@ -172,12 +183,14 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def document_sample(docs: Mapping[str, str], sample_size: int | None, seed: int) -> list[str]:
-    """The non-empty documents to train on: all, or ``sample_size`` of them drawn with ``seed``.
+def document_sample(
+    docs: Mapping[str, Mapping[str, str]], sample_size: int | None, seed: int
+) -> list[Mapping[str, str]]:
+    """The non-empty documents (their fields) to train on: all, or ``sample_size`` of them drawn with ``seed``.
 
     Ids are sorted first, so the sample does not depend on the order the corpus was read in.
     """
-    ids = sorted(doc_id for doc_id, text in docs.items() if text and text.strip())
+    ids = sorted(doc_id for doc_id, parts in docs.items() if join_fields(parts).strip())
     if not ids:
         raise ValueError("adapt: the corpus has no non-empty documents to train on")
     if sample_size is not None and sample_size < len(ids):
@@ -206,6 +219,16 @@ def batch_indices(step: int, documents: int, batch_size: int, seed: int) -> list
     return chosen
 
 
+def distinct_batch_indices(step: int, examples: int, batch_size: int, seed: int) -> list[int]:
+    """As ``batch_indices``, but a batch never repeats an example: each epoch is a seeded permutation cut
+    into whole batches, its last ``examples % batch_size`` left out (a batch spanning two epochs could hold
+    one example twice). Needs ``batch_size <= examples``."""
+    per_epoch = examples // batch_size
+    epoch, index = divmod(step, per_epoch)
+    permutation = np.random.default_rng([seed, epoch]).permutation(examples)
+    return [int(i) for i in permutation[index * batch_size : (index + 1) * batch_size]]
+
+
 def _step_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
@@ -216,8 +239,16 @@ class _Trainee(ABC):
     module: torch.nn.Module  # every trained parameter (the optimiser's, and the saved state's)
     details: dict  # objective facts worth recording in provenance.json
 
+    def examples(self, documents: list[Mapping[str, str]], settings: AdaptConfig) -> list:
+        """What a batch is drawn from: by default each document's text, its fields joined as BM25 reads them."""
+        return [join_fields(parts) for parts in documents]
+
+    def batch(self, examples: list, step: int, settings: AdaptConfig) -> list:
+        """The examples of ``step``: a function of (seed, step) alone, so that a resumed run sees the same."""
+        return [examples[i] for i in batch_indices(step, len(examples), settings.batch_size, settings.seed)]
+
     @abstractmethod
-    def loss(self, texts: list[str], rng: np.random.Generator) -> torch.Tensor:
+    def loss(self, texts: list, rng: np.random.Generator) -> torch.Tensor:
         """The objective's loss on a batch; random draws come from ``rng`` or torch's seeded generator."""
 
     @abstractmethod
@@ -449,12 +480,106 @@ class _TSDAETrainee(_SentenceTransformerTrainee):
         return self.module([self._features(damaged), self._features(texts)], None)
 
 
+# Sentence ends: ., ! or ? and a space. Any case follows, for lower-cased collections (Cranfield); a split
+# after an abbreviation ("et al. 3") only makes a short piece, which MIN_SENTENCE_WORDS leaves out as a query.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+TITLE_QUERY = -1  # in DocumentPairs.queries: the title is the query (else the index of the sentence that is)
+
+
+@dataclass(frozen=True)
+class DocumentPairs:
+    """One document's (query, positive) pairs for inverse_cloze, as the indices of their queries."""
+
+    title: str
+    sentences: tuple[str, ...]  # the rest of the document (its fields other than the title), in sentences
+    queries: tuple[int, ...]  # TITLE_QUERY, or the index of a sentence taken out as the query
+
+    def pair(self, query: int) -> tuple[str, str]:
+        """(query, positive): the title and the text, or a sentence and the title with the other sentences."""
+        if query == TITLE_QUERY:
+            return self.title, " ".join(self.sentences)
+        rest = self.sentences[:query] + self.sentences[query + 1 :]
+        return self.sentences[query], " ".join((self.title, *rest)).strip()
+
+
+def split_document(parts: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """A document's title (its ``title`` field, "" if none) and the sentences of the rest of it."""
+    title = " ".join(parts.get(TITLE_FIELD, "").split())
+    body = " ".join(" ".join(value.split()) for name, value in parts.items() if name != TITLE_FIELD and value)
+    if title and body.startswith(title):  # Cranfield's text opens with its title (and " ."): the pair would be a copy
+        body = body[len(title) :].lstrip(" .!?")
+    return title, tuple(sentence for sentence in _SENTENCE_END.split(body) if sentence)
+
+
+def document_pairs(
+    documents: list[Mapping[str, str]], source: str, count: int | None, seed: int
+) -> list[DocumentPairs]:
+    """The documents that give a pair, each with its pairs: every pair ``source`` allows (a title of at least
+    MIN_TITLE_WORDS words over a non-empty text; a sentence of at least MIN_SENTENCE_WORDS words, when other
+    sentences remain to be its positive), or ``count`` of them drawn with ``seed``. Reads the documents alone."""
+    split = [split_document(parts) for parts in documents]
+    candidates = []  # (document, query)
+    for index, (title, sentences) in enumerate(split):
+        if source in ("title", "both") and len(title.split()) >= MIN_TITLE_WORDS and sentences:
+            candidates.append((index, TITLE_QUERY))
+        if source in ("sentence", "both") and len(sentences) >= 2:
+            candidates += [(index, i) for i, text in enumerate(sentences) if len(text.split()) >= MIN_SENTENCE_WORDS]
+    if not candidates:
+        fields_hint = f" (no '{TITLE_FIELD}' field in dataset.doc_fields?)" if source == "title" else ""
+        raise ValueError(f"adapt.pair_source: the documents give no {source} pairs{fields_hint}")
+    if count is not None and count < len(candidates):
+        chosen = np.random.default_rng(seed).choice(len(candidates), size=count, replace=False)
+        candidates = [candidates[i] for i in sorted(chosen)]
+    queries: dict[int, list[int]] = {}
+    for index, query in candidates:
+        queries.setdefault(index, []).append(query)
+    return [DocumentPairs(split[index][0], split[index][1], tuple(chosen)) for index, chosen in queries.items()]
+
+
+class _InverseClozeTrainee(_SentenceTransformerTrainee):
+    """inverse_cloze: pairs made from the documents (``document_pairs``), MultipleNegativesRankingLoss with the
+    other documents of the batch as negatives. A batch holds distinct documents, one pair each (drawn per step
+    among the document's pairs), so no negative is a piece of the query's own document."""
+
+    def __init__(self, folder, settings, device):
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        super().__init__(folder, settings, device)
+        self.module = MultipleNegativesRankingLoss(self.model)
+
+    def examples(self, documents, settings):
+        pairs = document_pairs(documents, settings.pair_source, settings.pair_count, settings.seed)
+        if len(pairs) < settings.batch_size:
+            raise ValueError(
+                f"adapt.batch_size: {settings.batch_size} exceeds the {len(pairs)} documents that give pairs, "
+                "and a batch holds each document once: lower it"
+            )
+        queries = [query for document in pairs for query in document.queries]
+        self.details = {
+            **self.details,
+            "pairs": len(queries),
+            "title_pairs": queries.count(TITLE_QUERY),
+            "sentence_pairs": len(queries) - queries.count(TITLE_QUERY),
+            "documents_with_pairs": len(pairs),
+        }
+        log.info("adapt: inverse_cloze pairs %s", self.details)
+        return pairs
+
+    def batch(self, examples, step, settings):
+        return [examples[i] for i in distinct_batch_indices(step, len(examples), settings.batch_size, settings.seed)]
+
+    def loss(self, documents, rng):
+        pairs = [document.pair(int(rng.choice(document.queries))) for document in documents]
+        return self.module([self._features([q for q, _ in pairs]), self._features([p for _, p in pairs])], None)
+
+
 _TRAINEES: dict[str, Callable[[Path, AdaptConfig, torch.device], _Trainee]] = {
     "mlm": _masked_lm,
     "span_corruption": _SpanCorruptionTrainee,
     "next_token": _causal_lm,
     "simcse": _SimCSETrainee,
     "tsdae": _TSDAETrainee,
+    "inverse_cloze": _InverseClozeTrainee,
 }
 
 
@@ -468,7 +593,7 @@ class _Run:
 
 def _train(
     trainee: _Trainee,
-    texts: list[str],
+    examples: list,
     settings: AdaptConfig,
     partial: Path | None,
     log_step: Callable[[int, float], None] | None,
@@ -492,9 +617,13 @@ def _train(
                 step=state["step"], losses=list(state["losses"]), seconds=state["seconds"], resumed_from=state["step"]
             )
             log.info("adapt: resuming at step %d of %d from %s", run.step, settings.steps, partial)
-    if len(texts) < settings.batch_size:
-        log.warning("adapt: %d documents for batches of %d: a batch repeats documents", len(texts), settings.batch_size)
-    log.info("adapt: %s on %d documents, steps %d to %d", settings.objective, len(texts), run.step + 1, settings.steps)
+    if len(examples) < settings.batch_size:
+        log.warning(
+            "adapt: %d documents for batches of %d: a batch repeats documents", len(examples), settings.batch_size
+        )
+    log.info(
+        "adapt: %s on %d documents, steps %d to %d", settings.objective, len(examples), run.step + 1, settings.steps
+    )
     trainee.module.train()
     started = time.perf_counter()
     with tqdm(total=settings.steps, initial=run.step, desc=f"adapting ({settings.objective})", unit="step") as bar:
@@ -502,7 +631,7 @@ def _train(
             # Every random draw of a step (masking, noise, dropout) comes from (seed, step): see the module doc.
             step_seed = _step_seed(settings.seed, run.step)
             torch.manual_seed(step_seed)
-            batch = [texts[i] for i in batch_indices(run.step, len(texts), settings.batch_size, settings.seed)]
+            batch = trainee.batch(examples, run.step, settings)
             loss = trainee.loss(batch, np.random.default_rng(step_seed))
             if not torch.isfinite(loss):
                 raise FloatingPointError(

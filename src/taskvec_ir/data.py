@@ -129,11 +129,11 @@ def iter_docs(dataset: DatasetConfig) -> Iterator[tuple[str, str]]:
     were made against (Cranfield has two), so dropping them would silently change the corpus. No analyzer
     gives them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
     counts as a relevant document no system can find, as in the official evaluation."""
-    collection = _docs_collection(dataset)
     fields = list(dataset.doc_fields)
+    collection = _docs_collection(dataset)
     empty, total = [], 0
     for doc in collection.docs_iter():
-        text = _join_fields(doc, fields)
+        text = join_fields(_field_values(doc, fields))
         total += 1
         if not text.strip():
             empty.append(doc.doc_id)
@@ -160,7 +160,24 @@ def doc_texts(dataset: DatasetConfig, doc_ids: Iterable[str]) -> dict[str, str]:
     and evaluation never read the whole corpus. Ids the corpus lacks are left out."""
     store = _docs_collection(dataset).docs_store()
     fields = list(dataset.doc_fields)
-    return {doc_id: _join_fields(doc, fields) for doc_id, doc in store.get_many(set(doc_ids)).items()}
+    return {doc_id: join_fields(_field_values(doc, fields)) for doc_id, doc in store.get_many(set(doc_ids)).items()}
+
+
+def load_doc_fields(dataset: DatasetConfig) -> dict[str, dict[str, str]]:
+    """The corpus as doc_id -> {field: text} for the ``doc_fields`` in their order (missing values as ""): the
+    documents and nothing else of the dataset (no query, no qrels)."""
+    collection = _docs_collection(dataset)
+    fields = list(dataset.doc_fields)
+    return {doc.doc_id: _field_values(doc, fields) for doc in collection.docs_iter()}
+
+
+def join_fields(parts: Mapping[str, str]) -> str:
+    """A document's text as BM25 and the models see it: its non-empty fields joined by a space."""
+    return " ".join(value for value in parts.values() if value)
+
+
+def _field_values(doc, fields: list[str]) -> dict[str, str]:
+    return {field: getattr(doc, field) or "" for field in fields}
 
 
 def _docs_collection(dataset: DatasetConfig):
@@ -241,12 +258,15 @@ def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Spli
     # Sorting first makes the sample depend only on the seed, not on the file's order.
     query_ids = sorted(parent.queries)
     chosen = set(random.Random(spec.seed).sample(query_ids, round(spec.fraction * len(query_ids))))
+    if spec.rest:
+        chosen = set(query_ids) - chosen
     log.info(
-        "Split %r: %d of the %d queries of %r, sampled with seed %d (dataset.splits.%s.seed)",
+        "Split %r: %d of the %d queries of %r, %s with seed %d (dataset.splits.%s.seed)",
         split,
         len(chosen),
         len(query_ids),
         spec.sample_of,
+        "those left out of the sample" if spec.rest else "sampled",
         spec.seed,
         split,
     )
@@ -292,10 +312,6 @@ def _check_fields(record_type, fields: list[str], key: str) -> None:
     unknown = [field for field in fields if field not in record_type._fields]
     if unknown:
         raise ValueError(f"unknown field(s) {unknown} in {key}; available: {list(record_type._fields)}")
-
-
-def _join_fields(doc, fields: list[str]) -> str:
-    return " ".join(value for field in fields if (value := getattr(doc, field)))
 
 
 def source_identity(source: Path) -> str:

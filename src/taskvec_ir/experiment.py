@@ -213,7 +213,7 @@ class Experiment:
         return adapt.adapted_checkpoint(
             source,
             self.cache,
-            docs=lambda: data.load_docs(corpus),
+            docs=lambda: data.load_doc_fields(corpus),  # the documents alone: no query, no qrels
             corpus_identity=dataset_identity(corpus),
             log_step=self.on_adapt_step,
         )

@@ -36,7 +36,9 @@ SYSTEMS = ("bm25", "ir_model", "task_arithmetic", "alpha_one", "domain_model")
 TASKS = ("evaluate", "adapt")
 WANDB_MODES = ("offline", "online", "disabled")
 DTYPES = ("float32", "bfloat16", "float16")
-ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae")
+ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
+PAIR_SOURCES = ("title", "sentence", "both")  # inverse_cloze: what a document's query is
+PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
 PRIMARY = "domain"  # the name of the task vector model.domain − model.base
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -73,11 +75,13 @@ def _one_of(value: str, allowed, key: str) -> str:
 # -- data ------------------------------------------------------------------------------------------------------
 @dataclass
 class SampleSplit:
-    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev."""
+    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev; with
+    ``rest``, the queries that sample leaves out (a dev/test split of a collection that has one query set)."""
 
     sample_of: str = MISSING
     fraction: float = MISSING
     seed: int = 42
+    rest: bool = False
 
 
 @dataclass
@@ -90,7 +94,7 @@ class DatasetConfig:
     query_field: str = "text"
     language: str = "en"  # picks the BM25 analyzer (stopwords, stemmer)
     test_split: str = "test"
-    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed}; with beir_path and no splits
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path and no splits
     # given, one per qrels/<split>.tsv of the collection
     splits: dict[str, Any] = field(default_factory=dict)
     relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row
@@ -234,7 +238,7 @@ class AdaptConfig:
 
     start: str = MISSING  # the checkpoint adapted (a model source)
     dataset: DatasetConfig | None = None  # whose documents it is trained on (never its queries or qrels)
-    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae
+    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae, inverse_cloze
     steps: int = 1000  # optimiser steps
     batch_size: int = 16  # documents per step
     max_length: int = 256  # tokens per document (longer ones are truncated)
@@ -245,6 +249,8 @@ class AdaptConfig:
     mlm_probability: float = 0.15  # mlm: share of tokens masked
     noise_density: float = 0.15  # span_corruption: share of tokens dropped into spans
     mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
+    pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both, as queries
+    pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
     save_every: int = 100  # steps between resumable states (only with a cache dir)
 
     def __post_init__(self):
@@ -264,16 +270,21 @@ class AdaptConfig:
                 raise ValueError(f"adapt.{name}: {getattr(self, name)!r} must lie strictly between 0 and 1")
         if not self.mean_span_length >= 1:
             raise ValueError(f"adapt.mean_span_length: {self.mean_span_length!r} must be a number of at least 1")
-        if self.objective == "simcse" and self.batch_size < 2:
+        _one_of(self.pair_source, PAIR_SOURCES, "adapt.pair_source")
+        if self.pair_count is not None:
+            _positive(self.pair_count, "adapt.pair_count")
+        if self.objective in ("simcse", "inverse_cloze") and self.batch_size < 2:
             raise ValueError(
-                "adapt.batch_size: simcse needs at least 2 documents per batch (the other documents "
+                f"adapt.batch_size: {self.objective} needs at least 2 documents per batch (the other documents "
                 "of a batch are its negatives)"
             )
 
     def training_settings(self) -> dict:
         """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
-        often progress is saved (a resumed run equals an uninterrupted one), so it is not among them."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("start", "dataset", "save_every")}
+        often progress is saved (a resumed run equals an uninterrupted one), so it is not among them; the pair
+        settings count only for inverse_cloze, so the checkpoints other objectives cached keep their keys."""
+        left_out = {"start", "dataset", "save_every", *(PAIR_SETTINGS if self.objective != "inverse_cloze" else ())}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
 
 
 def _source(value, key: str):
