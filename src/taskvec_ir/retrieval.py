@@ -91,7 +91,7 @@ def bm25_idf(document_frequency: int, documents: int) -> float:
 
 
 class _ScoredCorpus:
-    """What both BM25 retrievers share: the analyzer, and top-k search over one score array per query."""
+    """What both BM25 retrievers share: the analyzer, and top-k search over each query's matching documents."""
 
     def __init__(self, analyzer: Analyzer, k1: float, b: float):
         self.analyzer, self.k1, self.b = analyzer, k1, b
@@ -258,7 +258,7 @@ def _grown(values: np.ndarray, size: int) -> np.ndarray:
 
 class BM25Index(_ScoredCorpus):
     """BM25 (Okapi) search over an index written by ``build_bm25_index``, memory-mapped: opening it reads
-    nothing, and a query reads only its terms' postings (plus one score per document)."""
+    nothing, and a query reads only its terms' postings and the lengths of the documents in them."""
 
     def __init__(self, folder: Path, analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
         super().__init__(analyzer, k1, b)
