@@ -14,7 +14,7 @@ export TASKVEC_IR_MIRROR
 # matplotlib (the sweep's plots) scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
-.PHONY: install demo sweep-demo test lint bench clean cluster-up cluster-down
+.PHONY: install demo sweep-demo table-demo test lint bench clean cluster-up cluster-down
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -34,6 +34,11 @@ demo: install
 # A small real sweep offline: α tuned on 40 SciFact dev queries (6 trials), then the final test evaluation.
 sweep-demo: install
 	$(BIN)/taskvec-ir -m sweep=alpha dataset.splits.dev.fraction=0.05 retriever.top_k=10 hydra.sweeper.n_trials=6 $(ARGS)
+
+# The paper's Table 1 in miniature, offline (SciFact and Cranfield × two demo triples, every selection of α):
+# about 25 minutes on 2 cores; rerun to resume. The table and each cell in tables/table_demo/.
+table-demo: install
+	$(BIN)/taskvec-ir experiment=table_demo $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)

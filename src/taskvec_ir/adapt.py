@@ -493,6 +493,7 @@ class DocumentPairs:
     title: str
     sentences: tuple[str, ...]  # the rest of the document (its fields other than the title), in sentences
     queries: tuple[int, ...]  # TITLE_QUERY, or the index of a sentence taken out as the query
+    document: int  # its index in the documents the pairs were made from
 
     def pair(self, query: int) -> tuple[str, str]:
         """(query, positive): the title and the text, or a sentence and the title with the other sentences."""
@@ -533,7 +534,7 @@ def document_pairs(
     queries: dict[int, list[int]] = {}
     for index, query in candidates:
         queries.setdefault(index, []).append(query)
-    return [DocumentPairs(split[index][0], split[index][1], tuple(chosen)) for index, chosen in queries.items()]
+    return [DocumentPairs(*split[index], tuple(chosen), index) for index, chosen in queries.items()]
 
 
 class _InverseClozeTrainee(_SentenceTransformerTrainee):

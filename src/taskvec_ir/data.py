@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import heapq
 import logging
 import os
 import random
@@ -210,17 +211,50 @@ def load_split(dataset: DatasetConfig, split: str) -> Split:
     its id: BM25 retrieves nothing for it, so it would score 0 on every system and silently pull every
     mean down; an IR researcher wants the official query set, so the fix belongs in the data (or
     ``dataset.query_field``), not in a silent drop."""
+    queries = load_queries(dataset, split)
+    spec = dataset.split(split)
+    if not isinstance(spec, SampleSplit):
+        return Split(queries=queries, qrels=_irds_qrels(dataset, spec))
+    qrels = _irds_qrels(dataset, dataset.split(spec.sample_of))
+    return Split(queries=queries, qrels={qid: judged for qid, judged in qrels.items() if qid in queries})
+
+
+def load_queries(dataset: DatasetConfig, split: str) -> dict[str, str]:
+    """The queries of ``split`` alone, query_id -> text: its qrels are never read (label-free selection of α
+    sees only these). Checked as ``load_split`` checks them."""
     spec = dataset.split(split)
     _docs_collection(dataset)
-    loaded = _sample_split(dataset, split, spec) if isinstance(spec, SampleSplit) else _load_irds_split(dataset, spec)
-    empty = sorted(qid for qid, text in loaded.queries.items() if not (text or "").strip())
+    if isinstance(spec, SampleSplit):
+        parent = _irds_queries(dataset, dataset.split(spec.sample_of))
+        chosen = _sampled_ids(sorted(parent), spec, split)
+        queries = {qid: text for qid, text in sorted(parent.items()) if qid in chosen}
+    else:
+        queries = _irds_queries(dataset, spec)
+    empty = sorted(qid for qid, text in queries.items() if not (text or "").strip())
     if empty:
         raise ValueError(
-            f"dataset {dataset.name!r} split {split!r}: {len(empty)} of {len(loaded.queries)} queries have "
+            f"dataset {dataset.name!r} split {split!r}: {len(empty)} of {len(queries)} queries have "
             f"empty text (first: {', '.join(empty[:_SHOWN_IDS])}); fix the queries or dataset.query_field "
             f"({dataset.query_field!r})"
         )
-    return loaded
+    return queries
+
+
+def sample_doc_fields(dataset: DatasetConfig, count: int, seed: int) -> dict[str, dict[str, str]]:
+    """``count`` documents of the corpus (doc_id -> {field: text}), drawn with ``seed`` in one streamed pass:
+    the ids of smallest seeded hash. The sample depends on the ids and the seed alone, not on the corpus's
+    order, and memory on ``count``, not on the corpus (MIRACL's millions of passages)."""
+    collection = _docs_collection(dataset)
+    fields = list(dataset.doc_fields)
+    kept: list[tuple[int, str, dict[str, str]]] = []  # a max-heap on the hash (negated) of the `count` smallest
+    for doc in collection.docs_iter():
+        digest = hashlib.blake2b(f"{seed}:{doc.doc_id}".encode(), digest_size=8).digest()
+        rank = -int.from_bytes(digest, "big")
+        if len(kept) < count:
+            heapq.heappush(kept, (rank, doc.doc_id, _field_values(doc, fields)))
+        elif rank > kept[0][0]:
+            heapq.heapreplace(kept, (rank, doc.doc_id, _field_values(doc, fields)))
+    return {doc_id: parts for _, doc_id, parts in sorted(kept, key=lambda entry: entry[1])}
 
 
 def check_judged_documents(dataset: DatasetConfig, qrels: Mapping[str, Mapping[str, int]], split: str) -> int:
@@ -253,10 +287,9 @@ def _ir_datasets_home() -> Path:
     return Path(os.environ.get("IR_DATASETS_HOME", Path.home() / ".ir_datasets"))
 
 
-def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Split:
-    parent = _load_irds_split(dataset, dataset.split(spec.sample_of))
-    # Sorting first makes the sample depend only on the seed, not on the file's order.
-    query_ids = sorted(parent.queries)
+def _sampled_ids(query_ids: list[str], spec: SampleSplit, split: str) -> set[str]:
+    """The ids a sample split takes from its parent's ``query_ids`` (sorted first: the sample depends only on
+    the seed, not on the file's order)."""
     chosen = set(random.Random(spec.seed).sample(query_ids, round(spec.fraction * len(query_ids))))
     if spec.rest:
         chosen = set(query_ids) - chosen
@@ -270,20 +303,23 @@ def _sample_split(dataset: DatasetConfig, split: str, spec: SampleSplit) -> Spli
         spec.seed,
         split,
     )
-    return Split(
-        queries={qid: parent.queries[qid] for qid in query_ids if qid in chosen},
-        qrels={qid: judged for qid, judged in parent.qrels.items() if qid in chosen},
-    )
+    return chosen
 
 
-def _load_irds_split(dataset: DatasetConfig, irds_id: str) -> Split:
+def _irds_queries(dataset: DatasetConfig, irds_id: str) -> dict[str, str]:
     collection = _load(dataset, irds_id, "dataset.splits")
-    if not (collection.has_queries() and collection.has_qrels()):
-        raise ValueError(f"ir_datasets id {irds_id!r} lacks queries or qrels: fix dataset.splits")
+    if not collection.has_queries():
+        raise ValueError(f"ir_datasets id {irds_id!r} has no queries: fix dataset.splits")
     field = dataset.query_field
     _check_fields(collection.queries_cls(), [field], "dataset.query_field")
-    queries = {query.query_id: getattr(query, field) for query in collection.queries_iter()}
-    return Split(queries=queries, qrels=_map_qrels(collection.qrels_iter(), dataset.relevance_map))
+    return {query.query_id: getattr(query, field) for query in collection.queries_iter()}
+
+
+def _irds_qrels(dataset: DatasetConfig, irds_id: str) -> dict[str, dict[str, int]]:
+    collection = _load(dataset, irds_id, "dataset.splits")
+    if not collection.has_qrels():
+        raise ValueError(f"ir_datasets id {irds_id!r} has no qrels: fix dataset.splits")
+    return _map_qrels(collection.qrels_iter(), dataset.relevance_map)
 
 
 def _load(dataset: DatasetConfig, irds_id: str, key: str):

@@ -115,6 +115,18 @@ class Experiment:
             self._splits[name] = data.load_split(self.spec.dataset, name)
         return self._splits[name]
 
+    def add_split(
+        self, name: str, split: data.Split, candidates: Run | None = None, texts: dict[str, str] | None = None
+    ) -> None:
+        """A query set that is not one of the dataset's splits (label-free selection's unlabeled queries, pseudo-
+        queries), under ``name``; its candidates (BM25's, cached, unless given) and texts (from the doc store,
+        unless given) are then used like a split's."""
+        self._splits[name] = split
+        if candidates is not None:
+            self._candidates[name] = candidates
+        if texts is not None:
+            self._texts[name] = texts
+
     def texts(self, split: str) -> dict[str, str]:
         """doc_id -> text of the split's candidates, read by id from the doc store (never the whole corpus)."""
         if split not in self._texts:
@@ -149,11 +161,12 @@ class Experiment:
                 self._check_run_documents(run)
                 return run
             log.info("BM25 (%s) for %d %s queries", retriever.backend, len(queries), split)
-            return self._bm25().search(queries, retriever.top_k)
+            return self.bm25().search(queries, retriever.top_k)
 
         return self.cache.json("bm25", self._candidates_key(split), compute)
 
-    def _bm25(self) -> retrieval.Retriever:
+    def bm25(self) -> retrieval.Retriever:
+        """BM25 over the corpus (its index built once into the cache), whatever the first stage is."""
         dataset, retriever = self.spec.dataset, self.spec.retriever
         analyzer = retrieval.Analyzer.of(dataset.language, retriever.analyzer)
         if retriever.backend == "rank_bm25":
@@ -400,9 +413,10 @@ class Experiment:
         return self.cache.json("scores", key, compute)
 
     # -- systems ---------------------------------------------------------------------------------------
-    def system_run(self, split: str, system: str, lam: float) -> Run:
+    def system_run(self, split: str, system: str, lam: float, setting: MergeSetting | None = None) -> Run:
+        """``system``'s fused run of ``split``, Θ' at ``setting`` (default: the spec's)."""
         candidates = self.candidates(split)
-        weights = system_weights(system, self.spec.merge)
+        weights = system_weights(system, setting or self.spec.merge)
         if weights is None:
             return candidates
         return fusion.fuse(candidates, self.scores(split, weights), lam)

@@ -24,6 +24,7 @@ from taskvec_ir.lineage import Artifact, code_provenance
 from taskvec_ir.outputs import OutputError, write_json
 from taskvec_ir.schema import AdaptConfig, Config
 from taskvec_ir.sources import config_key, model_sources
+from taskvec_ir.table import run_table
 
 log = logging.getLogger("taskvec_ir")
 USER_ERRORS = (ValueError, FileNotFoundError, OutputError)  # a message for the user, not a traceback
@@ -70,6 +71,10 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
     for role, source in model_sources(cfg.model).items():
         if isinstance(source, AdaptConfig):
             seeds[f"{config_key(role)}.seed"] = source.seed
+    if cfg.selection.method == "cross_validation":
+        seeds["selection.seed"] = cfg.selection.seed
+    if cfg.selection.method == "pseudo_queries":
+        seeds["selection.pseudo_queries.seed"] = cfg.selection.pseudo_queries.seed
     if sampler_seed is not None:
         seeds["hydra.sweeper.sampler.seed"] = sampler_seed
         if cfg.trial is not None:
@@ -112,6 +117,8 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``; returns the objective and the λ used."""
     from taskvec_ir import evaluation
 
+    if cfg.selection.method is not None:
+        return run_selection(cfg, out_dir, sampler_seed)
     experiment = open_experiment(cfg)
     slurm = slurm_job()
     if slurm is not None:  # where a sweep's trial ran: in the log, the run's config, and for a resumed sweeper
@@ -155,6 +162,52 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
     print(f"Outputs: {out_dir}")
     return result
+
+
+def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
+    """A job whose α and λ ``cfg.selection`` chooses (``taskvec_ir.selection``) before its one evaluation of
+    ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered),
+    ``selection_curve.png``, the runs, ``per_query.json`` and ``metrics.json`` last; logs them to W&B."""
+    from taskvec_ir import evaluation, selection
+
+    experiment = open_experiment(cfg)
+    with tracking.wandb_run(run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+        choice = selection.choose(experiment, cfg)
+        means, per_query = selection.evaluate_choice(
+            experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
+        )
+        chosen = choice.describe()
+        write_json(chosen, out_dir / "selection.json")
+        selection.curve_plot(choice, out_dir / "selection_curve.png")
+        write_json({cfg.split: per_query}, out_dir / "per_query.json")
+        chosen.pop("curve")
+        write_json({cfg.split: means, "selection": chosen}, out_dir / "metrics.json")  # last: the job is complete
+        columns = ["fold", "alpha", "lam", "value"]
+        tracking.log_report(
+            run,
+            {"selection_curve": out_dir / "selection_curve.png"},
+            {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
+        )
+        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=True))
+        tracking.log_results(run, cfg.split, means, per_query)
+        tracking.log_summary(
+            run,
+            {
+                "selection/method": choice.method,
+                "selection/criterion": choice.criterion,
+                "alpha": choice.alpha,
+                "lam": choice.lam,
+                **{f"cache/{k}": v for k, v in experiment.cache.stats.items()},
+            },
+        )
+    folds = f" (mean of {len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
+    print(
+        f"\n{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
+        f"chosen by selection={choice.method} ({choice.criterion})"
+    )
+    print(evaluation.format_table(means, cfg.measures))
+    print(f"Outputs: {out_dir}")
+    return {"alpha": choice.alpha, "lam": choice.lam}
 
 
 def run_config(cfg: Config) -> dict:
@@ -215,4 +268,4 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
 
 
-TASKS: Mapping = {"evaluate": run_job, "adapt": run_adapt}
+TASKS: Mapping = {"evaluate": run_job, "adapt": run_adapt, "table": run_table}

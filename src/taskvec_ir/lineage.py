@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,9 @@ class Artifact:
     checksum: bool = True
     upload: bool = False
     files: tuple[str, ...] = ()  # with upload and a folder: only these of its files (relative paths); all if empty
+
+    def __post_init__(self):  # a study or table name may hold '/' or '@', which W&B refuses in a name
+        object.__setattr__(self, "name", re.sub(r"[^A-Za-z0-9_.-]", "-", self.name))
 
 
 def _git(folder: Path) -> dict | None:

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from pathlib import Path
@@ -78,6 +79,10 @@ class Retriever(Protocol):
         """query_id -> doc_id -> score for each query's ``top_k`` best documents."""
         ...
 
+    def score_text(self, query: str, text: str) -> float:
+        """The score ``text`` would get for ``query`` as one more document of the corpus."""
+        ...
+
 
 # -- BM25 -------------------------------------------------------------------------------------------------
 # Both BM25 retrievers score with bm25s's "robertson" BM25: idf log((N − df + 0.5) / (df + 0.5)), floored at 0
@@ -105,6 +110,20 @@ class _ScoredCorpus:
             run[query_id] = {} if matches is None else self._ranked(*matches, top_k)
         return run
 
+    def score_text(self, query: str, text: str) -> float:
+        """The BM25 score ``text`` would get for ``query`` as a document of this corpus (its idf and average
+        length): how a pseudo-query's source document scores once the query is taken out of it."""
+        terms = Counter(self.analyzer(text))
+        norm = self.k1 * ((1 - self.b) + self.b * sum(terms.values()) / self.average_length)
+        return sum(
+            self._idf(term) * terms[term] * (self.k1 + 1) / (terms[term] + norm)
+            for term in self.analyzer(query)
+            if terms[term]
+        )
+
+    def _idf(self, term: str) -> float:
+        raise NotImplementedError
+
     def _matches(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
         """The positions (ascending) of the documents with a positive score, and their scores; None when no
         query term can match. A document sharing no term with the query is never returned, as from an
@@ -130,6 +149,10 @@ class BM25Retriever(_ScoredCorpus):
         super().__init__(analyzer, k1, b)
         self.doc_ids = list(docs)
         self._bm25 = BM25Okapi([analyzer(text) for text in docs.values()], k1=k1, b=b)
+        self.average_length = self._bm25.avgdl
+
+    def _idf(self, term):
+        return self._bm25.idf.get(term, 0.0)
 
     def _matches(self, tokens):
         if not tokens:
@@ -287,6 +310,12 @@ class BM25Index(_ScoredCorpus):
     def term_id(self, term: str) -> int | None:
         position = bisect.bisect_left(self._terms, term)
         return position if position < len(self._terms) and self._terms[position] == term else None
+
+    def _idf(self, term):
+        term_id = self.term_id(term)
+        if term_id is None:
+            return 0.0
+        return bm25_idf(int(self._offsets[term_id + 1] - self._offsets[term_id]), self.documents)
 
     def _matches(self, tokens):
         # Terms the corpus lacks add nothing to any score; a repeated query term counts each time (as in rank_bm25).

@@ -33,12 +33,14 @@ from taskvec_ir.retrieval import BACKENDS, LANGUAGES
 KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
 # What one row of a results table evaluates (see taskvec_ir.experiment).
 SYSTEMS = ("bm25", "ir_model", "task_arithmetic", "alpha_one", "domain_model")
-TASKS = ("evaluate", "adapt")
+TASKS = ("evaluate", "adapt", "table")
 WANDB_MODES = ("offline", "online", "disabled")
 DTYPES = ("float32", "bfloat16", "float16")
 ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
 PAIR_SOURCES = ("title", "sentence", "both")  # inverse_cloze: what a document's query is
 PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
+# How a job chooses α and λ itself (``conf/selection/``; see taskvec_ir.selection); a table's cells also have "dev".
+SELECTIONS = ("cross_validation", "pseudo_queries", "stability", "nqc")
 PRIMARY = "domain"  # the name of the task vector model.domain − model.base
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -483,6 +485,72 @@ class SweepConfig:
 
 
 @dataclass
+class PseudoQueriesConfig:
+    source: str = "title"  # title | sentence | both: what of a document is its query (as adapt.pair_source)
+    count: int = 200  # pseudo-queries drawn from the corpus
+    seed: int = 42
+
+    def __post_init__(self):
+        _one_of(self.source, PAIR_SOURCES, "selection.pseudo_queries.source")
+        _positive(self.count, "selection.pseudo_queries.count")
+
+
+@dataclass
+class SelectionConfig:
+    """α and λ chosen by the job itself, from ``alphas`` × ``lam.grid``, before its one evaluation of ``split``
+    (``conf/selection/``, see ``taskvec_ir.selection``); ``method: null`` (the default): α and λ as given. A
+    table's cells all choose from ``alphas``, their dev sweep included."""
+
+    method: str | None = None  # cross_validation | pseudo_queries | stability | nqc
+    alphas: list[float] = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
+    queries: str = "dev"  # label-free: this split's queries, unlabeled (the evaluated split's where there is none)
+    folds: int = 5  # cross_validation: folds of the evaluated split's queries
+    seed: int = 42  # cross_validation: the queries' assignment to folds
+    pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
+    stability_lam: float = 0.3  # stability: the λ its runs are fused with (and the λ it reports)
+    nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
+
+    def __post_init__(self):
+        if self.method is not None:
+            _one_of(self.method, SELECTIONS, "selection.method")
+        if not self.alphas:
+            raise ValueError("selection.alphas: give the α values to choose from (e.g. [0.0, 0.1, ..., 1.0])")
+        for alpha in self.alphas:
+            _finite(alpha, "selection.alphas")
+        if self.method == "cross_validation" and self.folds < 2:
+            raise ValueError(f"selection.folds: {self.folds} must be at least 2")
+        check_lambda(self.stability_lam)
+        _positive(self.nqc_k, "selection.nqc_k")
+
+
+@dataclass
+class TableConfig:
+    """A grid of cells, datasets × models × merges, each tuned on dev (or by cross-validation) and by every
+    label-free selection, compiled into one table (``task=table``, ``conf/experiment/*table*``, see
+    ``taskvec_ir.table``). Each entry is a label and the overrides of its cell (``[]``: ``dataset=<label>``,
+    ``model=<label>``, ``merge=<label>``)."""
+
+    name: str | None = None  # the table's folder (tables/<name>) and the prefix of its studies
+    datasets: dict[str, list[str]] = field(default_factory=dict)
+    models: dict[str, list[str]] = field(default_factory=dict)
+    merges: dict[str, list[str]] = field(default_factory=lambda: {"task_arithmetic": []})
+    selections: list[str] = field(default_factory=lambda: ["pseudo_queries", "stability", "nqc"])
+    storage: str | None = None  # every cell's Optuna study (null: sqlite in the table's folder)
+    cells_at_once: int = 1  # cells run side by side (each through hydra.launcher)
+
+    def check(self) -> None:
+        """What ``task=table`` needs (other tasks ignore the table)."""
+        if not self.name:
+            raise ValueError("table.name: name the table (its folder is tables/<name>), e.g. experiment=table_demo")
+        for key in ("datasets", "models", "merges"):
+            if not getattr(self, key):
+                raise ValueError(f"table.{key}: name at least one (label: [overrides], e.g. {{scifact: []}})")
+        for selection in self.selections:
+            _one_of(selection, tuple(s for s in SELECTIONS if s != "cross_validation"), "table.selections")
+        _positive(self.cells_at_once, "table.cells_at_once")
+
+
+@dataclass
 class Config:
     """One experiment, as ``conf/config.yaml`` composes it."""
 
@@ -503,9 +571,20 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     sweep: SweepConfig | None = None
+    selection: SelectionConfig = field(default_factory=SelectionConfig)  # α and λ chosen by the job (conf/selection/)
+    table: TableConfig = field(default_factory=TableConfig)  # task=table: the grid (conf/experiment/*table*)
 
     def __post_init__(self):
         _one_of(self.task, TASKS, "task")
+        if self.task == "table":
+            self.table.check()
+        if self.selection.method is not None:
+            if self.sweep is not None:
+                raise ValueError("selection: a sweep chooses α itself; drop selection=... or sweep=...")
+            if not self.lam.grid:
+                raise ValueError("selection: λ is chosen from lam.grid: add lam=dev_grid or a lam.grid")
+            if "task_arithmetic" not in self.systems:
+                raise ValueError("selection: chooses α for task_arithmetic: add it to systems")
         self.split = self.split or self.dataset.test_split
         unknown = sorted(set(self.systems) - set(SYSTEMS))
         if unknown:

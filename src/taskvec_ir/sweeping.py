@@ -621,7 +621,7 @@ class FinalReport:
         study = cfg.sweep.study
         outcome.outputs.append(
             Artifact(
-                f"report-{study.group.replace('/', '-').replace('@', '-')}",
+                f"report-{study.group}",
                 "report",
                 out_dir,
                 {"study": study.name, "storage": study.storage, **best["params"]},
