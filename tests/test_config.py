@@ -102,3 +102,22 @@ def test_sweeps_launch_as_many_trials_as_the_launcher_runs(launcher, parallel):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     assert cfg.hydra.sweeper.n_jobs == parallel
+
+
+@pytest.mark.parametrize("option", [o for o in GROUPS["experiment"] if "table" in o])
+def test_every_cell_of_every_table_composes(option, monkeypatch):
+    """A table's cells are checked before anything runs; those shipped all compose (the paper's six triples,
+    mT5 with each dataset's language)."""
+    from taskvec_ir import table
+
+    monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        typed = to_config(compose("config", overrides=[f"experiment={option}"]))
+        cells = table.cells(typed, lambda extra: compose("config", overrides=[f"experiment={option}", *extra]))
+    assert len(cells) == len(typed.table.datasets) * len(typed.table.models) * len(typed.table.merges)
+    for cell in cells:
+        assert cell.config.dataset.name == cell.dataset or cell.dataset.startswith(cell.config.dataset.name)
+        if cell.config.model.language:  # mT5: the domain model of the dataset's language
+            assert cell.config.model.language in cell.config.model.domain
+        if cell.dataset.startswith("miracl"):
+            assert not cell.has_dev  # MIRACL's test split is its dev split: cross-validated

@@ -120,12 +120,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     if cfg.selection.method is not None:
         return run_selection(cfg, out_dir, sampler_seed)
     experiment = open_experiment(cfg)
-    slurm = slurm_job()
-    if slurm is not None:  # where a sweep's trial ran: in the log, the run's config, and for a resumed sweeper
-        log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
-        write_json(slurm, out_dir / "slurm.json")
-    config = {**run_config(cfg), **({"slurm": slurm} if slurm else {})}
-    with tracking.wandb_run(config, out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
         lam = cfg.lam.value
         if lam is None:  # chosen on this split from cached scores: costs no model time
             lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)
@@ -171,7 +166,7 @@ def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -
     from taskvec_ir import evaluation, selection
 
     experiment = open_experiment(cfg)
-    with tracking.wandb_run(run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
         choice = selection.choose(experiment, cfg)
         means, per_query = selection.evaluate_choice(
             experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
@@ -208,6 +203,17 @@ def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -
     print(evaluation.format_table(means, cfg.measures))
     print(f"Outputs: {out_dir}")
     return {"alpha": choice.alpha, "lam": choice.lam}
+
+
+def job_config(cfg: Config, out_dir: Path) -> dict:
+    """``run_config``, and the SLURM job the job runs in, if any: where a sweep's trial ran, in the log, the W&B
+    config and ``slurm.json`` (for a resumed sweeper)."""
+    slurm = slurm_job()
+    if slurm is None:
+        return run_config(cfg)
+    log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
+    write_json(slurm, out_dir / "slurm.json")
+    return {**run_config(cfg), "slurm": slurm}
 
 
 def run_config(cfg: Config) -> dict:

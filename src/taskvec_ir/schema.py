@@ -507,7 +507,7 @@ class SelectionConfig:
     folds: int = 5  # cross_validation: folds of the evaluated split's queries
     seed: int = 42  # cross_validation: the queries' assignment to folds
     pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
-    stability_lam: float = 0.3  # stability: the λ its runs are fused with (and the λ it reports)
+    lam: float = 0.3  # stability and nqc: the λ they fuse with (they cannot choose it; lam/default's value)
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
 
     def __post_init__(self):
@@ -519,7 +519,7 @@ class SelectionConfig:
             _finite(alpha, "selection.alphas")
         if self.method == "cross_validation" and self.folds < 2:
             raise ValueError(f"selection.folds: {self.folds} must be at least 2")
-        check_lambda(self.stability_lam)
+        check_lambda(self.lam)
         _positive(self.nqc_k, "selection.nqc_k")
 
 

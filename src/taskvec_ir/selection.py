@@ -13,12 +13,15 @@ considered is scored through the experiment's cache, so the α values a dev swee
   (the source scored without its query, ``Retriever.score_text``) are re-ranked and fused as usual; α and λ
   maximise the objective on them.
 - ``stability``: how much the fused ranking of each unlabeled query agrees with those at the neighbouring α
-  values (top-weighted Kendall τ, ``scipy.stats.weightedtau``), at λ = ``selection.stability_lam``; the most
-  stable α is chosen, in the spirit of AdaMMS's generation consistency (CVPR 2025). λ gives no such signal
-  (more BM25 weight always makes runs agree more), so it stays at ``stability_lam``.
+  values (top-weighted Kendall τ, ``scipy.stats.weightedtau``); the most stable α is chosen, in the spirit of
+  AdaMMS's generation consistency (CVPR 2025).
 - ``nqc``: Normalized Query Commitment (Shtok et al., TOIS 2012), a query-performance predictor: the standard
   deviation of a query's top ``nqc_k`` fused scores over the mean score of its candidates (standing in for
-  the corpus's score: only candidates are scored). α and λ maximise its mean over the unlabeled queries.
+  the corpus's score: only candidates are scored). α maximises its mean over the unlabeled queries.
+
+Neither of the last two can choose λ, so both fuse at λ = ``selection.lam``: more BM25 weight always makes
+runs agree more, and NQC across λ compares BM25's score distribution with the model's (on SciFact's dev
+queries, for the demo triple, it chose λ = 1: BM25 alone).
 
 The label-free methods read the queries of ``selection.queries`` (dev), or those of the evaluated split when
 the dataset has no such split (its queries, never its labels), and no qrels at all.
@@ -260,11 +263,11 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
         name = unlabeled_queries(experiment, cfg)
         values = {
             (alpha, lam): mean_nqc(run, selection.nqc_k)
-            for alpha, lam, run in setting_runs(experiment, name, alphas, lams)
+            for alpha, lam, run in setting_runs(experiment, name, alphas, [selection.lam])
         }
         criterion = f"NQC@{selection.nqc_k} on {name}"
     else:
-        name, lam = unlabeled_queries(experiment, cfg), selection.stability_lam
+        name, lam = unlabeled_queries(experiment, cfg), selection.lam
         runs = {alpha: run for alpha, _, run in setting_runs(experiment, name, alphas, [lam])}
         values = {(alpha, lam): value for alpha, value in stability(runs).items()}
         criterion = f"rank agreement with neighbouring α on {name}"

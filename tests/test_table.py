@@ -1,0 +1,189 @@
+"""Tables as users run them (``taskvec-ir experiment=<a table>``), on a tiny triple and real Cranfield: a cell with
+a dev split (``cranfield_split``) and one without (``cranfield``: cross-validation)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from taskvec_ir import table
+
+from tiny_models import tiny_triple
+from wandb_records import run_contents
+
+TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
+TABLE = """# @package _global_
+task: table
+table:
+  name: tiny
+  datasets:
+    cranfield_split: []
+  models:
+    tiny: [model=minilm_demo, model.ir={ir}, model.base={base}, model.domain={domain}]
+selection:
+  alphas: [0.0, 0.5, 1.0]
+  pseudo_queries:
+    count: 20
+lam:
+  grid: [0.0, 0.3, 0.6, 1.0]
+retriever:
+  top_k: 5
+model:
+  scorer:
+    show_progress: false
+"""
+
+
+@pytest.fixture(scope="module")
+def run_table(tmp_path_factory, mirror_dir):
+    """``taskvec-ir experiment=tiny_table`` from a user's config folder, into one table folder."""
+    root = tmp_path_factory.mktemp("table")
+    triple = tiny_triple(root / "triple", "bi_encoder")
+    (root / "conf" / "experiment").mkdir(parents=True)
+    (root / "conf" / "experiment" / "tiny_table.yaml").write_text(TABLE.format(**triple))
+
+    def run(*overrides: str, expect: int = 0):
+        command = [
+            str(TASKVEC_IR),
+            f"--config-dir={root / 'conf'}",
+            "experiment=tiny_table",
+            f"hydra.run.dir={root / 'tables' / 'tiny'}",
+            f"cache.dir={root / 'cache'}",
+            *overrides,
+        ]
+        env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=root, stdin=subprocess.DEVNULL, timeout=900
+        )
+        assert done.returncode == expect, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    run.folder = root / "tables" / "tiny"
+    return run
+
+
+def rows(folder: Path) -> list[dict]:
+    with open(folder / "table.csv") as lines:
+        return list(csv.DictReader(lines))
+
+
+@pytest.fixture(scope="module")
+def one_cell(run_table):
+    return run_table()
+
+
+def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(run_table, one_cell):
+    folder = run_table.folder
+    cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
+    found = rows(folder)
+    assert {"dataset", "model", "selection", "system", "alpha", "lam", "ndcg@10", "precision@10"} <= set(found[0])
+    assert [(r["selection"], r["system"]) for r in found] == [
+        (selection, system)
+        for selection in ("dev", "pseudo_queries", "stability", "nqc")
+        for system in ("bm25", "ir_model", "alpha_one", "task_arithmetic")
+    ]
+    # dev: the cell's sweep (its own study in the table's storage) and its final evaluation on test.
+    best = yaml.safe_load((cell / "dev" / "optimization_results.yaml").read_text())
+    assert best["study_name"] == "tiny/cranfield_split/tiny/task_arithmetic" and best["n_complete"] == 3
+    dev = {r["system"]: r for r in found if r["selection"] == "dev"}
+    final = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["test"]
+    assert float(dev["task_arithmetic"]["alpha"]) == best["best_params"]["alpha.value"]
+    assert float(dev["task_arithmetic"]["lam"]) == best["best_lam"]
+    for system in table.SYSTEMS:
+        assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
+    # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
+    for method in ("pseudo_queries", "stability", "nqc"):
+        job = json.loads((cell / "selection" / method / "metrics.json").read_text())
+        chosen = {r["system"]: r for r in found if r["selection"] == method}
+        assert float(chosen["task_arithmetic"]["alpha"]) == job["selection"]["alpha"] in (0.0, 0.5, 1.0)
+        assert float(chosen["task_arithmetic"]["lam"]) == job["selection"]["lam"]
+        assert float(chosen["alpha_one"]["ndcg@10"]) == pytest.approx(job["test"]["alpha_one"]["ndcg@10"])
+        assert 0 <= float(chosen["task_arithmetic"]["p_vs_ir_model[ndcg@10]"]) <= 1
+        assert (cell / "selection" / method / "selection_curve.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = (folder / "table.md").read_text()
+    assert "| cranfield_split | dev |" in markdown and "### precision@10" in markdown
+    assert "Label-free α against the labelled choice" in markdown
+    assert (folder / "table.tex").read_text().startswith(r"\begin{tabular}")
+    assert "| cranfield_split | dev |" in one_cell.stdout  # printed
+    record = run_contents(folder)
+    assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
+    assert record["summary"]["table"]["nrows"] == len(found)
+
+
+def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run_table, one_cell):
+    folder = run_table.folder
+    first = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
+    before = {path: path.stat().st_mtime_ns for path in first.rglob("metrics.json")}
+    output = run_table("+table.datasets.cranfield=[]").stdout + "".join(p.read_text() for p in folder.glob("*.log"))
+    assert "Table tiny: 2 cells, 1 done, 1 to run" in output
+    assert {path: path.stat().st_mtime_ns for path in before} == before  # nothing of the first cell ran again
+    found = rows(folder)
+    assert {r["dataset"] for r in found} == {"cranfield_split", "cranfield"}
+    cv = {r["system"]: r for r in found if r["dataset"] == "cranfield" and r["selection"] == "cross_validation"}
+    assert len(cv["task_arithmetic"]["folds"].split()) == 5  # α/λ of each fold
+    job = json.loads((folder / "cells" / "cranfield" / "tiny" / "task_arithmetic" / "selection" /
+                      "cross_validation" / "metrics.json").read_text())  # fmt: skip
+    assert float(cv["task_arithmetic"]["ndcg@10"]) == pytest.approx(job["test"]["task_arithmetic"]["ndcg@10"])
+    assert "5-fold CV (no dev)" in (folder / "table.md").read_text()
+    # Only cells with a dev split have a study.
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == [
+        "tiny/cranfield_split/tiny/task_arithmetic",
+        "tiny/cranfield_split/tiny/task_arithmetic:final:" + str(yaml.safe_load(
+            (first / "dev" / "optimization_results.yaml").read_text())["best_trial"]),
+    ]  # fmt: skip
+    # Run again: every cell is done, the table is compiled again, nothing is scored.
+    again = run_table("+table.datasets.cranfield=[]")
+    assert "Table tiny: 2 cells, 2 done, 0 to run" in again.stdout + again.stderr + (folder / "app.log").read_text()
+
+
+def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
+    done = run_table("retriever.top_k=7", expect=1)
+    assert "holds a table made with other settings" in done.stderr and "table.name" in done.stderr
+
+
+def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
+    done = run_table("+table.datasets.nosuch=[]", "table.name=other", f"hydra.run.dir={tmp_path}", expect=1)
+    assert "table cell nosuch/tiny/task_arithmetic" in done.stderr and "nosuch" in done.stderr
+    assert not (tmp_path / "cells").exists()
+
+
+def test_the_compiled_table_marks_significance_bolds_the_best_and_shows_alpha():
+    def row(selection, system, ndcg, p_theta=None, p_bm25=None, alpha=0.4):
+        return {
+            "dataset": "d",
+            "model": "m",
+            "merge": "task_arithmetic",
+            "selection": selection,
+            "system": system,
+            "alpha": alpha,
+            "lam": 0.2,
+            "ndcg@10": ndcg,
+            "p_vs_ir_model[ndcg@10]": p_theta,
+            "p_vs_bm25[ndcg@10]": p_bm25,
+            "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
+        }
+
+    found = [
+        row("cross_validation", "bm25", 0.30),
+        row("cross_validation", "ir_model", 0.40, p_bm25=0.001),
+        row("cross_validation", "alpha_one", 0.35, p_theta=0.2, p_bm25=0.04),
+        row("cross_validation", "task_arithmetic", 0.45, p_theta=0.01, p_bm25=0.0001),
+        row("nqc", "bm25", 0.30),
+        row("nqc", "ir_model", 0.40),
+        row("nqc", "alpha_one", 0.35),
+        row("nqc", "task_arithmetic", 0.38, p_theta=0.3, p_bm25=0.06, alpha=1.0),
+    ]
+    lines = table.table_markdown(found, "ndcg@10").splitlines()
+    assert lines[2] == "| d | 2-fold CV (no dev) | 0.3000 | 0.4000‡ | 0.3500‡ | **0.4500†‡** (α 0.4) |"
+    assert lines[3] == "| d | NQC | 0.3000 | **0.4000** | 0.3500 | 0.3800 (α 1) |"
+    distance = table.label_free_distance(found, "ndcg@10").splitlines()
+    assert distance[2] == "| d | m | NQC | 1 | +0.6 | 0.3800 | -0.0700 |"
+    latex = table.table_latex(found, "ndcg@10")
+    assert r"\textbf{0.4500$^{\dagger\ddagger}$} ($\alpha$ 0.4)" in latex
