@@ -585,6 +585,8 @@ class Config:
                 raise ValueError("selection: λ is chosen from lam.grid: add lam=dev_grid or a lam.grid")
             if "task_arithmetic" not in self.systems:
                 raise ValueError("selection: chooses α for task_arithmetic: add it to systems")
+            if self.selection.method == "pseudo_queries" and self.retriever.backend == "run_file":
+                raise ValueError(PSEUDO_QUERIES_NEED_BM25)
         self.split = self.split or self.dataset.test_split
         unknown = sorted(set(self.systems) - set(SYSTEMS))
         if unknown:
@@ -620,6 +622,12 @@ class Config:
         """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""
         alphas = ((PRIMARY, self.alpha.value), *((name, self.alpha.extra[name]) for name in self.model.extra_domains))
         return MergeSetting(alphas, self.merge.method_row(), self.alpha.scale())
+
+
+PSEUDO_QUERIES_NEED_BM25 = (
+    "selection=pseudo_queries retrieves its queries' candidates with BM25, which retriever=run_file does not "
+    "give: choose another selection, or use retriever=bm25"
+)
 
 
 # -- the sweeper (hydra/sweeper) --------------------------------------------------------------------------------

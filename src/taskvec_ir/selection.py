@@ -182,11 +182,6 @@ def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> str
     """Add the corpus's pseudo-queries to ``experiment`` as a split (queries, one relevant document each, BM25
     candidates, texts), cached; returns its name. Reads documents only."""
     spec = experiment.spec
-    if spec.retriever.backend == "run_file":
-        raise ValueError(
-            "selection=pseudo_queries retrieves its queries' candidates with BM25, which retriever=run_file does "
-            "not give: choose another selection, or use retriever=bm25"
-        )
     key = cache_key(
         version=CACHE_VERSION,
         dataset=dataset_identity(spec.dataset),

@@ -25,14 +25,14 @@ import logging
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from taskvec_ir import report, tracking
 from taskvec_ir.outputs import atomic_path, write_json
-from taskvec_ir.schema import Config, to_config
+from taskvec_ir.schema import PSEUDO_QUERIES_NEED_BM25, Config, to_config
 
 log = logging.getLogger("taskvec_ir")
 SYSTEMS = ("bm25", "ir_model", "alpha_one", "task_arithmetic")  # one cell of the table, in the paper's order
@@ -86,6 +86,8 @@ def cells(cfg: Config, compose) -> list[Cell]:
                     config = to_config(compose([*overrides, "task=evaluate"]))
                 except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
                     raise ValueError(f"table cell {dataset}/{model}/{merge} ({' '.join(overrides)}): {error}") from None
+                if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
+                    raise ValueError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
                 found.append(Cell(dataset, model, merge, overrides, config))
     return found
 
@@ -112,18 +114,21 @@ class Grid:
         return self.folder / "cells" / cell.dataset / cell.model / cell.merge
 
     def check_settings(self) -> None:
-        """A table's folder holds the results of one set of shared settings: a rerun with others would mix them."""
+        """A cell's results stand for the config it ran with: a rerun whose cell would run with another config
+        (another top_k, α grid, checkpoint, ...) is refused, naming the keys, rather than mixing the two. What
+        does not change results may change: the launcher, the cache's and W&B's settings, the table's cells."""
         path = self.folder / "settings.json"
-        settings = {"overrides": sorted(self.shared), "alphas": list(self.cfg.selection.alphas)}
-        if path.is_file():
-            recorded = json.loads(path.read_text())
-            if recorded != settings:
+        recorded = json.loads(path.read_text()) if path.is_file() else {}
+        current = {cell.name: _results_config(cell.config) for cell in self.cells}
+        for name, config in current.items():
+            if name in recorded and recorded[name] != config:
+                keys = sorted(k for k in _flat(config).keys() | _flat(recorded[name]).keys()
+                              if _flat(config).get(k) != _flat(recorded[name]).get(k))  # fmt: skip
                 raise ValueError(
-                    f"{self.folder} holds a table made with other settings ({recorded['overrides']}, α "
-                    f"{recorded['alphas']}), not {settings['overrides']}, α {settings['alphas']}: give another "
-                    "table.name, or delete the folder"
+                    f"{self.folder}: cell {name} was run with other settings ({', '.join(keys[:6])} differ): give "
+                    "another table.name, or delete the cell's folder to run it again"
                 )
-        write_json(settings, path)
+        write_json({**recorded, **current}, path)
 
     def missing(self, cell: Cell) -> list[str]:
         """The cell's selections not yet done (their ``metrics.json`` not written)."""
@@ -248,6 +253,23 @@ class Grid:
         chosen = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]
         folds = " ".join(f"{f['alpha']:g}/{f['lam']:g}" for f in chosen["folds"]) if len(chosen["folds"]) > 1 else None
         return chosen["alpha"], chosen["lam"], folds
+
+
+def _results_config(config: Config) -> dict:
+    """What of a cell's config its results depend on, as JSON values."""
+    values = json.loads(json.dumps(asdict(config), default=str))
+    for key in ("table", "cache", "wandb", "data", "task"):
+        values.pop(key)
+    return values
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``."""
+    flat = {}
+    for key, item in values.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(item, f"{name}.") if isinstance(item, dict) and item else {name: item})
+    return flat
 
 
 def _mean(values: dict[str, float]) -> float:
