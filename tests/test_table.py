@@ -113,7 +113,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert "| cranfield_split | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
-    assert record["summary"]["table"]["nrows"] == len(found)
+    assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
 
 
 def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run_table, one_cell):

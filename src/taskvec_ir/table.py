@@ -106,8 +106,9 @@ def command_overrides(task: list[str], hydra: list[str]) -> list[str]:
 class Grid:
     """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}`` and ``settings.json``."""
 
-    def __init__(self, cfg: Config, folder: Path, shared: list[str], cells: list[Cell]):
+    def __init__(self, cfg: Config, folder: Path, shared: list[str], cells: list[Cell], config_dirs: list[str]):
         self.cfg, self.folder, self.shared, self.cells = cfg, folder, shared, cells
+        self.config_dirs = config_dirs  # the command's --config-dir, where a user's table and datasets live
         self.storage = cfg.table.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
 
     def cell_dir(self, cell: Cell) -> Path:
@@ -190,11 +191,13 @@ class Grid:
             log.info("Cell %s: %s (log: %s)", cell.name, step, log_path)
             with open(log_path, "w") as out:
                 done = subprocess.run(
-                    [sys.executable, "-m", "taskvec_ir", *overrides], stdout=out, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", "taskvec_ir", *self.config_dirs, *overrides],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                 )
             if done.returncode != 0:
-                last = log_path.read_text().strip().splitlines()[-1:] or ["(no output)"]
-                return f"{cell.name}: {step} failed ({last[0].strip()[:300]}); see {log_path}"
+                return f"{cell.name}: {step} failed ({_error_line(log_path)}); see {log_path}"
         log.info("Cell %s: done", cell.name)
         return None
 
@@ -270,6 +273,14 @@ def _flat(values: dict, prefix: str = "") -> dict:
         name = f"{prefix}{key}"
         flat.update(_flat(item, f"{name}.") if isinstance(item, dict) and item else {name: item})
     return flat
+
+
+def _error_line(log_path: Path) -> str:
+    """The line of a failed step's log that says why: its last error line, else its last line."""
+    lines = [line.strip() for line in log_path.read_text().splitlines() if line.strip()]
+    lines = [line for line in lines if "HYDRA_FULL_ERROR" not in line] or ["(no output)"]
+    errors = [line for line in lines if line.startswith("taskvec-ir:") or "Error" in line or "failed" in line]
+    return (errors or lines)[-1][:300]
 
 
 def _mean(values: dict[str, float]) -> float:
@@ -396,9 +407,15 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     from hydra import compose
     from hydra.core.hydra_config import HydraConfig
 
-    overrides = HydraConfig.get().overrides
-    shared = command_overrides(list(overrides.task), list(overrides.hydra))
-    grid = Grid(cfg, out_dir, shared, cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra])))
+    hydra = HydraConfig.get()
+    shared = command_overrides(list(hydra.overrides.task), list(hydra.overrides.hydra))
+    config_dirs = [
+        f"--config-dir={source.path.removeprefix('file://')}"
+        for source in hydra.runtime.config_sources
+        if source.provider == "command-line" and source.schema == "file"
+    ]
+    found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
+    grid = Grid(cfg, out_dir, shared, found, config_dirs)
     grid.check_settings()
     failures = grid.run()
     if failures:
