@@ -530,7 +530,8 @@ class TableConfig:
     ``taskvec_ir.table``). Each entry is a label and the overrides of its cell (``[]``: ``dataset=<label>``,
     ``model=<label>``, ``merge=<label>``)."""
 
-    name: str | None = None  # the table's folder (tables/<name>) and the prefix of its studies
+    name: str | None = None  # the prefix of its studies, and of its folder
+    dir: str = "tables/${table.name}"  # the cells and the compiled table (a rerun resumes what it finds there)
     datasets: dict[str, list[str]] = field(default_factory=dict)
     models: dict[str, list[str]] = field(default_factory=dict)
     merges: dict[str, list[str]] = field(default_factory=lambda: {"task_arithmetic": []})

@@ -403,7 +403,8 @@ def table_csv(rows: list[dict]) -> str:
 
 
 def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
-    """``task=table``: run the grid's missing cells, then compile and log the table (see the module docstring)."""
+    """``task=table``: run the grid's missing cells, then compile and log the table into ``table.dir`` (see the
+    module docstring); ``out_dir``, the command's own job dir, holds its log."""
     from hydra import compose
     from hydra.core.hydra_config import HydraConfig
 
@@ -415,7 +416,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         if source.provider == "command-line" and source.schema == "file"
     ]
     found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
-    grid = Grid(cfg, out_dir, shared, found, config_dirs)
+    grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs)
     grid.check_settings()
     failures = grid.run()
     if failures:
@@ -431,13 +432,13 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         "table.csv": table_csv(rows),
     }
     for name, content in text.items():
-        with atomic_path(out_dir / name) as tmp:
+        with atomic_path(grid.folder / name) as tmp:
             tmp.write_text(content)
     config = {"table": cfg.table.name, "cells": [c.name for c in grid.cells], "overrides": shared}
     settings = replace(cfg.wandb, group=f"table/{cfg.table.name}", name=cfg.table.name)  # beside its cells' runs
-    with tracking.wandb_run(config, out_dir, settings, {}, job_type="table") as run:
+    with tracking.wandb_run(config, grid.folder, settings, {}, job_type="table") as run:
         columns = list(rows[0])
         tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
     print(f"\n{text['table.md']}")
-    print(f"Table: {out_dir / 'table.md'} (and table.tex, table.csv)")
+    print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
     return {"cells": len(grid.cells)}

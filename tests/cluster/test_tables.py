@@ -31,7 +31,7 @@ def test_a_table_runs_its_cells_side_by_side_through_slurm(cluster, triple, mirr
         "retriever.top_k=5",
         f"cache.dir={tmp_path / 'cache'}",
         "model.scorer.show_progress=false",
-        f"hydra.run.dir={tmp_path / 'table'}",
+        f"table.dir={tmp_path / 'table'}",
         "launcher=slurm",
         f"hydra.launcher.partition={cluster.partition}",
         "hydra.launcher.gpus_per_node=0",
