@@ -305,7 +305,7 @@ def table_markdown(rows: list[dict], measure: str) -> str:
         f"{model}{f' ({merge})' if merges else ''} {HEADINGS[s]}" for model, merge in groups for s in SYSTEMS
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
-    for (dataset, selection), cells in _table_rows(rows, groups).items():
+    for (dataset, selection), cells in _table_rows(rows).items():
         best = max(r[measure] for r in cells.values() if r)
         values = []
         for group in groups:
@@ -328,17 +328,20 @@ def table_markdown(rows: list[dict], measure: str) -> str:
 def table_latex(rows: list[dict], measure: str) -> str:
     """The Markdown table's layout for a paper (booktabs, one column group per model)."""
     groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
-    escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
+    merges = len({merge for _, merge in groups}) > 1
     lines = [
         r"\begin{tabular}{ll" + "r" * len(SYSTEMS) * len(groups) + "}",
         r"\toprule",
         " & & "
-        + " & ".join(rf"\multicolumn{{{len(SYSTEMS)}}}{{c}}{{{escape(model)}}}" for model, _ in groups)
+        + " & ".join(
+            rf"\multicolumn{{{len(SYSTEMS)}}}{{c}}{{{_latex(model + (f' ({merge})' if merges else ''))}}}"
+            for model, merge in groups
+        )
         + r" \\",
         "Dataset & Selection & " + " & ".join(LATEX_HEADINGS[s] for _ in groups for s in SYSTEMS) + r" \\",
         r"\midrule",
     ]
-    for (dataset, selection), cells in _table_rows(rows, groups).items():
+    for (dataset, selection), cells in _table_rows(rows).items():
         best = max(r[measure] for r in cells.values() if r)
         values = [
             _format(cells.get((*group, s)), measure, best, bold=lambda t: rf"\textbf{{{t}}}", latex=True)
@@ -348,12 +351,17 @@ def table_latex(rows: list[dict], measure: str) -> str:
             for s in SYSTEMS
         ]
         folds = next((r["folds"] for r in cells.values() if r and r["folds"]), None)
-        lines.append(f"{escape(dataset)} & {selection_label(selection, folds)} & " + " & ".join(values) + r" \\")
+        lines.append(f"{_latex(dataset)} & {selection_label(selection, folds)} & " + " & ".join(values) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def _table_rows(rows: list[dict], groups) -> dict:
+def _latex(text: str) -> str:
+    return text.replace("_", r"\_")
+
+
+def _table_rows(rows: list[dict]) -> dict:
+    """(dataset, selection) -> (model, merge, system) -> row, in the rows' order."""
     table: dict = {}
     for r in rows:
         table.setdefault((r["dataset"], r["selection"]), {})[(r["model"], r["merge"], r["system"])] = r
