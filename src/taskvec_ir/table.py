@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import yaml
+from omegaconf import OmegaConf
 
 from taskvec_ir import report, tracking
 from taskvec_ir.outputs import atomic_path, write_json
@@ -251,7 +251,7 @@ class Grid:
     def choice(self, cell: Cell, selection: str) -> tuple[float, float, str | None]:
         """α, λ (means over folds) and, for cross-validation, each fold's α/λ."""
         if selection == "dev":
-            results = yaml.safe_load((self.cell_dir(cell) / "dev" / "optimization_results.yaml").read_text())
+            results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
             return results["best_params"]["alpha.value"], results["best_lam"], None
         chosen = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]
         folds = " ".join(f"{f['alpha']:g}/{f['lam']:g}" for f in chosen["folds"]) if len(chosen["folds"]) > 1 else None
