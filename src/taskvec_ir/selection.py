@@ -203,7 +203,10 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
     # Twice the documents: some give no pair (a short title, a single sentence).
     documents = data.sample_doc_fields(dataset, 2 * settings.count, settings.seed)
     ids = list(documents)
-    pairs = document_pairs(list(documents.values()), settings.source, settings.count, settings.seed)
+    try:
+        pairs = document_pairs(list(documents.values()), settings.source, settings.count, settings.seed)
+    except ValueError as error:  # its message names adapt's key
+        raise ValueError(str(error).replace("adapt.pair_source", "selection.pseudo_queries.source")) from None
     queries, relevant, rest_texts = {}, {}, {}
     for document in pairs:
         for query in document.queries:
