@@ -77,6 +77,19 @@ def test_batching_and_padding_do_not_change_scores(folders, family):
         assert many[query_id] == pytest.approx(one[query_id], abs=1e-5)
 
 
+@pytest.mark.parametrize("family", ["bi_encoder", "cross_encoder", "monot5", "causal_lm"])
+def test_a_query_without_candidates_gets_no_scores(folders, family):
+    """BM25 finds nothing for a query whose terms all occur in most documents (idf 0) or nowhere."""
+    scorer = load_scorer(family, folders[family], _settings())
+    first = next(iter(CANDIDATES))
+    scores = scorer.score(QUERIES, DOCS, {**CANDIDATES, first: {}})
+    assert scores[first] == {} and set(scores) == set(CANDIDATES)
+    full = scorer.score(QUERIES, DOCS, CANDIDATES)
+    for query_id in CANDIDATES.keys() - {first}:
+        assert scores[query_id] == pytest.approx(full[query_id], abs=1e-5)
+    assert scorer.score(QUERIES, DOCS, dict.fromkeys(CANDIDATES, {})) == dict.fromkeys(CANDIDATES, {})
+
+
 def test_bi_encoder_encodes_each_distinct_document_once(folders, monkeypatch):
     scorer = load_scorer("bi_encoder", folders["bi_encoder"], _settings())
     encoded = []

@@ -104,7 +104,9 @@ class BiEncoderScorer(Scorer):
     def score(self, queries, docs, candidates) -> Scores:
         doc_ids = sorted({doc_id for ranked in candidates.values() for doc_id in ranked})
         row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
-        query_ids = list(candidates)
+        query_ids = [q for q in candidates if candidates[q]]  # a query BM25 found nothing for has nothing to score
+        if not query_ids:
+            return {q: {} for q in candidates}
         doc_vectors = self._encode([docs[d] for d in doc_ids])
         query_vectors = self._encode([queries[q] for q in query_ids])
         scores: Scores = {}
@@ -113,7 +115,7 @@ class BiEncoderScorer(Scorer):
             rows = torch.tensor([row[d] for d in ranked], dtype=torch.long, device=doc_vectors.device)
             values = (doc_vectors[rows] @ query_vector).tolist()
             scores[query_id] = dict(zip(ranked, values, strict=True))
-        return scores
+        return {q: scores.get(q, {}) for q in candidates}
 
     def save(self, folder: Path) -> None:
         self.module.save(str(folder))
@@ -147,6 +149,8 @@ class PairScorer(Scorer):
     @torch.inference_mode()
     def score(self, queries, docs, candidates) -> Scores:
         pairs = [(q, d) for q, ranked in candidates.items() for d in ranked]
+        if not pairs:  # BM25 found nothing for any query
+            return {q: {} for q in candidates}
         query_texts, doc_texts = self._prepare({q: queries[q] for q in candidates}, {d: docs[d] for _, d in pairs})
         # Longest documents first: batches of similar length waste little on padding.
         pairs.sort(key=lambda pair: len(doc_texts[pair[1]]), reverse=True)
