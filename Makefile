@@ -36,7 +36,7 @@ sweep-demo: install
 	$(BIN)/taskvec-ir -m sweep=alpha dataset.splits.dev.fraction=0.05 retriever.top_k=10 hydra.sweeper.n_trials=6 $(ARGS)
 
 # The paper's Table 1 in miniature, offline (SciFact and Cranfield × two demo triples, every selection of α):
-# about 25 minutes on 2 cores; rerun to resume. The table and each cell in tables/table_demo/.
+# about 20 minutes on 2 cores; rerun to resume. The table and each cell in tables/table_demo/.
 table-demo: install
 	$(BIN)/taskvec-ir experiment=table_demo $(ARGS)
 
