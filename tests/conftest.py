@@ -54,3 +54,30 @@ def mirror_dir() -> Path:
     if os.environ.get("CI"):
         pytest.fail("TASKVEC_IR_MIRROR must name the folder holding cran.tar.gz and scifact_beir.zip in CI")
     pytest.skip("set TASKVEC_IR_MIRROR to the folder of offline data set copies to run this test")
+
+
+@pytest.fixture(scope="module")
+def triple(tmp_path_factory) -> dict[str, Path]:
+    """A tiny bi-encoder triple (``tiny_models``): checkpoint folders by role."""
+    from tiny_models import tiny_triple  # after the variables above are set: it imports transformers
+
+    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
+
+
+@pytest.fixture
+def cranfield_cfg(triple, mirror_dir, tmp_path):
+    """The typed config of a run on real Cranfield with the tiny triple, BM25's top 10 and a fresh cache, plus
+    ``overrides``."""
+    from taskvec_ir.schema import compose
+
+    return lambda *overrides: compose(
+        [
+            "dataset=cranfield",
+            "retriever.top_k=10",
+            f"data.mirror_dir={mirror_dir}",
+            f"cache.dir={tmp_path / 'cache'}",
+            "model.scorer.show_progress=false",
+            *(f"model.{role}={path}" for role, path in triple.items()),
+            *overrides,
+        ]
+    )

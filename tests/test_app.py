@@ -10,16 +10,10 @@ import pytest
 
 from taskvec_ir.retrieval import Analyzer, BM25Index
 
-from tiny_models import tiny_triple
 from wandb_records import run_contents
 
 SYSTEMS = {"bm25", "ir_model", "task_arithmetic"}
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"  # the installed console script
-
-
-@pytest.fixture(scope="module")
-def triple(tmp_path_factory):
-    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
 
 
 def taskvec_ir(out_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -24,24 +24,6 @@ def config(*overrides: str):
     return compose(overrides)
 
 
-@pytest.fixture(scope="module")
-def triple(tmp_path_factory):
-    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
-
-
-@pytest.fixture
-def cranfield_cfg(triple, mirror_dir, tmp_path):
-    return lambda *overrides: config(
-        "dataset=cranfield",
-        "retriever.top_k=10",
-        f"data.mirror_dir={mirror_dir}",
-        f"cache.dir={tmp_path / 'cache'}",
-        "model.scorer.show_progress=false",
-        *(f"model.{role}={path}" for role, path in triple.items()),
-        *overrides,
-    )
-
-
 @pytest.mark.parametrize("family", ["bi_encoder", "monot5"])
 @pytest.mark.parametrize("streamed", [False, True])
 def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family, streamed):

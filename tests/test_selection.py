@@ -8,9 +8,6 @@ from ir_datasets.datasets.cranfield import CranfieldQrels
 
 from taskvec_ir import data, retrieval, selection
 from taskvec_ir.job import open_experiment
-from taskvec_ir.schema import compose
-
-from tiny_models import tiny_triple
 
 
 def ranked_first(doc: str, docs=("r", "a", "b", "c")) -> dict[str, float]:
@@ -88,26 +85,11 @@ def test_ties_go_to_the_smaller_alpha_then_the_smaller_lambda():
 
 
 # -- on Cranfield -----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def triple(tmp_path_factory):
-    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
-
-
 @pytest.fixture
-def cranfield(triple, mirror_dir, tmp_path):
-    return lambda *overrides: compose(
-        [
-            "dataset=cranfield",
-            "retriever.top_k=10",
-            f"data.mirror_dir={mirror_dir}",
-            f"cache.dir={tmp_path / 'cache'}",
-            "model.scorer.show_progress=false",
-            "selection.alphas=[0.0,0.5,1.0]",
-            "selection.pseudo_queries.count=30",
-            *(f"model.{role}={path}" for role, path in triple.items()),
-            *overrides,
-        ]
-    )
+def cranfield(cranfield_cfg):
+    """A small grid: three α values, 30 pseudo-queries."""
+    small = ("selection.alphas=[0.0,0.5,1.0]", "selection.pseudo_queries.count=30")
+    return lambda *overrides: cranfield_cfg(*small, *overrides)
 
 
 @pytest.mark.parametrize("backend", ["inverted_index", "rank_bm25"])

@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny_models import WORDS, tiny_triple
+from tiny_models import WORDS
 from wandb_records import run_contents
 
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 # Cranfield has no dev split: the tests carve one out of its queries.
 CRANFIELD_DEV = ["dataset=cranfield", "+dataset.splits.dev={sample_of:test,fraction:0.3,seed:1}"]
-
-
-@pytest.fixture(scope="module")
-def triple(tmp_path_factory):
-    return tiny_triple(tmp_path_factory.mktemp("triple"), "bi_encoder")
 
 
 @pytest.fixture(scope="module")

@@ -115,14 +115,18 @@ def kfold(query_ids: Iterable[str], folds: int, seed: int) -> list[tuple[str, ..
 def cross_validate(
     runs: Iterable[tuple[float, float, Run]], qrels: Mapping, folds: Sequence[Sequence[str]], measure: str
 ) -> Choice:
-    """Each fold's (α, λ): the setting of ``runs`` maximising ``measure`` over the other folds' queries, judged
-    by their qrels alone. The held-out fold's qrels are left out of what each fold's choice reads."""
-    held_out = [set(fold) for fold in folds]
-    training = [{query: judged for query, judged in qrels.items() if query not in out} for out in held_out]
+    """Each fold's (α, λ): the setting of ``runs`` maximising the mean of ``measure`` over the other folds'
+    judged queries. Each setting is evaluated once, per query; a fold's choice averages only the other folds'
+    values, so its own labels cannot move it."""
+    judged = [q for q, docs in qrels.items() if docs]  # the queries evaluate_run averages over
+    training = [[q for q in judged if q not in set(fold)] for fold in folds]
+    if not all(training):
+        raise ValueError("cross-validation: a fold's other folds hold no judged query: use fewer selection.folds")
     values: list[dict[Setting, float]] = [{} for _ in folds]
     for alpha, lam, run in runs:
-        for i, judged in enumerate(training):
-            values[i][alpha, lam] = evaluation.evaluate_run(judged, run, [measure])[0][measure]
+        per_query = evaluation.evaluate_run(qrels, run, [measure])[1][measure]
+        for i, queries in enumerate(training):
+            values[i][alpha, lam] = statistics.fmean(per_query[q] for q in queries)
     chosen = [Fold(tuple(fold), *best_setting(values[i])) for i, fold in enumerate(folds)]
     curve = [
         {"fold": i, "alpha": alpha, "lam": lam, "value": value}
