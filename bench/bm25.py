@@ -33,8 +33,8 @@ def mirror_folder() -> str | None:
 
 
 def load_scifact(mirror: str | None, home: str):
-    from taskvec_ir import data
-    from taskvec_ir.schema import compose
+    from taskvec_ir.ir import data
+    from taskvec_ir.runs.compose import compose
 
     data.use_ir_datasets_home(home)
     dataset = compose(["dataset=scifact"]).dataset
@@ -81,8 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-bm25-") as home:
         dataset, docs, split = load_scifact(mirror, home)
 
-        from taskvec_ir.evaluation import evaluate_run
-        from taskvec_ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index
+        from taskvec_ir.ir.evaluation import evaluate_run
+        from taskvec_ir.ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index
 
         def build_retriever(backend: str):
             if backend == "rank_bm25":

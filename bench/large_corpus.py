@@ -101,7 +101,7 @@ def peak_rss_gb() -> float:
 
 # -- steps, each run in a fresh process (``--step``) so that its peak RSS is its own ------------------------
 def step_index(corpus: str, index: str) -> dict:
-    from taskvec_ir.retrieval import Analyzer, build_bm25_index
+    from taskvec_ir.ir.retrieval import Analyzer, build_bm25_index
 
     start = time.perf_counter()
     build_bm25_index(read_corpus(Path(corpus)), Analyzer("en"), Path(index))
@@ -109,7 +109,7 @@ def step_index(corpus: str, index: str) -> dict:
 
 
 def step_search(index: str, queries: str) -> dict:
-    from taskvec_ir.retrieval import Analyzer, BM25Index
+    from taskvec_ir.ir.retrieval import Analyzer, BM25Index
 
     texts = json.loads(Path(queries).read_text())
     retriever = BM25Index(Path(index), Analyzer("en"))
@@ -124,7 +124,7 @@ def step_bm25s(corpus: str, index: str, queries: str) -> dict:
     memory-mapped (bm25s's own save and ``load(mmap=True)``)."""
     import bm25s
 
-    from taskvec_ir.retrieval import Analyzer
+    from taskvec_ir.ir.retrieval import Analyzer
 
     analyzer = Analyzer("en")
     start = time.perf_counter()
@@ -147,8 +147,8 @@ def step_bm25s(corpus: str, index: str, queries: str) -> dict:
 def step_doc_store(corpus: str, work: str) -> dict:
     """What re-ranking a run file costs on this corpus: ir_datasets' doc store built once (a BEIR-layout copy
     of the corpus registered as a collection), then the texts of 300 × 100 candidates read by id."""
-    from taskvec_ir import data
-    from taskvec_ir.schema import DatasetConfig
+    from taskvec_ir.config.schema import DatasetConfig
+    from taskvec_ir.ir import data
 
     folder = Path(work) / "beir"
     (folder / "qrels").mkdir(parents=True)
@@ -194,8 +194,8 @@ def in_process(step: str, *args: str) -> dict:
 
 def scifact_corpus(work: Path) -> tuple[Path, Path]:
     """SciFact's corpus and test queries in the benchmark's file formats, read through the project's loader."""
-    from taskvec_ir import data
-    from taskvec_ir.schema import compose
+    from taskvec_ir.ir import data
+    from taskvec_ir.runs.compose import compose
 
     data.use_ir_datasets_home(work / "ir_datasets")
     dataset = compose(["dataset=scifact"]).dataset

@@ -189,7 +189,7 @@ def worker_baseline(_args) -> dict:
     import torch  # noqa: F401
     from transformers import LlamaForCausalLM  # noqa: F401
 
-    from taskvec_ir import merging  # noqa: F401
+    from taskvec_ir.models import merging  # noqa: F401
 
     return memory_status()
 
@@ -228,8 +228,8 @@ def load_ir(folder: Path):
 def worker_merge(args) -> dict:
     import torch
 
-    from taskvec_ir import merging
-    from taskvec_ir.checkpoints import CheckpointReader
+    from taskvec_ir.models import merging
+    from taskvec_ir.models.checkpoints import CheckpointReader
 
     torch.set_grad_enabled(False)
     if args.threads:

@@ -19,11 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from taskvec_ir import data, evaluation, fusion, merging, retrieval, scoring
-from taskvec_ir.checkpoints import CheckpointReader, resolve_model_source
-from taskvec_ir.job import prepare_environment, run_job
-from taskvec_ir.merge_settings import MergeSetting
-from taskvec_ir.schema import Config, compose
+from taskvec_ir.config.merge_settings import MergeSetting
+from taskvec_ir.config.schema import Config
+from taskvec_ir.ir import data, evaluation, fusion, retrieval
+from taskvec_ir.models import merging, scoring
+from taskvec_ir.models.checkpoints import CheckpointReader, resolve_model_source
+from taskvec_ir.runs.compose import compose
+from taskvec_ir.runs.job import prepare_environment, run_job
 
 
 def config(*overrides: str) -> Config:

@@ -68,7 +68,7 @@ def triple(tmp_path_factory) -> dict[str, Path]:
 def cranfield_cfg(triple, mirror_dir, tmp_path):
     """The typed config of a run on real Cranfield with the tiny triple, BM25's top 10 and a fresh cache, plus
     ``overrides``."""
-    from taskvec_ir.schema import compose
+    from taskvec_ir.runs.compose import compose
 
     return lambda *overrides: compose(
         [

@@ -12,7 +12,8 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 
-from taskvec_ir.adapt import (
+from taskvec_ir.config.schema import AdaptConfig, DatasetConfig, ScorerConfig, parse
+from taskvec_ir.models.adapt import (
     PARTIAL_KIND,
     adapted_checkpoint,
     batch_indices,
@@ -24,11 +25,10 @@ from taskvec_ir.adapt import (
     resolve_objective,
     sentinel_ids,
 )
-from taskvec_ir.cache import Cache
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader
-from taskvec_ir.merging import task_vector
-from taskvec_ir.schema import AdaptConfig, DatasetConfig, ScorerConfig, parse
-from taskvec_ir.scoring import load_scorer
+from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader
+from taskvec_ir.models.merging import task_vector
+from taskvec_ir.models.scoring import load_scorer
+from taskvec_ir.storage.cache import Cache
 
 from tiny_models import MINILM, tiny_bert, tiny_llama, tiny_t5
 
@@ -261,7 +261,7 @@ def test_an_interrupted_build_resumes_and_ends_as_an_uninterrupted_one(objective
         adapted_checkpoint(five_steps, cache, lambda: CORPORA[objective], CORPUS, log_step=stop_at_step_four)
     assert len(list((tmp_path / "interrupted" / PARTIAL_KIND).iterdir())) == 1
     logged = []
-    with caplog.at_level(logging.INFO, logger="taskvec_ir.adapt"):
+    with caplog.at_level(logging.INFO, logger="taskvec_ir.models.adapt"):
         resumed = adapted_checkpoint(
             five_steps, cache, lambda: CORPORA[objective], CORPUS, log_step=lambda s, _: logged.append(s)
         )
@@ -466,9 +466,9 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
     from ir_datasets.datasets.base import FilteredQueries
     from ir_datasets.datasets.beir import BeirQrels, BeirQueries
 
-    from taskvec_ir import data
-    from taskvec_ir.experiment import Experiment, ExperimentSpec
-    from taskvec_ir.schema import ModelConfig
+    from taskvec_ir.config.schema import ModelConfig
+    from taskvec_ir.ir import data
+    from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 
     data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])  # the tests' home (conftest): set before any import
     corpus = DatasetConfig(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskvec_ir.retrieval import Analyzer, BM25Index
+from taskvec_ir.ir.retrieval import Analyzer, BM25Index
 
 from wandb_records import run_contents
 
@@ -87,8 +87,14 @@ def test_a_lambda_only_rerun_imports_no_model_library(cranfield_run, triple, mir
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     imported = {line.rsplit("|", 1)[1].strip() for line in rerun.stderr.splitlines() if line.startswith("import time")}
-    assert "taskvec_ir.evaluation" in imported
-    assert not imported & {"torch", "transformers", "sentence_transformers", "taskvec_ir.scoring", "taskvec_ir.merging"}
+    assert "taskvec_ir.ir.evaluation" in imported
+    assert not imported & {
+        "torch",
+        "transformers",
+        "sentence_transformers",
+        "taskvec_ir.models.scoring",
+        "taskvec_ir.models.merging",
+    }
     first, second = (json.loads((d / "metrics.json").read_text()) for d in (out, tmp_path / "rerun"))
     assert first["test"]["ir_model"] != second["test"]["ir_model"]  # fused at the new λ
     assert first["merge"] == second["merge"]

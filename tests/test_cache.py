@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from taskvec_ir.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
+from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint, text_digest
 
 BASE = dict(
     dataset={"docs": "beir/scifact", "doc_fields": ["title", "text"]},

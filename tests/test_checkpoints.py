@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, resolve_model_source
+from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, resolve_model_source
 
 
 def test_package_sources_resolve_to_the_installed_model_folder():

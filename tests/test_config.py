@@ -6,7 +6,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from taskvec_ir.schema import CONFIG_DIR, AdaptConfig, Config, register, to_config
+from taskvec_ir.config.schema import CONFIG_DIR, AdaptConfig, Config, register, to_config
+from taskvec_ir.runs.compose import typed_config
 
 register()
 
@@ -43,7 +44,7 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_fol
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"{group}={option}", *overrides], return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # for ${hydra:...} in the job's keys
-    typed = to_config(cfg)  # typed, resolved, and passes every check that needs no data or model
+    typed = typed_config(cfg)  # typed, splits resolved, and passes every check that needs no data or model
     assert isinstance(typed, Config)
     if group == "model":
         assert typed.model.kind in {"bi_encoder", "cross_encoder", "monot5", "causal_lm"}
@@ -55,6 +56,15 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_fol
         assert typed.retriever.backend == "inverted_index"  # MIRACL's millions of passages included
     if option == "beir":
         assert typed.dataset.splits == {"dev": "mine/dev", "test": "mine/test"}
+
+
+def test_typing_a_config_reads_no_beir_folder(tmp_path):
+    """Building a config reads no file: a BEIR folder's splits are read when the config is resolved to run."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["dataset=beir", "dataset.name=mine", f"dataset.beir_path={tmp_path}/none"])
+    assert to_config(cfg).dataset.splits == {}
+    with pytest.raises(FileNotFoundError, match="no BEIR collection at .*none: fix dataset.beir_path"):
+        typed_config(cfg)
 
 
 def test_default_experiment_is_the_demo_on_scifact_test():
@@ -108,7 +118,7 @@ def test_sweeps_launch_as_many_trials_as_the_launcher_runs(launcher, parallel):
 def test_every_cell_of_every_table_composes(option, monkeypatch):
     """A table's cells are checked before anything runs; those shipped all compose (the paper's six triples,
     mT5 with each dataset's language)."""
-    from taskvec_ir import table
+    from taskvec_ir.runs import table
 
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

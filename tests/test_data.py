@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskvec_ir import data
-from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, SampleSplit, parse
+from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, SampleSplit, parse
+from taskvec_ir.ir import data
 
 
 def dataset_config(name: str) -> DatasetConfig:

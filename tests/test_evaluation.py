@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from taskvec_ir.evaluation import evaluate_run, format_table, save_trec_run
+from taskvec_ir.ir.evaluation import evaluate_run, format_table, save_trec_run
 
 QRELS = {"q1": {"d1": 2, "d3": 1}, "q2": {"d9": 1}, "unjudged": {}}
 RUN = {"q1": {"d3": 3.0, "d2": 2.0, "d1": 1.0}, "q3": {"d1": 1.0}}

@@ -6,14 +6,16 @@ import torch
 import transformers
 from hydra.errors import ConfigCompositionException
 
-from taskvec_ir import data, evaluation, fusion, scoring
-from taskvec_ir.checkpoints import CheckpointReader
-from taskvec_ir.experiment import Experiment, Weights
-from taskvec_ir.job import open_experiment
-from taskvec_ir.merge_settings import MergeSetting
-from taskvec_ir.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
-from taskvec_ir.model_pool import ModelPool
-from taskvec_ir.schema import ScorerConfig, compose
+from taskvec_ir.config.merge_settings import MergeSetting
+from taskvec_ir.config.schema import ScorerConfig
+from taskvec_ir.ir import data, evaluation, fusion
+from taskvec_ir.models import scoring
+from taskvec_ir.models.checkpoints import CheckpointReader
+from taskvec_ir.models.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
+from taskvec_ir.models.model_pool import ModelPool
+from taskvec_ir.pipeline.experiment import Experiment, Weights
+from taskvec_ir.runs.compose import compose
+from taskvec_ir.runs.job import open_experiment
 
 from tiny_models import tiny_triple
 

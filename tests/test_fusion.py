@@ -1,6 +1,6 @@
 import pytest
 
-from taskvec_ir.fusion import fuse
+from taskvec_ir.ir.fusion import fuse
 
 BM25 = {"q": {"a": 10.0, "b": 5.0, "c": 0.0}}
 MODEL = {"q": {"a": 0.1, "b": 0.9, "c": 0.5}}

@@ -2,11 +2,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, align_keys
-from taskvec_ir.merge_settings import MergeSetting
-from taskvec_ir.merging import apply_task_vectors, task_vector
-from taskvec_ir.schema import AlphaConfig, MergeConfig, ScorerConfig, parse
-from taskvec_ir.scoring import load_scorer
+from taskvec_ir.config.merge_settings import MergeSetting
+from taskvec_ir.config.schema import AlphaConfig, MergeConfig, ScorerConfig, parse
+from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, align_keys
+from taskvec_ir.models.merging import apply_task_vectors, task_vector
+from taskvec_ir.models.scoring import load_scorer
 
 from tiny_models import tiny_bert, tiny_t5, tiny_triple
 
@@ -117,8 +117,8 @@ def test_other_architecture_is_refused_with_first_keys(tmp_path):
 # -- several vectors, per-layer α, sparsified merges --------------------------------------------------------
 from safetensors.torch import save_file  # noqa: E402
 
-from taskvec_ir.merge_settings import MergeMethod, layer_index  # noqa: E402
-from taskvec_ir.merging import TaskArithmetic, elect_sign_mean, sparsify, task_vector_diagnostics  # noqa: E402
+from taskvec_ir.config.merge_settings import MergeMethod, layer_index  # noqa: E402
+from taskvec_ir.models.merging import TaskArithmetic, elect_sign_mean, sparsify, task_vector_diagnostics  # noqa: E402
 
 
 def alpha_scale(alpha: dict):

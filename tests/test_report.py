@@ -1,7 +1,7 @@
 import pytest
 from scipy.stats import ttest_rel
 
-from taskvec_ir.report import paired_t_tests, results_latex, results_markdown
+from taskvec_ir.reporting.report import paired_t_tests, results_latex, results_markdown
 
 OURS = [0.9, 0.8, 0.7, 0.95, 0.85, 0.9]
 BM25 = [0.5, 0.4, 0.6, 0.5, 0.45, 0.55]

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from rank_bm25 import BM25Okapi
 
-from taskvec_ir import data
-from taskvec_ir.evaluation import evaluate_run
-from taskvec_ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index, read_run_file
-from taskvec_ir.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
+from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
+from taskvec_ir.ir import data
+from taskvec_ir.ir.evaluation import evaluate_run
+from taskvec_ir.ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index, read_run_file
 
 CONF = Path(CONFIG_DIR)
 

@@ -6,8 +6,9 @@ import statistics
 import pytest
 from ir_datasets.datasets.cranfield import CranfieldQrels
 
-from taskvec_ir import data, retrieval, selection
-from taskvec_ir.job import open_experiment
+from taskvec_ir.ir import data, retrieval
+from taskvec_ir.pipeline import selection
+from taskvec_ir.runs.job import open_experiment
 
 
 def ranked_first(doc: str, docs=("r", "a", "b", "c")) -> dict[str, float]:

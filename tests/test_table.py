@@ -12,7 +12,7 @@ import optuna
 import pytest
 import yaml
 
-from taskvec_ir import table
+from taskvec_ir.runs import table
 
 from tiny_models import tiny_triple
 from wandb_records import run_contents

@@ -1,5 +1,5 @@
-"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.schema``) and runs it
-as one job (``taskvec_ir.job``). A sweep (``-m sweep=...``) runs each trial through here too."""
+"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config.schema``) and runs it
+as one job (``taskvec_ir.runs.job``). A sweep (``-m sweep=...``) runs each trial through here too."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from taskvec_ir.schema import CONFIG_DIR, register
+from taskvec_ir.config.schema import CONFIG_DIR, register
 
 log = logging.getLogger("taskvec_ir")
 register()
@@ -23,21 +23,22 @@ def main(cfg: DictConfig) -> dict:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from taskvec_ir.job import TASKS, USER_ERRORS
-    from taskvec_ir.schema import to_config
+    from taskvec_ir.errors import UserError
+    from taskvec_ir.runs.compose import typed_config
+    from taskvec_ir.runs.job import TASKS
 
     hydra_cfg = HydraConfig.get()
     try:
-        config = to_config(cfg)
+        config = typed_config(cfg)
         options = {"sampler_seed": OmegaConf.select(hydra_cfg, "sweeper.sampler.seed", default=None)}  # logged
         if config.sweep is not None and config.sweep.final:  # a sweep's final evaluation: its report from the study
-            from taskvec_ir.sweeping import final_report
+            from taskvec_ir.runs.sweeping import final_report
 
             options["report"] = final_report(
                 hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
             )
         return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), **options)
-    except USER_ERRORS as error:
+    except UserError as error:  # anything else is a bug: its traceback is kept
         # In a sweep the sweeper records the failed trial; a single run ends with the message alone.
         if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -4,7 +4,7 @@
 import time
 from pathlib import Path
 
-from taskvec_ir.cache import Cache
+from taskvec_ir.storage.cache import Cache
 
 # Large enough that two writes take a while and overlap.
 RUN = {f"q{q}": {f"d{d}": q * 1000 + d + 0.5 for d in range(100)} for q in range(500)}

@@ -16,16 +16,17 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from safetensors.torch import load_file, save_file
 
-from taskvec_ir import data
-from taskvec_ir.checkpoints import (
+from taskvec_ir.config.schema import DatasetConfig, ScorerConfig
+from taskvec_ir.ir import data
+from taskvec_ir.models.checkpoints import (
     CheckpointError,
     check_checkpoints,
     check_kind,
     checkpoint_family,
     resolve_model_source,
 )
-from taskvec_ir.schema import DatasetConfig, ScorerConfig, compose
-from taskvec_ir.scoring import load_scorer
+from taskvec_ir.models.scoring import load_scorer
+from taskvec_ir.runs.compose import compose
 
 from procs import run_taskvec_ir
 from scenarios import HYDRA_TYPE_ERRORS, REFUSED
@@ -332,7 +333,7 @@ def test_empty_query_is_an_error_naming_its_id_and_the_count(beir):
 
 def test_empty_documents_are_kept_with_a_warning_and_their_count(beir, caplog):
     dataset = beir()
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.data"):
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
         docs = data.load_docs(dataset)
     assert docs["d3"] == "" and len(docs) == 4
     assert "1 of 4 documents" in caplog.text and "(first: d3)" in caplog.text
@@ -342,7 +343,7 @@ def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
     dataset = beir(qrels="q1\td1\t1\nq1\tgone1\t2\nq2\tgone2\t1\nq3\tgone2\t0\n")
     split = data.load_split(dataset, "test")
     assert split.qrels["q1"] == {"d1": 1, "gone1": 2}  # kept: the official judgements
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.data"):
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
         assert data.check_judged_documents(dataset, split.qrels, "test") == 3
     assert (
         "3 judgements (2 relevant, 3 queries) name 2 documents not in the corpus (first: gone1, gone2)" in caplog.text
@@ -351,12 +352,12 @@ def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
 
 def test_unknown_judged_documents_are_reported_by_a_run(beir, caplog, tmp_path):
     # needs wiring: data.check_judged_documents called where Experiment computes BM25 candidates
-    from taskvec_ir.cache import Cache
-    from taskvec_ir.experiment import Experiment, ExperimentSpec
+    from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+    from taskvec_ir.storage.cache import Cache
 
     spec = ExperimentSpec.from_config(compose(["dataset=cranfield"]))
     spec = replace(spec, dataset=beir(qrels="q1\td1\t1\nq1\tgone1\t2\nq2\td2\t1\nq3\td4\t1\n"))
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.data"):
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
         Experiment(spec, Cache(tmp_path / "cache")).candidates("test")
     assert "1 judgements (1 relevant, 1 queries) name 1 documents not in the corpus (first: gone1)" in caplog.text
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from taskvec_ir.cache import Cache
-from taskvec_ir.job import open_experiment
-from taskvec_ir.outputs import OutputError
-from taskvec_ir.schema import compose
+from taskvec_ir.runs.compose import compose
+from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.storage.cache import Cache
+from taskvec_ir.storage.outputs import OutputError
 
 import cache_workers
 from procs import model_overrides

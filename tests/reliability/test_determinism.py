@@ -49,8 +49,8 @@ def test_the_seed_of_the_dev_sample_is_logged(twins):
 
 
 def test_dare_and_adapt_seeds_are_logged_with_the_run():
-    from taskvec_ir.job import random_seeds
-    from taskvec_ir.schema import compose
+    from taskvec_ir.runs.compose import compose
+    from taskvec_ir.runs.job import random_seeds
 
     adapt = "{objective: simcse, seed: 9, start: org/ir, dataset: {name: c, docs: cranfield}}"
     overrides = [

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from taskvec_ir import evaluation
-from taskvec_ir.outputs import OutputError, atomic_path, write_json
+from taskvec_ir.ir import evaluation
+from taskvec_ir.storage.outputs import OutputError, atomic_path, write_json
 
 from wandb_records import run_contents
 
@@ -107,7 +107,7 @@ def test_a_job_on_a_full_disk_fails_with_nothing_that_looks_complete(disk_full):
 
 
 def test_a_job_on_a_full_disk_says_so_in_one_line(disk_full):
-    # needs wiring: outputs.OutputError among app._USER_ERRORS (a single run ends with the message alone)
+    # needs wiring: outputs.OutputError is a UserError (a single run ends with the message alone)
     result, out = disk_full
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"taskvec-ir: [Errno 28] cannot write {out.resolve()}")

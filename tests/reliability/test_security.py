@@ -15,9 +15,10 @@ import optuna
 import pytest
 import torch
 
-from taskvec_ir.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
-from taskvec_ir.schema import CONFIG_DIR, ScorerConfig, compose
-from taskvec_ir.scoring import load_scorer
+from taskvec_ir.config.schema import CONFIG_DIR, ScorerConfig
+from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
+from taskvec_ir.models.scoring import load_scorer
+from taskvec_ir.runs.compose import compose
 
 from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under
 from tiny_models import tiny_bert
@@ -188,7 +189,7 @@ def test_no_secret_is_written_to_any_log_config_or_run_file(app_runs):
 def test_a_storage_password_never_reaches_the_results_file(tmp_path):
     # needs wiring: sweeping._write_results writes outputs.redact_url(storage), and the sweep's "Study ... in"
     # log line shows the same
-    from taskvec_ir import sweeping
+    from taskvec_ir.runs import sweeping
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
     trial = study.ask()
@@ -200,7 +201,7 @@ def test_a_storage_password_never_reaches_the_results_file(tmp_path):
 
 
 def test_redact_url_hides_only_the_password():
-    from taskvec_ir.outputs import redact_url
+    from taskvec_ir.storage.outputs import redact_url
 
     assert redact_url("postgresql://user:pw@db:5432/optuna") == "postgresql://user:***@db:5432/optuna"
     assert redact_url("mysql://user@db/optuna") == "mysql://user@db/optuna"

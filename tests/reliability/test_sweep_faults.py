@@ -115,7 +115,7 @@ def _dead_pid() -> str:
 
 
 def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
-    from taskvec_ir import sweeping
+    from taskvec_ir.runs import sweeping
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
     host = sweeping.socket.gethostname()
@@ -132,7 +132,7 @@ def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
 
 
 def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
-    from taskvec_ir import sweeping
+    from taskvec_ir.runs import sweeping
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
     worker = f"{sweeping.socket.gethostname()}:{_dead_pid()}"

@@ -3,20 +3,20 @@ start: this one exposes ours and registers its configs, and imports Optuna only 
 
 from hydra.plugins.sweeper import Sweeper
 
-from taskvec_ir.schema import register
+from taskvec_ir.config.schema import register
 
 register()
 
 
 class ResumableOptunaSweeper(Sweeper):
-    """``hydra/sweeper=taskvec_optuna``; the sweep itself is ``taskvec_ir.sweeping.OptunaSweep``."""
+    """``hydra/sweeper=taskvec_optuna``; the sweep itself is ``taskvec_ir.runs.sweeping.OptunaSweep``."""
 
     def __init__(self, **settings):
         self.settings = settings
         self.sweep_impl = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        from taskvec_ir.sweeping import OptunaSweep
+        from taskvec_ir.runs.sweeping import OptunaSweep
 
         self.sweep_impl = OptunaSweep(**self.settings)
         self.sweep_impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)

@@ -2,7 +2,7 @@
 never imports it, and it does nothing unless ``TASKVEC_IR_FAULTS`` is set.
 
 A process started with this folder on ``PYTHONPATH`` imports this module at start-up (Python's
-``sitecustomize`` hook, which also reaches Hydra's joblib workers); once ``taskvec_ir.scoring`` is imported,
+``sitecustomize`` hook, which also reaches Hydra's joblib workers); once ``taskvec_ir.models.scoring`` is imported,
 the bi-encoder's encoding step is wrapped. ``TASKVEC_IR_FAULTS`` is a comma-separated list of
 ``<trial>:<fault>``: the Optuna trial number the fault hits (read from the job's ``trial=<n>`` override), or
 ``*`` for every job. Faults:
@@ -11,7 +11,7 @@ the bi-encoder's encoding step is wrapped. ``TASKVEC_IR_FAULTS`` is a comma-sepa
 - ``oom``: raise ``torch.OutOfMemoryError`` at the first encoding, as CUDA does;
 - ``nan``: the embeddings come out NaN, so the model's scores are not finite;
 - ``hang``: the first encoding never ends (a stuck trial, for scancel and time limits);
-- ``enospc``: every result written into the job's folder (through ``taskvec_ir.outputs.atomic_path``) fails
+- ``enospc``: every result written into the job's folder (through ``taskvec_ir.storage.outputs.atomic_path``) fails
   as on a full disk (the cache, elsewhere, still works).
 """
 
@@ -54,7 +54,8 @@ def _fault() -> str | None:
 
 def _patch_outputs(outputs) -> None:
     class FullDiskOs:
-        """``os`` for taskvec_ir.outputs, whose ``replace`` (the commit of an atomic write) fails in the job dir."""
+        """``os`` for taskvec_ir.storage.outputs, whose ``replace`` (the commit of an atomic write) fails in the
+        job dir."""
 
         def __getattr__(self, name):
             return getattr(os, name)
@@ -94,7 +95,7 @@ def _patch(scoring) -> None:
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    patches = {"taskvec_ir.scoring": _patch, "taskvec_ir.outputs": _patch_outputs}
+    patches = {"taskvec_ir.models.scoring": _patch, "taskvec_ir.storage.outputs": _patch_outputs}
 
     def find_spec(self, name, path, target=None):
         if name not in self.patches:

@@ -1,0 +1,60 @@
+"""Measures as values: the names configs, ``metrics.json`` and W&B use, and the trec_eval measure each one is.
+
+``ndcg@10``, ``precision@10``, ``map@100``, ``recall@100``, ``mrr``, ...; ``-l<n>`` sets the relevance level.
+A config names its measures before anything is computed, so they are checked here, in the config layer;
+``taskvec_ir.ir.evaluation`` computes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from taskvec_ir.errors import UserError
+
+MEASURES = ("ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100")
+# Our name -> (trec_eval's measure in ir_measures, whether @k is required (True), optional (None) or refused
+# (False)). trec_eval's nDCG uses graded gains, so a relevance level does not apply to it.
+TREC_MEASURES = {
+    "ndcg": ("nDCG", None),
+    "precision": ("P", True),
+    "recall": ("R", True),
+    "map": ("AP", None),
+    "mrr": ("RR", False),
+    "r-precision": ("Rprec", False),
+    "bpref": ("Bpref", False),
+    "hit_rate": ("Success", True),
+}
+_MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(?:@(?P<k>\d+))?(?:-l(?P<rel>\d+))?$")
+
+
+def trec_measure(measure: str):
+    """The ir_measures measure that ``measure`` names; a ValueError naming the key for anything else."""
+    import ir_measures
+
+    match = _MEASURE.match(measure)
+    name = match and match["name"]
+    if name not in TREC_MEASURES:
+        raise UserError(
+            f"measures: '{measure}' is not a measure taskvec-ir computes ({', '.join(TREC_MEASURES)}, with @k "
+            "where it takes a cut-off and -l<n> for a relevance level, e.g. ndcg@10, precision@10-l2)"
+        )
+    trec_name, cutoff = TREC_MEASURES[name]
+    if cutoff is True and match["k"] is None:
+        raise UserError(f"measures: '{measure}' needs a cut-off (e.g. {name}@10)")
+    if cutoff is False and match["k"] is not None:
+        raise UserError(f"measures: '{measure}': {name} takes no cut-off in trec_eval (write {name})")
+    if match["rel"] is not None and name == "ndcg":
+        raise UserError(f"measures: '{measure}': ndcg uses graded gains, so it takes no relevance level")
+    found = getattr(ir_measures, trec_name)
+    if match["rel"] is not None:
+        found = found(rel=int(match["rel"]))
+    return found @ int(match["k"]) if match["k"] is not None else found
+
+
+def check_measures(measures: Sequence[str]) -> None:
+    """Refuse a measure trec_eval does not compute, before anything is computed."""
+    if not measures:
+        raise UserError("measures: name at least one measure (e.g. ndcg@10)")
+    for measure in measures:
+        trec_measure(measure)

@@ -1,0 +1,156 @@
+"""The final results of a sweep: significance against baselines, tables (Markdown, LaTeX), the α plot.
+
+Significance follows the paper: a paired t-test per measure between task arithmetic and each baseline
+over the test queries, Bonferroni-corrected for the number of baselines compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from taskvec_ir.storage.outputs import atomic_path
+
+PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]  # system -> measure -> query_id -> value
+
+
+def paired_t_tests(per_query: PerQuery, system: str, baselines: Sequence[str], measures: Sequence[str]) -> dict:
+    """Bonferroni-corrected p-values of ``system`` against each baseline: p[baseline][measure]."""
+    from scipy.stats import ttest_rel
+
+    p_values: dict[str, dict[str, float]] = {}
+    for baseline in baselines:
+        p_values[baseline] = {}
+        for measure in measures:
+            queries = sorted(per_query[system][measure])
+            ours = [per_query[system][measure][q] for q in queries]
+            theirs = [per_query[baseline][measure][q] for q in queries]
+            p = float(ttest_rel(ours, theirs).pvalue)
+            # Identical per-query values give no evidence of a difference (scipy returns nan).
+            p_values[baseline][measure] = 1.0 if math.isnan(p) else min(1.0, p * len(baselines))
+    return p_values
+
+
+def _rows(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float, superscript):
+    """(number, system name, formatted cells) per row; ``system``'s cells carry the numbers of the baselines
+    it differs from significantly, formatted by ``superscript``."""
+    baselines = list(p_values)
+    for name, values in means.items():
+        number = str(baselines.index(name) + 1) if name in baselines else ""
+        cells = []
+        for m in measures:
+            marks = [str(i + 1) for i, b in enumerate(baselines) if p_values[b][m] < alpha] if name == system else []
+            cells.append(f"{values[m]:.4f}" + (superscript(",".join(marks)) if marks else ""))
+        yield number, name, cells
+
+
+def results_markdown(
+    means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05
+) -> str:
+    """A Markdown table; superscript numbers on ``system`` mark significant differences to those baselines."""
+    lines = ["| # | system | " + " | ".join(measures) + " |", "|---|---|" + "---|" * len(measures)]
+    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"<sup>{marks}</sup>"):
+        lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
+        f"{len(p_values)} baselines, p < {alpha}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
+    """The same table as ``results_markdown`` for a paper (booktabs)."""
+    names = [
+        m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP")
+        for m in measures
+    ]
+    lines = [
+        r"\begin{tabular}{ll" + "r" * len(measures) + "}",
+        r"\toprule",
+        r"\# & System & " + " & ".join(names) + r" \\",
+        r"\midrule",
+    ]
+    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"$^{{{marks}}}$"):
+        lines.append(f"{number} & {name.replace('_', chr(92) + '_')} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def sensitivity(trials: Sequence[Mapping]) -> tuple[list[str], list[list]]:
+    """The tuning objective of every completed trial against each key the sweep set, and λ: (columns, rows)
+    with columns ``trial``, ``objective``, ``lam``, then the swept keys (``alpha.value``, ``alpha.extra.<name>``,
+    ``alpha.schedule.first``, ...). ``trials`` holds each trial's ``number``, ``value``, ``lam`` and ``params``."""
+    keys = sorted({key for trial in trials for key in trial["params"]} - {"lam.value"})
+    rows = [
+        [t["number"], t["value"], t["lam"], *(t["params"].get(key) for key in keys)]
+        for t in sorted(trials, key=lambda t: t["number"])
+    ]
+    return ["trial", "objective", "lam", *keys], rows
+
+
+def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best_trial: int) -> None:
+    """One panel per swept key (and λ): the tuning objective of every completed trial against that key's value,
+    the chosen trial circled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns, rows = sensitivity(trials)
+    panels = [c for c in columns[3:] if all(isinstance(r[columns.index(c)], int | float) for r in rows)] + ["lam"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        x, y = [r[columns.index(key)] for r in rows], [r[1] for r in rows]
+        colour = {"c": [r[2] for r in rows], "cmap": "viridis", "vmin": 0, "vmax": 1} if key != "lam" else {}
+        points = ax.scatter(x, y, zorder=3, **colour)
+        best = [r for r in rows if r[0] == best_trial]
+        ax.scatter(
+            [r[columns.index(key)] for r in best],
+            [r[1] for r in best],
+            s=160,
+            facecolors="none",
+            edgecolors="red",
+            zorder=4,
+            label="chosen",
+        )
+        ax.set_xlabel("λ (BM25 weight)" if key == "lam" else key)
+        ax.set_ylabel(f"{objective} on the tuning split")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+        if colour and key == panels[0]:
+            fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
+    """‖τ‖ per layer of each task vector (``Experiment.merge_diagnostics``), as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vectors = diagnostics["vectors"]
+    layers = list(dict.fromkeys(layer for stats in vectors.values() for layer in stats["layer_norms"]))
+    width = 0.8 / len(vectors)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 4))
+    for i, (vector, stats) in enumerate(vectors.items()):
+        ax.bar(
+            [x + i * width for x in range(len(layers))],
+            [stats["layer_norms"].get(layer, 0.0) for layer in layers],
+            width,
+            label=f"{vector} (‖τ‖/‖ΘT‖ = {stats['norm_ratio']:.3g})",
+        )
+    ax.set_xticks([x + width * (len(vectors) - 1) / 2 for x in range(len(layers))], layers)
+    ax.set_xlabel("layer (other: embeddings and heads)")
+    ax.set_ylabel("‖τ‖ (L2 norm)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

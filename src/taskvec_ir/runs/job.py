@@ -1,0 +1,277 @@
+"""One job: a config evaluated into a job dir. Single runs, sweep trials and a sweep's final evaluation all
+run through ``run_job``; the final evaluation only adds its baselines (config) and its report (``Report``).
+
+A job writes, into its dir: ``runs/<split>.<system>.trec``, ``per_query.json``, ``objective.json`` (what a
+sweeper reads), the report's files, and ``metrics.json`` last, so that a job dir with ``metrics.json`` is
+complete; and one W&B run (``taskvec_ir.reporting.tracking``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from taskvec_ir.config.schema import AdaptConfig, Config
+from taskvec_ir.config.sources import config_key, model_sources
+from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+from taskvec_ir.reporting import tracking
+from taskvec_ir.reporting.lineage import Artifact, code_provenance
+from taskvec_ir.runs.table import run_table
+from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
+from taskvec_ir.storage.outputs import write_json
+
+log = logging.getLogger("taskvec_ir")
+
+
+def prepare_environment(cfg: Config) -> None:
+    """Set what libraries read at import time, before they are imported, and place offline files."""
+    from taskvec_ir.ir import data
+
+    data.use_ir_datasets_home(cfg.data.home)
+    data.place_offline_files(cfg.dataset, cfg.data.mirror_dir)
+
+
+def open_experiment(cfg: Config) -> Experiment:
+    """Set up ``cfg``'s experiment; fails fast, before any model is loaded or scored."""
+    tracking.tracking_mode(cfg.wandb.mode)
+    prepare_environment(cfg)
+    cache = Cache(cfg.cache.dir)
+    if cfg.cache.clear:
+        cache.clear()
+    experiment = Experiment(ExperimentSpec.from_config(cfg), cache)
+    experiment.split(cfg.split)  # a wrong id or split fails here, cheaply
+    experiment.candidates(cfg.split)  # a bad run file (retriever=run_file) here, before any checkpoint is fetched
+    experiment.folders()  # a missing or mismatched checkpoint here, before scoring
+    experiment.check_layers()  # and a per-layer α for a layer the model does not have
+    return experiment
+
+
+def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]:
+    """The seed of every random step behind a job's numbers, by the config key that sets it.
+
+    - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
+    - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
+      the sweeper gave the sampler that drew this trial's parameters (seed + trial number);
+    - ``merge.seed``: the random drop of dare and dare_ties;
+    - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
+    Scoring itself is deterministic (inference only, no dropout)."""
+    seeds: dict[str, int] = {}
+    spec = cfg.dataset.splits.get(cfg.split)
+    if not isinstance(spec, str):
+        seeds[f"dataset.splits.{cfg.split}.seed"] = spec.seed
+    if cfg.merge_setting().method.sparsifier == "random":
+        seeds["merge.seed"] = cfg.merge.seed
+    for role, source in model_sources(cfg.model).items():
+        if isinstance(source, AdaptConfig):
+            seeds[f"{config_key(role)}.seed"] = source.seed
+    if cfg.selection.method == "cross_validation":
+        seeds["selection.seed"] = cfg.selection.seed
+    if cfg.selection.method == "pseudo_queries":
+        seeds["selection.pseudo_queries.seed"] = cfg.selection.pseudo_queries.seed
+    if sampler_seed is not None:
+        seeds["hydra.sweeper.sampler.seed"] = sampler_seed
+        if cfg.trial is not None:
+            seeds["sampler_trial"] = sampler_seed + cfg.trial
+    return seeds
+
+
+@dataclass
+class JobOutcome:
+    """What a job evaluated, for a report to build on."""
+
+    cfg: Config
+    experiment: Experiment
+    out_dir: Path
+    lam: float
+    means: dict
+    per_query: dict
+    merge: dict | None = None  # the merge diagnostics, when a merge was made
+    extra: dict = field(default_factory=dict)  # what the report adds to metrics.json
+    outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
+
+
+class Report(Protocol):
+    """What a job adds before its ``metrics.json``: files, W&B entries, and the header of its printed table."""
+
+    def __call__(self, outcome: JobOutcome, run) -> str: ...
+
+
+def slurm_job() -> dict | None:
+    """The SLURM job this process runs in (its id, its array task as scancel takes it, and its node), or None."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    job = {"job_id": os.environ["SLURM_JOB_ID"], "node": os.environ.get("SLURMD_NODENAME", socket.gethostname())}
+    if "SLURM_ARRAY_JOB_ID" in os.environ:
+        job["array"] = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    return job
+
+
+def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_seed: int | None = None) -> dict:
+    """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``; returns the objective and the λ used."""
+    from taskvec_ir.ir import evaluation
+
+    if cfg.selection.method is not None:
+        return run_selection(cfg, out_dir, sampler_seed)
+    experiment = open_experiment(cfg)
+    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+        lam = cfg.lam.value
+        if lam is None:  # chosen on this split from cached scores: costs no model time
+            lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)
+        means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
+        result = {"lam": lam}
+        if "task_arithmetic" in means:
+            result["objective"] = means["task_arithmetic"][cfg.objective]
+            write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
+        outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query)
+        if {"task_arithmetic", "alpha_one"} & set(cfg.systems) or cfg.save_merged:  # a merge was made
+            outcome.merge = experiment.merge_diagnostics()
+            tracking.log_merge_diagnostics(run, outcome.merge)
+        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merge is not None))
+        if cfg.save_merged:
+            outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
+        write_json({cfg.split: per_query}, out_dir / "per_query.json")
+        header = report(outcome, run) if report is not None else job_header(cfg, lam)
+        metrics = {cfg.split: means, **({"merge": outcome.merge} if outcome.merge else {}), **outcome.extra}
+        write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
+        tracking.log_artifacts(run, outcome.outputs)
+        tracking.log_results(run, cfg.split, means, per_query)
+        tracking.log_summary(
+            run, {"alpha": cfg.alpha.value, "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}}
+        )
+        if "objective" in result:
+            tracking.log_summary(run, {f"objective/{cfg.split}/{cfg.objective}": result["objective"]})
+        for role, provenance in adapted_provenance(experiment).items():
+            tracking.log_adapted(run, role, provenance)
+    log.info("Cache: %s", dict(experiment.cache.stats))
+    print(f"\n{header}")
+    if means:
+        print(evaluation.format_table(means, cfg.measures))
+    if cfg.save_merged:
+        print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
+    print(f"Outputs: {out_dir}")
+    return result
+
+
+def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
+    """A job whose α and λ ``cfg.selection`` chooses (``taskvec_ir.pipeline.selection``) before its one evaluation of
+    ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered),
+    ``selection_curve.png``, the runs, ``per_query.json`` and ``metrics.json`` last; logs them to W&B."""
+    from taskvec_ir.ir import evaluation
+    from taskvec_ir.pipeline import selection
+
+    experiment = open_experiment(cfg)
+    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+        choice = selection.choose(experiment, cfg)
+        means, per_query = selection.evaluate_choice(
+            experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
+        )
+        chosen = choice.describe()
+        write_json(chosen, out_dir / "selection.json")
+        selection.curve_plot(choice, out_dir / "selection_curve.png")
+        write_json({cfg.split: per_query}, out_dir / "per_query.json")
+        chosen.pop("curve")
+        write_json({cfg.split: means, "selection": chosen}, out_dir / "metrics.json")  # last: the job is complete
+        columns = ["fold", "alpha", "lam", "value"]
+        tracking.log_report(
+            run,
+            {"selection_curve": out_dir / "selection_curve.png"},
+            {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
+        )
+        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=True))
+        tracking.log_results(run, cfg.split, means, per_query)
+        tracking.log_summary(
+            run,
+            {
+                "selection/method": choice.method,
+                "selection/criterion": choice.criterion,
+                "alpha": choice.alpha,
+                "lam": choice.lam,
+                **{f"cache/{k}": v for k, v in experiment.cache.stats.items()},
+            },
+        )
+    folds = f" (mean of {len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
+    print(
+        f"\n{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
+        f"chosen by selection={choice.method} ({choice.criterion})"
+    )
+    print(evaluation.format_table(means, cfg.measures))
+    print(f"Outputs: {out_dir}")
+    return {"alpha": choice.alpha, "lam": choice.lam}
+
+
+def job_config(cfg: Config, out_dir: Path) -> dict:
+    """``run_config``, and the SLURM job the job runs in, if any: where a sweep's trial ran, in the log, the W&B
+    config and ``slurm.json`` (for a resumed sweeper)."""
+    slurm = slurm_job()
+    if slurm is None:
+        return run_config(cfg)
+    log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
+    write_json(slurm, out_dir / "slurm.json")
+    return {**run_config(cfg), "slurm": slurm}
+
+
+def run_config(cfg: Config) -> dict:
+    """What a W&B run records as its config: the resolved config, and the code that ran it (package versions,
+    git commits: ``lineage.code_provenance``)."""
+    return {**asdict(cfg), "provenance": code_provenance(os.getcwd())}
+
+
+def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
+    """Θ' at the spec's setting written into ``folder`` (loads with ``from_pretrained``), as a model artifact."""
+    experiment.save_merged(folder)
+    setting = experiment.spec.merge.describe()
+    name = cache_key(ir=checkpoint_fingerprint(experiment.folders()["ir"]), setting=setting)
+    return Artifact(
+        f"merged-{experiment.spec.model.name}-{name}", "model", folder, {**setting, "lam": lam}, checksum=False
+    )
+
+
+def job_header(cfg: Config, lam: float) -> str:
+    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's."""
+    setting = cfg.merge_setting().describe()
+    alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
+    merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
+    return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
+
+
+def adapted_provenance(experiment: Experiment) -> dict[str, dict]:
+    """provenance.json of each checkpoint of the experiment that ``adapt`` made, by role."""
+    folders = experiment.folders()
+    return {
+        role: json.loads((folders[role] / "provenance.json").read_text())
+        for role, source in model_sources(experiment.spec.model).items()
+        if isinstance(source, AdaptConfig)
+    }
+
+
+def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
+    """``task=adapt``: build the adapted checkpoints the model config names (``conf/adapt/``), with the
+    training loss logged to W&B. Evaluation runs build them too, on first use; this does only that."""
+    tracking.tracking_mode(cfg.wandb.mode)
+    prepare_environment(cfg)
+    experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
+    with tracking.wandb_run(
+        run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt"
+    ) as run:
+        experiment.on_adapt_step = tracking.step_logger(run, "adapt/loss")
+        provenance = adapted_provenance(experiment)
+        for role, record in provenance.items():
+            tracking.log_adapted(run, role, record)
+        tracking.log_artifacts(run, experiment.adapted())
+    for role, record in provenance.items():
+        print(
+            f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
+            f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, "
+            f"final loss {record['final_loss']:.3g}\n"
+            f"  {experiment.folders()[role]}"
+        )
+    return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
+
+
+TASKS: Mapping = {"evaluate": run_job, "adapt": run_adapt, "table": run_table}

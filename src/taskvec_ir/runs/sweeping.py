@@ -1,0 +1,656 @@
+"""Optuna sweeps of α and λ on a tuning split, then one evaluation of the best setting on test.
+
+``OptunaSweep`` is our Hydra sweeper, written on Hydra's public ``Sweeper`` interface and Optuna's public
+API (its config schema: ``schema.SweeperConfig``). What it adds to a plain loop of trials, for long sweeps
+on one machine or several:
+- ``n_trials`` is the study's target: trials already completed in the storage count toward it, so running
+  the same command against the same storage resumes and runs only the missing trials; several sweeper
+  processes sharing one storage (a PostgreSQL database for several nodes) finish the target together;
+- each trial's job dir is ``trial_<number>`` (Optuna's trial number), so a resumed or parallel sweep never
+  overwrites an earlier trial's outputs;
+- a failed trial (an exception, a non-finite objective, a killed worker, a SLURM job cancelled or past its
+  time limit) is recorded as failed and replaced; the sweep stops only when more than ``max_failure_rate``
+  of ``n_trials`` have failed;
+- the storage may go away for a while (a database restart): every call to it is retried;
+- before any trial: the config, the checkpoints and the tuning split are checked once (test qrels are never
+  read by a trial); after the last: the best setting is evaluated once on the test split beside the
+  baselines (``final/`` in the sweep dir), as one more job through the same launcher as the trials, by
+  exactly one of the study's sweepers (claimed through the storage).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import optuna
+import sqlalchemy.exc
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from taskvec_ir.config.schema import Config
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.runs.job import JobOutcome, open_experiment
+from taskvec_ir.runs.search_space import Dimension, search_space
+from taskvec_ir.storage.outputs import atomic_path, redact_url
+
+log = logging.getLogger(__name__)
+_STATES = optuna.trial.TrialState
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see _settle_abandoned_trials
+GRID_SAMPLER = "optuna.samplers.GridSampler"
+# A database that stops answering (a restart, a lost connection): Optuna and SQLAlchemy raise these.
+_STORAGE_DOWN = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+STORAGE_PATIENCE_S = 300  # how long the storage may stay away before the sweep stops (rerun to resume)
+WAIT_S = 5  # between looks at trials that other sweepers of the study are running
+T = TypeVar("T")
+
+
+class LauncherConfigError(UserError):
+    """The launcher could not submit a job (sbatch refused it): a setting of hydra.launcher to fix."""
+
+
+class OptunaSweep(Sweeper):
+    """The sweep itself; ``hydra_plugins.taskvec_ir_sweeper`` hands Hydra's calls to it."""
+
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: str,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: DictConfig | None,
+    ):
+        self.sampler_config = sampler
+        self.direction, self.storage, self.study_name = direction, storage, study_name
+        self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.params = dict(params or {})
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> None:
+        try:  # a wrong id, value or checkpoint fails here once, not in every trial
+            self._check_settings()
+            job_cfg = _job_config(self.config)
+            _check_tuning_split(job_cfg)
+            open_experiment(job_cfg)
+            dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            sampler, target = self._sampler(dimensions)
+        except UserError as error:
+            _exit(error)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        storage = _absolute_storage(self.storage)
+        study = _retry(_open_study, self.study_name, storage, sampler, self.direction)
+        _retry(_settle_abandoned_trials, study)
+        described = self._study_override(study, storage, dimensions)
+        log.info(
+            "Study %s in %s: %d of %d trials complete; searching %s",
+            study.study_name,
+            redact_url(storage),
+            _retry(_count, study, _STATES.COMPLETE),
+            target,
+            {name: dimension.describe() for name, dimension in dimensions.items()},
+        )
+        try:
+            job_idx = self._run_trials(study, sweep_dir, dimensions, fixed, target, described)
+            best = _retry(_write_results, study, sweep_dir, storage)
+            if job_cfg.sweep.final_evaluation:
+                overrides = [
+                    *_as_overrides(best["best_params"]),
+                    *_as_overrides(fixed),
+                    *final_overrides(job_cfg, best),
+                    described,
+                ]
+                self._final_evaluation(study, storage, sweep_dir, overrides, job_idx)
+        except LauncherConfigError as error:
+            _exit(error)
+
+    def _run_trials(
+        self,
+        study: optuna.Study,
+        sweep_dir: Path,
+        dimensions: dict[str, Dimension],
+        fixed: dict[str, str],
+        target: int,
+        described: str,
+    ) -> int:
+        """Trials until the study has ``target`` of them complete; returns the next job index. When the missing
+        ones are running in other sweepers of the study, this one waits for them (a failed one is replaced
+        by whoever is free), so that the best trial is the study's once every trial is in."""
+        failed, job_idx, waiting = 0, 0, False
+        while True:
+            taken = _retry(_taken, study)
+            complete = sum(t.state == _STATES.COMPLETE for t in taken)
+            if complete >= target:
+                break
+            missing = target - len(taken)
+            if missing <= 0:
+                if not waiting:
+                    log.info("Waiting for %d trials running in other sweepers of the study", target - complete)
+                waiting = True
+                time.sleep(WAIT_S)
+                _retry(_settle_abandoned_trials, study)
+                continue
+            waiting = False
+            asked = [_retry(_ask, study, sweep_dir) for _ in range(min(self.n_jobs, missing))]
+            trials = _retry(_within_target, study, asked, target)
+            if not trials:  # other sweepers took the missing trials first
+                continue
+            overrides = [(*self._trial_overrides(study, trial, dimensions, fixed), described) for trial in trials]
+            try:
+                returns = self._launch(overrides, job_idx)
+                for trial, result in zip(trials, returns, strict=True):
+                    failed += not _retry(_record, study, trial, result)
+            except LauncherConfigError:
+                _retry(_fail, study, trials)
+                raise
+            except _job_lost_errors() as error:  # a job of the batch died (killed, cancelled, past its time limit)
+                # The launcher raises at the first job that failed, so the batch's other trials are settled
+                # from their job dirs: a finished job counts, any other is failed (and its SLURM job cancelled).
+                log.warning("Trials %s: a job failed in the launcher: %s", [t.number for t in trials], error)
+                failed += sum(not _retry(_settle, study, trial, "the launcher lost its job") for trial in trials)
+            except BaseException:  # interrupted (Ctrl-C): these trials will not finish
+                _retry(_fail, study, trials)
+                raise
+            job_idx += len(trials)
+            if failed > self.max_failure_rate * target:
+                raise RuntimeError(
+                    f"{failed} trials failed, more than hydra.sweeper.max_failure_rate="
+                    f"{self.max_failure_rate} of {target}: see the failed trials' logs in {sweep_dir}"
+                )
+        return job_idx
+
+    def _launch(self, overrides: list, job_idx: int) -> list:
+        """The launcher's results for ``overrides``; a job that the scheduler refused to take is a config error."""
+        try:
+            return self.launcher.launch(overrides, initial_job_idx=job_idx)
+        except Exception as error:
+            message = str(error)
+            if "sbatch: error" not in message:
+                raise
+            detail = next(line for line in message.splitlines() if "sbatch: error" in line).strip()
+            hint = (
+                "this partition has no GPUs to give: set hydra.launcher.gpus_per_node=0 (or null)"
+                if "generic resource" in detail
+                else "fix hydra.launcher (partition, timeout_min, cpus, memory)"
+            )
+            raise LauncherConfigError(f"SLURM refused the job ({detail}): {hint}") from None
+
+    def _final_evaluation(
+        self, study: optuna.Study, storage: str | None, sweep_dir: Path, overrides: list[str], job_idx: int
+    ) -> None:
+        """The best setting evaluated once on test, as one more job through the launcher (on SLURM: a job with
+        the trials' resources), by whichever of the study's sweepers claims it first."""
+        claim = _retry(_claim_final, study, storage, sweep_dir, _retry(lambda: study.best_trial.number))
+        if claim is None:
+            return
+        claims, trial = claim
+        (result,) = self._launch([(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
+        if not _retry(_record, claims, trial, result):
+            raise RuntimeError(
+                f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
+                "command to run it again"
+            )
+
+    def _study_override(self, study: optuna.Study, storage: str | None, dimensions: dict[str, Dimension]) -> str:
+        """``sweep.study=...`` for every job of the sweep: the study's name, storage (without its password), W&B
+        group (one per study: its name and storage), sampler, target and search space."""
+        where = redact_url(storage)
+        described = {
+            "name": study.study_name,
+            "storage": where,
+            "n_trials": self.n_trials,
+            "group": f"sweep/{study.study_name}@{hashlib.sha1(str(where).encode()).hexdigest()[:8]}",
+            "sampler": OmegaConf.to_container(self.sampler_config, resolve=True),
+            "search_space": {name: dimension.describe() for name, dimension in dimensions.items()},
+        }
+        return f"sweep.study={_hydra_value(described)}"
+
+    def _check_settings(self) -> None:
+        if self.direction not in ("maximize", "minimize"):
+            raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
+        for key in ("n_trials", "n_jobs"):
+            if getattr(self, key) <= 0:
+                raise UserError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
+        if not 0 <= self.max_failure_rate <= 1:
+            raise UserError(f"hydra.sweeper.max_failure_rate: {self.max_failure_rate} must be in [0, 1]")
+
+    def _sampler(self, dimensions: dict[str, Dimension]) -> tuple[optuna.samplers.BaseSampler, int]:
+        """The study's sampler and the number of trials to reach (a grid has no more points than its size)."""
+        if self.sampler_config.get("_target_") != GRID_SAMPLER:
+            return instantiate(self.sampler_config), self.n_trials
+        grid = {name: dimension.grid() for name, dimension in dimensions.items()}
+        return instantiate(self.sampler_config, search_space=grid), min(
+            self.n_trials, math.prod(map(len, grid.values()))
+        )
+
+    def _trial_overrides(
+        self, study: optuna.Study, trial: optuna.Trial, dimensions: dict[str, Dimension], fixed: dict[str, str]
+    ) -> tuple[str, ...]:
+        seed = self.sampler_config.get("seed")
+        if seed is not None and self.sampler_config.get("_target_") != GRID_SAMPLER:
+            # One seed per trial number: a resumed sweep or a parallel worker continues the sequence
+            # instead of replaying the first trials' parameters.
+            study.sampler = instantiate(self.sampler_config, seed=seed + trial.number)
+        values = {name: _retry(dimension.suggest, trial, name) for name, dimension in dimensions.items()}
+        return (*_as_overrides(values), *_as_overrides(fixed), f"trial={trial.number}")
+
+
+def _exit(error: Exception):
+    """A user error before any trial ran: one line, no traceback (HYDRA_FULL_ERROR=1 shows it)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    log.error("%s", error)
+    sys.exit(f"taskvec-ir: {error}")
+
+
+def _retry(call: Callable[..., T], *args, **kwargs) -> T:
+    """``call(*args, **kwargs)``, retried while the study's storage does not answer, for up to
+    STORAGE_PATIENCE_S seconds.
+
+    Each call to the storage is safe to repeat: a tell of a trial already told is skipped, a suggestion
+    already made is returned again, and a trial asked twice leaves an unclaimed one that does not count."""
+    delay, deadline = 1.0, time.monotonic() + STORAGE_PATIENCE_S
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except _STORAGE_DOWN as error:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the study's storage has not answered for {STORAGE_PATIENCE_S} s "
+                    f"({str(error).splitlines()[0]}): rerun the same command to resume"
+                ) from None
+            log.warning(
+                "The study's storage did not answer (%s): retrying in %.0f s", str(error).splitlines()[0], delay
+            )
+            time.sleep(delay)
+            delay = min(2 * delay, 30.0)
+
+
+def _job_config(config) -> Config:
+    """The job's part of a Hydra config, typed (the hydra node holds per-job values not yet set)."""
+    HydraConfig.instance().set_config(config)  # for ${hydra:...} interpolations in the job's keys
+    return typed_config(config)
+
+
+def _check_tuning_split(config: Config) -> None:
+    """A split the trials tune on is held out from the final evaluation, or the user is told (``Config.check_split``
+    has checked that it exists)."""
+    if config.split == config.dataset.test_split:
+        log.warning("Tuning on %r, the split the final evaluation reports: its figures are not held-out", config.split)
+
+
+def _absolute_storage(storage: str | None) -> str | None:
+    """sqlite URLs relative to the working directory made absolute (workers may run elsewhere)."""
+    prefix = "sqlite:///"
+    if storage and storage.startswith(prefix) and not storage[len(prefix) :].startswith("/"):
+        path = Path(storage[len(prefix) :]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return storage
+
+
+def _open_study(name, storage, sampler, direction) -> optuna.Study:
+    """The study, created if new. Workers starting together race to create it: the storage lets one win (a
+    unique study name; sqlite may also refuse a concurrent schema creation), and the losers load it."""
+    for attempt in range(10):
+        try:
+            return optuna.create_study(
+                study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+            )
+        except (optuna.exceptions.DuplicatedStudyError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            if attempt == 9:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _count(study: optuna.Study, *states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _ask(study: optuna.Study, sweep_dir: Path) -> optuna.Trial:
+    """A new trial, marked at once with the sweeper that runs it and its job dir (``trial_<number>``, as
+    sweep_base sets ``hydra.sweep.subdir``); see ``_settle_abandoned_trials``."""
+    trial = study.ask()
+    trial.set_user_attr("worker", _WORKER)
+    trial.set_user_attr("job_dir", str((sweep_dir / f"trial_{trial.number}").resolve()))
+    return trial
+
+
+def _taken(study: optuna.Study) -> list:
+    """Trials that count toward n_trials: completed ones, and running ones that a sweeper has claimed.
+
+    A running trial without a worker was asked by a sweeper killed before it could claim it: it will never
+    run, so it does not count."""
+    trials = study.get_trials(deepcopy=False, states=(_STATES.COMPLETE, _STATES.RUNNING))
+    return sorted(
+        (t for t in trials if t.state == _STATES.COMPLETE or "worker" in t.user_attrs), key=lambda t: t.number
+    )
+
+
+def _settle_abandoned_trials(study: optuna.Study) -> None:
+    """Settle the trials left running by a sweeper that no longer exists.
+
+    A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
+    "running" forever. Settled here (see ``_settle``): trials claimed by a process of this machine that is
+    gone, and unclaimed trials older than a minute (claiming takes milliseconds). Live workers' trials are
+    left alone.
+    """
+    host, now = socket.gethostname(), datetime.datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
+        worker_host, _, pid = str(trial.user_attrs.get("worker", "")).rpartition(":")
+        dead = worker_host == host and pid.isdigit() and not _process_alive(int(pid))
+        unclaimed = "worker" not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > 60
+        if dead or unclaimed:
+            _settle(study, trial, "it was left running by a sweeper that is gone")
+
+
+def _settle(study: optuna.Study, trial, reason: str) -> bool:
+    """Record a trial whose sweeper did not get its job's result: complete if the job finished (its
+    ``metrics.json``, written last, and ``objective.json`` exist), since nothing of it was lost (its λ stays in
+    its ``objective.json``); failed otherwise, its SLURM job cancelled if it still runs (nobody would record
+    what it finds). True if complete."""
+    finished = _finished_job(trial)
+    if finished:
+        log.warning("Trial %d: its job finished, though %s: recording it as complete", trial.number, reason)
+        study.tell(trial.number, values=[finished["objective"]], skip_if_finished=True)
+        return True
+    _cancel_slurm_job(trial)
+    log.warning("Trial %d failed: %s", trial.number, reason)
+    study.tell(trial.number, state=_STATES.FAIL, skip_if_finished=True)
+    return False
+
+
+def _cancel_slurm_job(trial: optuna.trial.FrozenTrial) -> None:
+    """Cancel the SLURM job of a trial, if its job dir names one (``slurm.json``, see ``job.slurm_job``)."""
+    try:
+        job = json.loads((Path(trial.user_attrs.get("job_dir", "/nonexistent")) / "slurm.json").read_text())
+    except (OSError, ValueError):
+        return
+    if shutil.which("scancel"):
+        # An array task by <array job>_<task>: the job id of an array's last task is the whole array's.
+        job_id = job.get("array", job["job_id"])
+        log.warning("Cancelling SLURM job %s of trial %d", job_id, trial.number)
+        done = subprocess.run(["scancel", job_id], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:  # the job may run on, holding its node: say so, with scancel's reason
+            log.warning("scancel %s failed (exit %d): %s", job_id, done.returncode, done.stderr.strip())
+
+
+def _finished_job(trial: optuna.trial.FrozenTrial) -> dict | None:
+    """A trial's ``objective.json`` (objective, λ) once its job is complete (``metrics.json`` is written last)."""
+    job_dir = Path(trial.user_attrs.get("job_dir", "/nonexistent"))
+    try:
+        if (job_dir / "metrics.json").is_file():
+            return json.loads((job_dir / "objective.json").read_text())
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _fail(study: optuna.Study, trials: list) -> None:
+    """Record ``trials`` as failed, those not told already."""
+    for trial in trials:
+        study.tell(trial, state=_STATES.FAIL, skip_if_finished=True)
+
+
+def _within_target(study: optuna.Study, trials: list, target: int) -> list:
+    """Drop trials a parallel worker made surplus: the first ``target`` trials (by number) that are
+    complete or running are the study's; later ones are pruned before they run."""
+    keep = {t.number for t in _taken(study)[:target]}
+    for trial in trials:
+        if trial.number not in keep:
+            study.tell(trial, state=_STATES.PRUNED, skip_if_finished=True)
+    return [trial for trial in trials if trial.number in keep]
+
+
+def _claim_final(study: optuna.Study, storage: str | None, sweep_dir: Path, best_trial: int):
+    """This sweeper's claim on the final evaluation of ``study``'s best trial, or None when it was made, or is
+    being made, by another sweeper (or by this one in an earlier run).
+
+    Claims are the trials of a second study, ``<study>:final:<best trial>``, in the same storage. The storage
+    numbers trials atomically, so of several sweepers asking at once, the one whose claim has the lowest number
+    among those running or complete wins, and the others withdraw theirs. A claim whose sweeper is gone is
+    settled first (complete if its ``final/`` was written, failed otherwise), so that a rerun takes it over; a
+    study whose best trial changes (it was resumed with more trials) is evaluated again."""
+    claims = _open_study(f"{study.study_name}:final:{best_trial}", storage, None, "maximize")
+    _settle_abandoned_trials(claims)
+    done = claims.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
+    if done:
+        log.info(
+            "The final evaluation of study %s (best trial %d) was made by %s into %s",
+            study.study_name,
+            best_trial,
+            done[0].user_attrs.get("worker"),
+            done[0].user_attrs.get("job_dir"),
+        )
+        return None
+    trial = claims.ask()
+    trial.set_user_attr("worker", _WORKER)
+    trial.set_user_attr("job_dir", str((sweep_dir / "final").resolve()))
+    contenders = claims.get_trials(deepcopy=False, states=(_STATES.RUNNING, _STATES.COMPLETE))
+    winner = min(contenders, key=lambda t: t.number)
+    if winner.number != trial.number:
+        claims.tell(trial, state=_STATES.PRUNED)
+        log.info(
+            "The final evaluation of study %s is being made by another sweeper (%s)",
+            study.study_name,
+            winner.user_attrs.get("worker", "just starting"),
+        )
+        return None
+    return claims, trial
+
+
+def _job_lost_errors() -> tuple[type[BaseException], ...]:
+    """What the launchers raise when a job's process died (killed, cancelled, past its time limit): submitit's
+    for SLURM, loky's for joblib. An exception raised inside a job is not among them: Hydra returns it in the
+    job's result, and any other exception of the launcher is a bug that keeps its traceback."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    from submitit.core.utils import UncompletedJobError
+
+    return (UncompletedJobError, TerminatedWorkerError)
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
+    """Tell the study how a trial ended; True when it completed with a finite objective."""
+    try:
+        value = result.return_value  # raises the job's exception when it failed
+        objective = value.get("objective") if isinstance(value, dict) else None
+        problem = f"objective {objective!r}"
+    except Exception as error:  # noqa: BLE001 - any failure of the job fails the trial
+        objective, problem = None, f"{type(error).__name__}: {error}"
+        bug = error if not isinstance(error, UserError) else None  # a bug's traceback stays in the log
+    else:
+        bug = None
+    if result.status != JobStatus.COMPLETED or objective is None or not math.isfinite(objective):
+        log.warning("Trial %d failed: %s", trial.number, problem, exc_info=bug)
+        study.tell(trial, state=_STATES.FAIL, skip_if_finished=True)
+        return False
+    trial.set_user_attr("lam", value["lam"])
+    if result.hydra_cfg is not None:  # where the job wrote (the working dir is the sweeper's: jobs do not chdir)
+        trial.set_user_attr("job_dir", str(result.hydra_cfg.hydra.runtime.output_dir))
+    study.tell(trial, values=[objective], skip_if_finished=True)
+    return True
+
+
+def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The λ a completed trial used: recorded by its sweeper, or, for a trial settled after its sweeper was
+    killed, read from its job's ``objective.json``."""
+    if "lam" in trial.user_attrs:
+        return trial.user_attrs["lam"]
+    finished = _finished_job(trial)
+    return finished["lam"] if finished else None
+
+
+def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
+    best = study.best_trial  # raises when no trial completed
+    results = {
+        "name": "optuna",
+        "best_params": dict(best.params),
+        "best_value": best.value,
+        "best_lam": trial_lam(best),
+        "best_trial": best.number,
+        "study_name": study.study_name,
+        "storage": redact_url(storage),
+        "n_complete": _count(study, _STATES.COMPLETE),
+        "n_failed": _count(study, _STATES.FAIL),
+    }
+    with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
+        OmegaConf.save(OmegaConf.create(results), tmp)
+    log.info("Best: %s = %.4f (trial %d, λ = %s)", best.params, best.value, best.number, results["best_lam"])
+    return results
+
+
+def _as_overrides(params: dict) -> list[str]:
+    return [f"{name}={value}" for name, value in params.items()]
+
+
+def _hydra_value(value) -> str:
+    """``value`` (mappings, lists, strings, numbers, booleans, None) written in Hydra's override grammar."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_hydra_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_hydra_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def final_overrides(cfg: Config, best: dict) -> list[str]:
+    """The best trial's setting on the test split, beside every baseline the family allows."""
+    systems = ["bm25", "ir_model", "alpha_one", "task_arithmetic"]
+    if cfg.model.kind == "bi_encoder":
+        systems.insert(3, "domain_model")
+    return [
+        f"split={cfg.dataset.test_split}",
+        f"systems=[{','.join(systems)}]",
+        f"lam.value={best['best_lam']}",
+        "wandb.job_type=final",
+        "wandb.name=final",
+        "trial=null",
+    ]
+
+
+def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> FinalReport:
+    """The report of a study's final evaluation, from its completed trials (read in the final job itself)."""
+    study = _retry(optuna.load_study, study_name=study_name, storage=_absolute_storage(storage))
+    completed = _retry(study.get_trials, deepcopy=False, states=(_STATES.COMPLETE,))
+    trials = [{"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)} for t in completed]
+    best = max(
+        completed, key=lambda t: t.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -t.value
+    )
+    return FinalReport(trials, best.number, sweep_dir, _absolute_storage(storage))
+
+
+class FinalReport:
+    """What the final evaluation adds to its job: paired t-tests of task arithmetic against each baseline
+    (Bonferroni), Markdown and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
+    ‖τ‖ per layer, and the report with the study as a W&B artifact."""
+
+    FILES = (
+        "results.md",
+        "results.tex",
+        "significance.json",
+        "per_query.json",
+        "metrics.json",
+        "task_vector_layers.png",
+    )
+
+    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None):
+        self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
+
+    def __call__(self, outcome: JobOutcome, run) -> str:
+        from taskvec_ir.reporting import report, tracking
+        from taskvec_ir.reporting.lineage import Artifact
+        from taskvec_ir.storage.outputs import write_json
+
+        cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
+        baselines = [s for s in cfg.systems if s != "task_arithmetic"]
+        p_values = report.paired_t_tests(outcome.per_query, "task_arithmetic", baselines, cfg.measures)
+        write_json(p_values, out_dir / "significance.json")
+        (best,) = [t for t in self.trials if t["number"] == self.best_trial]
+        chosen = ", ".join(
+            f"{'α' if key == 'alpha.value' else key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
+            for key, value in best["params"].items()
+            if key != "lam.value"
+        )
+        header = (
+            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: {chosen}, λ = {outcome.lam:g} "
+            f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
+        )
+        tables = {
+            "results.md": f"{header}\n\n" + report.results_markdown(means, p_values, "task_arithmetic", cfg.measures),
+            "results.tex": report.results_latex(means, p_values, "task_arithmetic", cfg.measures),
+        }
+        for name, text in tables.items():
+            with atomic_path(out_dir / name) as tmp:
+                tmp.write_text(text)
+        plots = {
+            "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
+            "task_vector_layers": out_dir / "task_vector_layers.png",
+        }
+        report.sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
+        report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
+        rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
+        tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        tracking.log_sensitivity(run, cfg.objective, *report.sensitivity(self.trials))
+        tracking.log_summary(run, {"n_trials": len(self.trials)})
+        study = cfg.sweep.study
+        outcome.outputs.append(
+            Artifact(
+                f"report-{study.group}",
+                "report",
+                out_dir,
+                {"study": study.name, "storage": study.storage, **best["params"]},
+                upload=True,
+                files=self.FILES,
+            )
+        )
+        database = (
+            self.storage.removeprefix("sqlite:///") if self.storage and self.storage.startswith("sqlite:///") else None
+        )
+        if database:
+            outcome.outputs.append(
+                Artifact(
+                    f"study-{study.name}",
+                    "optuna_study",
+                    Path(database),
+                    {"study": study.name, "n_trials": study.n_trials},
+                    upload=True,
+                )
+            )
+        return header

@@ -1,0 +1,454 @@
+"""A grid of cells, datasets × models × merges, in one command, compiled into one table (``task=table``).
+
+Each cell runs through the ``taskvec-ir`` command itself, as a user would run it, with the command's own
+overrides plus the cell's (``table.datasets``, ``table.models``, ``table.merges``):
+
+1. where the dataset has a dev split apart from its test split: the paper's grid sweep on dev
+   (``sweep=paper_grid``, α over ``selection.alphas``, λ from ``lam.grid`` in each trial) as its own Optuna
+   study ``<table.name>/<cell>`` in ``table.storage``, trials through ``hydra.launcher``; its final evaluation
+   on test is the cell's ``dev`` row;
+2. a multirun of one job per selection (``table.selections``, and ``cross_validation`` where there is no dev
+   split, ``taskvec_ir.pipeline.selection``), through the same launcher (one SLURM array per cell).
+
+Several cells run side by side (``table.cells_at_once``). A step is done once its ``metrics.json`` exists: a
+rerun skips it, and a sweep cut short resumes its study, so adding a dataset or a model to the table runs only
+the new cells. Once every cell is done, the table is compiled from the cells' per-query results into
+``table.md``, ``table.tex`` and ``table.csv`` in the table's folder, and one W&B run holds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
+from taskvec_ir.errors import UserError
+from taskvec_ir.reporting import report, tracking
+from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.storage.outputs import atomic_path, write_json
+
+log = logging.getLogger("taskvec_ir")
+SYSTEMS = ("bm25", "ir_model", "alpha_one", "task_arithmetic")  # one cell of the table, in the paper's order
+HEADINGS = {"bm25": "BM25", "ir_model": "ΘT", "alpha_one": "α=1", "task_arithmetic": "TA"}
+BASELINES = ("ir_model", "bm25")  # what a model system is tested against: marks † and ‡
+LATEX_HEADINGS = {"bm25": "BM25", "ir_model": r"$\Theta_T$", "alpha_one": r"$\alpha=1$", "task_arithmetic": "TA"}
+MARKS = {"ir_model": "†", "bm25": "‡"}
+SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
+SIGNIFICANCE = 0.05
+# Settings of the command that are the table's own, or that each step sets itself.
+_DRIVER_KEYS = ("table.", "+table.", "task=", "hydra.run.", "hydra.sweep.", "hydra.mode", "hydra.sweeper.storage")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, model, merge) of the grid: its labels, overrides and typed config."""
+
+    dataset: str
+    model: str
+    merge: str
+    overrides: tuple[str, ...]
+    config: Config
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.merge}"
+
+    @property
+    def has_dev(self) -> bool:
+        """A dev split apart from the test split (MIRACL's test split is its dev split: it has none)."""
+        dataset = self.config.dataset
+        return "dev" in dataset.splits and dataset.test_split != "dev"
+
+    def selections(self, table_selections: list[str]) -> list[str]:
+        return (["dev"] if self.has_dev else ["cross_validation"]) + list(table_selections)
+
+
+def cells(cfg: Config, compose) -> list[Cell]:
+    """Every cell of ``cfg.table``, each config composed and checked (``compose(overrides)``) before anything
+    runs: a wrong name or value fails here, naming the table entry."""
+    table, found = cfg.table, []
+    for dataset, dataset_overrides in table.datasets.items():
+        for model, model_overrides in table.models.items():
+            for merge, merge_overrides in table.merges.items():
+                overrides = (
+                    *_with_default("dataset", dataset, dataset_overrides),
+                    *_with_default("model", model, model_overrides),
+                    *_with_default("merge", merge, merge_overrides),
+                )
+                try:
+                    config = typed_config(compose([*overrides, "task=evaluate"]))
+                except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
+                    raise UserError(f"table cell {dataset}/{model}/{merge} ({' '.join(overrides)}): {error}") from None
+                if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
+                    raise UserError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
+                found.append(Cell(dataset, model, merge, overrides, config))
+    return found
+
+
+def _with_default(group: str, label: str, overrides: list[str]) -> list[str]:
+    """An entry's overrides, with ``<group>=<label>`` first unless they choose the group's config themselves."""
+    chosen = any(o.split("=", 1)[0].lstrip("+~") == group for o in overrides)
+    return list(overrides) if chosen else [f"{group}={label}", *overrides]
+
+
+def command_overrides(task: list[str], hydra: list[str]) -> list[str]:
+    """The command's overrides every step of every cell inherits (not the table's own keys)."""
+    return [o for o in [*task, *hydra] if not o.lstrip("+~").startswith(_DRIVER_KEYS)]
+
+
+class Grid:
+    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}`` and ``settings.json``."""
+
+    def __init__(self, cfg: Config, folder: Path, shared: list[str], cells: list[Cell], config_dirs: list[str]):
+        self.cfg, self.folder, self.shared, self.cells = cfg, folder, shared, cells
+        self.config_dirs = config_dirs  # the command's --config-dir, where a user's table and datasets live
+        self.storage = cfg.table.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
+
+    def cell_dir(self, cell: Cell) -> Path:
+        return self.folder / "cells" / cell.dataset / cell.model / cell.merge
+
+    def check_settings(self) -> None:
+        """A cell's results stand for the config it ran with: a rerun whose cell would run with another config
+        (another top_k, α grid, checkpoint, ...) is refused, naming the keys, rather than mixing the two. What
+        does not change results may change: the launcher, the cache's and W&B's settings, the table's cells."""
+        path = self.folder / "settings.json"
+        recorded = json.loads(path.read_text()) if path.is_file() else {}
+        current = {cell.name: _results_config(cell.config) for cell in self.cells}
+        for name, config in current.items():
+            if name in recorded and recorded[name] != config:
+                keys = sorted(k for k in _flat(config).keys() | _flat(recorded[name]).keys()
+                              if _flat(config).get(k) != _flat(recorded[name]).get(k))  # fmt: skip
+                raise UserError(
+                    f"{self.folder}: cell {name} was run with other settings ({', '.join(keys[:6])} differ): give "
+                    "another table.name, or delete the cell's folder to run it again"
+                )
+        write_json({**recorded, **current}, path)
+
+    def missing(self, cell: Cell) -> list[str]:
+        """The cell's selections not yet done (their ``metrics.json`` not written)."""
+        selections = cell.selections(self.cfg.table.selections)
+        return [s for s in selections if not (self.result_dir(cell, s) / "metrics.json").is_file()]
+
+    def result_dir(self, cell: Cell, selection: str) -> Path:
+        if selection == "dev":
+            return self.cell_dir(cell) / "dev" / "final"
+        return self.cell_dir(cell) / "selection" / selection
+
+    def steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
+        """(name, overrides) of each step the cell still needs: its dev sweep, then its other selections."""
+        missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
+        base = [*self.shared, *cell.overrides, "task=evaluate"]
+        alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
+        steps = []
+        if "dev" in missing:
+            steps.append(
+                (
+                    "dev",
+                    [
+                        "-m",
+                        *base,
+                        "sweep=paper_grid",
+                        f"alpha.value=choice({alphas})",
+                        f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
+                        f"hydra.sweep.dir={cell_dir / 'dev'}",
+                        f"hydra.sweeper.storage={self.storage}",
+                        f"hydra.sweeper.study_name={table.name}/{cell.name}",
+                    ],
+                )
+            )
+        others = [s for s in missing if s != "dev"]
+        if others:
+            steps.append(
+                (
+                    "selection",
+                    [
+                        "-m",
+                        *base,
+                        f"selection={','.join(others)}",
+                        f"hydra.sweep.dir={cell_dir / 'selection'}",
+                        "hydra.sweep.subdir=${selection.method}",
+                        f"wandb.group=table/{table.name}",
+                        "wandb.job_type=selection",
+                        "wandb.name=${selection.method}",
+                    ],
+                )
+            )
+        return steps
+
+    def run_cell(self, cell: Cell) -> str | None:
+        """Run the cell's missing steps, each as a ``taskvec-ir`` command logged to ``<step>.log`` in its folder;
+        None when done, else what failed."""
+        for step, overrides in self.steps(cell):
+            log_path = self.cell_dir(cell) / f"{step}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log.info("Cell %s: %s (log: %s)", cell.name, step, log_path)
+            with open(log_path, "w") as out:
+                done = subprocess.run(
+                    [sys.executable, "-m", "taskvec_ir", *self.config_dirs, *overrides],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            if done.returncode != 0:
+                return f"{cell.name}: {step} failed ({_error_line(log_path)}); see {log_path}"
+        log.info("Cell %s: done", cell.name)
+        return None
+
+    def run(self) -> list[str]:
+        """Every cell with missing steps, ``table.cells_at_once`` at a time; the failures."""
+        todo = [cell for cell in self.cells if self.missing(cell)]
+        done = len(self.cells) - len(todo)
+        log.info("Table %s: %d cells, %d done, %d to run", self.cfg.table.name, len(self.cells), done, len(todo))
+        with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
+            return [failure for failure in pool.map(self.run_cell, todo) if failure]
+
+    # -- the compiled table ----------------------------------------------------------------------------------
+    def rows(self) -> list[dict]:
+        """One row per (cell, selection, system): the chosen α and λ, every measure's mean over the test queries,
+        and the p-values (paired t-test, Bonferroni over BASELINES) against ΘT and BM25."""
+        measures, rows = list(self.cfg.measures), []
+        for cell in self.cells:
+            for selection in cell.selections(self.cfg.table.selections):
+                folder = self.result_dir(cell, selection)
+                per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
+                alpha, lam, folds = self.choice(cell, selection)
+                for system in SYSTEMS:
+                    values = per_query[system]
+                    baselines = {"bm25": [], "ir_model": ["bm25"]}.get(system, list(BASELINES))
+                    tests = report.paired_t_tests(per_query, system, baselines, measures)
+                    rows.append(
+                        {
+                            "dataset": cell.dataset,
+                            "model": cell.model,
+                            "merge": cell.merge,
+                            "selection": selection,
+                            "system": system,
+                            "alpha": {"bm25": None, "ir_model": 0.0, "alpha_one": 1.0}.get(system, alpha),
+                            "lam": None if system == "bm25" else lam,
+                            **{m: _mean(values[m]) for m in measures},
+                            **{
+                                f"p_vs_{b}[{m}]": tests[b][m] if b in tests else None
+                                for m in self.shown_measures()
+                                for b in BASELINES
+                            },
+                            "folds": folds,
+                        }
+                    )
+        return rows
+
+    def shown_measures(self) -> list[str]:
+        """The measures the table shows: the objective, then the paper's others among the configured measures."""
+        objective = self.cfg.objective
+        return [objective, *(m for m in SHOWN_MEASURES if m in self.cfg.measures and m != objective)]
+
+    def choice(self, cell: Cell, selection: str) -> tuple[float, float, str | None]:
+        """α, λ (means over folds) and, for cross-validation, each fold's α/λ."""
+        if selection == "dev":
+            results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
+            return results["best_params"]["alpha.value"], results["best_lam"], None
+        chosen = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]
+        folds = " ".join(f"{f['alpha']:g}/{f['lam']:g}" for f in chosen["folds"]) if len(chosen["folds"]) > 1 else None
+        return chosen["alpha"], chosen["lam"], folds
+
+
+def _results_config(config: Config) -> dict:
+    """What of a cell's config its results depend on, as JSON values."""
+    values = json.loads(json.dumps(asdict(config), default=str))
+    for key in ("table", "cache", "wandb", "data", "task"):
+        values.pop(key)
+    return values
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``."""
+    flat = {}
+    for key, item in values.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(item, f"{name}.") if isinstance(item, dict) and item else {name: item})
+    return flat
+
+
+def _error_line(log_path: Path) -> str:
+    """The line of a failed step's log that says why: its last error line, else its last line."""
+    lines = [line.strip() for line in log_path.read_text().splitlines() if line.strip()]
+    lines = [line for line in lines if "HYDRA_FULL_ERROR" not in line] or ["(no output)"]
+    errors = [line for line in lines if line.startswith("taskvec-ir:") or "Error" in line or "failed" in line]
+    return (errors or lines)[-1][:300]
+
+
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values)
+
+
+def selection_label(selection: str, folds: str | None) -> str:
+    return {
+        "dev": "dev",
+        "cross_validation": f"{len(folds.split()) if folds else ''}-fold CV (no dev)",
+        "pseudo_queries": "pseudo-queries",
+        "stability": "stability",
+        "nqc": "NQC",
+    }[selection]
+
+
+def table_markdown(rows: list[dict], measure: str) -> str:
+    """Rows are datasets × selections, column groups are models (× merges): BM25, ΘT, α = 1 and TA (α)."""
+    groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
+    merges = len({merge for _, merge in groups}) > 1
+    header = ["dataset", "selection"] + [
+        f"{model}{f' ({merge})' if merges else ''} {HEADINGS[s]}" for model, merge in groups for s in SYSTEMS
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    for (dataset, selection), cells in _table_rows(rows).items():
+        best = max(r[measure] for r in cells.values() if r)
+        values = []
+        for group in groups:
+            for system in SYSTEMS:
+                row = cells.get((*group, system))
+                values.append(_format(row, measure, best, bold=lambda t: f"**{t}**") if row else "–")
+        folds = next((r["folds"] for r in cells.values() if r and r["folds"]), None)
+        lines.append(f"| {dataset} | {selection_label(selection, folds)} | " + " | ".join(values) + " |")
+    lines += [
+        "",
+        f"{measure} on each dataset's test queries; TA = task arithmetic at the α chosen by the row's selection "
+        "(every system fused with BM25 at that selection's λ). "
+        f"Marks (paired t-test on {measure}, Bonferroni, p < {SIGNIFICANCE}): † differs from ΘT, ‡ from BM25. "
+        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown: "
+        "their mean).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def table_latex(rows: list[dict], measure: str) -> str:
+    """The Markdown table's layout for a paper (booktabs, one column group per model)."""
+    groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
+    merges = len({merge for _, merge in groups}) > 1
+    lines = [
+        r"\begin{tabular}{ll" + "r" * len(SYSTEMS) * len(groups) + "}",
+        r"\toprule",
+        " & & "
+        + " & ".join(
+            rf"\multicolumn{{{len(SYSTEMS)}}}{{c}}{{{_latex(model + (f' ({merge})' if merges else ''))}}}"
+            for model, merge in groups
+        )
+        + r" \\",
+        "Dataset & Selection & " + " & ".join(LATEX_HEADINGS[s] for _ in groups for s in SYSTEMS) + r" \\",
+        r"\midrule",
+    ]
+    for (dataset, selection), cells in _table_rows(rows).items():
+        best = max(r[measure] for r in cells.values() if r)
+        values = [
+            _format(cells.get((*group, s)), measure, best, bold=lambda t: rf"\textbf{{{t}}}", latex=True)
+            if cells.get((*group, s))
+            else "--"
+            for group in groups
+            for s in SYSTEMS
+        ]
+        folds = next((r["folds"] for r in cells.values() if r and r["folds"]), None)
+        lines.append(f"{_latex(dataset)} & {selection_label(selection, folds)} & " + " & ".join(values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _latex(text: str) -> str:
+    return text.replace("_", r"\_")
+
+
+def _table_rows(rows: list[dict]) -> dict:
+    """(dataset, selection) -> (model, merge, system) -> row, in the rows' order."""
+    table: dict = {}
+    for r in rows:
+        table.setdefault((r["dataset"], r["selection"]), {})[(r["model"], r["merge"], r["system"])] = r
+    return table
+
+
+def _format(row: dict, measure: str, best: float, bold, latex: bool = False) -> str:
+    text = f"{row[measure]:.4f}"
+    p_values = [(b, row[f"p_vs_{b}[{measure}]"]) for b in BASELINES]
+    marks = "".join(MARKS[b] for b, p in p_values if p is not None and p < SIGNIFICANCE)
+    if marks and latex:
+        text += "$^{" + marks.replace("†", r"\dagger").replace("‡", r"\ddagger") + "}$"
+    elif marks:
+        text += marks
+    if round(row[measure], 4) == round(best, 4):  # the best as printed: equal to 4 places is a tie
+        text = bold(text)
+    if row["system"] == "task_arithmetic":
+        text += f" ($\\alpha$ {row['alpha']:.2g})" if latex else f" (α {row['alpha']:.2g})"
+    return text
+
+
+def label_free_distance(rows: list[dict], measure: str) -> str:
+    """How far each label-free α lands from the labelled choice (dev, or cross-validation): in α, and in the test
+    measure of task arithmetic."""
+    ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == "task_arithmetic"}
+    lines = [
+        f"| dataset | model | selection | α | α − α(labels) | {measure} | − {measure}(labels) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for (dataset, model, merge, selection), row in ta.items():
+        if selection in ("dev", "cross_validation"):
+            continue
+        labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
+        lines.append(
+            f"| {dataset} | {model} | {selection_label(selection, None)} | {row['alpha']:.2g} | "
+            f"{row['alpha'] - labelled['alpha']:+.2g} | {row[measure]:.4f} | {row[measure] - labelled[measure]:+.4f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def table_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
+    """``task=table``: run the grid's missing cells, then compile and log the table into ``table.dir`` (see the
+    module docstring); ``out_dir``, the command's own job dir, holds its log."""
+    from hydra import compose
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra = HydraConfig.get()
+    shared = command_overrides(list(hydra.overrides.task), list(hydra.overrides.hydra))
+    config_dirs = [
+        f"--config-dir={source.path.removeprefix('file://')}"
+        for source in hydra.runtime.config_sources
+        if source.provider == "command-line" and source.schema == "file"
+    ]
+    found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
+    grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs)
+    grid.check_settings()
+    failures = grid.run()
+    if failures:
+        message = f"{len(failures)} of {len(grid.cells)} cells failed; rerun the same command to resume:\n  "
+        log.error("%s", message + "\n  ".join(failures))
+        sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
+    rows = grid.rows()
+    measure = cfg.objective
+    text = {
+        "table.md": "\n".join(f"### {m}\n\n{table_markdown(rows, m)}" for m in grid.shown_measures())
+        + f"\n### Label-free α against the labelled choice\n\n{label_free_distance(rows, measure)}",
+        "table.tex": table_latex(rows, measure),
+        "table.csv": table_csv(rows),
+    }
+    for name, content in text.items():
+        with atomic_path(grid.folder / name) as tmp:
+            tmp.write_text(content)
+    config = {"table": cfg.table.name, "cells": [c.name for c in grid.cells], "overrides": shared}
+    settings = replace(cfg.wandb, group=f"table/{cfg.table.name}", name=cfg.table.name)  # beside its cells' runs
+    with tracking.wandb_run(config, grid.folder, settings, {}, job_type="table") as run:
+        columns = list(rows[0])
+        tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
+    print(f"\n{text['table.md']}")
+    print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
+    return {"cells": len(grid.cells)}

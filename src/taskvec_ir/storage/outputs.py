@@ -1,0 +1,75 @@
+"""Writing results so that nothing half-written ever looks complete."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from taskvec_ir.errors import UserError
+
+# What a user can do about a failed write, by errno.
+_WRITE_HINTS = {
+    errno.ENOSPC: "the disk is full: free space there or write elsewhere",
+    errno.EDQUOT: "the disk quota is exhausted: free space there or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EACCES: "the folder is not writable: fix its permissions or write elsewhere",
+    errno.EPERM: "the folder is not writable: fix its permissions or write elsewhere",
+}
+
+
+class OutputError(UserError, OSError):
+    """A result could not be written (disk full, read-only folder): the message names the file and the cause.
+
+    Nothing was replaced: the file keeps its previous content (or stays absent), and no temporary file is
+    left beside it."""
+
+
+def _output_error(path: Path, error: OSError) -> OutputError:
+    hint = _WRITE_HINTS.get(error.errno, error.strerror or str(error))
+    return OutputError(error.errno, f"cannot write {path}: {hint} ({error.strerror or error})")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it only if the block finishes without error.
+
+    A write that fails (disk full, read-only folder) raises ``OutputError`` naming ``path``; the temporary
+    file is removed and ``path`` keeps its previous content."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _output_error(path, error) from error
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException as error:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, OutputError):
+            raise _output_error(path, error) from error
+        raise
+
+
+def write_json(data, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` without the password it may carry (``postgresql://user:pw@db/optuna`` -> ``postgresql://user:***@db/optuna``),
+    for logs and result files: a storage URL is configuration, its password a secret."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
