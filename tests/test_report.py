@@ -1,7 +1,8 @@
 import pytest
 from scipy.stats import ttest_rel
 
-from taskvec_ir.reporting.report import paired_t_tests, results_latex, results_markdown
+from taskvec_ir.reporting import tables
+from taskvec_ir.reporting.report import paired_t_tests, results_table
 
 OURS = [0.9, 0.8, 0.7, 0.95, 0.85, 0.9]
 BM25 = [0.5, 0.4, 0.6, 0.5, 0.45, 0.55]
@@ -25,8 +26,11 @@ def test_identical_runs_are_not_significant():
 
 
 def test_tables_mark_significant_baselines():
-    means = {"bm25": {"ndcg@10": 0.5}, "ir": {"ndcg@10": 0.84}, "ta": {"ndcg@10": 0.85}}
-    p = {"bm25": {"ndcg@10": 0.001}, "ir": {"ndcg@10": 0.6}}
-    markdown = results_markdown(means, p, "ta", ["ndcg@10"])
-    assert "| 1 | bm25 | 0.5000 |" in markdown and "|  | ta | 0.8500<sup>1</sup> |" in markdown
-    assert r"0.8500$^{1}$" in results_latex(means, p, "ta", ["ndcg@10"])
+    means = {"bm25": {"ndcg@10": 0.5}, "ir_model": {"ndcg@10": 0.84}, "task_arithmetic": {"ndcg@10": 0.85}}
+    p = {"bm25": {"ndcg@10": 0.001}, "ir_model": {"ndcg@10": 0.6}}
+    table = results_table(means, p, "task_arithmetic", ["ndcg@10"])
+    markdown = tables.markdown(table)
+    assert "| BM25 | 0.5000 |" in markdown and "| TA | 0.8500‡ |" in markdown and "| ΘT | 0.8400 |" in markdown
+    assert "‡ differs from BM25" in markdown and "p < 0.05" in markdown
+    latex = tables.latex(table)
+    assert r"TA & 0.8500$^{\ddagger}$ \\" in latex and r"$\Theta_T$ & 0.8400 \\" in latex

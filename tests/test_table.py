@@ -12,7 +12,8 @@ import optuna
 import pytest
 import yaml
 
-from taskvec_ir.runs import table
+from taskvec_ir.config.systems import PAPER_ORDER
+from taskvec_ir.reporting import tables
 
 from tiny_models import tiny_triple
 from wandb_records import run_contents
@@ -95,7 +96,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     final = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["test"]
     assert float(dev["task_arithmetic"]["alpha"]) == best["best_params"]["alpha.value"]
     assert float(dev["task_arithmetic"]["lam"]) == best["best_lam"]
-    for system in table.SYSTEMS:
+    for system in PAPER_ORDER:
         assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
     # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
     for method in ("pseudo_queries", "stability", "nqc"):
@@ -109,7 +110,8 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     markdown = (folder / "table.md").read_text()
     assert "| cranfield_split | dev |" in markdown and "### precision@10" in markdown
     assert "Label-free α against the labelled choice" in markdown
-    assert (folder / "table.tex").read_text().startswith(r"\begin{tabular}")
+    latex = (folder / "table.tex").read_text()
+    assert latex.startswith("% ndcg@10\n\\begin{tabular}") and "% precision@10\n\\begin{tabular}" in latex
     assert "| cranfield_split | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
@@ -183,10 +185,10 @@ def test_the_compiled_table_marks_significance_bolds_the_best_and_shows_alpha():
         row("nqc", "alpha_one", 0.35),
         row("nqc", "task_arithmetic", 0.38, p_theta=0.3, p_bm25=0.06, alpha=1.0),
     ]
-    lines = table.table_markdown(found, "ndcg@10").splitlines()
+    lines = tables.markdown(tables.cells_table(found, "ndcg@10")).splitlines()
     assert lines[2] == "| d | 2-fold CV (no dev) | 0.3000 | 0.4000‡ | 0.3500‡ | **0.4500†‡** (α 0.4) |"
     assert lines[3] == "| d | NQC | 0.3000 | **0.4000** | 0.3500 | 0.3800 (α 1) |"
-    distance = table.label_free_distance(found, "ndcg@10").splitlines()
+    distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
     assert distance[2] == "| d | m | NQC | 1 | +0.6 | 0.3800 | -0.0700 |"
-    latex = table.table_latex(found, "ndcg@10")
+    latex = tables.latex(tables.cells_table(found, "ndcg@10"))
     assert r"\textbf{0.4500$^{\dagger\ddagger}$} ($\alpha$ 0.4)" in latex

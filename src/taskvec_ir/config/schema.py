@@ -27,6 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from taskvec_ir.config.measures import check_measures
 from taskvec_ir.config.merge_settings import MERGE_METHODS, AlphaScale, LayerRule, MergeMethod, MergeSetting
+from taskvec_ir.config.systems import BM25, DOMAIN_MODEL, IR_MODEL, TASK_ARITHMETIC, System
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.storage.cache import file_digest
 
@@ -39,8 +40,7 @@ LANGUAGES = {
 }
 BACKENDS = ("inverted_index", "rank_bm25", "run_file")  # the first stages (taskvec_ir.ir.retrieval)
 KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
-# What one row of a results table evaluates (see taskvec_ir.pipeline.experiment).
-SYSTEMS = ("bm25", "ir_model", "task_arithmetic", "alpha_one", "domain_model")
+SYSTEMS = tuple(System)  # what one row of a results table evaluates (taskvec_ir.config.systems)
 TASKS = ("evaluate", "adapt", "table")
 WANDB_MODES = ("offline", "online", "disabled")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -583,7 +583,7 @@ class Config:
     merge: MergeConfig = field(default_factory=MergeConfig)
     task: str = "evaluate"  # evaluate | adapt (only build the adapted checkpoints of model)
     split: str | None = None  # the split evaluated (None: dataset.test_split)
-    systems: list[str] = field(default_factory=lambda: ["bm25", "ir_model", "task_arithmetic"])
+    systems: list[str] = field(default_factory=lambda: [BM25, IR_MODEL, TASK_ARITHMETIC])
     measures: list[str] = field(default_factory=lambda: ["ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"])
     objective: str = "ndcg@10"  # the measure of task_arithmetic a sweep maximises (and lam.grid chooses by)
     save_merged: bool = False  # also write Θ' as a checkpoint into <job dir>/merged_model
@@ -604,7 +604,7 @@ class Config:
                 raise UserError("selection: a sweep chooses α itself; drop selection=... or sweep=...")
             if not self.lam.grid:
                 raise UserError("selection: λ is chosen from lam.grid: add lam=dev_grid or a lam.grid")
-            if "task_arithmetic" not in self.systems:
+            if TASK_ARITHMETIC not in self.systems:
                 raise UserError("selection: chooses α for task_arithmetic: add it to systems")
             if self.selection.method == "pseudo_queries" and self.retriever.backend == "run_file":
                 raise UserError(PSEUDO_QUERIES_NEED_BM25)
@@ -612,7 +612,7 @@ class Config:
         unknown = sorted(set(self.systems) - set(SYSTEMS))
         if unknown:
             raise UserError(f"systems: unknown {unknown}; known: {', '.join(SYSTEMS)}")
-        if "domain_model" in self.systems and self.model.kind != "bi_encoder":
+        if DOMAIN_MODEL in self.systems and self.model.kind != "bi_encoder":
             raise UserError("systems: domain_model (ΘD alone) can only be scored for bi_encoder models")
         if self.task == "evaluate" and not self.systems and not self.save_merged:
             raise UserError(

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from taskvec_ir.config.schema import Config, PseudoQueriesConfig
+from taskvec_ir.config.systems import TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data, evaluation
 from taskvec_ir.pipeline.experiment import CACHE_VERSION, Experiment, Run, dataset_identity
@@ -100,7 +101,7 @@ def setting_runs(experiment: Experiment, split: str, alphas: Sequence[float], la
     for alpha in alphas:
         setting = experiment.spec.merge.at(alpha)
         for lam in lams:
-            yield alpha, lam, experiment.system_run(split, "task_arithmetic", lam, setting)
+            yield alpha, lam, experiment.system_run(split, TASK_ARITHMETIC, lam, setting)
 
 
 # -- cross-validation --------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from taskvec_ir.config.systems import MARKS, System
+from taskvec_ir.reporting import tables
 from taskvec_ir.storage.outputs import atomic_path
 
 PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]  # system -> measure -> query_id -> value
@@ -32,50 +34,28 @@ def paired_t_tests(per_query: PerQuery, system: str, baselines: Sequence[str], m
     return p_values
 
 
-def _rows(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float, superscript):
-    """(number, system name, formatted cells) per row; ``system``'s cells carry the numbers of the baselines
-    it differs from significantly, formatted by ``superscript``."""
-    baselines = list(p_values)
-    for name, values in means.items():
-        number = str(baselines.index(name) + 1) if name in baselines else ""
-        cells = []
-        for m in measures:
-            marks = [str(i + 1) for i, b in enumerate(baselines) if p_values[b][m] < alpha] if name == system else []
-            cells.append(f"{values[m]:.4f}" + (superscript(",".join(marks)) if marks else ""))
-        yield number, name, cells
-
-
-def results_markdown(
-    means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05
-) -> str:
-    """A Markdown table; superscript numbers on ``system`` mark significant differences to those baselines."""
-    lines = ["| # | system | " + " | ".join(measures) + " |", "|---|---|" + "---|" * len(measures)]
-    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"<sup>{marks}</sup>"):
-        lines.append(f"| {number} | {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Superscripts: {system} differs from that baseline (paired t-test, Bonferroni over "
-        f"{len(p_values)} baselines, p < {alpha}).",
+def results_table(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str]) -> tables.Table:
+    """Each system's mean of each measure; ``system``'s values carry the marks of the baselines (``p_values``'
+    keys) it differs from significantly."""
+    symbols = {baseline: MARKS[baseline] for baseline in p_values}
+    rows = [
+        [
+            System(name).heading,
+            *(
+                tables.Entry(values[m], tables.marks({b: p[m] for b, p in p_values.items()}, symbols))
+                if name == system
+                else tables.Entry(values[m])
+                for m in measures
+            ),
+        ]
+        for name, values in means.items()
     ]
-    return "\n".join(lines) + "\n"
-
-
-def results_latex(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str], alpha: float = 0.05) -> str:
-    """The same table as ``results_markdown`` for a paper (booktabs)."""
-    names = [
-        m.replace("precision", "P").replace("ndcg", "nDCG").replace("recall", "R").replace("map", "MAP")
-        for m in measures
-    ]
-    lines = [
-        r"\begin{tabular}{ll" + "r" * len(measures) + "}",
-        r"\toprule",
-        r"\# & System & " + " & ".join(names) + r" \\",
-        r"\midrule",
-    ]
-    for number, name, cells in _rows(means, p_values, system, measures, alpha, lambda marks: f"$^{{{marks}}}$"):
-        lines.append(f"{number} & {name.replace('_', chr(92) + '_')} & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    legend = ", ".join(f"{mark} differs from {System(b).heading}" for b, mark in symbols.items())
+    footnote = (
+        f"Marks on {System(system).heading}: {legend} (paired t-test, Bonferroni over {len(p_values)} baselines, "
+        f"p < {tables.SIGNIFICANCE})."
+    )
+    return tables.Table(["system", *measures], rows, footnote=footnote)
 
 
 def sensitivity(trials: Sequence[Mapping]) -> tuple[list[str], list[list]]:

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from taskvec_ir.config.schema import AdaptConfig, Config
 from taskvec_ir.config.sources import config_key, model_sources
+from taskvec_ir.config.systems import MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
@@ -122,14 +123,14 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
         lam = cfg.lam.value
         if lam is None:  # chosen on this split from cached scores: costs no model time
-            lam, _ = experiment.best_lambda(cfg.split, "task_arithmetic", cfg.lam.grid, cfg.objective)
+            lam, _ = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
         means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
         result = {"lam": lam}
-        if "task_arithmetic" in means:
-            result["objective"] = means["task_arithmetic"][cfg.objective]
+        if TASK_ARITHMETIC in means:
+            result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
             write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
         outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query)
-        if {"task_arithmetic", "alpha_one"} & set(cfg.systems) or cfg.save_merged:  # a merge was made
+        if MERGED & set(cfg.systems) or cfg.save_merged:  # a merge was made
             outcome.merge = experiment.merge_diagnostics()
             tracking.log_merge_diagnostics(run, outcome.merge)
         tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merge is not None))

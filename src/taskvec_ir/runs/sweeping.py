@@ -45,6 +45,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from taskvec_ir.config.schema import Config
+from taskvec_ir.config.systems import DOMAIN_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import JobOutcome, open_experiment
@@ -552,9 +553,9 @@ def _hydra_value(value) -> str:
 
 def final_overrides(cfg: Config, best: dict) -> list[str]:
     """The best trial's setting on the test split, beside every baseline the family allows."""
-    systems = ["bm25", "ir_model", "alpha_one", "task_arithmetic"]
+    systems = list(PAPER_ORDER)
     if cfg.model.kind == "bi_encoder":
-        systems.insert(3, "domain_model")
+        systems.insert(3, DOMAIN_MODEL)
     return [
         f"split={cfg.dataset.test_split}",
         f"systems=[{','.join(systems)}]",
@@ -594,13 +595,14 @@ class FinalReport:
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
 
     def __call__(self, outcome: JobOutcome, run) -> str:
-        from taskvec_ir.reporting import report, tracking
+        from taskvec_ir.reporting import report, tables, tracking
         from taskvec_ir.reporting.lineage import Artifact
         from taskvec_ir.storage.outputs import write_json
 
         cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
-        baselines = [s for s in cfg.systems if s != "task_arithmetic"]
-        p_values = report.paired_t_tests(outcome.per_query, "task_arithmetic", baselines, cfg.measures)
+        baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
+        p_values = report.paired_t_tests(outcome.per_query, TASK_ARITHMETIC, baselines, cfg.measures)
+        results = report.results_table(means, p_values, TASK_ARITHMETIC, cfg.measures)
         write_json(p_values, out_dir / "significance.json")
         (best,) = [t for t in self.trials if t["number"] == self.best_trial]
         chosen = ", ".join(
@@ -613,8 +615,8 @@ class FinalReport:
             f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
         )
         tables = {
-            "results.md": f"{header}\n\n" + report.results_markdown(means, p_values, "task_arithmetic", cfg.measures),
-            "results.tex": report.results_latex(means, p_values, "task_arithmetic", cfg.measures),
+            "results.md": f"{header}\n\n" + tables.markdown(results),
+            "results.tex": tables.latex(results),
         }
         for name, text in tables.items():
             with atomic_path(out_dir / name) as tmp:

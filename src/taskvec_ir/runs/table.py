@@ -18,8 +18,6 @@ the new cells. Once every cell is done, the table is compiled from the cells' pe
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import subprocess
@@ -31,19 +29,15 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
+from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
 from taskvec_ir.errors import UserError
-from taskvec_ir.reporting import report, tracking
+from taskvec_ir.reporting import report, tables, tracking
+from taskvec_ir.reporting.tables import BASELINES
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.storage.outputs import atomic_path, write_json
 
 log = logging.getLogger("taskvec_ir")
-SYSTEMS = ("bm25", "ir_model", "alpha_one", "task_arithmetic")  # one cell of the table, in the paper's order
-HEADINGS = {"bm25": "BM25", "ir_model": "ΘT", "alpha_one": "α=1", "task_arithmetic": "TA"}
-BASELINES = ("ir_model", "bm25")  # what a model system is tested against: marks † and ‡
-LATEX_HEADINGS = {"bm25": "BM25", "ir_model": r"$\Theta_T$", "alpha_one": r"$\alpha=1$", "task_arithmetic": "TA"}
-MARKS = {"ir_model": "†", "bm25": "‡"}
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
-SIGNIFICANCE = 0.05
 # Settings of the command that are the table's own, or that each step sets itself.
 _DRIVER_KEYS = ("table.", "+table.", "task=", "hydra.run.", "hydra.sweep.", "hydra.mode", "hydra.sweeper.storage")
 
@@ -221,9 +215,9 @@ class Grid:
                 folder = self.result_dir(cell, selection)
                 per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
                 alpha, lam, folds = self.choice(cell, selection)
-                for system in SYSTEMS:
+                for system in PAPER_ORDER:
                     values = per_query[system]
-                    baselines = {"bm25": [], "ir_model": ["bm25"]}.get(system, list(BASELINES))
+                    baselines = {BM25: [], IR_MODEL: [BM25]}.get(system, list(BASELINES))
                     tests = report.paired_t_tests(per_query, system, baselines, measures)
                     rows.append(
                         {
@@ -232,8 +226,8 @@ class Grid:
                             "merge": cell.merge,
                             "selection": selection,
                             "system": system,
-                            "alpha": {"bm25": None, "ir_model": 0.0, "alpha_one": 1.0}.get(system, alpha),
-                            "lam": None if system == "bm25" else lam,
+                            "alpha": {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0}.get(system, alpha),
+                            "lam": None if system == BM25 else lam,
                             **{m: _mean(values[m]) for m in measures},
                             **{
                                 f"p_vs_{b}[{m}]": tests[b][m] if b in tests else None
@@ -289,129 +283,6 @@ def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
 
-def selection_label(selection: str, folds: str | None) -> str:
-    return {
-        "dev": "dev",
-        "cross_validation": f"{len(folds.split()) if folds else ''}-fold CV (no dev)",
-        "pseudo_queries": "pseudo-queries",
-        "stability": "stability",
-        "nqc": "NQC",
-    }[selection]
-
-
-def table_markdown(rows: list[dict], measure: str) -> str:
-    """Rows are datasets × selections, column groups are models (× merges): BM25, ΘT, α = 1 and TA (α)."""
-    groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
-    merges = len({merge for _, merge in groups}) > 1
-    header = ["dataset", "selection"] + [
-        f"{model}{f' ({merge})' if merges else ''} {HEADINGS[s]}" for model, merge in groups for s in SYSTEMS
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
-    for (dataset, selection), cells in _table_rows(rows).items():
-        best = max(r[measure] for r in cells.values() if r)
-        values = []
-        for group in groups:
-            for system in SYSTEMS:
-                row = cells.get((*group, system))
-                values.append(_format(row, measure, best, bold=lambda t: f"**{t}**") if row else "–")
-        folds = next((r["folds"] for r in cells.values() if r and r["folds"]), None)
-        lines.append(f"| {dataset} | {selection_label(selection, folds)} | " + " | ".join(values) + " |")
-    lines += [
-        "",
-        f"{measure} on each dataset's test queries; TA = task arithmetic at the α chosen by the row's selection "
-        "(every system fused with BM25 at that selection's λ). "
-        f"Marks (paired t-test on {measure}, Bonferroni, p < {SIGNIFICANCE}): † differs from ΘT, ‡ from BM25. "
-        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown: "
-        "their mean).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def table_latex(rows: list[dict], measure: str) -> str:
-    """The Markdown table's layout for a paper (booktabs, one column group per model)."""
-    groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
-    merges = len({merge for _, merge in groups}) > 1
-    lines = [
-        r"\begin{tabular}{ll" + "r" * len(SYSTEMS) * len(groups) + "}",
-        r"\toprule",
-        " & & "
-        + " & ".join(
-            rf"\multicolumn{{{len(SYSTEMS)}}}{{c}}{{{_latex(model + (f' ({merge})' if merges else ''))}}}"
-            for model, merge in groups
-        )
-        + r" \\",
-        "Dataset & Selection & " + " & ".join(LATEX_HEADINGS[s] for _ in groups for s in SYSTEMS) + r" \\",
-        r"\midrule",
-    ]
-    for (dataset, selection), cells in _table_rows(rows).items():
-        best = max(r[measure] for r in cells.values() if r)
-        values = [
-            _format(cells.get((*group, s)), measure, best, bold=lambda t: rf"\textbf{{{t}}}", latex=True)
-            if cells.get((*group, s))
-            else "--"
-            for group in groups
-            for s in SYSTEMS
-        ]
-        folds = next((r["folds"] for r in cells.values() if r and r["folds"]), None)
-        lines.append(f"{_latex(dataset)} & {selection_label(selection, folds)} & " + " & ".join(values) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _latex(text: str) -> str:
-    return text.replace("_", r"\_")
-
-
-def _table_rows(rows: list[dict]) -> dict:
-    """(dataset, selection) -> (model, merge, system) -> row, in the rows' order."""
-    table: dict = {}
-    for r in rows:
-        table.setdefault((r["dataset"], r["selection"]), {})[(r["model"], r["merge"], r["system"])] = r
-    return table
-
-
-def _format(row: dict, measure: str, best: float, bold, latex: bool = False) -> str:
-    text = f"{row[measure]:.4f}"
-    p_values = [(b, row[f"p_vs_{b}[{measure}]"]) for b in BASELINES]
-    marks = "".join(MARKS[b] for b, p in p_values if p is not None and p < SIGNIFICANCE)
-    if marks and latex:
-        text += "$^{" + marks.replace("†", r"\dagger").replace("‡", r"\ddagger") + "}$"
-    elif marks:
-        text += marks
-    if round(row[measure], 4) == round(best, 4):  # the best as printed: equal to 4 places is a tie
-        text = bold(text)
-    if row["system"] == "task_arithmetic":
-        text += f" ($\\alpha$ {row['alpha']:.2g})" if latex else f" (α {row['alpha']:.2g})"
-    return text
-
-
-def label_free_distance(rows: list[dict], measure: str) -> str:
-    """How far each label-free α lands from the labelled choice (dev, or cross-validation): in α, and in the test
-    measure of task arithmetic."""
-    ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == "task_arithmetic"}
-    lines = [
-        f"| dataset | model | selection | α | α − α(labels) | {measure} | − {measure}(labels) |",
-        "|---|---|---|---:|---:|---:|---:|",
-    ]
-    for (dataset, model, merge, selection), row in ta.items():
-        if selection in ("dev", "cross_validation"):
-            continue
-        labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
-        lines.append(
-            f"| {dataset} | {model} | {selection_label(selection, None)} | {row['alpha']:.2g} | "
-            f"{row['alpha'] - labelled['alpha']:+.2g} | {row[measure]:.4f} | {row[measure] - labelled[measure]:+.4f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def table_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
     """``task=table``: run the grid's missing cells, then compile and log the table into ``table.dir`` (see the
     module docstring); ``out_dir``, the command's own job dir, holds its log."""
@@ -435,11 +306,13 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
     rows = grid.rows()
     measure = cfg.objective
+    shown = {m: tables.cells_table(rows, m) for m in grid.shown_measures()}
+    distance = tables.label_free_distance(rows, measure)
     text = {
-        "table.md": "\n".join(f"### {m}\n\n{table_markdown(rows, m)}" for m in grid.shown_measures())
-        + f"\n### Label-free α against the labelled choice\n\n{label_free_distance(rows, measure)}",
-        "table.tex": table_latex(rows, measure),
-        "table.csv": table_csv(rows),
+        "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
+        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}",
+        "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items()),
+        "table.csv": tables.csv_text(rows),
     }
     for name, content in text.items():
         with atomic_path(grid.folder / name) as tmp:
