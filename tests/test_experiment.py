@@ -159,7 +159,7 @@ def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_
     assert experiment.scores("test", Weights("domain")) is experiment.scores(
         "test", Weights("ir", MergeSetting((("domain", 1.0),)))
     )
-    assert "domain" not in experiment.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
+    assert "domain" not in experiment.triple.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(
     transformers.AutoModel.from_pretrained(tmp_path / "merged")
     reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.spec.model.scorer)  # as the run scored
     for (name, saved), (_, merged) in zip(
-        reloaded.module.named_parameters(), experiment.scorer("ir").module.named_parameters(), strict=True
+        reloaded.module.named_parameters(), experiment.triple.scorer("ir").module.named_parameters(), strict=True
     ):
         assert torch.equal(saved, merged), name
     split = experiment.split("test")
@@ -216,11 +216,10 @@ def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
     means, _ = experiment.evaluate("test", ["ir_model", "task_arithmetic"], 0.5)
     assert means["task_arithmetic"] != means["ir_model"]
     diagnostics = experiment.merge_diagnostics(setting)
-    layer_1 = [n for n, _ in experiment.scorer("ir").module.named_parameters() if ".layer.1." in n]
-    total = sum(p.numel() for p in experiment.scorer("ir").module.parameters())
-    assert diagnostics["changed_fraction"] == pytest.approx(
-        sum(dict(experiment.scorer("ir").module.named_parameters())[n].numel() for n in layer_1) / total, rel=0.01
-    )
+    parameters = dict(experiment.triple.scorer("ir").module.named_parameters())
+    layer_1 = sum(p.numel() for n, p in parameters.items() if ".layer.1." in n)
+    total = sum(p.numel() for p in parameters.values())
+    assert diagnostics["changed_fraction"] == pytest.approx(layer_1 / total, rel=0.01)
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
         open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
 

@@ -97,7 +97,7 @@ def cranfield(cranfield_cfg):
 def test_a_text_scores_as_the_same_document_of_the_corpus_would(cranfield, backend):
     """score_text is the retriever's own BM25: a corpus document's text gets the score search gives it."""
     experiment = open_experiment(cranfield("selection=nqc", f"retriever.backend={backend}"))
-    bm25 = experiment.bm25()
+    bm25 = experiment.first_stage.bm25()
     query = "boundary layer flow over a flat plate with heat transfer"
     found = bm25.search({"q": query}, 5)["q"]
     texts = data.doc_texts(experiment.spec.dataset, found)
@@ -144,7 +144,8 @@ def test_label_free_selections_read_no_qrels(cranfield, method, monkeypatch, req
     one of the grid's settings, and the job then evaluates it on test as any run."""
     cfg = cranfield(f"selection={method}")
     experiment = open_experiment(cfg)
-    experiment._splits.clear()  # what opening the experiment loaded (the evaluated split, with its qrels) is gone
+    # What opening the experiment loaded (the evaluated split, with its qrels) is gone.
+    experiment.first_stage._splits.clear()
     request.getfixturevalue("no_qrels")
     choice = selection.choose(experiment, cfg)
     assert choice.method == method and len(choice.folds) == 1 and choice.folds[0].queries is None

@@ -606,6 +606,11 @@ class Config:
                 raise UserError("selection: λ is chosen from lam.grid: add lam=dev_grid or a lam.grid")
             if TASK_ARITHMETIC not in self.systems:
                 raise UserError("selection: chooses α for task_arithmetic: add it to systems")
+            if self.save_merged:
+                raise UserError(
+                    "save_merged writes Θ' at alpha.value, and selection chooses α in the job: drop save_merged, or "
+                    "rerun with the chosen alpha.value (in the job's selection.json) and save_merged=true"
+                )
             if self.selection.method == "pseudo_queries" and self.retriever.backend == "run_file":
                 raise UserError(PSEUDO_QUERIES_NEED_BM25)
         self.split = self.split or self.dataset.test_split

@@ -10,17 +10,18 @@ from __future__ import annotations
 from taskvec_ir.config.schema import PRIMARY, AdaptConfig, ModelConfig
 
 Source = str | AdaptConfig
+IR, BASE, DOMAIN = "ir", "base", "domain"  # the roles of ΘT, and of Θ0 and ΘD of the task vector named PRIMARY
 
 
 def vector_roles(vector: str) -> tuple[str, str]:
     """The (base, domain) roles of a task vector."""
     prefix = "" if vector == PRIMARY else f"{vector}."
-    return f"{prefix}base", f"{prefix}domain"
+    return f"{prefix}{BASE}", f"{prefix}{DOMAIN}"
 
 
 def model_sources(model: ModelConfig) -> dict[str, Source]:
     """Every checkpoint of the model config by role: ``ir``, then each vector's base and domain."""
-    sources: dict[str, Source] = {"ir": model.ir}
+    sources: dict[str, Source] = {IR: model.ir}
     for vector, (base, domain) in model.vectors().items():
         base_role, domain_role = vector_roles(vector)
         sources[base_role], sources[domain_role] = base, domain

@@ -1,7 +1,7 @@
 """The systems a results table compares, defined once: their names in configs, files and W&B, their headings,
 and the mark a significant difference to each carries.
 
-A *system* is what one row of a results table evaluates (``taskvec_ir.pipeline.experiment.system_weights``):
+A *system* is what one row of a results table evaluates (``taskvec_ir.pipeline.model_scores.system_weights``):
 - ``bm25``: the first stage alone;
 - ``ir_model``: ΘT alone (α = 0), fused with BM25 by λ like every model system;
 - ``task_arithmetic``: Θ' = ΘT + α·τ at the configured merge setting;

@@ -41,8 +41,9 @@ from taskvec_ir.config.schema import Config, PseudoQueriesConfig
 from taskvec_ir.config.systems import TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data, evaluation
-from taskvec_ir.pipeline.experiment import CACHE_VERSION, Experiment, Run, dataset_identity
-from taskvec_ir.storage.cache import cache_key
+from taskvec_ir.pipeline.experiment import Experiment, Run
+from taskvec_ir.pipeline.first_stage import dataset_identity
+from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
 from taskvec_ir.storage.outputs import atomic_path
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> str
     made = experiment.cache.json("pseudo_queries", key, lambda: _make_pseudo_queries(experiment, settings))
     name = f"pseudo-queries ({len(made['queries'])})"
     qrels = {query: {doc: 1} for query, doc in made["relevant"].items()}
-    experiment.add_split(name, data.Split(made["queries"], qrels), made["candidates"], made["texts"])
+    experiment.first_stage.add_split(name, data.Split(made["queries"], qrels), made["candidates"], made["texts"])
     return name
 
 
@@ -221,7 +222,7 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
             queries[query_id], relevant[query_id] = text, ids[document.document] + REST + str(query)
             rest_texts[relevant[query_id]] = rest
     log.info("Pseudo-queries: %d from %d documents of %s (%s)", len(queries), len(ids), dataset.name, settings.source)
-    bm25 = experiment.bm25()
+    bm25 = experiment.first_stage.bm25()
     found = bm25.search(queries, top_k + 1)
     candidates = {}
     for query_id, ranking in found.items():
@@ -243,7 +244,7 @@ def unlabeled_queries(experiment: Experiment, cfg: Config) -> str:
     selection, dataset = cfg.selection, cfg.dataset
     split = selection.queries if selection.queries in dataset.splits else cfg.split
     name = f"{split} (unlabeled)"
-    experiment.add_split(name, data.Split(data.load_queries(dataset, split), {}))
+    experiment.first_stage.add_split(name, data.Split(data.load_queries(dataset, split), {}))
     return name
 
 

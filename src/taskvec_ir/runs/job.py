@@ -84,7 +84,7 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
 
 @dataclass
 class JobOutcome:
-    """What a job evaluated, for a report to build on."""
+    """What a job evaluated, for a report to build on, and what it writes and logs."""
 
     cfg: Config
     experiment: Experiment
@@ -92,8 +92,12 @@ class JobOutcome:
     lam: float
     means: dict
     per_query: dict
-    merge: dict | None = None  # the merge diagnostics, when a merge was made
-    extra: dict = field(default_factory=dict)  # what the report adds to metrics.json
+    header: str  # the line above the printed table
+    result: dict  # what the job returns (a sweeper reads its objective and λ)
+    summary: dict = field(default_factory=dict)  # W&B summary values
+    merged: bool = True  # whether a merge was made (its task vectors are the job's inputs)
+    merge: dict | None = None  # the merge diagnostics, when the job computed them
+    extra: dict = field(default_factory=dict)  # what metrics.json holds beside the split's means
     outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
 
 
@@ -114,96 +118,95 @@ def slurm_job() -> dict | None:
 
 
 def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_seed: int | None = None) -> dict:
-    """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``; returns the objective and the λ used."""
+    """Evaluate ``cfg.systems`` on ``cfg.split`` into ``out_dir``, at the configured α and λ or at those
+    ``cfg.selection`` chooses; returns the objective and the setting used.
+
+    Every job has one outline: set up (failing fast), choose the setting and evaluate, write the runs,
+    ``per_query.json``, the report's files and ``metrics.json`` last (so a job dir with ``metrics.json`` is
+    complete), then log the results to W&B."""
     from taskvec_ir.ir import evaluation
 
-    if cfg.selection.method is not None:
-        return run_selection(cfg, out_dir, sampler_seed)
     experiment = open_experiment(cfg)
     with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
-        lam = cfg.lam.value
-        if lam is None:  # chosen on this split from cached scores: costs no model time
-            lam, _ = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
-        means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
-        result = {"lam": lam}
-        if TASK_ARITHMETIC in means:
-            result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
-            write_json(result, out_dir / "objective.json")  # what a sweeper needs to count this job as done
-        outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query)
-        if MERGED & set(cfg.systems) or cfg.save_merged:  # a merge was made
-            outcome.merge = experiment.merge_diagnostics()
-            tracking.log_merge_diagnostics(run, outcome.merge)
-        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merge is not None))
-        if cfg.save_merged:
-            outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
-        write_json({cfg.split: per_query}, out_dir / "per_query.json")
-        header = report(outcome, run) if report is not None else job_header(cfg, lam)
-        metrics = {cfg.split: means, **({"merge": outcome.merge} if outcome.merge else {}), **outcome.extra}
-        write_json(metrics, out_dir / "metrics.json")  # last: the job's outputs are complete
+        evaluate = _evaluate_selected if cfg.selection.method is not None else _evaluate_as_configured
+        outcome = evaluate(cfg, experiment, out_dir, run)
+        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merged))
+        write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
+        header = report(outcome, run) if report is not None else outcome.header
+        write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
         tracking.log_artifacts(run, outcome.outputs)
-        tracking.log_results(run, cfg.split, means, per_query)
-        tracking.log_summary(
-            run, {"alpha": cfg.alpha.value, "lam": lam, **{f"cache/{k}": v for k, v in experiment.cache.stats.items()}}
-        )
-        if "objective" in result:
-            tracking.log_summary(run, {f"objective/{cfg.split}/{cfg.objective}": result["objective"]})
+        tracking.log_results(run, cfg.split, outcome.means, outcome.per_query)
+        cache = {f"cache/{k}": v for k, v in experiment.cache.stats.items()}
+        tracking.log_summary(run, {**outcome.summary, **cache})
         for role, provenance in adapted_provenance(experiment).items():
             tracking.log_adapted(run, role, provenance)
     log.info("Cache: %s", dict(experiment.cache.stats))
     print(f"\n{header}")
-    if means:
-        print(evaluation.format_table(means, cfg.measures))
+    if outcome.means:
+        print(evaluation.format_table(outcome.means, cfg.measures))
     if cfg.save_merged:
         print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
     print(f"Outputs: {out_dir}")
-    return result
+    return outcome.result
 
 
-def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
-    """A job whose α and λ ``cfg.selection`` chooses (``taskvec_ir.pipeline.selection``) before its one evaluation of
-    ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered),
-    ``selection_curve.png``, the runs, ``per_query.json`` and ``metrics.json`` last; logs them to W&B."""
-    from taskvec_ir.ir import evaluation
+def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
+    """α as configured; λ as configured, or chosen on the evaluated split from ``lam.grid`` (from cached scores:
+    no model time). Writes ``objective.json``, what a sweeper needs to count the job as done."""
+    lam = cfg.lam.value
+    if lam is None:
+        lam, _ = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
+    means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
+    result = {"lam": lam}
+    summary = {"alpha": cfg.alpha.value, "lam": lam}
+    if TASK_ARITHMETIC in means:
+        result["objective"] = summary[f"objective/{cfg.split}/{cfg.objective}"] = means[TASK_ARITHMETIC][cfg.objective]
+        write_json(result, out_dir / "objective.json")
+    outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
+    outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
+    if outcome.merged:
+        outcome.merge = outcome.extra["merge"] = experiment.merge_diagnostics()
+        tracking.log_merge_diagnostics(run, outcome.merge)
+    if cfg.save_merged:
+        outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
+    return outcome
+
+
+def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
+    """α and λ chosen by ``cfg.selection`` (``taskvec_ir.pipeline.selection``) before the one evaluation of
+    ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered) and
+    ``selection_curve.png``."""
     from taskvec_ir.pipeline import selection
 
-    experiment = open_experiment(cfg)
-    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
-        choice = selection.choose(experiment, cfg)
-        means, per_query = selection.evaluate_choice(
-            experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
-        )
-        chosen = choice.describe()
-        write_json(chosen, out_dir / "selection.json")
-        selection.curve_plot(choice, out_dir / "selection_curve.png")
-        write_json({cfg.split: per_query}, out_dir / "per_query.json")
-        chosen.pop("curve")
-        write_json({cfg.split: means, "selection": chosen}, out_dir / "metrics.json")  # last: the job is complete
-        columns = ["fold", "alpha", "lam", "value"]
-        tracking.log_report(
-            run,
-            {"selection_curve": out_dir / "selection_curve.png"},
-            {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
-        )
-        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=True))
-        tracking.log_results(run, cfg.split, means, per_query)
-        tracking.log_summary(
-            run,
-            {
-                "selection/method": choice.method,
-                "selection/criterion": choice.criterion,
-                "alpha": choice.alpha,
-                "lam": choice.lam,
-                **{f"cache/{k}": v for k, v in experiment.cache.stats.items()},
-            },
-        )
+    choice = selection.choose(experiment, cfg)
+    means, per_query = selection.evaluate_choice(
+        experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
+    )
+    chosen = choice.describe()
+    write_json(chosen, out_dir / "selection.json")
+    selection.curve_plot(choice, out_dir / "selection_curve.png")
+    chosen.pop("curve")
+    columns = ["fold", "alpha", "lam", "value"]
+    tracking.log_report(
+        run,
+        {"selection_curve": out_dir / "selection_curve.png"},
+        {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
+    )
     folds = f" (mean of {len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
-    print(
-        f"\n{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
+    header = (
+        f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
         f"chosen by selection={choice.method} ({choice.criterion})"
     )
-    print(evaluation.format_table(means, cfg.measures))
-    print(f"Outputs: {out_dir}")
-    return {"alpha": choice.alpha, "lam": choice.lam}
+    summary = {
+        "selection/method": choice.method,
+        "selection/criterion": choice.criterion,
+        "alpha": choice.alpha,
+        "lam": choice.lam,
+    }
+    result = {"alpha": choice.alpha, "lam": choice.lam}
+    outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
+    outcome.extra["selection"] = chosen
+    return outcome
 
 
 def job_config(cfg: Config, out_dir: Path) -> dict:
@@ -260,11 +263,11 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     with tracking.wandb_run(
         run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt"
     ) as run:
-        experiment.on_adapt_step = tracking.step_logger(run, "adapt/loss")
+        experiment.triple.on_adapt_step = tracking.step_logger(run, "adapt/loss")
         provenance = adapted_provenance(experiment)
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
-        tracking.log_artifacts(run, experiment.adapted())
+        tracking.log_artifacts(run, experiment.triple.adapted())
     for role, record in provenance.items():
         print(
             f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "

@@ -30,6 +30,9 @@ from taskvec_ir.storage.outputs import OutputError, atomic_path
 
 log = logging.getLogger(__name__)
 _MANIFEST = "manifest.json"
+# Part of the key of every result the pipeline caches: bump it when a change of code changes cached results, so
+# that old entries are not served.
+CACHE_VERSION = 1
 
 
 def cache_key(**parts) -> str:

@@ -1,0 +1,131 @@
+"""The first stage of an experiment: its query sets, their BM25 candidates and the candidates' texts.
+
+Candidates are cached per dataset, query set, language and first-stage settings; the BM25 index is built once
+per corpus and analyzer into the cache. Texts are read by id from the doc store, never the whole corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
+from taskvec_ir.errors import UserError
+from taskvec_ir.ir import data, retrieval
+from taskvec_ir.reporting.lineage import Artifact
+from taskvec_ir.storage.cache import CACHE_VERSION, Cache, cache_key, text_digest
+
+log = logging.getLogger(__name__)
+
+Run = dict[str, dict[str, float]]
+
+
+def dataset_identity(dataset: DatasetConfig) -> dict:
+    """What identifies a dataset's documents and queries in cache keys."""
+    identity = {
+        "name": dataset.name,
+        "docs": dataset.docs,
+        "doc_fields": list(dataset.doc_fields),
+        "query_field": dataset.query_field,
+    }
+    if dataset.beir_path:  # a user's own files may change under the same path
+        identity["beir_path"] = data.source_identity(Path(dataset.beir_path).expanduser().resolve())
+    return identity
+
+
+class FirstStage:
+    """Query sets by name (the dataset's splits, or sets added with ``add_split``), with their candidates and
+    texts, each computed once and cached."""
+
+    def __init__(self, dataset: DatasetConfig, retriever: RetrieverConfig, cache: Cache):
+        self.dataset, self.retriever, self.cache = dataset, retriever, cache
+        self._splits: dict[str, data.Split] = {}
+        self._candidates: dict[str, Run] = {}
+        self._texts: dict[str, dict[str, str]] = {}
+
+    def split(self, name: str) -> data.Split:
+        if name not in self._splits:
+            self._splits[name] = data.load_split(self.dataset, name)
+        return self._splits[name]
+
+    def add_split(
+        self, name: str, split: data.Split, candidates: Run | None = None, texts: dict[str, str] | None = None
+    ) -> None:
+        """A query set that is not one of the dataset's splits (label-free selection's unlabeled queries, pseudo-
+        queries), under ``name``; its candidates (BM25's, cached, unless given) and texts (from the doc store,
+        unless given) are then used like a split's."""
+        self._splits[name] = split
+        if candidates is not None:
+            self._candidates[name] = candidates
+        if texts is not None:
+            self._texts[name] = texts
+
+    def texts(self, split: str) -> dict[str, str]:
+        """doc_id -> text of the split's candidates, read by id from the doc store (never the whole corpus)."""
+        if split not in self._texts:
+            self._texts[split] = data.doc_texts(
+                self.dataset, {d for run in self.candidates(split).values() for d in run}
+            )
+        return self._texts[split]
+
+    def candidates(self, split: str) -> Run:
+        if split not in self._candidates:
+            self._candidates[split] = self.cache.json("bm25", self.candidates_key(split), lambda: self._search(split))
+        return self._candidates[split]
+
+    def candidates_key(self, split: str) -> str:
+        return cache_key(
+            version=CACHE_VERSION,
+            dataset=dataset_identity(self.dataset),
+            queries=text_digest(self.split(split).queries),
+            language=self.dataset.language,
+            retriever=self.retriever.identity(),
+        )
+
+    def _search(self, split: str) -> Run:
+        queries = self.split(split).queries
+        data.check_judged_documents(self.dataset, self.split(split).qrels, split)  # warns, once per split
+        if self.retriever.backend == "run_file":
+            run = retrieval.read_run_file(self.retriever.path, queries, self.retriever.top_k)
+            self._check_run_documents(run)
+            return run
+        log.info("BM25 (%s) for %d %s queries", self.retriever.backend, len(queries), split)
+        return self.bm25().search(queries, self.retriever.top_k)
+
+    def bm25(self) -> retrieval.Retriever:
+        """BM25 over the corpus (its index built once into the cache), whatever the first stage is."""
+        dataset, retriever = self.dataset, self.retriever
+        analyzer = retrieval.Analyzer.of(dataset.language, retriever.analyzer)
+        if retriever.backend == "rank_bm25":
+            return retrieval.BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
+        key = cache_key(
+            version=retrieval.INDEX_FORMAT,
+            dataset=dataset_identity(dataset),
+            language=dataset.language,
+            analyzer=vars(retriever.analyzer),
+        )
+
+        def build(folder: Path) -> None:
+            log.info("Indexing the corpus of %s for BM25 (once; cache kind bm25_index)", dataset.name)
+            retrieval.build_bm25_index(data.iter_docs(dataset), analyzer, folder)
+
+        return retrieval.BM25Index(self.cache.folder("bm25_index", key, build), analyzer, retriever.k1, retriever.b)
+
+    def _check_run_documents(self, run: Run) -> None:
+        """A run file's documents must be in the corpus: one that is not means the run was made on another
+        corpus (or version), and its texts could not be scored."""
+        listed = {doc_id for ranking in run.values() for doc_id in ranking}
+        missing = sorted(listed - set(data.doc_texts(self.dataset, listed)))
+        if missing:
+            raise UserError(
+                f"retriever.path {self.retriever.path}: {len(missing)} of the run's {len(listed)} documents "
+                f"are not in the corpus {self.dataset.docs} (first: {', '.join(missing[:5])}): "
+                "was the run made on another corpus or version?"
+            )
+
+    def artifact(self, split: str) -> Artifact | None:
+        """The split's cached candidates as a W&B artifact (``lineage``), if they are in the cache."""
+        key = self.candidates_key(split)
+        path = self.cache.entry("bm25", key)
+        metadata = {"dataset": self.dataset.name, "split": split, "retriever": self.retriever.identity()}
+        return Artifact(f"bm25-{key}", "candidates", path, metadata) if path else None
