@@ -1,12 +1,17 @@
 """First-stage retrieval: the candidates the re-ranker scores.
 
-An ``Analyzer`` turns text into tokens (lowercase, unicode word tokens, language stopwords, Snowball
-stemming). Three first stages sit behind ``retriever.backend``:
+An ``Analyzer`` turns text into tokens: ``lucene`` (default) as Lucene's language analyzers do
+(``taskvec_ir.lucene_analysis``), ``snowball`` as this project did before (lowercase ``\\w+`` words, bm25s's
+stopword lists, Snowball stemming). Two BM25 variants score them (``retriever.bm25``): ``lucene`` (default),
+Lucene's BM25Similarity as Anserini runs it, and ``robertson``, this project's former one. Three first
+stages sit behind ``retriever.backend``:
 
 - ``inverted_index`` (default): BM25 over an inverted index built by streaming the corpus in chunks and
-  memory-mapped for search (``build_bm25_index``, ``BM25Index``), for corpora of millions of passages;
-- ``rank_bm25``: the same analyzer tokens and BM25 Okapi formula over an in-memory corpus (the reference
-  the index is tested against; small corpora only);
+  memory-mapped for search (``build_bm25_index``, ``BM25Index``), for corpora of millions of passages; one
+  index for the joined document fields (``flat``), or one per field, scores summed (``multifield``,
+  ``FieldsBM25``);
+- ``rank_bm25``: the Robertson variant's tokens and BM25 Okapi formula over an in-memory corpus (the legacy
+  reference the index's ``robertson`` scoring is tested against; small corpora only);
 - ``run_file``: the candidates of an existing TREC run (``read_run_file``): Elasticsearch, Anserini,
   Pyserini or PISA output.
 """
@@ -27,48 +32,82 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from taskvec_ir import lucene_analysis
+
 if TYPE_CHECKING:
     from taskvec_ir.schema import AnalyzerConfig
 
 log = logging.getLogger(__name__)
 
-# language -> (bm25s stopword list name, PyStemmer algorithm)
+# language -> (bm25s stopword list name, Snowball stemmer, the lucene analyzer's stemmer), stemmers by their
+# PyStemmer names, but "lucene_porter": Lucene's Porter stemmer (lucene_analysis.LucenePorterStemmer).
 LANGUAGES = {
-    "en": ("STOPWORDS_EN", "english"),
-    "de": ("STOPWORDS_GERMAN", "german"),
-    "fr": ("STOPWORDS_FRENCH", "french"),
-    "es": ("STOPWORDS_SPANISH", "spanish"),
+    "en": ("STOPWORDS_EN", "english", "lucene_porter"),
+    "de": ("STOPWORDS_GERMAN", "german", "german"),
+    "fr": ("STOPWORDS_FRENCH", "french", "french"),
+    "es": ("STOPWORDS_SPANISH", "spanish", "spanish"),
 }
+_LUCENE_STOPWORDS = {"en": lucene_analysis.ENGLISH_STOPWORDS} | {
+    language: lucene_analysis.SNOWBALL_STOPWORDS[stemmer]
+    for language, (_, stemmer, _) in LANGUAGES.items()
+    if language != "en"
+}
+ANALYZERS = ("lucene", "snowball")
+SCORINGS = ("lucene", "robertson")
+FIELD_MODELS = ("flat", "multifield")
 BACKENDS = ("inverted_index", "rank_bm25", "run_file")
 _WORD = re.compile(r"\w+")
 _SHOWN = 5
 
 
 class Analyzer:
-    """Callable text -> tokens: ``\\w+`` words, optionally lowercased, stopword-free and stemmed."""
+    """Callable text -> tokens. ``name`` says how words are found and which stopwords and stemmer apply:
+    ``lucene``, Lucene's analyzer for the language (``taskvec_ir.lucene_analysis``); ``snowball``, ``\\w+``
+    words, bm25s's stopword lists and Snowball stemming. Either can leave out lowercasing, stopwords or stemming."""
 
-    def __init__(self, language: str = "en", lowercase: bool = True, stopwords: bool = True, stemmer: bool = True):
+    def __init__(
+        self,
+        language: str = "en",
+        lowercase: bool = True,
+        stopwords: bool = True,
+        stemmer: bool = True,
+        name: str = "lucene",
+    ):
         if language not in LANGUAGES:
             raise ValueError(f"unknown language {language!r} (dataset.language); known: {', '.join(LANGUAGES)}")
-        stopword_list, algorithm = LANGUAGES[language]
-        self.language = language
-        self.lowercase = lowercase
-        self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
-        self._stemmer = _stemmer(algorithm) if stemmer else None
+        if name not in ANALYZERS:
+            raise ValueError(f"unknown analyzer {name!r} (retriever.analyzer.name); known: {', '.join(ANALYZERS)}")
+        stopword_list, snowball_stemmer, lucene_stemmer = LANGUAGES[language]
+        self.language, self.name, self.lowercase = language, name, lowercase
+        if name == "lucene":
+            self._stopwords = _LUCENE_STOPWORDS[language] if stopwords else frozenset()
+            self._stemmer = _stemmer(lucene_stemmer) if stemmer else None
+        else:
+            self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
+            self._stemmer = _stemmer(snowball_stemmer) if stemmer else None
 
     @classmethod
     def of(cls, language: str, settings: AnalyzerConfig) -> Analyzer:
-        return cls(language, settings.lowercase, settings.stopwords, settings.stemmer)
+        return cls(language, settings.lowercase, settings.stopwords, settings.stemmer, settings.name)
 
     def __call__(self, text: str) -> list[str]:
         words = self.words(text)
         return self._stemmer.stemWords(words) if self._stemmer else words
 
     def words(self, text: str) -> list[str]:
-        """The words of ``text`` that become tokens, before stemming."""
+        """The words of ``text`` that become tokens, before stemming (their count is the document's length)."""
+        if self.name == "snowball":
+            if self.lowercase:
+                text = text.lower()
+            return [word for word in _WORD.findall(text) if word not in self._stopwords]
+        tokens = lucene_analysis.standard_tokens(text)
+        if self.language == "en":
+            tokens = [lucene_analysis.without_possessive(token) for token in tokens]
+        elif self.language == "fr":
+            tokens = [lucene_analysis.without_elision(token) for token in tokens]
         if self.lowercase:
-            text = text.lower()
-        return [word for word in _WORD.findall(text) if word not in self._stopwords]
+            tokens = [token.lower() for token in tokens]
+        return [token for token in tokens if token not in self._stopwords]
 
     def stem(self, word: str) -> str:
         return self._stemmer.stemWord(word) if self._stemmer else word
@@ -450,6 +489,8 @@ def _stopwords(list_name: str) -> frozenset[str]:
 
 
 def _stemmer(algorithm: str):
+    if algorithm == "lucene_porter":
+        return lucene_analysis.LucenePorterStemmer()
     import Stemmer
 
     return Stemmer.Stemmer(algorithm)
