@@ -28,7 +28,7 @@ from taskvec_ir.cache import file_digest
 from taskvec_ir.evaluation import check_measures
 from taskvec_ir.fusion import check_lambda
 from taskvec_ir.merge_settings import MERGE_METHODS, AlphaScale, LayerRule, MergeMethod, MergeSetting
-from taskvec_ir.retrieval import BACKENDS, LANGUAGES
+from taskvec_ir.retrieval import ANALYZERS, BACKENDS, FIELD_MODELS, LANGUAGES, SCORINGS
 
 KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
 # What one row of a results table evaluates (see taskvec_ir.experiment).
@@ -148,6 +148,7 @@ class DataConfig:
 # -- first stage -----------------------------------------------------------------------------------------------
 @dataclass
 class AnalyzerConfig:
+    name: str = "lucene"  # lucene: Lucene's analyzer for the language; snowball: the former \w+ words + Snowball
     lowercase: bool = True
     stopwords: bool = True
     stemmer: bool = True
@@ -160,8 +161,10 @@ class RetrieverConfig:
 
     backend: str = "inverted_index"
     top_k: int = 100
-    k1: float = 1.2
-    b: float = 0.75
+    bm25: str = "lucene"  # lucene: Lucene's BM25 (Anserini's); robertson: the former variant (retrieval.py)
+    fields: str = "flat"  # flat: dataset.doc_fields joined; multifield: one index per field, scores summed
+    k1: float = 0.9
+    b: float = 0.4
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     path: str | None = None  # run_file: the TREC run whose candidates are re-ranked
 
@@ -172,6 +175,19 @@ class RetrieverConfig:
                 "index on disk: use retriever.backend=inverted_index (or leave it out)"
             )
         _one_of(self.backend, BACKENDS, "retriever.backend")
+        _one_of(self.bm25, SCORINGS, "retriever.bm25")
+        _one_of(self.fields, FIELD_MODELS, "retriever.fields")
+        _one_of(self.analyzer.name, ANALYZERS, "retriever.analyzer.name")
+        if self.backend == "rank_bm25" and self.bm25 != "robertson":
+            raise ValueError(
+                "retriever.backend=rank_bm25 scores with rank_bm25's BM25Okapi, the robertson variant's legacy "
+                "reference: add retriever.bm25=robertson, or use retriever.backend=inverted_index for Lucene's BM25"
+            )
+        if self.fields == "multifield" and (self.backend != "inverted_index" or self.bm25 != "lucene"):
+            raise ValueError(
+                "retriever.fields=multifield sums Lucene BM25 scores of per-field indexes: it needs "
+                "retriever.backend=inverted_index and retriever.bm25=lucene"
+            )
         _positive(self.top_k, "retriever.top_k")
         if not self.k1 >= 0 or not 0 <= self.b <= 1:
             raise ValueError(f"retriever.k1 and retriever.b: {self.k1}, {self.b} must be k1 ≥ 0 and b in [0, 1]")
