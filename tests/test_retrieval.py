@@ -1,5 +1,6 @@
-"""First stage: the analyzer per language; BM25 scores against rank_bm25 and the formula; the inverted index
-against bm25s (the in-memory backend it replaced: identical runs) and rank_bm25; run files."""
+"""First stage: the analyzer per language; the robertson variant's BM25 scores against rank_bm25 and the formula;
+its inverted index against bm25s (the in-memory backend it replaced: identical runs) and rank_bm25; run files.
+The lucene variant against Lucene itself: tests/test_lucene.py."""
 
 import logging
 import math
@@ -13,8 +14,8 @@ import pytest
 import yaml
 from rank_bm25 import BM25Okapi
 
-from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
-from taskvec_ir.ir import data
+from taskvec_ir.config.schema import ANALYZERS, CONFIG_DIR, LANGUAGES, DatasetConfig, RetrieverConfig, parse
+from taskvec_ir.ir import data, retrieval
 from taskvec_ir.ir.evaluation import evaluate_run
 from taskvec_ir.ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index, read_run_file
 
@@ -31,7 +32,8 @@ CONF = Path(CONFIG_DIR)
     ],
 )
 def test_analyzer_drops_stopwords_and_stems(language, text, tokens):
-    assert Analyzer(language)(text) == tokens
+    assert Analyzer(language, name="snowball")(text) == tokens
+    assert Analyzer(language)(text) == tokens  # lucene: the same here
 
 
 def test_analyzer_switches():
@@ -41,6 +43,8 @@ def test_analyzer_switches():
     assert Analyzer("en", stopwords=False)(text) == ["the", "cat", "run"]
     with pytest.raises(ValueError, match="dataset.language"):
         Analyzer("xx")
+    with pytest.raises(ValueError, match="retriever.analyzer.name"):
+        Analyzer("en", name="xx")
 
 
 CORPUS = {
@@ -50,7 +54,7 @@ CORPUS = {
     "d4": "quantum chromodynamics of gluons",
     "d5": "a cat a cat a cat",
 }
-ANALYZER = Analyzer("en")
+ANALYZER = Analyzer("en", name="snowball")  # the robertson variant's tests: its analyzer and scoring
 
 
 def test_scores_match_rank_bm25_and_the_okapi_formula():
@@ -80,7 +84,7 @@ def index(
 ) -> BM25Index:
     folder = tmp_path / f"index-{len(list(tmp_path.iterdir()))}"
     build_bm25_index(docs.items(), analyzer, folder, chunk_docs=chunk_docs)
-    return BM25Index(folder, analyzer, **bm25)
+    return BM25Index(folder, analyzer, **({"k1": 1.2, "b": 0.75, "scoring": "robertson"} | bm25))
 
 
 def bm25s_run(docs: dict[str, str], queries: dict[str, str], analyzer: Analyzer, top_k: int, k1=1.2, b=0.75):
@@ -132,14 +136,16 @@ def test_index_does_not_depend_on_how_the_corpus_is_chunked(tmp_path):
 def test_index_keeps_term_frequencies_so_k1_and_b_are_search_settings(tmp_path):
     build_bm25_index(CORPUS.items(), ANALYZER, tmp_path / "i")
     for k1, b in [(0.9, 0.4), (2.0, 1.0), (1.2, 0.0)]:
-        run = BM25Index(tmp_path / "i", ANALYZER, k1=k1, b=b).search({"q": "dogs garden"}, top_k=5)["q"]
+        run = BM25Index(tmp_path / "i", ANALYZER, k1=k1, b=b, scoring="robertson").search(
+            {"q": "dogs garden"}, top_k=5
+        )["q"]
         expected = BM25Retriever(CORPUS, ANALYZER, k1=k1, b=b).search({"q": "dogs garden"}, top_k=5)["q"]
         assert run == pytest.approx(expected, rel=1e-12)
 
 
 def test_index_reads_unicode_terms_and_ids(tmp_path):
     docs = {"é-1": "Les enfants jouent au jardin", "ü/2": "Die Kinder spielen im Garten", "数3": "日本語 テキスト"}
-    french = index(tmp_path, docs, Analyzer("fr"))
+    french = index(tmp_path, docs, Analyzer("fr", name="snowball"))
     assert list(french.search({"q": "jardins"}, top_k=3)["q"]) == ["é-1"]
     assert list(french.search({"q": "日本語"}, top_k=3)["q"]) == ["数3"]
     assert french.term_id("zzz") is None and french.term_id("jardin") is not None
@@ -181,7 +187,7 @@ def test_the_replaced_backend_name_says_what_replaced_it():
     with pytest.raises(ValueError, match="retriever.backend=inverted_index"):
         RetrieverConfig(backend="bm25s")
     with pytest.raises(ValueError, match="retriever.backend: 'lucene' is not one of inverted_index, rank_bm25"):
-        RetrieverConfig(backend="lucene")
+        RetrieverConfig(backend="lucene")  # Lucene's BM25 is retriever.bm25=lucene, not a backend
 
 
 @pytest.fixture(scope="module")
@@ -199,9 +205,9 @@ def collections(mirror_dir):
 @pytest.mark.parametrize("name", ["scifact", "cranfield"])
 def test_index_runs_are_the_replaced_bm25s_backends_runs(collections, name, tmp_path):
     dataset, docs, split = collections[name]
-    analyzer = Analyzer(dataset.language)
+    analyzer = Analyzer(dataset.language, name="snowball")
     build_bm25_index(iter(docs.items()), analyzer, tmp_path / "index", chunk_docs=500)
-    run = BM25Index(tmp_path / "index", analyzer).search(split.queries, 100)
+    run = BM25Index(tmp_path / "index", analyzer, k1=1.2, b=0.75, scoring="robertson").search(split.queries, 100)
     expected = bm25s_run(docs, split.queries, analyzer, 100)
     assert run == expected  # the same documents, in the same order, with the same float64 scores
     assert [list(ranking) for ranking in run.values()] == [list(ranking) for ranking in expected.values()]
@@ -211,7 +217,9 @@ def test_cranfield_bm25_ndcg(collections, tmp_path):
     dataset, docs, split = collections["cranfield"]
     settings = parse(RetrieverConfig, yaml.safe_load((CONF / "retriever" / "bm25.yaml").read_text()), "retriever")
     analyzer = Analyzer.of(dataset.language, settings.analyzer)
-    run = index(tmp_path, docs, analyzer, chunk_docs=20_000).search(split.queries, settings.top_k)
+    folder = tmp_path / "index"
+    build_bm25_index(docs.items(), analyzer, folder)
+    run = BM25Index(folder, analyzer, settings.k1, settings.b, settings.bm25).search(split.queries, settings.top_k)
 
     ndcg = evaluate_run(split.qrels, run, ["ndcg@10"])[0]["ndcg@10"]
     print(f"Cranfield BM25 nDCG@10 = {ndcg:.4f}")
@@ -221,7 +229,7 @@ def test_cranfield_bm25_ndcg(collections, tmp_path):
 
 def test_cranfield_index_agrees_with_rank_bm25(collections, tmp_path):
     dataset, docs, split = collections["cranfield"]
-    analyzer = Analyzer(dataset.language)
+    analyzer = Analyzer(dataset.language, name="snowball")
     run = index(tmp_path, docs, analyzer, chunk_docs=20_000).search(split.queries, 100)
     reference = BM25Retriever(docs, analyzer).search(split.queries, 100)
 
@@ -305,3 +313,10 @@ def test_run_file_settings_are_checked_and_its_content_is_its_identity(tmp_path)
     assert identity == RetrieverConfig(backend="run_file", path=str(copy)).identity()
     first.write_text("q1 Q0 d1 1 2.5 es\n")
     assert RetrieverConfig(backend="run_file", path=str(first)).identity() != identity
+
+
+def test_every_language_a_config_accepts_has_its_analysis():
+    assert set(retrieval.ANALYSIS) == set(LANGUAGES)
+    for language in LANGUAGES:
+        for name in ANALYZERS:
+            assert retrieval.Analyzer(language, name=name)("Running runners ran")  # words found, stemmed or not

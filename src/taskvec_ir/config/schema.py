@@ -31,14 +31,11 @@ from taskvec_ir.config.systems import BM25, DOMAIN_MODEL, IR_MODEL, TASK_ARITHME
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.storage.cache import file_digest
 
-# language -> (bm25s stopword list name, PyStemmer algorithm): the analysis BM25 gives each dataset.language
-LANGUAGES = {
-    "en": ("STOPWORDS_EN", "english"),
-    "de": ("STOPWORDS_GERMAN", "german"),
-    "fr": ("STOPWORDS_FRENCH", "french"),
-    "es": ("STOPWORDS_SPANISH", "spanish"),
-}
+LANGUAGES = ("en", "de", "fr", "es")  # dataset.language: each has its analyzers in taskvec_ir.ir.retrieval
 BACKENDS = ("inverted_index", "rank_bm25", "run_file")  # the first stages (taskvec_ir.ir.retrieval)
+ANALYZERS = ("lucene", "snowball")  # retriever.analyzer.name
+SCORINGS = ("lucene", "robertson")  # retriever.bm25: Lucene's BM25, or the Robertson idf floored at 0
+FIELD_MODELS = ("flat", "multifield")  # retriever.fields: title and text as one field, or one index each
 KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
 SYSTEMS = tuple(System)  # what one row of a results table evaluates (taskvec_ir.config.systems)
 TASKS = ("evaluate", "adapt", "table")
@@ -168,6 +165,7 @@ class DataConfig:
 # -- first stage -----------------------------------------------------------------------------------------------
 @dataclass
 class AnalyzerConfig:
+    name: str = "lucene"  # lucene: Lucene's analyzer for the language; snowball: the former \w+ words + Snowball
     lowercase: bool = True
     stopwords: bool = True
     stemmer: bool = True
@@ -180,8 +178,10 @@ class RetrieverConfig:
 
     backend: str = "inverted_index"
     top_k: int = 100
-    k1: float = 1.2
-    b: float = 0.75
+    bm25: str = "lucene"  # lucene: Lucene's BM25 (Anserini's); robertson: the former variant (retrieval.py)
+    fields: str = "flat"  # flat: dataset.doc_fields joined; multifield: one index per field, scores summed
+    k1: float = 0.9
+    b: float = 0.4
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     path: str | None = None  # run_file: the TREC run whose candidates are re-ranked
 
@@ -192,6 +192,19 @@ class RetrieverConfig:
                 "index on disk: use retriever.backend=inverted_index (or leave it out)"
             )
         _one_of(self.backend, BACKENDS, "retriever.backend")
+        _one_of(self.bm25, SCORINGS, "retriever.bm25")
+        _one_of(self.fields, FIELD_MODELS, "retriever.fields")
+        _one_of(self.analyzer.name, ANALYZERS, "retriever.analyzer.name")
+        if self.backend == "rank_bm25" and self.bm25 != "robertson":
+            raise UserError(
+                "retriever.backend=rank_bm25 scores with rank_bm25's BM25Okapi, the robertson variant's legacy "
+                "reference: add retriever.bm25=robertson, or use retriever.backend=inverted_index for Lucene's BM25"
+            )
+        if self.fields == "multifield" and (self.backend != "inverted_index" or self.bm25 != "lucene"):
+            raise UserError(
+                "retriever.fields=multifield sums Lucene BM25 scores of per-field indexes: it needs "
+                "retriever.backend=inverted_index and retriever.bm25=lucene"
+            )
         _positive(self.top_k, "retriever.top_k")
         if not self.k1 >= 0 or not 0 <= self.b <= 1:
             raise UserError(f"retriever.k1 and retriever.b: {self.k1}, {self.b} must be k1 ≥ 0 and b in [0, 1]")

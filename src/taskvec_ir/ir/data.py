@@ -123,15 +123,15 @@ def register_beir_collection(name: str, path: str | Path) -> None:
     _REGISTERED_BEIR[name] = identity
 
 
-def iter_docs(dataset: DatasetConfig) -> Iterator[tuple[str, str]]:
-    """The corpus as (doc_id, text) pairs, streamed in the collection's order: the ``doc_fields`` joined by a
-    space, empty fields skipped.
+def iter_docs(dataset: DatasetConfig, fields: list[str] | None = None) -> Iterator[tuple[str, str]]:
+    """The corpus as (doc_id, text) pairs, streamed in the collection's order: the ``doc_fields`` (or ``fields``,
+    e.g. one of them for a per-field index) joined by a space, empty fields skipped.
 
     Documents without text are kept, with a warning at the end: they belong to the collection its qrels
     were made against (Cranfield has two), so dropping them would silently change the corpus. No analyzer
     gives them a term, so BM25 never retrieves them and they cannot affect a ranking; a judgement on one
     counts as a relevant document no system can find, as in the official evaluation."""
-    fields = list(dataset.doc_fields)
+    fields = list(dataset.doc_fields if fields is None else fields)
     collection = _docs_collection(dataset)
     empty, total = [], 0
     for doc in collection.docs_iter():

@@ -1,12 +1,17 @@
 """First-stage retrieval: the candidates the re-ranker scores.
 
-An ``Analyzer`` turns text into tokens (lowercase, unicode word tokens, language stopwords, Snowball
-stemming). Three first stages sit behind ``retriever.backend``:
+An ``Analyzer`` turns text into tokens: ``lucene`` (default) as Lucene's language analyzers do
+(``taskvec_ir.ir.lucene_analysis``), ``snowball`` as this project did before (lowercase ``\\w+`` words, bm25s's
+stopword lists, Snowball stemming). Two BM25 variants score them (``retriever.bm25``): ``lucene`` (default),
+Lucene's BM25Similarity as Anserini runs it, and ``robertson``, this project's former one. Three first
+stages sit behind ``retriever.backend``:
 
 - ``inverted_index`` (default): BM25 over an inverted index built by streaming the corpus in chunks and
-  memory-mapped for search (``build_bm25_index``, ``BM25Index``), for corpora of millions of passages;
-- ``rank_bm25``: the same analyzer tokens and BM25 Okapi formula over an in-memory corpus (the reference
-  the index is tested against; small corpora only);
+  memory-mapped for search (``build_bm25_index``, ``BM25Index``), for corpora of millions of passages; one
+  index for the joined document fields (``flat``), or one per field, scores summed (``multifield``,
+  ``FieldsBM25``);
+- ``rank_bm25``: the Robertson variant's tokens and BM25 Okapi formula over an in-memory corpus (the legacy
+  reference the index's ``robertson`` scoring is tested against; small corpora only);
 - ``run_file``: the candidates of an existing TREC run (``read_run_file``): Elasticsearch, Anserini,
   Pyserini or PISA output.
 """
@@ -27,43 +32,81 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from taskvec_ir.config.schema import LANGUAGES
+from taskvec_ir.config.schema import ANALYZERS, LANGUAGES, SCORINGS
 from taskvec_ir.errors import MissingFileError, UserError
+from taskvec_ir.ir import lucene_analysis
 
 if TYPE_CHECKING:
     from taskvec_ir.config.schema import AnalyzerConfig
 
 log = logging.getLogger(__name__)
 
+# dataset.language (config.schema.LANGUAGES) -> (bm25s stopword list name, Snowball stemmer, the lucene analyzer's
+# stemmer), stemmers by their PyStemmer names, but "lucene_porter": Lucene's Porter stemmer
+# (lucene_analysis.LucenePorterStemmer).
+ANALYSIS = {
+    "en": ("STOPWORDS_EN", "english", "lucene_porter"),
+    "de": ("STOPWORDS_GERMAN", "german", "german"),
+    "fr": ("STOPWORDS_FRENCH", "french", "french"),
+    "es": ("STOPWORDS_SPANISH", "spanish", "spanish"),
+}
+_LUCENE_STOPWORDS = {"en": lucene_analysis.ENGLISH_STOPWORDS} | {
+    language: lucene_analysis.SNOWBALL_STOPWORDS[stemmer]
+    for language, (_, stemmer, _) in ANALYSIS.items()
+    if language != "en"
+}
 _WORD = re.compile(r"\w+")
 _SHOWN = 5
 
 
 class Analyzer:
-    """Callable text -> tokens: ``\\w+`` words, optionally lowercased, stopword-free and stemmed."""
+    """Callable text -> tokens. ``name`` says how words are found and which stopwords and stemmer apply:
+    ``lucene``, Lucene's analyzer for the language (``taskvec_ir.ir.lucene_analysis``); ``snowball``, ``\\w+``
+    words, bm25s's stopword lists and Snowball stemming. Either can leave out lowercasing, stopwords or stemming."""
 
-    def __init__(self, language: str = "en", lowercase: bool = True, stopwords: bool = True, stemmer: bool = True):
+    def __init__(
+        self,
+        language: str = "en",
+        lowercase: bool = True,
+        stopwords: bool = True,
+        stemmer: bool = True,
+        name: str = "lucene",
+    ):
         if language not in LANGUAGES:
             raise UserError(f"unknown language {language!r} (dataset.language); known: {', '.join(LANGUAGES)}")
-        stopword_list, algorithm = LANGUAGES[language]
-        self.language = language
-        self.lowercase = lowercase
-        self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
-        self._stemmer = _stemmer(algorithm) if stemmer else None
+        if name not in ANALYZERS:
+            raise UserError(f"unknown analyzer {name!r} (retriever.analyzer.name); known: {', '.join(ANALYZERS)}")
+        stopword_list, snowball_stemmer, lucene_stemmer = ANALYSIS[language]
+        self.language, self.name, self.lowercase = language, name, lowercase
+        if name == "lucene":
+            self._stopwords = _LUCENE_STOPWORDS[language] if stopwords else frozenset()
+            self._stemmer = _stemmer(lucene_stemmer) if stemmer else None
+        else:
+            self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
+            self._stemmer = _stemmer(snowball_stemmer) if stemmer else None
 
     @classmethod
     def of(cls, language: str, settings: AnalyzerConfig) -> Analyzer:
-        return cls(language, settings.lowercase, settings.stopwords, settings.stemmer)
+        return cls(language, settings.lowercase, settings.stopwords, settings.stemmer, settings.name)
 
     def __call__(self, text: str) -> list[str]:
         words = self.words(text)
         return self._stemmer.stemWords(words) if self._stemmer else words
 
     def words(self, text: str) -> list[str]:
-        """The words of ``text`` that become tokens, before stemming."""
+        """The words of ``text`` that become tokens, before stemming (their count is the document's length)."""
+        if self.name == "snowball":
+            if self.lowercase:
+                text = text.lower()
+            return [word for word in _WORD.findall(text) if word not in self._stopwords]
+        tokens = lucene_analysis.standard_tokens(text)
+        if self.language == "en":
+            tokens = [lucene_analysis.without_possessive(token) for token in tokens]
+        elif self.language == "fr":
+            tokens = [lucene_analysis.without_elision(token) for token in tokens]
         if self.lowercase:
-            text = text.lower()
-        return [word for word in _WORD.findall(text) if word not in self._stopwords]
+            tokens = [token.lower() for token in tokens]
+        return [token for token in tokens if token not in self._stopwords]
 
     def stem(self, word: str) -> str:
         return self._stemmer.stemWord(word) if self._stemmer else word
@@ -80,21 +123,67 @@ class Retriever(Protocol):
 
 
 # -- BM25 -------------------------------------------------------------------------------------------------
-# Both BM25 retrievers score with bm25s's "robertson" BM25: idf log((N − df + 0.5) / (df + 0.5)), floored at 0
-# (a term in more than half of the documents adds nothing), and tf · (k1 + 1) / (tf + k1 · (1 − b + b · dl /
-# avgdl)). The index computes it in float64 with the same operations in the same order as bm25s did when it
-# was this project's backend, so its runs are the same lists with the same scores (tests/test_retrieval.py).
+# Two variants (retriever.bm25):
+# - "lucene": Lucene's BM25Similarity (Lucene 9, as Anserini 1.x searches): idf log(1 + (N − df + 0.5) / (df +
+#   0.5)), with N the documents that have a term in the field; tf / (tf + k1 · (1 − b + b · dl / avgdl)), no
+#   (k1 + 1) factor (it scales every score alike); dl not the document's length but Lucene's one-byte norm of it
+#   (SmallFloat.intToByte4: exact to 24 tokens, then 4 significant bits: 40 and 41 tokens both count as 40). Each
+#   term's score is computed in float32 with Lucene's operations in Lucene's order, a query's term scores added in
+#   float64 and the sum rounded to float32, so scores equal Anserini's; equal scores rank by document id, as
+#   Anserini breaks ties. A query term repeated counts each time (Anserini's bag of words: one clause a token).
+# - "robertson": bm25s's BM25, this project's former one: idf log((N − df + 0.5) / (df + 0.5)) floored at 0 (a
+#   term in more than half of the documents adds nothing), tf · (k1 + 1) / (tf + k1 · (1 − b + b · dl / avgdl)),
+#   in float64 with the same operations in the same order as bm25s did when it was this project's backend, so
+#   its runs are the same lists with the same scores (tests/test_retrieval.py); ties rank in corpus order.
 
 
 def bm25_idf(document_frequency: int, documents: int) -> float:
     return math.log(max((documents - document_frequency + 0.5) / (document_frequency + 0.5), 1.0))
 
 
-class _ScoredCorpus:
-    """What both BM25 retrievers share: the analyzer, and top-k search over each query's matching documents."""
+def lucene_idf(document_frequency: int, documents: int) -> np.float32:
+    return np.float32(math.log(1 + (documents - document_frequency + 0.5) / (document_frequency + 0.5)))
 
-    def __init__(self, analyzer: Analyzer, k1: float, b: float):
-        self.analyzer, self.k1, self.b = analyzer, k1, b
+
+def _lucene_norm_lengths() -> np.ndarray:
+    """The length each of the 256 norm bytes stands for (SmallFloat.byte4ToInt), as float32."""
+
+    def int4_to_long(code: int) -> int:
+        bits, shift = code & 0x07, (code >> 3) - 1
+        return bits if shift == -1 else (bits | 0x08) << shift
+
+    return np.array([code if code < 24 else 24 + int4_to_long(code - 24) for code in range(256)], dtype=np.float32)
+
+
+LUCENE_NORM_LENGTHS = _lucene_norm_lengths()
+
+
+def lucene_norm(lengths: np.ndarray) -> np.ndarray:
+    """Lucene's one-byte norm of each document length (SmallFloat.intToByte4), as an index into
+    ``LUCENE_NORM_LENGTHS``: lengths below 24 as they are, longer ones by their 4 most significant bits."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    rest = np.maximum(lengths - 24, 0)
+    shift = np.maximum(np.floor(np.log2(np.maximum(rest, 1))).astype(np.int64) - 3, 0)  # bit length − 4, ≥ 0
+    normal = ((rest >> shift) & 0x07) | ((shift + 1) << 3)
+    encoded = np.where(rest < 8, rest, normal) + 24  # rest < 8: SmallFloat's "subnormal" codes
+    return np.where(lengths < 24, lengths, encoded)
+
+
+def lucene_term_scores(idf, tf: np.ndarray, lengths: np.ndarray, k1: float, b: float, average_length) -> np.ndarray:
+    """One term's BM25 score in each document (float32), as Lucene's BM25Scorer computes it: weight − weight /
+    (1 + tf · normInverse), normInverse = 1 / (k1 · ((1 − b) + b · dl / avgdl)) with dl the norm's length."""
+    k1, b, one = np.float32(k1), np.float32(b), np.float32(1)
+    norm_inverse = one / (k1 * ((one - b) + b * LUCENE_NORM_LENGTHS[lucene_norm(lengths)] / np.float32(average_length)))
+    return idf - idf / (one + np.asarray(tf, dtype=np.float32) * norm_inverse)
+
+
+class _ScoredCorpus:
+    """What every BM25 retriever shares: the analyzer, and top-k search over each query's matching documents."""
+
+    def __init__(self, analyzer: Analyzer, k1: float, b: float, scoring: str):
+        if scoring not in SCORINGS:
+            raise UserError(f"unknown BM25 variant {scoring!r} (retriever.bm25); known: {', '.join(SCORINGS)}")
+        self.analyzer, self.k1, self.b, self.scoring = analyzer, k1, b, scoring
 
     def search(self, queries: Mapping[str, str], top_k: int) -> dict[str, dict[str, float]]:
         if top_k <= 0:
@@ -109,14 +198,19 @@ class _ScoredCorpus:
         """The BM25 score ``text`` would get for ``query`` as a document of this corpus (its idf and average
         length): how a pseudo-query's source document scores once the query is taken out of it."""
         terms = Counter(self.analyzer(text))
-        norm = self.k1 * ((1 - self.b) + self.b * sum(terms.values()) / self.average_length)
-        return sum(
-            self._idf(term) * terms[term] * (self.k1 + 1) / (terms[term] + norm)
-            for term in self.analyzer(query)
-            if terms[term]
-        )
+        length = sum(terms.values())
+        matched = [term for term in self.analyzer(query) if terms[term]]
+        if self.scoring == "lucene":
+            scores = [
+                lucene_term_scores(self._idf(term), [terms[term]], [length], self.k1, self.b, self.average_length)[0]
+                for term in matched
+            ]
+            return float(np.float32(math.fsum(map(float, scores))))
+        norm = self.k1 * ((1 - self.b) + self.b * length / self.average_length)
+        return sum(self._idf(term) * terms[term] * (self.k1 + 1) / (terms[term] + norm) for term in matched)
 
     def _idf(self, term: str) -> float:
+        """The term's idf in this corpus under ``scoring`` (0 for a term it lacks)."""
         raise NotImplementedError
 
     def _matches(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -127,21 +221,27 @@ class _ScoredCorpus:
 
     def _ranked(self, positions: np.ndarray, scores: np.ndarray, top_k: int) -> dict[str, float]:
         best = top_k_indices(scores, top_k)  # ties: the lower position, i.e. corpus order
-        return {self._doc_id(int(positions[i])): float(scores[i]) for i in best}
+        if self.scoring == "robertson" or not len(best):
+            return {self._doc_id(int(positions[i])): float(scores[i]) for i in best}
+        # Lucene: equal scores by document id (Anserini's order), over every document tied with the k-th.
+        tied = np.flatnonzero(scores >= scores[best[-1]])
+        ranked = sorted((-float(scores[i]), self._doc_id(int(positions[i]))) for i in tied)[:top_k]
+        return {doc_id: -negated for negated, doc_id in ranked}
 
     def _doc_id(self, position: int) -> str:
         raise NotImplementedError
 
 
 class BM25Retriever(_ScoredCorpus):
-    """BM25 (Okapi) over an in-memory corpus, scored by rank_bm25: the reference implementation."""
+    """BM25 (Okapi) over an in-memory corpus, scored by rank_bm25: the legacy reference of the ``robertson``
+    variant (rank_bm25 has no Lucene BM25)."""
 
     def __init__(self, docs: Mapping[str, str], analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
         from rank_bm25 import BM25Okapi
 
         if not docs:
             raise UserError("cannot build a BM25 index over an empty corpus")
-        super().__init__(analyzer, k1, b)
+        super().__init__(analyzer, k1, b, "robertson")
         self.doc_ids = list(docs)
         self._bm25 = BM25Okapi([analyzer(text) for text in docs.values()], k1=k1, b=b)
         self.average_length = self._bm25.avgdl
@@ -165,7 +265,7 @@ _META = "meta.json"
 _DOC_IDS, _DOC_ID_OFFSETS, _DOC_LENGTHS = "doc_ids.bin", "doc_id_offsets.npy", "doc_lengths.npy"
 _TERMS, _TERM_OFFSETS = "terms.bin", "term_offsets.npy"  # the vocabulary, sorted, cut at the offsets
 _POSTINGS_OFFSETS, _POSTINGS_DOCS, _POSTINGS_TF = "postings_offsets.npy", "postings_docs.npy", "postings_tf.npy"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: meta.json counts the documents with a term (Lucene's N)
 _STEMMED_WORDS = 200_000  # words whose term the index build remembers (refilled by the frequent ones)
 
 
@@ -266,6 +366,7 @@ def build_bm25_index(docs: Iterable[tuple[str, str]], analyzer: Analyzer, folder
     np.save(folder / _POSTINGS_DOCS, postings_docs)
     np.save(folder / _POSTINGS_TF, postings_tf)
     meta = {"format": INDEX_FORMAT, "documents": len(doc_lengths), "tokens": int(doc_lengths.sum(dtype=np.int64))}
+    meta["documents_with_terms"] = int(np.count_nonzero(doc_lengths))
     meta |= {"terms": len(new_id), "postings": int(offsets[-1])}
     (folder / _META).write_text(json.dumps(meta))
 
@@ -278,8 +379,8 @@ class BM25Index(_ScoredCorpus):
     """BM25 (Okapi) search over an index written by ``build_bm25_index``, memory-mapped: opening it reads
     nothing, and a query reads only its terms' postings and the lengths of the documents in them."""
 
-    def __init__(self, folder: Path, analyzer: Analyzer, k1: float = 1.2, b: float = 0.75):
-        super().__init__(analyzer, k1, b)
+    def __init__(self, folder: Path, analyzer: Analyzer, k1: float = 0.9, b: float = 0.4, scoring: str = "lucene"):
+        super().__init__(analyzer, k1, b, scoring)
         folder = Path(folder)
         self.meta = json.loads((folder / _META).read_text())
         if self.meta.get("format") != INDEX_FORMAT:
@@ -295,8 +396,9 @@ class BM25Index(_ScoredCorpus):
                 np.memmap(folder / name, dtype=np.uint8, mode="r").view(np.ndarray) if size else np.zeros(0, np.uint8)
             )
 
-        self.documents = self.meta["documents"]
-        self.average_length = self.meta["tokens"] / self.documents
+        # Lucene counts only the documents with a term in the field: in N, and in the average length.
+        self.documents = self.meta["documents_with_terms" if scoring == "lucene" else "documents"]
+        self.average_length = self.meta["tokens"] / max(self.documents, 1)
         self._doc_ids, self._doc_id_offsets = mapped_bytes(_DOC_IDS), mapped(_DOC_ID_OFFSETS)
         self._doc_lengths = mapped(_DOC_LENGTHS)
         self._terms = _SortedStrings(mapped_bytes(_TERMS), mapped(_TERM_OFFSETS))
@@ -310,7 +412,8 @@ class BM25Index(_ScoredCorpus):
         term_id = self.term_id(term)
         if term_id is None:
             return 0.0
-        return bm25_idf(int(self._offsets[term_id + 1] - self._offsets[term_id]), self.documents)
+        idf = lucene_idf if self.scoring == "lucene" else bm25_idf
+        return idf(int(self._offsets[term_id + 1] - self._offsets[term_id]), self.documents)
 
     def _matches(self, tokens):
         # Terms the corpus lacks add nothing to any score; a repeated query term counts each time (as in rank_bm25).
@@ -319,6 +422,15 @@ class BM25Index(_ScoredCorpus):
             return None
         k1, b, average = self.k1, self.b, self.average_length
         docs, contributions = [], []
+        if self.scoring == "lucene":
+            for term_id in term_ids:
+                start, end = int(self._offsets[term_id]), int(self._offsets[term_id + 1])
+                docs.append(np.asarray(self._docs[start:end]))
+                idf = lucene_idf(end - start, self.documents)
+                lengths = self._doc_lengths[docs[-1]]
+                contributions.append(lucene_term_scores(idf, self._tf[start:end], lengths, k1, b, average))
+            positions, scores = _sum_by_document(np.concatenate(docs), np.concatenate(contributions))
+            return positions, scores.astype(np.float32)
         for term_id in term_ids:
             start, end = int(self._offsets[term_id]), int(self._offsets[term_id + 1])
             term_docs = np.asarray(self._docs[start:end])
@@ -333,6 +445,36 @@ class BM25Index(_ScoredCorpus):
     def _doc_id(self, position):
         start, end = self._doc_id_offsets[position], self._doc_id_offsets[position + 1]
         return self._doc_ids[start:end].tobytes().decode()
+
+
+class FieldsBM25(_ScoredCorpus):
+    """Lucene BM25 over several fields of one corpus (``retriever.fields: multifield``), as Anserini searches
+    BEIR's ``multifield`` indexes (``-fields contents=1.0 title=1.0``): a query's tokens are looked up in each
+    field's index, each field scored with its own statistics (N, df, average length), and a document's score is
+    the sum of its fields' scores (a disjunction of one term query per field and token, all weights 1).
+
+    ``indexes`` maps each field to its ``BM25Index``, built from the same documents in the same order.
+    ``score_text`` scores a text as the last field's content (the body: BEIR's ``text``)."""
+
+    def __init__(self, indexes: Mapping[str, BM25Index]):
+        first, *_, body = indexes.values()
+        if any(index.scoring != "lucene" for index in indexes.values()):
+            raise UserError("FieldsBM25 sums Lucene BM25 scores: build its indexes with scoring='lucene'")
+        super().__init__(first.analyzer, first.k1, first.b, "lucene")
+        self.indexes, self._body = dict(indexes), body
+
+    def score_text(self, query: str, text: str) -> float:
+        return self._body.score_text(query, text)
+
+    def _matches(self, tokens):
+        matches = [found for index in self.indexes.values() if (found := index._matches(tokens)) is not None]
+        if not matches:
+            return None
+        positions, scores = _sum_by_document(*(np.concatenate(parts) for parts in zip(*matches, strict=True)))
+        return positions, scores.astype(np.float32)
+
+    def _doc_id(self, position):
+        return self._body._doc_id(position)
 
 
 def _sum_by_document(docs: np.ndarray, contributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -445,6 +587,8 @@ def _stopwords(list_name: str) -> frozenset[str]:
 
 
 def _stemmer(algorithm: str):
+    if algorithm == "lucene_porter":
+        return lucene_analysis.LucenePorterStemmer()
     import Stemmer
 
     return Stemmer.Stemmer(algorithm)

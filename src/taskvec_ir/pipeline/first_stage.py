@@ -98,18 +98,27 @@ class FirstStage:
         analyzer = retrieval.Analyzer.of(dataset.language, retriever.analyzer)
         if retriever.backend == "rank_bm25":
             return retrieval.BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
+        if retriever.fields == "flat":
+            return self._bm25_index(list(dataset.doc_fields), analyzer)
+        return retrieval.FieldsBM25({field: self._bm25_index([field], analyzer) for field in dataset.doc_fields})
+
+    def _bm25_index(self, fields: list[str], analyzer: retrieval.Analyzer) -> retrieval.BM25Index:
+        """The index of ``fields`` joined (built once into the cache), searched with the retriever's BM25."""
+        dataset, retriever = self.dataset, self.retriever
         key = cache_key(
             version=retrieval.INDEX_FORMAT,
             dataset=dataset_identity(dataset),
             language=dataset.language,
             analyzer=vars(retriever.analyzer),
+            fields=fields,
         )
 
         def build(folder: Path) -> None:
-            log.info("Indexing the corpus of %s for BM25 (once; cache kind bm25_index)", dataset.name)
-            retrieval.build_bm25_index(data.iter_docs(dataset), analyzer, folder)
+            log.info("Indexing %s of %s for BM25 (once; cache kind bm25_index)", "+".join(fields), dataset.name)
+            retrieval.build_bm25_index(data.iter_docs(dataset, fields), analyzer, folder)
 
-        return retrieval.BM25Index(self.cache.folder("bm25_index", key, build), analyzer, retriever.k1, retriever.b)
+        folder = self.cache.folder("bm25_index", key, build)
+        return retrieval.BM25Index(folder, analyzer, retriever.k1, retriever.b, retriever.bm25)
 
     def _check_run_documents(self, run: Run) -> None:
         """A run file's documents must be in the corpus: one that is not means the run was made on another

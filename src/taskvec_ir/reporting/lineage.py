@@ -31,6 +31,8 @@ PACKAGES = (
     "ir_datasets",
     "bm25s",
     "rank_bm25",
+    "nltk",  # the lucene analyzer's Porter stemmer and word breaks: they decide BM25's terms
+    "regex",
     "numpy",
 )
 
