@@ -71,7 +71,7 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
     for role, source in model_sources(cfg.model).items():
         if isinstance(source, AdaptConfig):
             seeds[f"{config_key(role)}.seed"] = source.seed
-    if cfg.selection.method == "cross_validation":
+    if cfg.selection.method in ("cross_validation", "nqc"):  # the folds; NQC's corpus sample
         seeds["selection.seed"] = cfg.selection.seed
     if cfg.selection.method == "pseudo_queries":
         seeds["selection.pseudo_queries.seed"] = cfg.selection.pseudo_queries.seed
@@ -177,7 +177,7 @@ def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -
         write_json({cfg.split: per_query}, out_dir / "per_query.json")
         chosen.pop("curve")
         write_json({cfg.split: means, "selection": chosen}, out_dir / "metrics.json")  # last: the job is complete
-        columns = ["fold", "alpha", "lam", "value"]
+        columns = ["fold", "alpha", "lam", "value", "undefined"]
         tracking.log_report(
             run,
             {"selection_curve": out_dir / "selection_curve.png"},
@@ -190,19 +190,20 @@ def run_selection(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -
             {
                 "selection/method": choice.method,
                 "selection/criterion": choice.criterion,
-                "alpha": choice.alpha,
+                "alpha": choice.alpha,  # None where folds chose differently: selection/folds holds theirs
                 "lam": choice.lam,
+                "selection/folds": chosen["folds"],
                 **{f"cache/{k}": v for k, v in experiment.cache.stats.items()},
             },
         )
-    folds = f" (mean of {len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
+    folds = f" ({len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
     print(
-        f"\n{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
+        f"\n{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {choice.settings_text()}{folds} "
         f"chosen by selection={choice.method} ({choice.criterion})"
     )
     print(evaluation.format_table(means, cfg.measures))
     print(f"Outputs: {out_dir}")
-    return {"alpha": choice.alpha, "lam": choice.lam}
+    return {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
 
 
 def job_config(cfg: Config, out_dir: Path) -> dict:
