@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from taskvec_ir.outputs import record_failure
 from taskvec_ir.schema import CONFIG_DIR, register
 
 log = logging.getLogger("taskvec_ir")
@@ -37,9 +38,13 @@ def main(cfg: DictConfig) -> dict:
                 hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
             )
         return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), **options)
-    except USER_ERRORS as error:
-        # In a sweep the sweeper records the failed trial; a single run ends with the message alone.
-        if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as error:
+        # In a multirun the sweeper records the failed job, and its dir says why (a table shows it); a single
+        # run ends with a user error's message alone.
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            record_failure(Path(hydra_cfg.runtime.output_dir), error)
+            raise
+        if not isinstance(error, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         log.error("%s", error)
         sys.exit(f"taskvec-ir: {error}")

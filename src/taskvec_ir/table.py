@@ -12,8 +12,10 @@ overrides plus the cell's (``table.datasets``, ``table.models``, ``table.merges`
 
 Several cells run side by side (``table.cells_at_once``). A step is done once its ``metrics.json`` exists: a
 rerun skips it, and a sweep cut short resumes its study, so adding a dataset or a model to the table runs only
-the new cells. Once every cell is done, the table is compiled from the cells' per-query results into
-``table.md``, ``table.tex`` and ``table.csv`` in the table's folder, and one W&B run holds it.
+the new cells. The table is then compiled from the cells' per-query results into ``table.md``, ``table.tex``
+and ``table.csv`` in the table's folder, and one W&B run holds it. A selection that failed does not stop the
+others (each is its own job of the multirun): it is a ``failed`` row, with why (its job's ``error.txt``, or
+its step's log), and the command then exits non-zero; a rerun runs only what is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,7 +34,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from taskvec_ir import report, tracking
-from taskvec_ir.outputs import atomic_path, write_json
+from taskvec_ir.outputs import FAILURE_FILE, atomic_path, write_json
 from taskvec_ir.schema import PSEUDO_QUERIES_NEED_BM25, Config, to_config
 
 log = logging.getLogger("taskvec_ir")
@@ -182,9 +185,9 @@ class Grid:
             )
         return steps
 
-    def run_cell(self, cell: Cell) -> str | None:
+    def run_cell(self, cell: Cell) -> list[str]:
         """Run the cell's missing steps, each as a ``taskvec-ir`` command logged to ``<step>.log`` in its folder;
-        None when done, else what failed."""
+        what failed (one line per selection not done)."""
         for step, overrides in self.steps(cell):
             log_path = self.cell_dir(cell) / f"{step}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,9 +200,19 @@ class Grid:
                     stdin=subprocess.DEVNULL,
                 )
             if done.returncode != 0:
-                return f"{cell.name}: {step} failed ({_error_line(log_path)}); see {log_path}"
-        log.info("Cell %s: done", cell.name)
-        return None
+                log.warning("Cell %s: %s failed; see %s", cell.name, step, log_path)
+        failures = [f"{cell.name}: {s} failed ({self.failure(cell, s)})" for s in self.missing(cell)]
+        if not failures:
+            log.info("Cell %s: done", cell.name)
+        return failures
+
+    def failure(self, cell: Cell, selection: str) -> str:
+        """Why a selection of the cell is not done: its job's own error, else its step's log's error line."""
+        recorded = self.result_dir(cell, selection) / FAILURE_FILE
+        if recorded.is_file():
+            return recorded.read_text().strip()
+        log_path = self.cell_dir(cell) / ("dev.log" if selection == "dev" else "selection.log")
+        return f"{_error_line(log_path)}; see {log_path}" if log_path.is_file() else "not run"
 
     def run(self) -> list[str]:
         """Every cell with missing steps, ``table.cells_at_once`` at a time; the failures."""
@@ -207,15 +220,25 @@ class Grid:
         done = len(self.cells) - len(todo)
         log.info("Table %s: %d cells, %d done, %d to run", self.cfg.table.name, len(self.cells), done, len(todo))
         with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
-            return [failure for failure in pool.map(self.run_cell, todo) if failure]
+            return [failure for failures in pool.map(self.run_cell, todo) for failure in failures]
 
     # -- the compiled table ----------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
-        """One row per (cell, selection, system): the chosen α and λ, every measure's mean over the test queries,
-        and the p-values (paired t-test, Bonferroni over BASELINES) against ΘT and BM25."""
+        """One row per (cell, selection, system): the chosen α and λ (None where cross-validation's folds chose
+        differently: ``folds`` holds each fold's), every measure's mean over the test queries, and the p-values
+        (paired t-test, Bonferroni over BASELINES) against ΘT and BM25; a selection not done: rows that say why
+        (``failed``), with no values."""
         measures, rows = list(self.cfg.measures), []
         for cell in self.cells:
+            missing = self.missing(cell)
             for selection in cell.selections(self.cfg.table.selections):
+                labels = {"dataset": cell.dataset, "model": cell.model, "merge": cell.merge, "selection": selection}
+                if selection in missing:
+                    p_values = [f"p_vs_{b}[{m}]" for m in self.shown_measures() for b in BASELINES]
+                    failed = {"alpha": None, "lam": None, **dict.fromkeys([*measures, *p_values]), "folds": None}
+                    failed["failed"] = self.failure(cell, selection)
+                    rows += [{**labels, "system": system, **failed} for system in SYSTEMS]
+                    continue
                 folder = self.result_dir(cell, selection)
                 per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
                 alpha, lam, folds = self.choice(cell, selection)
@@ -225,10 +248,7 @@ class Grid:
                     tests = report.paired_t_tests(per_query, system, baselines, measures)
                     rows.append(
                         {
-                            "dataset": cell.dataset,
-                            "model": cell.model,
-                            "merge": cell.merge,
-                            "selection": selection,
+                            **labels,
                             "system": system,
                             "alpha": {"bm25": None, "ir_model": 0.0, "alpha_one": 1.0}.get(system, alpha),
                             "lam": None if system == "bm25" else lam,
@@ -239,6 +259,7 @@ class Grid:
                                 for b in BASELINES
                             },
                             "folds": folds,
+                            "failed": None,
                         }
                     )
         return rows
@@ -248,8 +269,8 @@ class Grid:
         objective = self.cfg.objective
         return [objective, *(m for m in SHOWN_MEASURES if m in self.cfg.measures and m != objective)]
 
-    def choice(self, cell: Cell, selection: str) -> tuple[float, float, str | None]:
-        """α, λ (means over folds) and, for cross-validation, each fold's α/λ."""
+    def choice(self, cell: Cell, selection: str) -> tuple[float | None, float | None, str | None]:
+        """α and λ (None where folds chose differently) and, for cross-validation, each fold's α/λ."""
         if selection == "dev":
             results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
             return results["best_params"]["alpha.value"], results["best_lam"], None
@@ -306,7 +327,7 @@ def table_markdown(rows: list[dict], measure: str) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
     for (dataset, selection), cells in _table_rows(rows).items():
-        best = max(r[measure] for r in cells.values() if r)
+        best = _best(cells.values(), measure)
         values = []
         for group in groups:
             for system in SYSTEMS:
@@ -319,8 +340,9 @@ def table_markdown(rows: list[dict], measure: str) -> str:
         f"{measure} on each dataset's test queries; TA = task arithmetic at the α chosen by the row's selection "
         "(every system fused with BM25 at that selection's λ). "
         f"Marks (paired t-test on {measure}, Bonferroni, p < {SIGNIFICANCE}): † differs from ΘT, ‡ from BM25. "
-        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown: "
-        "their mean).",
+        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown where "
+        'every fold chose the same, else "varies": table.csv has each fold\'s α/λ).',
+        *_failures_note(rows),
     ]
     return "\n".join(lines) + "\n"
 
@@ -342,7 +364,7 @@ def table_latex(rows: list[dict], measure: str) -> str:
         r"\midrule",
     ]
     for (dataset, selection), cells in _table_rows(rows).items():
-        best = max(r[measure] for r in cells.values() if r)
+        best = _best(cells.values(), measure)
         values = [
             _format(cells.get((*group, s)), measure, best, bold=lambda t: rf"\textbf{{{t}}}", latex=True)
             if cells.get((*group, s))
@@ -368,7 +390,26 @@ def _table_rows(rows: list[dict]) -> dict:
     return table
 
 
-def _format(row: dict, measure: str, best: float, bold, latex: bool = False) -> str:
+def _best(rows: Iterable[dict], measure: str) -> float | None:
+    """The highest value of ``measure`` among rows that have one (a failed selection's have none)."""
+    return max((r[measure] for r in rows if r[measure] is not None), default=None)
+
+
+def _failures_note(rows: list[dict]) -> list[str]:
+    """Lines naming each selection that failed, and why (its rows say "failed")."""
+    failed = {(r["dataset"], r["model"], r["merge"], r["selection"]): r["failed"] for r in rows if r["failed"]}
+    if not failed:
+        return []
+    return [
+        "",
+        "Failed (rerun the command to run them again):",
+        *(f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in failed.items()),
+    ]
+
+
+def _format(row: dict, measure: str, best: float | None, bold, latex: bool = False) -> str:
+    if row["failed"]:
+        return "failed"
     text = f"{row[measure]:.4f}"
     p_values = [(b, row[f"p_vs_{b}[{measure}]"]) for b in BASELINES]
     marks = "".join(MARKS[b] for b, p in p_values if p is not None and p < SIGNIFICANCE)
@@ -379,7 +420,8 @@ def _format(row: dict, measure: str, best: float, bold, latex: bool = False) -> 
     if round(row[measure], 4) == round(best, 4):  # the best as printed: equal to 4 places is a tie
         text = bold(text)
     if row["system"] == "task_arithmetic":
-        text += f" ($\\alpha$ {row['alpha']:.2g})" if latex else f" (α {row['alpha']:.2g})"
+        alpha = "varies" if row["alpha"] is None else f"{row['alpha']:.2g}"  # folds that chose differently
+        text += f" ($\\alpha$ {alpha})" if latex else f" (α {alpha})"
     return text
 
 
@@ -392,12 +434,18 @@ def label_free_distance(rows: list[dict], measure: str) -> str:
         "|---|---|---|---:|---:|---:|---:|",
     ]
     for (dataset, model, merge, selection), row in ta.items():
-        if selection in ("dev", "cross_validation"):
+        if selection in ("dev", "cross_validation") or row["failed"]:
             continue
         labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
+        if labelled["failed"]:
+            distance, difference = "–", "–"
+        else:
+            # where cross-validation's folds chose differently, no one labelled α ran
+            distance = "varies" if labelled["alpha"] is None else f"{row['alpha'] - labelled['alpha']:+.2g}"
+            difference = f"{row[measure] - labelled[measure]:+.4f}"
         lines.append(
-            f"| {dataset} | {model} | {selection_label(selection, None)} | {row['alpha']:.2g} | "
-            f"{row['alpha'] - labelled['alpha']:+.2g} | {row[measure]:.4f} | {row[measure] - labelled[measure]:+.4f} |"
+            f"| {dataset} | {model} | {selection_label(selection, None)} | {row['alpha']:.2g} | {distance} | "
+            f"{row[measure]:.4f} | {difference} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -427,11 +475,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs)
     grid.check_settings()
     failures = grid.run()
-    if failures:
-        message = f"{len(failures)} of {len(grid.cells)} cells failed; rerun the same command to resume:\n  "
-        log.error("%s", message + "\n  ".join(failures))
-        sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
-    rows = grid.rows()
+    rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
     measure = cfg.objective
     text = {
         "table.md": "\n".join(f"### {m}\n\n{table_markdown(rows, m)}" for m in grid.shown_measures())
@@ -449,4 +493,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
     print(f"\n{text['table.md']}")
     print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
+    if failures:
+        message = f"{len(failures)} selections failed (rows marked failed); rerun the same command to resume:\n  "
+        log.error("%s", message + "\n  ".join(failures))
+        sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
     return {"cells": len(grid.cells)}
