@@ -151,6 +151,19 @@ def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
     )
 
 
+def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_table, tmp_path):
+    """Two α values: stability (which needs three) fails in the cell's multirun; nqc, after it, still runs, and
+    the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
+    done = run_table("table.name=failing", f"table.dir={tmp_path}", "selection.alphas=[0.0,1.0]", expect=1)
+    stability = tmp_path / "cells" / "cranfield_split" / "tiny" / "task_arithmetic" / "selection" / "stability"
+    assert "selection.alphas" in (stability / "error.txt").read_text() and not (stability / "metrics.json").exists()
+    assert "1 of 4 selections failed" in done.stderr and "stability failed (ValueError: selection.alphas" in done.stderr
+    found = rows(tmp_path)
+    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
+    assert all(r["failed"].startswith("ValueError: selection.alphas") for r in found if r["selection"] == "stability")
+    assert "| cranfield_split | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
+
+
 def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
     done = run_table("+table.datasets.nosuch=[]", "table.name=other", f"table.dir={tmp_path}", expect=1)
     assert "table cell nosuch/tiny/task_arithmetic" in done.stderr and "nosuch" in done.stderr

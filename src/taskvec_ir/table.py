@@ -494,7 +494,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     print(f"\n{text['table.md']}")
     print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
     if failures:
-        message = f"{len(failures)} selections failed (rows marked failed); rerun the same command to resume:\n  "
+        total = sum(len(cell.selections(cfg.table.selections)) for cell in grid.cells)
+        message = f"{len(failures)} of {total} selections failed (rows marked failed); rerun the same command:\n  "
         log.error("%s", message + "\n  ".join(failures))
         sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
     return {"cells": len(grid.cells)}
