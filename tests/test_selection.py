@@ -310,3 +310,21 @@ def test_pseudo_queries_default_to_word_spans_where_documents_have_no_title_and_
 )
 def test_auto_takes_titles_then_sentences_then_word_spans(documents, source):
     assert selection.pseudo_query_source(documents) == source
+
+
+def test_a_cross_validation_job_reports_each_folds_setting_never_their_mean(cranfield, tmp_path, capsys):
+    from taskvec_ir.job import run_selection
+
+    cfg = cranfield("selection=cross_validation", "wandb.mode=disabled")
+    result = run_selection(cfg, tmp_path / "job")
+    written = json.loads((tmp_path / "job" / "selection.json").read_text())
+    folds = [(fold["alpha"], fold["lam"]) for fold in written["folds"]]
+    assert len(folds) == 5 and result["folds"] == written["folds"]
+    printed = capsys.readouterr().out
+    if len(set(folds)) > 1:  # what ran: each fold's α/λ, and no single α
+        assert written["alpha"] is None or written["lam"] is None
+        assert "α/λ per fold: " + " ".join(f"{a:g}/{lam:g}" for a, lam in folds) in printed
+    else:
+        assert (written["alpha"], written["lam"]) == folds[0] and f"α={folds[0][0]:g}" in printed
+    metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
+    assert metrics["selection"]["folds"] == written["folds"] and "curve" not in metrics["selection"]
