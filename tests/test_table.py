@@ -14,6 +14,7 @@ import yaml
 
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting import tables
+from taskvec_ir.runs import table
 
 from tiny_models import tiny_triple
 from wandb_records import run_contents
@@ -153,6 +154,19 @@ def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
     )
 
 
+def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_table, tmp_path):
+    """Two α values: stability (which needs three) fails in the cell's multirun; nqc, after it, still runs, and
+    the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
+    done = run_table("table.name=failing", f"table.dir={tmp_path}", "selection.alphas=[0.0,1.0]", expect=1)
+    stability = tmp_path / "cells" / "cranfield_split" / "tiny" / "task_arithmetic" / "selection" / "stability"
+    assert "selection.alphas" in (stability / "error.txt").read_text() and not (stability / "metrics.json").exists()
+    assert "1 of 4 selections failed" in done.stderr and "stability failed (ValueError: selection.alphas" in done.stderr
+    found = rows(tmp_path)
+    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
+    assert all(r["failed"].startswith("ValueError: selection.alphas") for r in found if r["selection"] == "stability")
+    assert "| cranfield_split | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
+
+
 def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
     done = run_table("+table.datasets.nosuch=[]", "table.name=other", f"table.dir={tmp_path}", expect=1)
     assert "table cell nosuch/tiny/task_arithmetic" in done.stderr and "nosuch" in done.stderr
@@ -173,6 +187,7 @@ def test_the_compiled_table_marks_significance_bolds_the_best_and_shows_alpha():
             "p_vs_ir_model[ndcg@10]": p_theta,
             "p_vs_bm25[ndcg@10]": p_bm25,
             "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
+            "failed": None,
         }
 
     found = [
@@ -192,3 +207,75 @@ def test_the_compiled_table_marks_significance_bolds_the_best_and_shows_alpha():
     assert distance[2] == "| d | m | NQC | 1 | +0.6 | 0.3800 | -0.0700 |"
     latex = tables.latex(tables.cells_table(found, "ndcg@10"))
     assert r"\textbf{0.4500$^{\dagger\ddagger}$} ($\alpha$ 0.4)" in latex
+
+
+def test_folds_that_chose_differently_show_varies_and_a_failed_selection_shows_failed():
+    def row(selection, system, ndcg, alpha=0.5, failed=None):
+        return {
+            "dataset": "d",
+            "model": "m",
+            "merge": "task_arithmetic",
+            "selection": selection,
+            "system": system,
+            "alpha": alpha,
+            "lam": 0.2,
+            "ndcg@10": ndcg,
+            "p_vs_ir_model[ndcg@10]": None,
+            "p_vs_bm25[ndcg@10]": None,
+            "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
+            "failed": failed,
+        }
+
+    found = [
+        *(row("cross_validation", s, v, alpha=None) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.45), strict=True)),
+        *(row("stability", s, None, alpha=None, failed="ValueError: too few α") for s in PAPER_ORDER),
+        *(row("nqc", s, v) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.38), strict=True)),
+    ]
+    lines = tables.markdown(tables.cells_table(found, "ndcg@10")).splitlines()
+    assert lines[2] == "| d | 2-fold CV (no dev) | 0.3000 | 0.4000 | 0.3500 | **0.4500** (α varies) |"
+    assert lines[3] == "| d | stability | failed | failed | failed | failed |"
+    assert "- d/m/task_arithmetic stability: ValueError: too few α" in lines
+    distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
+    assert distance[2:] == ["| d | m | NQC | 0.5 | varies | 0.3800 | -0.0700 |"]  # stability: failed, left out
+    assert r"failed & failed" in tables.latex(tables.cells_table(found, "ndcg@10"))
+    assert list(csv.DictReader(tables.csv_text(found).splitlines()))[4]["failed"] == "ValueError: too few α"
+
+
+def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cranfield_cfg, tmp_path, monkeypatch):
+    """The cell's selections run as one multirun; one job fails (its error.txt, as the app writes it): the
+    others' results make their rows, the failed one's rows say why, and the step reports that one alone."""
+    from taskvec_ir.storage.outputs import record_failure
+
+    cfg = cranfield_cfg()
+    cell = table.Cell("cranfield", "tiny", "task_arithmetic", (), cfg)
+    grid = table.Grid(cfg, tmp_path / "tiny", [], [cell], [])
+    assert cell.selections(cfg.table.selections) == ["cross_validation", "pseudo_queries", "stability", "nqc"]
+    per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in cfg.measures} for s in PAPER_ORDER}
+
+    def multirun(command, **kwargs):  # what the multirun leaves: three jobs done, one failed
+        for selection in ("cross_validation", "pseudo_queries", "nqc"):
+            folder = grid.result_dir(cell, selection)
+            folds = [{"queries": 1, "alpha": 0.5, "lam": 0.3}, {"queries": 1, "alpha": 1.0, "lam": 0.3}]
+            chosen = {"alpha": None, "lam": 0.3, "folds": folds} if selection == "cross_validation" else {
+                "alpha": 0.5, "lam": 0.3, "folds": folds[:1]}  # fmt: skip
+            (folder).mkdir(parents=True)
+            (folder / "per_query.json").write_text(json.dumps({"test": per_query}))
+            (folder / "metrics.json").write_text(json.dumps({"selection": chosen}))
+        record_failure(grid.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
+        return subprocess.CompletedProcess(command, 1)
+
+    monkeypatch.setattr(table.subprocess, "run", multirun)
+    failures = grid.run()
+    assert failures == [
+        "cranfield/tiny/task_arithmetic: stability failed (ValueError: selection.alphas: give three or more)"
+    ]
+    found = grid.rows()
+    assert [r["selection"] for r in found] == [s for s in cell.selections(cfg.table.selections) for _ in range(4)]
+    stability = [r for r in found if r["selection"] == "stability"]
+    assert all(r["failed"].startswith("ValueError") and r["ndcg@10"] is None for r in stability)
+    cv = next(r for r in found if r["selection"] == "cross_validation" and r["system"] == "task_arithmetic")
+    assert cv["alpha"] is None and cv["folds"] == "0.5/0.3 1/0.3" and cv["ndcg@10"] == pytest.approx(0.375)
+    assert list(found[0]) == list(stability[0])  # one csv header for both
+    assert "| cranfield | stability | failed | failed | failed | failed |" in tables.markdown(
+        tables.cells_table(found, "ndcg@10")
+    )

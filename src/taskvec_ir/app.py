@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from taskvec_ir.config.schema import CONFIG_DIR, register
+from taskvec_ir.storage.outputs import record_failure
 
 log = logging.getLogger("taskvec_ir")
 register()
@@ -38,9 +39,13 @@ def main(cfg: DictConfig) -> dict:
                 hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
             )
         return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), **options)
-    except UserError as error:  # anything else is a bug: its traceback is kept
-        # In a sweep the sweeper records the failed trial; a single run ends with the message alone.
-        if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except Exception as error:
+        # In a multirun the sweeper records the failed job, and its dir says why (a table shows it); a single
+        # run ends with a user error's message alone, and anything else is a bug that keeps its traceback.
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            record_failure(Path(hydra_cfg.runtime.output_dir), error)
+            raise
+        if not isinstance(error, UserError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         log.error("%s", error)
         sys.exit(f"taskvec-ir: {error}")

@@ -42,7 +42,8 @@ TASKS = ("evaluate", "adapt", "table")
 WANDB_MODES = ("offline", "online", "disabled")
 DTYPES = ("float32", "bfloat16", "float16")
 ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
-PAIR_SOURCES = ("title", "sentence", "both")  # inverse_cloze: what a document's query is
+PAIR_SOURCES = ("title", "sentence", "both", "span")  # inverse_cloze: what a document's query is
+PSEUDO_QUERY_SOURCES = ("auto", *PAIR_SOURCES)  # auto: the source the corpus's documents give pairs of
 PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
 # How a job chooses α and λ itself (``conf/selection/``; see taskvec_ir.pipeline.selection); a table's cells
 # also have "dev".
@@ -284,7 +285,7 @@ class AdaptConfig:
     mlm_probability: float = 0.15  # mlm: share of tokens masked
     noise_density: float = 0.15  # span_corruption: share of tokens dropped into spans
     mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
-    pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both, as queries
+    pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both; span: words
     pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
     save_every: int = 100  # steps between resumable states (only with a cache dir)
 
@@ -519,12 +520,12 @@ class SweepConfig:
 
 @dataclass
 class PseudoQueriesConfig:
-    source: str = "title"  # title | sentence | both: what of a document is its query (as adapt.pair_source)
+    source: str = "auto"  # auto | title | sentence | both | span: what of a document is its query (auto: per corpus)
     count: int = 200  # pseudo-queries drawn from the corpus
     seed: int = 42
 
     def __post_init__(self):
-        _one_of(self.source, PAIR_SOURCES, "selection.pseudo_queries.source")
+        _one_of(self.source, PSEUDO_QUERY_SOURCES, "selection.pseudo_queries.source")
         _positive(self.count, "selection.pseudo_queries.count")
 
 
@@ -538,10 +539,11 @@ class SelectionConfig:
     alphas: list[float] = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
     queries: str = "dev"  # label-free: this split's queries, unlabeled (the evaluated split's where there is none)
     folds: int = 5  # cross_validation: folds of the evaluated split's queries
-    seed: int = 42  # cross_validation: the queries' assignment to folds
+    seed: int = 42  # cross_validation: the queries' assignment to folds; nqc: its corpus sample
     pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
     lam: float = 0.3  # stability and nqc: the λ they fuse with (they cannot choose it; lam/default's value)
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
+    nqc_corpus_sample: int = 20  # nqc: corpus documents whose mean score for a query is its corpus score
 
     def __post_init__(self):
         if self.method is not None:
@@ -554,6 +556,7 @@ class SelectionConfig:
             raise UserError(f"selection.folds: {self.folds} must be at least 2")
         check_lambda(self.lam)
         _positive(self.nqc_k, "selection.nqc_k")
+        _positive(self.nqc_corpus_sample, "selection.nqc_corpus_sample")
 
 
 @dataclass

@@ -35,7 +35,7 @@ import re
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -65,6 +65,7 @@ PARTIAL_KIND = "adapt-partial"
 TITLE_FIELD = "title"  # inverse_cloze: the document field whose text is a title query
 MIN_TITLE_WORDS = 3  # inverse_cloze: shorter titles ("Introduction") say nothing of their document
 MIN_SENTENCE_WORDS = 6  # inverse_cloze: shorter sentences (headings, "Results.") make no query
+SPAN_WORDS = 10  # inverse_cloze, span: a query of this many consecutive words (where text has no sentence ends)
 _STATE_FILE = "state.pt"
 
 
@@ -513,18 +514,27 @@ def split_document(parts: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
     return title, tuple(sentence for sentence in _SENTENCE_END.split(body) if sentence)
 
 
+def word_spans(sentences: Sequence[str]) -> tuple[str, ...]:
+    """The words of ``sentences`` in consecutive pieces of SPAN_WORDS (the last one shorter)."""
+    words = " ".join(sentences).split()
+    return tuple(" ".join(words[i : i + SPAN_WORDS]) for i in range(0, len(words), SPAN_WORDS))
+
+
 def document_pairs(
-    documents: list[Mapping[str, str]], source: str, count: int | None, seed: int
+    documents: Sequence[Mapping[str, str]], source: str, count: int | None, seed: int
 ) -> list[DocumentPairs]:
     """The documents that give a pair, each with its pairs: every pair ``source`` allows (a title of at least
-    MIN_TITLE_WORDS words over a non-empty text; a sentence of at least MIN_SENTENCE_WORDS words, when other
-    sentences remain to be its positive), or ``count`` of them drawn with ``seed``. Reads the documents alone."""
+    MIN_TITLE_WORDS words over a non-empty text; a sentence, or with ``span`` a piece of SPAN_WORDS words, of at
+    least MIN_SENTENCE_WORDS words, when other pieces remain to be its positive), or ``count`` of them drawn
+    with ``seed``. Reads the documents alone."""
     split = [split_document(parts) for parts in documents]
+    if source == "span":  # a text without sentence punctuation (a preprocessed corpus) is one "sentence"
+        split = [(title, word_spans(sentences)) for title, sentences in split]
     candidates = []  # (document, query)
     for index, (title, sentences) in enumerate(split):
         if source in ("title", "both") and len(title.split()) >= MIN_TITLE_WORDS and sentences:
             candidates.append((index, TITLE_QUERY))
-        if source in ("sentence", "both") and len(sentences) >= 2:
+        if source in ("sentence", "both", "span") and len(sentences) >= 2:
             candidates += [(index, i) for i, text in enumerate(sentences) if len(text.split()) >= MIN_SENTENCE_WORDS]
     if not candidates:
         fields_hint = f" (no '{TITLE_FIELD}' field in dataset.doc_fields?)" if source == "title" else ""

@@ -7,21 +7,33 @@ considered is scored through the experiment's cache, so the α values a dev swee
 
 - ``cross_validation``: k seeded folds of the evaluated queries; each fold's α and λ maximise the objective on
   the other folds' queries and labels and are evaluated on its own (as PyTerrier's KFold): a fold's labels are
-  never read to choose its setting.
+  never read to choose its setting. Folds may choose differently: what ran is each fold's setting, so there is
+  then no one α or λ (``Choice.alpha`` is None) and every report shows the folds'.
 - ``pseudo_queries``: queries made from the corpus as ``adapt``'s inverse cloze makes them: a document's title,
-  or one of its sentences, whose one relevant document is the rest of that document. Their BM25 candidates
-  (the source scored without its query, ``Retriever.score_text``) are re-ranked and fused as usual; α and λ
-  maximise the objective on them.
-- ``stability``: how much the fused ranking of each unlabeled query agrees with those at the neighbouring α
-  values (top-weighted Kendall τ, ``scipy.stats.weightedtau``); the most stable α is chosen, in the spirit of
-  AdaMMS's generation consistency (CVPR 2025).
-- ``nqc``: Normalized Query Commitment (Shtok et al., TOIS 2012), a query-performance predictor: the standard
-  deviation of a query's top ``nqc_k`` fused scores over the mean score of its candidates (standing in for
-  the corpus's score: only candidates are scored). α maximises its mean over the unlabeled queries.
+  one of its sentences, or a span of its words, whose one relevant document is the rest of that document
+  (``auto``, the default source: titles where the corpus has them, sentences where it has none, word spans
+  where its text has no sentence punctuation). Their BM25 candidates (the source scored without its query,
+  ``Retriever.score_text``) are re-ranked and fused as usual; α and λ maximise the objective on them.
+- ``stability``: how little each unlabeled query's fused ranking changes per unit α between α and its two
+  neighbouring α values (1 − top-weighted Kendall τ, ``scipy.stats.weightedtau``, over the α gap); the most
+  stable α is chosen, in the spirit of AdaMMS's generation consistency (CVPR 2025). Only α values with a
+  neighbour on each side are scored (``stability`` says why).
+- ``nqc``: Normalized Query Commitment (Shtok et al., TOIS 2012), a query-performance predictor, on the raw
+  scores of Θ' (not the fused ones: min-max normalisation would erase the scale NQC measures): the standard
+  deviation of the query's top ``nqc_k`` scores among its candidates over the magnitude of its corpus score.
+  Shtok et al.'s corpus score is the score of the whole corpus as one document, which a neural re-ranker
+  cannot take (a cross-encoder's input is one passage); it is estimated as Θ'’s mean score of the query
+  against ``nqc_corpus_sample`` documents drawn from the corpus (seeded by ``selection.seed``; the same for
+  every query and α): the expected score of a corpus document, which, as the corpus score does, normalises
+  the spread for the query and for the scale of the model's scores. α maximises its mean over the unlabeled
+  queries.
 
 Neither of the last two can choose λ, so both fuse at λ = ``selection.lam``: more BM25 weight always makes
-runs agree more, and NQC across λ compares BM25's score distribution with the model's (on SciFact's dev
-queries, for the demo triple, it chose λ = 1: BM25 alone).
+runs agree more, and NQC of the model's scores does not depend on λ.
+
+A criterion undefined for a query (NQC where the corpus score is 0, τ of a query with constant scores) leaves
+the query out of that setting's mean, with a warning; the curve counts such queries (``undefined``), a
+setting undefined for every query is NaN and never chosen, and a criterion undefined everywhere is an error.
 
 The label-free methods read the queries of ``selection.queries`` (dev), or those of the evaluated split when
 the dataset has no such split (its queries, never its labels), and no qrels at all.
@@ -34,7 +46,7 @@ import math
 import random
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from taskvec_ir.config.schema import Config, PseudoQueriesConfig
@@ -43,6 +55,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data, evaluation
 from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.first_stage import dataset_identity
+from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
 from taskvec_ir.storage.outputs import atomic_path
 
@@ -63,20 +76,24 @@ class Fold:
 @dataclass
 class Choice:
     """What a selection chose, and the criterion it maximised at every setting it considered (``curve``: rows
-    of fold, α, λ and value; fold is None outside cross-validation)."""
+    of fold, α, λ, value and the queries the value left out, ``undefined``; fold is None outside
+    cross-validation). ``details``: what else the choice depended on (e.g. the pseudo-queries' source)."""
 
     method: str
     criterion: str
     folds: list[Fold]
     curve: list[dict]
+    details: dict = field(default_factory=dict)
 
     @property
-    def alpha(self) -> float:
-        return statistics.fmean(fold.alpha for fold in self.folds)
+    def alpha(self) -> float | None:
+        """The α every fold chose; None when folds chose differently (no one α ran: see ``folds``)."""
+        return _common(fold.alpha for fold in self.folds)
 
     @property
-    def lam(self) -> float:
-        return statistics.fmean(fold.lam for fold in self.folds)
+    def lam(self) -> float | None:
+        """The λ every fold chose; None when folds chose differently."""
+        return _common(fold.lam for fold in self.folds)
 
     def describe(self) -> dict:
         return {
@@ -88,13 +105,33 @@ class Choice:
                 {"queries": None if f.queries is None else len(f.queries), "alpha": f.alpha, "lam": f.lam}
                 for f in self.folds
             ],
-            "curve": self.curve,
+            **self.details,
+            # JSON has no NaN: an undefined value is null (its row's ``undefined`` says how many queries lacked it)
+            "curve": [{**row, "value": None if math.isnan(row["value"]) else row["value"]} for row in self.curve],
         }
+
+    def settings_text(self) -> str:
+        """``α=0.5 · λ=0.3``, or each fold's ``α/λ`` when folds differ."""
+        if self.alpha is not None and self.lam is not None:
+            return f"α={self.alpha:g} · λ={self.lam:g}"
+        return "α/λ per fold: " + " ".join(f"{f.alpha:g}/{f.lam:g}" for f in self.folds)
+
+
+def _common(values: Iterable[float]) -> float | None:
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def best_setting(values: Mapping[Setting, float]) -> Setting:
-    """The setting of highest value; ties go to the smaller α, then the smaller λ (the smaller change to ΘT)."""
-    return max(values, key=lambda setting: (values[setting], -setting[0], -setting[1]))
+    """The setting of highest value; ties go to the smaller α, then the smaller λ (the smaller change to ΘT). An
+    undefined value (NaN) never wins; a criterion undefined at every setting is an error."""
+    defined = {setting: value for setting, value in values.items() if not math.isnan(value)}
+    if not defined:
+        raise UserError(
+            "selection: the criterion is undefined at every setting considered (see the log for why): "
+            "give more queries or α values, or choose another selection.method"
+        )
+    return max(defined, key=lambda setting: (defined[setting], -setting[0], -setting[1]))
 
 
 def setting_runs(experiment: Experiment, split: str, alphas: Sequence[float], lams: Sequence[float]):
@@ -132,7 +169,7 @@ def cross_validate(
             values[i][alpha, lam] = statistics.fmean(per_query[q] for q in queries)
     chosen = [Fold(tuple(fold), *best_setting(values[i])) for i, fold in enumerate(folds)]
     curve = [
-        {"fold": i, "alpha": alpha, "lam": lam, "value": value}
+        {"fold": i, "alpha": alpha, "lam": lam, "value": value, "undefined": 0}
         for i, fold_values in enumerate(values)
         for (alpha, lam), value in fold_values.items()
     ]
@@ -140,54 +177,98 @@ def cross_validate(
 
 
 # -- label-free criteria -----------------------------------------------------------------------------------------
-def nqc(scores: Mapping[str, float], k: int) -> float | None:
-    """NQC of one query's scores: std of the top ``k`` over |mean of all| (None when that mean is 0)."""
-    values = sorted(scores.values(), reverse=True)
-    mean = statistics.fmean(values) if values else 0.0
-    if mean == 0:
-        return None
-    return statistics.pstdev(values[:k]) / abs(mean)
+@dataclass(frozen=True)
+class QueryMean:
+    """A per-query criterion averaged over the queries it is defined for (``value`` NaN when none is)."""
+
+    value: float
+    defined: int
+    queries: int
+
+    @classmethod
+    def of(cls, per_query: Mapping[str, float], queries: int) -> QueryMean:
+        value = statistics.fmean(per_query.values()) if per_query else math.nan
+        return cls(value, len(per_query), queries)
+
+    @property
+    def undefined(self) -> int:
+        return self.queries - self.defined
 
 
-def mean_nqc(run: Run, k: int) -> float:
-    """NQC averaged over the queries it is defined for (0 when none)."""
-    values = [value for scores in run.values() if (value := nqc(scores, k)) is not None]
-    return statistics.fmean(values) if values else 0.0
+def nqc(top_scores: Iterable[float], corpus_score: float, k: int) -> float:
+    """Shtok et al.'s NQC of one query: the standard deviation of its top ``k`` retrieval scores over the
+    magnitude of the corpus's score for it; NaN when that score is 0 or there are no scores."""
+    top = sorted(top_scores, reverse=True)[:k]
+    if not top or corpus_score == 0:
+        return math.nan
+    return statistics.pstdev(top) / abs(corpus_score)
 
 
-def rank_agreement(first: Run, second: Run) -> float:
-    """Mean top-weighted Kendall τ between two runs' scores of each query's documents (a document one run
-    lacks scores 0 there); queries with fewer than two documents, or constant scores, are left out."""
+def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
+    """NQC per query of ``scores`` (a re-ranker's raw scores of the candidates), its corpus score the mean of
+    the same model's raw scores of the corpus sample (``corpus_scores``), averaged where defined."""
+    per_query = {}
+    for query, candidates in scores.items():
+        sample = corpus_scores.get(query, {})
+        corpus_score = statistics.fmean(sample.values()) if sample else 0.0
+        if not math.isnan(value := nqc(candidates.values(), corpus_score, k)):
+            per_query[query] = value
+    return QueryMean.of(per_query, len(scores))
+
+
+def query_agreement(first: Run, second: Run) -> dict[str, float]:
+    """Top-weighted Kendall τ between two runs' scores of each query's documents (a document one run lacks
+    scores 0 there), for the queries where it is defined: not those with fewer than two documents, or constant
+    scores."""
     from scipy.stats import weightedtau
 
-    values = []
+    values = {}
     for query in first.keys() & second.keys():
         docs = sorted(first[query].keys() | second[query].keys())
         if len(docs) < 2:
             continue
         tau = weightedtau([first[query].get(d, 0.0) for d in docs], [second[query].get(d, 0.0) for d in docs])
         if math.isfinite(tau.statistic):
-            values.append(tau.statistic)
-    return statistics.fmean(values) if values else 1.0
+            values[query] = tau.statistic
+    return values
 
 
-def stability(runs: Mapping[float, Run]) -> dict[float, float]:
-    """Each α's mean rank agreement with the runs at its neighbouring α values (one neighbour at the ends)."""
+def rank_agreement(first: Run, second: Run) -> QueryMean:
+    """``query_agreement`` averaged over the queries of either run where it is defined."""
+    return QueryMean.of(query_agreement(first, second), len(first.keys() | second.keys()))
+
+
+def stability(runs: Mapping[float, Run]) -> dict[float, QueryMean]:
+    """How little each query's fused ranking changes per unit α on either side of α, for the α values of the
+    grid that have a neighbour on both sides: minus the mean, over its two neighbours α', of
+    (1 − weighted τ between the rankings at α and α') / |α − α'|, averaged over the queries; 0 is perfectly
+    stable. A query counts where both τ are defined.
+
+    Like is compared with like: every value scored has two sides (an end of the grid, with one, would be
+    scored on half the evidence, and on a steady trend always won), and the change is per unit α (a value
+    between wide gaps would otherwise look less stable only for being far from its neighbours). The ends are
+    therefore never chosen: to let α = 0 compete, give the grid a value below it."""
     alphas = sorted(runs)
-    if len(alphas) < 2:
-        raise UserError("selection.alphas: stability compares neighbouring α values: give at least two")
-    between = [rank_agreement(runs[a], runs[b]) for a, b in zip(alphas, alphas[1:], strict=False)]
-    # between[j] compares alphas[j] and alphas[j + 1]: α_i's neighbours are at j = i − 1 and j = i.
-    return {
-        alpha: statistics.fmean(between[j] for j in (i - 1, i) if 0 <= j < len(between))
-        for i, alpha in enumerate(alphas)
-    }
+    if len(alphas) < 3:
+        raise UserError("selection.alphas: stability scores α values with a neighbour each side: give three or more")
+    # change[j][q]: query q's rank change per unit α between alphas[j] and alphas[j + 1]
+    change = [
+        {q: (1 - tau) / (b - a) for q, tau in query_agreement(runs[a], runs[b]).items()}
+        for a, b in zip(alphas, alphas[1:], strict=False)
+    ]
+    values = {}
+    for i in range(1, len(alphas) - 1):
+        before, after = change[i - 1], change[i]
+        per_query = {q: -(before[q] + after[q]) / 2 for q in before.keys() & after.keys()}
+        values[alphas[i]] = QueryMean.of(per_query, len(runs[alphas[i]]))
+    return values
 
 
 # -- pseudo-queries ------------------------------------------------------------------------------------------------
-def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> str:
+def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> tuple[str, str]:
     """Add the corpus's pseudo-queries to ``experiment`` as a split (queries, one relevant document each, BM25
-    candidates, texts), cached; returns its name. Reads documents only."""
+    candidates, texts), cached; returns its name and the source of its queries (``auto`` resolved). Reads
+    documents only."""
     spec = experiment.spec
     key = cache_key(
         version=CACHE_VERSION,
@@ -200,7 +281,30 @@ def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> str
     name = f"pseudo-queries ({len(made['queries'])})"
     qrels = {query: {doc: 1} for query, doc in made["relevant"].items()}
     experiment.first_stage.add_split(name, data.Split(made["queries"], qrels), made["candidates"], made["texts"])
-    return name
+    return name, made.get("source", settings.source)  # entries cached before auto existed: their explicit source
+
+
+def pseudo_query_source(documents: Sequence[Mapping[str, str]]) -> str:
+    """``auto``: the first of title, sentence and span that gives pairs for at least half of ``documents`` (titles
+    where the corpus has them; sentences where it has none; word spans where its text has no sentence
+    punctuation, as in preprocessed corpora), else the one that gives the most."""
+    from taskvec_ir.models.adapt import document_pairs
+
+    covered = {}
+    for source in ("title", "sentence", "span"):
+        try:
+            covered[source] = len(document_pairs(documents, source, None, seed=0))
+        except ValueError:  # no pair of this source at all
+            covered[source] = 0
+        if covered[source] >= len(documents) / 2:
+            return source
+    best = max(covered, key=lambda source: covered[source])  # ties: the earlier source
+    if not covered[best]:
+        raise UserError(
+            f"selection.pseudo_queries.source: auto found no title, sentence or span pairs in {len(documents)} "
+            "sampled documents: are their texts empty (dataset.doc_fields)?"
+        )
+    return best
 
 
 def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> dict:
@@ -210,8 +314,9 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
     # Twice the documents: some give no pair (a short title, a single sentence).
     documents = data.sample_doc_fields(dataset, 2 * settings.count, settings.seed)
     ids = list(documents)
+    kind = pseudo_query_source(list(documents.values())) if settings.source == "auto" else settings.source
     try:
-        pairs = document_pairs(list(documents.values()), settings.source, settings.count, settings.seed)
+        pairs = document_pairs(list(documents.values()), kind, settings.count, settings.seed)
     except ValueError as error:  # its message names adapt's key
         raise UserError(str(error).replace("adapt.pair_source", "selection.pseudo_queries.source")) from None
     queries, relevant, rest_texts = {}, {}, {}
@@ -221,7 +326,7 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
             query_id = f"pq{len(queries)}"
             queries[query_id], relevant[query_id] = text, ids[document.document] + REST + str(query)
             rest_texts[relevant[query_id]] = rest
-    log.info("Pseudo-queries: %d from %d documents of %s (%s)", len(queries), len(ids), dataset.name, settings.source)
+    log.info("Pseudo-queries: %d from %d documents of %s (%s)", len(queries), len(ids), dataset.name, kind)
     bm25 = experiment.first_stage.bm25()
     found = bm25.search(queries, top_k + 1)
     candidates = {}
@@ -235,7 +340,7 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
         candidates[query_id] = dict(best)
     listed = {doc for ranking in candidates.values() for doc in ranking if REST not in doc}
     texts = {**data.doc_texts(dataset, listed), **rest_texts}
-    return {"queries": queries, "relevant": relevant, "candidates": candidates, "texts": texts}
+    return {"queries": queries, "relevant": relevant, "candidates": candidates, "texts": texts, "source": kind}
 
 
 # -- choosing ------------------------------------------------------------------------------------------------------
@@ -248,6 +353,24 @@ def unlabeled_queries(experiment: Experiment, cfg: Config) -> str:
     return name
 
 
+def corpus_sample(experiment: Experiment, split: str, size: int, seed: int) -> str:
+    """Add ``split``'s queries as a split whose candidates are the same ``size`` corpus documents, drawn with
+    ``seed`` (cached), for every query: what NQC's corpus score is estimated on. Returns its name."""
+    dataset = experiment.spec.dataset
+    key = cache_key(version=CACHE_VERSION, dataset=dataset_identity(dataset), size=size, seed=seed)
+    texts = experiment.cache.json(
+        "corpus_sample",
+        key,
+        lambda: {doc: data.join_fields(parts) for doc, parts in data.sample_doc_fields(dataset, size, seed).items()},
+    )
+    queries = experiment.split(split).queries
+    name = f"{split} × corpus sample ({len(texts)})"
+    experiment.first_stage.add_split(
+        name, data.Split(queries, {}), {query: dict.fromkeys(texts, 0.0) for query in queries}, texts
+    )
+    return name
+
+
 def choose(experiment: Experiment, cfg: Config) -> Choice:
     """α and λ as ``cfg.selection`` chooses them (see the module docstring)."""
     selection, objective = cfg.selection, cfg.objective
@@ -256,29 +379,45 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
         split = experiment.split(cfg.split)
         folds = kfold(split.queries, selection.folds, selection.seed)
         return cross_validate(setting_runs(experiment, cfg.split, alphas, lams), split.qrels, folds, objective)
+    details = {}
     if selection.method == "pseudo_queries":
-        name = pseudo_queries(experiment, selection.pseudo_queries)
+        name, details["pseudo_queries_source"] = pseudo_queries(experiment, selection.pseudo_queries)
         qrels = experiment.split(name).qrels
-        values = {
-            (alpha, lam): evaluation.evaluate_run(qrels, run, [objective])[0][objective]
-            for alpha, lam, run in setting_runs(experiment, name, alphas, lams)
-        }
-        criterion = f"{objective} on {len(qrels)} pseudo-queries"
+        values = {}
+        for alpha, lam, run in setting_runs(experiment, name, alphas, lams):
+            value = evaluation.evaluate_run(qrels, run, [objective])[0][objective]
+            values[alpha, lam] = QueryMean(value, len(qrels), len(qrels))  # every pseudo-query has its document
+        criterion = f"{objective} on {len(qrels)} pseudo-queries ({details['pseudo_queries_source']})"
     elif selection.method == "nqc":
         name = unlabeled_queries(experiment, cfg)
-        values = {
-            (alpha, lam): mean_nqc(run, selection.nqc_k)
-            for alpha, lam, run in setting_runs(experiment, name, alphas, [selection.lam])
-        }
-        criterion = f"NQC@{selection.nqc_k} on {name}"
+        sample = corpus_sample(experiment, name, selection.nqc_corpus_sample, selection.seed)
+        values = {}
+        for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the scale NQC measures
+            weights = system_weights(TASK_ARITHMETIC, experiment.spec.merge.at(alpha))
+            scores, corpus_scores = experiment.scores(name, weights), experiment.scores(sample, weights)
+            values[alpha, selection.lam] = mean_nqc(scores, corpus_scores, selection.nqc_k)
+        criterion = f"NQC@{selection.nqc_k} of Θ' on {name} (corpus score: {selection.nqc_corpus_sample} documents)"
     else:
         name, lam = unlabeled_queries(experiment, cfg), selection.lam
         runs = {alpha: run for alpha, _, run in setting_runs(experiment, name, alphas, [lam])}
         values = {(alpha, lam): value for alpha, value in stability(runs).items()}
-        criterion = f"rank agreement with neighbouring α on {name}"
-    alpha, lam = best_setting(values)
-    curve = [{"fold": None, "alpha": a, "lam": lam_, "value": v} for (a, lam_), v in values.items()]
-    return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve)
+        criterion = f"−rank change per unit α towards both neighbours on {name}"
+    for (alpha, lam), value in values.items():
+        if value.undefined:
+            log.warning(
+                "selection=%s: the criterion is undefined for %d of %d queries at α=%g, λ=%g (left out of its mean)",
+                selection.method,
+                value.undefined,
+                value.queries,
+                alpha,
+                lam,
+            )
+    alpha, lam = best_setting({setting: value.value for setting, value in values.items()})
+    curve = [
+        {"fold": None, "alpha": a, "lam": lam_, "value": v.value, "undefined": v.undefined}
+        for (a, lam_), v in values.items()
+    ]
+    return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details)
 
 
 def evaluate_choice(

@@ -22,7 +22,8 @@ _LATEX_MARKS = {"†": r"\dagger", "‡": r"\ddagger", "§": r"\S", "¶": r"\P"}
 
 @dataclass(frozen=True)
 class Entry:
-    """One number of a table: its value (None: not available), significance marks, bold, and a note after it."""
+    """One number of a table: its value, significance marks, bold, and a note after it; with no value, the note
+    says why (e.g. "failed"), or a dash."""
 
     value: float | None
     marks: str = ""
@@ -78,7 +79,7 @@ def _markdown_cell(cell) -> str:
     if not isinstance(cell, Entry):
         return str(cell)
     if cell.value is None:
-        return "–"
+        return cell.note or "–"
     text = f"{cell.value:.4f}{cell.marks}"
     return (f"**{text}**" if cell.bold else text) + (f" ({cell.note})" if cell.note else "")
 
@@ -87,7 +88,7 @@ def _latex_cell(cell) -> str:
     if not isinstance(cell, Entry):
         return latex_text(str(cell))
     if cell.value is None:
-        return "--"
+        return latex_text(cell.note) if cell.note else "--"
     marks = "".join(_LATEX_MARKS.get(mark, mark) for mark in cell.marks)
     text = f"{cell.value:.4f}" + (f"$^{{{marks}}}$" if marks else "")
     return (rf"\textbf{{{text}}}" if cell.bold else text) + (f" ({latex_text(cell.note)})" if cell.note else "")
@@ -120,7 +121,8 @@ def cells_table(rows: list[dict], measure: str) -> Table:
     merges = len({merge for _, merge in groups}) > 1
     body = []
     for (dataset, selection), cells in _by_row(rows).items():
-        best = round(max(r[measure] for r in cells.values()), 4)  # the best as printed: equal to 4 places ties
+        values = [r[measure] for r in cells.values() if r[measure] is not None]  # a failed selection has none
+        best = round(max(values), 4) if values else None  # the best as printed: equal to 4 places is a tie
         entries = []
         for group in groups:
             for system in PAPER_ORDER:
@@ -137,9 +139,18 @@ def cells_table(rows: list[dict], measure: str) -> Table:
         footnote=f"{measure} on each dataset's test queries; TA = task arithmetic at the α chosen by the row's "
         "selection (every system fused with BM25 at that selection's λ). "
         f"Marks (paired t-test on {measure}, Bonferroni, p < {SIGNIFICANCE}): {legend}. "
-        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown: "
-        "their mean).",
+        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown where "
+        'every fold chose the same, else "varies": table.csv has each fold\'s α/λ).' + _failures_note(rows),
     )
+
+
+def _failures_note(rows: list[dict]) -> str:
+    """A note naming each selection that failed, and why (its cells say "failed")."""
+    failed = {(r["dataset"], r["model"], r["merge"], r["selection"]): r["failed"] for r in rows if r["failed"]}
+    if not failed:
+        return ""
+    lines = [f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in failed.items()]
+    return "\n\nFailed (rerun the command to run them again):\n" + "\n".join(lines)
 
 
 def _by_row(rows: list[dict]) -> dict:
@@ -150,12 +161,15 @@ def _by_row(rows: list[dict]) -> dict:
     return table
 
 
-def _entry(row: dict, measure: str, best: float) -> Entry:
+def _entry(row: dict, measure: str, best: float | None) -> Entry:
+    if row["failed"]:
+        return Entry(None, note="failed")
+    alpha = "varies" if row["alpha"] is None else f"{row['alpha']:.2g}"  # folds that chose differently
     return Entry(
         row[measure],
         marks({b: row[f"p_vs_{b}[{measure}]"] for b in BASELINES}, {b: MARKS[b] for b in BASELINES}),
         bold=round(row[measure], 4) == best,
-        note=f"α {row['alpha']:.2g}" if row["system"] == TASK_ARITHMETIC else "",
+        note=f"α {alpha}" if row["system"] == TASK_ARITHMETIC else "",
     )
 
 
@@ -165,18 +179,24 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
     ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == TASK_ARITHMETIC}
     body = []
     for (dataset, model, merge, selection), row in ta.items():
-        if selection in ("dev", "cross_validation"):
+        if selection in ("dev", "cross_validation") or row["failed"]:
             continue
         labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
+        if labelled["failed"]:
+            distance, difference = "–", "–"
+        else:
+            # where cross-validation's folds chose differently, no one labelled α ran
+            distance = "varies" if labelled["alpha"] is None else f"{row['alpha'] - labelled['alpha']:+.2g}"
+            difference = f"{row[measure] - labelled[measure]:+.4f}"
         body.append(
             [
                 dataset,
                 model,
                 selection_label(selection, None),
                 f"{row['alpha']:.2g}",
-                f"{row['alpha'] - labelled['alpha']:+.2g}",
+                distance,
                 f"{row[measure]:.4f}",
-                f"{row[measure] - labelled[measure]:+.4f}",
+                difference,
             ]
         )
     columns = ["dataset", "model", "selection", "α", "α − α(labels)", measure, f"− {measure}(labels)"]

@@ -71,7 +71,7 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
     for role, source in model_sources(cfg.model).items():
         if isinstance(source, AdaptConfig):
             seeds[f"{config_key(role)}.seed"] = source.seed
-    if cfg.selection.method == "cross_validation":
+    if cfg.selection.method in ("cross_validation", "nqc"):  # the folds; NQC's corpus sample
         seeds["selection.seed"] = cfg.selection.seed
     if cfg.selection.method == "pseudo_queries":
         seeds["selection.pseudo_queries.seed"] = cfg.selection.pseudo_queries.seed
@@ -186,24 +186,25 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     write_json(chosen, out_dir / "selection.json")
     selection.curve_plot(choice, out_dir / "selection_curve.png")
     chosen.pop("curve")
-    columns = ["fold", "alpha", "lam", "value"]
+    columns = ["fold", "alpha", "lam", "value", "undefined"]
     tracking.log_report(
         run,
         {"selection_curve": out_dir / "selection_curve.png"},
         {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
     )
-    folds = f" (mean of {len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
+    folds = f" ({len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
     header = (
-        f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · α={choice.alpha:g} · λ={choice.lam:g}{folds} "
+        f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {choice.settings_text()}{folds} "
         f"chosen by selection={choice.method} ({choice.criterion})"
     )
     summary = {
         "selection/method": choice.method,
         "selection/criterion": choice.criterion,
-        "alpha": choice.alpha,
+        "alpha": choice.alpha,  # None where folds chose differently: selection/folds holds theirs
         "lam": choice.lam,
+        "selection/folds": chosen["folds"],
     }
-    result = {"alpha": choice.alpha, "lam": choice.lam}
+    result = {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
     outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
     outcome.extra["selection"] = chosen
     return outcome

@@ -12,8 +12,10 @@ overrides plus the cell's (``table.datasets``, ``table.models``, ``table.merges`
 
 Several cells run side by side (``table.cells_at_once``). A step is done once its ``metrics.json`` exists: a
 rerun skips it, and a sweep cut short resumes its study, so adding a dataset or a model to the table runs only
-the new cells. Once every cell is done, the table is compiled from the cells' per-query results into
-``table.md``, ``table.tex`` and ``table.csv`` in the table's folder, and one W&B run holds it.
+the new cells. The table is then compiled from the cells' per-query results into ``table.md``, ``table.tex``
+and ``table.csv`` in the table's folder, and one W&B run holds it. A selection that failed does not stop the
+others (each is its own job of the multirun): it is a ``failed`` row, with why (its job's ``error.txt``, or
+its step's log), and the command then exits non-zero; a rerun runs only what is missing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
 from taskvec_ir.reporting.tables import BASELINES
 from taskvec_ir.runs.compose import typed_config
-from taskvec_ir.storage.outputs import atomic_path, write_json
+from taskvec_ir.storage.outputs import FAILURE_FILE, atomic_path, write_json
 
 log = logging.getLogger("taskvec_ir")
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
@@ -178,9 +180,9 @@ class Grid:
             )
         return steps
 
-    def run_cell(self, cell: Cell) -> str | None:
+    def run_cell(self, cell: Cell) -> list[str]:
         """Run the cell's missing steps, each as a ``taskvec-ir`` command logged to ``<step>.log`` in its folder;
-        None when done, else what failed."""
+        what failed (one line per selection not done)."""
         for step, overrides in self.steps(cell):
             log_path = self.cell_dir(cell) / f"{step}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,9 +195,19 @@ class Grid:
                     stdin=subprocess.DEVNULL,
                 )
             if done.returncode != 0:
-                return f"{cell.name}: {step} failed ({_error_line(log_path)}); see {log_path}"
-        log.info("Cell %s: done", cell.name)
-        return None
+                log.warning("Cell %s: %s failed; see %s", cell.name, step, log_path)
+        failures = [f"{cell.name}: {s} failed ({self.failure(cell, s)})" for s in self.missing(cell)]
+        if not failures:
+            log.info("Cell %s: done", cell.name)
+        return failures
+
+    def failure(self, cell: Cell, selection: str) -> str:
+        """Why a selection of the cell is not done: its job's own error, else its step's log's error line."""
+        recorded = self.result_dir(cell, selection) / FAILURE_FILE
+        if recorded.is_file():
+            return recorded.read_text().strip()
+        log_path = self.cell_dir(cell) / ("dev.log" if selection == "dev" else "selection.log")
+        return f"{_error_line(log_path)}; see {log_path}" if log_path.is_file() else "not run"
 
     def run(self) -> list[str]:
         """Every cell with missing steps, ``table.cells_at_once`` at a time; the failures."""
@@ -203,15 +215,25 @@ class Grid:
         done = len(self.cells) - len(todo)
         log.info("Table %s: %d cells, %d done, %d to run", self.cfg.table.name, len(self.cells), done, len(todo))
         with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
-            return [failure for failure in pool.map(self.run_cell, todo) if failure]
+            return [failure for failures in pool.map(self.run_cell, todo) for failure in failures]
 
     # -- the compiled table ----------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
-        """One row per (cell, selection, system): the chosen α and λ, every measure's mean over the test queries,
-        and the p-values (paired t-test, Bonferroni over BASELINES) against ΘT and BM25."""
+        """One row per (cell, selection, system): the chosen α and λ (None where cross-validation's folds chose
+        differently: ``folds`` holds each fold's), every measure's mean over the test queries, and the p-values
+        (paired t-test, Bonferroni over BASELINES) against ΘT and BM25; a selection not done: rows that say why
+        (``failed``), with no values."""
         measures, rows = list(self.cfg.measures), []
         for cell in self.cells:
+            missing = self.missing(cell)
             for selection in cell.selections(self.cfg.table.selections):
+                labels = {"dataset": cell.dataset, "model": cell.model, "merge": cell.merge, "selection": selection}
+                if selection in missing:
+                    p_values = [f"p_vs_{b}[{m}]" for m in self.shown_measures() for b in BASELINES]
+                    failed = {"alpha": None, "lam": None, **dict.fromkeys([*measures, *p_values]), "folds": None}
+                    failed["failed"] = self.failure(cell, selection)
+                    rows += [{**labels, "system": system, **failed} for system in PAPER_ORDER]
+                    continue
                 folder = self.result_dir(cell, selection)
                 per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
                 alpha, lam, folds = self.choice(cell, selection)
@@ -221,10 +243,7 @@ class Grid:
                     tests = report.paired_t_tests(per_query, system, baselines, measures)
                     rows.append(
                         {
-                            "dataset": cell.dataset,
-                            "model": cell.model,
-                            "merge": cell.merge,
-                            "selection": selection,
+                            **labels,
                             "system": system,
                             "alpha": {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0}.get(system, alpha),
                             "lam": None if system == BM25 else lam,
@@ -235,6 +254,7 @@ class Grid:
                                 for b in BASELINES
                             },
                             "folds": folds,
+                            "failed": None,
                         }
                     )
         return rows
@@ -244,8 +264,8 @@ class Grid:
         objective = self.cfg.objective
         return [objective, *(m for m in SHOWN_MEASURES if m in self.cfg.measures and m != objective)]
 
-    def choice(self, cell: Cell, selection: str) -> tuple[float, float, str | None]:
-        """α, λ (means over folds) and, for cross-validation, each fold's α/λ."""
+    def choice(self, cell: Cell, selection: str) -> tuple[float | None, float | None, str | None]:
+        """α and λ (None where folds chose differently) and, for cross-validation, each fold's α/λ."""
         if selection == "dev":
             results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
             return results["best_params"]["alpha.value"], results["best_lam"], None
@@ -300,11 +320,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs)
     grid.check_settings()
     failures = grid.run()
-    if failures:
-        message = f"{len(failures)} of {len(grid.cells)} cells failed; rerun the same command to resume:\n  "
-        log.error("%s", message + "\n  ".join(failures))
-        sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
-    rows = grid.rows()
+    rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
     measure = cfg.objective
     shown = {m: tables.cells_table(rows, m) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
@@ -324,4 +340,9 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
     print(f"\n{text['table.md']}")
     print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
+    if failures:
+        total = sum(len(cell.selections(cfg.table.selections)) for cell in grid.cells)
+        message = f"{len(failures)} of {total} selections failed (rows marked failed); rerun the same command:\n  "
+        log.error("%s", message + "\n  ".join(failures))
+        sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
     return {"cells": len(grid.cells)}

@@ -73,3 +73,13 @@ def redact_url(url: str | None) -> str | None:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+FAILURE_FILE = "error.txt"  # in a job dir: why a job of a multirun failed (a table shows it)
+
+
+def record_failure(job_dir: Path, error: BaseException) -> None:
+    """Write why a job failed into its dir, as one line naming the error, for whoever runs many jobs (a table)."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    with atomic_path(Path(job_dir) / FAILURE_FILE) as tmp:
+        tmp.write_text(f"{type(error).__name__}: {message}\n")
