@@ -157,7 +157,9 @@ def cranfield(cranfield_cfg):
 )
 def test_a_text_scores_as_the_same_document_of_the_corpus_would(cranfield, backend, scoring):
     """score_text is the retriever's own BM25: a corpus document's text gets the score search gives it."""
-    experiment = open_experiment(cranfield("selection=nqc", f"retriever.backend={backend}", f"retriever.bm25={scoring}"))
+    experiment = open_experiment(
+        cranfield("selection=nqc", f"retriever.backend={backend}", f"retriever.bm25={scoring}")
+    )
     bm25 = experiment.first_stage.bm25()
     query = "boundary layer flow over a flat plate with heat transfer"
     found = bm25.search({"q": query}, 5)["q"]
