@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -547,7 +548,9 @@ def _hydra_value(value) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_hydra_value(item) for item in value) + "]"
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        # Hydra's quoted strings: a quote is escaped, and so are the backslashes before a quote or the closing one;
+        # any other backslash is literal (doubling it, as before, doubled the value's backslashes).
+        return "'" + re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value) + "'"
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)
 
 

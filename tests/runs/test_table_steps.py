@@ -1,0 +1,87 @@
+"""A table's plan, without running it: which cells the grid has, what each cell's steps are, what a step inherits
+from the command, and what a rerun finds done. The table run end to end is tests/runs/test_table.py."""
+
+import json
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from taskvec_ir.config.schema import CONFIG_DIR, register
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs import table
+from taskvec_ir.runs.compose import typed_config
+
+register()
+
+
+def hydra_compose(overrides):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """The demo table's config and its cells (SciFact has a dev split, Cranfield has none)."""
+    cfg = typed_config(hydra_compose(["experiment=table_demo"]))
+    return cfg, table.cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", *extra]))
+
+
+def test_the_grid_is_datasets_by_models_by_merges_with_each_entrys_overrides(demo):
+    _, found = demo
+    assert [c.name for c in found] == [
+        "scifact/minilm_demo/task_arithmetic",
+        "scifact/minilm_scifact_adapted/task_arithmetic",
+        "cranfield/minilm_demo/task_arithmetic",
+        "cranfield/minilm_scifact_adapted/task_arithmetic",
+    ]
+    scifact, cranfield = found[0], found[2]
+    assert scifact.overrides[:2] == ("dataset=scifact", "dataset.splits.dev.fraction=0.05")
+    assert "dataset=cranfield" in cranfield.overrides and "model=minilm_demo" in cranfield.overrides
+    assert scifact.config.dataset.splits["dev"].fraction == 0.05
+    assert scifact.selections(["nqc"]) == ["dev", "nqc"]  # tuned on dev where there is one
+    assert cranfield.selections(["nqc"]) == ["cross_validation", "nqc"]  # cross-validated where there is none
+
+
+def test_each_step_runs_only_what_is_missing_and_inherits_the_commands_overrides(demo, tmp_path):
+    cfg, found = demo
+    shared = table.command_overrides(
+        ["experiment=table_demo", "table.name=x", "+table.datasets.y=[]", "retriever.top_k=5", "task=table"],
+        ["hydra.sweeper.storage=sqlite:///s.db", "hydra.launcher.n_jobs=2", "hydra.run.dir=out"],
+    )
+    assert shared == ["experiment=table_demo", "retriever.top_k=5", "hydra.launcher.n_jobs=2"]  # the table's own out
+    grid = table.Grid(cfg, tmp_path, shared, found, [])
+    scifact = found[0]
+    (dev, rest) = grid.steps(scifact)
+    assert dev[0] == "dev" and "sweep=paper_grid" in dev[1] and "retriever.top_k=5" in dev[1]
+    assert "alpha.value=choice(0.0,0.25,0.5,0.75,1.0)" in dev[1] and "hydra.sweeper.n_trials=5" in dev[1]
+    assert f"hydra.sweeper.study_name=table_demo/{scifact.name}" in dev[1]
+    assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc" in rest[1]
+    done = grid.result_dir(scifact, "stability")
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text("{}")
+    assert grid.missing(scifact) == ["dev", "pseudo_queries", "nqc"]
+    assert "selection=pseudo_queries,nqc" in grid.steps(scifact)[1][1]
+
+
+def test_a_rerun_with_other_settings_is_refused_naming_the_keys(demo, tmp_path):
+    cfg, found = demo
+    table.Grid(cfg, tmp_path, [], found, []).check_settings()
+    recorded = json.loads((tmp_path / "settings.json").read_text())
+    assert set(recorded) == {c.name for c in found}
+    other = table.cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", "retriever.top_k=20", *extra]))
+    with pytest.raises(UserError, match=r"cell scifact/minilm_demo/task_arithmetic was run with other settings "):
+        table.Grid(cfg, tmp_path, [], other, []).check_settings()
+
+
+def test_a_wrong_entry_fails_before_anything_runs_naming_its_cell():
+    cfg = typed_config(hydra_compose(["experiment=table_demo", "+table.datasets.nosuch=[]"]))
+    with pytest.raises(UserError, match=r"table cell nosuch/minilm_demo/task_arithmetic \(dataset=nosuch"):
+        table.cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", *extra]))
+
+
+def test_a_failed_steps_reason_is_its_error_line(tmp_path):
+    log = tmp_path / "step.log"
+    log.write_text("starting\nTraceback (most recent call last):\nValueError: boom\nSet HYDRA_FULL_ERROR=1 for more\n")
+    assert table._error_line(log) == "ValueError: boom"
+    log.write_text("only a line\n")
+    assert table._error_line(log) == "only a line"
