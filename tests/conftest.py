@@ -38,6 +38,16 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """The cluster and package tiers by where their tests live (make test-fast leaves them out)."""
+    for item in items:
+        path = Path(item.path).relative_to(REPO / "tests")
+        if path.parts[0] == "cluster":
+            item.add_marker(pytest.mark.cluster)
+        elif path.name == "test_package.py":
+            item.add_marker(pytest.mark.package)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)
 

@@ -2,8 +2,8 @@
 
 A representative set runs the ``taskvec-ir`` command as a user would (one process per case, two at a time);
 the rest is checked on the functions that refuse it. Elsewhere already: an unknown split, an unknown
-ir_datasets id and a missing BEIR path (tests/test_data.py); a wrong scorer setting (tests/test_scoring.py);
-shape and architecture mismatches found by the merge itself (tests/test_merging.py).
+ir_datasets id and a missing BEIR path (tests/ir/test_data.py); a wrong scorer setting (tests/models/test_scoring.py);
+shape and architecture mismatches found by the merge itself (tests/models/test_merging.py).
 """
 
 import json

@@ -134,7 +134,7 @@ class Retriever(Protocol):
 # - "robertson": bm25s's BM25, this project's former one: idf log((N − df + 0.5) / (df + 0.5)) floored at 0 (a
 #   term in more than half of the documents adds nothing), tf · (k1 + 1) / (tf + k1 · (1 − b + b · dl / avgdl)),
 #   in float64 with the same operations in the same order as bm25s did when it was this project's backend, so
-#   its runs are the same lists with the same scores (tests/test_retrieval.py); ties rank in corpus order.
+#   its runs are the same lists with the same scores (tests/ir/test_retrieval.py); ties rank in corpus order.
 
 
 def bm25_idf(document_frequency: int, documents: int) -> float:

@@ -1,6 +1,6 @@
 """First stage: the analyzer per language; the robertson variant's BM25 scores against rank_bm25 and the formula;
 its inverted index against bm25s (the in-memory backend it replaced: identical runs) and rank_bm25; run files.
-The lucene variant against Lucene itself: tests/test_lucene.py."""
+The lucene variant against Lucene itself: tests/ir/test_lucene.py."""
 
 import logging
 import math
