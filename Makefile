@@ -26,7 +26,7 @@ with tarfile.open(sys.argv[1]) as sdist:  # pyserini 1.6.0 is published as an sd
 endef
 export EXTRACT_JAR
 
-.PHONY: install demo sweep-demo table-demo test lint bench clean cluster-up cluster-down
+.PHONY: install demo sweep-demo table-demo test test-fast lint bench clean cluster-up cluster-down
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -54,6 +54,11 @@ table-demo: install
 
 test: install $(ANSERINI_JAR)
 	$(BIN)/python -m pytest $(ARGS)
+
+# The tier to run while changing code: every test but the slow, cluster and package ones (pyproject.toml's
+# markers), in under 3 minutes on 2 cores.
+test-fast: install $(ANSERINI_JAR)
+	$(BIN)/python -m pytest -m "not slow and not cluster and not package" $(ARGS)
 
 $(ANSERINI_JAR): | install
 	@mkdir -p $(dir $@)

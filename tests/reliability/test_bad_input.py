@@ -53,6 +53,17 @@ def test_bad_input_exits_early_with_one_clear_message(refused, case):
     assert not [p for p in left if p.startswith(("runs", "wandb", "trial_"))], left
 
 
+@pytest.mark.slow
+def test_a_bug_keeps_its_traceback_and_is_not_reported_as_a_user_error(triple, mirror_dir, tmp_path):
+    """Only UserError ends with the one-line message: a ValueError from our code is a bug, and its traceback is
+    what a report of it needs."""
+    overrides = ["dataset=cranfield", "retriever.top_k=5", *(f"model.{role}={path}" for role, path in triple.items())]
+    result = run_taskvec_ir(tmp_path / "out", overrides, mirror_dir, faults="*:bug")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "ValueError: an injected bug" in result.stderr, result.stderr[-3000:]
+    assert "taskvec-ir: an injected bug" not in result.stderr
+
+
 def test_hydra_config_errors_stay_hydras(triple, mirror_dir, tmp_path):
     result = run_taskvec_ir(tmp_path / "out", ["alpha.valeu=1"], mirror_dir)
     assert result.returncode != 0

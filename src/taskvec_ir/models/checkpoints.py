@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskvec_ir.config.sources import IR
 from taskvec_ir.errors import UserError
 
 if TYPE_CHECKING:
@@ -203,13 +204,13 @@ def check_checkpoints(folders: Mapping[str, Path], kind: str, config_key=lambda 
     Checks, in order: ``model.kind`` fits ΘT (``check_kind``); then every checkpoint against ΘT with
     ``check_architecture`` (architecture, vocabulary size, tensor names and shapes). Each error names the role
     and the first offending keys."""
-    ir = Path(folders["ir"])
-    check_kind(kind, ir, config_key("ir"))
+    ir = Path(folders[IR])
+    check_kind(kind, ir, config_key(IR))
     ir_config = read_config(ir)
     ir_reader = CheckpointReader(ir)
     ir_shapes = {key: ir_reader.shape(key) for key in ir_reader}
     for role, folder in folders.items():
-        if role == "ir":
+        if role == IR:
             continue
         config = read_config(Path(folder))
         types = (ir_config.get("model_type"), config.get("model_type"))

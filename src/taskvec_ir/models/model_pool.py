@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from taskvec_ir.config.merge_settings import MergeSetting
+from taskvec_ir.config.sources import IR
 
 if TYPE_CHECKING:
     from taskvec_ir.models.merging import TaskArithmetic
@@ -30,7 +31,7 @@ class ModelPool:
         """The scorer of ``role`` whose checkpoint and settings ``identity`` names, loaded once."""
         held = self.scorers.get(role)
         if held is None or held[0] != identity:
-            if role == "ir":
+            if role == IR:
                 self._merge = None  # it was made on the ΘT being replaced
             self.scorers.pop(role, None)  # freed before the next one loads
             self.scorers[role] = (identity, load())

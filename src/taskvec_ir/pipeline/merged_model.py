@@ -7,7 +7,7 @@ from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import ModelConfig
-from taskvec_ir.config.sources import IR, vector_roles
+from taskvec_ir.config.sources import BASE, DOMAIN, IR, vector_roles
 from taskvec_ir.models.checkpoints import CheckpointReader
 from taskvec_ir.models.model_pool import ModelPool
 from taskvec_ir.pipeline.triple import Triple
@@ -107,7 +107,7 @@ class MergedModel:
         for vector in self.model.vectors():
             key = self.task_vector_key(vector)
             if path := self.cache.entry("task_vector", key):
-                roles = dict(zip(("base", "domain"), vector_roles(vector), strict=True))
-                metadata = {"ir": str(folders[IR]), **{k: str(folders[r]) for k, r in roles.items()}}
+                roles = dict(zip((BASE, DOMAIN), vector_roles(vector), strict=True))
+                metadata = {IR: str(folders[IR]), **{k: str(folders[r]) for k, r in roles.items()}}
                 found.append(Artifact(f"task-vector-{key}", "task_vector", path, metadata, checksum=False))
         return found

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from taskvec_ir.config.schema import AdaptConfig, Config
-from taskvec_ir.config.sources import config_key, model_sources
+from taskvec_ir.config.schema import PRIMARY, AdaptConfig, Config
+from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 from taskvec_ir.reporting import tracking
@@ -231,7 +231,7 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
     """Θ' at the spec's setting written into ``folder`` (loads with ``from_pretrained``), as a model artifact."""
     experiment.save_merged(folder)
     setting = experiment.spec.merge.describe()
-    name = cache_key(ir=checkpoint_fingerprint(experiment.folders()["ir"]), setting=setting)
+    name = cache_key(ir=checkpoint_fingerprint(experiment.folders()[IR]), setting=setting)
     return Artifact(
         f"merged-{experiment.spec.model.name}-{name}", "model", folder, {**setting, "lam": lam}, checksum=False
     )
@@ -240,7 +240,7 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
 def job_header(cfg: Config, lam: float) -> str:
     """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's."""
     setting = cfg.merge_setting().describe()
-    alphas = ", ".join(f"α={a:g}" if v == "domain" else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
+    alphas = ", ".join(f"α={a:g}" if v == PRIMARY else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
     return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
 

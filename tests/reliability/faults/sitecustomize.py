@@ -11,6 +11,7 @@ the bi-encoder's encoding step is wrapped. ``TASKVEC_IR_FAULTS`` is a comma-sepa
 - ``oom``: raise ``torch.OutOfMemoryError`` at the first encoding, as CUDA does;
 - ``nan``: the embeddings come out NaN, so the model's scores are not finite;
 - ``hang``: the first encoding never ends (a stuck trial, for scancel and time limits);
+- ``bug``: raise a plain ``ValueError`` at the first encoding (a bug of ours, not a user error);
 - ``enospc``: every result written into the job's folder (through ``taskvec_ir.storage.outputs.atomic_path``) fails
   as on a full disk (the cache, elsewhere, still works).
 """
@@ -80,6 +81,8 @@ def _patch(scoring) -> None:
             sys.stderr.write(f"fault injection: process {os.getpid()} hangs\n")
             sys.stderr.flush()
             time.sleep(3600)
+        if fault == "bug":
+            raise ValueError("an injected bug")
         if fault == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected by the test)")
         vectors = encode(self, texts)
