@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from beir_folders import write_beir_folder
 from tiny_models import WORDS
 from wandb_records import run_contents
 
@@ -204,3 +205,34 @@ def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finis
         assert run["group"] == study_config["group"] == f"sweep/{study_config['name']}@" + study_config["group"][-8:]
     # The objective against every swept key, as a W&B table of the trials.
     assert final["summary"]["sensitivity/trials/nrows"] == 3
+
+
+@pytest.mark.slow
+def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_naming_its_splits(
+    sweep, triple, mirror_dir, tmp_path
+):
+    """A user's own BEIR folder: its qrels files are its splits, for the sweeper as for a single run (#26)."""
+    with_dev = write_beir_folder(tmp_path / "with_dev", {"dev": 6, "test": 6})
+    beir = ["dataset=beir", "dataset.name=with_dev", f"dataset.beir_path={with_dev}", "hydra.sweeper.n_trials=2"]
+    sweep(tmp_path / "sweep", *beir, name="alpha")
+    assert results(tmp_path / "sweep")["n_complete"] == 2
+    for trial in trial_dirs(tmp_path / "sweep"):
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]
+    assert "test" in json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())
+
+    test_only = write_beir_folder(tmp_path / "test_only", {"test": 6})
+    command = [
+        str(TASKVEC_IR),
+        "-m",
+        "sweep=alpha",
+        "dataset=beir",
+        "dataset.name=test_only",
+        f"dataset.beir_path={test_only}",
+        f"hydra.sweep.dir={tmp_path / 'refused'}",
+        *(f"model.{role}={path}" for role, path in triple.items()),
+    ]
+    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+    refused = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+    assert refused.returncode != 0
+    assert "dataset 'test_only' has no 'dev' split to tune on (splits: test)" in refused.stderr, refused.stderr[-2000:]
+    assert not list((tmp_path / "refused").glob("trial_*"))

@@ -11,6 +11,8 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs import table
 from taskvec_ir.runs.compose import typed_config
 
+from beir_folders import write_beir_folder
+
 register()
 
 
@@ -85,3 +87,23 @@ def test_a_failed_steps_reason_is_its_error_line(tmp_path):
     assert table._error_line(log) == "ValueError: boom"
     log.write_text("only a line\n")
     assert table._error_line(log) == "only a line"
+
+
+def test_a_tables_beir_folders_have_the_splits_their_qrels_files_name(tmp_path):
+    """A BEIR folder with qrels/dev.tsv is tuned on dev, one without is cross-validated: the table reads each
+    folder's splits as a single run does (#26)."""
+    with_dev = write_beir_folder(tmp_path / "with_dev", {"dev": 6, "test": 6})
+    test_only = write_beir_folder(tmp_path / "test_only", {"test": 6})
+    overrides = [
+        "task=table",
+        "table.name=mine",
+        f"+table.datasets.with_dev=['dataset=beir','dataset.name=with_dev','dataset.beir_path={with_dev}']",
+        f"+table.datasets.test_only=['dataset=beir','dataset.name=test_only','dataset.beir_path={test_only}']",
+        "+table.models.minilm_demo=[]",
+    ]
+    cfg = typed_config(hydra_compose(overrides))
+    by_dataset = {c.dataset: c for c in table.cells(cfg, lambda extra: hydra_compose([*overrides, *extra]))}
+    assert by_dataset["with_dev"].config.dataset.splits == {"dev": "with_dev/dev", "test": "with_dev/test"}
+    assert by_dataset["with_dev"].selections([]) == ["dev"]
+    assert by_dataset["test_only"].config.dataset.splits == {"test": "test_only/test"}
+    assert by_dataset["test_only"].selections([]) == ["cross_validation"]
