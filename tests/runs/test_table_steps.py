@@ -107,3 +107,23 @@ def test_a_tables_beir_folders_have_the_splits_their_qrels_files_name(tmp_path):
     assert by_dataset["with_dev"].selections([]) == ["dev"]
     assert by_dataset["test_only"].config.dataset.splits == {"test": "test_only/test"}
     assert by_dataset["test_only"].selections([]) == ["cross_validation"]
+
+
+def test_an_experiments_entries_are_left_out_by_null_so_one_command_tables_a_users_own_collection(tmp_path):
+    """Hydra merges a mapping given on the command line into the experiment's (table.datasets={mine: []} is
+    refused as 'not in struct'): null leaves the experiment's entries out, + adds the user's (#26)."""
+    mine = write_beir_folder(tmp_path / "mine", {"test": 6})
+    overrides = [
+        "experiment=table_demo",
+        "table.datasets.scifact=null",
+        "table.datasets.cranfield=null",
+        f"+table.datasets.mine=['dataset=beir','dataset.name=mine','dataset.beir_path={mine}']",
+        "table.models.minilm_scifact_adapted=null",
+    ]
+    cfg = typed_config(hydra_compose(overrides))
+    assert [c.name for c in table.cells(cfg, lambda extra: hydra_compose([*overrides, *extra]))] == [
+        "mine/minilm_demo/task_arithmetic"
+    ]
+    everything_out = [*overrides, "table.datasets.mine=null"]
+    with pytest.raises(UserError, match=r"table.datasets: name at least one .*null leaves an entry out"):
+        typed_config(hydra_compose(everything_out))

@@ -564,24 +564,32 @@ class TableConfig:
     """A grid of cells, datasets × models × merges, each tuned on dev (or by cross-validation) and by every
     label-free selection, compiled into one table (``task=table``, ``conf/experiment/*table*``, see
     ``taskvec_ir.runs.table``). Each entry is a label and the overrides of its cell (``[]``: ``dataset=<label>``,
-    ``model=<label>``, ``merge=<label>``)."""
+    ``model=<label>``, ``merge=<label>``); ``null`` leaves an entry of the experiment out (Hydra merges a mapping
+    given on the command line into the experiment's: it cannot replace it)."""
 
     name: str | None = None  # the prefix of its studies, and of its folder
     dir: str = "tables/${table.name}"  # the cells and the compiled table (a rerun resumes what it finds there)
-    datasets: dict[str, list[str]] = field(default_factory=dict)
-    models: dict[str, list[str]] = field(default_factory=dict)
-    merges: dict[str, list[str]] = field(default_factory=lambda: {"task_arithmetic": []})
+    datasets: dict[str, list[str] | None] = field(default_factory=dict)
+    models: dict[str, list[str] | None] = field(default_factory=dict)
+    merges: dict[str, list[str] | None] = field(default_factory=lambda: {"task_arithmetic": []})
     selections: list[str] = field(default_factory=lambda: ["pseudo_queries", "stability", "nqc"])
     storage: str | None = None  # every cell's Optuna study (null: sqlite in the table's folder)
     cells_at_once: int = 1  # cells run side by side (each through hydra.launcher)
+
+    def entries(self, key: str) -> dict[str, list[str]]:
+        """The entries of ``datasets``, ``models`` or ``merges`` that are in the grid (not left out by null)."""
+        return {label: overrides for label, overrides in getattr(self, key).items() if overrides is not None}
 
     def check(self) -> None:
         """What ``task=table`` needs (other tasks ignore the table)."""
         if not self.name:
             raise UserError("table.name: name the table (its folder is tables/<name>), e.g. experiment=table_demo")
         for key in ("datasets", "models", "merges"):
-            if not getattr(self, key):
-                raise UserError(f"table.{key}: name at least one (label: [overrides], e.g. {{scifact: []}})")
+            if not self.entries(key):
+                raise UserError(
+                    f"table.{key}: name at least one (label: [overrides], e.g. '+table.{key}.mine=[]'; "
+                    "null leaves an entry out)"
+                )
         for selection in self.selections:
             _one_of(selection, tuple(s for s in SELECTIONS if s != "cross_validation"), "table.selections")
         _positive(self.cells_at_once, "table.cells_at_once")

@@ -72,9 +72,9 @@ def cells(cfg: Config, compose) -> list[Cell]:
     """Every cell of ``cfg.table``, each config composed and checked (``compose(overrides)``) before anything
     runs: a wrong name or value fails here, naming the table entry."""
     table, found = cfg.table, []
-    for dataset, dataset_overrides in table.datasets.items():
-        for model, model_overrides in table.models.items():
-            for merge, merge_overrides in table.merges.items():
+    for dataset, dataset_overrides in table.entries("datasets").items():
+        for model, model_overrides in table.entries("models").items():
+            for merge, merge_overrides in table.entries("merges").items():
                 overrides = (
                     *_with_default("dataset", dataset, dataset_overrides),
                     *_with_default("model", model, model_overrides),
