@@ -18,6 +18,7 @@ OURS = {
     "cache_workers",
     "sitecustomize",
     "servers",
+    "beir_folders",
 }
 
 

@@ -102,3 +102,13 @@ def test_only_a_launchers_lost_job_counts_as_lost():
     lost = sweeping._job_lost_errors()
     assert issubclass(FailedJobError, lost) and issubclass(TerminatedWorkerError, lost)
     assert not issubclass(ValueError, lost) and not issubclass(KeyError, lost)  # a bug keeps its traceback
+
+
+def test_a_grid_is_told_to_its_end_without_optuna_stopping_the_study():
+    """GridSampler stops a study through Study.stop once its grid is covered, which raises under ask and tell."""
+    study = optuna.create_study(sampler=sweeping.AskTellGridSampler({"a": [0.0, 0.5, 1.0]}), direction="maximize")
+    for _ in range(3):
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("a", 0.0, 1.0))
+    assert sorted(t.params["a"] for t in study.trials) == [0.0, 0.5, 1.0]
+    assert {t.state for t in study.trials} == {STATES.COMPLETE}

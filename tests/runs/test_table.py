@@ -160,10 +160,10 @@ def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_t
     done = run_table("table.name=failing", f"table.dir={tmp_path}", "selection.alphas=[0.0,1.0]", expect=1)
     stability = tmp_path / "cells" / "cranfield_split" / "tiny" / "task_arithmetic" / "selection" / "stability"
     assert "selection.alphas" in (stability / "error.txt").read_text() and not (stability / "metrics.json").exists()
-    assert "1 of 4 selections failed" in done.stderr and "stability failed (ValueError: selection.alphas" in done.stderr
+    assert "1 of 4 selections failed" in done.stderr and "stability failed (selection.alphas: stability" in done.stderr
     found = rows(tmp_path)
     assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
-    assert all(r["failed"].startswith("ValueError: selection.alphas") for r in found if r["selection"] == "stability")
+    assert all(r["failed"].startswith("selection.alphas: stability") for r in found if r["selection"] == "stability")
     assert "| cranfield_split | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
 
 

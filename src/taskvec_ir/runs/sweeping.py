@@ -68,6 +68,15 @@ class LauncherConfigError(UserError):
     """The launcher could not submit a job (sbatch refused it): a setting of hydra.launcher to fix."""
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler for a study driven by ask and tell, as this sweeper drives it: GridSampler stops the
+    study once its grid is covered, with ``Study.stop``, which raises outside ``Study.optimize`` (after the
+    trial's result is stored). The sweeper stops at the grid's size itself (``_sampler``'s target)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
 class OptunaSweep(Sweeper):
     """The sweep itself; ``hydra_plugins.taskvec_ir_sweeper`` hands Hydra's calls to it."""
 
@@ -246,7 +255,8 @@ class OptunaSweep(Sweeper):
         if self.sampler_config.get("_target_") != GRID_SAMPLER:
             return instantiate(self.sampler_config), self.n_trials
         grid = {name: dimension.grid() for name, dimension in dimensions.items()}
-        return instantiate(self.sampler_config, search_space=grid), min(
+        target = f"{__name__}.{AskTellGridSampler.__qualname__}"
+        return instantiate(self.sampler_config, search_space=grid, _target_=target), min(
             self.n_trials, math.prod(map(len, grid.values()))
         )
 

@@ -23,7 +23,7 @@ _WRITE_HINTS = {
 }
 
 
-class OutputError(UserError, OSError):
+class OutputError(OSError, UserError):
     """A result could not be written (disk full, read-only folder): the message names the file and the cause.
 
     Nothing was replaced: the file keeps its previous content (or stays absent), and no temporary file is
@@ -79,7 +79,9 @@ FAILURE_FILE = "error.txt"  # in a job dir: why a job of a multirun failed (a ta
 
 
 def record_failure(job_dir: Path, error: BaseException) -> None:
-    """Write why a job failed into its dir, as one line naming the error, for whoever runs many jobs (a table)."""
+    """Write why a job failed into its dir, as one line, for whoever runs many jobs (a table): a user error's
+    message as it names what to fix, any other error with its type (a bug, whose traceback is in the job's log)."""
     message = " ".join(str(error).split()) or type(error).__name__
+    line = message if isinstance(error, UserError) else f"{type(error).__name__}: {message}"
     with atomic_path(Path(job_dir) / FAILURE_FILE) as tmp:
-        tmp.write_text(f"{type(error).__name__}: {message}\n")
+        tmp.write_text(line + "\n")
