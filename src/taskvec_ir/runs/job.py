@@ -135,7 +135,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
         header = report(outcome, run) if report is not None else outcome.header
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
-        tracking.log_artifacts(run, [trec_runs(cfg, out_dir, outcome), *outcome.outputs])
+        tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
         queries = experiment.split(cfg.split).queries
         tracking.log_results(run, cfg.split, outcome.means, outcome.per_query, queries, cfg.objective)
         cache = {f"cache/{k}": v for k, v in experiment.cache.stats.items()}
@@ -239,29 +239,34 @@ def used_by_selection(cfg: Config, choice) -> dict:
 
 
 def run_settings(cfg: Config) -> WandbConfig:
-    """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>/trial-<n>`` and
-    ``<study>/final``, unless ``wandb.name`` is set) and tags that find the job: ``merge:``, ``selection:``
-    (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and ``table:`` (every job of a
-    table carries ``table:<name>``: one filter shows the whole table)."""
-    study = cfg.sweep.study.name if cfg.sweep is not None else None
+    """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
+    ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
+    ``merge:``, ``selection:`` (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and
+    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table)."""
+    study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
     name = cfg.wandb.name
     if name is None and study is not None:
-        name = f"{study}/final" if cfg.sweep.final else f"{study}/trial-{cfg.trial}" if cfg.trial is not None else None
+        prefix = (study.group or study.name).removeprefix("sweep/")  # the name alone repeats across storages
+        name = (
+            f"{prefix}/final" if cfg.sweep.final else f"{prefix}/trial-{cfg.trial}" if cfg.trial is not None else None
+        )
     selected = cfg.selection.method or ("sweep" if cfg.sweep is not None else "none")
     tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
-    tags += [f"study:{study}"] if study else []
+    tags += [f"study:{study.name}"] if study else []
     tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
     return replace(cfg.wandb, name=name, tags=list(dict.fromkeys(tags)))
 
 
-def trec_runs(cfg: Config, out_dir: Path, outcome: JobOutcome) -> Artifact:
-    """The TREC runs the job evaluated, one version of ``runs-<model>-<dataset>-<split>`` per job; a sweep's final
-    evaluation uploads them (another machine needs them for its own tests), other jobs reference them."""
+def trec_runs(cfg: Config, out_dir: Path, outcome: JobOutcome) -> list[Artifact]:
+    """The TREC runs the job evaluated (none without systems), one version of ``runs-<model>-<dataset>-<split>`` per
+    job; a sweep's final evaluation uploads them (another machine needs them for its own tests), other jobs
+    reference them."""
+    if not outcome.means:
+        return []
     final = cfg.sweep is not None and cfg.sweep.final
     metadata = {"systems": list(cfg.systems), "alpha": outcome.result.get("alpha", cfg.alpha.value), "lam": outcome.lam}
-    return Artifact(
-        f"runs-{cfg.model.name}-{cfg.dataset.name}-{cfg.split}", "trec_runs", out_dir / "runs", metadata, upload=final
-    )
+    name = f"runs-{cfg.model.name}-{cfg.dataset.name}-{cfg.split}"
+    return [Artifact(name, "trec_runs", out_dir / "runs", metadata, upload=final)]
 
 
 def job_config(cfg: Config, out_dir: Path) -> dict:
