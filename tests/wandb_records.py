@@ -44,7 +44,7 @@ def run_contents(run_dir: Path) -> dict:
     import json
 
     contents = {"summary": {}, "history": {}, "config": {}, "metrics": {}, "exit_code": None, "artifacts": []}
-    for record in read_records(run_file(run_dir)):
+    for record in _finished_records(run_file(run_dir)):
         kind = record.WhichOneof("record_type")
         if kind == "artifact":  # logged (an output), or used (an input: use_after_commit)
             artifact = record.artifact
@@ -76,6 +76,22 @@ def run_contents(run_dir: Path) -> dict:
         elif kind == "exit":
             contents["exit_code"] = record.exit.exit_code
     return contents
+
+
+def _finished_records(path: Path, patience_s: float = 10.0) -> list:
+    """The run's records once wandb's service has written them all: ``run.finish()`` can return before the
+    service's last flush to the file, so wait (up to ``patience_s``) for its exit record and a file that has
+    stopped growing. A run killed outright has no exit record: its records after the wait."""
+    import time
+
+    deadline, size = time.monotonic() + patience_s, -1
+    while True:
+        records = read_records(path)
+        done = any(r.WhichOneof("record_type") == "exit" for r in records) and path.stat().st_size == size
+        if done or time.monotonic() > deadline:
+            return records
+        size = path.stat().st_size
+        time.sleep(0.2)
 
 
 def run_file(run_dir: Path) -> Path:
