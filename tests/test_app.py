@@ -122,18 +122,31 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     run = run_contents(out)
     assert run["exit_code"] == 0
     assert run["group"] == "minilm_demo/cranfield" and run["job_type"] == "run"
-    assert {"model:minilm_demo", "dataset:cranfield"} <= set(run["tags"])
-    assert run["config"]["alpha"]["value"] == 0.7 and run["config"]["lam"] == {"value": 0.4, "grid": None}
+    tags = {"model:minilm_demo", "dataset:cranfield", "merge:task_arithmetic", "selection:none"}
+    assert tags <= set(run["tags"])
+    assert run["config"]["alpha"]["value"] == run["config"]["alpha"]["used"] == 0.7
+    assert run["config"]["lam"] == {"value": 0.4, "grid": None, "used": 0.4}
     for system, values in metrics.items():
         for measure, value in values.items():
             assert run["summary"][f"test/{system}/{measure}"] == pytest.approx(value)
-    assert run["summary"]["test/per_query/nrows"] == 3 * 225
+            assert f"test/{system}/{measure}" not in run["history"]  # no one-point charts
+    assert run["summary"]["objective/test/ndcg@10"] == pytest.approx(metrics["task_arithmetic"]["ndcg@10"])
+    assert run["summary"]["test/per_query/nrows"] == 225  # one wide row per query
     merge = json.loads((out / "metrics.json").read_text())["merge"]
     assert run["summary"]["merge/domain/norm"] == pytest.approx(merge["vectors"]["domain"]["norm"])
-    # Lineage: the run's inputs (its candidates and the task vector, from the cache) and the code that ran it.
-    used = {a["type"]: a for a in run["artifacts"] if a["used"]}
-    assert set(used) == {"candidates", "task_vector"} and used["candidates"]["name"].startswith("bm25-")
-    assert all(ref.startswith("file://") for a in used.values() for ref in a["files"].values())
+    # Lineage: the run's inputs (its candidates and the task vector, from the cache; offline: in its config), its
+    # TREC runs (referenced where they lie) and the code that ran it.
+    inputs = run["config"]["inputs"]
+    assert {name: i["type"] for name, i in inputs.items()} == {
+        "bm25-cranfield-test": "candidates",
+        "task-vector-minilm_demo": "task_vector",
+    }
+    assert all(i["aliases"] == [i["metadata"]["cache_key"]] for i in inputs.values())
+    (runs,) = [a for a in run["artifacts"] if a["type"] == "trec_runs"]
+    assert runs["name"] == "runs-minilm_demo-cranfield-test" and set(runs["files"]) == {
+        f"test.{system}.trec" for system in SYSTEMS
+    }
+    assert all(ref.startswith("file://") for ref in runs["files"].values()) and runs["metadata"]["reference"]["host"]
     provenance = run["config"]["provenance"]
     assert provenance["packages"]["taskvec-ir"] and provenance["packages"]["torch"]
     assert len(provenance["taskvec_ir_source"]["commit"]) == 40  # run from this checkout
@@ -179,8 +192,9 @@ def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path,
     run = run_contents(tmp_path / "job")
     assert run["job_type"] == "adapt" and run["summary"]["adapt/domain/steps"] == 3
     assert run["history"]["adapt/loss"] == pytest.approx(provenance["losses"][-1])
-    (model,) = run["artifacts"]  # the adapted checkpoint, an output of this run
-    assert model["type"] == "model" and not model["used"] and model["name"] == f"adapted-{folder.name}"
+    (model,) = run["artifacts"]  # the adapted checkpoint, an output of this run: a version of one name per role
+    assert model["type"] == "model" and model["name"] == "adapted-minilm_scifact_adapted-domain"
+    assert set(model["aliases"]) == {"latest", folder.name}
     assert model["metadata"]["corpus"] == "cranfield" and model["metadata"]["steps"] == 3
     assert not (tmp_path / "job" / "metrics.json").exists()  # adapting evaluates nothing
 
@@ -198,8 +212,9 @@ def test_an_exported_merge_is_a_model_artifact_of_its_run(tmp_path, triple, mirr
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "merged_model" / "model.safetensors").is_file()
     (model,) = [a for a in run_contents(tmp_path)["artifacts"] if a["type"] == "model"]
-    assert not model["used"] and model["name"].startswith("merged-minilm_demo-")
-    assert model["metadata"] == {"alphas": {"domain": 0.3}, "method": "task_arithmetic", "lam": 0.3}
+    assert model["name"] == "merged-minilm_demo" and set(model["aliases"]) == {"latest", model["metadata"]["cache_key"]}
+    setting = {key: model["metadata"][key] for key in ("alphas", "method", "lam")}
+    assert setting == {"alphas": {"domain": 0.3}, "method": "task_arithmetic", "lam": 0.3}
     assert all(ref.startswith("file://") and "/merged_model/" in ref for ref in model["files"].values())
 
 

@@ -38,14 +38,13 @@ def read_records(path: Path) -> list:
 
 
 def run_contents(run_dir: Path) -> dict:
-    """Summary values, config keys, tags, group, job type, exit code and artifacts (each with its name, type, whether
-    the run used it as an input, metadata, and files: name -> reference, empty when uploaded) of the one run under
-    ``run_dir``."""
-    (path,) = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
+    """Summary values, config keys, name, tags, group, job type, git fields, metric definitions (name -> summary
+    aggregations), exit code and artifacts (each with its name, type, aliases, whether the run used it as an input,
+    metadata, and files: name -> reference, empty when uploaded) of the one run under ``run_dir``."""
     import json
 
-    contents = {"summary": {}, "history": {}, "config": {}, "exit_code": None, "artifacts": []}
-    for record in read_records(path):
+    contents = {"summary": {}, "history": {}, "config": {}, "metrics": {}, "exit_code": None, "artifacts": []}
+    for record in _finished_records(run_file(run_dir)):
         kind = record.WhichOneof("record_type")
         if kind == "artifact":  # logged (an output), or used (an input: use_after_commit)
             artifact = record.artifact
@@ -53,13 +52,16 @@ def run_contents(run_dir: Path) -> dict:
                 {
                     "name": artifact.name,
                     "type": artifact.type,
+                    "aliases": list(artifact.aliases),
                     "used": artifact.use_after_commit,
                     "metadata": json.loads(artifact.metadata or "{}"),
                     "files": {entry.path: entry.ref for entry in artifact.manifest.contents},
                 }
             )
         if kind == "run":
-            contents.update(group=record.run.run_group, job_type=record.run.job_type, tags=list(record.run.tags))
+            run = record.run
+            contents.update(group=run.run_group, job_type=run.job_type, tags=list(run.tags), name=run.display_name)
+            contents["git"] = {"commit": run.git.commit, "remote_url": run.git.remote_url}
             contents["config"].update({item.key: json.loads(item.value_json) for item in record.run.config.update})
         elif kind == "summary":
             contents["summary"].update({_key(item): json.loads(item.value_json) for item in record.summary.update})
@@ -67,9 +69,44 @@ def run_contents(run_dir: Path) -> dict:
             contents["history"].update({_key(item): json.loads(item.value_json) for item in record.history.item})
         elif kind == "config":
             contents["config"].update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "metric":
+            metric = record.metric
+            aggregations = [a for a in ("min", "max", "mean", "last") if getattr(metric.summary, a)]
+            contents["metrics"][metric.name or metric.glob_name] = aggregations
         elif kind == "exit":
             contents["exit_code"] = record.exit.exit_code
     return contents
+
+
+def _finished_records(path: Path, patience_s: float = 10.0) -> list:
+    """The run's records once wandb's service has written them all: ``run.finish()`` can return before the
+    service's last flush to the file, so wait (up to ``patience_s``) for its exit record and a file that has
+    stopped growing. A run killed outright has no exit record: its records after the wait."""
+    import time
+
+    deadline, size = time.monotonic() + patience_s, -1
+    while True:
+        records = read_records(path)
+        done = any(r.WhichOneof("record_type") == "exit" for r in records) and path.stat().st_size == size
+        if done or time.monotonic() > deadline:
+            return records
+        size = path.stat().st_size
+        time.sleep(0.2)
+
+
+def run_file(run_dir: Path) -> Path:
+    """The one offline run file under ``run_dir``."""
+    (path,) = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
+    return path
+
+
+def logged_table(run_dir: Path, key: str) -> list[dict]:
+    """The rows (column -> value) of the table the run logged as ``key``, read from the run's files."""
+    import json
+
+    path = run_contents(run_dir)["history"][f"{key}/path"]  # a logged table's fields are nested under its key
+    table = json.loads((run_file(run_dir).parent / "files" / path).read_text())
+    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
 
 
 def _key(item) -> str:

@@ -11,6 +11,7 @@ def test_an_artifact_name_keeps_only_what_wandb_accepts():
     artifact = Artifact("report-table/tiny@v2:x", "report", Path("x"))
     assert artifact.name == "report-table-tiny-v2-x"
     assert Artifact("task-vector-ab12.cd_3", "task_vector", Path("x")).name == "task-vector-ab12.cd_3"
+    assert Artifact("x", "report", Path("x"), aliases=("a/b:c",)).aliases == ("a-b-c",)
 
 
 def test_provenance_names_the_users_commit_and_whether_their_tree_was_dirty(tmp_path):
@@ -23,9 +24,12 @@ def test_provenance_names_the_users_commit_and_whether_their_tree_was_dirty(tmp_
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
     head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     clean = lineage._git(tmp_path)
-    assert clean == {"root": str(tmp_path.resolve()), "commit": head.strip(), "dirty": False}
+    assert clean == {"root": str(tmp_path.resolve()), "commit": head.strip(), "dirty": False, "remote_url": None}
     (tmp_path / "exp.yaml").write_text("a: 2\n")
-    assert lineage._git(tmp_path)["dirty"] is True
+    git("remote", "add", "origin", "https://user:token@example.org/group/project.git")
+    changed = lineage._git(tmp_path)
+    assert changed["dirty"] is True
+    assert changed["remote_url"] == "https://example.org/group/project.git"  # W&B's field, without the token
     assert lineage._git(tmp_path / "..") is None or lineage._git(tmp_path / "..")["root"] != str(tmp_path)
 
 

@@ -1,6 +1,7 @@
 """Every W&B call, read back from the offline run files: what a run's summary, config and artifacts hold, and
 that a disabled run records nothing and imports no wandb."""
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,33 +14,122 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact
 
-from wandb_records import run_contents
+from wandb_records import logged_table, run_contents
 
-MEANS = {"bm25": {"ndcg@10": 0.5}, "task_arithmetic": {"ndcg@10": 0.7}}
-PER_QUERY = {s: {"ndcg@10": {"q1": v, "q2": v}} for s, v in (("bm25", 0.5), ("task_arithmetic", 0.7))}
+MEANS = {"bm25": {"ndcg@10": 0.5}, "ir_model": {"ndcg@10": 0.6}, "task_arithmetic": {"ndcg@10": 0.7}}
+PER_QUERY = {
+    "bm25": {"ndcg@10": {"q1": 0.5, "q2": 0.5}},
+    "ir_model": {"ndcg@10": {"q1": 0.4, "q2": 0.8}},
+    "task_arithmetic": {"ndcg@10": {"q1": 0.9, "q2": 0.5}},
+}
+QUERIES = {"q1": "what helps", "q2": "what hurts"}
+GIT = {"root": "/src/project", "commit": "0123abcd" * 5, "dirty": True, "remote_url": "https://example.org/p.git"}
 
 
-def test_an_offline_run_holds_the_results_summary_config_seeds_and_inputs(tmp_path, monkeypatch):
+def test_an_offline_run_holds_the_results_summary_config_seeds_and_git(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    entry = tmp_path / "cache" / "bm25" / "k.json"
-    entry.parent.mkdir(parents=True)
-    entry.write_text("{}")
-    settings = replace(WandbConfig(), mode="offline", group="g", tags=["t1"])
-    with tracking.wandb_run({"alpha": {"value": 0.5}}, tmp_path, settings, {"merge.seed": 3}, job_type="trial") as run:
-        tracking.log_results(run, "test", MEANS, PER_QUERY)
+    settings = replace(WandbConfig(), mode="offline", group="g", tags=["t1"], name="study/trial-3")
+    config = {"alpha": {"value": 0.5}, "lam": {"value": None}, "provenance": {"git": GIT}}
+    with tracking.wandb_run(config, tmp_path, settings, {"merge.seed": 3}, job_type="trial") as run:
+        tracking.log_results(run, "test", MEANS, PER_QUERY, QUERIES, "ndcg@10")
+        tracking.log_objective(run, "objective/test/ndcg@10", 0.7)
+        tracking.update_config(run, {"alpha": {"value": 0.5, "used": 0.5}, "lam": {"value": None, "used": 0.3}})
         tracking.log_summary(run, {"alpha": 0.5, "lam": 0.3})
-        tracking.use_artifacts(run, [Artifact("bm25-k", "candidates", entry, {"split": "test"})])
     contents = run_contents(tmp_path)
-    assert contents["summary"]["test/task_arithmetic/ndcg@10"] == 0.7 and contents["summary"]["lam"] == 0.3
-    assert contents["config"]["alpha"] == {"value": 0.5} and contents["config"]["seeds"] == {"merge.seed": 3}
-    assert (contents["group"], contents["job_type"], contents["tags"], contents["exit_code"]) == (
+    summary = contents["summary"]
+    assert summary["test/task_arithmetic/ndcg@10"] == 0.7 and summary["objective/test/ndcg@10"] == 0.7
+    assert "test/task_arithmetic/ndcg@10" not in contents["history"]  # a value per run, not a one-point chart
+    assert contents["metrics"]["objective/test/ndcg@10"] == ["max"]  # its direction
+    assert contents["config"]["alpha"] == {"value": 0.5, "used": 0.5}  # what ran, where parallel coordinates read
+    assert contents["config"]["lam"] == {"value": None, "used": 0.3}
+    assert contents["config"]["seeds"] == {"merge.seed": 3}
+    assert (contents["name"], contents["group"], contents["job_type"], contents["tags"], contents["exit_code"]) == (
+        "study/trial-3",
         "g",
         "trial",
         ["t1"],
         0,
     )
-    (used,) = [artifact for artifact in contents["artifacts"] if artifact["used"]]  # the others: W&B's tables
-    assert used["name"] == "bm25-k" and used["used"] and used["metadata"] == {"split": "test"}
+    assert contents["git"] == {"commit": GIT["commit"], "remote_url": GIT["remote_url"]}  # W&B's own git fields
+
+
+def test_per_query_values_are_one_wide_row_per_query_with_the_change_tau_makes_and_its_histogram(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    with tracking.wandb_run({}, tmp_path, replace(WandbConfig(), mode="offline"), {}) as run:
+        tracking.log_results(run, "test", MEANS, PER_QUERY, QUERIES, "ndcg@10")
+    rows = logged_table(tmp_path, "test/per_query")
+    assert [(r["query_id"], r["query"]) for r in rows] == [("q1", "what helps"), ("q2", "what hurts")]
+    assert rows[0]["ir_model/ndcg@10"] == 0.4 and rows[0]["task_arithmetic/ndcg@10"] == 0.9
+    assert [r["Δ ndcg@10"] for r in rows] == pytest.approx([0.5, -0.3])  # TA − ΘT: sort by it
+    histogram = logged_table(tmp_path, "test/delta_histogram_table")  # wandb.plot.histogram's data, charted by W&B
+    assert [row["Δ ndcg@10"] for row in histogram] == pytest.approx([0.5, -0.3])
+
+
+def test_the_lambda_curve_of_a_trial_is_a_table_of_alpha_lambda_and_value(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    with tracking.wandb_run({}, tmp_path, replace(WandbConfig(), mode="offline"), {}) as run:
+        tracking.log_lambda_curve(run, "dev", "ndcg@10", [(0.4, 0.0, 0.61), (0.4, 0.5, 0.65), (0.4, 1.0, 0.5)])
+    rows = logged_table(tmp_path, "lambda_curve")
+    assert rows == [{"alpha": 0.4, "lam": lam, "ndcg@10": v} for lam, v in ((0.0, 0.61), (0.5, 0.65), (1.0, 0.5))]
+
+
+def test_artifacts_are_versions_of_one_name_with_their_key_as_alias_and_references_say_they_are_node_local(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    entries = []
+    for key in ("k1", "k2"):  # two retriever settings of one dataset and split
+        entry = tmp_path / "cache" / "bm25" / f"{key}.json"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_text(key)
+        entries.append(Artifact("bm25-scifact-dev", "candidates", entry, {"split": "dev"}, aliases=(key,)))
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "results.md").write_text("| system |")
+    uploaded = Artifact("report-sweep/s@1", "report", report, upload=True)
+    with tracking.wandb_run({}, tmp_path, replace(WandbConfig(), mode="offline"), {}) as run:
+        tracking.log_artifacts(run, [*entries, uploaded])
+    logged = [a for a in run_contents(tmp_path)["artifacts"] if a["type"] in ("candidates", "report")]
+    assert [(a["name"], set(a["aliases"])) for a in logged] == [
+        ("bm25-scifact-dev", {"latest", "k1"}),
+        ("bm25-scifact-dev", {"latest", "k2"}),
+        ("report-sweep-s-1", {"latest"}),
+    ]
+    assert logged[0]["metadata"]["reference"]["kind"].startswith("file:// reference to a node-local path")
+    assert logged[0]["files"] == {"k1.json": entries[0].path.resolve().as_uri()}
+    assert logged[2]["files"] == {"results.md": ""} and "reference" not in logged[2]["metadata"]  # uploaded
+
+
+def test_an_offline_run_records_its_inputs_in_its_config(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    entry = tmp_path / "k.json"
+    entry.write_text("{}")
+    with tracking.wandb_run({}, tmp_path, replace(WandbConfig(), mode="offline"), {}) as run:
+        candidates = Artifact("bm25-scifact-dev", "candidates", entry, {"split": "dev"}, aliases=("k",))
+        tracking.use_artifacts(run, [candidates])
+    inputs = run_contents(tmp_path)["config"]["inputs"]
+    assert inputs == {"bm25-scifact-dev": {"type": "candidates", "aliases": ["k"], "metadata": {"split": "dev"}}}
+
+
+def test_console_capture_and_system_metrics_are_the_users_to_turn_on(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    settings = replace(WandbConfig(), mode="offline", console="wrap", system_metrics=True)
+    with tracking.wandb_run({}, tmp_path, settings, {}) as run:
+        assert (run.settings.console, run.settings.x_disable_stats) == ("wrap", False)
+    with tracking.wandb_run({}, tmp_path / "default", replace(WandbConfig(), mode="offline"), {}) as run:
+        assert (run.settings.console, run.settings.x_disable_stats) == ("off", True)
+
+
+def test_no_private_wandb_name_is_used():
+    """wandb's private names (``run._log_artifact``, ``settings._offline``) change without notice."""
+    source = Path(tracking.__file__).resolve().parents[1]
+    private = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in source.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\b(run|wandb|settings|artifact)\._[a-z]", line)
+    ]
+    assert not private
 
 
 def test_a_run_whose_job_raises_is_recorded_as_failed(tmp_path, monkeypatch):

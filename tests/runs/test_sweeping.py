@@ -65,15 +65,26 @@ def finished(sweep, tmp_path_factory):
 def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
     trials = trial_dirs(finished)
     assert [t.name for t in trials] == ["trial_0", "trial_1", "trial_2"]
-    groups = set()
+    groups, names = set(), []
     for trial in trials:
         assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]  # never the test split
         run = run_contents(trial)
         assert run["job_type"] == "trial" and run["exit_code"] == 0
         assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
+        assert run["metrics"]["objective/dev/ndcg@10"] == ["max"]
+        # α and λ searched together: the config's values are the ones used
+        assert run["config"]["alpha"]["used"] == run["config"]["alpha"]["value"]
+        assert run["config"]["lam"]["used"] == run["config"]["lam"]["value"] == run["summary"]["lam"]
         groups.add(run["group"])
+        names.append(run["name"])
     final = run_contents(finished / "final")
     assert final["job_type"] == "final" and groups == {final["group"]}
+    # Names unique in the project (a study's name and its storage's hash, as its group), tags that find the study.
+    study = final["config"]["sweep"]["study"]
+    prefix = study["group"].removeprefix("sweep/")
+    assert prefix.startswith(study["name"] + "@")
+    assert names == [f"{prefix}/trial-{n}" for n in range(3)] and final["name"] == f"{prefix}/final"
+    assert {"merge:task_arithmetic", "selection:sweep", f"study:{study['name']}"} <= set(final["tags"])
 
 
 def test_final_evaluation_uses_the_best_dev_setting(finished):
@@ -180,17 +191,26 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
 def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finished):
     # The sweep of 3 trials (a later test resumes it to 5).
     trials, final = [run_contents(trial) for trial in trial_dirs(finished)[:3]], run_contents(finished / "final")
-    # Every trial declares the dev candidates and the task vector it used: one artifact each, shared.
-    for kind, prefix in (("candidates", "bm25-"), ("task_vector", "task-vector-")):
-        used = {a["name"] for run in trials for a in run["artifacts"] if a["type"] == kind and a["used"]}
-        assert len(used) == 1 and next(iter(used)).startswith(prefix), (kind, used)
-    (candidates,) = [a for a in trials[0]["artifacts"] if a["type"] == "candidates"]
-    (reference,) = candidates["files"].values()
-    assert reference.startswith("file://") and "/bm25/" in reference and candidates["metadata"]["split"] == "dev"
+    # Every trial declares the dev candidates and the task vector it used (offline: in its config), one version of
+    # one name each, shared.
+    for kind, name in (("candidates", "bm25-cranfield-dev"), ("task_vector", "task-vector-minilm_demo")):
+        used = {(n, i["aliases"][0]) for run in trials for n, i in run["config"]["inputs"].items() if i["type"] == kind}
+        assert len(used) == 1 and next(iter(used))[0] == name, (kind, used)
+    candidates = trials[0]["config"]["inputs"]["bm25-cranfield-dev"]
+    assert candidates["metadata"]["split"] == "dev" and candidates["aliases"] == [candidates["metadata"]["cache_key"]]
+    # Trials reference their TREC runs where they lie (marked node-local); the final evaluation uploads its runs.
+    (trial_runs,) = [a for a in trials[0]["artifacts"] if a["type"] == "trec_runs"]
+    assert trial_runs["name"] == "runs-minilm_demo-cranfield-dev" and "reference" in trial_runs["metadata"]
+    assert all(ref.startswith("file://") for ref in trial_runs["files"].values())
+    (final_runs,) = [a for a in final["artifacts"] if a["type"] == "trec_runs"]
+    assert (
+        final_runs["name"] == "runs-minilm_demo-cranfield-test" and "test.task_arithmetic.trec" in final_runs["files"]
+    )
+    assert not any(final_runs["files"].values())  # uploaded, for another machine
     # The final evaluation uses the test candidates, and logs its report (uploaded) and the study database.
-    used = {a["type"]: a for a in final["artifacts"] if a["used"]}
-    assert used["candidates"]["metadata"]["split"] == "test" and "task_vector" in used
-    (report,) = [a for a in final["artifacts"] if a["type"] == "report" and not a["used"]]
+    assert final["config"]["inputs"]["bm25-cranfield-test"]["metadata"]["split"] == "test"
+    assert "task-vector-minilm_demo" in final["config"]["inputs"]
+    (report,) = [a for a in final["artifacts"] if a["type"] == "report"]
     assert {"results.md", "significance.json", "metrics.json"} <= set(report["files"])
     assert not any(report["files"].values())  # uploaded, not referenced
     (study,) = [a for a in final["artifacts"] if a["type"] == "optuna_study"]

@@ -17,7 +17,7 @@ from taskvec_ir.reporting import tables
 from taskvec_ir.runs import table
 
 from tiny_models import tiny_triple
-from wandb_records import run_contents
+from wandb_records import logged_table, run_contents
 
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 TABLE = """# @package _global_
@@ -119,6 +119,37 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
 
 
+def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_values_it_used(run_table, one_cell):
+    folder = run_table.folder
+    cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
+    trials = sorted((cell / "dev").glob("trial_*"))
+    jobs = [*trials, cell / "dev" / "final", *(cell / "selection" / m for m in ("pseudo_queries", "stability", "nqc"))]
+    runs = {job: run_contents(job) for job in [*jobs, folder]}
+    assert all("table:tiny" in run["tags"] for run in runs.values())  # the sweep's trials and final included
+    names = [run["name"] for run in runs.values()]
+    assert len(set(names)) == len(names)
+    assert runs[cell / "selection" / "nqc"]["name"] == "tiny/cranfield_split/tiny/task_arithmetic/nqc"
+    assert runs[folder]["name"] == "tiny"
+    # paper_grid: λ chosen inside each trial from lam.grid; the config says which, and the curve is logged.
+    for trial in trials:
+        run = runs[trial]
+        assert run["config"]["lam"]["value"] is None and run["config"]["lam"]["used"] == run["summary"]["lam"]
+        assert run["config"]["lam"]["used"] in (0.0, 0.3, 0.6, 1.0) and "selection:sweep" in run["tags"]
+        curve = logged_table(trial, "lambda_curve")
+        assert [row["lam"] for row in curve] == [0.0, 0.3, 0.6, 1.0]
+        assert {row["alpha"] for row in curve} == {run["config"]["alpha"]["used"]}
+        assert max(curve, key=lambda row: row["ndcg@10"])["ndcg@10"] == pytest.approx(
+            run["summary"]["objective/dev/ndcg@10"]
+        )
+    # A selection's α and λ are its choice, not the config's default value, which is marked overridden.
+    for method in ("pseudo_queries", "stability", "nqc"):
+        run = runs[cell / "selection" / method]
+        chosen = json.loads((cell / "selection" / method / "metrics.json").read_text())["selection"]
+        assert run["config"]["alpha"]["used"] == chosen["alpha"] and run["config"]["lam"]["used"] == chosen["lam"]
+        assert run["config"]["alpha"]["value_overridden_by"] == f"selection={method}"
+        assert f"selection:{method}" in run["tags"] and run["group"] == "table/tiny"
+
+
 def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run_table, one_cell):
     folder = run_table.folder
     first = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
@@ -134,6 +165,11 @@ def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run
     job = json.loads((folder / "cells" / "cranfield" / "tiny" / "task_arithmetic" / "selection" /
                       "cross_validation" / "metrics.json").read_text())  # fmt: skip
     assert float(cv["task_arithmetic"]["ndcg@10"]) == pytest.approx(job["test"]["task_arithmetic"]["ndcg@10"])
+    # W&B: each fold's α and λ, and "used" the one every fold chose (null when they differ).
+    run = run_contents(folder / "cells" / "cranfield" / "tiny" / "task_arithmetic" / "selection" / "cross_validation")
+    for key in ("alpha", "lam"):
+        assert run["config"][key]["used_per_fold"] == [fold[key] for fold in job["selection"]["folds"]]
+        assert run["config"][key]["used"] == job["selection"][key]
     assert "5-fold CV (no dev)" in (folder / "table.md").read_text()
     # Only cells with a dev split have a study.
     storage = f"sqlite:///{folder / 'optuna.db'}"

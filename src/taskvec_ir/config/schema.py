@@ -40,6 +40,7 @@ KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families
 SYSTEMS = tuple(System)  # what one row of a results table evaluates (taskvec_ir.config.systems)
 TASKS = ("evaluate", "adapt", "table")
 WANDB_MODES = ("offline", "online", "disabled")
+WANDB_CONSOLES = ("off", "auto", "wrap", "redirect")
 DTYPES = ("float32", "bfloat16", "float16")
 ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
 PAIR_SOURCES = ("title", "sentence", "both", "span")  # inverse_cloze: what a document's query is
@@ -490,9 +491,12 @@ class WandbConfig:
     name: str | None = None
     init_timeout: float = 60  # seconds to reach the W&B server online; then the run is kept offline
     tags: list[str] = field(default_factory=list)
+    console: str = "off"  # W&B's console capture: off | auto | wrap | redirect (the job's app.log has it all)
+    system_metrics: bool = False  # W&B's CPU/GPU/memory sampling (worth it for a 7B run; slows short jobs)
 
     def __post_init__(self):
         _one_of(self.mode, WANDB_MODES, "wandb.mode")
+        _one_of(self.console, WANDB_CONSOLES, "wandb.console")
 
 
 @dataclass

@@ -102,8 +102,11 @@ class Experiment:
             return candidates
         return fusion.fuse(candidates, self.scores(split, weights), lam)
 
-    def best_lambda(self, split: str, system: str, grid: Sequence[float], measure: str) -> tuple[float, float]:
-        """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ)."""
+    def best_lambda(
+        self, split: str, system: str, grid: Sequence[float], measure: str
+    ) -> tuple[float, dict[float, float]]:
+        """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ), and ``measure`` at
+        every λ of the grid (the curve a sweep's α × λ heatmap is made of)."""
         qrels = self.split(split).qrels
         values = {
             lam: evaluation.evaluate_run(qrels, self.system_run(split, system, lam), [measure])[0][measure]
@@ -111,7 +114,7 @@ class Experiment:
         }
         best = max(values, key=lambda lam: (values[lam], -lam))
         log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
-        return best, values[best]
+        return best, values
 
     def evaluate(
         self,

@@ -137,4 +137,6 @@ class FirstStage:
         key = self.candidates_key(split)
         path = self.cache.entry("bm25", key)
         metadata = {"dataset": self.dataset.name, "split": split, "retriever": self.retriever.identity()}
-        return Artifact(f"bm25-{key}", "candidates", path, metadata) if path else None
+        metadata["cache_key"] = key
+        name = f"bm25-{self.dataset.name}-{split}"  # one name, a version per retriever setting (alias: its key)
+        return Artifact(name, "candidates", path, metadata, aliases=(key,)) if path else None

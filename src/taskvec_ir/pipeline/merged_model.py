@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import ModelConfig
+from taskvec_ir.config.schema import PRIMARY, ModelConfig
 from taskvec_ir.config.sources import BASE, DOMAIN, IR, vector_roles
 from taskvec_ir.models.checkpoints import CheckpointReader
 from taskvec_ir.models.model_pool import ModelPool
@@ -108,6 +108,7 @@ class MergedModel:
             key = self.task_vector_key(vector)
             if path := self.cache.entry("task_vector", key):
                 roles = dict(zip((BASE, DOMAIN), vector_roles(vector), strict=True))
-                metadata = {IR: str(folders[IR]), **{k: str(folders[r]) for k, r in roles.items()}}
-                found.append(Artifact(f"task-vector-{key}", "task_vector", path, metadata, checksum=False))
+                metadata = {IR: str(folders[IR]), **{k: str(folders[r]) for k, r in roles.items()}, "cache_key": key}
+                name = f"task-vector-{self.model.name}" + ("" if vector == PRIMARY else f"-{vector}")
+                found.append(Artifact(name, "task_vector", path, metadata, checksum=False, aliases=(key,)))
         return found

@@ -88,5 +88,6 @@ class Triple:
             if isinstance(source, AdaptConfig):
                 folder = self.folders()[role]
                 metadata = {"start": source.start, "corpus": source.dataset.name, **source.training_settings()}
-                found.append(Artifact(f"adapted-{folder.name}", "model", folder, metadata, checksum=False))
+                name = f"adapted-{self.model.name}-{role}"  # a version per training setting (alias: its cache key)
+                found.append(Artifact(name, "model", folder, metadata, checksum=False, aliases=(folder.name,)))
         return found

@@ -2,8 +2,10 @@
 
 Stages say which cache entries and checkpoints a job read (``Experiment.inputs``); ``tracking`` declares
 them as the W&B run's inputs, so W&B's lineage graph links every trial of a sweep to the candidates and task
-vector they share. Large inputs (a task vector, a checkpoint) are recorded by reference to where they lie,
-without hashing their bytes: their names already carry their content-addressed cache keys.
+vector they share. An artifact is named by what it is (``bm25-<dataset>-<split>``, ``task-vector-<model>``), so
+that each new content is a new version of one name; the content-addressed cache key is its alias and metadata.
+Large inputs (a task vector, a checkpoint) are recorded by reference to where they lie, without hashing their
+bytes: the cache key already identifies their content.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 # The packages whose versions decide a run's numbers (recorded with every run).
 PACKAGES = (
@@ -50,9 +53,15 @@ class Artifact:
     checksum: bool = True
     upload: bool = False
     files: tuple[str, ...] = ()  # with upload and a folder: only these of its files (relative paths); all if empty
+    aliases: tuple[str, ...] = ()  # e.g. the cache key of this version's content
 
-    def __post_init__(self):  # a study or table name may hold '/' or '@', which W&B refuses in a name
-        object.__setattr__(self, "name", re.sub(r"[^A-Za-z0-9_.-]", "-", self.name))
+    def __post_init__(self):  # a study, table or model name may hold '/' or '@', which W&B refuses in a name
+        object.__setattr__(self, "name", _wandb_name(self.name))
+        object.__setattr__(self, "aliases", tuple(_wandb_name(alias) for alias in self.aliases))
+
+
+def _wandb_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
 def _git(folder: Path) -> dict | None:
@@ -64,13 +73,26 @@ def _git(folder: Path) -> dict | None:
         ).stdout.strip()
 
     try:
-        return {
+        found = {
             "root": git("rev-parse", "--show-toplevel"),
             "commit": git("rev-parse", "HEAD"),
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
         }
     except (OSError, subprocess.SubprocessError):  # no git, or not a work tree
         return None
+    try:
+        found["remote_url"] = _without_credentials(git("remote", "get-url", "origin"))
+    except subprocess.SubprocessError:  # a tree with no origin
+        found["remote_url"] = None
+    return found
+
+
+def _without_credentials(url: str) -> str:
+    """A remote URL without the user or token it may carry (``https://<token>@github.com/...``)."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url  # scp-like ``git@host:path`` names a user, not a secret
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @functools.cache

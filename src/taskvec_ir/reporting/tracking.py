@@ -1,10 +1,14 @@
 """Weights & Biases: one run per job, offline unless the user says otherwise.
 
-Metrics go to the run's summary as ``<split>/<system>/<measure>`` so the dashboard can compare runs
-side by side; per-query values go to a table; group, job type and tags carry model, dataset and sweep so
-runs can be grouped without setup. ``WANDB_MODE`` in the environment wins over the config (so
-``WANDB_MODE=disabled`` always turns tracking off). The run is finished when the job ends, and is
-marked failed (exit code 1) when the job raises.
+Every panel reads what the job actually did: means go to the run's summary as ``<split>/<system>/<measure>``
+(one value per run, so the runs table and parallel coordinates compare runs; no one-point charts); the α and λ
+a job used go back into its config (``alpha.used``, ``lam.used``) once known; per-query values go to a wide
+table (one row per query, ΘT, TA and Δ side by side) with a histogram of Δ. Group, job type, name and tags
+carry model, dataset, merge, selection, sweep and table so runs can be found without setup. ``WANDB_MODE`` in
+the environment wins over the config (so ``WANDB_MODE=disabled`` always turns tracking off). The run is
+finished when the job ends, and is marked failed (exit code 1) when the job raises.
+
+Only wandb's public API is used (tests/reporting/test_tracking.py checks it).
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 
 if TYPE_CHECKING:
@@ -59,6 +65,7 @@ def wandb_run(
     """A W&B run of ``config`` (the job's resolved config) writing under ``out_dir/wandb``, finished on exit
     (exit code 1 if the block raised). ``settings`` is the config's ``wandb`` group; ``seeds`` the seed of
     every random step behind the job's numbers, by config key; ``job_type`` overrides ``settings.job_type``.
+    The git state that ``config["provenance"]`` holds (``lineage.code_provenance``) fills W&B's own git fields.
     An online run that cannot reach the server within init_timeout is kept offline instead, for
     ``wandb sync``: a lost connection must not cost the job."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +76,7 @@ def wandb_run(
         return
     import wandb
 
+    git = (config.get("provenance") or {}).get("git") or {}
     arguments = dict(
         project=settings.project,
         entity=settings.entity,
@@ -79,12 +87,15 @@ def wandb_run(
         config={**config, "seeds": dict(seeds)},
         dir=str(out_dir),
         reinit="finish_previous",
-        # The job's own outputs are the record; W&B's system sampling, console capture and git
-        # inspection only slow short jobs down.
+        # System sampling and console capture cost a short job most of its W&B time: the user turns them on.
+        # W&B's git fields come from the provenance already read, so W&B need not inspect the tree again.
         settings=wandb.Settings(
-            x_disable_stats=True,
-            console="off",
+            x_disable_stats=not settings.system_metrics,
+            console=settings.console,
             disable_git=True,
+            git_commit=git.get("commit"),
+            git_root=git.get("root"),
+            git_remote_url=git.get("remote_url"),
             save_code=False,
             x_save_requirements=False,
             silent=True,
@@ -118,22 +129,68 @@ def log_results(
     split: str,
     means: Mapping[str, Mapping[str, float]],
     per_query: Mapping[str, Mapping[str, Mapping[str, float]]],
+    queries: Mapping[str, str],
+    objective: str,
 ) -> None:
-    """Log ``means[system][measure]`` as ``split/system/measure`` and a per-query table.
-
-    ``per_query[system][measure][query_id]`` becomes one table row per (system, query).
-    """
+    """``means[system][measure]`` as summary values ``split/system/measure``, and the per-query values
+    (``per_query[system][measure][query_id]``) as one wide table, ``split/per_query``: a row per query with its
+    text (``queries``), every system's value of every measure and, with ΘT and task arithmetic both evaluated,
+    ``Δ <measure>`` (TA − ΘT), so that sorting by Δ shows which queries τ helps or hurts; with a histogram of
+    Δ ``objective`` (``split/delta_histogram``)."""
     import wandb
 
-    run.log(
+    run.summary.update(
         {f"{split}/{system}/{measure}": value for system, values in means.items() for measure, value in values.items()}
     )
     measures = sorted({m for values in per_query.values() for m in values})
+    systems = list(per_query)
+    query_ids = sorted({q for values in per_query.values() for by_query in values.values() for q in by_query})
+    compared = IR_MODEL in per_query and TASK_ARITHMETIC in per_query
+    columns = ["query_id", "query", *(f"{s}/{m}" for s in systems for m in measures)]
+    columns += [f"Δ {m}" for m in measures] if compared else []
     rows = []
-    for system, values in per_query.items():
-        query_ids = sorted(next(iter(values.values()), {}))
-        rows += [[system, q, *(values[m].get(q) for m in measures)] for q in query_ids]
-    run.log({f"{split}/per_query": wandb.Table(columns=["system", "query_id", *measures], data=rows)})
+    for q in query_ids:
+        row = [q, queries.get(q), *(per_query[s][m].get(q) for s in systems for m in measures)]
+        if compared:
+            row += [_difference(per_query[TASK_ARITHMETIC][m].get(q), per_query[IR_MODEL][m].get(q)) for m in measures]
+        rows.append(row)
+    table = wandb.Table(columns=columns, data=rows)
+    logged = {f"{split}/per_query": table}
+    if compared and objective in measures:
+        logged[f"{split}/delta_histogram"] = wandb.plot.histogram(
+            table, f"Δ {objective}", title=f"Δ {objective} per query, task arithmetic − ΘT ({split})"
+        )
+    run.log(logged)
+
+
+def _difference(value: float | None, baseline: float | None) -> float | None:
+    return None if value is None or baseline is None else value - baseline
+
+
+@_when_tracked
+def log_objective(run, key: str, value: float) -> None:
+    """The tuning objective as a summary value with its direction (higher is better for every measure), so that
+    W&B's panels and sweeps know which runs are best."""
+    run.define_metric(key, summary="max")
+    run.summary[key] = value
+
+
+@_when_tracked
+def update_config(run, values: Mapping) -> None:
+    """Add what a job learns as it runs (the α and λ it used) to the run's config, where W&B's parallel
+    coordinates and parameter importance read them; a nested mapping replaces the config's one at that key."""
+    run.config.update(dict(values), allow_val_change=True)
+
+
+@_when_tracked
+def log_lambda_curve(run, split: str, objective: str, rows: list[tuple[float, float, float]]) -> None:
+    """The objective at every λ of the grid a job chose λ from, as rows (α, λ, value): a table (``lambda_curve``)
+    whose rows, across a study's trials, make an α × λ heatmap, and a line chart of this run's curve."""
+    import wandb
+
+    table = wandb.Table(columns=["alpha", "lam", objective], data=[list(row) for row in rows])
+    chart = wandb.plot.line(table, "lam", objective, title=f"{objective} on {split} against λ (BM25 weight)")
+    run.log({"lambda_curve": table, "lambda_curve_chart": chart})
 
 
 @_when_tracked
@@ -194,35 +251,11 @@ def log_report(run, images: Mapping[str, Path], tables: Mapping[str, tuple[list[
 
 
 def _wandb_artifact(item: Artifact):
+    """``item`` as a W&B artifact: its files copied into it (``upload``), or referenced where they lie, which only
+    this machine can read: the metadata says so (``reference``), and where."""
     import wandb
 
-    artifact = wandb.Artifact(item.name, type=item.type, metadata=item.metadata)
-    artifact.add_reference(item.path.resolve().as_uri(), checksum=item.checksum)  # recorded where it lies, not copied
-    return artifact
-
-
-@_when_tracked
-def use_artifacts(run, items: Iterable[Artifact]) -> None:
-    """Declare ``items`` inputs of the run (W&B's lineage: every trial links to the candidates and τ it shares)."""
-    for item in items:
-        artifact = _wandb_artifact(item)
-        if run.offline:
-            # wandb refuses use_artifact offline. For an artifact not logged yet, use_artifact online logs it and
-            # marks it used once committed; recorded offline the same way, `wandb sync` carries it out.
-            run._log_artifact(artifact, is_user_created=True, use_after_commit=True)
-        else:
-            run.use_artifact(artifact)
-
-
-@_when_tracked
-def log_artifacts(run, items: Iterable[Artifact]) -> None:
-    """Record ``items`` as outputs of the run."""
-    import wandb
-
-    for item in items:
-        if not item.upload:
-            run.log_artifact(_wandb_artifact(item))
-            continue
+    if item.upload:
         artifact = wandb.Artifact(item.name, type=item.type, metadata=item.metadata)
         if item.files:
             for name in item.files:
@@ -231,7 +264,39 @@ def log_artifacts(run, items: Iterable[Artifact]) -> None:
             artifact.add_dir(str(item.path))
         else:
             artifact.add_file(str(item.path))
-        run.log_artifact(artifact)
+        return artifact
+    reference = {"kind": "file:// reference to a node-local path, not uploaded", "host": socket.gethostname()}
+    artifact = wandb.Artifact(item.name, type=item.type, metadata={**item.metadata, "reference": reference})
+    artifact.add_reference(item.path.resolve().as_uri(), checksum=item.checksum)
+    return artifact
+
+
+@_when_tracked
+def use_artifacts(run, items: Iterable[Artifact]) -> None:
+    """Declare ``items`` inputs of the run (W&B's lineage: every trial links to the candidates and τ it shares).
+
+    Online, ``run.use_artifact`` logs each (a new version when its content is new) and links it as an input.
+    Offline, wandb 0.31 has no public way to: ``Run.use_artifact`` raises "Cannot use artifact when in offline
+    mode" (it resolves the artifact on the server), and the one offline path, ``Run._log_artifact(...,
+    use_after_commit=True)``, is private. So an offline run records its inputs in its config (``inputs``: name,
+    alias, type, metadata), which ``wandb sync`` carries out and the runs table can filter on; lineage edges
+    need ``wandb.mode=online``."""
+    items = list(items)
+    if run.offline:
+        inputs = {
+            item.name: {"type": item.type, "aliases": list(item.aliases), "metadata": item.metadata} for item in items
+        }
+        run.config.update({"inputs": inputs}, allow_val_change=True)
+        return
+    for item in items:
+        run.use_artifact(_wandb_artifact(item), aliases=list(item.aliases))
+
+
+@_when_tracked
+def log_artifacts(run, items: Iterable[Artifact]) -> None:
+    """Record ``items`` as outputs of the run, each a version of its name, with its aliases."""
+    for item in items:
+        run.log_artifact(_wandb_artifact(item), aliases=["latest", *item.aliases])
 
 
 @_when_tracked

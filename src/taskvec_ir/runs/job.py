@@ -13,11 +13,11 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from taskvec_ir.config.schema import PRIMARY, AdaptConfig, Config
+from taskvec_ir.config.schema import PRIMARY, AdaptConfig, Config, WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
@@ -127,15 +127,17 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     from taskvec_ir.ir import evaluation
 
     experiment = open_experiment(cfg)
-    with tracking.wandb_run(job_config(cfg, out_dir), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed)) as run:
+    config, settings = job_config(cfg, out_dir), run_settings(cfg)
+    with tracking.wandb_run(config, out_dir, settings, random_seeds(cfg, sampler_seed)) as run:
         evaluate = _evaluate_selected if cfg.selection.method is not None else _evaluate_as_configured
         outcome = evaluate(cfg, experiment, out_dir, run)
         tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merged))
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
         header = report(outcome, run) if report is not None else outcome.header
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
-        tracking.log_artifacts(run, outcome.outputs)
-        tracking.log_results(run, cfg.split, outcome.means, outcome.per_query)
+        tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
+        queries = experiment.split(cfg.split).queries
+        tracking.log_results(run, cfg.split, outcome.means, outcome.per_query, queries, cfg.objective)
         cache = {f"cache/{k}": v for k, v in experiment.cache.stats.items()}
         tracking.log_summary(run, {**outcome.summary, **cache})
         for role, provenance in adapted_provenance(experiment).items():
@@ -153,14 +155,24 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
 def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
     """α as configured; λ as configured, or chosen on the evaluated split from ``lam.grid`` (from cached scores:
     no model time). Writes ``objective.json``, what a sweeper needs to count the job as done."""
-    lam = cfg.lam.value
+    lam, used_lam = cfg.lam.value, {}
     if lam is None:
-        lam, _ = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
+        lam, curve = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
+        used_lam["chosen_by"] = f"lam.grid on {cfg.split} by {cfg.objective}"
+        tracking.log_lambda_curve(run, cfg.split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
+    tracking.update_config(
+        run,
+        {
+            "alpha": {**asdict(cfg.alpha), "used": cfg.alpha.value},
+            "lam": {**asdict(cfg.lam), "used": lam, **used_lam},
+        },
+    )
     means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
     result = {"lam": lam}
     summary = {"alpha": cfg.alpha.value, "lam": lam}
     if TASK_ARITHMETIC in means:
-        result["objective"] = summary[f"objective/{cfg.split}/{cfg.objective}"] = means[TASK_ARITHMETIC][cfg.objective]
+        result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
+        tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
         write_json(result, out_dir / "objective.json")
     outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
     outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
@@ -179,6 +191,7 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     from taskvec_ir.pipeline import selection
 
     choice = selection.choose(experiment, cfg)
+    tracking.update_config(run, used_by_selection(cfg, choice))
     means, per_query = selection.evaluate_choice(
         experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
     )
@@ -210,6 +223,52 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     return outcome
 
 
+def used_by_selection(cfg: Config, choice) -> dict:
+    """The ``alpha`` and ``lam`` config groups as a selection ran them: ``used`` is the α (λ) the evaluation ran
+    at, and ``value_overridden_by`` says the configured ``value`` did not run. Under cross-validation each fold's
+    queries ran at their fold's choice (``used_per_fold``): ``used`` is that value when every fold chose it, and
+    null when they differ (no single α ran)."""
+    overridden = {"value_overridden_by": f"selection={choice.method}"}
+    groups = {"alpha": {**asdict(cfg.alpha), "used": choice.alpha}, "lam": {**asdict(cfg.lam), "used": choice.lam}}
+    for key, group in groups.items():
+        group.update(overridden)
+        if len(choice.folds) > 1:
+            group["used_per_fold"] = [getattr(fold, key) for fold in choice.folds]
+            group["used_means"] = "the value every fold chose; null: folds differ (used_per_fold)"
+    return groups
+
+
+def run_settings(cfg: Config) -> WandbConfig:
+    """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
+    ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
+    ``merge:``, ``selection:`` (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and
+    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table)."""
+    study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
+    name = cfg.wandb.name
+    if name is None and study is not None:
+        prefix = (study.group or study.name).removeprefix("sweep/")  # the name alone repeats across storages
+        name = (
+            f"{prefix}/final" if cfg.sweep.final else f"{prefix}/trial-{cfg.trial}" if cfg.trial is not None else None
+        )
+    selected = cfg.selection.method or ("sweep" if cfg.sweep is not None else "none")
+    tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
+    tags += [f"study:{study.name}"] if study else []
+    tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
+    return replace(cfg.wandb, name=name, tags=list(dict.fromkeys(tags)))
+
+
+def trec_runs(cfg: Config, out_dir: Path, outcome: JobOutcome) -> list[Artifact]:
+    """The TREC runs the job evaluated (none without systems), one version of ``runs-<model>-<dataset>-<split>`` per
+    job; a sweep's final evaluation uploads them (another machine needs them for its own tests), other jobs
+    reference them."""
+    if not outcome.means:
+        return []
+    final = cfg.sweep is not None and cfg.sweep.final
+    metadata = {"systems": list(cfg.systems), "alpha": outcome.result.get("alpha", cfg.alpha.value), "lam": outcome.lam}
+    name = f"runs-{cfg.model.name}-{cfg.dataset.name}-{cfg.split}"
+    return [Artifact(name, "trec_runs", out_dir / "runs", metadata, upload=final)]
+
+
 def job_config(cfg: Config, out_dir: Path) -> dict:
     """``run_config``, and the SLURM job the job runs in, if any: where a sweep's trial ran, in the log, the W&B
     config and ``slurm.json`` (for a resumed sweeper)."""
@@ -232,9 +291,8 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
     experiment.save_merged(folder)
     setting = experiment.spec.merge.describe()
     name = cache_key(ir=checkpoint_fingerprint(experiment.folders()[IR]), setting=setting)
-    return Artifact(
-        f"merged-{experiment.spec.model.name}-{name}", "model", folder, {**setting, "lam": lam}, checksum=False
-    )
+    metadata = {**setting, "lam": lam, "cache_key": name}
+    return Artifact(f"merged-{experiment.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
 
 
 def job_header(cfg: Config, lam: float) -> str:
@@ -262,7 +320,7 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     prepare_environment(cfg)
     experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
     with tracking.wandb_run(
-        run_config(cfg), out_dir, cfg.wandb, random_seeds(cfg, sampler_seed), job_type="adapt"
+        run_config(cfg), out_dir, run_settings(cfg), random_seeds(cfg, sampler_seed), job_type="adapt"
     ) as run:
         experiment.triple.on_adapt_step = tracking.step_logger(run, "adapt/loss")
         provenance = adapted_provenance(experiment)

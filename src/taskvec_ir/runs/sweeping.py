@@ -573,8 +573,7 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
         f"split={cfg.dataset.test_split}",
         f"systems=[{','.join(systems)}]",
         f"lam.value={best['best_lam']}",
-        "wandb.job_type=final",
-        "wandb.name=final",
+        "wandb.job_type=final",  # named <study>/final (job.run_settings)
         "trial=null",
     ]
 

@@ -142,7 +142,8 @@ class Grid:
     def steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
         """(name, overrides) of each step the cell still needs: its dev sweep, then its other selections."""
         missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
-        base = [*self.shared, *cell.overrides, "task=evaluate"]
+        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table
+        base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
         alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
         steps = []
         if "dev" in missing:
@@ -174,7 +175,7 @@ class Grid:
                         "hydra.sweep.subdir=${selection.method}",
                         f"wandb.group=table/{table.name}",
                         "wandb.job_type=selection",
-                        "wandb.name=${selection.method}",
+                        f"wandb.name='{table.name}/{cell.name}/${{selection.method}}'",
                     ],
                 )
             )
@@ -334,7 +335,9 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         with atomic_path(grid.folder / name) as tmp:
             tmp.write_text(content)
     config = {"table": cfg.table.name, "cells": [c.name for c in grid.cells], "overrides": shared}
-    settings = replace(cfg.wandb, group=f"table/{cfg.table.name}", name=cfg.table.name)  # beside its cells' runs
+    # Beside its cells' selection runs, and found by the tag every job of the table carries.
+    name = cfg.table.name
+    settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=[f"table:{name}"])
     with tracking.wandb_run(config, grid.folder, settings, {}, job_type="table") as run:
         columns = list(rows[0])
         tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
