@@ -12,6 +12,8 @@ from taskvec_ir.ir.retrieval import Analyzer, BM25Index
 
 from wandb_records import run_contents
 
+pytestmark = pytest.mark.slow  # every test runs the taskvec-ir command end to end
+
 SYSTEMS = {"bm25", "ir_model", "task_arithmetic"}
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"  # the installed console script
 

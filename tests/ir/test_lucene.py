@@ -158,6 +158,7 @@ def anserini_run(java: str, jar: Path, work: Path, collection: str, index_args: 
     return ranked
 
 
+@pytest.mark.slow
 def test_scifact_matches_a_live_anserini_run(scifact, mirror_dir, tmp_path):
     java, jar = java_21(), anserini_jar()
     if not (java and jar):

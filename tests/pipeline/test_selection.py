@@ -318,6 +318,7 @@ def test_auto_takes_titles_then_sentences_then_word_spans(documents, source):
     assert selection.pseudo_query_source(documents) == source
 
 
+@pytest.mark.slow  # a whole selection job, W&B included
 def test_a_cross_validation_job_reports_each_folds_setting_never_their_mean(cranfield, tmp_path, capsys):
     from taskvec_ir.runs.job import run_job
 

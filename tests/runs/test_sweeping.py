@@ -14,6 +14,8 @@ from beir_folders import write_beir_folder
 from tiny_models import WORDS
 from wandb_records import run_contents
 
+pytestmark = pytest.mark.slow  # every test runs a sweep through the command
+
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 # Cranfield has no dev split: the tests carve one out of its queries.
 CRANFIELD_DEV = ["dataset=cranfield", "+dataset.splits.dev={sample_of:test,fraction:0.3,seed:1}"]
@@ -228,7 +230,6 @@ def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finis
     assert final["summary"]["sensitivity/trials/nrows"] == 3
 
 
-@pytest.mark.slow
 def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_naming_its_splits(
     sweep, triple, mirror_dir, tmp_path
 ):

@@ -80,6 +80,7 @@ def one_cell(run_table):
     return run_table()
 
 
+@pytest.mark.slow
 def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(run_table, one_cell):
     folder = run_table.folder
     cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
@@ -119,6 +120,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
 
 
+@pytest.mark.slow
 def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_values_it_used(run_table, one_cell):
     folder = run_table.folder
     cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
@@ -150,6 +152,7 @@ def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_valu
         assert f"selection:{method}" in run["tags"] and run["group"] == "table/tiny"
 
 
+@pytest.mark.slow
 def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run_table, one_cell):
     folder = run_table.folder
     first = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
@@ -183,6 +186,7 @@ def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run
     assert "Table tiny: 2 cells, 2 done, 0 to run" in again.stdout + again.stderr
 
 
+@pytest.mark.slow
 def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
     done = run_table("retriever.top_k=7", expect=1)
     assert "cell cranfield_split/tiny/task_arithmetic was run with other settings (retriever.top_k differ)" in (
@@ -190,6 +194,7 @@ def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
     )
 
 
+@pytest.mark.slow
 def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_table, tmp_path):
     """Two α values: stability (which needs three) fails in the cell's multirun; nqc, after it, still runs, and
     the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
@@ -203,6 +208,7 @@ def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_t
     assert "| cranfield_split | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
     done = run_table("+table.datasets.nosuch=[]", "table.name=other", f"table.dir={tmp_path}", expect=1)
     assert "table cell nosuch/tiny/task_arithmetic" in done.stderr and "nosuch" in done.stderr
