@@ -50,7 +50,9 @@ def cranfield_run(tmp_path_factory, triple, mirror_dir):
 def test_run_writes_metrics_runs_and_table(cranfield_run):
     out, result = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"test", "merge"} and set(metrics["test"]) == SYSTEMS
+    assert set(metrics) == {"test", "lam", "merge", "warnings"} and set(metrics["test"]) == SYSTEMS
+    assert metrics["lam"] == {"bm25": None, "ir_model": 0.4, "task_arithmetic": 0.4}  # lam.value: every system's
+    assert metrics["warnings"] == {}  # every judged Cranfield query has text and BM25 candidates
     merge = metrics["merge"]  # what the merge did to ΘT
     assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
     assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == [

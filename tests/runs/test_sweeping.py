@@ -66,7 +66,7 @@ def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
     assert [t.name for t in trials] == ["trial_0", "trial_1", "trial_2"]
     groups = set()
     for trial in trials:
-        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]  # never the test split
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]  # no test
         run = run_contents(trial)
         assert run["job_type"] == "trial" and run["exit_code"] == 0
         assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
@@ -93,7 +93,11 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
         "value"
     ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test", "merge"]
+    assert list(metrics) == ["test", "lam", "merge", "warnings"]
+    # each fused baseline at its own λ of the grid, tuned on dev as the trials tuned task arithmetic's
+    assert metrics["lam"]["task_arithmetic"] == pytest.approx(lam) and metrics["lam"]["bm25"] is None
+    grid = yaml.safe_load((Path(__file__).parents[2] / "conf" / "lam" / "dev_grid.yaml").read_text())["grid"]
+    assert all(metrics["lam"][s] in grid for s in ("ir_model", "alpha_one", "domain_model"))
     assert set(metrics["test"]) == {"bm25", "ir_model", "alpha_one", "domain_model", "task_arithmetic"}
     assert metrics["merge"]["setting"]["alphas"] == {"domain": pytest.approx(alpha)}
     assert (finished / "final" / "task_vector_layers.png").read_bytes()[:4] == b"\x89PNG"  # ‖τ‖ per layer

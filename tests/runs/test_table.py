@@ -98,6 +98,10 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     final = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["test"]
     assert float(dev["task_arithmetic"]["alpha"]) == best["best_params"]["alpha.value"]
     assert float(dev["task_arithmetic"]["lam"]) == best["best_lam"]
+    own = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["lam"]  # each baseline's own λ
+    assert all(float(dev[s]["lam"]) == own[s] for s in ("ir_model", "alpha_one")) and dev["bm25"]["lam"] == ""
+    assert dev["task_arithmetic"]["queries"] == str(len(json.loads((cell / "dev" / "final" / "per_query.json")
+        .read_text())["test"]["bm25"]["ndcg@10"]))  # fmt: skip
     for system in PAPER_ORDER:
         assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
     # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
@@ -110,11 +114,12 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
         assert 0 <= float(chosen["task_arithmetic"]["p_vs_ir_model[ndcg@10]"]) <= 1
         assert (cell / "selection" / method / "selection_curve.png").read_bytes()[:4] == b"\x89PNG"
     markdown = (folder / "table.md").read_text()
-    assert "| cranfield_split | dev |" in markdown and "### precision@10" in markdown
+    assert "| cranfield_split | 113 | dev |" in markdown and "### precision@10" in markdown
+    assert "paired t-test, two-sided" in markdown and "p_vs_alpha_one[ndcg@10]" in found[0]
     assert "Label-free α against the labelled choice" in markdown
     latex = (folder / "table.tex").read_text()
     assert latex.startswith("% ndcg@10\n\\begin{tabular}") and "% precision@10\n\\begin{tabular}" in latex
-    assert "| cranfield_split | dev |" in one_cell.stdout  # printed
+    assert "| cranfield_split | 113 | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
     assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
