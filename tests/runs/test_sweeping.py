@@ -102,7 +102,12 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
     assert (finished / "final" / "task_vector_layers.png").read_bytes()[:4] == b"\x89PNG"  # ‖τ‖ per layer
     significance = json.loads((finished / "final" / "significance.json").read_text())
     assert set(significance) == {"bm25", "ir_model", "alpha_one", "domain_model"}
-    assert "task_arithmetic" in (finished / "final" / "results.md").read_text()
+    report = (finished / "final" / "results.md").read_text()
+    assert (
+        f"| TA | {lam:g} |" in report
+        and "paired t-test, two-sided" in report
+        and "Bonferroni over 4 baselines" in report
+    )
     assert (finished / "final" / "results.tex").read_text().startswith(r"\begin{tabular}")
     assert (finished / "alpha_sensitivity.png").read_bytes()[:4] == b"\x89PNG"
 
