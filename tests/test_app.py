@@ -52,7 +52,9 @@ def cranfield_run(tmp_path_factory, triple, mirror_dir):
 def test_run_writes_metrics_runs_and_table(cranfield_run):
     out, result = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"test", "merge"} and set(metrics["test"]) == SYSTEMS
+    assert set(metrics) == {"test", "lam", "merge", "warnings"} and set(metrics["test"]) == SYSTEMS
+    assert metrics["lam"] == {"bm25": None, "ir_model": 0.4, "task_arithmetic": 0.4}  # lam.value: every system's
+    assert metrics["warnings"] == {}  # every judged Cranfield query has text and BM25 candidates
     merge = metrics["merge"]  # what the merge did to ΘT
     assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
     assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == [
@@ -288,3 +290,66 @@ def test_a_miracl_shaped_collection_runs_end_to_end(tmp_path, triple, language):
     index = BM25Index(index.parent, Analyzer(language))
     assert all(index.term_id(term) is not None for term in MIRACL_SHAPED[language]["terms"])
     assert all(index.term_id(word) is None for word in MIRACL_SHAPED[language]["stopwords"])
+
+
+def stopword_collection(folder: Path) -> Path:
+    """A BEIR folder whose test qrels judge a query of real words (1), a query of stopwords only (2: BM25 finds
+    nothing) and a query the queries file lacks (3: no text)."""
+    (folder / "qrels").mkdir(parents=True)
+    docs = {"d1": "boundary layer flow over a flat plate", "d2": "heat transfer in supersonic flow"}
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items())
+    )
+    queries = {"1": "boundary layer plate", "2": "what is the of and"}
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n2\td2\t1\n3\td2\t1\n")
+    return folder
+
+
+@pytest.mark.slow
+def test_queries_that_score_zero_for_want_of_input_are_named_in_metrics_json(tmp_path, triple):
+    """No silent zeros: a query with no candidates and one without text are counted in the means as 0 (as
+    trec_eval does) and named under ``warnings``; each fused system records its own λ; ir_measures names work."""
+    collection = stopword_collection(tmp_path / "collection")
+    result = taskvec_ir(
+        tmp_path / "out",
+        "dataset=beir",
+        "dataset.name=stopwords",
+        f"dataset.beir_path={collection}",
+        f"cache.dir={tmp_path / 'cache'}",
+        "systems=[bm25,ir_model,alpha_one,task_arithmetic]",
+        "measures=[ndcg@10,nDCG@10,Judged@10]",
+        "lam=dev_grid",
+        "lam.grid=[0.0,0.5,1.0]",
+        *_model(triple),
+        env={"WANDB_MODE": "disabled"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["warnings"] == {"no_text": ["3"], "no_candidates": ["2"]}
+    log = result.stdout + result.stderr
+    assert "1 of its 3 judged queries score 0 on every system (no candidates): 2" in log
+    bm25 = metrics["test"]["bm25"]
+    assert bm25["ndcg@10"] == bm25["nDCG@10"] == pytest.approx(1 / 3)  # query 1 found d1 first; 2 and 3 score 0
+    assert bm25["Judged@10"] == pytest.approx(1 / 3)  # query 1: its one candidate, d1, is judged; 2 and 3: none
+    assert (
+        set(metrics["lam"]) == {"bm25", "ir_model", "alpha_one", "task_arithmetic"} and metrics["lam"]["bm25"] is None
+    )
+    assert all(metrics["lam"][s] in (0.0, 0.5, 1.0) for s in ("ir_model", "alpha_one", "task_arithmetic"))
+    # The same queries from a run file that lists query 1 alone: query 2 is missing from it.
+    (tmp_path / "run.trec").write_text("1 Q0 d1 1 2.5 mine\n")
+    result = taskvec_ir(
+        tmp_path / "from_run",
+        "dataset=beir",
+        "dataset.name=stopwords",
+        f"dataset.beir_path={collection}",
+        f"cache.dir={tmp_path / 'cache'}",
+        "retriever=run_file",
+        f"retriever.path={tmp_path / 'run.trec'}",
+        "systems=[bm25]",
+        *_model(triple),
+        env={"WANDB_MODE": "disabled"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "from_run" / "metrics.json").read_text())
+    assert metrics["warnings"] == {"no_text": ["3"], "missing_from_run_file": ["2"]}

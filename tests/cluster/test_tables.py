@@ -63,4 +63,4 @@ def test_a_table_runs_its_cells_side_by_side_through_slurm(cluster, triple, mirr
         ("cranfield", "cross_validation"),
         ("cranfield", "nqc"),
     }
-    assert "| cranfield | 5-fold CV (no dev) |" in (tmp_path / "table" / "table.md").read_text()
+    assert "| cranfield | 225 | 5-fold CV (no dev) |" in (tmp_path / "table" / "table.md").read_text()

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from taskvec_ir.errors import UserError
 from taskvec_ir.ir.evaluation import evaluate_run, format_table, save_trec_run
 
 QRELS = {"q1": {"d1": 2, "d3": 1}, "q2": {"d9": 1}, "unjudged": {}}
@@ -33,3 +34,19 @@ def test_trec_run_is_ranked_and_complete(tmp_path):
 def test_table_has_one_row_per_system():
     table = format_table({"bm25": {"ndcg@10": 0.5}, "task_arithmetic": {"ndcg@10": 0.61234}}, ["ndcg@10"])
     assert table.splitlines()[2].split() == ["task_arithmetic", "0.6123"]
+
+
+def test_ir_measures_names_and_judged_at_k():
+    measures = ["nDCG@10", "ndcg@10", "P(rel=2)@10", "Judged@10", "R@100", "AP@100", "RR"]
+    means, per_query = evaluate_run(QRELS, RUN, measures)
+    assert list(means) == measures  # each under the name it was asked for
+    assert per_query["nDCG@10"] == per_query["ndcg@10"]
+    assert per_query["P(rel=2)@10"]["q1"] == pytest.approx(0.1)  # d1 alone has relevance 2
+    # q1's top 10: d3 and d1 judged, d2 not -> 2/3; q2 has no results -> 0
+    assert per_query["Judged@10"] == pytest.approx({"q1": 2 / 3, "q2": 0.0})
+    assert per_query["RR"]["q1"] == pytest.approx(1.0) and per_query["R@100"]["q1"] == pytest.approx(1.0)
+
+
+def test_an_unknown_measure_names_the_key():
+    with pytest.raises(UserError, match="measures: 'Foo@10'"):
+        evaluate_run(QRELS, RUN, ["Foo@10"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ir_datasets.datasets.cranfield import CranfieldQrels
 
-from taskvec_ir.ir import data, retrieval
+from taskvec_ir.ir import data, evaluation, retrieval
 from taskvec_ir.models.adapt import SPAN_WORDS
 from taskvec_ir.pipeline import selection
 from taskvec_ir.pipeline.model_scores import system_weights
@@ -335,3 +335,17 @@ def test_a_cross_validation_job_reports_each_folds_setting_never_their_mean(cran
         assert (written["alpha"], written["lam"]) == folds[0] and f"α={folds[0][0]:g}" in printed
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
     assert metrics["selection"]["folds"] == written["folds"] and "curve" not in metrics["selection"]
+    # ΘT's own λ in each fold: the λ of the grid best for ΘT on the other folds' queries
+    experiment = open_experiment(cfg)
+    split = experiment.split(cfg.split)
+    per_lam = {
+        lam: evaluation.evaluate_run(split.qrels, experiment.system_run(cfg.split, "ir_model", lam), [cfg.objective])[1]
+        for lam in cfg.lam.grid
+    }
+    fold_ids = selection.kfold(split.queries, cfg.selection.folds, cfg.selection.seed)
+    for fold, ids in zip(written["folds"], fold_ids, strict=True):
+        others = [q for q in split.qrels if split.qrels[q] and q not in ids]
+        values = {lam: sum(v[cfg.objective][q] for q in others) / len(others) for lam, v in per_lam.items()}
+        assert fold["lam[ir_model]"] == max(values, key=lambda lam: (values[lam], -lam))
+    own = {fold["lam[ir_model]"] for fold in written["folds"]}
+    assert metrics["lam"]["ir_model"] == (own.pop() if len(own) == 1 else None) and metrics["lam"]["bm25"] is None

@@ -69,7 +69,7 @@ def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
     assert [t.name for t in trials] == ["trial_0", "trial_1", "trial_2"]
     groups, names = set(), []
     for trial in trials:
-        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]  # never the test split
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]  # no test
         run = run_contents(trial)
         assert run["job_type"] == "trial" and run["exit_code"] == 0
         assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
@@ -107,14 +107,18 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
         "value"
     ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test", "merge"]
+    assert list(metrics) == ["test", "lam", "merge", "warnings"]
+    # this sweep searched λ itself (no lam.grid to tune the baselines on): every fused system at the chosen λ
+    assert metrics["lam"] == {"bm25": None, **dict.fromkeys(["ir_model", "alpha_one", "domain_model"], lam),
+                              "task_arithmetic": lam}  # fmt: skip
     assert set(metrics["test"]) == {"bm25", "ir_model", "alpha_one", "domain_model", "task_arithmetic"}
     assert metrics["merge"]["setting"]["alphas"] == {"domain": pytest.approx(alpha)}
     assert (finished / "final" / "task_vector_layers.png").read_bytes()[:4] == b"\x89PNG"  # ‖τ‖ per layer
     significance = json.loads((finished / "final" / "significance.json").read_text())
     assert set(significance) == {"bm25", "ir_model", "alpha_one", "domain_model"}
-    results_md = (finished / "final" / "results.md").read_text()
-    assert "| TA |" in results_md and "| ΘD |" in results_md and "Bonferroni over 4 baselines" in results_md
+    report = (finished / "final" / "results.md").read_text()
+    assert f"| TA | {lam:g} |" in report and "| ΘD |" in report
+    assert "paired t-test, two-sided" in report and "Bonferroni over 4 baselines" in report
     assert (finished / "final" / "results.tex").read_text().startswith(r"\begin{tabular}")
     assert (finished / "alpha_sensitivity.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -12,6 +12,7 @@ import optuna
 import pytest
 import yaml
 
+from taskvec_ir.config.schema import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting import tables
 from taskvec_ir.runs import table
@@ -98,6 +99,10 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     final = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["test"]
     assert float(dev["task_arithmetic"]["alpha"]) == best["best_params"]["alpha.value"]
     assert float(dev["task_arithmetic"]["lam"]) == best["best_lam"]
+    own = json.loads((cell / "dev" / "final" / "metrics.json").read_text())["lam"]  # each baseline's own λ
+    assert all(float(dev[s]["lam"]) == own[s] for s in ("ir_model", "alpha_one")) and dev["bm25"]["lam"] == ""
+    assert dev["task_arithmetic"]["queries"] == str(len(json.loads((cell / "dev" / "final" / "per_query.json")
+        .read_text())["test"]["bm25"]["ndcg@10"]))  # fmt: skip
     for system in PAPER_ORDER:
         assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
     # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
@@ -110,11 +115,12 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
         assert 0 <= float(chosen["task_arithmetic"]["p_vs_ir_model[ndcg@10]"]) <= 1
         assert (cell / "selection" / method / "selection_curve.png").read_bytes()[:4] == b"\x89PNG"
     markdown = (folder / "table.md").read_text()
-    assert "| cranfield_split | dev |" in markdown and "### precision@10" in markdown
+    assert "| cranfield_split | 113 | dev |" in markdown and "### precision@10" in markdown
+    assert "paired t-test, two-sided" in markdown and "p_vs_alpha_one[ndcg@10]" in found[0]
     assert "Label-free α against the labelled choice" in markdown
     latex = (folder / "table.tex").read_text()
     assert latex.startswith("% ndcg@10\n\\begin{tabular}") and "% precision@10\n\\begin{tabular}" in latex
-    assert "| cranfield_split | dev |" in one_cell.stdout  # printed
+    assert "| cranfield_split | 113 | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
     assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
@@ -215,71 +221,93 @@ def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
     assert not (tmp_path / "cells").exists()
 
 
-def test_the_compiled_table_marks_significance_bolds_the_best_and_shows_alpha():
-    def row(selection, system, ndcg, p_theta=None, p_bm25=None, alpha=0.4):
-        return {
-            "dataset": "d",
-            "model": "m",
-            "merge": "task_arithmetic",
-            "selection": selection,
-            "system": system,
-            "alpha": alpha,
-            "lam": 0.2,
-            "ndcg@10": ndcg,
-            "p_vs_ir_model[ndcg@10]": p_theta,
-            "p_vs_bm25[ndcg@10]": p_bm25,
-            "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
-            "failed": None,
-        }
+def cell_row(selection, system, ndcg, alpha=0.4, dataset="d", model="m", failed=None, **p_values):
+    """A row of ``Grid.rows``; ``p_values``: baseline -> its corrected p-value on ndcg@10."""
+    return {
+        "dataset": dataset,
+        "model": model,
+        "merge": "task_arithmetic",
+        "selection": selection,
+        "system": system,
+        "alpha": alpha,
+        "lam": 0.2,
+        "queries": None if failed else 30,
+        "ndcg@10": ndcg,
+        **{f"p_vs_{b}[ndcg@10]": p_values.get(b) for b in ("ir_model", "bm25", "alpha_one")},
+        "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
+        "warnings": None,
+        "failed": failed,
+    }
 
+
+def test_the_compiled_table_marks_direction_bolds_the_best_of_each_model_and_shows_alpha_and_delta():
     found = [
-        row("cross_validation", "bm25", 0.30),
-        row("cross_validation", "ir_model", 0.40, p_bm25=0.001),
-        row("cross_validation", "alpha_one", 0.35, p_theta=0.2, p_bm25=0.04),
-        row("cross_validation", "task_arithmetic", 0.45, p_theta=0.01, p_bm25=0.0001),
-        row("nqc", "bm25", 0.30),
-        row("nqc", "ir_model", 0.40),
-        row("nqc", "alpha_one", 0.35),
-        row("nqc", "task_arithmetic", 0.38, p_theta=0.3, p_bm25=0.06, alpha=1.0),
+        cell_row("cross_validation", "bm25", 0.30),
+        cell_row("cross_validation", "ir_model", 0.40, bm25=0.001),
+        cell_row("cross_validation", "alpha_one", 0.35, ir_model=0.2, bm25=0.04),
+        cell_row("cross_validation", "task_arithmetic", 0.45, ir_model=0.01, bm25=0.0001, alpha_one=0.02),
+        cell_row("nqc", "bm25", 0.30),
+        cell_row("nqc", "ir_model", 0.40),
+        cell_row("nqc", "alpha_one", 0.35),
+        cell_row("nqc", "task_arithmetic", 0.38, ir_model=0.03, bm25=0.06, alpha=1.0),
+        # a second model on the same rows: its own best is bold too
+        cell_row("cross_validation", "bm25", 0.30, model="m2"),
+        cell_row("cross_validation", "ir_model", 0.20, model="m2"),
+        cell_row("cross_validation", "alpha_one", 0.25, model="m2"),
+        cell_row("cross_validation", "task_arithmetic", 0.28, model="m2"),
     ]
-    lines = tables.markdown(tables.cells_table(found, "ndcg@10")).splitlines()
-    assert lines[2] == "| d | 2-fold CV (no dev) | 0.3000 | 0.4000‡ | 0.3500‡ | **0.4500†‡** (α 0.4) |"
-    assert lines[3] == "| d | NQC | 0.3000 | **0.4000** | 0.3500 | 0.3800 (α 1) |"
+    table = tables.cells_table(found, "ndcg@10", SignificanceConfig())
+    lines = tables.markdown(table).splitlines()
+    assert lines[0].startswith("| dataset | queries | selection | m BM25 | m ΘT | m α=1 | m TA | m2 BM25 |")
+    assert lines[2] == (
+        "| d | 30 | 2-fold CV (no dev) | 0.3000 | 0.4000▲‡ | 0.3500▲‡ | **0.4500▲†▲‡▲§** (α 0.4, Δ +12.5%) "
+        "| **0.3000** | 0.2000 | 0.2500 | 0.2800 (α 0.4, Δ +40.0%) |"
+    )
+    assert lines[3].startswith("| d | 30 | NQC | 0.3000 | **0.4000** | 0.3500 | 0.3800▼† (α 1, Δ -5.0%) |")
+    assert "Paired t-test, two-sided" in table.footnote.replace("paired", "Paired")
+    assert "Bonferroni over each value's baselines" in table.footnote
     distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
     assert distance[2] == "| d | m | NQC | 1 | +0.6 | 0.3800 | -0.0700 |"
-    latex = tables.latex(tables.cells_table(found, "ndcg@10"))
-    assert r"\textbf{0.4500$^{\dagger\ddagger}$} ($\alpha$ 0.4)" in latex
+    latex = tables.latex(table)
+    marks = r"$^{\blacktriangle\dagger\blacktriangle\ddagger\blacktriangle\S}$"
+    assert r"\textbf{0.4500" + marks + r"} ($\alpha$ 0.4, $\Delta$ +12.5\%)" in latex
+    assert (
+        "Holm over all of this table's tests"
+        in tables.cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
+    )
+
+
+def test_a_mean_row_per_selection_averages_the_datasets_that_ran():
+    found = [
+        *(cell_row("nqc", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
+        *(cell_row("nqc", s, v, dataset="b") for s, v in zip(PAPER_ORDER, (0.4, 0.2, 0.3, 0.3), strict=True)),
+        *(cell_row("stability", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
+        *(cell_row("stability", s, None, dataset="b", failed="boom") for s in PAPER_ORDER),
+    ]
+    lines = tables.markdown(tables.cells_table(found, "ndcg@10", SignificanceConfig())).splitlines()
+    assert [line for line in lines if line.startswith("| mean")] == [
+        "| mean (2 datasets) |  | NQC | 0.3000 | 0.3000 | 0.3000 | **0.4000** (Δ +33.3%) |",
+        "| mean (2 datasets) |  | stability | – | – | – | – |",  # b failed: no mean
+    ]
 
 
 def test_folds_that_chose_differently_show_varies_and_a_failed_selection_shows_failed():
-    def row(selection, system, ndcg, alpha=0.5, failed=None):
-        return {
-            "dataset": "d",
-            "model": "m",
-            "merge": "task_arithmetic",
-            "selection": selection,
-            "system": system,
-            "alpha": alpha,
-            "lam": 0.2,
-            "ndcg@10": ndcg,
-            "p_vs_ir_model[ndcg@10]": None,
-            "p_vs_bm25[ndcg@10]": None,
-            "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
-            "failed": failed,
-        }
-
     found = [
-        *(row("cross_validation", s, v, alpha=None) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.45), strict=True)),
-        *(row("stability", s, None, alpha=None, failed="ValueError: too few α") for s in PAPER_ORDER),
-        *(row("nqc", s, v) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.38), strict=True)),
+        *(
+            cell_row("cross_validation", s, v, alpha=None)
+            for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.45), strict=True)
+        ),
+        *(cell_row("stability", s, None, alpha=None, failed="ValueError: too few α") for s in PAPER_ORDER),
+        *(cell_row("nqc", s, v, alpha=0.5) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.38), strict=True)),
     ]
-    lines = tables.markdown(tables.cells_table(found, "ndcg@10")).splitlines()
-    assert lines[2] == "| d | 2-fold CV (no dev) | 0.3000 | 0.4000 | 0.3500 | **0.4500** (α varies) |"
-    assert lines[3] == "| d | stability | failed | failed | failed | failed |"
+    table = tables.cells_table(found, "ndcg@10", SignificanceConfig())
+    lines = tables.markdown(table).splitlines()
+    assert lines[2] == "| d | 30 | 2-fold CV (no dev) | 0.3000 | 0.4000 | 0.3500 | **0.4500** (α varies, Δ +12.5%) |"
+    assert lines[3] == "| d | – | stability | failed | failed | failed | failed |"
     assert "- d/m/task_arithmetic stability: ValueError: too few α" in lines
     distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
     assert distance[2:] == ["| d | m | NQC | 0.5 | varies | 0.3800 | -0.0700 |"]  # stability: failed, left out
-    assert r"failed & failed" in tables.latex(tables.cells_table(found, "ndcg@10"))
+    assert r"failed & failed" in tables.latex(table)
     assert list(csv.DictReader(tables.csv_text(found).splitlines()))[4]["failed"] == "ValueError: too few α"
 
 
@@ -302,7 +330,9 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
                 "alpha": 0.5, "lam": 0.3, "folds": folds[:1]}  # fmt: skip
             (folder).mkdir(parents=True)
             (folder / "per_query.json").write_text(json.dumps({"test": per_query}))
-            (folder / "metrics.json").write_text(json.dumps({"selection": chosen}))
+            lams = {"bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # each system's own
+            warnings = {"no_candidates": ["7", "9"]} if selection == "nqc" else {}
+            (folder / "metrics.json").write_text(json.dumps({"selection": chosen, "lam": lams, "warnings": warnings}))
         record_failure(grid.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
         return subprocess.CompletedProcess(command, 1)
 
@@ -318,6 +348,10 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
     cv = next(r for r in found if r["selection"] == "cross_validation" and r["system"] == "task_arithmetic")
     assert cv["alpha"] is None and cv["folds"] == "0.5/0.3 1/0.3" and cv["ndcg@10"] == pytest.approx(0.375)
     assert list(found[0]) == list(stability[0])  # one csv header for both
-    assert "| cranfield | stability | failed | failed | failed | failed |" in tables.markdown(
-        tables.cells_table(found, "ndcg@10")
+    nqc = {r["system"]: r for r in found if r["selection"] == "nqc"}
+    assert {s: r["lam"] for s, r in nqc.items()} == {
+        "bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # fmt: skip
+    assert nqc["bm25"]["queries"] == 2 and nqc["task_arithmetic"]["warnings"] == "no_candidates: 7 9"
+    assert "| cranfield | – | stability | failed | failed | failed | failed |" in tables.markdown(
+        tables.cells_table(found, "ndcg@10", cfg.significance)
     )

@@ -1,6 +1,8 @@
 """Measures as values: the names configs, ``metrics.json`` and W&B use, and the trec_eval measure each one is.
 
 ``ndcg@10``, ``precision@10``, ``map@100``, ``recall@100``, ``mrr``, ...; ``-l<n>`` sets the relevance level.
+ir_measures' own names are measures too (``nDCG@10``, ``P@10``, ``P(rel=2)@10``, ``Judged@10``, ``R@100``,
+``AP@100``, ``RR``): the name a user wrote is the name in every output.
 A config names its measures before anything is computed, so they are checked here, in the config layer;
 ``taskvec_ir.ir.evaluation`` computes them.
 """
@@ -29,16 +31,21 @@ _MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(?:@(?P<k>\d+))?(?:-l(?P<rel>\d+))?$
 
 
 def trec_measure(measure: str):
-    """The ir_measures measure that ``measure`` names; a ValueError naming the key for anything else."""
+    """The ir_measures measure that ``measure`` names (our name, or ir_measures'); a UserError naming the key for
+    anything else."""
     import ir_measures
 
     match = _MEASURE.match(measure)
     name = match and match["name"]
     if name not in TREC_MEASURES:
-        raise UserError(
-            f"measures: '{measure}' is not a measure taskvec-ir computes ({', '.join(TREC_MEASURES)}, with @k "
-            "where it takes a cut-off and -l<n> for a relevance level, e.g. ndcg@10, precision@10-l2)"
-        )
+        found = _ir_measures_measure(measure)
+        if found is None:
+            raise UserError(
+                f"measures: '{measure}' is not a measure taskvec-ir computes ({', '.join(TREC_MEASURES)}, with @k "
+                "where it takes a cut-off and -l<n> for a relevance level, e.g. ndcg@10, precision@10-l2; or an "
+                "ir_measures name, e.g. nDCG@10, P(rel=2)@10, Judged@10)"
+            )
+        return found
     trec_name, cutoff = TREC_MEASURES[name]
     if cutoff is True and match["k"] is None:
         raise UserError(f"measures: '{measure}' needs a cut-off (e.g. {name}@10)")
@@ -50,6 +57,17 @@ def trec_measure(measure: str):
     if match["rel"] is not None:
         found = found(rel=int(match["rel"]))
     return found @ int(match["k"]) if match["k"] is not None else found
+
+
+def _ir_measures_measure(measure: str):
+    """The measure ir_measures parses ``measure`` as, where one of its providers computes it; else None."""
+    import ir_measures
+
+    try:
+        found = ir_measures.parse_measure(measure)
+    except (NameError, ValueError, SyntaxError, TypeError):
+        return None
+    return found if ir_measures.DefaultPipeline.supports(found) else None
 
 
 def check_measures(measures: Sequence[str]) -> None:

@@ -599,6 +599,26 @@ class TableConfig:
         _positive(self.cells_at_once, "table.cells_at_once")
 
 
+SIGNIFICANCE_TESTS = ("t_test", "randomization")
+CORRECTIONS = ("bonferroni", "holm")
+
+
+@dataclass
+class SignificanceConfig:
+    """How a sweep's report and a table of cells test a system against its baselines, per query of the test split
+    (``taskvec_ir.reporting.report``)."""
+
+    test: str = "t_test"  # t_test (paired, as the paper) | randomization (Fisher's paired randomization test)
+    correction: str = "bonferroni"  # bonferroni: over a row's baselines (the paper) | holm: over a table's tests
+    permutations: int = 10000  # the randomization test's random sign flips (exact below 2^n ≤ this many)
+    seed: int = 0  # of the randomization test's sign flips
+
+    def __post_init__(self):
+        _one_of(self.test, SIGNIFICANCE_TESTS, "significance.test")
+        _one_of(self.correction, CORRECTIONS, "significance.correction")
+        _positive(self.permutations, "significance.permutations")
+
+
 @dataclass
 class Config:
     """One experiment, as ``conf/config.yaml`` composes it."""
@@ -622,6 +642,7 @@ class Config:
     sweep: SweepConfig | None = None
     selection: SelectionConfig = field(default_factory=SelectionConfig)  # α and λ chosen by the job (conf/selection/)
     table: TableConfig = field(default_factory=TableConfig)  # task=table: the grid (conf/experiment/*table*)
+    significance: SignificanceConfig = field(default_factory=SignificanceConfig)  # a report's and a table's tests
 
     def __post_init__(self):
         _one_of(self.task, TASKS, "task")

@@ -33,12 +33,20 @@ def evaluate_run(
     judged = {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items() if docs}
     if not judged:
         raise UserError("the qrels hold no judgement: nothing to evaluate")
-    wanted = {trec_measure(m): m for m in measures}
+    wanted: dict = {}  # ir_measures' measure -> the names it was asked for by (ndcg@10 and nDCG@10 are one)
+    for m in measures:
+        wanted.setdefault(trec_measure(m), []).append(m)
     per_query = {m: dict.fromkeys(judged, 0.0) for m in measures}
-    evaluator = ir_measures.pytrec_eval.evaluator(list(wanted), judged)
     ranked = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if docs and q in judged}
-    for metric in evaluator.iter_calc(ranked):
-        per_query[wanted[metric.measure]][metric.query_id] = float(metric.value)
+    # trec_eval computes what it can; the rest (e.g. Judged@k) by the ir_measures provider that does
+    trec = [m for m in wanted if ir_measures.pytrec_eval.supports(m)]
+    others = [m for m in wanted if m not in trec]
+    evaluators = [ir_measures.pytrec_eval.evaluator(trec, judged)] if trec else []
+    evaluators += [ir_measures.evaluator(others, judged)] if others else []
+    for evaluator in evaluators:
+        for metric in evaluator.iter_calc(ranked):
+            for name in wanted[metric.measure]:
+                per_query[name][metric.query_id] = float(metric.value)
     means = {m: float(np.mean(list(values.values()))) for m, values in per_query.items()}
     return means, per_query
 

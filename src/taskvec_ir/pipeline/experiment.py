@@ -13,13 +13,14 @@ candidates by a set of weights). This class fuses and evaluates the systems of `
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskvec_ir.config.measures import MEASURES
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import Config, DatasetConfig, ModelConfig, RetrieverConfig
+from taskvec_ir.config.systems import BM25
 from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.models.model_pool import POOL, ModelPool
 from taskvec_ir.pipeline.first_stage import FirstStage, Run
@@ -116,19 +117,27 @@ class Experiment:
         log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
         return best, values
 
+    def own_lambdas(
+        self, split: str, systems: Sequence[str], grid: Sequence[float], measure: str
+    ) -> dict[str, float | None]:
+        """Each fused system's best λ of ``grid`` on ``split`` (``best_lambda``; BM25's: None): every system tuned
+        with the same budget, from scores computed once (cached)."""
+        return {s: None if s == BM25 else self.best_lambda(split, s, grid, measure)[0] for s in systems}
+
     def evaluate(
         self,
         split: str,
         systems: Sequence[str],
-        lam: float,
+        lam: float | Mapping[str, float | None],
         runs_dir: Path | None = None,
         measures: Sequence[str] = MEASURES,
     ):
-        """means[system][measure] and per_query[system][measure][query_id]; TREC runs into ``runs_dir``."""
+        """means[system][measure] and per_query[system][measure][query_id], each system fused at ``lam`` (or at
+        its own λ, ``lam[system]``); TREC runs into ``runs_dir``."""
         qrels = self.split(split).qrels
         means, per_query = {}, {}
         for system in systems:
-            run = self.system_run(split, system, lam)
+            run = self.system_run(split, system, lam[system] if isinstance(lam, Mapping) else lam)
             if runs_dir is not None:
                 evaluation.save_trec_run(run, runs_dir / f"{split}.{system}.trec", system)
             means[system], per_query[system] = evaluation.evaluate_run(qrels, run, measures)

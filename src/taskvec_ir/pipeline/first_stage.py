@@ -92,6 +92,28 @@ class FirstStage:
         log.info("BM25 (%s) for %d %s queries", self.retriever.backend, len(queries), split)
         return self.bm25().search(queries, self.retriever.top_k)
 
+    def warnings(self, split: str) -> dict[str, list[str]]:
+        """The split's judged queries that score 0 on every system for want of input, by why (each kind only
+        where it has a query): ``no_text`` (in the qrels, not among the split's queries), ``missing_from_run_file``
+        (``retriever=run_file``: the run file lists no document for it) or ``no_candidates`` (the first stage
+        retrieved nothing, e.g. a query of stopwords only). Each is logged, naming the queries: a mean over the
+        qrels' queries counts them as 0, as trec_eval does, and a reader must know how many did."""
+        queries, qrels = self.split(split).queries, self.split(split).qrels
+        judged = sorted(q for q, docs in qrels.items() if docs)
+        candidates = self.candidates(split)
+        empty = "missing_from_run_file" if self.retriever.backend == "run_file" else "no_candidates"
+        found = {
+            "no_text": [q for q in judged if q not in queries],
+            empty: [q for q in judged if q in queries and not candidates.get(q)],
+        }
+        for kind, ids in found.items():
+            if ids:
+                log.warning(
+                    "Split %r: %d of its %d judged queries score 0 on every system (%s): %s",
+                    split, len(ids), len(judged), kind.replace("_", " "), ", ".join(ids),
+                )  # fmt: skip
+        return {kind: ids for kind, ids in found.items() if ids}
+
     def bm25(self) -> retrieval.Retriever:
         """BM25 over the corpus (its index built once into the cache), whatever the first stage is."""
         dataset, retriever = self.dataset, self.retriever

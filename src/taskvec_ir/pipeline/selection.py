@@ -31,6 +31,10 @@ considered is scored through the experiment's cache, so the α values a dev swee
 Neither of the last two can choose λ, so both fuse at λ = ``selection.lam``: more BM25 weight always makes
 runs agree more, and NQC of the model's scores does not depend on λ.
 
+The fused baselines (ΘT, α = 1, ΘD) get their own λ by the same procedure with the same budget (``lam.grid``,
+on the same queries and folds; ``selection.lam`` where the method cannot choose λ), so that TA's extra tuning
+is not what makes it win (``baseline_lambdas``).
+
 A criterion undefined for a query (NQC where the corpus score is 0, τ of a query with constant scores) leaves
 the query out of that setting's mean, with a warning; the curve counts such queries (``undefined``), a
 setting undefined for every query is NaN and never chosen, and a criterion undefined everywhere is an error.
@@ -50,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from taskvec_ir.config.schema import Config, PseudoQueriesConfig
-from taskvec_ir.config.systems import TASK_ARITHMETIC
+from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data, evaluation
 from taskvec_ir.pipeline.experiment import Experiment, Run
@@ -84,6 +88,15 @@ class Choice:
     folds: list[Fold]
     curve: list[dict]
     details: dict = field(default_factory=dict)
+    baseline_lams: dict[str, list[float]] = field(default_factory=dict)  # each fused baseline's λ, fold by fold
+
+    def lams(self, system: str) -> list[float]:
+        """``system``'s λ in each fold: a baseline's own, else the fold's."""
+        return self.baseline_lams.get(system) or [fold.lam for fold in self.folds]
+
+    def system_lams(self, systems: Sequence[str]) -> dict[str, float | None]:
+        """Each system's λ (None for BM25, and where folds chose differently)."""
+        return {s: None if s == BM25 else _common(self.lams(s)) for s in systems}
 
     @property
     def alpha(self) -> float | None:
@@ -102,8 +115,13 @@ class Choice:
             "alpha": self.alpha,
             "lam": self.lam,
             "folds": [
-                {"queries": None if f.queries is None else len(f.queries), "alpha": f.alpha, "lam": f.lam}
-                for f in self.folds
+                {
+                    "queries": None if f.queries is None else len(f.queries),
+                    "alpha": f.alpha,
+                    "lam": f.lam,
+                    **{f"lam[{system}]": lams[i] for system, lams in self.baseline_lams.items()},
+                }
+                for i, f in enumerate(self.folds)
             ],
             **self.details,
             # JSON has no NaN: an undefined value is null (its row's ``undefined`` says how many queries lacked it)
@@ -420,6 +438,27 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
     return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details)
 
 
+def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:
+    """Give each fused baseline of ``systems`` its own λ in ``choice``, chosen by the selection's own procedure
+    at the baseline's fixed weights: per fold on the other folds' queries (cross-validation), on the pseudo-queries,
+    or ``selection.lam`` (stability and NQC choose no λ). α = 0 and α = 1 are among the α values a selection scores,
+    so this reads cached scores."""
+    grid, objective = list(cfg.lam.grid), cfg.objective
+    for system in systems:
+        if system in (TASK_ARITHMETIC, BM25):
+            continue
+        if choice.method == "cross_validation":
+            runs = ((0.0, lam, experiment.system_run(cfg.split, system, lam)) for lam in grid)  # α fixed: λ varies
+            folds = [fold.queries for fold in choice.folds]
+            tuned = cross_validate(runs, experiment.split(cfg.split).qrels, folds, objective)
+            choice.baseline_lams[system] = [fold.lam for fold in tuned.folds]
+        elif choice.method == "pseudo_queries":
+            name, _ = pseudo_queries(experiment, cfg.selection.pseudo_queries)
+            choice.baseline_lams[system] = [experiment.best_lambda(name, system, grid, objective)[0]]
+        else:
+            choice.baseline_lams[system] = [cfg.selection.lam]
+
+
 def evaluate_choice(
     experiment: Experiment,
     split: str,
@@ -429,13 +468,13 @@ def evaluate_choice(
     runs_dir: Path | None = None,
 ):
     """means[system][measure] and per_query[system][measure][query] of ``split``, each fold's queries run at
-    its setting (every system at the fold's λ, Θ' at its α); TREC runs into ``runs_dir``."""
+    its setting (every system at its λ in the fold, Θ' at the fold's α); TREC runs into ``runs_dir``."""
     qrels = experiment.split(split).qrels
     means, per_query = {}, {}
     for system in systems:
         run = {}
-        for fold in choice.folds:
-            fused = experiment.system_run(split, system, fold.lam, experiment.spec.merge.at(fold.alpha))
+        for fold, lam in zip(choice.folds, choice.lams(system), strict=True):
+            fused = experiment.system_run(split, system, lam, experiment.spec.merge.at(fold.alpha))
             run.update(fused if fold.queries is None else {q: fused[q] for q in fold.queries if q in fused})
         if runs_dir is not None:
             evaluation.save_trec_run(run, runs_dir / f"{split}.{system}.trec", system)

@@ -1,48 +1,120 @@
 """The final results of a sweep: significance against baselines, tables (Markdown, LaTeX), the α plot.
 
-Significance follows the paper: a paired t-test per measure between task arithmetic and each baseline
-over the test queries, Bonferroni-corrected for the number of baselines compared.
+Significance follows the paper by default: a paired t-test per measure between task arithmetic and each
+baseline over the test queries, Bonferroni-corrected for the number of baselines compared. ``significance.test``
+may instead be Fisher's paired randomization test, and ``significance.correction`` Holm's step-down
+(``taskvec_ir.config.schema.SignificanceConfig``); a table of cells (``taskvec_ir.runs.table``) tests the same way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+from taskvec_ir.config.schema import SignificanceConfig
 from taskvec_ir.config.systems import MARKS, System
 from taskvec_ir.reporting import tables
 from taskvec_ir.storage.outputs import atomic_path
 
 PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]  # system -> measure -> query_id -> value
+Key = TypeVar("Key", bound=Hashable)
 
 
-def paired_t_tests(per_query: PerQuery, system: str, baselines: Sequence[str], measures: Sequence[str]) -> dict:
-    """Bonferroni-corrected p-values of ``system`` against each baseline: p[baseline][measure]."""
-    from scipy.stats import ttest_rel
+def p_value(ours: Sequence[float], theirs: Sequence[float], settings: SignificanceConfig) -> float:
+    """The two-sided p-value of a paired test of ``ours`` against ``theirs`` (the same queries, in order):
+    the paired t-test, or Fisher's randomization test of the mean difference (each query's pair swapped at
+    random, ``settings.permutations`` times, seeded; every swap when 2^queries is fewer). Identical values
+    give no evidence of a difference: 1."""
+    import numpy as np
+    from scipy.stats import permutation_test, ttest_rel
 
-    p_values: dict[str, dict[str, float]] = {}
-    for baseline in baselines:
-        p_values[baseline] = {}
-        for measure in measures:
-            queries = sorted(per_query[system][measure])
-            ours = [per_query[system][measure][q] for q in queries]
+    if settings.test == "t_test":
+        p = float(ttest_rel(ours, theirs).pvalue)
+    else:
+        p = permutation_test(
+            (np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)),
+            lambda x, y, axis: np.mean(x - y, axis=axis),
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=settings.permutations,
+            alternative="two-sided",
+            rng=settings.seed,
+        ).pvalue
+    return 1.0 if math.isnan(p) else min(1.0, float(p))  # scipy's t-test gives nan where every difference is 0
+
+
+def adjust(p_values: Mapping[Key, float], correction: str) -> dict[Key, float]:
+    """One family of p-values adjusted for its number of tests m: Bonferroni (p·m) or Holm's step-down (the i-th
+    smallest times m − i + 1, never below the adjusted one before it), each at most 1."""
+    m = len(p_values)
+    if correction == "bonferroni":
+        return {key: min(1.0, p * m) for key, p in p_values.items()}
+    adjusted, running = {}, 0.0
+    for i, (key, p) in enumerate(sorted(p_values.items(), key=lambda item: item[1])):
+        running = max(running, min(1.0, (m - i) * p))
+        adjusted[key] = running
+    return {key: adjusted[key] for key in p_values}
+
+
+def adjust_table(p_values: Mapping[tuple[int, str, str], float], correction: str) -> dict[tuple[int, str, str], float]:
+    """A table's p-values, keyed (row, baseline, measure), adjusted: Bonferroni within each row and measure (over
+    the row's baselines, as the paper), or Holm over all of a measure's tests in the table."""
+    families: dict[tuple, dict] = {}
+    for key, p in p_values.items():
+        row, _, measure = key
+        families.setdefault((measure,) if correction == "holm" else (row, measure), {})[key] = p
+    return {key: p for family in families.values() for key, p in adjust(family, correction).items()}
+
+
+def significance(
+    per_query: PerQuery, system: str, baselines: Sequence[str], measures: Sequence[str], settings: SignificanceConfig
+) -> dict[str, dict[str, float]]:
+    """Unadjusted p-values of ``system`` against each baseline over the queries of ``system``'s results:
+    p[baseline][measure]."""
+    found: dict[str, dict[str, float]] = {baseline: {} for baseline in baselines}
+    for measure in measures:
+        queries = sorted(per_query[system][measure])
+        ours = [per_query[system][measure][q] for q in queries]
+        for baseline in baselines:
             theirs = [per_query[baseline][measure][q] for q in queries]
-            p = float(ttest_rel(ours, theirs).pvalue)
-            # Identical per-query values give no evidence of a difference (scipy returns nan).
-            p_values[baseline][measure] = 1.0 if math.isnan(p) else min(1.0, p * len(baselines))
-    return p_values
+            found[baseline][measure] = p_value(ours, theirs, settings)
+    return found
 
 
-def results_table(means: Mapping, p_values: Mapping, system: str, measures: Sequence[str]) -> tables.Table:
-    """Each system's mean of each measure; ``system``'s values carry the marks of the baselines (``p_values``'
-    keys) it differs from significantly."""
+def report_significance(
+    per_query: PerQuery, system: str, baselines: Sequence[str], measures: Sequence[str], settings: SignificanceConfig
+) -> dict[str, dict[str, float]]:
+    """A sweep's report: ``system`` against each baseline, adjusted per measure over the baselines (for one row,
+    Bonferroni over the row's baselines and Holm over the table's tests have the same family)."""
+    raw = significance(per_query, system, baselines, measures, settings)
+    adjusted = {m: adjust({b: raw[b][m] for b in baselines}, settings.correction) for m in measures}
+    return {b: {m: adjusted[m][b] for m in measures} for b in baselines}
+
+
+def results_table(
+    means: Mapping,
+    p_values: Mapping,
+    system: str,
+    measures: Sequence[str],
+    settings: SignificanceConfig,
+    lams: Mapping[str, float | None],
+) -> tables.Table:
+    """Each system's λ and mean of each measure; ``system``'s values carry the marks of the baselines (``p_values``'
+    keys) it is significantly better or worse than."""
     symbols = {baseline: MARKS[baseline] for baseline in p_values}
     rows = [
         [
             System(name).heading,
+            "–" if lams.get(name) is None else f"{lams[name]:g}",
             *(
-                tables.Entry(values[m], tables.marks({b: p[m] for b, p in p_values.items()}, symbols))
+                tables.Entry(
+                    values[m],
+                    tables.marks(
+                        {b: p[m] for b, p in p_values.items()}, {b: values[m] - means[b][m] for b in p_values}, symbols
+                    ),
+                )
                 if name == system
                 else tables.Entry(values[m])
                 for m in measures
@@ -50,12 +122,11 @@ def results_table(means: Mapping, p_values: Mapping, system: str, measures: Sequ
         ]
         for name, values in means.items()
     ]
-    legend = ", ".join(f"{mark} differs from {System(b).heading}" for b, mark in symbols.items())
-    footnote = (
-        f"Marks on {System(system).heading}: {legend} (paired t-test, Bonferroni over {len(p_values)} baselines, "
-        f"p < {tables.SIGNIFICANCE})."
+    footnote = f"Marks on {System(system).heading}: " + tables.significance_note(
+        symbols, settings, "per measure" if settings.correction == "holm" else f"over {len(p_values)} baselines"
     )
-    return tables.Table(["system", *measures], rows, footnote=footnote)
+    footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    return tables.Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
 
 
 def sensitivity(trials: Sequence[Mapping]) -> tuple[list[str], list[list]]:

@@ -2,7 +2,9 @@
 
 A sweep's results (``taskvec_ir.reporting.report``) and a table of cells (``taskvec_ir.runs.table``) each
 build a ``Table``: label columns, then numbers (``Entry``) that may carry significance marks, be bold (the
-best) and a note (the α chosen). Both are rendered here, with one significance threshold.
+best) and a note (the α chosen). Both are rendered here, with one significance threshold and one convention for
+its marks: ▲x (▼x) after a value says it is significantly better (worse) than the baseline whose mark is x
+(``taskvec_ir.config.systems.MARKS``: † ΘT, ‡ BM25, § α=1, ¶ ΘD).
 """
 
 from __future__ import annotations
@@ -12,12 +14,24 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC
+from taskvec_ir.config.schema import SignificanceConfig
+from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC
 
 SIGNIFICANCE = 0.05  # every table marks a difference with p below this (after its correction)
-# How a paper writes what Markdown writes as plain text.
-_LATEX = {"_": r"\_", "ΘT": r"$\Theta_T$", "ΘD": r"$\Theta_D$", "α": r"$\alpha$", "λ": r"$\lambda$", "%": r"\%"}
-_LATEX_MARKS = {"†": r"\dagger", "‡": r"\ddagger", "§": r"\S", "¶": r"\P"}
+BETTER, WORSE = "▲", "▼"  # before a baseline's mark: significantly better, or worse, than that baseline
+TESTS = {"t_test": "paired t-test", "randomization": "Fisher's paired randomization test"}
+CORRECTIONS = {"bonferroni": "Bonferroni", "holm": "Holm"}
+# How a paper writes what Markdown writes as plain text (LaTeX marks need amssymb for the triangles).
+_LATEX = {"_": r"\_", "ΘT": r"$\Theta_T$", "ΘD": r"$\Theta_D$", "α": r"$\alpha$", "λ": r"$\lambda$", "%": r"\%",
+          "Δ": r"$\Delta$"}  # fmt: skip
+_LATEX_MARKS = {
+    "†": r"\dagger",
+    "‡": r"\ddagger",
+    "§": r"\S",
+    "¶": r"\P",
+    BETTER: r"\blacktriangle",
+    WORSE: r"\blacktriangledown",
+}
 
 
 @dataclass(frozen=True)
@@ -94,54 +108,133 @@ def _latex_cell(cell) -> str:
     return (rf"\textbf{{{text}}}" if cell.bold else text) + (f" ({latex_text(cell.note)})" if cell.note else "")
 
 
-def marks(p_values: Mapping[str, float | None], symbols: Mapping[str, str]) -> str:
-    """The symbols of the baselines whose p-value is below ``SIGNIFICANCE``, in ``symbols``' order."""
+def marks(
+    p_values: Mapping[str, float | None], differences: Mapping[str, float | None], symbols: Mapping[str, str]
+) -> str:
+    """The symbols of the baselines whose p-value is below ``SIGNIFICANCE``, in ``symbols``' order, each after
+    ``BETTER`` or ``WORSE`` as the value's difference to the baseline's is positive or negative."""
     return "".join(
-        symbol for name, symbol in symbols.items() if p_values.get(name) is not None and p_values[name] < SIGNIFICANCE
+        (BETTER if differences[name] > 0 else WORSE) + symbol
+        for name, symbol in symbols.items()
+        if p_values.get(name) is not None and p_values[name] < SIGNIFICANCE
+    )
+
+
+def significance_note(symbols: Mapping[str, str], settings: SignificanceConfig, family: str) -> str:
+    """What a table's marks say, and how they were tested: the footnote of every table that has them."""
+    legend = ", ".join(f"{symbol} {HEADINGS[baseline]}" for baseline, symbol in symbols.items())
+    return (
+        f"{BETTER}x / {WORSE}x: significantly better / worse than the baseline marked x ({legend}); "
+        f"{TESTS[settings.test]}, two-sided, over the test queries, {CORRECTIONS[settings.correction]} {family}, "
+        f"p < {SIGNIFICANCE}."
     )
 
 
 # -- a table of cells (``task=table``): one row per (cell, selection, system) in, tables out ----------------------
-BASELINES = (IR_MODEL, BM25)  # what a model system of a table of cells is tested against
+# What each system of a table of cells is tested against, in the order of its marks.
+BASELINES = {IR_MODEL: (BM25,), ALPHA_ONE: (IR_MODEL, BM25), TASK_ARITHMETIC: (IR_MODEL, BM25, ALPHA_ONE)}
+MARKED = (IR_MODEL, BM25, ALPHA_ONE)  # every baseline's mark, in that order
 
 
 def selection_label(selection: str, folds: str | None) -> str:
     return {
         "dev": "dev",
-        "cross_validation": f"{len(folds.split()) if folds else ''}-fold CV (no dev)",
+        "cross_validation": f"{len(folds.split())}-fold CV (no dev)" if folds else "CV (no dev)",
         "pseudo_queries": "pseudo-queries",
         "stability": "stability",
         "nqc": "NQC",
     }[selection]
 
 
-def cells_table(rows: list[dict], measure: str) -> Table:
-    """Rows are datasets × selections, column groups are models (× merges): BM25, ΘT, α = 1 and TA (α)."""
+def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig) -> Table:
+    """Rows are datasets × selections (then, with several datasets, each selection's mean over them), column groups
+    are models (× merges): BM25, ΘT, α = 1 and TA (α, Δ% against ΘT)."""
     groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
     merges = len({merge for _, merge in groups}) > 1
+    by_row = _by_row(rows)
     body = []
-    for (dataset, selection), cells in _by_row(rows).items():
-        values = [r[measure] for r in cells.values() if r[measure] is not None]  # a failed selection has none
-        best = round(max(values), 4) if values else None  # the best as printed: equal to 4 places is a tie
+    for (dataset, selection), cells in by_row.items():
         entries = []
         for group in groups:
-            for system in PAPER_ORDER:
-                row = cells.get((*group, system))
-                entries.append(_entry(row, measure, best) if row else Entry(None))
+            found = {system: cells.get((*group, system)) for system in PAPER_ORDER}
+            entries += _group_entries(found, measure, noted=True)
         folds = next((r["folds"] for r in cells.values() if r["folds"]), None)
-        body.append([dataset, selection_label(selection, folds), *entries])
-    legend = ", ".join(f"{MARKS[b]} differs from {HEADINGS[b]}" for b in BASELINES)
+        queries = next((r["queries"] for r in cells.values() if r["queries"] is not None), None)
+        body.append([dataset, "–" if queries is None else str(queries), selection_label(selection, folds), *entries])
+    datasets = list(dict.fromkeys(dataset for dataset, _ in by_row))
+    if len(datasets) > 1:
+        body += _mean_rows(by_row, groups, measure)
+    family = "over all of this table's tests" if settings.correction == "holm" else "over each value's baselines"
     return Table(
-        ["dataset", "selection", *(HEADINGS[s] for _ in groups for s in PAPER_ORDER)],
+        ["dataset", "queries", "selection", *(HEADINGS[s] for _ in groups for s in PAPER_ORDER)],
         body,
-        labels=2,
+        labels=3,
         groups=[(model + (f" ({merge})" if merges else ""), len(PAPER_ORDER)) for model, merge in groups],
-        footnote=f"{measure} on each dataset's test queries; TA = task arithmetic at the α chosen by the row's "
-        "selection (every system fused with BM25 at that selection's λ). "
-        f"Marks (paired t-test on {measure}, Bonferroni, p < {SIGNIFICANCE}): {legend}. "
-        "Bold: the row's best. CV (no dev): α and λ chosen per fold on the other folds' test queries (α shown where "
-        'every fold chose the same, else "varies": table.csv has each fold\'s α/λ).' + _failures_note(rows),
+        footnote=f"{measure} on each dataset's test queries (queries: how many); TA = task arithmetic at the α "
+        "chosen by the row's selection; every fused system at its own λ, chosen by the same selection on the same "
+        "queries (table.csv has each system's λ). Δ: TA's change over ΘT. "
+        f"Marks on {measure}: "
+        + significance_note({b: MARKS[b] for b in MARKED}, settings, family)
+        + " ΘT is tested against BM25; α=1 against ΘT and BM25; TA against ΘT, BM25 and α=1. "
+        "Bold: the best of its model's group. Mean rows: each selection's mean over the datasets it ran on "
+        "(a value only where every dataset has one). CV (no dev): α and λ chosen per fold on the other folds' test "
+        'queries (α shown where every fold chose the same, else "varies": table.csv has each fold\'s α/λ).'
+        + _failures_note(rows),
     )
+
+
+def _group_entries(found: Mapping[str, dict | None], measure: str, noted: bool) -> list[Entry]:
+    """One model group's entries (``PAPER_ORDER``): the best of the group bold, TA's α (where ``noted``) and Δ%."""
+    values = {s: r[measure] for s, r in found.items() if r and not r["failed"] and r[measure] is not None}
+    best = round(max(values.values()), 4) if values else None  # the best as printed: equal to 4 places is a tie
+    entries = []
+    for system, row in found.items():
+        if row is None:
+            entries.append(Entry(None))
+        elif system not in values:
+            entries.append(Entry(None, note="failed" if row["failed"] else ""))
+        else:
+            baselines = BASELINES.get(system, ())
+            notes = [_alpha_note(row)] if noted and system == TASK_ARITHMETIC else []
+            if system == TASK_ARITHMETIC and values.get(IR_MODEL):
+                notes.append(f"Δ {100 * (values[system] - values[IR_MODEL]) / values[IR_MODEL]:+.1f}%")
+            entries.append(
+                Entry(
+                    values[system],
+                    marks(
+                        {b: row.get(f"p_vs_{b}[{measure}]") for b in baselines},
+                        {b: values[system] - values[b] if b in values else None for b in baselines},
+                        {b: MARKS[b] for b in baselines},
+                    ),
+                    bold=round(values[system], 4) == best,
+                    note=", ".join(notes),
+                )
+            )
+    return entries
+
+
+def _alpha_note(row: dict) -> str:
+    return "α varies" if row["alpha"] is None else f"α {row['alpha']:.2g}"  # varies: folds that chose differently
+
+
+def _mean_rows(by_row: dict, groups: list[tuple[str, str]], measure: str) -> list[list]:
+    """Per selection, each system's mean over the datasets (a value only where none of them failed)."""
+    selections: dict[str, list[dict]] = {}
+    for (_, selection), cells in by_row.items():
+        selections.setdefault(selection, []).append(cells)
+    body = []
+    for selection, datasets in selections.items():
+        entries = []
+        for group in groups:
+            found = {}
+            for system in PAPER_ORDER:
+                cells = [d.get((*group, system)) for d in datasets]
+                complete = all(c and not c["failed"] and c[measure] is not None for c in cells)
+                mean = sum(c[measure] for c in cells) / len(cells) if complete else None
+                found[system] = {"failed": None, measure: mean, "alpha": None}
+            entries += _group_entries(found, measure, noted=False)
+        body.append([f"mean ({len(datasets)} datasets)", "", selection_label(selection, None), *entries])
+    return body
 
 
 def _failures_note(rows: list[dict]) -> str:
@@ -159,18 +252,6 @@ def _by_row(rows: list[dict]) -> dict:
     for r in rows:
         table.setdefault((r["dataset"], r["selection"]), {})[(r["model"], r["merge"], r["system"])] = r
     return table
-
-
-def _entry(row: dict, measure: str, best: float | None) -> Entry:
-    if row["failed"]:
-        return Entry(None, note="failed")
-    alpha = "varies" if row["alpha"] is None else f"{row['alpha']:.2g}"  # folds that chose differently
-    return Entry(
-        row[measure],
-        marks({b: row[f"p_vs_{b}[{measure}]"] for b in BASELINES}, {b: MARKS[b] for b in BASELINES}),
-        bold=round(row[measure], 4) == best,
-        note=f"α {alpha}" if row["system"] == TASK_ARITHMETIC else "",
-    )
 
 
 def label_free_distance(rows: list[dict], measure: str) -> Table:

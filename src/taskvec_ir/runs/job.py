@@ -19,7 +19,7 @@ from typing import Protocol
 
 from taskvec_ir.config.schema import PRIMARY, AdaptConfig, Config, WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
-from taskvec_ir.config.systems import MERGED, TASK_ARITHMETIC
+from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
@@ -132,6 +132,8 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         evaluate = _evaluate_selected if cfg.selection.method is not None else _evaluate_as_configured
         outcome = evaluate(cfg, experiment, out_dir, run)
         tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merged))
+        outcome.extra["warnings"] = warnings = experiment.first_stage.warnings(cfg.split)
+        outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
         header = report(outcome, run) if report is not None else outcome.header
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
@@ -167,14 +169,16 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
             "lam": {**asdict(cfg.lam), "used": lam, **used_lam},
         },
     )
-    means, per_query = experiment.evaluate(cfg.split, cfg.systems, lam, out_dir / "runs", cfg.measures)
+    lams = system_lambdas(cfg, experiment, lam)
+    means, per_query = experiment.evaluate(cfg.split, cfg.systems, lams, out_dir / "runs", cfg.measures)
     result = {"lam": lam}
-    summary = {"alpha": cfg.alpha.value, "lam": lam}
+    summary = {"alpha": cfg.alpha.value, "lam": lam, **{f"lam/{s}": v for s, v in lams.items() if v is not None}}
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
         write_json(result, out_dir / "objective.json")
     outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
+    outcome.extra["lam"] = lams
     outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
     if outcome.merged:
         outcome.merge = outcome.extra["merge"] = experiment.merge_diagnostics()
@@ -182,6 +186,20 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
     if cfg.save_merged:
         outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
     return outcome
+
+
+def system_lambdas(cfg: Config, experiment: Experiment, lam: float) -> dict[str, float | None]:
+    """Each system's λ: task arithmetic's ``lam``; each fused baseline's its own, chosen as task arithmetic's was,
+    from ``lam.grid`` by the objective (on the evaluated split where ``lam.value`` is null; on the tuning split
+    in a sweep's final evaluation), so every system has the same tuning budget; ``lam`` where it was given."""
+    final = cfg.sweep is not None and cfg.sweep.final and cfg.lam.grid  # a sweep whose trials chose λ from the grid
+    tune_split = cfg.split if cfg.lam.value is None else cfg.sweep.tune_split if final else None
+    baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
+    if tune_split is None:
+        own = {s: None if s == BM25 else lam for s in baselines}
+    else:
+        own = experiment.own_lambdas(tune_split, baselines, cfg.lam.grid, cfg.objective)
+    return {s: lam if s == TASK_ARITHMETIC else own[s] for s in cfg.systems}
 
 
 def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
@@ -192,6 +210,7 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
 
     choice = selection.choose(experiment, cfg)
     tracking.update_config(run, used_by_selection(cfg, choice))
+    selection.baseline_lambdas(experiment, cfg, choice, cfg.systems)
     means, per_query = selection.evaluate_choice(
         experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
     )
@@ -220,6 +239,7 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     result = {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
     outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
     outcome.extra["selection"] = chosen
+    outcome.extra["lam"] = choice.system_lams(cfg.systems)
     return outcome
 
 

@@ -590,8 +590,9 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
 
 
 class FinalReport:
-    """What the final evaluation adds to its job: paired t-tests of task arithmetic against each baseline
-    (Bonferroni), Markdown and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
+    """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
+    paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), Markdown
+    and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
     ‖τ‖ per layer, and the report with the study as a W&B artifact."""
 
     FILES = (
@@ -613,8 +614,12 @@ class FinalReport:
 
         cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
         baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
-        p_values = report.paired_t_tests(outcome.per_query, TASK_ARITHMETIC, baselines, cfg.measures)
-        results = report.results_table(means, p_values, TASK_ARITHMETIC, cfg.measures)
+        p_values = report.report_significance(
+            outcome.per_query, TASK_ARITHMETIC, baselines, cfg.measures, cfg.significance
+        )
+        results = report.results_table(
+            means, p_values, TASK_ARITHMETIC, cfg.measures, cfg.significance, outcome.extra["lam"]
+        )
         write_json(p_values, out_dir / "significance.json")
         (best,) = [t for t in self.trials if t["number"] == self.best_trial]
         chosen = ", ".join(

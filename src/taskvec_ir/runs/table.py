@@ -34,7 +34,7 @@ from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
-from taskvec_ir.reporting.tables import BASELINES
+from taskvec_ir.reporting.tables import BASELINES, MARKED
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.storage.outputs import FAILURE_FILE, atomic_path, write_json
 
@@ -220,44 +220,48 @@ class Grid:
 
     # -- the compiled table ----------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
-        """One row per (cell, selection, system): the chosen α and λ (None where cross-validation's folds chose
-        differently: ``folds`` holds each fold's), every measure's mean over the test queries, and the p-values
-        (paired t-test, Bonferroni over BASELINES) against ΘT and BM25; a selection not done: rows that say why
-        (``failed``), with no values."""
-        measures, rows = list(self.cfg.measures), []
+        """One row per (cell, selection, system): the chosen α, the system's own λ (None where cross-validation's
+        folds chose differently: ``folds`` holds each fold's), the number of test queries, every measure's mean
+        over them, the p-values against the system's baselines (``tables.BASELINES``, as ``significance`` tests and
+        corrects them), and the job's warnings (queries that scored 0 for want of input); a selection not done:
+        rows that say why (``failed``), with no values."""
+        measures, shown, rows = list(self.cfg.measures), self.shown_measures(), []
+        p_columns = [f"p_vs_{b}[{m}]" for m in shown for b in MARKED]
+        raw: dict[tuple[int, str, str], float] = {}  # (row, baseline, measure) -> unadjusted p-value
         for cell in self.cells:
             missing = self.missing(cell)
             for selection in cell.selections(self.cfg.table.selections):
                 labels = {"dataset": cell.dataset, "model": cell.model, "merge": cell.merge, "selection": selection}
                 if selection in missing:
-                    p_values = [f"p_vs_{b}[{m}]" for m in self.shown_measures() for b in BASELINES]
-                    failed = {"alpha": None, "lam": None, **dict.fromkeys([*measures, *p_values]), "folds": None}
-                    failed["failed"] = self.failure(cell, selection)
+                    failed = {"alpha": None, "lam": None, "queries": None, **dict.fromkeys([*measures, *p_columns])}
+                    failed.update(folds=None, warnings=None, failed=self.failure(cell, selection))
                     rows += [{**labels, "system": system, **failed} for system in PAPER_ORDER]
                     continue
                 folder = self.result_dir(cell, selection)
                 per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
+                metrics = json.loads((folder / "metrics.json").read_text())
                 alpha, lam, folds = self.choice(cell, selection)
+                warnings = "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
                 for system in PAPER_ORDER:
-                    values = per_query[system]
-                    baselines = {BM25: [], IR_MODEL: [BM25]}.get(system, list(BASELINES))
-                    tests = report.paired_t_tests(per_query, system, baselines, measures)
+                    baselines = BASELINES.get(system, ())
+                    tests = report.significance(per_query, system, baselines, shown, self.cfg.significance)
+                    raw.update({(len(rows), b, m): tests[b][m] for b in baselines for m in shown})
                     rows.append(
                         {
                             **labels,
                             "system": system,
                             "alpha": {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0}.get(system, alpha),
-                            "lam": None if system == BM25 else lam,
-                            **{m: _mean(values[m]) for m in measures},
-                            **{
-                                f"p_vs_{b}[{m}]": tests[b][m] if b in tests else None
-                                for m in self.shown_measures()
-                                for b in BASELINES
-                            },
+                            "lam": metrics["lam"].get(system) if "lam" in metrics else None if system == BM25 else lam,
+                            "queries": len(per_query[system][measures[0]]),
+                            **{m: _mean(per_query[system][m]) for m in measures},
+                            **dict.fromkeys(p_columns),
                             "folds": folds,
+                            "warnings": warnings or None,
                             "failed": None,
                         }
                     )
+        for (row, baseline, measure), p in report.adjust_table(raw, self.cfg.significance.correction).items():
+            rows[row][f"p_vs_{baseline}[{measure}]"] = p
         return rows
 
     def shown_measures(self) -> list[str]:
@@ -278,7 +282,7 @@ class Grid:
 def _results_config(config: Config) -> dict:
     """What of a cell's config its results depend on, as JSON values."""
     values = json.loads(json.dumps(asdict(config), default=str))
-    for key in ("table", "cache", "wandb", "data", "task"):
+    for key in ("table", "cache", "wandb", "data", "task", "significance"):  # significance: compiled, not run
         values.pop(key)
     return values
 
@@ -323,7 +327,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     failures = grid.run()
     rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
     measure = cfg.objective
-    shown = {m: tables.cells_table(rows, m) for m in grid.shown_measures()}
+    shown = {m: tables.cells_table(rows, m, cfg.significance) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
     text = {
         "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
