@@ -191,7 +191,12 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
     test_qrels.write_text(kept)
     output = sweep(tmp_path / "sweep", *dataset, "hydra.sweeper.n_trials=3").stdout
     assert "3 of 3 trials complete" in output and len(trial_dirs(tmp_path / "sweep")) == 3
-    assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == ["test", "merge"]
+    assert list(json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())) == [
+        "test",
+        "lam",
+        "merge",
+        "warnings",
+    ]
 
 
 def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finished):
@@ -243,7 +248,7 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     sweep(tmp_path / "sweep", *beir, name="alpha")
     assert results(tmp_path / "sweep")["n_complete"] == 2
     for trial in trial_dirs(tmp_path / "sweep"):
-        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "merge"]
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]
     assert "test" in json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())
 
     test_only = write_beir_folder(tmp_path / "test_only", {"test": 6})

@@ -211,7 +211,9 @@ def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_t
     found = rows(tmp_path)
     assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
     assert all(r["failed"].startswith("selection.alphas: stability") for r in found if r["selection"] == "stability")
-    assert "| cranfield_split | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
+    assert (
+        "| cranfield_split | – | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
+    )
 
 
 @pytest.mark.slow
