@@ -721,6 +721,10 @@ class SweeperConfig:
     n_trials: int = 20  # the study's target: completed trials count toward it
     n_jobs: int = 1  # trials launched at once
     max_failure_rate: float = 0.0  # share of n_trials allowed to fail (each failed trial is replaced)
+    # Seconds between a sweeper's heartbeats for its running trials; a trial without one for grace_period has lost
+    # its sweeper (on any node) and is failed and run again by another: see taskvec_ir.runs.sweeping.Heartbeats.
+    heartbeat_interval: int = 30
+    grace_period: int = 120
     params: dict[str, str] = field(default_factory=dict)  # key -> interval(...), range(...), choice(...)
 
 
