@@ -57,7 +57,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import JobOutcome, open_experiment
 from taskvec_ir.runs.search_space import Dimension, search_space
-from taskvec_ir.storage.outputs import atomic_path, redact_url
+from taskvec_ir.storage.outputs import atomic_path, redact_url, refuse_password
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
@@ -253,6 +253,7 @@ class OptunaSweep(Sweeper):
         return f"sweep.study={_hydra_value(described)}"
 
     def _check_settings(self) -> None:
+        refuse_password(self.storage, "hydra.sweeper.storage")
         if self.direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
         for key in ("n_trials", "n_jobs"):
