@@ -343,13 +343,19 @@ def _absolute_storage(storage: str | None) -> str | None:
 
 
 def _open_study(name, storage: optuna.storages.BaseStorage | None, sampler, direction) -> optuna.Study:
-    """The study, created if new. Workers starting together race to create it: the storage lets one win (a
-    unique study name; sqlite may also refuse a concurrent schema creation), and the losers load it."""
+    """The study, created if new (see ``_racing``)."""
+    return _racing(
+        optuna.create_study, study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+    )
+
+
+def _racing(create: Callable[..., T], **kwargs) -> T:
+    """``create(**kwargs)`` (a study, or the storage's schema) when workers starting together race to create it: the
+    storage lets one win (a unique study name; sqlite may also refuse a concurrent schema creation), and the losers
+    load it."""
     for attempt in range(10):
         try:
-            return optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
-            )
+            return create(**kwargs)
         except (optuna.exceptions.DuplicatedStudyError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             if attempt == 9:
                 raise
@@ -438,8 +444,9 @@ class Heartbeats:
             None
             if url is None
             else _retry(
+                _racing,
                 optuna.storages.RDBStorage,
-                url,
+                url=url,
                 heartbeat_interval=interval,
                 grace_period=grace_period,
                 heartbeat_stale_trial_callback=_settle_stale,
