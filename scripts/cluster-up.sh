@@ -3,7 +3,7 @@
 #   * a one-node SLURM cluster (munged, slurmctld, slurmd) with a CPU partition, and its accounting (slurmdbd
 #     on MariaDB): sacct is how submitit, behind launcher=slurm, learns that a job was cancelled or timed out;
 #   * a PostgreSQL server on loopback with a role and database for Optuna's RDB storage.
-# Safe to run again: whatever already runs is reused as it is, and the same two lines come out.
+# Safe to run again: whatever already runs is reused as it is, and the same three lines come out.
 #
 # stdout carries exactly three lines, for `eval "$(make -s --no-print-directory cluster-up)"`:
 #   OPTUNA_STORAGE=postgresql://taskvec@127.0.0.1:<port>/taskvec
