@@ -78,7 +78,8 @@ bench: install
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done
 
 # Real servers for the cluster tests (root; Debian's slurm-wlm, munge and postgresql): a one-node SLURM and a
-# loopback PostgreSQL. cluster-up prints two lines to eval, OPTUNA_STORAGE=... and SLURM_PARTITION=...:
+# loopback PostgreSQL. cluster-up prints three lines to eval, OPTUNA_STORAGE=... (no password), PGPASSFILE=... (where
+# libpq finds it) and SLURM_PARTITION=...:
 #   eval "$(make -s --no-print-directory cluster-up)"
 # '@' keeps make's echo of the command off stdout. make turns the script's 77 (not root) into 2: callers
 # that must tell the two apart run scripts/cluster-up.sh themselves.

@@ -3,11 +3,13 @@
 #   * a one-node SLURM cluster (munged, slurmctld, slurmd) with a CPU partition, and its accounting (slurmdbd
 #     on MariaDB): sacct is how submitit, behind launcher=slurm, learns that a job was cancelled or timed out;
 #   * a PostgreSQL server on loopback with a role and database for Optuna's RDB storage.
-# Safe to run again: whatever already runs is reused as it is, and the same two lines come out.
+# Safe to run again: whatever already runs is reused as it is, and the same three lines come out.
 #
-# stdout carries exactly two lines, for `eval "$(make -s --no-print-directory cluster-up)"`:
-#   OPTUNA_STORAGE=postgresql://taskvec:<password>@127.0.0.1:<port>/taskvec
+# stdout carries exactly three lines, for `eval "$(make -s --no-print-directory cluster-up)"`:
+#   OPTUNA_STORAGE=postgresql://taskvec@127.0.0.1:<port>/taskvec
+#   PGPASSFILE=/etc/taskvec-ir/optuna.pgpass
 #   SLURM_PARTITION=debug
+# The URL holds no password (taskvec-ir refuses one): libpq reads it from the password file PGPASSFILE names.
 # Everything else (progress, apt, errors) goes to stderr.
 #
 # Exit codes: 0 ready; 77 not root (callers skip the cluster tests on it); anything else is a failure.
@@ -23,6 +25,7 @@ PG_DB=taskvec
 # The password is made once per machine and kept here (root only), so re-runs print the same URL
 # without a password living in the repository.
 PG_PASSWORD_FILE=/etc/taskvec-ir/optuna-db-password
+PG_PASSFILE=/etc/taskvec-ir/optuna.pgpass  # the same password as libpq reads it: host:port:database:user:password
 SLURMDBD_PASSWORD_FILE=/etc/taskvec-ir/slurmdbd-db-password
 SLURM_CONF=/etc/slurm/slurm.conf
 SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
@@ -306,6 +309,10 @@ if ! can_log_in; then
     can_log_in || die "cannot log in to PostgreSQL as $PG_ROLE over 127.0.0.1:$pg_port"
 fi
 
+# libpq ignores a password file that others may read.
+(umask 077 && echo "127.0.0.1:$pg_port:$PG_DB:$PG_ROLE:$pg_password" >"$PG_PASSFILE.new" && mv "$PG_PASSFILE.new" "$PG_PASSFILE")
+
 say "ready: SLURM partition $PARTITION on $host ($cpus CPUs, ${real_mem} MB), PostgreSQL $pg_version on 127.0.0.1:$pg_port"
-echo "OPTUNA_STORAGE=postgresql://$PG_ROLE:$pg_password@127.0.0.1:$pg_port/$PG_DB" >&3
+echo "OPTUNA_STORAGE=postgresql://$PG_ROLE@127.0.0.1:$pg_port/$PG_DB" >&3
+echo "PGPASSFILE=$PG_PASSFILE" >&3
 echo "SLURM_PARTITION=$PARTITION" >&3

@@ -20,8 +20,13 @@ CRANFIELD_DEV = ["dataset=cranfield", "+dataset.splits.dev={sample_of:test,fract
 
 @dataclass(frozen=True)
 class Cluster:
-    storage: str  # OPTUNA_STORAGE: a PostgreSQL database for Optuna
+    storage: str  # OPTUNA_STORAGE: a PostgreSQL database for Optuna, its URL without the password
     partition: str  # SLURM_PARTITION
+    password_file: Path  # PGPASSFILE: the database's password, for libpq
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip().rpartition(":")[2]
 
     def study(self, name: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=self.storage)

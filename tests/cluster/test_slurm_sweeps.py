@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from servers import (
     wait_for,
 )
 
-FAIL = optuna.trial.TrialState.FAIL
+FAIL, RUNNING = optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING
 
 
 def slurm_job_of(job_dir: Path) -> dict | None:
@@ -105,6 +106,43 @@ def test_a_sweeper_killed_outright_is_resumed_by_the_same_command(cluster, tripl
     assert_no_trial_lost_or_counted_twice(cluster, study_name, 2)
     assert 0 in {t.number for t in cluster.trials(study_name, FAIL)}
     assert orphan["job_id"] not in slurm_jobs(name), "the killed sweeper's trial job still runs"
+
+
+def on_another_node(command: list, hostname: str) -> list:
+    """``command`` in a UTS namespace of its own named ``hostname``: to the sweeper, another node of the cluster."""
+    return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *command]
+
+
+def test_a_sweeper_lost_on_another_node_is_replaced_within_the_grace_period(
+    cluster, triple, mirror_dir, tmp_path, study_name
+):
+    interval, grace = 2, 10
+    settings = ["hydra.sweeper.n_jobs=1", f"hydra.sweeper.heartbeat_interval={interval}"]
+    settings.append(f"hydra.sweeper.grace_period={grace}")
+    lost_work, live_work, live_log = tmp_path / "lost", tmp_path / "live", tmp_path / "live.log"
+    lost = start(
+        on_another_node(sweep_command(cluster, study_name, lost_work, triple, 2, 10, *settings), "node-lost"),
+        process_env(mirror_dir, faults="0:hang"),
+        tmp_path / "lost.log",
+    )
+    orphan = wait_for(lambda: slurm_job_of(lost_work / "sweep" / "trial_0"), 300, "trial 0's SLURM job to start")
+    live = start(
+        sweep_command(cluster, study_name, live_work, triple, 2, 10, *settings), process_env(mirror_dir), live_log
+    )
+    wait_for(lambda: "Waiting for 1 trials running in other sweepers" in live_log.read_text(), 300, "trial 1 to end")
+    time.sleep(grace + 2 * interval)  # the lost sweeper's heartbeats keep its trial while it lives
+    assert cluster.trials(study_name)[0].state == RUNNING
+    lost.send_signal(signal.SIGKILL)
+    lost.wait()
+    # The live sweeper looks every WAIT_S (5 s) while it waits.
+    wait_for(lambda: cluster.trials(study_name)[0].state == FAIL, grace + interval + 5 + 5, "trial 0 to be failed")
+    output = finish(live, live_log)
+    assert "Trial 0 failed: its sweeper (node-lost:" in output
+    assert f"Cancelling SLURM job {orphan.get('array', orphan['job_id'])} of trial 0" in output
+    complete = assert_no_trial_lost_or_counted_twice(cluster, study_name, 2)
+    (again,) = [t for t in complete if t.system_attrs.get("failed_trial") == 0]  # trial 0, run again
+    assert again.params == cluster.trials(study_name)[0].params
+    assert orphan["job_id"] not in slurm_jobs(job_name(study_name)), "the lost sweeper's trial job still runs"
 
 
 def test_a_database_restart_mid_sweep_is_waited_out(cluster, triple, mirror_dir, tmp_path, study_name):

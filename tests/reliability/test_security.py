@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from taskvec_ir.config.schema import CONFIG_DIR, ScorerConfig
+from taskvec_ir.errors import UserError
 from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
 from taskvec_ir.models.scoring import load_scorer
 from taskvec_ir.runs.compose import compose
@@ -206,3 +207,24 @@ def test_redact_url_hides_only_the_password():
     assert redact_url("postgresql://user:pw@db:5432/optuna") == "postgresql://user:***@db:5432/optuna"
     assert redact_url("mysql://user@db/optuna") == "mysql://user@db/optuna"
     assert redact_url("sqlite:////abs/optuna.db") == "sqlite:////abs/optuna.db" and redact_url(None) is None
+
+
+@pytest.mark.parametrize(
+    "url, without",
+    [
+        ("postgresql://optuna:s3cret-pw@db:5432/sweeps", "postgresql://optuna@db:5432/sweeps"),
+        (
+            "postgresql://optuna@db/sweeps?password=s3cret-pw&sslmode=require",
+            "postgresql://optuna@db/sweeps?sslmode=require",
+        ),
+    ],
+)
+def test_a_storage_url_with_a_password_is_refused_naming_the_url_without_it(url, without):
+    from taskvec_ir.storage.outputs import refuse_password
+
+    with pytest.raises(UserError) as refused:
+        refuse_password(url, "hydra.sweeper.storage")
+    message = str(refused.value)
+    assert f"hydra.sweeper.storage={without}" in message and "~/.pgpass" in message and "s3cret-pw" not in message
+    for fine in ("postgresql://optuna@db:5432/sweeps", "sqlite:////abs/optuna.db", None):
+        refuse_password(fine, "hydra.sweeper.storage")

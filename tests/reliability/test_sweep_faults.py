@@ -8,14 +8,17 @@ PYTHONPATH, never imported by the package), by Optuna trial number.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
 
 import scenarios
+from procs import CRANFIELD_DEV, model_overrides, process_env, taskvec_ir_command
 from wandb_records import run_contents
 
 COMPLETE, FAIL, RUNNING = (
@@ -164,3 +167,75 @@ def test_a_trial_worker_killed_mid_scoring_fails_that_trial_and_the_sweep_goes_o
     assert worker_killed["returncode"] == 0, worker_killed["output"][-3000:]
     assert worker_killed["states"] == {0: FAIL, 1: COMPLETE}
     assert (worker_killed["dir"] / "trial_1" / "metrics.json").is_file()
+
+
+# -- a sweeper lost on another machine ---------------------------------------------------------------------------------
+def can_rename_host() -> bool:
+    """Whether this process may give a child a host name of its own (a UTS namespace: root on Linux)."""
+    return shutil.which("unshare") is not None and subprocess.run(["unshare", "--uts", "true"]).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not can_rename_host(), reason="a sweeper on another host name needs unshare --uts (root)")
+def test_a_sweeper_lost_on_another_host_is_replaced_by_the_live_one(triple, mirror_dir, tmp_path):
+    """Two sweepers share a sqlite study; the one on another host (its own host name) hangs in trial 0 and is
+    SIGKILLed: the live one fails trial 0 once its heartbeats stop and runs it again."""
+    interval, grace = 1, 5
+    overrides = [
+        "sweep=alpha",
+        *CRANFIELD_DEV,
+        "retriever.top_k=10",
+        f"cache.dir={tmp_path / 'cache'}",
+        *model_overrides(triple),
+        "hydra.sweeper.n_trials=2",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}",
+        "hydra.sweeper.study_name=shared",
+        f"hydra.sweeper.heartbeat_interval={interval}",
+        f"hydra.sweeper.grace_period={grace}",
+        "sweep.final_evaluation=false",
+    ]
+    lost_log, live_log = tmp_path / "lost.log", tmp_path / "live.log"
+    with open(lost_log, "w") as out:
+        lost = subprocess.Popen(
+            ["unshare", "--uts", "sh", "-c", 'hostname node-lost && exec "$@"', "sh"]
+            + taskvec_ir_command(tmp_path / "lost", overrides, multirun=True),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=process_env(mirror_dir, faults="0:hang"),
+        )
+    try:
+        wait_for(lambda: "hangs" in lost_log.read_text(), 300, "trial 0 to hang")
+        with open(live_log, "w") as out:
+            live = subprocess.Popen(
+                taskvec_ir_command(tmp_path / "live", overrides, multirun=True),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=process_env(mirror_dir),
+            )
+        wait_for(lambda: "Waiting for 1 trials running" in live_log.read_text(), 300, "trial 1 to end")
+        time.sleep(grace + 2 * interval)  # the lost sweeper's heartbeats keep its trial while it lives
+        study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'study.db'}")
+        assert study.trials[0].state == RUNNING
+    finally:
+        lost.kill()
+        lost.wait()
+    # The live sweeper looks every 5 s (WAIT_S) while it waits.
+    wait_for(lambda: study.get_trials()[0].state == FAIL, grace + interval + 5 + 5, "trial 0 to be failed")
+    live.wait(timeout=300)
+    output = live_log.read_text()
+    assert live.returncode == 0, output[-3000:]
+    assert "Trial 0 failed: its sweeper (node-lost:" in output
+    complete = study.get_trials(states=(COMPLETE,))
+    assert len(complete) == 2 and not study.get_trials(states=(RUNNING,))
+    (again,) = [t for t in complete if t.system_attrs.get("failed_trial") == 0]
+    assert (
+        again.params == study.trials[0].params
+        and (tmp_path / "live" / f"trial_{again.number}" / "metrics.json").is_file()
+    )
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.5)

@@ -5,6 +5,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -15,6 +16,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs import sweeping
 
 STATES = optuna.trial.TrialState
+NO_HEARTBEATS = sweeping.Heartbeats(None, 1, 2)  # an in-memory study: one process, nobody else to watch
 
 
 @pytest.fixture
@@ -29,11 +31,11 @@ def dead_pid() -> int:
 
 
 def test_only_claimed_or_complete_trials_count_and_surplus_ones_are_pruned(study, tmp_path):
-    done = sweeping._ask(study, tmp_path)
+    done = sweeping._ask(study, tmp_path, NO_HEARTBEATS)
     study.tell(done, 0.5)
-    claimed = sweeping._ask(study, tmp_path)
+    claimed = sweeping._ask(study, tmp_path, NO_HEARTBEATS)
     study.ask()  # asked by a sweeper killed before it claimed it: it will never run
-    extra = sweeping._ask(study, tmp_path)
+    extra = sweeping._ask(study, tmp_path, NO_HEARTBEATS)
     assert [t.number for t in sweeping._taken(study)] == [done.number, claimed.number, extra.number]
     kept = sweeping._within_target(study, [claimed, extra], target=2)
     assert kept == [claimed]
@@ -42,7 +44,7 @@ def test_only_claimed_or_complete_trials_count_and_surplus_ones_are_pruned(study
 
 
 def test_a_gone_sweepers_trials_are_settled_complete_if_their_job_finished(study, tmp_path):
-    finished, lost, alive = (sweeping._ask(study, tmp_path) for _ in range(3))
+    finished, lost, alive = (sweeping._ask(study, tmp_path, NO_HEARTBEATS) for _ in range(3))
     for trial in (finished, lost):  # both claimed by a process of this host that is gone
         trial.set_user_attr("worker", f"{socket.gethostname()}:{dead_pid()}")
     job_dir = tmp_path / f"trial_{finished.number}"
@@ -55,6 +57,30 @@ def test_a_gone_sweepers_trials_are_settled_complete_if_their_job_finished(study
     assert states[lost.number] == (STATES.FAIL, None)
     assert states[alive.number][0] == STATES.RUNNING  # this process is alive: its trial is left alone
     assert sweeping.trial_lam(study.trials[finished.number]) == 0.2
+
+
+def test_trials_without_heartbeats_are_failed_and_run_again_unless_their_job_finished(tmp_path):
+    heartbeats = sweeping.Heartbeats(f"sqlite:///{tmp_path / 'study.db'}", interval=1, grace_period=4)
+    study = optuna.create_study(storage=heartbeats.storage, direction="maximize")
+    finished, lost, alive = (sweeping._ask(study, tmp_path, heartbeats) for _ in range(3))
+    for trial in (finished, lost, alive):
+        trial.suggest_float("alpha.value", 0.0, 1.0)
+    job_dir = tmp_path / f"trial_{finished.number}"
+    job_dir.mkdir()
+    (job_dir / "objective.json").write_text(json.dumps({"objective": 0.7, "lam": 0.2}))
+    (job_dir / "metrics.json").write_text("{}")
+    with heartbeats.running(study, [alive]):
+        heartbeats.beat(study, [alive])  # within the grace period since this sweeper first reached the storage
+        assert all(t.state == STATES.RUNNING for t in study.trials)
+        time.sleep(5.5)  # past the grace period: the two trials without heartbeats are stale
+        heartbeats.beat(study, [alive])
+    trials = study.get_trials()
+    assert [t.state for t in trials[:3]] == [STATES.FAIL, STATES.FAIL, STATES.RUNNING]
+    (counted,) = study.get_trials(states=(STATES.COMPLETE,))
+    assert counted.value == 0.7 and counted.params == finished.params and sweeping.trial_lam(counted) == 0.2
+    (again,) = study.get_trials(states=(STATES.WAITING,))
+    assert again.params == trials[lost.number].params
+    assert sweeping._ask(study, tmp_path, heartbeats).number == again.number  # the next trial asked for
 
 
 def test_a_trials_result_is_recorded_with_its_objective_and_lambda(study, tmp_path):

@@ -30,6 +30,7 @@ from taskvec_ir.config.merge_settings import MERGE_METHODS, AlphaScale, LayerRul
 from taskvec_ir.config.systems import BM25, DOMAIN_MODEL, IR_MODEL, TASK_ARITHMETIC, System
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.storage.cache import file_digest
+from taskvec_ir.storage.outputs import refuse_password
 
 LANGUAGES = ("en", "de", "fr", "es")  # dataset.language: each has its analyzers in taskvec_ir.ir.retrieval
 BACKENDS = ("inverted_index", "rank_bm25", "run_file")  # the first stages (taskvec_ir.ir.retrieval)
@@ -597,6 +598,7 @@ class TableConfig:
         for selection in self.selections:
             _one_of(selection, tuple(s for s in SELECTIONS if s != "cross_validation"), "table.selections")
         _positive(self.cells_at_once, "table.cells_at_once")
+        refuse_password(self.storage, "table.storage")
 
 
 SIGNIFICANCE_TESTS = ("t_test", "randomization")
@@ -749,11 +751,15 @@ class SweeperConfig:
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
     sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random or grid
     direction: str = "maximize"  # of the objective (a measure: higher is better)
-    storage: str | None = None  # an Optuna storage URL: sqlite:///path.db, postgresql://user:pw@host/db
+    storage: str | None = None  # an Optuna storage URL: sqlite:///path.db, postgresql://user@host/db (no password)
     study_name: str | None = None
     n_trials: int = 20  # the study's target: completed trials count toward it
     n_jobs: int = 1  # trials launched at once
     max_failure_rate: float = 0.0  # share of n_trials allowed to fail (each failed trial is replaced)
+    # Seconds between a sweeper's heartbeats for its running trials; a trial without one for grace_period has lost
+    # its sweeper (on any node) and is failed and run again by another: see taskvec_ir.runs.sweeping.Heartbeats.
+    heartbeat_interval: int = 30
+    grace_period: int = 120
     params: dict[str, str] = field(default_factory=dict)  # key -> interval(...), range(...), choice(...)
 
 

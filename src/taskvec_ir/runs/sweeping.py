@@ -11,6 +11,9 @@ on one machine or several:
 - a failed trial (an exception, a non-finite objective, a killed worker, a SLURM job cancelled or past its
   time limit) is recorded as failed and replaced; the sweep stops only when more than ``max_failure_rate``
   of ``n_trials`` have failed;
+- a sweeper that dies on any node does not hold the others up: each sweeper records Optuna heartbeats for the
+  trials it runs, and any live sweeper of the study fails a trial whose heartbeats stopped for ``grace_period``
+  and runs it again (``Heartbeats``);
 - the storage may go away for a while (a database restart): every call to it is retried;
 - before any trial: the config, the checkpoints and the tuning split are checked once (test qrels are never
   read by a trial); after the last: the best setting is evaluated once on the test split beside the
@@ -31,8 +34,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,7 +57,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import JobOutcome, open_experiment
 from taskvec_ir.runs.search_space import Dimension, search_space
-from taskvec_ir.storage.outputs import atomic_path, redact_url
+from taskvec_ir.storage.outputs import atomic_path, redact_url, refuse_password
 
 log = logging.getLogger(__name__)
 _STATES = optuna.trial.TrialState
@@ -62,6 +68,13 @@ _STORAGE_DOWN = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.Operatio
 STORAGE_PATIENCE_S = 300  # how long the storage may stay away before the sweep stops (rerun to resume)
 WAIT_S = 5  # between looks at trials that other sweepers of the study are running
 T = TypeVar("T")
+# Heartbeats are experimental in Optuna 5 and meant for study.optimize; we record them around ask/tell ourselves.
+warnings.filterwarnings(
+    "ignore",
+    r"Argument ``heartbeat_interval``|.*fail_stale_trials is|RetryHeartbeatStaleTrialCallback is",
+    optuna.exceptions.ExperimentalWarning,
+)
+warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 class LauncherConfigError(UserError):
@@ -89,11 +102,14 @@ class OptunaSweep(Sweeper):
         n_trials: int,
         n_jobs: int,
         max_failure_rate: float,
+        heartbeat_interval: int,
+        grace_period: int,
         params: DictConfig | None,
     ):
         self.sampler_config = sampler
         self.direction, self.storage, self.study_name = direction, storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.params = dict(params or {})
 
     def setup(self, *, hydra_context, task_function, config) -> None:
@@ -115,7 +131,8 @@ class OptunaSweep(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = _absolute_storage(self.storage)
-        study = _retry(_open_study, self.study_name, storage, sampler, self.direction)
+        self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)
+        study = _retry(_open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         _retry(_settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
         log.info(
@@ -165,15 +182,17 @@ class OptunaSweep(Sweeper):
                 waiting = True
                 time.sleep(WAIT_S)
                 _retry(_settle_abandoned_trials, study)
+                _retry(self.heartbeats.beat, study, [])  # fails the trials of sweepers gone elsewhere
                 continue
             waiting = False
-            asked = [_retry(_ask, study, sweep_dir) for _ in range(min(self.n_jobs, missing))]
+            asked = [_retry(_ask, study, sweep_dir, self.heartbeats) for _ in range(min(self.n_jobs, missing))]
             trials = _retry(_within_target, study, asked, target)
             if not trials:  # other sweepers took the missing trials first
                 continue
             overrides = [(*self._trial_overrides(study, trial, dimensions, fixed), described) for trial in trials]
             try:
-                returns = self._launch(overrides, job_idx)
+                with self.heartbeats.running(study, trials):
+                    returns = self._launch(overrides, job_idx)
                 for trial, result in zip(trials, returns, strict=True):
                     failed += not _retry(_record, study, trial, result)
             except LauncherConfigError:
@@ -216,11 +235,12 @@ class OptunaSweep(Sweeper):
     ) -> None:
         """The best setting evaluated once on test, as one more job through the launcher (on SLURM: a job with
         the trials' resources), by whichever of the study's sweepers claims it first."""
-        claim = _retry(_claim_final, study, storage, sweep_dir, _retry(lambda: study.best_trial.number))
+        claim = _retry(_claim_final, study, self.heartbeats, sweep_dir, _retry(lambda: study.best_trial.number))
         if claim is None:
             return
         claims, trial = claim
-        (result,) = self._launch([(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
+        with self.heartbeats.running(claims, [trial]):
+            (result,) = self._launch([(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
         if not _retry(_record, claims, trial, result):
             raise RuntimeError(
                 f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
@@ -242,6 +262,7 @@ class OptunaSweep(Sweeper):
         return f"sweep.study={_hydra_value(described)}"
 
     def _check_settings(self) -> None:
+        refuse_password(self.storage, "hydra.sweeper.storage")
         if self.direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
         for key in ("n_trials", "n_jobs"):
@@ -249,6 +270,11 @@ class OptunaSweep(Sweeper):
                 raise UserError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
         if not 0 <= self.max_failure_rate <= 1:
             raise UserError(f"hydra.sweeper.max_failure_rate: {self.max_failure_rate} must be in [0, 1]")
+        if not 0 < self.heartbeat_interval < self.grace_period:
+            raise UserError(
+                f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} and grace_period={self.grace_period}: "
+                "the interval must be positive and shorter than the grace period"
+            )
 
     def _sampler(self, dimensions: dict[str, Dimension]) -> tuple[optuna.samplers.BaseSampler, int]:
         """The study's sampler and the number of trials to reach (a grid has no more points than its size)."""
@@ -326,14 +352,20 @@ def _absolute_storage(storage: str | None) -> str | None:
     return storage
 
 
-def _open_study(name, storage, sampler, direction) -> optuna.Study:
-    """The study, created if new. Workers starting together race to create it: the storage lets one win (a
-    unique study name; sqlite may also refuse a concurrent schema creation), and the losers load it."""
+def _open_study(name, storage: optuna.storages.BaseStorage | None, sampler, direction) -> optuna.Study:
+    """The study, created if new (see ``_racing``)."""
+    return _racing(
+        optuna.create_study, study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+    )
+
+
+def _racing(create: Callable[..., T], **kwargs) -> T:
+    """``create(**kwargs)`` (a study, or the storage's schema) when workers starting together race to create it: the
+    storage lets one win (a unique study name; sqlite may also refuse a concurrent schema creation), and the losers
+    load it."""
     for attempt in range(10):
         try:
-            return optuna.create_study(
-                study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
-            )
+            return create(**kwargs)
         except (optuna.exceptions.DuplicatedStudyError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
             if attempt == 9:
                 raise
@@ -345,10 +377,12 @@ def _count(study: optuna.Study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _ask(study: optuna.Study, sweep_dir: Path) -> optuna.Trial:
-    """A new trial, marked at once with the sweeper that runs it and its job dir (``trial_<number>``, as
-    sweep_base sets ``hydra.sweep.subdir``); see ``_settle_abandoned_trials``."""
+def _ask(study: optuna.Study, sweep_dir: Path, heartbeats: Heartbeats) -> optuna.Trial:
+    """A new trial (or one to run again, see ``Heartbeats``), marked at once with its first heartbeat, the sweeper
+    that runs it and its job dir (``trial_<number>``, as sweep_base sets ``hydra.sweep.subdir``); see
+    ``_settle_abandoned_trials``."""
     trial = study.ask()
+    heartbeats.beat(study, [trial], settle=False)  # Optuna never finds a trial stale before its first heartbeat
     trial.set_user_attr("worker", _WORKER)
     trial.set_user_attr("job_dir", str((sweep_dir / f"trial_{trial.number}").resolve()))
     return trial
@@ -371,7 +405,7 @@ def _settle_abandoned_trials(study: optuna.Study) -> None:
     A sweeper killed outright (SIGKILL, a lost node) cannot tell the study; its trials would stay
     "running" forever. Settled here (see ``_settle``): trials claimed by a process of this machine that is
     gone, and unclaimed trials older than a minute (claiming takes milliseconds). Live workers' trials are
-    left alone.
+    left alone. Trials of a sweeper gone on another machine are failed by their missing heartbeats (``Heartbeats``).
     """
     host, now = socket.gethostname(), datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(_STATES.RUNNING,)):
@@ -396,6 +430,100 @@ def _settle(study: optuna.Study, trial, reason: str) -> bool:
     log.warning("Trial %d failed: %s", trial.number, reason)
     study.tell(trial.number, state=_STATES.FAIL, skip_if_finished=True)
     return False
+
+
+class Heartbeats:
+    """Optuna's heartbeats (``RDBStorage(heartbeat_interval=..., grace_period=...)``) for trials run through ask and
+    tell, which Optuna records by itself only inside ``study.optimize``.
+
+    A sweeper records a heartbeat of each of its trials when it asks for it, then every ``interval`` seconds while
+    the trial's job runs. Any live sweeper of the study fails a trial whose last heartbeat is older than
+    ``grace_period`` (Optuna's ``fail_stale_trials``, checked every ``interval`` seconds while the sweeper runs
+    trials, every WAIT_S seconds while it waits): its sweeper is gone, on whatever node it ran. Optuna then calls
+    ``_settle_stale`` on it. A trial of a dead sweeper is thus failed within ``grace_period + interval`` seconds
+    and run again by the first free sweeper.
+
+    A sweeper fails others' trials only once its own calls have reached the storage for ``grace_period``: after
+    the storage was away (a database restart), the live sweepers have had time to beat again."""
+
+    def __init__(self, url: str | None, interval: int, grace_period: int):
+        self.interval, self.grace_period = interval, grace_period
+        self.answering_since: float | None = None
+        # No URL: the study is in this process's memory, and no other sweeper can share it.
+        self.storage = (
+            None
+            if url is None
+            else _retry(
+                _racing,
+                optuna.storages.RDBStorage,
+                url=url,
+                heartbeat_interval=interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=_settle_stale,
+            )
+        )
+
+    def beat(self, study: optuna.Study, trials: list, settle: bool = True) -> None:
+        """Record a heartbeat of each of ``trials``; with ``settle``, fail the study's stale trials."""
+        if self.storage is None:
+            return
+        try:
+            for trial in trials:
+                self.storage.record_heartbeat(trial._trial_id)  # the id Optuna's own heartbeat thread passes
+            if self.answering_since is None:
+                self.answering_since = time.monotonic()
+            if settle and time.monotonic() - self.answering_since >= self.grace_period:
+                optuna.storages.fail_stale_trials(study)
+        except _STORAGE_DOWN:
+            self.answering_since = None
+            raise
+
+    @contextmanager
+    def running(self, study: optuna.Study, trials: list) -> Iterator[None]:
+        """Heartbeats of ``trials`` every ``interval`` seconds, from a background thread, while the block runs."""
+        stop = threading.Event()
+
+        def keep_beating() -> None:
+            while not stop.wait(self.interval):
+                try:
+                    self.beat(study, trials)
+                except _STORAGE_DOWN as error:  # the next beat tries again; _retry in the sweep waits it out
+                    log.warning("No heartbeat: the study's storage did not answer (%s)", str(error).splitlines()[0])
+
+        thread = threading.Thread(target=keep_beating, name="heartbeats", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _settle_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna's ``heartbeat_stale_trial_callback``: ``trial``, now failed, had no heartbeat for the grace period, so
+    its sweeper is gone. If its job finished, its result still counts: a failed trial cannot be completed, so a
+    complete copy of it is added (same parameters, job dir and objective). Otherwise its SLURM job is cancelled
+    and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues it to run again with the same parameters (the next
+    trial a sweeper asks for)."""
+    finished = _finished_job(trial)
+    if finished:
+        copy = optuna.trial.create_trial(
+            params=trial.params,
+            distributions=trial.distributions,
+            value=finished["objective"],
+            user_attrs={**trial.user_attrs, "lam": finished["lam"]},
+            system_attrs={"failed_trial": trial.number},
+        )
+        study.add_trial(copy)
+        log.warning("Trial %d: its sweeper is gone, but its job finished: its result counts", trial.number)
+        return
+    _cancel_slurm_job(trial)
+    log.warning(
+        "Trial %d failed: its sweeper (%s) sent no heartbeat for the grace period; running it again",
+        trial.number,
+        trial.user_attrs.get("worker"),
+    )
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
 def _cancel_slurm_job(trial: optuna.trial.FrozenTrial) -> None:
@@ -450,7 +578,7 @@ def _within_target(study: optuna.Study, trials: list, target: int) -> list:
     return [trial for trial in trials if trial.number in keep]
 
 
-def _claim_final(study: optuna.Study, storage: str | None, sweep_dir: Path, best_trial: int):
+def _claim_final(study: optuna.Study, heartbeats: Heartbeats, sweep_dir: Path, best_trial: int):
     """This sweeper's claim on the final evaluation of ``study``'s best trial, or None when it was made, or is
     being made, by another sweeper (or by this one in an earlier run).
 
@@ -459,8 +587,9 @@ def _claim_final(study: optuna.Study, storage: str | None, sweep_dir: Path, best
     among those running or complete wins, and the others withdraw theirs. A claim whose sweeper is gone is
     settled first (complete if its ``final/`` was written, failed otherwise), so that a rerun takes it over; a
     study whose best trial changes (it was resumed with more trials) is evaluated again."""
-    claims = _open_study(f"{study.study_name}:final:{best_trial}", storage, None, "maximize")
+    claims = _open_study(f"{study.study_name}:final:{best_trial}", heartbeats.storage, None, "maximize")
     _settle_abandoned_trials(claims)
+    heartbeats.beat(claims, [])
     done = claims.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
     if done:
         log.info(
@@ -472,6 +601,7 @@ def _claim_final(study: optuna.Study, storage: str | None, sweep_dir: Path, best
         )
         return None
     trial = claims.ask()
+    heartbeats.beat(claims, [trial], settle=False)
     trial.set_user_attr("worker", _WORKER)
     trial.set_user_attr("job_dir", str((sweep_dir / "final").resolve()))
     contenders = claims.get_trials(deepcopy=False, states=(_STATES.RUNNING, _STATES.COMPLETE))

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from taskvec_ir.errors import UserError
 
@@ -73,6 +73,31 @@ def redact_url(url: str | None) -> str | None:
         return url
     netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def refuse_password(url: str | None, key: str) -> None:
+    """Refuse a storage URL that carries a password (``user:pw@`` or ``?password=``), before anything is written.
+
+    Whatever a command line or config holds ends up in every job's ``.hydra/`` files, its logs and W&B run (which
+    ``wandb sync`` uploads), and a command line is visible to every user of the node in ``ps``. The database's
+    own client finds the password instead: for PostgreSQL, libpq reads ``~/.pgpass``, ``PGPASSFILE``, a
+    ``PGSERVICEFILE`` service or ``PGPASSWORD``."""
+    parts = urlsplit(url or "")
+    query = parse_qsl(parts.query)
+    if parts.password is None and "password" not in dict(query):
+        return
+    host = parts.netloc.rpartition("@")[2]
+    without = urlunsplit(
+        parts._replace(
+            netloc=f"{parts.username}@{host}" if parts.username else host,
+            query=urlencode([(name, value) for name, value in query if name != "password"]),
+        )
+    )
+    raise UserError(
+        f"{key} holds the database's password, which every job would write into its .hydra/ files and W&B run: give "
+        f"the URL without it ({key}={without}) and the password to the database's client, for PostgreSQL a line "
+        "host:port:database:user:password in ~/.pgpass (chmod 600) or in the file PGPASSFILE names (README, Sweeps)"
+    )
 
 
 FAILURE_FILE = "error.txt"  # in a job dir: why a job of a multirun failed (a table shows it)
