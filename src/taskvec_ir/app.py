@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from taskvec_ir.config.schema import CONFIG_DIR, register
-from taskvec_ir.storage.outputs import record_failure
+from taskvec_ir.storage.outputs import PasswordInURLError, record_failure
 
 log = logging.getLogger("taskvec_ir")
 register()
@@ -45,6 +46,9 @@ def main(cfg: DictConfig) -> dict:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             record_failure(Path(hydra_cfg.runtime.output_dir), error)
             raise
+        if isinstance(error, PasswordInURLError) and hydra_cfg.output_subdir is not None:
+            # Hydra saved the command line into the run's .hydra/ before the config was checked.
+            shutil.rmtree(Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir, ignore_errors=True)
         if not isinstance(error, UserError) or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         log.error("%s", error)

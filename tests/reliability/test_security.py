@@ -21,7 +21,7 @@ from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, _hu
 from taskvec_ir.models.scoring import load_scorer
 from taskvec_ir.runs.compose import compose
 
-from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under
+from procs import FAKE_HF_TOKEN, FAKE_WANDB_KEY, files_under, run_taskvec_ir
 from tiny_models import tiny_bert
 
 SETTINGS = ScorerConfig(show_progress=False, max_length=32)
@@ -228,3 +228,21 @@ def test_a_storage_url_with_a_password_is_refused_naming_the_url_without_it(url,
     assert f"hydra.sweeper.storage={without}" in message and "~/.pgpass" in message and "s3cret-pw" not in message
     for fine in ("postgresql://optuna@db:5432/sweeps", "sqlite:////abs/optuna.db", None):
         refuse_password(fine, "hydra.sweeper.storage")
+
+
+@pytest.mark.slow
+def test_a_table_command_refusing_its_storage_password_leaves_no_copy_of_it(mirror_dir, tmp_path):
+    """A single run (task=table) is checked after Hydra saved its command line into .hydra/: the refusal removes
+    that copy, so no file of the run holds the password."""
+    out = tmp_path / "table"
+    overrides = [
+        "task=table",
+        "table.name=t",
+        "table.storage=postgresql://optuna:s3cret-pw@localhost/sweeps",
+        "+table.datasets.cranfield=[]",
+        "+table.models.minilm_demo=[]",
+    ]
+    result = run_taskvec_ir(out, overrides, mirror_dir)
+    assert result.returncode == 1 and "table.storage holds the database's password" in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
+    assert not [path for path in files_under(out) if "s3cret-pw" in path.read_text(errors="replace")]

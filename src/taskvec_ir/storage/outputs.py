@@ -75,6 +75,10 @@ def redact_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class PasswordInURLError(UserError):
+    """A storage URL holds a password (``refuse_password``)."""
+
+
 def refuse_password(url: str | None, key: str) -> None:
     """Refuse a storage URL that carries a password (``user:pw@`` or ``?password=``), before anything is written.
 
@@ -93,7 +97,7 @@ def refuse_password(url: str | None, key: str) -> None:
             query=urlencode([(name, value) for name, value in query if name != "password"]),
         )
     )
-    raise UserError(
+    raise PasswordInURLError(
         f"{key} holds the database's password, which every job would write into its .hydra/ files and W&B run: give "
         f"the URL without it ({key}={without}) and the password to the database's client, for PostgreSQL a line "
         "host:port:database:user:password in ~/.pgpass (chmod 600) or in the file PGPASSFILE names (README, Sweeps)"
