@@ -106,6 +106,8 @@ def test_every_paper_triple_downloads_through_the_mirror_and_runs_end_to_end(mir
         metrics = json.loads((tmp_path / "runs" / str(job) / "metrics.json").read_text())
         assert set(metrics["test"]) == {"bm25", "ir_model", "task_arithmetic"}, config
         assert metrics["merge"]["vectors"]["domain"]["norm"] > 0, config  # τ = ΘD − Θ0 of the mirror's weights
+        # Base and domain keys aligned to ΘT's (roberta./distilbert. prefixes, sentence-transformers wrapper).
+        assert metrics["merge"]["changed_fraction"] > 0.8, config
     # Every checkpoint came through the Hub cache, downloaded from the mirror.
     downloaded = {p.name for p in (tmp_path / "hf" / "hub").glob("models--*")}
     wanted = {f"models--{i.replace('/', '--')}" for c in configs for i in repo_ids(c).values()}
