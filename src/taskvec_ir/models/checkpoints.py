@@ -75,16 +75,19 @@ def _package_folder(source: str, role: str) -> Path:
 
 @functools.cache  # a sweep's trials in one process ask the Hub once, not once per trial
 def _hub_snapshot(source: str, role: str) -> Path:
-    from huggingface_hub import list_repo_files, snapshot_download
+    from huggingface_hub import constants, list_repo_files, snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
     repo_id, _, revision = source.partition("@")
     revision = revision or None
+    # A mirror (HF_ENDPOINT) is named in messages: it is the server that answered, or failed to.
+    hub = f"{constants.ENDPOINT} (HF_ENDPOINT)" if os.environ.get("HF_ENDPOINT") else "the Hugging Face Hub"
     try:
         if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}:
             # Offline: only what an earlier download left in the Hub cache can be used.
@@ -99,14 +102,30 @@ def _hub_snapshot(source: str, role: str) -> Path:
             f"{role}: '{source}' is not in the local Hugging Face cache and the Hub is offline "
             "(HF_HUB_OFFLINE=1 or no network); download it where the Hub is reachable or give a local folder"
         ) from None
-    except (RepositoryNotFoundError, GatedRepoError, RevisionNotFoundError) as error:
-        raise CheckpointError(f"{role}: cannot access '{source}' on the Hugging Face Hub: {error}") from None
+    except GatedRepoError:
+        raise CheckpointError(
+            f"{role}: '{repo_id}' is gated on {hub}: accept its licence on the model's page with your account "
+            "and set HF_TOKEN to a token of that account (or run `hf auth login`)"
+        ) from None
+    except RepositoryNotFoundError:
+        # The Hub, and mirrors such as olah, answer a private or gated repository without access like a missing one.
+        raise CheckpointError(
+            f"{role}: '{repo_id}' is not on {hub}, or needs access: check the id; a gated or private model needs "
+            "HF_TOKEN set to a token of an account that has accepted its licence"
+        ) from None
+    except (RevisionNotFoundError, RemoteEntryNotFoundError):
+        # A revision the server does not know: the Hub says RevisionNotFound, olah EntryNotFound on its file list.
+        if revision is None:
+            raise
+        raise CheckpointError(
+            f"{role}: '{repo_id}' has no revision '{revision}' on {hub}: give a branch, tag or commit sha after @"
+        ) from None
     except Exception as error:
         if not _is_network_error(error):
             raise
         raise CheckpointError(
-            f"{role}: cannot reach the Hugging Face Hub for '{source}' ({type(error).__name__}); set "
-            "HF_HUB_OFFLINE=1 to use what is already in the local cache, or give a local folder"
+            f"{role}: cannot reach {hub} for '{source}' ({type(error).__name__}); check HF_ENDPOINT and the "
+            "network, set HF_HUB_OFFLINE=1 to use what is already in the local cache, or give a local folder"
         ) from None
 
 
