@@ -95,7 +95,9 @@ def main() -> None:
     found = servers()
     storage, partition = found["OPTUNA_STORAGE"], found["SLURM_PARTITION"]
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    # The password reaches libpq through PGPASSFILE (storage URLs hold none), for the sweepers and their jobs.
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env["PGPASSFILE"] = found["PGPASSFILE"]
 
     def study() -> str:
         return f"bench-{uuid.uuid4().hex[:10]}"
