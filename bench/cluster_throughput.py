@@ -1,19 +1,24 @@
-"""Benchmark 6: trials per hour of one sweep on this machine: local processes, one SLURM worker, two SLURM workers.
+"""Benchmark 6: trials per hour of one sweep on this machine: local processes, SLURM jobs, SLURM worker jobs.
 
-    sudo make cluster-up && TASKVEC_IR_MIRROR=../shared/datasets .venv/bin/python bench/cluster_throughput.py
+    sudo make cluster-up && TASKVEC_IR_MIRROR=../shared/datasets .venv/bin/python bench/cluster_throughput.py \
+        [--trials 6] [--setups local2,slurm1,slurm2,local1,worker1]
 
 The same sweep each time: `sweep=alpha` on the demo triple, SciFact dev (5 %, 40 queries), BM25 top-10,
 N_TRIALS trials, no final evaluation, W&B offline, a result cache warmed by one trial first (BM25 candidates,
 τ), and a sampler seed of its own for each set-up (a trial's seed is the sweep's plus its number), so that
-every trial does the same work: an α no other trial scored. Three set-ups:
-- `launcher=local` (Hydra's joblib launcher), two trials at a time;
-- `launcher=slurm`, one sweeper submitting one trial at a time: the per-job cost of SLURM and a fresh process;
-- `launcher=slurm`, two sweepers at once sharing one PostgreSQL study, one trial at a time each: two nodes.
-Needs the cluster servers (scripts/cluster-up.sh, as root). Prints wall time and trials per hour, and the ratios.
+every trial does the same work: an α no other trial scored. The set-ups (``--setups``, all by default):
+- local2: `launcher=local` (Hydra's joblib launcher), two trials at a time;
+- slurm1: `launcher=slurm`, one sweeper submitting one trial at a time: the per-job cost of SLURM and a fresh process;
+- slurm2: `launcher=slurm`, two sweepers at once sharing one PostgreSQL study, one trial at a time each: two nodes;
+- local1: `launcher=local`, one trial at a time: one local worker;
+- worker1: `launcher=slurm hydra.sweeper.worker_jobs=1`: one SLURM job runs every trial in one process.
+Needs the cluster servers (scripts/cluster-up.sh, as root). Prints wall time and trials per hour, and the ratios
+between the set-ups measured in this run.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -24,7 +29,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
-N_TRIALS = 6
+SETUPS = {
+    "local2": "launcher=local, 2 processes",
+    "slurm1": "launcher=slurm, 1 worker",
+    "slurm2": "launcher=slurm, 2 workers, one study",
+    "local1": "launcher=local, 1 process",
+    "worker1": "launcher=slurm, 1 worker job (worker_jobs=1)",
+}
 
 
 def servers() -> dict[str, str]:
@@ -74,41 +85,57 @@ def timed(commands: list[list[str]], env: dict) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--setups", default=",".join(SETUPS), help=f"comma-separated, of {', '.join(SETUPS)}")
+    args = parser.parse_args()
+    chosen = args.setups.split(",")
+    if unknown := set(chosen) - set(SETUPS):
+        parser.error(f"unknown set-ups {sorted(unknown)}: choose from {', '.join(SETUPS)}")
     found = servers()
     storage, partition = found["OPTUNA_STORAGE"], found["SLURM_PARTITION"]
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    # The password reaches libpq through PGPASSFILE (storage URLs hold none), for the sweepers and their jobs.
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env["PGPASSFILE"] = found["PGPASSFILE"]
 
     def study() -> str:
         return f"bench-{uuid.uuid4().hex[:10]}"
 
+    n = f"hydra.sweeper.n_trials={args.trials}"
+
+    def run(setup: str, seed: int, *overrides: str) -> list[str]:
+        return sweep(work, study(), storage, seed, n, *overrides, f"hydra.sweep.dir={work / setup}")
+
     # Warm-up: one trial fills the cache with what every trial shares.
     timed([sweep(work, study(), storage, 0, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={work / 'warm'}")], env)
-    n = f"hydra.sweeper.n_trials={N_TRIALS}"
-    local_launcher = ["launcher=local", "hydra.launcher.n_jobs=2"]
-    local = timed([sweep(work, study(), storage, 1000, n, *local_launcher, f"hydra.sweep.dir={work / 'l'}")], env)
-    one = timed([sweep(work, study(), storage, 2000, n, *slurm(partition), f"hydra.sweep.dir={work / 's1'}")], env)
     shared = study()
-    two = timed(
-        [
+    commands = {
+        "local2": lambda: [run("local2", 1000, "launcher=local", "hydra.launcher.n_jobs=2")],
+        "slurm1": lambda: [run("slurm1", 2000, *slurm(partition))],
+        "slurm2": lambda: [
             sweep(work, shared, storage, 3000, n, *slurm(partition), f"hydra.sweep.dir={work / f's2-{i}'}")
             for i in (1, 2)
         ],
-        env,
-    )
-    rows = {
-        "launcher=local, 2 processes": local,
-        "launcher=slurm, 1 worker": one,
-        "launcher=slurm, 2 workers, one study": two,
+        "local1": lambda: [run("local1", 4000, "launcher=local", "hydra.launcher.n_jobs=1")],
+        "worker1": lambda: [run("worker1", 5000, *slurm(partition), "hydra.sweeper.worker_jobs=1")],
     }
-    print(f"sweep=alpha, minilm_demo, SciFact dev (40 queries), top-10, {N_TRIALS} trials, warm cache\n")
-    print(f"{'set-up':<40} {'seconds':>8} {'trials/hour':>12}")
-    for name, seconds in rows.items():
-        print(f"{name:<40} {seconds:8.1f} {N_TRIALS * 3600 / seconds:12.0f}")
-    print(
-        f"\n2 SLURM workers / 1: {one / two:.2f}× the trials per hour; "
-        f"1 SLURM worker / local: {local / one:.2f}×; 2 SLURM workers / local: {local / two:.2f}×"
-    )
+    seconds = {setup: timed(commands[setup](), env) for setup in chosen}
+    print(f"sweep=alpha, minilm_demo, SciFact dev (40 queries), top-10, {args.trials} trials, warm cache\n")
+    print(f"{'set-up':<46} {'seconds':>8} {'trials/hour':>12}")
+    for setup, wall in seconds.items():
+        print(f"{SETUPS[setup]:<46} {wall:8.1f} {args.trials * 3600 / wall:12.0f}")
+    ratios = [
+        ("2 SLURM workers / 1", "slurm1", "slurm2"),
+        ("1 SLURM worker / local", "local2", "slurm1"),
+        ("2 SLURM workers / local", "local2", "slurm2"),
+        ("1 SLURM worker job (worker_jobs=1) / 1 local process", "local1", "worker1"),
+        ("1 SLURM worker job / 1 SLURM job per trial", "slurm1", "worker1"),
+    ]
+    print()
+    for name, baseline, measured in ratios:  # trials per hour of `measured` over those of `baseline`
+        if baseline in seconds and measured in seconds:
+            print(f"{name}: {seconds[baseline] / seconds[measured]:.2f}× the trials per hour")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ CRANFIELD_DEV = ["dataset=cranfield", "+dataset.splits.dev={sample_of:test,fract
 def sweep(triple, mirror_dir, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
 
-    def run(sweep_dir: Path, *overrides: str, name: str = "alpha_lambda", background: bool = False):
+    def run(sweep_dir: Path, *overrides: str, name: str = "alpha_lambda", background: bool = False, check=True):
         command = [
             str(TASKVEC_IR),
             "-m",
@@ -43,7 +43,7 @@ def sweep(triple, mirror_dir, tmp_path_factory):
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, stdin=subprocess.DEVNULL
             )
         result = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+        assert result.returncode == 0 or not check, result.stdout[-2000:] + result.stderr[-4000:]
         return result
 
     return run
@@ -153,6 +153,22 @@ def test_two_workers_started_at_once_share_one_new_study(sweep, tmp_path):
     assert len({t.params["alpha.value"] for t in complete}) == 4
     dirs = [d.name for i in range(2) for d in trial_dirs(tmp_path / f"worker{i}")]
     assert sorted(dirs) == sorted(f"trial_{t.number}" for t in complete)
+
+
+def test_worker_jobs_share_the_study_each_running_trials_in_its_one_process(sweep, tmp_path):
+    common = [*CRANFIELD_DEV, "hydra.sweeper.n_trials=4", "sweep.final_evaluation=false", "launcher=local"]
+    sweep(tmp_path, *common, "hydra.sweeper.worker_jobs=2")
+    assert results(tmp_path)["n_complete"] == 4
+    assert [t.name for t in trial_dirs(tmp_path)] == ["trial_0", "trial_1", "trial_2", "trial_3"]
+    for trial in trial_dirs(tmp_path):
+        assert (trial / "metrics.json").is_file() and (trial / ".hydra" / "overrides.yaml").is_file()
+    logs = [(worker / "app.log").read_text() for worker in sorted((tmp_path / "workers").iterdir())]
+    ran = [int(log.split("ran ")[1].split(" trials")[0]) for log in logs]
+    assert len(ran) == 2 and sum(ran) == 4  # two processes, every trial run once
+
+    refused = sweep(tmp_path / "refused", *common, "hydra.sweeper.worker_jobs=-1", check=False)
+    assert refused.returncode != 0
+    assert "hydra.sweeper.worker_jobs: -1 must be 0 (a job per trial) or positive" in refused.stderr
 
 
 @pytest.fixture

@@ -755,6 +755,9 @@ class SweeperConfig:
     study_name: str | None = None
     n_trials: int = 20  # the study's target: completed trials count toward it
     n_jobs: int = 1  # trials launched at once
+    # 0: each trial is a job of its own. W > 0: W worker jobs, each running trials one after another in one process
+    # (models, candidates and texts stay loaded) until the study has n_trials: see taskvec_ir.runs.sweeping.TrialWorker.
+    worker_jobs: int = 0
     max_failure_rate: float = 0.0  # share of n_trials allowed to fail (each failed trial is replaced)
     # Seconds between a sweeper's heartbeats for its running trials; a trial without one for grace_period has lost
     # its sweeper (on any node) and is failed and run again by another: see taskvec_ir.runs.sweeping.Heartbeats.

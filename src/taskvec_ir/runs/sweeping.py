@@ -23,6 +23,7 @@ on one machine or several:
 
 from __future__ import annotations
 
+import copy
 import datetime
 import hashlib
 import json
@@ -39,17 +40,19 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import optuna
 import sqlalchemy.exc
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobStatus, configure_log
 from hydra.plugins.sweeper import Sweeper
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from taskvec_ir.config.schema import Config
 from taskvec_ir.config.systems import DOMAIN_MODEL, PAPER_ORDER, TASK_ARITHMETIC
@@ -101,6 +104,7 @@ class OptunaSweep(Sweeper):
         study_name: str | None,
         n_trials: int,
         n_jobs: int,
+        worker_jobs: int,
         max_failure_rate: float,
         heartbeat_interval: int,
         grace_period: int,
@@ -109,11 +113,12 @@ class OptunaSweep(Sweeper):
         self.sampler_config = sampler
         self.direction, self.storage, self.study_name = direction, storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.worker_jobs = worker_jobs
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.params = dict(params or {})
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        self.hydra_context, self.config = hydra_context, config
+        self.hydra_context, self.config, self.task_function = hydra_context, config, task_function
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
@@ -144,7 +149,11 @@ class OptunaSweep(Sweeper):
             {name: dimension.describe() for name, dimension in dimensions.items()},
         )
         try:
-            job_idx = self._run_trials(study, sweep_dir, dimensions, fixed, target, described)
+            if self.worker_jobs:
+                plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
+                job_idx = self._run_workers(study, plan)
+            else:
+                job_idx = self._run_trials(study, sweep_dir, dimensions, fixed, target, described)
             best = _retry(_write_results, study, sweep_dir, storage)
             if job_cfg.sweep.final_evaluation:
                 overrides = [
@@ -214,10 +223,55 @@ class OptunaSweep(Sweeper):
                 )
         return job_idx
 
-    def _launch(self, overrides: list, job_idx: int) -> list:
-        """The launcher's results for ``overrides``; a job that the scheduler refused to take is a config error."""
+    def _run_workers(self, study: optuna.Study, plan: SweepPlan) -> int:
+        """Worker jobs (``TrialWorker``), up to ``worker_jobs`` at once through the launcher, until the study has its
+        target of trials complete; returns the next job index. A worker job lost (killed, cancelled, past its time
+        limit) is replaced by the next round, and its trial is failed by the live workers' heartbeats (or here, when
+        none is left) and run again. Each lost worker counts as a failed trial toward ``max_failure_rate``."""
+        launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=self.hydra_context, task_function=TrialWorker(self, plan), config=self.config
+        )
+        lost, job_idx, waiting = 0, 0, False
+        while True:
+            taken = _retry(_taken, study)
+            if sum(t.state == _STATES.COMPLETE for t in taken) >= plan.target:
+                return job_idx
+            missing = plan.target - len(taken)
+            if missing <= 0:  # the trials left run in workers of this study's other sweepers, or in a lost one
+                if not waiting:
+                    log.info("Waiting for %d trials running in workers of the study", plan.target - len(taken))
+                waiting = True
+                time.sleep(WAIT_S)
+                _retry(_settle_abandoned_trials, study)
+                _retry(self.heartbeats.beat, study, [])  # fails the trials of workers gone elsewhere
+                continue
+            waiting = False
+            count = min(missing, self.worker_jobs)
+            # The sweep's config (the command line's overrides, as every trial has them), in a dir of the worker's own,
+            # whoever launched it and whenever (job numbers restart on resume).
+            workers = [
+                (*_as_overrides(plan.fixed), f"hydra.sweep.subdir=workers/{_WORKER.replace(':', '-')}-{job_idx + i}")
+                for i in range(count)
+            ]
+            try:
+                returns = self._launch(workers, job_idx, launcher)
+                for result in returns:
+                    result.return_value  # noqa: B018 - raises a worker's error (a bug, too many failed trials)
+            except _job_lost_errors() as error:
+                lost += 1
+                log.warning("A worker job was lost: %s; its trial will be failed and run again", error)
+                if lost > self.max_failure_rate * plan.target:
+                    raise RuntimeError(
+                        f"{lost} worker jobs were lost, more than hydra.sweeper.max_failure_rate="
+                        f"{self.max_failure_rate} of {plan.target}: see their logs in {plan.sweep_dir / 'workers'}"
+                    ) from None
+            job_idx += count
+
+    def _launch(self, overrides: list, job_idx: int, launcher=None) -> list:
+        """The launcher's results for ``overrides`` (by default the sweep's launcher, which runs the trials'
+        task); a job that the scheduler refused to take is a config error."""
         try:
-            return self.launcher.launch(overrides, initial_job_idx=job_idx)
+            return (launcher or self.launcher).launch(overrides, initial_job_idx=job_idx)
         except Exception as error:
             message = str(error)
             if "sbatch: error" not in message:
@@ -268,6 +322,12 @@ class OptunaSweep(Sweeper):
         for key in ("n_trials", "n_jobs"):
             if getattr(self, key) <= 0:
                 raise UserError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
+        if self.worker_jobs < 0:
+            raise UserError(f"hydra.sweeper.worker_jobs: {self.worker_jobs} must be 0 (a job per trial) or positive")
+        if self.worker_jobs and self.storage is None:
+            raise UserError(
+                "hydra.sweeper.worker_jobs: worker jobs share the study through a storage: set hydra.sweeper.storage"
+            )
         if not 0 <= self.max_failure_rate <= 1:
             raise UserError(f"hydra.sweeper.max_failure_rate: {self.max_failure_rate} must be in [0, 1]")
         if not 0 < self.heartbeat_interval < self.grace_period:
@@ -296,6 +356,71 @@ class OptunaSweep(Sweeper):
             study.sampler = instantiate(self.sampler_config, seed=seed + trial.number)
         values = {name: _retry(dimension.suggest, trial, name) for name, dimension in dimensions.items()}
         return (*_as_overrides(values), *_as_overrides(fixed), f"trial={trial.number}")
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a worker job needs of its sweep, as the sweeper worked it out: the study, the search space, the target."""
+
+    study_name: str
+    storage: str
+    sweep_dir: Path
+    dimensions: dict[str, Dimension]
+    fixed: dict[str, str]
+    target: int
+    described: str  # the sweep.study=... override of every trial
+
+
+class TrialWorker:
+    """The task of a worker job (``hydra.sweeper.worker_jobs``): trials of the study, one after another in this one
+    process, until the study has its target complete. What the first trial loads stays loaded for the next: the
+    scorers and the merge (``models.model_pool``), the experiment's candidates and texts (``pipeline.experiment``).
+
+    The worker is a sweeper of the study whose trials run in its own process (``OptunaSweep._run_trials``): it
+    claims each trial under its own name (host and process id) with heartbeats, settles stale trials of others,
+    and waits for the trials of other workers, replacing those whose worker is lost. Each trial runs through
+    Hydra's basic launcher, ``run_job``, from the sweep's own config: its ``trial_<n>`` dir (``.hydra/``,
+    ``app.log``, ``metrics.json``, W&B run) is what it would be as a job of its own."""
+
+    def __init__(self, sweep: OptunaSweep, plan: SweepPlan):
+        # The sweeper's settings, without its launcher and storage connections (this object travels to the job).
+        self.sweep = copy.copy(sweep)
+        self.sweep.launcher = self.sweep.heartbeats = None
+        self.sweep.n_jobs = 1  # one trial at a time: they share this process's models
+        self.plan = plan
+
+    def __call__(self, worker_cfg: DictConfig) -> dict:
+        sweep, plan = self.sweep, self.plan
+        sweep.launcher = _InProcessLauncher(sweep.hydra_context, sweep.task_function, sweep.config)
+        sweep.heartbeats = Heartbeats(plan.storage, sweep.heartbeat_interval, sweep.grace_period)
+        sampler, _ = sweep._sampler(plan.dimensions)
+        study = _retry(_open_study, plan.study_name, sweep.heartbeats.storage, sampler, sweep.direction)
+        _retry(_settle_abandoned_trials, study)
+        log.info("Worker %s: trials of study %s until %d are complete", _WORKER, plan.study_name, plan.target)
+        ran = sweep._run_trials(study, plan.sweep_dir, plan.dimensions, plan.fixed, plan.target, plan.described)
+        log.info("Worker %s: ran %d trials; the study has its %d", _WORKER, ran, plan.target)
+        return {"worker": _WORKER, "trials": ran}
+
+
+class _InProcessLauncher:
+    """A worker's launcher: its trials in its own process through Hydra's basic launcher (``hydra/launcher=basic``),
+    composed from the sweep's config as every launcher's jobs. The worker's own log is back after each batch
+    (``run_job`` leaves logging set to the last trial's ``app.log``)."""
+
+    def __init__(self, hydra_context, task_function, sweep_config: DictConfig):
+        config = copy.deepcopy(sweep_config)
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.launcher = ConfigStore.instance().load("hydra/launcher/basic.yaml").node
+        self.basic = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def launch(self, job_overrides: list, initial_job_idx: int) -> list:
+        try:
+            return self.basic.launch(job_overrides, initial_job_idx=initial_job_idx)
+        finally:
+            worker = HydraConfig.get()  # the worker job's (run_job restores it after each trial)
+            configure_log(worker.job_logging, worker.verbose)
 
 
 def _exit(error: Exception):
