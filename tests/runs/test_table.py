@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -338,7 +339,8 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
         record_failure(grid.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
         return subprocess.CompletedProcess(command, 1)
 
-    monkeypatch.setattr(table.subprocess, "run", multirun)
+    # Only the table module's subprocess: patching the module object itself would reach every other test's runs.
+    monkeypatch.setattr(table, "subprocess", SimpleNamespace(run=multirun, STDOUT=subprocess.STDOUT, DEVNULL=None))
     failures = grid.run()
     assert failures == [
         "cranfield/tiny/task_arithmetic: stability failed (ValueError: selection.alphas: give three or more)"
