@@ -186,12 +186,7 @@ class OptunaSweep(Sweeper):
                 break
             missing = target - len(taken)
             if missing <= 0:
-                if not waiting:
-                    log.info("Waiting for %d trials running in other sweepers of the study", target - complete)
-                waiting = True
-                time.sleep(WAIT_S)
-                _retry(_settle_abandoned_trials, study)
-                _retry(self.heartbeats.beat, study, [])  # fails the trials of sweepers gone elsewhere
+                waiting = self._wait(study, waiting, f"{target - complete} trials running in other sweepers")
                 continue
             waiting = False
             asked = [_retry(_ask, study, sweep_dir, self.heartbeats) for _ in range(min(self.n_jobs, missing))]
@@ -238,12 +233,7 @@ class OptunaSweep(Sweeper):
                 return job_idx
             missing = plan.target - len(taken)
             if missing <= 0:  # the trials left run in workers of this study's other sweepers, or in a lost one
-                if not waiting:
-                    log.info("Waiting for %d trials running in workers of the study", plan.target - len(taken))
-                waiting = True
-                time.sleep(WAIT_S)
-                _retry(_settle_abandoned_trials, study)
-                _retry(self.heartbeats.beat, study, [])  # fails the trials of workers gone elsewhere
+                waiting = self._wait(study, waiting, f"{plan.target - len(taken)} trials running in workers")
                 continue
             waiting = False
             count = min(missing, self.worker_jobs)
@@ -266,6 +256,16 @@ class OptunaSweep(Sweeper):
                         f"{self.max_failure_rate} of {plan.target}: see their logs in {plan.sweep_dir / 'workers'}"
                     ) from None
             job_idx += count
+
+    def _wait(self, study: optuna.Study, waiting: bool, what: str) -> bool:
+        """One pause while the study's missing trials run elsewhere, settling those whose sweeper or worker is
+        gone (this host's dead processes, other hosts' missed heartbeats); says what it waits for once."""
+        if not waiting:
+            log.info("Waiting for %s of the study", what)
+        time.sleep(WAIT_S)
+        _retry(_settle_abandoned_trials, study)
+        _retry(self.heartbeats.beat, study, [])
+        return True
 
     def _launch(self, overrides: list, job_idx: int, launcher=None) -> list:
         """The launcher's results for ``overrides`` (by default the sweep's launcher, which runs the trials'
