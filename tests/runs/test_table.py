@@ -294,6 +294,21 @@ def test_a_mean_row_per_selection_averages_the_datasets_that_ran():
     ]
 
 
+def test_the_labelled_rows_share_one_mean_row_and_a_one_dataset_selection_has_none():
+    found = [
+        *(cell_row("dev", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
+        *(
+            cell_row("cross_validation", s, v, dataset="b")
+            for s, v in zip(PAPER_ORDER, (0.4, 0.2, 0.3, 0.3), strict=True)
+        ),
+        *(cell_row("nqc", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
+    ]
+    lines = tables.markdown(tables.cells_table(found, "ndcg@10", SignificanceConfig())).splitlines()
+    assert [line for line in lines if line.startswith("| mean")] == [
+        "| mean (2 datasets) |  | labels (dev, else CV) | 0.3000 | 0.3000 | 0.3000 | **0.4000** (Δ +33.3%) |",
+    ]
+
+
 def test_folds_that_chose_differently_show_varies_and_a_failed_selection_shows_failed():
     found = [
         *(

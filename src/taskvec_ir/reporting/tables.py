@@ -136,6 +136,9 @@ BASELINES = {IR_MODEL: (BM25,), ALPHA_ONE: (IR_MODEL, BM25), TASK_ARITHMETIC: (I
 MARKED = (IR_MODEL, BM25, ALPHA_ONE)  # every baseline's mark, in that order
 
 
+LABELLED = ("dev", "cross_validation")  # a dataset's labelled choice: on its dev split, or by CV where it has none
+
+
 def selection_label(selection: str, folds: str | None) -> str:
     return {
         "dev": "dev",
@@ -177,7 +180,8 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig) ->
         + significance_note({b: MARKS[b] for b in MARKED}, settings, family)
         + " ΘT is tested against BM25; α=1 against ΘT and BM25; TA against ΘT, BM25 and α=1. "
         "Bold: the best of its model's group. Mean rows: each selection's mean over the datasets it ran on "
-        "(a value only where every dataset has one). CV (no dev): α and λ chosen per fold on the other folds' test "
+        "(a value only where every dataset has one; labels: each dataset's dev row, or its CV row where it has no "
+        "dev split). CV (no dev): α and λ chosen per fold on the other folds' test "
         'queries (α shown where every fold chose the same, else "varies": table.csv has each fold\'s α/λ).'
         + _failures_note(rows),
     )
@@ -218,12 +222,16 @@ def _alpha_note(row: dict) -> str:
 
 
 def _mean_rows(by_row: dict, groups: list[tuple[str, str]], measure: str) -> list[list]:
-    """Per selection, each system's mean over the datasets (a value only where none of them failed)."""
+    """Per selection, each system's mean over the datasets (a value only where none of them failed). A dataset's
+    labelled row (dev, or CV where it has no dev split) is one selection here, "labels": the mean a paper
+    reports. A selection that ran on one dataset has no mean row (it would repeat that row)."""
     selections: dict[str, list[dict]] = {}
     for (_, selection), cells in by_row.items():
-        selections.setdefault(selection, []).append(cells)
+        selections.setdefault("labels" if selection in LABELLED else selection, []).append(cells)
     body = []
     for selection, datasets in selections.items():
+        if len(datasets) < 2:
+            continue
         entries = []
         for group in groups:
             found = {}
@@ -233,7 +241,8 @@ def _mean_rows(by_row: dict, groups: list[tuple[str, str]], measure: str) -> lis
                 mean = sum(c[measure] for c in cells) / len(cells) if complete else None
                 found[system] = {"failed": None, measure: mean, "alpha": None}
             entries += _group_entries(found, measure, noted=False)
-        body.append([f"mean ({len(datasets)} datasets)", "", selection_label(selection, None), *entries])
+        label = "labels (dev, else CV)" if selection == "labels" else selection_label(selection, None)
+        body.append([f"mean ({len(datasets)} datasets)", "", label, *entries])
     return body
 
 
@@ -260,7 +269,7 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
     ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == TASK_ARITHMETIC}
     body = []
     for (dataset, model, merge, selection), row in ta.items():
-        if selection in ("dev", "cross_validation") or row["failed"]:
+        if selection in LABELLED or row["failed"]:
             continue
         labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
         if labelled["failed"]:
