@@ -138,3 +138,25 @@ def test_a_grid_is_told_to_its_end_without_optuna_stopping_the_study():
         study.tell(trial, trial.suggest_float("a", 0.0, 1.0))
     assert sorted(t.params["a"] for t in study.trials) == [0.0, 0.5, 1.0]
     assert {t.state for t in study.trials} == {STATES.COMPLETE}
+
+
+def test_tied_trials_go_to_the_smallest_change_to_theta_t_then_the_smallest_lambda(study):
+    alpha = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+    def add(value, alpha_value, lam):
+        trial = optuna.trial.create_trial(
+            params={"alpha.value": alpha_value},
+            distributions={"alpha.value": alpha},
+            value=value,
+            user_attrs={"lam": lam},
+        )
+        study.add_trial(trial)
+
+    add(0.70, 0.37, 0.75)  # first of the tied trials: Optuna's own best_trial
+    add(0.70, 0.11, 0.75)
+    add(0.69, 0.00, 0.75)  # smaller α, lower value: not a tie
+    add(0.70, 0.11, 0.60)  # same α, smaller λ
+    assert study.best_trial.number == 0
+    assert sweeping.best_trial(study).number == 3
+    with pytest.raises(ValueError, match="no trial completed"):
+        sweeping.best_trial(optuna.create_study())

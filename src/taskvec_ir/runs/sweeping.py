@@ -289,7 +289,7 @@ class OptunaSweep(Sweeper):
     ) -> None:
         """The best setting evaluated once on test, as one more job through the launcher (on SLURM: a job with
         the trials' resources), by whichever of the study's sweepers claims it first."""
-        claim = _retry(_claim_final, study, self.heartbeats, sweep_dir, _retry(lambda: study.best_trial.number))
+        claim = _retry(_claim_final, study, self.heartbeats, sweep_dir, _retry(lambda: best_trial(study).number))
         if claim is None:
             return
         claims, trial = claim
@@ -783,8 +783,25 @@ def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
     return finished["lam"] if finished else None
 
 
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The completed trial of highest objective; ties go to the smallest change to ΘT (the least Σ|α| over the
+    searched α keys), then the smallest λ, then the first trial, as a selection's ties do
+    (``pipeline.selection.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
+    which α a sweep reported depended on the order the sampler drew them in."""
+    trials = study.get_trials(deepcopy=False, states=(_STATES.COMPLETE,))
+    if not trials:
+        raise ValueError(f"study {study.study_name}: no trial completed")
+
+    def rank(trial: optuna.trial.FrozenTrial):
+        change = sum(abs(v) for k, v in trial.params.items() if k.startswith("alpha.") and isinstance(v, int | float))
+        lam = trial_lam(trial)
+        return (-trial.value, change, math.inf if lam is None else lam, trial.number)
+
+    return min(trials, key=rank)
+
+
 def _write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
-    best = study.best_trial  # raises when no trial completed
+    best = best_trial(study)
     results = {
         "name": "optuna",
         "best_params": dict(best.params),
