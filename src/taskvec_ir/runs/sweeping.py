@@ -784,7 +784,7 @@ def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The completed trial of highest objective; ties go to the smallest change to ΘT (the least Σ|α| over the
+    """The completed trial of best objective; ties go to the smallest change to ΘT (the least Σ|α| over the
     searched α keys), then the smallest λ, then the first trial, as a selection's ties do
     (``pipeline.selection.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
     which α a sweep reported depended on the order the sampler drew them in."""
@@ -795,7 +795,8 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     def rank(trial: optuna.trial.FrozenTrial):
         change = sum(abs(v) for k, v in trial.params.items() if k.startswith("alpha.") and isinstance(v, int | float))
         lam = trial_lam(trial)
-        return (-trial.value, change, math.inf if lam is None else lam, trial.number)
+        value = trial.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -trial.value
+        return (-value, change, math.inf if lam is None else lam, trial.number)
 
     return min(trials, key=rank)
 
@@ -855,10 +856,7 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
     study = _retry(optuna.load_study, study_name=study_name, storage=_absolute_storage(storage))
     completed = _retry(study.get_trials, deepcopy=False, states=(_STATES.COMPLETE,))
     trials = [{"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)} for t in completed]
-    best = max(
-        completed, key=lambda t: t.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -t.value
-    )
-    return FinalReport(trials, best.number, sweep_dir, _absolute_storage(storage))
+    return FinalReport(trials, best_trial(study).number, sweep_dir, _absolute_storage(storage))
 
 
 class FinalReport:
