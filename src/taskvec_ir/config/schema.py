@@ -580,9 +580,13 @@ class TableConfig:
     selections: list[str] = field(default_factory=lambda: ["pseudo_queries", "stability", "nqc"])
     storage: str | None = None  # every cell's Optuna study (null: sqlite in the table's folder)
     cells_at_once: int = 1  # cells run side by side (each through hydra.launcher)
+    # label -> overrides of a general-domain collection ([]: dataset=<label>) on whose test split every cell's
+    # merged model is evaluated too, at each α/λ its selections chose (runs.table.GeneralDomain)
+    general_domain: dict[str, list[str] | None] = field(default_factory=dict)
 
     def entries(self, key: str) -> dict[str, list[str]]:
-        """The entries of ``datasets``, ``models`` or ``merges`` that are in the grid (not left out by null)."""
+        """The entries of ``datasets``, ``models``, ``merges`` or ``general_domain`` that are in the grid (not left
+        out by null)."""
         return {label: overrides for label, overrides in getattr(self, key).items() if overrides is not None}
 
     def check(self) -> None:

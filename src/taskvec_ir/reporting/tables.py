@@ -134,6 +134,8 @@ def significance_note(symbols: Mapping[str, str], settings: SignificanceConfig, 
 # What each system of a table of cells is tested against, in the order of its marks.
 BASELINES = {IR_MODEL: (BM25,), ALPHA_ONE: (IR_MODEL, BM25), TASK_ARITHMETIC: (IR_MODEL, BM25, ALPHA_ONE)}
 MARKED = (IR_MODEL, BM25, ALPHA_ONE)  # every baseline's mark, in that order
+# On a general-domain collection (``table.general_domain``) the question is what τ costs against ΘT alone.
+GENERAL_BASELINES = {ALPHA_ONE: (IR_MODEL,), TASK_ARITHMETIC: (IR_MODEL,)}
 
 
 LABELLED = ("dev", "cross_validation")  # a dataset's labelled choice: on its dev split, or by CV where it has none
@@ -293,10 +295,64 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
     return Table(columns, body, labels=3)
 
 
+def general_domain_table(rows: list[dict], label: str, measure: str, settings: SignificanceConfig) -> Table:
+    """The general-domain section (``runs.table.Grid.general_rows``) for the collection ``label``: per dataset ×
+    model (× merge) × selection, and per setting where cross-validation's folds chose several, the α and λ chosen
+    on the row's dataset, then BM25, ΘT, α=1 and TA on ``label``'s test queries, TA's Δ and Δ% against ΘT; α=1
+    and TA marked against ΘT."""
+    found = [r for r in rows if r["general_domain"] == label]
+    merges = len({r["merge"] for r in found}) > 1
+    by_choice: dict[tuple, dict[str, list[dict]]] = {}  # (dataset, model, merge, selection) -> system -> settings
+    for r in found:
+        by_choice.setdefault((r["dataset"], r["model"], r["merge"], r["selection"]), {}).setdefault(r["system"], [])
+        by_choice[(r["dataset"], r["model"], r["merge"], r["selection"])][r["system"]].append(r)
+    body = []
+    for (dataset, model, merge, selection), systems in by_choice.items():
+        for setting in zip(*(systems[s] for s in PAPER_ORDER), strict=True):  # one per setting the choice holds
+            by_system = dict(zip(PAPER_ORDER, setting, strict=True))
+            ta, theta = by_system[TASK_ARITHMETIC], by_system[IR_MODEL]
+            alpha = f"{ta['alpha']:.2g}" + (f" ({ta['general_folds']} folds)" if ta["general_folds"] else "")
+            entries = []
+            for system, row in by_system.items():
+                if row["failed"]:
+                    entries.append(Entry(None, note="failed"))
+                    continue
+                baselines = GENERAL_BASELINES.get(system, ())
+                difference = {b: row[measure] - by_system[b][measure] for b in baselines}
+                p_values = {b: row[f"p_vs_{b}[{measure}]"] for b in baselines}
+                entries.append(Entry(row[measure], marks(p_values, difference, {b: MARKS[b] for b in baselines})))
+            if ta["failed"] or theta["failed"]:
+                delta = ["–", "–"]
+            else:
+                change = ta[measure] - theta[measure]
+                relative = f"{100 * change / theta[measure]:+.1f}%" if theta[measure] else "–"
+                delta = [f"{change:+.4f}", relative]
+            name = model + (f" ({merge})" if merges else "")
+            body.append(
+                [dataset, name, selection_label(selection, ta["folds"]), alpha, f"{ta['lam']:g}", *entries, *delta]
+            )
+    queries = next((r["queries"] for r in found if r["queries"] is not None), None)
+    family = "over all of this section's tests" if settings.correction == "holm" else "over each value's baselines"
+    return Table(
+        ["dataset", "model", "selection", "α", "λ", *(HEADINGS[s] for s in PAPER_ORDER), "Δ", "Δ%"],
+        body,
+        labels=5,
+        footnote=f"{measure} on the test queries of {label} ({queries or '–'}), a collection none of the rows "
+        f"is tuned on: each row's TA is ΘT + α·τ at the α its selection chose on the row's dataset, and every fused "
+        "system is fused at that row's λ (so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
+        "cross-validation's folds chose different settings, each is a row (n of k: the folds that chose it). "
+        f"Marks on {measure}: "
+        + significance_note({IR_MODEL: MARKS[IR_MODEL]}, settings, family)
+        + " α=1 and TA are tested against ΘT."
+        + _failures_note([{**r, "dataset": label} for r in found if r["failed"]]),
+    )
+
+
 def csv_text(rows: list[dict]) -> str:
-    """The rows as CSV, one column per key."""
+    """The rows as CSV, one column per key of any row (a row without a key leaves its cell empty)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    fieldnames = list(dict.fromkeys(key for row in rows for key in row))
+    writer = csv.DictWriter(out, fieldnames=fieldnames, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

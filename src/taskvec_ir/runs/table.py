@@ -16,6 +16,10 @@ the new cells. The table is then compiled from the cells' per-query results into
 and ``table.csv`` in the table's folder, and one W&B run holds it. A selection that failed does not stop the
 others (each is its own job of the multirun): it is a ``failed`` row, with why (its job's ``error.txt``, or
 its step's log), and the command then exits non-zero; a rerun runs only what is missing.
+
+Where ``table.general_domain`` names a general-domain collection, every cell's merged model is also evaluated on
+its test split, at each α and λ the cell's selections chose (``GeneralDomain``: a job per setting, after the
+cells, through the same launcher and resumed the same way), and the table gains a section of Δ against ΘT there.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import json
 import logging
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,10 +37,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
-from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
+from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
-from taskvec_ir.reporting.tables import BASELINES, MARKED
+from taskvec_ir.reporting.tables import BASELINES, GENERAL_BASELINES, MARKED
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.storage.outputs import FAILURE_FILE, atomic_path, write_json
 
@@ -101,11 +107,65 @@ def command_overrides(task: list[str], hydra: list[str]) -> list[str]:
     return [o for o in [*task, *hydra] if not o.lstrip("+~").startswith(_DRIVER_KEYS)]
 
 
-class Grid:
-    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}`` and ``settings.json``."""
+@dataclass(frozen=True)
+class GeneralDomain:
+    """A general-domain collection (``table.general_domain.<label>``) for one model × merge of the grid: the merged
+    model of every cell with that model and merge, on another corpus, is evaluated on its test split at each α and
+    λ the cell's selections chose. A (α, λ) is one job, shared by every cell and selection that chose it."""
 
-    def __init__(self, cfg: Config, folder: Path, shared: list[str], cells: list[Cell], config_dirs: list[str]):
-        self.cfg, self.folder, self.shared, self.cells = cfg, folder, shared, cells
+    label: str
+    model: str
+    merge: str
+    overrides: tuple[str, ...]
+    config: Config
+
+    @property
+    def name(self) -> str:
+        return f"general/{self.label}/{self.model}/{self.merge}"
+
+    def covers(self, cell: Cell) -> bool:
+        """Whether ``cell``'s merged model is evaluated here: same model and merge, another corpus (a cell on the
+        general collection itself, or a carve-out of it, is no test of another domain)."""
+        same_corpus = cell.config.dataset.docs == self.config.dataset.docs
+        return (cell.model, cell.merge) == (self.model, self.merge) and not same_corpus
+
+
+def general_domains(cfg: Config, compose) -> list[GeneralDomain]:
+    """Every general-domain collection × model × merge of ``cfg.table``, each config composed and checked before
+    anything runs: a misspelt collection fails here, naming ``table.general_domain.<label>``."""
+    table, found = cfg.table, []
+    systems = f"systems=[{','.join(PAPER_ORDER)}]"  # a general-domain job evaluates the table's systems
+    for label, general_overrides in table.entries("general_domain").items():
+        for model, model_overrides in table.entries("models").items():
+            for merge, merge_overrides in table.entries("merges").items():
+                overrides = (
+                    *_with_default("dataset", label, general_overrides),
+                    *_with_default("model", model, model_overrides),
+                    *_with_default("merge", merge, merge_overrides),
+                    systems,
+                )
+                try:
+                    config = typed_config(compose([*overrides, "task=evaluate"]))
+                except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
+                    raise UserError(f"table.general_domain.{label} ({' '.join(overrides)}): {error}") from None
+                found.append(GeneralDomain(label, model, merge, overrides, config))
+    return found
+
+
+class Grid:
+    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}``,
+    ``general/<label>/<model>/<merge>/alpha_<α>-lam_<λ>`` (``table.general_domain``) and ``settings.json``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        folder: Path,
+        shared: list[str],
+        cells: list[Cell],
+        config_dirs: list[str],
+        general: list[GeneralDomain] = (),
+    ):
+        self.cfg, self.folder, self.shared, self.cells, self.general = cfg, folder, shared, cells, list(general)
         self.config_dirs = config_dirs  # the command's --config-dir, where a user's table and datasets live
         self.storage = cfg.table.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
 
@@ -118,14 +178,15 @@ class Grid:
         does not change results may change: the launcher, the cache's and W&B's settings, the table's cells."""
         path = self.folder / "settings.json"
         recorded = json.loads(path.read_text()) if path.is_file() else {}
-        current = {cell.name: _results_config(cell.config) for cell in self.cells}
+        current = {item.name: _results_config(item.config) for item in [*self.cells, *self.general]}
         for name, config in current.items():
             if name in recorded and recorded[name] != config:
                 keys = sorted(k for k in _flat(config).keys() | _flat(recorded[name]).keys()
                               if _flat(config).get(k) != _flat(recorded[name]).get(k))  # fmt: skip
+                what = "general-domain evaluation" if name.startswith("general/") else "cell"
                 raise UserError(
-                    f"{self.folder}: cell {name} was run with other settings ({', '.join(keys[:6])} differ): give "
-                    "another table.name, or delete the cell's folder to run it again"
+                    f"{self.folder}: {what} {name} was run with other settings ({', '.join(keys[:6])} differ): give "
+                    f"another table.name, or delete the {what}'s folder to run it again"
                 )
         write_json({**recorded, **current}, path)
 
@@ -188,19 +249,22 @@ class Grid:
             log_path = self.cell_dir(cell) / f"{step}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log.info("Cell %s: %s (log: %s)", cell.name, step, log_path)
-            with open(log_path, "w") as out:
-                done = subprocess.run(
-                    [sys.executable, "-m", "taskvec_ir", *self.config_dirs, *overrides],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            if done.returncode != 0:
+            if self.command(overrides, log_path) != 0:
                 log.warning("Cell %s: %s failed; see %s", cell.name, step, log_path)
         failures = [f"{cell.name}: {s} failed ({self.failure(cell, s)})" for s in self.missing(cell)]
         if not failures:
             log.info("Cell %s: done", cell.name)
         return failures
+
+    def command(self, overrides: list[str], log_path: Path) -> int:
+        """Run ``taskvec-ir`` with the command's config dirs and ``overrides``, its output into ``log_path``."""
+        with open(log_path, "w") as out:
+            return subprocess.run(
+                [sys.executable, "-m", "taskvec_ir", *self.config_dirs, *overrides],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ).returncode
 
     def failure(self, cell: Cell, selection: str) -> str:
         """Why a selection of the cell is not done: its job's own error, else its step's log's error line."""
@@ -217,6 +281,137 @@ class Grid:
         log.info("Table %s: %d cells, %d done, %d to run", self.cfg.table.name, len(self.cells), done, len(todo))
         with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
             return [failure for failures in pool.map(self.run_cell, todo) for failure in failures]
+
+    # -- the general domain (table.general_domain): each chosen (α, λ) evaluated on another collection ---------
+    def chosen_settings(self, cell: Cell, selection: str) -> dict[tuple[float, float], int]:
+        """The (α, λ) a done selection of ``cell`` chose for task arithmetic, with how many of its folds chose each
+        (one setting, one fold, but under cross-validation, whose folds may differ)."""
+        if selection == "dev":
+            alpha, lam, _ = self.choice(cell, selection)
+            return {(float(alpha), float(lam)): 1}
+        folds = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]["folds"]
+        return dict(Counter((float(fold["alpha"]), float(fold["lam"])) for fold in folds))
+
+    def general_choices(self, general: GeneralDomain) -> Iterator[tuple[Cell, str, dict[tuple[float, float], int]]]:
+        """(cell, selection, its settings) of every done selection of the cells ``general`` covers."""
+        for cell in self.cells:
+            if general.covers(cell):
+                missing = self.missing(cell)
+                for selection in cell.selections(self.cfg.table.selections):
+                    if selection not in missing:
+                        yield cell, selection, self.chosen_settings(cell, selection)
+
+    def general_dir(self, general: GeneralDomain, setting: tuple[float, float]) -> Path:
+        alpha, lam = setting  # as the job's hydra.sweep.subdir writes them (str of a float)
+        return self.folder / general.name / f"alpha_{alpha}-lam_{lam}"
+
+    def general_missing(self, general: GeneralDomain) -> list[tuple[float, float]]:
+        """The settings chosen for ``general``'s cells not yet evaluated there (no ``metrics.json``), in order."""
+        chosen = dict.fromkeys(s for _, _, settings in self.general_choices(general) for s in settings)
+        return [s for s in chosen if not (self.general_dir(general, s) / "metrics.json").is_file()]
+
+    def general_steps(self, general: GeneralDomain) -> list[tuple[str, list[str]]]:
+        """(name, overrides) of each multirun ``general`` still needs: one per λ, over the α values chosen with it
+        (a job per (α, λ), through the launcher, as the cells' selections)."""
+        by_lam: dict[float, list[float]] = {}
+        for alpha, lam in self.general_missing(general):
+            by_lam.setdefault(lam, []).append(alpha)
+        name, setting = self.cfg.table.name, "alpha_${alpha.value}-lam_${lam.value}"
+        base = [*self.shared, *general.overrides, "task=evaluate", f"table.name='{name}'"]
+        return [
+            (
+                f"lam_{lam}",
+                [
+                    "-m",
+                    *base,
+                    f"alpha.value={','.join(repr(alpha) for alpha in alphas)}",
+                    f"lam.value={lam!r}",
+                    f"hydra.sweep.dir={self.folder / general.name}",
+                    f"hydra.sweep.subdir={setting}",
+                    f"wandb.group=table/{name}",
+                    "wandb.job_type=general_domain",
+                    f"wandb.name='{name}/{general.name}/{setting}'",
+                ],
+            )
+            for lam, alphas in by_lam.items()
+        ]
+
+    def run_general(self) -> list[str]:
+        """Every general domain's missing settings (after the cells, whose choices they evaluate),
+        ``table.cells_at_once`` collections × models at a time; the failures."""
+        with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
+            return [failure for failures in pool.map(self.run_general_domain, self.general) for failure in failures]
+
+    def run_general_domain(self, general: GeneralDomain) -> list[str]:
+        folder = self.folder / general.name
+        for step, overrides in self.general_steps(general):
+            folder.mkdir(parents=True, exist_ok=True)
+            log.info("General domain %s: %s (log: %s)", general.name, step, folder / f"{step}.log")
+            if self.command(overrides, folder / f"{step}.log") != 0:
+                log.warning("General domain %s: %s failed; see %s", general.name, step, folder / f"{step}.log")
+        return [
+            f"{general.name}: α {alpha:g} λ {lam:g} failed ({self.general_failure(general, (alpha, lam))})"
+            for alpha, lam in self.general_missing(general)
+        ]
+
+    def general_failure(self, general: GeneralDomain, setting: tuple[float, float]) -> str:
+        """Why a general-domain job is not done: its own error, else its step's log's error line."""
+        recorded = self.general_dir(general, setting) / FAILURE_FILE
+        if recorded.is_file():
+            return recorded.read_text().strip()
+        log_path = self.folder / general.name / f"lam_{setting[1]}.log"
+        return f"{_error_line(log_path)}; see {log_path}" if log_path.is_file() else "not run"
+
+    def general_rows(self) -> list[dict]:
+        """As ``rows``, one row per (general domain, cell, selection, setting it chose, system), with the collection's
+        label (``general_domain``) and, where cross-validation's folds chose different settings, how many chose the
+        row's (``general_folds``): BM25, ΘT, α=1 and TA at the setting's α on the collection's test queries, every
+        fused system at the setting's λ (nothing is tuned on the general domain), α=1 and TA tested against ΘT."""
+        measures, shown, rows = list(self.cfg.measures), self.shown_measures(), []
+        p_columns = [f"p_vs_{b}[{m}]" for m in shown for b in MARKED]
+        raw: dict[str, dict[tuple[int, str, str], float]] = {}  # label -> (row, baseline, measure) -> p
+        for general in self.general:
+            for cell, selection, settings in self.general_choices(general):
+                folds = self.choice(cell, selection)[2]
+                for (alpha, lam), count in settings.items():
+                    labels = {"general_domain": general.label, "dataset": cell.dataset, "model": cell.model,
+                              "merge": cell.merge, "selection": selection}  # fmt: skip
+                    alphas = {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0, TASK_ARITHMETIC: alpha}
+                    shared = {"folds": folds, "general_folds": f"{count} of {sum(settings.values())}"
+                              if len(settings) > 1 else None, "warnings": None}  # fmt: skip
+                    folder = self.general_dir(general, (alpha, lam))
+                    if not (folder / "metrics.json").is_file():
+                        why = self.general_failure(general, (alpha, lam))
+                        empty = {"queries": None, **dict.fromkeys([*measures, *p_columns]), **shared, "failed": why}
+                        rows += [{**labels, "system": s, "alpha": alphas[s], "lam": None if s == BM25 else lam,
+                                  **empty} for s in PAPER_ORDER]  # fmt: skip
+                        continue
+                    per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
+                    metrics = json.loads((folder / "metrics.json").read_text())
+                    warnings = _warnings_text(metrics)
+                    for system in PAPER_ORDER:
+                        baselines = GENERAL_BASELINES.get(system, ())
+                        tests = report.significance(per_query, system, baselines, shown, self.cfg.significance)
+                        family = raw.setdefault(general.label, {})
+                        family.update({(len(rows), b, m): tests[b][m] for b in baselines for m in shown})
+                        rows.append(
+                            {
+                                **labels,
+                                "system": system,
+                                "alpha": alphas[system],
+                                "lam": metrics["lam"][system],
+                                "queries": len(per_query[system][measures[0]]),
+                                **{m: _mean(per_query[system][m]) for m in measures},
+                                **dict.fromkeys(p_columns),
+                                **shared,
+                                "warnings": warnings or None,
+                                "failed": None,
+                            }
+                        )
+        for family in raw.values():  # each collection's section is corrected on its own
+            for (row, baseline, measure), p in report.adjust_table(family, self.cfg.significance.correction).items():
+                rows[row][f"p_vs_{baseline}[{measure}]"] = p
+        return rows
 
     # -- the compiled table ----------------------------------------------------------------------------------
     def rows(self) -> list[dict]:
@@ -241,7 +436,7 @@ class Grid:
                 per_query = next(iter(json.loads((folder / "per_query.json").read_text()).values()))
                 metrics = json.loads((folder / "metrics.json").read_text())
                 alpha, lam, folds = self.choice(cell, selection)
-                warnings = "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
+                warnings = _warnings_text(metrics)
                 for system in PAPER_ORDER:
                     baselines = BASELINES.get(system, ())
                     tests = report.significance(per_query, system, baselines, shown, self.cfg.significance)
@@ -279,6 +474,18 @@ class Grid:
         return chosen["alpha"], chosen["lam"], folds
 
 
+def general_sections(cfg: Config, general_rows: list[dict], measures: list[str]) -> dict[str, tables.Table]:
+    """The compiled table's general-domain sections by title: one per collection and shown measure."""
+    return {
+        f"General domain ({label}): Δ against ΘT, {measure}": tables.general_domain_table(
+            general_rows, label, measure, cfg.significance
+        )
+        for label in cfg.table.entries("general_domain")
+        for measure in measures
+        if any(r["general_domain"] == label for r in general_rows)
+    }
+
+
 def _results_config(config: Config) -> dict:
     """What of a cell's config its results depend on, as JSON values."""
     values = json.loads(json.dumps(asdict(config), default=str))
@@ -304,6 +511,17 @@ def _error_line(log_path: Path) -> str:
     return (errors or lines)[-1][:300]
 
 
+def _warnings_text(metrics: dict) -> str:
+    """A job's warnings (queries that scored 0 for want of input) as one line."""
+    return "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
+
+
+def _columns_and_data(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """Rows as a W&B table takes them."""
+    columns = list(rows[0])
+    return columns, [[r[c] for c in columns] for r in rows]
+
+
 def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
@@ -322,18 +540,24 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         if source.provider == "command-line" and source.schema == "file"
     ]
     found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
-    grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs)
+    general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
+    grid = Grid(cfg, Path(cfg.table.dir), shared, found, config_dirs, general)
     grid.check_settings()
     failures = grid.run()
+    general_failures = grid.run_general()
     rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
+    general_rows = grid.general_rows()
     measure = cfg.objective
     shown = {m: tables.cells_table(rows, m, cfg.significance) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
+    general_shown = general_sections(cfg, general_rows, grid.shown_measures())
     text = {
         "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
-        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}",
-        "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items()),
-        "table.csv": tables.csv_text(rows),
+        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}"
+        + "".join(f"\n### {title}\n\n{tables.markdown(table)}" for title, table in general_shown.items()),
+        "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items())
+        + "".join(f"\n% {title}\n{tables.latex(table)}" for title, table in general_shown.items()),
+        "table.csv": tables.csv_text([*rows, *general_rows]),
     }
     for name, content in text.items():
         with atomic_path(grid.folder / name) as tmp:
@@ -343,13 +567,17 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     name = cfg.table.name
     settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=[f"table:{name}"])
     with tracking.wandb_run(config, grid.folder, settings, {}, job_type="table") as run:
-        columns = list(rows[0])
-        tracking.log_report(run, {}, {"table": (columns, [[r[c] for c in columns] for r in rows])})
+        logged = {"table": rows, **({"general_domain": general_rows} if general_rows else {})}
+        tracking.log_report(run, {}, {key: _columns_and_data(found) for key, found in logged.items()})
     print(f"\n{text['table.md']}")
     print(f"Table: {grid.folder / 'table.md'} (and table.tex, table.csv)")
-    if failures:
+    if failures or general_failures:
         total = sum(len(cell.selections(cfg.table.selections)) for cell in grid.cells)
-        message = f"{len(failures)} of {total} selections failed (rows marked failed); rerun the same command:\n  "
+        general = f" and {len(general_failures)} general-domain evaluations" if general_failures else ""
+        message = (
+            f"{len(failures)} of {total} selections{general} failed (rows marked failed); rerun the same command:\n  "
+        )
+        failures += general_failures
         log.error("%s", message + "\n  ".join(failures))
         sys.exit(f"taskvec-ir: {message}" + "\n  ".join(failures))
     return {"cells": len(grid.cells)}
