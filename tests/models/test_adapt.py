@@ -200,6 +200,7 @@ OTHER_VALUES = {
     "mean_span_length": 2.0,
     "pair_source": "title",
     "pair_count": 3,
+    "pairs_split": "dev",
     "save_every": 5,
 }
 PAIR_SETTINGS = ("pair_source", "pair_count")
@@ -218,12 +219,13 @@ def test_other_values_cover_every_setting():
 @pytest.mark.parametrize("name", sorted(OTHER_VALUES))
 def test_the_cache_key_changes_with_every_setting_but_save_every(starts, name):
     start, other = starts["bi_encoder"], {name: OTHER_VALUES[name]}
-    # How often progress is saved changes neither result nor key; the pair settings are read by inverse_cloze alone.
-    if name == "save_every" or name in PAIR_SETTINGS:
+    # How often progress is saved changes neither result nor key; the pair settings are read by inverse_cloze alone,
+    # pairs_split by supervised alone.
+    if name in ("save_every", "pairs_split") or name in PAIR_SETTINGS:
         assert _key(start, **other) == _key(start)
     else:
         assert _key(start, **other) != _key(start)
-    if name not in ("objective", "save_every"):  # inverse_cloze's key follows every setting, its own too
+    if name not in ("objective", "save_every", "pairs_split"):  # inverse_cloze's key follows every setting, its own too
         assert _key(start, objective="inverse_cloze", **other) != _key(start, objective="inverse_cloze")
 
 

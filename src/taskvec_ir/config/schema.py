@@ -43,7 +43,10 @@ TASKS = ("evaluate", "adapt", "table")
 WANDB_MODES = ("offline", "online", "disabled")
 WANDB_CONSOLES = ("off", "auto", "wrap", "redirect")
 DTYPES = ("float32", "bfloat16", "float16")
-ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze")
+SUPERVISED = "supervised"  # the adapt objective that trains on relevance labels (a control, never zero-shot)
+ADAPT_OBJECTIVES = ("mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze", SUPERVISED)
+SUPERVISED_LABEL = "supervised control (not zero-shot)"  # on every output of a model whose ΘD used labels
+SUPERVISED_TAG = "control:supervised"  # the W&B tag of its runs
 PAIR_SOURCES = ("title", "sentence", "both", "span")  # inverse_cloze: what a document's query is
 PSEUDO_QUERY_SOURCES = ("auto", *PAIR_SOURCES)  # auto: the source the corpus's documents give pairs of
 PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
@@ -275,8 +278,8 @@ class AdaptConfig:
     every field but ``save_every`` determines the result."""
 
     start: str = MISSING  # the checkpoint adapted (a model source)
-    dataset: DatasetConfig | None = None  # whose documents it is trained on (never its queries or qrels)
-    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae, inverse_cloze
+    dataset: DatasetConfig | None = None  # whose documents it is trained on (queries and qrels: supervised only)
+    objective: str = "auto"  # auto, mlm, span_corruption, next_token, simcse, tsdae, inverse_cloze, supervised
     steps: int = 1000  # optimiser steps
     batch_size: int = 16  # documents per step
     max_length: int = 256  # tokens per document (longer ones are truncated)
@@ -289,6 +292,7 @@ class AdaptConfig:
     mean_span_length: float = 3.0  # span_corruption: mean length of a dropped span
     pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both; span: words
     pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
+    pairs_split: str = "train"  # supervised: the split whose judged (query, relevant document) pairs it trains on
     save_every: int = 100  # steps between resumable states (only with a cache dir)
 
     def __post_init__(self):
@@ -311,7 +315,7 @@ class AdaptConfig:
         _one_of(self.pair_source, PAIR_SOURCES, "adapt.pair_source")
         if self.pair_count is not None:
             _positive(self.pair_count, "adapt.pair_count")
-        if self.objective in ("simcse", "inverse_cloze") and self.batch_size < 2:
+        if self.objective in ("simcse", "inverse_cloze", SUPERVISED) and self.batch_size < 2:
             raise UserError(
                 f"adapt.batch_size: {self.objective} needs at least 2 documents per batch (the other documents "
                 "of a batch are its negatives)"
@@ -320,9 +324,21 @@ class AdaptConfig:
     def training_settings(self) -> dict:
         """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
         often progress is saved (a resumed run equals an uninterrupted one), so it is not among them; the pair
-        settings count only for inverse_cloze, so the checkpoints other objectives cached keep their keys."""
+        settings count only for inverse_cloze, and ``pairs_split`` only for supervised, so the checkpoints other
+        objectives cached keep their keys. Supervised training leaves out the queries of every other split of
+        the dataset (SciFact's dev is a seeded fraction of train): their definitions are part of its settings,
+        so a run whose dev split differs trains a ΘD of its own."""
         left_out = {"start", "dataset", "save_every", *(PAIR_SETTINGS if self.objective != "inverse_cloze" else ())}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
+        if self.objective != SUPERVISED:
+            left_out.add("pairs_split")
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
+        if self.objective == SUPERVISED and self.dataset is not None:
+            settings["excluded_splits"] = {
+                name: spec if isinstance(spec, str) else asdict(spec)
+                for name, spec in sorted(self.dataset.splits.items())
+                if name != self.pairs_split
+            }
+        return settings
 
 
 def _source(value, key: str):
@@ -336,6 +352,12 @@ def _source(value, key: str):
             raise UserError(f"{key} (an adapt config): {error}") from None
         if adapt.dataset is None:
             raise UserError(f"{key}.dataset: name the corpus to adapt on (a dataset config, e.g. scifact)")
+        splits = adapt.dataset.splits
+        if adapt.objective == SUPERVISED and not adapt.dataset.splits_in_folder and adapt.pairs_split not in splits:
+            raise UserError(
+                f"{key}.pairs_split: '{adapt.pairs_split}' is not a split of {adapt.dataset.name} "
+                f"({', '.join(splits) or 'none'}): name the split whose qrels train the supervised control"
+            )
         return adapt
     raise UserError(f"{key}: give a checkpoint (a Hub id, a folder or package:<module>/<folder>) or an adapt config")
 
@@ -381,6 +403,19 @@ class ModelConfig:
             PRIMARY: (self.base, self.domain),
             **{name: (extra.base or self.base, extra.domain) for name, extra in self.extra_domains.items()},
         }
+
+    def supervised_domains(self) -> dict[str, AdaptConfig]:
+        """The domain checkpoints trained on relevance labels (``objective: supervised``), by vector name: a model
+        with any is a supervised control, never a zero-shot result."""
+        return {
+            name: domain
+            for name, (_, domain) in self.vectors().items()
+            if isinstance(domain, AdaptConfig) and domain.objective == SUPERVISED
+        }
+
+    @property
+    def supervised(self) -> bool:
+        return bool(self.supervised_domains())
 
 
 # -- merge -----------------------------------------------------------------------------------------------------
@@ -693,6 +728,7 @@ class Config:
             )
         if not self.dataset.splits_in_folder:  # else checked once the folder's splits are read
             self.check_split()
+        self.check_supervised()
         vectors = self.model.vectors().values()
         if self.task == "adapt" and not any(isinstance(domain, AdaptConfig) for _, domain in vectors):
             raise UserError(
@@ -710,6 +746,28 @@ class Config:
                 "sweep.tune_split=<split>"
             )
         self.dataset.split(self.split)
+
+    def check_supervised(self) -> None:
+        """A supervised ΘD trained on the evaluated collection never saw a query this run tunes or evaluates on:
+        its pairs split is not one of them, and it left out the splits this run has (not another dev sample)."""
+        tuned = {self.split, self.dataset.test_split}
+        tuned |= {self.sweep.tune_split} if self.sweep is not None else set()
+        tuned |= {self.selection.queries} if self.selection.method is not None else set()
+        for name, adapt in self.model.supervised_domains().items():
+            key = "model.domain" if name == PRIMARY else f"model.extra_domains.{name}.domain"
+            if adapt.dataset.docs != self.dataset.docs:
+                continue  # trained on another collection's labels: none of this run's queries
+            if adapt.pairs_split in tuned:
+                raise UserError(
+                    f"{key}.pairs_split: '{adapt.pairs_split}' is a split this run tunes or evaluates on "
+                    f"({', '.join(sorted(tuned))}): train the supervised control on a split this run neither tunes "
+                    "nor evaluates on"
+                )
+            if adapt.dataset.splits != self.dataset.splits:
+                raise UserError(
+                    f"{key}.dataset: its splits differ from dataset.splits, so its training could include a query "
+                    "this run tunes or evaluates on: use model.domain.dataset=${dataset}"
+                )
 
     def merge_setting(self) -> MergeSetting:
         """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""

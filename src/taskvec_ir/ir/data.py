@@ -252,6 +252,72 @@ def load_queries(dataset: DatasetConfig, split: str) -> dict[str, str]:
     return queries
 
 
+@dataclass(frozen=True)
+class JudgedPairs:
+    """The (query, relevant document) pairs of one split's qrels that supervised training may use: every judged
+    pair with relevance > 0 whose query is not one of another split's queries, by id or by text."""
+
+    split: str
+    queries: dict[str, str]  # query_id -> text, of the queries kept
+    documents: dict[str, str]  # doc_id -> text (as the scorer reads it), of the documents paired
+    pairs: list[tuple[str, str]]  # (query_id, doc_id), sorted
+    excluded: dict[str, list[str]]  # other split -> the ids of this split's judged queries left out for it
+
+    def record(self) -> dict:
+        """What provenance says of the labels used."""
+        return {
+            "split": self.split,
+            "queries": len(self.queries),
+            "pairs": len(self.pairs),
+            "documents": len(self.documents),
+            "excluded": {split: {"queries": len(ids), "ids": ids} for split, ids in self.excluded.items()},
+        }
+
+
+def judged_pairs(dataset: DatasetConfig, split: str) -> JudgedPairs:
+    """The positive (query, document) pairs of ``split``'s qrels, without the queries of the dataset's other
+    splits: SciFact's dev is a seeded sample of train (its queries are judged in train too), and SciFact repeats
+    a few claims under other ids across splits (4 of train's with dev's and test's), so a query is left out when
+    its id or its text is another split's. Reads the other splits' queries, never their qrels."""
+    labelled = load_split(dataset, split)
+    excluded = {}
+    for other in resolve_splits(dataset).splits:
+        if other == split:
+            continue
+        queries = load_queries(dataset, other)
+        texts = {_normalised(text) for text in queries.values()}
+        excluded[other] = sorted(
+            qid for qid in labelled.qrels if qid in queries or _normalised(labelled.queries.get(qid, "")) in texts
+        )
+    left_out = {qid for ids in excluded.values() for qid in ids}
+    pairs = sorted(
+        (qid, doc_id)
+        for qid, judged in labelled.qrels.items()
+        if qid not in left_out and qid in labelled.queries
+        for doc_id, relevance in judged.items()
+        if relevance > 0
+    )
+    if not pairs:
+        raise UserError(
+            f"dataset {dataset.name!r} split {split!r}: no relevant (query, document) pair is left to train on"
+        )
+    documents = doc_texts(dataset, {doc_id for _, doc_id in pairs})
+    missing = sorted({doc_id for _, doc_id in pairs} - set(documents))
+    if missing:
+        log.warning(
+            "%d judged documents are not in the corpus (first: %s): their pairs left out",
+            len(missing),
+            ", ".join(missing[:_SHOWN_IDS]),
+        )
+        pairs = [(qid, doc_id) for qid, doc_id in pairs if doc_id in documents]
+    queries = {qid: labelled.queries[qid] for qid, _ in pairs}
+    return JudgedPairs(split, queries, documents, pairs, excluded)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
 def sample_doc_fields(dataset: DatasetConfig, count: int, seed: int) -> dict[str, dict[str, str]]:
     """``count`` documents of the corpus (doc_id -> {field: text}), drawn with ``seed`` in one streamed pass:
     the ids of smallest seeded hash. The sample depends on the ids and the seed alone, not on the corpus's

@@ -16,6 +16,9 @@ Objectives (``objective: auto`` picks the start checkpoint's own):
   (the inverse cloze task, as in GPL-style domain adaptation): a document's title, or one sentence taken out
   of it, is the query and the rest of the document the positive; the other documents of the batch are the
   negatives (MultipleNegativesRankingLoss).
+- ``supervised``: a bi-encoder trained on a split's judged (query, relevant document) pairs, with in-batch
+  negatives as inverse_cloze. It reads relevance labels, so a model made with it is a supervised control, never
+  a zero-shot result (``ModelConfig.supervised``); the queries of the dataset's other splits are left out.
 
 Training is a plain PyTorch loop (AdamW, linear warmup and decay) rather than a Trainer, because
 resuming must be exact: every step's batch and random draws are a function of (seed, step) alone, so a
@@ -43,9 +46,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from taskvec_ir.config.schema import AdaptConfig
+from taskvec_ir.config.schema import SUPERVISED, AdaptConfig
 from taskvec_ir.errors import UserError
-from taskvec_ir.ir.data import join_fields
+from taskvec_ir.ir.data import JudgedPairs, join_fields
 from taskvec_ir.models.checkpoints import read_config, resolve_model_source
 from taskvec_ir.models.scoring import fit_max_length, torch_device
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
@@ -53,7 +56,7 @@ from taskvec_ir.storage.outputs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
 
-SENTENCE_TRANSFORMERS_OBJECTIVES = ("simcse", "tsdae", "inverse_cloze")
+SENTENCE_TRANSFORMERS_OBJECTIVES = ("simcse", "tsdae", "inverse_cloze", SUPERVISED)
 T5_MODEL_TYPES = ("t5", "mt5")
 CAUSAL_LM_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")  # LlamaForCausalLM, GPT2LMHeadModel
 WARMUP_FRACTION = 0.1
@@ -127,13 +130,15 @@ def adapted_checkpoint(
     docs: Callable[[], Mapping[str, Mapping[str, str]]],
     corpus_identity: Mapping,
     log_step: Callable[[int, float], None] | None = None,
+    judged: Callable[[], JudgedPairs] | None = None,
 ) -> Path:
     """The folder of ``spec.start`` (a model source, see ``checkpoints.resolve_model_source``) adapted to a
     corpus's documents as ``spec`` says, trained once and cached.
 
     ``docs()`` returns the corpus (doc_id -> {field: text}, as ``data.load_doc_fields``: documents only, never a
     query or a judgement) and is only called on a cache miss; ``corpus_identity`` says which corpus that is (it
-    is part of the cache key). ``log_step(step, loss)`` is called after every
+    is part of the cache key). ``judged()`` gives the labelled pairs of ``objective: supervised``
+    (``data.judged_pairs``), the only objective that calls it. ``log_step(step, loss)`` is called after every
     optimiser step. The folder loads like the start checkpoint and holds ``provenance.json``, which says how
     it was made.
     """
@@ -145,17 +150,22 @@ def adapted_checkpoint(
 
     def build(out: Path) -> None:
         device = torch_device(settings.device, "adapt.device")
-        documents = document_sample(docs(), settings.sample_size, settings.seed)
+        if settings.objective == SUPERVISED:
+            training_data = judged()
+            read = {"documents": len(training_data.documents), "supervised": training_data.record()}
+        else:
+            training_data = document_sample(docs(), settings.sample_size, settings.seed)
+            read = {"documents": len(training_data)}
         torch.manual_seed(settings.seed)  # heads or decoder layers the start lacks are initialised from it
         trainee = _TRAINEES[settings.objective](start, settings, device)
-        examples = trainee.examples(documents, settings)
+        examples = trainee.examples(training_data, settings)
         run = _train(trainee, examples, settings, partial, log_step)
         trainee.save(out)
         write_json(
             {
                 "start": {"source": spec.start, "folder": str(start), "fingerprint": fingerprint},
                 "corpus": dict(corpus_identity),
-                "documents": len(documents),
+                **read,
                 "objective": settings.objective,
                 "objective_details": trainee.details,
                 "settings": {**settings.training_settings(), "save_every": settings.save_every},
@@ -242,7 +252,8 @@ class _Trainee(ABC):
     details: dict  # objective facts worth recording in provenance.json
 
     def examples(self, documents: list[Mapping[str, str]], settings: AdaptConfig) -> list:
-        """What a batch is drawn from: by default each document's text, its fields joined as BM25 reads them."""
+        """What a batch is drawn from (``documents``: the corpus sample; for supervised, the judged pairs): by
+        default each document's text, its fields joined as BM25 reads them."""
         return [join_fields(parts) for parts in documents]
 
     def batch(self, examples: list, step: int, settings: AdaptConfig) -> list:
@@ -585,6 +596,48 @@ class _InverseClozeTrainee(_SentenceTransformerTrainee):
         return self.module([self._features([q for q, _ in pairs]), self._features([p for _, p in pairs])], None)
 
 
+class _SupervisedTrainee(_SentenceTransformerTrainee):
+    """supervised: judged (query, relevant document) pairs (``data.judged_pairs``), MultipleNegativesRankingLoss
+    with the other documents of the batch as negatives. A batch holds distinct documents (as inverse_cloze), each
+    with one of its queries drawn per step; a query judged relevant to another document of the batch would make
+    that document a false negative, so such a query is not drawn, and a document left with none sits the step
+    out. sentence-transformers' no-duplicates batch sampler keeps texts distinct, not relevant documents apart."""
+
+    def __init__(self, folder, settings, device):
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+        super().__init__(folder, settings, device)
+        self.module = MultipleNegativesRankingLoss(self.model)
+
+    def examples(self, judged: JudgedPairs, settings):
+        by_document: dict[str, list[str]] = {}
+        self.positives: dict[str, set[str]] = {}
+        for qid, doc_id in judged.pairs:
+            by_document.setdefault(doc_id, []).append(qid)
+            self.positives.setdefault(qid, set()).add(doc_id)
+        if len(by_document) < settings.batch_size:
+            raise UserError(
+                f"adapt.batch_size: {settings.batch_size} exceeds the {len(by_document)} judged documents, and a "
+                "batch holds each document once: lower it"
+            )
+        self.queries, self.documents = judged.queries, judged.documents
+        self.details = {**self.details, "pairs": len(judged.pairs), "queries": len(judged.queries)}
+        log.info("adapt: supervised pairs %s", self.details)
+        return sorted(by_document.items())  # (doc_id, its queries)
+
+    def batch(self, examples, step, settings):
+        return [examples[i] for i in distinct_batch_indices(step, len(examples), settings.batch_size, settings.seed)]
+
+    def loss(self, batch, rng):
+        in_batch = {doc_id for doc_id, _ in batch}
+        pairs = []
+        for doc_id, queries in batch:
+            allowed = [qid for qid in queries if not (self.positives[qid] & in_batch) - {doc_id}]
+            if allowed:
+                pairs.append((self.queries[str(rng.choice(allowed))], self.documents[doc_id]))
+        return self.module([self._features([q for q, _ in pairs]), self._features([d for _, d in pairs])], None)
+
+
 _TRAINEES: dict[str, Callable[[Path, AdaptConfig, torch.device], _Trainee]] = {
     "mlm": _masked_lm,
     "span_corruption": _SpanCorruptionTrainee,
@@ -592,6 +645,7 @@ _TRAINEES: dict[str, Callable[[Path, AdaptConfig, torch.device], _Trainee]] = {
     "simcse": _SimCSETrainee,
     "tsdae": _TSDAETrainee,
     "inverse_cloze": _InverseClozeTrainee,
+    SUPERVISED: _SupervisedTrainee,
 }
 
 

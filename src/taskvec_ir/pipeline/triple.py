@@ -64,6 +64,7 @@ class Triple:
             docs=lambda: data.load_doc_fields(corpus),  # the documents alone: no query, no qrels
             corpus_identity=dataset_identity(corpus),
             log_step=self.on_adapt_step,
+            judged=lambda: data.judged_pairs(corpus, source.pairs_split),  # read by objective: supervised alone
         )
 
     def fingerprints(self, roles: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ Only wandb's public API is used (tests/reporting/test_tracking.py checks it).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import socket
@@ -58,6 +59,18 @@ def tracking_mode(configured: str) -> str:
     return mode
 
 
+MAX_TAG = 64  # W&B refuses a longer tag (and the run with it)
+
+
+def fitted_tag(tag: str) -> str:
+    """``tag``, or where W&B would refuse its length (a study's tag names table, dataset, model and merge), its
+    start and a digest of the whole: still one tag per study."""
+    if len(tag) <= MAX_TAG:
+        return tag
+    digest = hashlib.sha1(tag.encode()).hexdigest()[:8]
+    return f"{tag[: MAX_TAG - len(digest) - 1]}~{digest}"
+
+
 @contextmanager
 def wandb_run(
     config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int], job_type: str | None = None
@@ -82,7 +95,7 @@ def wandb_run(
         entity=settings.entity,
         group=settings.group,
         job_type=job_type or settings.job_type,
-        tags=list(settings.tags),
+        tags=[fitted_tag(tag) for tag in settings.tags],
         name=settings.name,
         config={**config, "seeds": dict(seeds)},
         dir=str(out_dir),
@@ -224,6 +237,11 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
         }
     )
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
+    labels = provenance.get("supervised")  # the relevance labels a supervised control was trained on
+    if labels is not None:
+        run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in ("split", "queries", "pairs")})
+        excluded = {split: left_out["queries"] for split, left_out in labels["excluded"].items()}
+        run.summary[f"adapt/{role}/labels/excluded_queries"] = excluded
 
 
 @_when_tracked

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from taskvec_ir.config.schema import PRIMARY, AdaptConfig, Config, WandbConfig
+from taskvec_ir.config.schema import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig, Config, WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
@@ -262,7 +262,8 @@ def run_settings(cfg: Config) -> WandbConfig:
     """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
     ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
     ``merge:``, ``selection:`` (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and
-    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table)."""
+    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table), and
+    ``control:supervised`` for a model whose ΘD was trained on relevance labels (never a zero-shot result)."""
     study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
     name = cfg.wandb.name
     if name is None and study is not None:
@@ -274,6 +275,7 @@ def run_settings(cfg: Config) -> WandbConfig:
     tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
     tags += [f"study:{study.name}"] if study else []
     tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
+    tags += [SUPERVISED_TAG] if cfg.model.supervised else []
     return replace(cfg.wandb, name=name, tags=list(dict.fromkeys(tags)))
 
 
@@ -316,11 +318,16 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
 
 
 def job_header(cfg: Config, lam: float) -> str:
-    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's."""
+    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's, and
+    the label of a supervised control."""
     setting = cfg.merge_setting().describe()
     alphas = ", ".join(f"α={a:g}" if v == PRIMARY else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
-    return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
+    control = f" · {SUPERVISED_LABEL}" if cfg.model.supervised else ""
+    return (
+        f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
+        f"{control}"
+    )
 
 
 def adapted_provenance(experiment: Experiment) -> dict[str, dict]:

@@ -54,7 +54,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from taskvec_ir.config.schema import Config
+from taskvec_ir.config.schema import SUPERVISED_LABEL, Config
 from taskvec_ir.config.systems import DOMAIN_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
@@ -900,6 +900,7 @@ class FinalReport:
         header = (
             f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: {chosen}, λ = {outcome.lam:g} "
             f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
+            + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
         tables = {
             "results.md": f"{header}\n\n" + tables.markdown(results),

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
+from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, SUPERVISED_LABEL, SUPERVISED_TAG, Config
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
@@ -93,7 +93,19 @@ def cells(cfg: Config, compose) -> list[Cell]:
                 if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
                     raise UserError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
                 found.append(Cell(dataset, model, merge, overrides, config))
+    supervised = sorted({cell.model for cell in found if cell.config.model.supervised})
+    if supervised and len(supervised) < len({cell.model for cell in found}):
+        raise UserError(
+            f"table.models: {', '.join(supervised)} trained ΘD on relevance labels (a {SUPERVISED_LABEL}), and a "
+            "table of zero-shot models must not hold it: leave it out (table.models.<label>=null) and tabulate it "
+            "on its own (e.g. experiment=supervised_control_demo)"
+        )
     return found
+
+
+def supervised(cells: list[Cell]) -> bool:
+    """Whether the table is a supervised control's (``cells`` refuses a table that mixes one with zero-shot models)."""
+    return any(cell.config.model.supervised for cell in cells)
 
 
 def _with_default(group: str, label: str, overrides: list[str]) -> list[str]:
@@ -551,12 +563,18 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     shown = {m: tables.cells_table(rows, m, cfg.significance) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
     general_shown = general_sections(cfg, general_rows, grid.shown_measures())
+    control = f" — {SUPERVISED_LABEL}" if supervised(grid.cells) else ""
+    if control:  # in the rendered tables too (LaTeX's headings are comments)
+        shown = {
+            m: replace(t, footnote=f"A {SUPERVISED_LABEL}: ΘD used relevance labels. {t.footnote}")
+            for m, t in shown.items()
+        }
     text = {
-        "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
-        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}"
-        + "".join(f"\n### {title}\n\n{tables.markdown(table)}" for title, table in general_shown.items()),
-        "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items())
-        + "".join(f"\n% {title}\n{tables.latex(table)}" for title, table in general_shown.items()),
+        "table.md": "\n".join(f"### {m}{control}\n\n{tables.markdown(table)}" for m, table in shown.items())
+        + f"\n### Label-free α against the labelled choice{control}\n\n{tables.markdown(distance)}"
+        + "".join(f"\n### {title}{control}\n\n{tables.markdown(table)}" for title, table in general_shown.items()),
+        "table.tex": "\n".join(f"% {m}{control}\n{tables.latex(table)}" for m, table in shown.items())
+        + "".join(f"\n% {title}{control}\n{tables.latex(table)}" for title, table in general_shown.items()),
         "table.csv": tables.csv_text([*rows, *general_rows]),
     }
     for name, content in text.items():
@@ -565,7 +583,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     config = {"table": cfg.table.name, "cells": [c.name for c in grid.cells], "overrides": shared}
     # Beside its cells' selection runs, and found by the tag every job of the table carries.
     name = cfg.table.name
-    settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=[f"table:{name}"])
+    tags = [f"table:{name}", *([SUPERVISED_TAG] if control else [])]
+    settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=tags)
     with tracking.wandb_run(config, grid.folder, settings, {}, job_type="table") as run:
         logged = {"table": rows, **({"general_domain": general_rows} if general_rows else {})}
         tracking.log_report(run, {}, {key: _columns_and_data(found) for key, found in logged.items()})
