@@ -31,7 +31,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
-from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
+from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
 from taskvec_ir.reporting.tables import BASELINES, MARKED
@@ -258,11 +258,13 @@ class Grid:
                             "folds": folds,
                             "warnings": warnings or None,
                             "failed": None,
+                            **(tables.analysis_columns(metrics.get("analyses")) if system == TASK_ARITHMETIC else {}),
                         }
                     )
         for (row, baseline, measure), p in report.adjust_table(raw, self.cfg.significance.correction).items():
             rows[row][f"p_vs_{baseline}[{measure}]"] = p
-        return rows
+        columns = dict.fromkeys(key for row in rows for key in row)  # the analyses' columns: only where they ran
+        return [{key: row.get(key) for key in columns} for row in rows]
 
     def shown_measures(self) -> list[str]:
         """The measures the table shows: the objective, then the paper's others among the configured measures."""
@@ -331,7 +333,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     distance = tables.label_free_distance(rows, measure)
     text = {
         "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
-        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}",
+        + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}"
+        + tables.analysis_sections(rows, measure),
         "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items()),
         "table.csv": tables.csv_text(rows),
     }
