@@ -18,6 +18,8 @@ from taskvec_ir.pipeline.selection import Fold
 from taskvec_ir.runs.compose import compose
 from taskvec_ir.runs.job import open_experiment, run_job
 
+from wandb_records import logged_table, run_contents
+
 ALPHAS = [0.0, 0.5, 1.0]
 
 
@@ -29,7 +31,6 @@ def tiny_cranfield(triple, mirror_dir, cache, *overrides):
             f"data.mirror_dir={mirror_dir}",
             f"cache.dir={cache}",
             "model.scorer.show_progress=false",
-            "wandb.mode=disabled",
             *(f"model.{role}={path}" for role, path in triple.items()),
             *overrides,
         ]
@@ -225,3 +226,22 @@ def test_depth_is_refused_for_a_first_stage_that_ranks_the_whole_corpus(cranfiel
     cfg.retriever.backend = "dense"  # retriever=dense: the whole corpus ranked, no top k to cut
     with pytest.raises(UserError, match="analyses: depth re-ranks a first stage's top k, and retriever=dense"):
         cfg.check_analyses()
+
+
+def test_wandb_holds_the_analyses_summary_tables_and_plots(analysed):
+    _, folder, _ = analysed
+    response, surface = read(folder, "alpha_response.json"), read(folder, "depth_surface.json")
+    contents = run_contents(folder)
+    summary = contents["summary"]
+    assert (
+        summary["alpha_response/oracle"] == response["oracle"]
+        and summary["alpha_response/hurt"] == (response["shares"]["hurt"])
+    )
+    assert summary["depth/5/ndcg@10"] == surface["job"][0]["ndcg@10"] and summary["depth/20/gain_kept"] == 1.0
+    top = logged_table(folder, "alpha_response/top_queries")
+    assert [row["query_id"] for row in top if row["kind"] == "helped"] == [
+        r["query_id"] for r in response["top_helped"]
+    ]
+    assert all(row["query"] for row in top) and [row["kind"] for row in top].count("hurt") == len(response["top_hurt"])
+    assert len(logged_table(folder, "depth/surface")) == len(surface["rows"])
+    assert {"alpha_response/plot", "depth/plot"} <= {key.split("/path")[0] for key in contents["history"]}
