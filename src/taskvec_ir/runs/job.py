@@ -101,7 +101,7 @@ class JobOutcome:
     merge: dict | None = None  # the merge diagnostics, when the job computed them
     extra: dict = field(default_factory=dict)  # what metrics.json holds beside the split's means
     outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
-    folds: list = field(default_factory=list)  # the settings task arithmetic ran at (selection.Fold): the analyses'
+    folds: list = field(default_factory=list)  # the settings task arithmetic ran at (selection.Fold), for analyses
 
 
 class Report(Protocol):
