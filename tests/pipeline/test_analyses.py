@@ -175,7 +175,6 @@ def test_depth_surface_at_top_k_is_the_jobs_metric_and_below_it_an_independent_r
     assert f"depth 5: ndcg@10 {job[5]['ndcg@10']:.4f}" in printed
 
 
-@pytest.mark.slow  # a whole selection job
 def test_a_cross_validation_job_analyses_each_query_at_its_folds_setting(triple, mirror_dir, cache, tmp_path):
     cfg = tiny_cranfield(
         triple,
