@@ -53,6 +53,9 @@ PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze rea
 # How a job chooses α and λ itself (``conf/selection/``; see taskvec_ir.pipeline.selection); a table's cells
 # also have "dev".
 SELECTIONS = ("cross_validation", "pseudo_queries", "stability", "nqc")
+# What a job may analyse after its evaluation, on its evaluated split (``analyses``; taskvec_ir.pipeline.analyses).
+ANALYSES = ("alpha_response", "depth")
+DEFAULT_DEPTHS = (10, 20, 50, 100)  # analysis.depths: those at most retriever.top_k, and top_k itself
 PRIMARY = "domain"  # the name of the task vector model.domain − model.base
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -600,6 +603,40 @@ class SelectionConfig:
 
 
 @dataclass
+class AnalysisConfig:
+    """Settings of the analyses a job runs after its evaluation (``analyses``, ``taskvec_ir.pipeline.analyses``)."""
+
+    alphas: list[float] | None = None  # the α grid both analyses read (None: selection.alphas); α = 0 always added
+    depths: list[int] | None = None  # depth: re-ranking depths k (None: 10, 20, 50, 100 up to top_k); top_k added
+    lams: list[float] | None = None  # depth: λ values of the surface (None: lam.grid); the job's λ always added
+    top_queries: int = 10  # alpha_response: the queries with the largest positive (and negative) Δ listed
+    unchanged_within: float = 1e-9  # alpha_response: |Δ| at most this is "unchanged" (floating-point noise)
+    timing_queries: int = 2  # depth: queries whose candidates are scored once more to time each depth (0: none)
+
+    def __post_init__(self):
+        for alpha in self.alphas or []:
+            _finite(alpha, "analysis.alphas")
+        for lam in self.lams or []:
+            check_lambda(lam)
+        for depth in self.depths or []:
+            _positive(depth, "analysis.depths")
+        _positive(self.top_queries, "analysis.top_queries")
+        if not 0 <= self.unchanged_within < 1:
+            raise UserError(f"analysis.unchanged_within: {self.unchanged_within!r} must be in [0, 1)")
+        if self.timing_queries < 0:
+            raise UserError(f"analysis.timing_queries: {self.timing_queries} must be 0 (no timing) or more")
+
+    def grid(self, selection: SelectionConfig) -> list[float]:
+        """The α values the analyses read, α = 0 (ΘT) among them."""
+        return sorted({0.0, *map(float, self.alphas if self.alphas is not None else selection.alphas)})
+
+    def depth_values(self, top_k: int) -> list[int]:
+        """The depths of the surface: the configured ones (or the defaults up to ``top_k``), and ``top_k``."""
+        depths = self.depths if self.depths is not None else [d for d in DEFAULT_DEPTHS if d <= top_k]
+        return sorted({*depths, top_k})
+
+
+@dataclass
 class TableConfig:
     """A grid of cells, datasets × models × merges, each tuned on dev (or by cross-validation) and by every
     label-free selection, compiled into one table (``task=table``, ``conf/experiment/*table*``, see
@@ -684,9 +721,12 @@ class Config:
     selection: SelectionConfig = field(default_factory=SelectionConfig)  # α and λ chosen by the job (conf/selection/)
     table: TableConfig = field(default_factory=TableConfig)  # task=table: the grid (conf/experiment/*table*)
     significance: SignificanceConfig = field(default_factory=SignificanceConfig)  # a report's and a table's tests
+    analyses: list[str] = field(default_factory=list)  # run after the evaluation, on its split: alpha_response, depth
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)  # their settings
 
     def __post_init__(self):
         _one_of(self.task, TASKS, "task")
+        self.check_analyses()
         if self.task == "table":
             self.table.check()
         if self.selection.method is not None:
@@ -734,6 +774,29 @@ class Config:
             raise UserError(
                 f"task=adapt: model '{self.model.name}' names no checkpoint to adapt (an adapt config "
                 "at model.domain); e.g. model=minilm_scifact_adapted"
+            )
+
+    def check_analyses(self) -> None:
+        """Analyses that exist, that this job can run (they read task arithmetic's settings), and depths its first
+        stage retrieved."""
+        for name in self.analyses:
+            _one_of(name, ANALYSES, "analyses")
+        if not self.analyses:
+            return
+        if TASK_ARITHMETIC not in self.systems and self.task == "evaluate":
+            raise UserError("analyses: they compare task arithmetic's α with ΘT's: add task_arithmetic to systems")
+        if "depth" not in self.analyses:
+            return
+        if self.retriever.backend == "dense":
+            raise UserError(
+                "analyses: depth re-ranks a first stage's top k, and retriever=dense ranks the whole corpus: "
+                "drop depth from analyses, or use a BM25 retriever"
+            )
+        deeper = [d for d in self.analysis.depths or [] if d > self.retriever.top_k]
+        if deeper:
+            raise UserError(
+                f"analysis.depths: {deeper} exceed retriever.top_k ({self.retriever.top_k}), the candidates "
+                "retrieved: give depths up to it, or raise retriever.top_k"
             )
 
     def check_split(self) -> None:

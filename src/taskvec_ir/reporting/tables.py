@@ -356,3 +356,77 @@ def csv_text(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+# -- analyses in a table of cells (``analyses``): table.csv columns, and a section of table.md each --------------
+def analysis_columns(analysed: Mapping | None) -> dict:
+    """A job's ``analyses`` (its ``metrics.json``) as flat table.csv columns: ``alpha_response/...`` (ΘT, the chosen
+    α, the oracle α's upper bound, and the shares helped, hurt and unchanged) and ``depth/<k>/...`` (the objective,
+    the share of the gain over BM25 kept, seconds per query measured)."""
+    columns: dict = {}
+    response = (analysed or {}).get("alpha_response")
+    if response:
+        keys = ("ir_model", "chosen", "oracle", "helped", "hurt", "unchanged")
+        columns.update({f"alpha_response/{key}": response[key] for key in keys})
+    depth = (analysed or {}).get("depth")
+    for row in depth["depths"] if depth else []:
+        for key in (depth["measure"], "gain_kept", "seconds_per_query"):
+            columns[f"depth/{row['depth']}/{key}"] = row[key]
+    return columns
+
+
+def analysis_sections(rows: list[dict], measure: str) -> str:
+    """table.md's sections of the analyses its jobs ran (task arithmetic's rows that have their columns)."""
+    found = [r for r in rows if r["system"] == TASK_ARITHMETIC and not r["failed"]]
+    sections = {
+        "Where does τ help: per-query α response": _alpha_response_table(found, measure),
+        f"Re-ranking depth: {measure} and its cost": _depth_table(found, measure),
+    }
+    return "".join(f"\n### {title}\n\n{markdown(table)}" for title, table in sections.items() if table.rows)
+
+
+_ANALYSIS_LABELS = ["dataset", "model", "merge", "selection"]
+
+
+def _alpha_response_table(rows: list[dict], measure: str) -> Table:
+    """Per row: ΘT, the chosen α and the oracle α's mean, and the shares of queries helped, hurt and unchanged."""
+    body = [
+        [
+            *(r[key] for key in _ANALYSIS_LABELS),
+            *(Entry(r[f"alpha_response/{key}"]) for key in ("ir_model", "chosen", "oracle")),
+            *(f"{100 * r[f'alpha_response/{key}']:.0f}%" for key in ("helped", "hurt", "unchanged")),
+        ]
+        for r in rows
+        if r.get("alpha_response/oracle") is not None
+    ]
+    return Table(
+        [*_ANALYSIS_LABELS, "ΘT", "TA (chosen α)", "oracle α (upper bound)", "helped", "hurt", "unchanged"],
+        body,
+        labels=len(_ANALYSIS_LABELS),
+        footnote=f"{measure} of task arithmetic at each row's λ. Oracle α: each query's best α of the grid, chosen "
+        "with its own test labels: an upper bound no selection can reach. Helped / hurt / unchanged: queries whose "
+        f"{measure} the chosen α raises / lowers / leaves within analysis.unchanged_within of ΘT's.",
+    )
+
+
+def _depth_table(rows: list[dict], measure: str) -> Table:
+    """Per row: ``measure`` at each re-ranking depth, with the share of the gain over BM25 kept and seconds/query."""
+    depths = sorted({int(key.split("/")[1]) for r in rows for key, value in r.items()
+                     if key.startswith("depth/") and value is not None})  # fmt: skip
+    body = []
+    for r in rows:
+        entries = []
+        for k in depths:
+            value, kept, seconds = (r.get(f"depth/{k}/{key}") for key in (measure, "gain_kept", "seconds_per_query"))
+            notes = [f"{100 * kept:.0f}% of gain" if kept is not None else "", f"{seconds:.2g} s/q" if seconds else ""]
+            entries.append(Entry(value, note=", ".join(note for note in notes if note)))
+        if any(entry.value is not None for entry in entries):
+            body.append([*(r[key] for key in _ANALYSIS_LABELS), *entries])
+    return Table(
+        [*_ANALYSIS_LABELS, *(f"k={k}" for k in depths)],
+        body,
+        labels=len(_ANALYSIS_LABELS),
+        footnote=f"{measure} of task arithmetic at the row's setting when only BM25's top k are re-ranked (the others "
+        "follow in BM25's order); the share of its gain over BM25 at the deepest k that k keeps; seconds per query "
+        "measured for scoring k pairs.",
+    )

@@ -20,7 +20,9 @@ from typing import Protocol
 from taskvec_ir.config.schema import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig, Config, WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
+from taskvec_ir.pipeline import analyses
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+from taskvec_ir.pipeline.selection import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
 from taskvec_ir.runs.table import run_table
@@ -99,6 +101,7 @@ class JobOutcome:
     merge: dict | None = None  # the merge diagnostics, when the job computed them
     extra: dict = field(default_factory=dict)  # what metrics.json holds beside the split's means
     outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
+    folds: list = field(default_factory=list)  # the settings task arithmetic ran at (selection.Fold), for analyses
 
 
 class Report(Protocol):
@@ -135,6 +138,10 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         outcome.extra["warnings"] = warnings = experiment.first_stage.warnings(cfg.split)
         outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
+        analysed = analyses.run_analyses(cfg, experiment, outcome.folds, out_dir, run)
+        if analysed.metrics:
+            outcome.extra["analyses"] = analysed.metrics
+        outcome.summary.update(analysed.summary)
         header = report(outcome, run) if report is not None else outcome.header
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
         tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
@@ -148,6 +155,8 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     print(f"\n{header}")
     if outcome.means:
         print(evaluation.format_table(outcome.means, cfg.measures))
+    for line in analysed.lines:
+        print(line)
     if cfg.save_merged:
         print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
     print(f"Outputs: {out_dir}")
@@ -179,6 +188,7 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
         write_json(result, out_dir / "objective.json")
     outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
     outcome.extra["lam"] = lams
+    outcome.folds = [Fold(None, cfg.alpha.value, lam)]
     outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
     if outcome.merged:
         outcome.merge = outcome.extra["merge"] = experiment.merge_diagnostics()
@@ -240,6 +250,7 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
     outcome.extra["selection"] = chosen
     outcome.extra["lam"] = choice.system_lams(cfg.systems)
+    outcome.folds = choice.folds
     return outcome
 
 

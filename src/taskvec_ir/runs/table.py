@@ -465,11 +465,13 @@ class Grid:
                             "folds": folds,
                             "warnings": warnings or None,
                             "failed": None,
+                            **(tables.analysis_columns(metrics.get("analyses")) if system == TASK_ARITHMETIC else {}),
                         }
                     )
         for (row, baseline, measure), p in report.adjust_table(raw, self.cfg.significance.correction).items():
             rows[row][f"p_vs_{baseline}[{measure}]"] = p
-        return rows
+        columns = dict.fromkeys(key for row in rows for key in row)  # the analyses' columns: only where they ran
+        return [{key: row.get(key) for key in columns} for row in rows]
 
     def shown_measures(self) -> list[str]:
         """The measures the table shows: the objective, then the paper's others among the configured measures."""
@@ -572,6 +574,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     text = {
         "table.md": "\n".join(f"### {m}{control}\n\n{tables.markdown(table)}" for m, table in shown.items())
         + f"\n### Label-free α against the labelled choice{control}\n\n{tables.markdown(distance)}"
+        + tables.analysis_sections(rows, measure)
         + "".join(f"\n### {title}{control}\n\n{tables.markdown(table)}" for title, table in general_shown.items()),
         "table.tex": "\n".join(f"% {m}{control}\n{tables.latex(table)}" for m, table in shown.items())
         + "".join(f"\n% {title}{control}\n{tables.latex(table)}" for title, table in general_shown.items()),
