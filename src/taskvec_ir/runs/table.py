@@ -31,7 +31,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
-from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
+from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
 from taskvec_ir.reporting.tables import BASELINES, MARKED
@@ -264,6 +264,19 @@ class Grid:
             rows[row][f"p_vs_{baseline}[{measure}]"] = p
         return rows
 
+    def add_bootstrap(self, rows: list[dict]) -> None:
+        """Each task arithmetic row's bootstrap (``selection_bootstrap.json`` of its selection's job, as
+        ``tables.bootstrap_columns``), the other rows' columns empty."""
+        found = {}
+        for cell in self.cells:
+            for selection in cell.selections(self.cfg.table.selections):
+                path = self.result_dir(cell, selection) / "selection_bootstrap.json"
+                if path.is_file():
+                    found[cell.dataset, cell.model, cell.merge, selection] = json.loads(path.read_text())
+        for row in rows:
+            key = (row["dataset"], row["model"], row["merge"], row["selection"])
+            row.update(tables.bootstrap_columns(found.get(key) if row["system"] == TASK_ARITHMETIC else None))
+
     def shown_measures(self) -> list[str]:
         """The measures the table shows: the objective, then the paper's others among the configured measures."""
         objective = self.cfg.objective
@@ -308,6 +321,13 @@ def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
 
+def bootstrap_section(grid: Grid, rows: list[dict]) -> tables.Table:
+    """The rows' bootstrap columns (added to ``rows``), and the table of them."""
+    grid.add_bootstrap(rows)
+    settings = grid.cfg.selection.bootstrap
+    return tables.bootstrap_table(rows, grid.cfg.objective, settings.confidence, settings.resamples)
+
+
 def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
     """``task=table``: run the grid's missing cells, then compile and log the table into ``table.dir`` (see the
     module docstring); ``out_dir``, the command's own job dir, holds its log."""
@@ -333,8 +353,12 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
         + f"\n### Label-free α against the labelled choice\n\n{tables.markdown(distance)}",
         "table.tex": "\n".join(f"% {m}\n{tables.latex(table)}" for m, table in shown.items()),
-        "table.csv": tables.csv_text(rows),
     }
+    if cfg.selection.bootstrap.resamples:
+        sure = bootstrap_section(grid, rows)
+        text["table.md"] += f"\n### How sure is each selection\n\n{tables.markdown(sure)}"
+        text["table.tex"] += f"% How sure is each selection\n{tables.latex(sure)}"
+    text["table.csv"] = tables.csv_text(rows)
     for name, content in text.items():
         with atomic_path(grid.folder / name) as tmp:
             tmp.write_text(content)
