@@ -73,6 +73,15 @@ def test_regret_follows_the_known_distribution_of_resamples_and_its_percentile_i
     assert result["regret"]["high"] == pytest.approx(np.quantile(regrets, 0.975))
 
 
+def test_a_choice_of_equal_criterion_is_a_tie_not_a_mismatch():
+    """A sweep's best trial is Optuna's first among equals, the rerun's the smaller α: the same criterion."""
+    criterion = {(0.0, 0.3): constant(0.5), (0.5, 0.3): constant(0.5), (1.0, 0.3): constant(0.1)}
+    test = {s: constant(0.4) for s in criterion}
+    for chosen, matches in (([(0.0, 0.3)], True), ([(0.5, 0.3)], "tie"), ([(1.0, 0.3)], False)):
+        made = problem(criterion, test, {(0.0, 0.3): constant(0.4)}, chosen=(chosen, [0.3]))
+        assert bootstrap.resample(made, BootstrapConfig(5))["matches_selection"] == matches
+
+
 def test_resamples_are_deterministic_under_their_seed():
     rng = np.random.default_rng(1)
     criterion = {(a, 0.3): {q: float(rng.normal()) for q in QUERIES} for a in (0.0, 0.25, 0.5, 0.75, 1.0)}

@@ -202,7 +202,9 @@ def resample(problem: Problem, settings: BootstrapConfig) -> dict:
         "test_queries": queries,
         "grid": {"alphas": sorted({a for a, _ in problem.test}), "lams": sorted({lam for _, lam in problem.test})},
         "choice": {**unresampled, "test": test_value(ta_sums, ta[0]), "test[ir_model]": test_value(base_sums, base[0])},
-        "matches_selection": unresampled == expected,  # the rerun on the queries as they are is the job's choice
+        # the rerun on the queries as they are is the job's choice ("tie": one of equal criterion, e.g. a sweep's
+        # best trial, which Optuna takes in trial order among equals)
+        "matches_selection": True if unresampled == expected else "tie" if _ties(problem, ta[0], base[0]) else False,
         "oracle": {"settings": [list(s) for s in oracle], "test": oracle_value},
         "alpha_counts": {f"{a:g}": chosen_alphas[a] for a in sorted(chosen_alphas)},
         "choices_per_resample": len(problem.folds),
@@ -229,6 +231,27 @@ def describe(result: Mapping, objective: str) -> str:
         f"{100 * result['modal_share']:.0f}% of choices; regret (test {objective}, against the best setting of the "
         f"grid on test) {regret['mean']:.4f} [{regret['low']:.4f}, {regret['high']:.4f}] "
         f"({100 * result['confidence']:g}%); P(TA > ΘT) = {result['p_beats_ir_model']:.2f}"
+    )
+
+
+def _criterion(evidence: Evidence, fold: int, setting: Setting) -> float:
+    """``setting``'s criterion in ``fold`` on the queries as they are, to ``DECIMALS`` places (NaN: undefined)."""
+    by_query = evidence.values.get(setting, {})
+    values = [by_query[q] for q in evidence.tuning[fold] if q in by_query]
+    return round(math.fsum(values) / len(values), DECIMALS) if values else math.nan
+
+
+def _ties(problem: Problem, settings: Sequence[Setting], lams: Sequence[Setting]) -> bool:
+    """Whether the selection's own choice (TA's settings, ΘT's λ) is, fold by fold, as good by the criterion as
+    the rerun's."""
+    chosen, baseline_lams = problem.chosen
+    pairs = [(problem.evidence, settings, chosen)]
+    if len(problem.baseline.values) > 1:  # ΘT's λ chosen too (a fixed λ is the same in both)
+        pairs.append((problem.baseline, lams, [(0.0, lam) for lam in baseline_lams]))
+    return all(
+        len(rerun) == len(own)
+        and all(_criterion(e, f, a) == _criterion(e, f, b) for f, (a, b) in enumerate(zip(rerun, own, strict=True)))
+        for e, rerun, own in pairs
     )
 
 

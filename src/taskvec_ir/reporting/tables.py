@@ -334,7 +334,15 @@ def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples
                 f"{r['p_beats_ir_model']:.2f}",
             ]
         )
-    columns = ["dataset", "model", "selection", "modal α (share)", f"regret [{100 * confidence:g}% CI]", "P(TA > ΘT)"]
+    # "beats", not ">": LaTeX's text mode has no ">"
+    columns = [
+        "dataset",
+        "model",
+        "selection",
+        "modal α (share)",
+        f"regret [{100 * confidence:g}% CI]",
+        "P(TA beats ΘT)",
+    ]
     return Table(
         columns,
         body,
@@ -344,6 +352,6 @@ def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples
         "NQC: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most often, and "
         f"its share of the choices (under CV, every fold's). Regret: test {measure} of the best (α, λ) of the grid on "
         "test (a labelled upper bound; per fold under CV) minus the choice's, its mean and percentile interval. "
-        "P(TA > ΘT): the share of resamples whose TA beats ΘT at its own λ (chosen again on each resample) on "
+        "P(TA beats ΘT): the share of resamples whose TA beats ΘT at its own λ (chosen again on each resample) on "
         "test; a tie (TA at α = 0) is not a win. selection_bootstrap.json in each job's folder has every resample.",
     )

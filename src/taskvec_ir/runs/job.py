@@ -262,7 +262,7 @@ def report_bootstrap(problem, cfg: Config, out_dir: Path, run) -> tuple[str, dic
         {"selection_bootstrap": out_dir / "selection_bootstrap.png"},
         {"selection_bootstrap": bootstrap.draws_table(result)},
     )
-    if not result["matches_selection"]:  # a near-tie the resamples' rounding breaks otherwise
+    if result["matches_selection"] is False:  # a near-tie the resamples' rounding breaks otherwise
         log.warning("The bootstrap's rerun on the queries as they are chose %s, not the job's choice", result["choice"])
     return bootstrap.describe(result, cfg.objective), bootstrap.summary(result)
 
