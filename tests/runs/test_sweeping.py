@@ -283,3 +283,24 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     assert refused.returncode != 0
     assert "dataset 'test_only' has no 'dev' split to tune on (splits: test)" in refused.stderr, refused.stderr[-2000:]
     assert not list((tmp_path / "refused").glob("trial_*"))
+
+
+def test_a_sweeps_final_evaluation_bootstraps_its_dev_choice(sweep, tmp_path):
+    """The dev row's bootstrap: the sweep's choice rerun on resamples of the dev queries, over the α its trials
+    ran × lam.grid, evaluated on test; a sweep that searches λ too is refused before its first trial."""
+    grid = ("alpha.value=choice(0.0,0.5,1.0)", "hydra.sweeper.n_trials=3", "lam.grid=[0.0,0.3,0.6,1.0]")
+    sweep(tmp_path / "grid", *CRANFIELD_DEV, *grid, "selection.bootstrap.resamples=50", name="paper_grid")
+    final = tmp_path / "grid" / "final"
+    result = json.loads((final / "selection_bootstrap.json").read_text())
+    metrics = json.loads((final / "metrics.json").read_text())
+    best = results(tmp_path / "grid")
+    assert result["method"] == "dev" and result["grid"] == {"alphas": [0.0, 0.5, 1.0], "lams": [0.0, 0.3, 0.6, 1.0]}
+    assert sum(result["alpha_counts"].values()) == 50 and 0 <= result["p_beats_ir_model"] <= 1
+    assert result["matches_selection"] in (True, "tie")  # Optuna's best trial is its first among equals
+    if result["matches_selection"] is True:
+        assert result["choice"]["settings"] == [[best["best_params"]["alpha.value"], best["best_lam"]]]
+        assert result["choice"]["test"] == pytest.approx(metrics["test"]["task_arithmetic"]["ndcg@10"])
+    assert all(draw["regret"] >= 0 for draw in result["draws"]) and (final / "selection_bootstrap.png").is_file()
+    refused = sweep(tmp_path / "joint", *CRANFIELD_DEV, "selection.bootstrap.resamples=50", check=False)
+    assert refused.returncode != 0 and "selection.bootstrap.resamples: a sweep's bootstrap" in refused.stderr
+    assert not list((tmp_path / "joint").glob("trial_*"))

@@ -374,3 +374,35 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
     assert "| cranfield | – | stability | failed | failed | failed | failed |" in tables.markdown(
         tables.cells_table(found, "ndcg@10", cfg.significance)
     )
+
+
+def test_how_sure_is_each_selection_shows_the_bootstrap_of_task_arithmetics_rows():
+    """The section and table.csv's columns, from each job's selection_bootstrap.json (as the table reads it)."""
+    result = {
+        "modal_alpha": 0.5,
+        "modal_share": 0.625,
+        "regret": {"mean": 0.0123, "low": 0.0, "high": 0.04},
+        "p_beats_ir_model": 0.35,
+    }
+    found = [cell_row("nqc", s, 0.3) for s in PAPER_ORDER] + [cell_row("cross_validation", s, 0.3) for s in PAPER_ORDER]
+    for row in found:
+        sure = result if row["system"] == "task_arithmetic" and row["selection"] == "nqc" else None
+        row.update(tables.bootstrap_columns(sure))
+    ta = next(r for r in found if r["system"] == "task_arithmetic" and r["selection"] == "nqc")
+    assert {k: ta[k] for k in tables.BOOTSTRAP_COLUMNS} == {
+        "modal_alpha": 0.5,
+        "modal_alpha_share": 0.625,
+        "regret_mean": 0.0123,
+        "regret_low": 0.0,
+        "regret_high": 0.04,
+        "p_beats_ir_model": 0.35,
+    }
+    assert all(r["modal_alpha"] is None for r in found if r is not ta)
+    table = tables.bootstrap_table(found, "ndcg@10", 0.9, 200)
+    lines = tables.markdown(table).splitlines()
+    assert lines[0] == "| dataset | model | selection | modal α (share) | regret [90% CI] | P(TA beats ΘT) |"
+    assert lines[2] == "| d | m | NQC | 0.5 (62%) | 0.0123 [0.0000, 0.0400] | 0.35 |"
+    assert len(table.rows) == 1 and "200 bootstrap resamples" in table.footnote
+    assert r"d & m & NQC & 0.5 (62\%) & 0.0123 [0.0000, 0.0400] & 0.35 \\" in tables.latex(table)
+    header = tables.csv_text(found).splitlines()[0]
+    assert header.endswith("modal_alpha,modal_alpha_share,regret_mean,regret_low,regret_high,p_beats_ir_model")

@@ -573,6 +573,22 @@ class PseudoQueriesConfig:
 
 
 @dataclass
+class BootstrapConfig:
+    """How sure a selection is: its choice rerun on ``resamples`` bootstrap resamples of the queries it chose on,
+    each evaluated on the test split (``taskvec_ir.pipeline.bootstrap``); 0: off."""
+
+    resamples: int = 0  # resamples drawn with replacement (0: no bootstrap)
+    seed: int = 0  # the resamples' draws
+    confidence: float = 0.95  # the regret's percentile interval
+
+    def __post_init__(self):
+        if self.resamples < 0:
+            raise UserError(f"selection.bootstrap.resamples: {self.resamples} must be 0 (off) or positive")
+        if not 0 < self.confidence < 1:
+            raise UserError(f"selection.bootstrap.confidence: {self.confidence!r} must be in (0, 1), e.g. 0.95")
+
+
+@dataclass
 class SelectionConfig:
     """α and λ chosen by the job itself, from ``alphas`` × ``lam.grid``, before its one evaluation of ``split``
     (``conf/selection/``, see ``taskvec_ir.pipeline.selection``); ``method: null`` (the default): α and λ as given. A
@@ -587,6 +603,7 @@ class SelectionConfig:
     lam: float = 0.3  # stability and nqc: the λ they fuse with (they cannot choose it; lam/default's value)
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
     nqc_corpus_sample: int = 20  # nqc: corpus documents whose mean score for a query is its corpus score
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)  # selections and a sweep's final evaluation
 
     def __post_init__(self):
         if self.method is not None:

@@ -51,6 +51,7 @@ import random
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import product
 from pathlib import Path
 
 from taskvec_ir.config.schema import Config, PseudoQueriesConfig
@@ -77,6 +78,17 @@ class Fold:
     lam: float
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a choice maximises, per query: ``values[setting][query]`` (a query absent: the criterion is undefined
+    for it there), and the queries each fold chooses on (``tuning``: one entry outside cross-validation). A
+    setting's criterion is the mean of its values over a fold's tuning queries where defined; computed once, it
+    is what a bootstrap resamples (``taskvec_ir.pipeline.bootstrap``)."""
+
+    values: Mapping[Setting, Mapping[str, float]]
+    tuning: Sequence[Sequence[str]]
+
+
 @dataclass
 class Choice:
     """What a selection chose, and the criterion it maximised at every setting it considered (``curve``: rows
@@ -89,6 +101,7 @@ class Choice:
     curve: list[dict]
     details: dict = field(default_factory=dict)
     baseline_lams: dict[str, list[float]] = field(default_factory=dict)  # each fused baseline's λ, fold by fold
+    evidence: Evidence | None = field(default=None, repr=False)  # the per-query values the choice was made from
 
     def lams(self, system: str) -> list[float]:
         """``system``'s λ in each fold: a baseline's own, else the fold's."""
@@ -152,6 +165,20 @@ def best_setting(values: Mapping[Setting, float]) -> Setting:
     return max(defined, key=lambda setting: (defined[setting], -setting[0], -setting[1]))
 
 
+def labelled_values(
+    experiment: Experiment, split: str, system: str, settings: Iterable[Setting], measure: str
+) -> dict[Setting, dict[str, float]]:
+    """``measure`` of ``system``'s fused run of ``split`` per judged query, at each (α, λ) of ``settings`` (α only
+    moves task arithmetic), from cached scores."""
+    qrels = experiment.split(split).qrels
+    return {
+        (alpha, lam): evaluation.evaluate_run(
+            qrels, experiment.system_run(split, system, lam, experiment.spec.merge.at(alpha)), [measure]
+        )[1][measure]
+        for alpha, lam in settings
+    }
+
+
 def setting_runs(experiment: Experiment, split: str, alphas: Sequence[float], lams: Sequence[float]):
     """(α, λ, fused run of task arithmetic) for every setting: one set of model scores per α (cached)."""
     for alpha in alphas:
@@ -181,8 +208,9 @@ def cross_validate(
     if not all(training):
         raise UserError("cross-validation: a fold's other folds hold no judged query: use fewer selection.folds")
     values: list[dict[Setting, float]] = [{} for _ in folds]
+    per_setting = {}
     for alpha, lam, run in runs:
-        per_query = evaluation.evaluate_run(qrels, run, [measure])[1][measure]
+        per_setting[alpha, lam] = per_query = evaluation.evaluate_run(qrels, run, [measure])[1][measure]
         for i, queries in enumerate(training):
             values[i][alpha, lam] = statistics.fmean(per_query[q] for q in queries)
     chosen = [Fold(tuple(fold), *best_setting(values[i])) for i, fold in enumerate(folds)]
@@ -191,7 +219,8 @@ def cross_validate(
         for i, fold_values in enumerate(values)
         for (alpha, lam), value in fold_values.items()
     ]
-    return Choice("cross_validation", f"{measure} on the other {len(folds) - 1} folds", chosen, curve)
+    criterion = f"{measure} on the other {len(folds) - 1} folds"
+    return Choice("cross_validation", criterion, chosen, curve, evidence=Evidence(per_setting, training))
 
 
 # -- label-free criteria -----------------------------------------------------------------------------------------
@@ -222,16 +251,21 @@ def nqc(top_scores: Iterable[float], corpus_score: float, k: int) -> float:
     return statistics.pstdev(top) / abs(corpus_score)
 
 
-def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
-    """NQC per query of ``scores`` (a re-ranker's raw scores of the candidates), its corpus score the mean of
-    the same model's raw scores of the corpus sample (``corpus_scores``), averaged where defined."""
+def query_nqc(scores: Run, corpus_scores: Run, k: int) -> dict[str, float]:
+    """NQC of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined, its corpus
+    score the mean of the same model's raw scores of the corpus sample (``corpus_scores``)."""
     per_query = {}
     for query, candidates in scores.items():
         sample = corpus_scores.get(query, {})
         corpus_score = statistics.fmean(sample.values()) if sample else 0.0
         if not math.isnan(value := nqc(candidates.values(), corpus_score, k)):
             per_query[query] = value
-    return QueryMean.of(per_query, len(scores))
+    return per_query
+
+
+def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
+    """``query_nqc`` averaged over the queries where it is defined."""
+    return QueryMean.of(query_nqc(scores, corpus_scores, k), len(scores))
 
 
 def query_agreement(first: Run, second: Run) -> dict[str, float]:
@@ -257,10 +291,15 @@ def rank_agreement(first: Run, second: Run) -> QueryMean:
 
 
 def stability(runs: Mapping[float, Run]) -> dict[float, QueryMean]:
+    """``query_stability`` averaged over the queries where it is defined."""
+    return {alpha: QueryMean.of(per_query, len(runs[alpha])) for alpha, per_query in query_stability(runs).items()}
+
+
+def query_stability(runs: Mapping[float, Run]) -> dict[float, dict[str, float]]:
     """How little each query's fused ranking changes per unit α on either side of α, for the α values of the
     grid that have a neighbour on both sides: minus the mean, over its two neighbours α', of
-    (1 − weighted τ between the rankings at α and α') / |α − α'|, averaged over the queries; 0 is perfectly
-    stable. A query counts where both τ are defined.
+    (1 − weighted τ between the rankings at α and α') / |α − α'|, per query (``stability`` averages it); 0 is
+    perfectly stable. A query counts where both τ are defined.
 
     Like is compared with like: every value scored has two sides (an end of the grid, with one, would be
     scored on half the evidence, and on a steady trend always won), and the change is per unit α (a value
@@ -277,8 +316,7 @@ def stability(runs: Mapping[float, Run]) -> dict[float, QueryMean]:
     values = {}
     for i in range(1, len(alphas) - 1):
         before, after = change[i - 1], change[i]
-        per_query = {q: -(before[q] + after[q]) / 2 for q in before.keys() & after.keys()}
-        values[alphas[i]] = QueryMean.of(per_query, len(runs[alphas[i]]))
+        values[alphas[i]] = {q: -(before[q] + after[q]) / 2 for q in before.keys() & after.keys()}
     return values
 
 
@@ -362,12 +400,16 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
 
 
 # -- choosing ------------------------------------------------------------------------------------------------------
+def unlabeled_split(cfg: Config) -> str:
+    """The split whose queries the label-free methods read: ``selection.queries``, else the evaluated split."""
+    return cfg.selection.queries if cfg.selection.queries in cfg.dataset.splits else cfg.split
+
+
 def unlabeled_queries(experiment: Experiment, cfg: Config) -> str:
     """The label-free methods' query set, added to ``experiment`` without qrels; returns its name."""
-    selection, dataset = cfg.selection, cfg.dataset
-    split = selection.queries if selection.queries in dataset.splits else cfg.split
+    split = unlabeled_split(cfg)
     name = f"{split} (unlabeled)"
-    experiment.first_stage.add_split(name, data.Split(data.load_queries(dataset, split), {}))
+    experiment.first_stage.add_split(name, data.Split(data.load_queries(cfg.dataset, split), {}))
     return name
 
 
@@ -398,28 +440,28 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
         folds = kfold(split.queries, selection.folds, selection.seed)
         return cross_validate(setting_runs(experiment, cfg.split, alphas, lams), split.qrels, folds, objective)
     details = {}
+    per_query: dict[Setting, dict[str, float]] = {}  # the criterion per setting and query, where defined
     if selection.method == "pseudo_queries":
         name, details["pseudo_queries_source"] = pseudo_queries(experiment, selection.pseudo_queries)
-        qrels = experiment.split(name).qrels
-        values = {}
-        for alpha, lam, run in setting_runs(experiment, name, alphas, lams):
-            value = evaluation.evaluate_run(qrels, run, [objective])[0][objective]
-            values[alpha, lam] = QueryMean(value, len(qrels), len(qrels))  # every pseudo-query has its document
-        criterion = f"{objective} on {len(qrels)} pseudo-queries ({details['pseudo_queries_source']})"
+        queries = list(experiment.split(name).qrels)  # every pseudo-query has its document: all are judged
+        per_query = labelled_values(experiment, name, TASK_ARITHMETIC, product(alphas, lams), objective)
+        criterion = f"{objective} on {len(queries)} pseudo-queries ({details['pseudo_queries_source']})"
     elif selection.method == "nqc":
         name = unlabeled_queries(experiment, cfg)
         sample = corpus_sample(experiment, name, selection.nqc_corpus_sample, selection.seed)
-        values = {}
         for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the scale NQC measures
             weights = system_weights(TASK_ARITHMETIC, experiment.spec.merge.at(alpha))
             scores, corpus_scores = experiment.scores(name, weights), experiment.scores(sample, weights)
-            values[alpha, selection.lam] = mean_nqc(scores, corpus_scores, selection.nqc_k)
+            per_query[alpha, selection.lam] = query_nqc(scores, corpus_scores, selection.nqc_k)
+        queries = list(scores)
         criterion = f"NQC@{selection.nqc_k} of Θ' on {name} (corpus score: {selection.nqc_corpus_sample} documents)"
     else:
         name, lam = unlabeled_queries(experiment, cfg), selection.lam
         runs = {alpha: run for alpha, _, run in setting_runs(experiment, name, alphas, [lam])}
-        values = {(alpha, lam): value for alpha, value in stability(runs).items()}
+        per_query = {(alpha, lam): value for alpha, value in query_stability(runs).items()}
+        queries = list(runs[alphas[0]])
         criterion = f"−rank change per unit α towards both neighbours on {name}"
+    values = {setting: QueryMean.of(by_query, len(queries)) for setting, by_query in per_query.items()}
     for (alpha, lam), value in values.items():
         if value.undefined:
             log.warning(
@@ -435,7 +477,8 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
         {"fold": None, "alpha": a, "lam": lam_, "value": v.value, "undefined": v.undefined}
         for (a, lam_), v in values.items()
     ]
-    return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details)
+    evidence = Evidence(per_query, [tuple(queries)])
+    return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details, evidence=evidence)
 
 
 def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:

@@ -430,3 +430,58 @@ def _depth_table(rows: list[dict], measure: str) -> Table:
         "follow in BM25's order); the share of its gain over BM25 at the deepest k that k keeps; seconds per query "
         "measured for scoring k pairs.",
     )
+
+
+# -- how sure is each selection (``selection.bootstrap``) ----------------------------------------------------------
+BOOTSTRAP_COLUMNS = ("modal_alpha", "modal_alpha_share", "regret_mean", "regret_low", "regret_high", "p_beats_ir_model")
+
+
+def bootstrap_columns(result: Mapping | None) -> dict:
+    """table.csv's bootstrap columns from a job's ``selection_bootstrap.json`` (None: no values)."""
+    if result is None:
+        return dict.fromkeys(BOOTSTRAP_COLUMNS)
+    regret = result["regret"]
+    values = (result["modal_alpha"], result["modal_share"], regret["mean"], regret["low"], regret["high"])
+    return dict(zip(BOOTSTRAP_COLUMNS, (*values, result["p_beats_ir_model"]), strict=True))
+
+
+def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples: int) -> Table:
+    """Per (cell, selection) with a bootstrap, on task arithmetic's row: the modal α and its share of the choices,
+    the regret's mean and percentile interval, and P(TA > ΘT)."""
+    merges = len({r["merge"] for r in rows}) > 1
+    body = []
+    for r in rows:
+        if r["system"] != TASK_ARITHMETIC or r["modal_alpha"] is None:
+            continue
+        model = r["model"] + (f" ({r['merge']})" if merges else "")
+        body.append(
+            [
+                r["dataset"],
+                model,
+                selection_label(r["selection"], r["folds"]),
+                f"{r['modal_alpha']:g} ({100 * r['modal_alpha_share']:.0f}%)",
+                f"{r['regret_mean']:.4f} [{r['regret_low']:.4f}, {r['regret_high']:.4f}]",
+                f"{r['p_beats_ir_model']:.2f}",
+            ]
+        )
+    # "beats", not ">": LaTeX's text mode has no ">"
+    columns = [
+        "dataset",
+        "model",
+        "selection",
+        "modal α (share)",
+        f"regret [{100 * confidence:g}% CI]",
+        "P(TA beats ΘT)",
+    ]
+    return Table(
+        columns,
+        body,
+        labels=3,
+        footnote=f"Each selection's choice rerun on {resamples} bootstrap resamples of the queries it chose on (dev: "
+        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability and "
+        "NQC: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most often, and "
+        f"its share of the choices (under CV, every fold's). Regret: test {measure} of the best (α, λ) of the grid on "
+        "test (a labelled upper bound; per fold under CV) minus the choice's, its mean and percentile interval. "
+        "P(TA beats ΘT): the share of resamples whose TA beats ΘT at its own λ (chosen again on each resample) on "
+        "test; a tie (TA at α = 0) is not a win. selection_bootstrap.json in each job's folder has every resample.",
+    )

@@ -77,6 +77,8 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
         seeds["selection.seed"] = cfg.selection.seed
     if cfg.selection.method == "pseudo_queries":
         seeds["selection.pseudo_queries.seed"] = cfg.selection.pseudo_queries.seed
+    if cfg.selection.bootstrap.resamples and (cfg.selection.method or (cfg.sweep is not None and cfg.sweep.final)):
+        seeds["selection.bootstrap.seed"] = cfg.selection.bootstrap.seed
     if sampler_seed is not None:
         seeds["hydra.sweeper.sampler.seed"] = sampler_seed
         if cfg.trial is not None:
@@ -215,8 +217,8 @@ def system_lambdas(cfg: Config, experiment: Experiment, lam: float) -> dict[str,
 def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
     """α and λ chosen by ``cfg.selection`` (``taskvec_ir.pipeline.selection``) before the one evaluation of
     ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered) and
-    ``selection_curve.png``."""
-    from taskvec_ir.pipeline import selection
+    ``selection_curve.png``; with ``selection.bootstrap.resamples``, the bootstrap's files too."""
+    from taskvec_ir.pipeline import bootstrap, selection
 
     choice = selection.choose(experiment, cfg)
     tracking.update_config(run, used_by_selection(cfg, choice))
@@ -247,11 +249,33 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
         "selection/folds": chosen["folds"],
     }
     result = {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
+    if cfg.selection.bootstrap.resamples:
+        line, sure = report_bootstrap(bootstrap.selection_problem(experiment, cfg, choice), cfg, out_dir, run)
+        header, summary = f"{header}\n{line}", {**summary, **sure}
     outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
     outcome.extra["selection"] = chosen
     outcome.extra["lam"] = choice.system_lams(cfg.systems)
     outcome.folds = choice.folds
     return outcome
+
+
+def report_bootstrap(problem, cfg: Config, out_dir: Path, run) -> tuple[str, dict]:
+    """Rerun a choice on ``selection.bootstrap.resamples`` resamples of its queries (``pipeline.bootstrap``):
+    ``selection_bootstrap.json`` and ``.png`` into ``out_dir``, the plot and each resample's row to W&B. Returns
+    a line that says how sure the choice is, and the W&B summary values."""
+    from taskvec_ir.pipeline import bootstrap
+
+    result = bootstrap.resample(problem, cfg.selection.bootstrap)
+    write_json(result, out_dir / "selection_bootstrap.json")
+    bootstrap.plot(result, cfg.objective, out_dir / "selection_bootstrap.png")
+    tracking.log_report(
+        run,
+        {"selection_bootstrap": out_dir / "selection_bootstrap.png"},
+        {"selection_bootstrap": bootstrap.draws_table(result)},
+    )
+    if result["matches_selection"] is False:  # a near-tie the resamples' rounding breaks otherwise
+        log.warning("The bootstrap's rerun on the queries as they are chose %s, not the job's choice", result["choice"])
+    return bootstrap.describe(result, cfg.objective), bootstrap.summary(result)
 
 
 def used_by_selection(cfg: Config, choice) -> dict:

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +55,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from taskvec_ir.config.schema import SUPERVISED_LABEL, Config
-from taskvec_ir.config.systems import DOMAIN_MODEL, PAPER_ORDER, TASK_ARITHMETIC
+from taskvec_ir.config.systems import DOMAIN_MODEL, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
-from taskvec_ir.runs.job import JobOutcome, open_experiment
+from taskvec_ir.runs.job import JobOutcome, open_experiment, report_bootstrap
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.storage.outputs import atomic_path, redact_url, refuse_password
 
@@ -130,6 +130,7 @@ class OptunaSweep(Sweeper):
             _check_tuning_split(job_cfg)
             open_experiment(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            _check_bootstrap(job_cfg, dimensions)
             sampler, target = self._sampler(dimensions)
         except UserError as error:
             _exit(error)
@@ -465,6 +466,19 @@ def _check_tuning_split(config: Config) -> None:
     has checked that it exists)."""
     if config.split == config.dataset.test_split:
         log.warning("Tuning on %r, the split the final evaluation reports: its figures are not held-out", config.split)
+
+
+def _check_bootstrap(config: Config, dimensions: Mapping) -> None:
+    """The final evaluation's bootstrap reruns the sweep's choice over the α its trials ran, each with λ chosen
+    from ``lam.grid``: a sweep of ``alpha.value`` alone."""
+    if not (config.selection.bootstrap.resamples and config.sweep.final_evaluation):
+        return
+    if set(dimensions) != {"alpha.value"} or config.lam.value is not None or not config.lam.grid:
+        raise UserError(
+            "selection.bootstrap.resamples: a sweep's bootstrap reruns its choice over the α values its trials "
+            "ran, λ chosen from lam.grid: sweep alpha.value alone with lam.value=null (sweep=paper_grid or "
+            f"sweep=alpha; this sweep searches {', '.join(dimensions)}), or set selection.bootstrap.resamples=0"
+        )
 
 
 def _absolute_storage(storage: str | None) -> str | None:
@@ -917,6 +931,8 @@ class FinalReport:
         report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        if cfg.selection.bootstrap.resamples:  # the dev choice rerun on resamples of the tuning queries
+            header = f"{header}\n{self.bootstrap(outcome, run, best)}"
         tracking.log_sensitivity(run, cfg.objective, *report.sensitivity(self.trials))
         tracking.log_summary(run, {"n_trials": len(self.trials)})
         study = cfg.sweep.study
@@ -944,3 +960,16 @@ class FinalReport:
                 )
             )
         return header
+
+    def bootstrap(self, outcome: JobOutcome, run, best: dict) -> str:
+        """The sweep's choice rerun on resamples of its tuning split's queries (``pipeline.bootstrap``)."""
+        from taskvec_ir.pipeline import bootstrap
+        from taskvec_ir.reporting import tracking
+
+        cfg = outcome.cfg
+        alphas = [t["params"]["alpha.value"] for t in self.trials]
+        chosen = ([(best["params"]["alpha.value"], outcome.lam)], [outcome.extra["lam"].get(IR_MODEL)])
+        problem = bootstrap.sweep_problem(outcome.experiment, cfg, alphas, chosen)
+        line, summary = report_bootstrap(problem, cfg, outcome.out_dir, run)
+        tracking.log_summary(run, summary)
+        return line

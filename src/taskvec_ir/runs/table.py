@@ -473,6 +473,19 @@ class Grid:
         columns = dict.fromkeys(key for row in rows for key in row)  # the analyses' columns: only where they ran
         return [{key: row.get(key) for key in columns} for row in rows]
 
+    def add_bootstrap(self, rows: list[dict]) -> None:
+        """Each task arithmetic row's bootstrap (``selection_bootstrap.json`` of its selection's job, as
+        ``tables.bootstrap_columns``), the other rows' columns empty."""
+        found = {}
+        for cell in self.cells:
+            for selection in cell.selections(self.cfg.table.selections):
+                path = self.result_dir(cell, selection) / "selection_bootstrap.json"
+                if path.is_file():
+                    found[cell.dataset, cell.model, cell.merge, selection] = json.loads(path.read_text())
+        for row in rows:
+            key = (row["dataset"], row["model"], row["merge"], row["selection"])
+            row.update(tables.bootstrap_columns(found.get(key) if row["system"] == TASK_ARITHMETIC else None))
+
     def shown_measures(self) -> list[str]:
         """The measures the table shows: the objective, then the paper's others among the configured measures."""
         objective = self.cfg.objective
@@ -540,6 +553,13 @@ def _mean(values: dict[str, float]) -> float:
     return sum(values.values()) / len(values)
 
 
+def bootstrap_section(grid: Grid, rows: list[dict]) -> tables.Table:
+    """The rows' bootstrap columns (added to ``rows``), and the table of them."""
+    grid.add_bootstrap(rows)
+    settings = grid.cfg.selection.bootstrap
+    return tables.bootstrap_table(rows, grid.cfg.objective, settings.confidence, settings.resamples)
+
+
 def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> dict:
     """``task=table``: run the grid's missing cells, then compile and log the table into ``table.dir`` (see the
     module docstring); ``out_dir``, the command's own job dir, holds its log."""
@@ -578,8 +598,12 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         + "".join(f"\n### {title}{control}\n\n{tables.markdown(table)}" for title, table in general_shown.items()),
         "table.tex": "\n".join(f"% {m}{control}\n{tables.latex(table)}" for m, table in shown.items())
         + "".join(f"\n% {title}{control}\n{tables.latex(table)}" for title, table in general_shown.items()),
-        "table.csv": tables.csv_text([*rows, *general_rows]),
     }
+    if cfg.selection.bootstrap.resamples:
+        sure = bootstrap_section(grid, rows)
+        text["table.md"] += f"\n### How sure is each selection\n\n{tables.markdown(sure)}"
+        text["table.tex"] += f"\n% How sure is each selection\n{tables.latex(sure)}"
+    text["table.csv"] = tables.csv_text([*rows, *general_rows])  # after the bootstrap's columns are added to rows
     for name, content in text.items():
         with atomic_path(grid.folder / name) as tmp:
             tmp.write_text(content)
