@@ -275,7 +275,11 @@ class Grid:
             results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
             return results["best_params"]["alpha.value"], results["best_lam"], None
         chosen = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]
-        folds = " ".join(f"{f['alpha']:g}/{f['lam']:g}" for f in chosen["folds"]) if len(chosen["folds"]) > 1 else None
+        folds = (
+            " ".join(f"{f['alpha']:g}" + ("" if f["lam"] is None else f"/{f['lam']:g}") for f in chosen["folds"])
+            if len(chosen["folds"]) > 1
+            else None
+        )
         return chosen["alpha"], chosen["lam"], folds
 
 
@@ -327,7 +331,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     failures = grid.run()
     rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
     measure = cfg.objective
-    shown = {m: tables.cells_table(rows, m, cfg.significance) for m in grid.shown_measures()}
+    shown = {m: tables.cells_table(rows, m, cfg.significance, cfg.retriever.dense) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
     text = {
         "table.md": "\n".join(f"### {m}\n\n{tables.markdown(table)}" for m, table in shown.items())
