@@ -30,7 +30,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, Config
+from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, PSEUDO_QUERIES_NEED_CANDIDATES, Config
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
@@ -86,6 +86,11 @@ def cells(cfg: Config, compose) -> list[Cell]:
                     raise UserError(f"table cell {dataset}/{model}/{merge} ({' '.join(overrides)}): {error}") from None
                 if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
                     raise UserError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
+                if "pseudo_queries" in table.selections and config.retriever.dense:
+                    raise UserError(
+                        f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_CANDIDATES} "
+                        "(for a dense table: table.selections=[stability,nqc])"
+                    )
                 found.append(Cell(dataset, model, merge, overrides, config))
     return found
 
