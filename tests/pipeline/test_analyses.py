@@ -221,10 +221,8 @@ def test_what_an_analysis_cannot_do_is_refused_naming_the_key(cranfield_cfg, ove
 
 
 def test_depth_is_refused_for_a_first_stage_that_ranks_the_whole_corpus(cranfield_cfg):
-    cfg = cranfield_cfg("analyses=[alpha_response,depth]")
-    cfg.retriever.backend = "dense"  # retriever=dense: the whole corpus ranked, no top k to cut
     with pytest.raises(UserError, match="analyses: depth re-ranks a first stage's top k, and retriever=dense"):
-        cfg.check_analyses()
+        cranfield_cfg("analyses=[alpha_response,depth]", "retriever=dense")
 
 
 def test_wandb_holds_the_analyses_summary_tables_and_plots(analysed):

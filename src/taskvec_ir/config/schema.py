@@ -37,6 +37,7 @@ BACKENDS = ("inverted_index", "rank_bm25", "run_file")  # the first stages (task
 ANALYZERS = ("lucene", "snowball")  # retriever.analyzer.name
 SCORINGS = ("lucene", "robertson")  # retriever.bm25: Lucene's BM25, or the Robertson idf floored at 0
 FIELD_MODELS = ("flat", "multifield")  # retriever.fields: title and text as one field, or one index each
+DENSE_INDEXES = ("auto", "exact", "faiss")  # retriever.index: how retriever=dense searches the corpus's embeddings
 KINDS = ("bi_encoder", "cross_encoder", "monot5", "causal_lm")  # model families: one scorer each
 SYSTEMS = tuple(System)  # what one row of a results table evaluates (taskvec_ir.config.systems)
 TASKS = ("evaluate", "adapt", "table")
@@ -193,6 +194,13 @@ class RetrieverConfig:
     b: float = 0.4
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     path: str | None = None  # run_file: the TREC run whose candidates are re-ranked
+    # retriever=dense: every model system ranks the whole corpus by its own embeddings (bi-encoders), no candidates
+    # and no fusion; the settings above still make the bm25 row. index: exact, faiss (HNSW) or auto (by corpus size).
+    dense: bool = False
+    index: str = "auto"
+
+    # Keys that do not change BM25's candidates (kept out of their cache key: dense runs share them).
+    NOT_IN_CANDIDATES: ClassVar[tuple[str, ...]] = ("dense", "index")
 
     def __post_init__(self):
         if self.backend == "bm25s":
@@ -204,6 +212,7 @@ class RetrieverConfig:
         _one_of(self.bm25, SCORINGS, "retriever.bm25")
         _one_of(self.fields, FIELD_MODELS, "retriever.fields")
         _one_of(self.analyzer.name, ANALYZERS, "retriever.analyzer.name")
+        _one_of(self.index, DENSE_INDEXES, "retriever.index")
         if self.backend == "rank_bm25" and self.bm25 != "robertson":
             raise UserError(
                 "retriever.backend=rank_bm25 scores with rank_bm25's BM25Okapi, the robertson variant's legacy "
@@ -228,7 +237,7 @@ class RetrieverConfig:
     def identity(self) -> dict:
         """What determines the candidates (a cache key): for a run file, its content, not its path."""
         if self.backend != "run_file":
-            return asdict(self)
+            return {k: v for k, v in asdict(self).items() if k not in self.NOT_IN_CANDIDATES}
         path = Path(self.path).expanduser()
         if not path.is_file():
             raise MissingFileError(f"no run file at {path}: fix retriever.path")
@@ -760,6 +769,18 @@ class Config:
                 )
             if self.selection.method == "pseudo_queries" and self.retriever.backend == "run_file":
                 raise UserError(PSEUDO_QUERIES_NEED_BM25)
+            if self.selection.method == "pseudo_queries" and self.retriever.dense:
+                raise UserError(PSEUDO_QUERIES_NEED_CANDIDATES)
+            if self.selection.bootstrap.resamples and self.retriever.dense:
+                raise UserError(
+                    "selection.bootstrap re-chooses λ on each resample, and retriever=dense fuses nothing: set "
+                    "selection.bootstrap.resamples=0, or use a BM25 retriever"
+                )
+        if self.retriever.dense and self.model.kind != "bi_encoder":
+            raise UserError(
+                f"retriever=dense ranks the corpus by embeddings, which only a bi_encoder gives; model.kind is "
+                f"'{self.model.kind}' (model {self.model.name}): use a bi-encoder model, or retriever=bm25 to re-rank"
+            )
         self.split = self.split or self.dataset.test_split
         unknown = sorted(set(self.systems) - set(SYSTEMS))
         if unknown:
@@ -804,7 +825,7 @@ class Config:
             raise UserError("analyses: they compare task arithmetic's α with ΘT's: add task_arithmetic to systems")
         if "depth" not in self.analyses:
             return
-        if self.retriever.backend == "dense":
+        if self.retriever.dense:
             raise UserError(
                 "analyses: depth re-ranks a first stage's top k, and retriever=dense ranks the whole corpus: "
                 "drop depth from analyses, or use a BM25 retriever"
@@ -858,6 +879,12 @@ class Config:
 PSEUDO_QUERIES_NEED_BM25 = (
     "selection=pseudo_queries retrieves its queries' candidates with BM25, which retriever=run_file does not "
     "give: choose another selection, or use retriever=bm25"
+)
+
+
+PSEUDO_QUERIES_NEED_CANDIDATES = (
+    "selection=pseudo_queries ranks each pseudo-query's source text against BM25's candidates, and retriever=dense "
+    "ranks the whole corpus (which holds the source itself): choose another selection, or use retriever=bm25"
 )
 
 

@@ -92,7 +92,9 @@ class BiEncoderScorer(Scorer):
                 f"{folder} uses '{self.similarity}' similarity: set model.scorer.similarity to cosine or dot"
             )
 
-    def _encode(self, texts: list[str]) -> torch.Tensor:
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Embeddings of ``texts`` (queries or documents alike), normalised where the similarity is cosine, so that
+        a dot product of two is the model's similarity (re-ranking, and dense retrieval over the corpus)."""
         return self.module.encode(
             texts,
             batch_size=self.settings.batch_size,
@@ -108,8 +110,8 @@ class BiEncoderScorer(Scorer):
         query_ids = [q for q in candidates if candidates[q]]  # a query BM25 found nothing for has nothing to score
         if not query_ids:
             return {q: {} for q in candidates}
-        doc_vectors = self._encode([docs[d] for d in doc_ids])
-        query_vectors = self._encode([queries[q] for q in query_ids])
+        doc_vectors = self.encode([docs[d] for d in doc_ids])
+        query_vectors = self.encode([queries[q] for q in query_ids])
         scores: Scores = {}
         for query_vector, query_id in zip(query_vectors, query_ids, strict=True):
             ranked = list(candidates[query_id])

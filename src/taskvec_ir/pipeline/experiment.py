@@ -23,6 +23,7 @@ from taskvec_ir.config.schema import Config, DatasetConfig, ModelConfig, Retriev
 from taskvec_ir.config.systems import BM25
 from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.models.model_pool import POOL, ModelPool
+from taskvec_ir.pipeline.dense import DenseRetrieval
 from taskvec_ir.pipeline.first_stage import FirstStage, Run
 from taskvec_ir.pipeline.merged_model import MergedModel
 from taskvec_ir.pipeline.model_scores import ModelScores, Weights, system_weights
@@ -65,6 +66,12 @@ class Experiment:
         self.triple = Triple(spec.model, cache, pool, spec.mirror_dir)
         self.merged = MergedModel(spec.model, self.triple, cache, pool, spec.stream_task_vector)
         self.model_scores = ModelScores(spec.model, self.first_stage, self.triple, self.merged, cache)
+        # retriever=dense: model systems rank the whole corpus themselves (no candidates, no fusion)
+        self.dense = (
+            DenseRetrieval(spec.dataset, spec.retriever, self.first_stage, self.model_scores, cache)
+            if spec.retriever.dense
+            else None
+        )
         # What the stages' users call most, by name.
         self.split = self.first_stage.split
         self.candidates = self.first_stage.candidates
@@ -95,13 +102,20 @@ class Experiment:
             *self.triple.adapted(),
         ]
 
-    def system_run(self, split: str, system: str, lam: float, setting: MergeSetting | None = None) -> Run:
-        """``system``'s fused run of ``split``, Θ' at ``setting`` (default: the spec's)."""
-        candidates = self.candidates(split)
+    def system_run(self, split: str, system: str, lam: float | None, setting: MergeSetting | None = None) -> Run:
+        """``system``'s run of ``split``, Θ' at ``setting`` (default: the spec's): fused with BM25 at ``lam``, or
+        under retriever=dense its own ranking of the corpus (``lam`` does not apply)."""
         weights = system_weights(system, setting or self.spec.merge)
         if weights is None:
-            return candidates
-        return fusion.fuse(candidates, self.scores(split, weights), lam)
+            return self.candidates(split)
+        if self.dense is not None:
+            return self.dense.run(split, weights)
+        return fusion.fuse(self.candidates(split), self.scores(split, weights), lam)
+
+    def model_run(self, split: str, weights: Weights) -> Run:
+        """The raw scores of ``weights`` on ``split``: its top documents of the corpus (retriever=dense), or its
+        scores of the first stage's candidates."""
+        return self.dense.run(split, weights) if self.dense is not None else self.scores(split, weights)
 
     def best_lambda(
         self, split: str, system: str, grid: Sequence[float], measure: str

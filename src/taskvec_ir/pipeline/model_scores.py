@@ -55,10 +55,21 @@ class ModelScores:
         self.model, self.first_stage, self.triple, self.merged, self.cache = model, first_stage, triple, merged, cache
         self._scores: dict[tuple[str, Weights], Run] = {}
 
-    def scores(self, split: str, weights: Weights) -> Run:
+    def resolved(self, weights: Weights) -> Weights:
+        """``weights``, with ΘD alone as ΘT merged at α = 1 where Θ0 = ΘT (ΘT + 1·(ΘD − ΘT) is ΘD up to rounding):
+        no second model."""
         if weights.source == DOMAIN and len(set(self.triple.fingerprints([BASE, IR]))) == 1:
-            # Θ0 = ΘT: ΘT + 1·(ΘD − ΘT) is ΘD (up to rounding): no second model
-            weights = Weights(IR, MergeSetting(((PRIMARY, 1.0),)))
+            return Weights(IR, MergeSetting(((PRIMARY, 1.0),)))
+        return weights
+
+    def scorer(self, weights: Weights):
+        """The scorer of ``weights`` (ΘT merged in place at their setting, or ΘD's own)."""
+        if weights.source == IR:
+            self.merged.merge().set(weights.merge)
+        return self.triple.scorer(weights.source)
+
+    def scores(self, split: str, weights: Weights) -> Run:
+        weights = self.resolved(weights)
         if (split, weights) not in self._scores:
             self._scores[split, weights] = self.cache.json(
                 "scores", self._key(split, weights), lambda: self._score(split, weights)
@@ -66,34 +77,43 @@ class ModelScores:
         return self._scores[split, weights]
 
     def _key(self, split: str, weights: Weights) -> str:
-        if weights.source == DOMAIN:
-            model = {"domain": checkpoint_fingerprint(self.triple.folders()[DOMAIN])}
-        else:  # each vector by its checkpoints, not its name: renaming one keeps its scores
-            merge = weights.merge.describe()
-            merge.pop("alphas")
-            model = {
-                "ir": checkpoint_fingerprint(self.triple.folders()[IR]),
-                "vectors": [
-                    [*self.triple.fingerprints(vector_roles(vector)), alpha] for vector, alpha in weights.merge.alphas
-                ],
-                "merge": merge,
-            }
         return cache_key(
             version=CACHE_VERSION,
-            model=model,
-            scorer={"kind": self.model.kind, **self.model.scorer.scores_identity()},
+            model=self.weights_identity(weights),
+            scorer=self.scorer_identity(),
             queries=text_digest(self.first_stage.split(split).queries),
             candidates=text_digest(self.first_stage.candidates(split)),
         )
 
+    def scorer_identity(self) -> dict:
+        """The scorer settings that determine scores and embeddings (a cache key part)."""
+        return {"kind": self.model.kind, **self.model.scorer.scores_identity()}
+
+    def weights_identity(self, weights: Weights) -> dict:
+        """What determines a set of weights (a cache key part): checkpoints by fingerprint and the merge setting."""
+        if weights.source == DOMAIN:
+            return {"domain": checkpoint_fingerprint(self.triple.folders()[DOMAIN])}
+        merge = weights.merge.describe()  # each vector by its checkpoints, not its name: renaming one keeps its scores
+        merge.pop("alphas")
+        return {
+            "ir": checkpoint_fingerprint(self.triple.folders()[IR]),
+            "vectors": [
+                [*self.triple.fingerprints(vector_roles(vector)), alpha] for vector, alpha in weights.merge.alphas
+            ],
+            "merge": merge,
+        }
+
     def _score(self, split: str, weights: Weights) -> Run:
         candidates = self.first_stage.candidates(split)
-        if weights.source == IR:
-            self.merged.merge().set(weights.merge)
+        scorer = self.scorer(weights)
         log.info("Scoring %d %s queries with %s", len(candidates), split, weights.describe())
         queries = self.first_stage.split(split).queries
-        run = self.triple.scorer(weights.source).score(queries, self.first_stage.texts(split), candidates)
-        bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
-        if bad:  # raised before the cache stores anything
-            raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
-        return run
+        return check_finite(scorer.score(queries, self.first_stage.texts(split), candidates))
+
+
+def check_finite(run: Run) -> Run:
+    """``run``, unless a score is not finite (raised before the cache stores anything)."""
+    bad = [q for q, docs in run.items() if any(not math.isfinite(v) for v in docs.values())]
+    if bad:
+        raise FloatingPointError(f"the model produced non-finite scores for {len(bad)} queries (first: {bad[0]})")
+    return run

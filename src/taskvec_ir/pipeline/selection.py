@@ -75,7 +75,7 @@ class Fold:
 
     queries: tuple[str, ...] | None
     alpha: float
-    lam: float
+    lam: float | None  # None under retriever=dense (no fusion)
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,12 @@ class Choice:
 
     def settings_text(self) -> str:
         """``α=0.5 · λ=0.3``, or each fold's ``α/λ`` when folds differ."""
+        if all(fold.lam is None for fold in self.folds):  # retriever=dense: no fusion
+            return (
+                f"α={self.alpha:g} · no fusion"
+                if self.alpha is not None
+                else "α per fold: " + " ".join(f"{f.alpha:g}" for f in self.folds)
+            )
         if self.alpha is not None and self.lam is not None:
             return f"α={self.alpha:g} · λ={self.lam:g}"
         return "α/λ per fold: " + " ".join(f"{f.alpha:g}/{f.lam:g}" for f in self.folds)
@@ -162,7 +168,7 @@ def best_setting(values: Mapping[Setting, float]) -> Setting:
             "selection: the criterion is undefined at every setting considered (see the log for why): "
             "give more queries or α values, or choose another selection.method"
         )
-    return max(defined, key=lambda setting: (defined[setting], -setting[0], -setting[1]))
+    return max(defined, key=lambda setting: (defined[setting], -setting[0], -(setting[1] or 0.0)))
 
 
 def labelled_values(
@@ -435,6 +441,9 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
     """α and λ as ``cfg.selection`` chooses them (see the module docstring)."""
     selection, objective = cfg.selection, cfg.objective
     alphas, lams = sorted(set(selection.alphas)), list(cfg.lam.grid)
+    fixed_lam = selection.lam
+    if cfg.retriever.dense:  # no fusion: λ is not a setting to choose (None throughout)
+        lams, fixed_lam = [None], None
     if selection.method == "cross_validation":
         split = experiment.split(cfg.split)
         folds = kfold(split.queries, selection.folds, selection.seed)
@@ -451,12 +460,12 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
         sample = corpus_sample(experiment, name, selection.nqc_corpus_sample, selection.seed)
         for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the scale NQC measures
             weights = system_weights(TASK_ARITHMETIC, experiment.spec.merge.at(alpha))
-            scores, corpus_scores = experiment.scores(name, weights), experiment.scores(sample, weights)
-            per_query[alpha, selection.lam] = query_nqc(scores, corpus_scores, selection.nqc_k)
+            scores, corpus_scores = experiment.model_run(name, weights), experiment.scores(sample, weights)
+            per_query[alpha, fixed_lam] = query_nqc(scores, corpus_scores, selection.nqc_k)
         queries = list(scores)
         criterion = f"NQC@{selection.nqc_k} of Θ' on {name} (corpus score: {selection.nqc_corpus_sample} documents)"
     else:
-        name, lam = unlabeled_queries(experiment, cfg), selection.lam
+        name, lam = unlabeled_queries(experiment, cfg), fixed_lam
         runs = {alpha: run for alpha, _, run in setting_runs(experiment, name, alphas, [lam])}
         per_query = {(alpha, lam): value for alpha, value in query_stability(runs).items()}
         queries = list(runs[alphas[0]])
@@ -465,7 +474,7 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
     for (alpha, lam), value in values.items():
         if value.undefined:
             log.warning(
-                "selection=%s: the criterion is undefined for %d of %d queries at α=%g, λ=%g (left out of its mean)",
+                "selection=%s: the criterion is undefined for %d of %d queries at α=%g, λ=%s (left out of its mean)",
                 selection.method,
                 value.undefined,
                 value.queries,
@@ -487,6 +496,8 @@ def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, system
     or ``selection.lam`` (stability and NQC choose no λ). α = 0 and α = 1 are among the α values a selection scores,
     so this reads cached scores."""
     grid, objective = list(cfg.lam.grid), cfg.objective
+    if cfg.retriever.dense:  # no fusion: no baseline has a λ
+        return
     for system in systems:
         if system in (TASK_ARITHMETIC, BM25):
             continue
@@ -536,7 +547,8 @@ def curve_plot(choice: Choice, path: Path) -> None:
     for index, fold in enumerate(choice.folds):
         key = index if choice.method == "cross_validation" else None
         points = sorted((r["alpha"], r["value"]) for r in choice.curve if r["fold"] == key and r["lam"] == fold.lam)
-        label = f"fold {index + 1}, λ = {fold.lam:g}" if key is not None else f"λ = {fold.lam:g}"
+        lam = "no fusion" if fold.lam is None else f"λ = {fold.lam:g}"
+        label = f"fold {index + 1}, {lam}" if key is not None else lam
         (line,) = ax.plot(*zip(*points, strict=True), marker="o", label=label)
         chosen = [value for alpha, value in points if alpha == fold.alpha]
         ax.scatter([fold.alpha], chosen, s=160, facecolors="none", edgecolors=line.get_color(), zorder=4)

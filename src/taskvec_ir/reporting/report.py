@@ -125,7 +125,10 @@ def results_table(
     footnote = f"Marks on {System(system).heading}: " + tables.significance_note(
         symbols, settings, "per measure" if settings.correction == "holm" else f"over {len(p_values)} baselines"
     )
-    footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    if any(lam is not None for lam in lams.values()):
+        footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    else:  # retriever=dense: "–" everywhere, and why
+        footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
     return tables.Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
 
 

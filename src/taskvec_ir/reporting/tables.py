@@ -151,9 +151,10 @@ def selection_label(selection: str, folds: str | None) -> str:
     }[selection]
 
 
-def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig) -> Table:
+def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, dense: bool = False) -> Table:
     """Rows are datasets × selections (then, with several datasets, each selection's mean over them), column groups
-    are models (× merges): BM25, ΘT, α = 1 and TA (α, Δ% against ΘT)."""
+    are models (× merges): BM25, ΘT, α = 1 and TA (α, Δ% against ΘT). ``dense``: the model systems ranked the whole
+    corpus themselves (retriever=dense), with no fusion, and the footnote says so."""
     groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
     merges = len({merge for _, merge in groups}) > 1
     by_row = _by_row(rows)
@@ -176,15 +177,24 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig) ->
         labels=3,
         groups=[(model + (f" ({merge})" if merges else ""), len(PAPER_ORDER)) for model, merge in groups],
         footnote=f"{measure} on each dataset's test queries (queries: how many); TA = task arithmetic at the α "
-        "chosen by the row's selection; every fused system at its own λ, chosen by the same selection on the same "
-        "queries (table.csv has each system's λ). Δ: TA's change over ΘT. "
+        "chosen by the row's selection; "
+        + (
+            "dense retrieval: ΘT, α=1 and TA each rank the whole corpus by their own embeddings, with no BM25 "
+            "candidates and no fusion (no λ); BM25 is the BM25 run. "
+            if dense
+            else "every fused system at its own λ, chosen by the same selection on the same queries (table.csv has "
+            "each system's λ). "
+        )
+        + "Δ: TA's change over ΘT. "
         f"Marks on {measure}: "
         + significance_note({b: MARKS[b] for b in MARKED}, settings, family)
         + " ΘT is tested against BM25; α=1 against ΘT and BM25; TA against ΘT, BM25 and α=1. "
         "Bold: the best of its model's group. Mean rows: each selection's mean over the datasets it ran on "
         "(a value only where every dataset has one; labels: each dataset's dev row, or its CV row where it has no "
-        "dev split). CV (no dev): α and λ chosen per fold on the other folds' test "
-        'queries (α shown where every fold chose the same, else "varies": table.csv has each fold\'s α/λ).'
+        "dev split). "
+        + ("CV (no dev): α chosen" if dense else "CV (no dev): α and λ chosen")
+        + ' per fold on the other folds\' test queries (α shown where every fold chose the same, else "varies": '
+        + ("table.csv has each fold's α)." if dense else "table.csv has each fold's α/λ).")
         + _failures_note(rows),
     )
 

@@ -30,6 +30,7 @@ from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
 
 log = logging.getLogger("taskvec_ir")
+NO_FUSION = "retriever=dense: each model system ranks the whole corpus itself, no fusion with BM25"
 
 
 def prepare_environment(cfg: Config) -> None:
@@ -137,6 +138,10 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         evaluate = _evaluate_selected if cfg.selection.method is not None else _evaluate_as_configured
         outcome = evaluate(cfg, experiment, out_dir, run)
         tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merged))
+        if experiment.dense is not None:  # which search ran, and an approximate one's recall against exact
+            outcome.extra["dense"] = experiment.dense.searches
+            recalls = {k: v["recall"] for k, v in experiment.dense.searches.items() if v.get("recall") is not None}
+            outcome.summary.update({f"dense/recall/{k}": v for k, v in recalls.items()})
         outcome.extra["warnings"] = warnings = experiment.first_stage.warnings(cfg.split)
         outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
@@ -169,7 +174,9 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
     """α as configured; λ as configured, or chosen on the evaluated split from ``lam.grid`` (from cached scores:
     no model time). Writes ``objective.json``, what a sweeper needs to count the job as done."""
     lam, used_lam = cfg.lam.value, {}
-    if lam is None:
+    if cfg.retriever.dense:  # no fusion: λ neither runs nor is chosen
+        lam, used_lam = None, {"not_applied": NO_FUSION}
+    elif lam is None:
         lam, curve = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
         used_lam["chosen_by"] = f"lam.grid on {cfg.split} by {cfg.objective}"
         tracking.log_lambda_curve(run, cfg.split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
@@ -183,7 +190,8 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
     lams = system_lambdas(cfg, experiment, lam)
     means, per_query = experiment.evaluate(cfg.split, cfg.systems, lams, out_dir / "runs", cfg.measures)
     result = {"lam": lam}
-    summary = {"alpha": cfg.alpha.value, "lam": lam, **{f"lam/{s}": v for s, v in lams.items() if v is not None}}
+    summary = {"alpha": cfg.alpha.value, **({"lam": lam} if lam is not None else {})}
+    summary.update({f"lam/{s}": v for s, v in lams.items() if v is not None})
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
@@ -200,10 +208,13 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
     return outcome
 
 
-def system_lambdas(cfg: Config, experiment: Experiment, lam: float) -> dict[str, float | None]:
-    """Each system's λ: task arithmetic's ``lam``; each fused baseline's its own, chosen as task arithmetic's was,
-    from ``lam.grid`` by the objective (on the evaluated split where ``lam.value`` is null; on the tuning split
-    in a sweep's final evaluation), so every system has the same tuning budget; ``lam`` where it was given."""
+def system_lambdas(cfg: Config, experiment: Experiment, lam: float | None) -> dict[str, float | None]:
+    """Each system's λ (None for BM25, and for every system under retriever=dense): task arithmetic's ``lam``; each
+    fused baseline's its own, chosen as task arithmetic's was, from ``lam.grid`` by the objective (on the evaluated
+    split where ``lam.value`` is null; on the tuning split in a sweep's final evaluation), so every system has the
+    same tuning budget; ``lam`` where it was given."""
+    if cfg.retriever.dense:
+        return dict.fromkeys(cfg.systems)
     final = cfg.sweep is not None and cfg.sweep.final and cfg.lam.grid  # a sweep whose trials chose λ from the grid
     tune_split = cfg.split if cfg.lam.value is None else cfg.sweep.tune_split if final else None
     baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
@@ -285,6 +296,8 @@ def used_by_selection(cfg: Config, choice) -> dict:
     null when they differ (no single α ran)."""
     overridden = {"value_overridden_by": f"selection={choice.method}"}
     groups = {"alpha": {**asdict(cfg.alpha), "used": choice.alpha}, "lam": {**asdict(cfg.lam), "used": choice.lam}}
+    if cfg.retriever.dense:
+        groups["lam"]["not_applied"] = NO_FUSION
     for key, group in groups.items():
         group.update(overridden)
         if len(choice.folds) > 1:
@@ -352,17 +365,15 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
     return Artifact(f"merged-{experiment.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
 
 
-def job_header(cfg: Config, lam: float) -> str:
-    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's, and
-    the label of a supervised control."""
+def job_header(cfg: Config, lam: float | None) -> str:
+    """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's;
+    ``· dense retrieval (no fusion)`` in place of λ under retriever=dense; and the label of a supervised control."""
     setting = cfg.merge_setting().describe()
     alphas = ", ".join(f"α={a:g}" if v == PRIMARY else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
+    fusion = "dense retrieval (no fusion)" if lam is None else f"λ={lam:g} (BM25 weight)"
     control = f" · {SUPERVISED_LABEL}" if cfg.model.supervised else ""
-    return (
-        f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · λ={lam:g} (BM25 weight)"
-        f"{control}"
-    )
+    return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · {fusion}{control}"
 
 
 def adapted_provenance(experiment: Experiment) -> dict[str, dict]:

@@ -131,6 +131,11 @@ class OptunaSweep(Sweeper):
             open_experiment(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             _check_bootstrap(job_cfg, dimensions)
+            if job_cfg.retriever.dense and "lam.value" in dimensions:
+                raise UserError(
+                    "retriever=dense fuses nothing, so searching lam.value would waste trials: use sweep=alpha "
+                    "(or drop lam.value from the searched keys)"
+                )
             sampler, target = self._sampler(dimensions)
         except UserError as error:
             _exit(error)
@@ -859,7 +864,7 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
     return [
         f"split={cfg.dataset.test_split}",
         f"systems=[{','.join(systems)}]",
-        f"lam.value={best['best_lam']}",
+        f"lam.value={_hydra_value(best['best_lam'])}",  # null where no λ ran (retriever=dense)
         "wandb.job_type=final",  # named <study>/final (job.run_settings)
         "trial=null",
     ]
@@ -912,8 +917,9 @@ class FinalReport:
             if key != "lam.value"
         )
         header = (
-            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: {chosen}, λ = {outcome.lam:g} "
-            f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
+            f"{cfg.model.name} on {cfg.dataset.name} {cfg.split}: {chosen}, "
+            + ("dense retrieval (no fusion) " if outcome.lam is None else f"λ = {outcome.lam:g} ")
+            + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
         tables = {

@@ -36,7 +36,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from taskvec_ir.config.schema import PSEUDO_QUERIES_NEED_BM25, SUPERVISED_LABEL, SUPERVISED_TAG, Config
+from taskvec_ir.config.schema import (
+    PSEUDO_QUERIES_NEED_BM25,
+    PSEUDO_QUERIES_NEED_CANDIDATES,
+    SUPERVISED_LABEL,
+    SUPERVISED_TAG,
+    Config,
+)
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking
@@ -92,6 +98,11 @@ def cells(cfg: Config, compose) -> list[Cell]:
                     raise UserError(f"table cell {dataset}/{model}/{merge} ({' '.join(overrides)}): {error}") from None
                 if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
                     raise UserError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
+                if "pseudo_queries" in table.selections and config.retriever.dense:
+                    raise UserError(
+                        f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_CANDIDATES} "
+                        "(for a dense table: table.selections=[stability,nqc])"
+                    )
                 found.append(Cell(dataset, model, merge, overrides, config))
     supervised = sorted({cell.model for cell in found if cell.config.model.supervised})
     if supervised and len(supervised) < len({cell.model for cell in found}):
@@ -497,7 +508,11 @@ class Grid:
             results = OmegaConf.to_container(OmegaConf.load(self.cell_dir(cell) / "dev" / "optimization_results.yaml"))
             return results["best_params"]["alpha.value"], results["best_lam"], None
         chosen = json.loads((self.result_dir(cell, selection) / "metrics.json").read_text())["selection"]
-        folds = " ".join(f"{f['alpha']:g}/{f['lam']:g}" for f in chosen["folds"]) if len(chosen["folds"]) > 1 else None
+        folds = (
+            " ".join(f"{f['alpha']:g}" + ("" if f["lam"] is None else f"/{f['lam']:g}") for f in chosen["folds"])
+            if len(chosen["folds"]) > 1
+            else None
+        )
         return chosen["alpha"], chosen["lam"], folds
 
 
@@ -582,7 +597,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     rows = grid.rows()  # a failed selection's rows say so: the others are compiled all the same
     general_rows = grid.general_rows()
     measure = cfg.objective
-    shown = {m: tables.cells_table(rows, m, cfg.significance) for m in grid.shown_measures()}
+    shown = {m: tables.cells_table(rows, m, cfg.significance, cfg.retriever.dense) for m in grid.shown_measures()}
     distance = tables.label_free_distance(rows, measure)
     general_shown = general_sections(cfg, general_rows, grid.shown_measures())
     control = f" — {SUPERVISED_LABEL}" if supervised(grid.cells) else ""

@@ -73,7 +73,7 @@ def _patch_outputs(outputs) -> None:
 def _patch(scoring) -> None:
     import torch
 
-    encode = scoring.BiEncoderScorer._encode
+    encode = scoring.BiEncoderScorer.encode
 
     def faulty_encode(self, texts):
         fault = _fault()
@@ -94,7 +94,7 @@ def _patch(scoring) -> None:
             return vectors * float("nan")
         return vectors
 
-    scoring.BiEncoderScorer._encode = faulty_encode
+    scoring.BiEncoderScorer.encode = faulty_encode
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
