@@ -84,26 +84,16 @@ def cells(cfg: Config, compose) -> list[Cell]:
     """Every cell of ``cfg.table``, each config composed and checked (``compose(overrides)``) before anything
     runs: a wrong name or value fails here, naming the table entry."""
     table, found = cfg.table, []
-    for dataset, dataset_overrides in table.entries("datasets").items():
-        for model, model_overrides in table.entries("models").items():
-            for merge, merge_overrides in table.entries("merges").items():
-                overrides = (
-                    *_with_default("dataset", dataset, dataset_overrides),
-                    *_with_default("model", model, model_overrides),
-                    *_with_default("merge", merge, merge_overrides),
-                )
-                try:
-                    config = typed_config(compose([*overrides, "task=evaluate"]))
-                except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
-                    raise UserError(f"table cell {dataset}/{model}/{merge} ({' '.join(overrides)}): {error}") from None
-                if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
-                    raise UserError(f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_BM25}")
-                if "pseudo_queries" in table.selections and config.retriever.dense:
-                    raise UserError(
-                        f"table cell {dataset}/{model}/{merge}: {PSEUDO_QUERIES_NEED_CANDIDATES} "
-                        "(for a dense table: table.selections=[stability,nqc])"
-                    )
-                found.append(Cell(dataset, model, merge, overrides, config))
+    for dataset, model, merge, overrides in _grid_entries(table, "datasets"):
+        where = f"table cell {dataset}/{model}/{merge}"
+        config = _typed(compose, overrides, where)
+        if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
+            raise UserError(f"{where}: {PSEUDO_QUERIES_NEED_BM25}")
+        if "pseudo_queries" in table.selections and config.retriever.dense:
+            raise UserError(
+                f"{where}: {PSEUDO_QUERIES_NEED_CANDIDATES} (for a dense table: table.selections=[stability,nqc])"
+            )
+        found.append(Cell(dataset, model, merge, overrides, config))
     supervised = sorted({cell.model for cell in found if cell.config.model.supervised})
     if supervised and len(supervised) < len({cell.model for cell in found}):
         raise UserError(
@@ -117,6 +107,28 @@ def cells(cfg: Config, compose) -> list[Cell]:
 def supervised(cells: list[Cell]) -> bool:
     """Whether the table is a supervised control's (``cells`` refuses a table that mixes one with zero-shot models)."""
     return any(cell.config.model.supervised for cell in cells)
+
+
+def _grid_entries(table, datasets_key: str, *extra: str):
+    """(dataset label, model, merge, overrides) of every entry of ``table.<datasets_key>`` × models × merges."""
+    for dataset, dataset_overrides in table.entries(datasets_key).items():
+        for model, model_overrides in table.entries("models").items():
+            for merge, merge_overrides in table.entries("merges").items():
+                overrides = (
+                    *_with_default("dataset", dataset, dataset_overrides),
+                    *_with_default("model", model, model_overrides),
+                    *_with_default("merge", merge, merge_overrides),
+                    *extra,
+                )
+                yield dataset, model, merge, overrides
+
+
+def _typed(compose, overrides: tuple[str, ...], where: str) -> Config:
+    """The typed config of a table entry's ``overrides``; any error names the entry (``where``)."""
+    try:
+        return typed_config(compose([*overrides, "task=evaluate"]))
+    except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
+        raise UserError(f"{where} ({' '.join(overrides)}): {error}") from None
 
 
 def _with_default(group: str, label: str, overrides: list[str]) -> list[str]:
@@ -156,23 +168,11 @@ class GeneralDomain:
 def general_domains(cfg: Config, compose) -> list[GeneralDomain]:
     """Every general-domain collection × model × merge of ``cfg.table``, each config composed and checked before
     anything runs: a misspelt collection fails here, naming ``table.general_domain.<label>``."""
-    table, found = cfg.table, []
     systems = f"systems=[{','.join(PAPER_ORDER)}]"  # a general-domain job evaluates the table's systems
-    for label, general_overrides in table.entries("general_domain").items():
-        for model, model_overrides in table.entries("models").items():
-            for merge, merge_overrides in table.entries("merges").items():
-                overrides = (
-                    *_with_default("dataset", label, general_overrides),
-                    *_with_default("model", model, model_overrides),
-                    *_with_default("merge", merge, merge_overrides),
-                    systems,
-                )
-                try:
-                    config = typed_config(compose([*overrides, "task=evaluate"]))
-                except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
-                    raise UserError(f"table.general_domain.{label} ({' '.join(overrides)}): {error}") from None
-                found.append(GeneralDomain(label, model, merge, overrides, config))
-    return found
+    return [
+        GeneralDomain(label, model, merge, overrides, _typed(compose, overrides, f"table.general_domain.{label}"))
+        for label, model, merge, overrides in _grid_entries(cfg.table, "general_domain", systems)
+    ]
 
 
 class Grid:
