@@ -32,8 +32,8 @@ from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.model_scores import system_weights
-from taskvec_ir.pipeline.selection import Fold
-from taskvec_ir.reporting import tracking
+from taskvec_ir.pipeline.selection import Fold, combine_folds
+from taskvec_ir.reporting import report, tracking
 from taskvec_ir.reporting.tables import csv_text
 from taskvec_ir.storage.outputs import atomic_path, write_json
 
@@ -48,12 +48,12 @@ ORACLE_NOTE = (
 def settings_run(experiment: Experiment, split: str, folds: Sequence[Fold], alpha: float | None = None) -> Run:
     """Task arithmetic's fused run of ``split`` as the job ran it, each fold's queries at the fold's λ and, with
     ``alpha``, Θ' at ``alpha`` instead of the fold's α (as ``selection.evaluate_choice`` builds it)."""
-    run: dict = {}
-    for fold in folds:
-        setting = experiment.spec.merge.at(fold.alpha if alpha is None else alpha)
-        fused = experiment.system_run(split, TASK_ARITHMETIC, fold.lam, setting)
-        run.update(fused if fold.queries is None else {q: fused[q] for q in fold.queries if q in fused})
-    return run
+    merge = experiment.spec.merge
+    runs = [
+        experiment.system_run(split, TASK_ARITHMETIC, fold.lam, merge.at(fold.alpha if alpha is None else alpha))
+        for fold in folds
+    ]
+    return combine_folds(folds, runs)
 
 
 def oracle_alpha(values: Mapping[float, float]) -> float:
@@ -164,10 +164,7 @@ def depth_surface(
                 rows.append({"depth": depth, "alpha": alpha, "lam": lam, **means})
     job = []
     for depth in depths:
-        run: dict = {}
-        for fold in folds:
-            fused = rerank_top(candidates, scores[fold.alpha], fold.lam, depth)
-            run.update(fused if fold.queries is None else {q: fused[q] for q in fold.queries if q in fused})
+        run = combine_folds(folds, [rerank_top(candidates, scores[fold.alpha], fold.lam, depth) for fold in folds])
         job.append({"depth": depth, **evaluation.evaluate_run(qrels, run, measures)[0]})
     bm25 = evaluation.evaluate_run(qrels, candidates, measures)[0]
     return {"split": split, "depths": list(depths), "alphas": grid, "lams": lams, "rows": rows, "job": job, BM25: bm25}
@@ -237,15 +234,6 @@ def depth_summary(kept: list[dict], measure: str) -> list[str]:
 
 
 # -- plots ---------------------------------------------------------------------------------------------------------
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-
-
 def alpha_response_plot(response: dict, path: Path) -> None:
     """Left: the mean at each α, the oracle's mean (an upper bound) and the chosen settings' mean; right: the
     per-query Δ of the chosen α against ΘT."""
@@ -275,7 +263,7 @@ def alpha_response_plot(response: dict, path: Path) -> None:
     spread.set_xlabel(f"Δ {measure} per query, chosen α − ΘT")
     spread.set_ylabel("queries")
     spread.grid(alpha=0.3)
-    _save(fig, path)
+    report.save_figure(fig, path)
 
 
 def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path) -> None:
@@ -305,7 +293,7 @@ def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, pat
     ax.set_ylabel(f"{measure} ({surface['split']})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="x-small", ncol=2)
-    _save(fig, path)
+    report.save_figure(fig, path)
 
 
 # -- in a job --------------------------------------------------------------------------------------------------

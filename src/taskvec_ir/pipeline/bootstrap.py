@@ -34,7 +34,7 @@ from taskvec_ir.config.schema import BootstrapConfig, Config
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment
 from taskvec_ir.pipeline.selection import Choice, Evidence, Setting, labelled_values, pseudo_queries, unlabeled_split
-from taskvec_ir.storage.outputs import atomic_path
+from taskvec_ir.reporting import report
 
 DECIMALS = 12  # means equal to this many places are a tie (sums in another order differ in the last bits)
 
@@ -313,7 +313,4 @@ def plot(result: Mapping, objective: str, path: Path) -> None:
     share = "–" if result["p_beats_ir_model"] is None else f"{result['p_beats_ir_model']:.2f}"
     right.set_title(f"{100 * result['confidence']:g}% interval dashed; P(TA > ΘT) = {share}")
     right.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    report.save_figure(fig, path)

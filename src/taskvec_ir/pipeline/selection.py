@@ -61,8 +61,8 @@ from taskvec_ir.ir import data, evaluation
 from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.first_stage import dataset_identity
 from taskvec_ir.pipeline.model_scores import system_weights
+from taskvec_ir.reporting import report
 from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
-from taskvec_ir.storage.outputs import atomic_path
 
 log = logging.getLogger(__name__)
 Setting = tuple[float, float]  # (α, λ)
@@ -513,6 +513,15 @@ def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, system
             choice.baseline_lams[system] = [cfg.selection.lam]
 
 
+def combine_folds(folds: Sequence[Fold], runs: Sequence[Run]) -> Run:
+    """One run of a split from each fold's run (``runs[i]`` made at ``folds[i]``'s setting): each fold's queries
+    from its own run (a fold of None queries: all of them)."""
+    combined: Run = {}
+    for fold, run in zip(folds, runs, strict=True):
+        combined.update(run if fold.queries is None else {q: run[q] for q in fold.queries if q in run})
+    return combined
+
+
 def evaluate_choice(
     experiment: Experiment,
     split: str,
@@ -526,10 +535,11 @@ def evaluate_choice(
     qrels = experiment.split(split).qrels
     means, per_query = {}, {}
     for system in systems:
-        run = {}
-        for fold, lam in zip(choice.folds, choice.lams(system), strict=True):
-            fused = experiment.system_run(split, system, lam, experiment.spec.merge.at(fold.alpha))
-            run.update(fused if fold.queries is None else {q: fused[q] for q in fold.queries if q in fused})
+        fold_runs = [
+            experiment.system_run(split, system, lam, experiment.spec.merge.at(fold.alpha))
+            for fold, lam in zip(choice.folds, choice.lams(system), strict=True)
+        ]
+        run = combine_folds(choice.folds, fold_runs)
         if runs_dir is not None:
             evaluation.save_trec_run(run, runs_dir / f"{split}.{system}.trec", system)
         means[system], per_query[system] = evaluation.evaluate_run(qrels, run, measures)
@@ -557,7 +567,4 @@ def curve_plot(choice: Choice, path: Path) -> None:
     ax.set_title(f"selection={choice.method} (chosen α circled)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    report.save_figure(fig, path)

@@ -175,10 +175,7 @@ def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best
         ax.legend(loc="best")
         if colour and key == panels[0]:
             fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
@@ -204,6 +201,13 @@ def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
     ax.set_ylabel("‖τ‖ (L2 norm)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG, atomically (a plot is never half written), and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
