@@ -81,8 +81,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-bm25-") as home:
         dataset, docs, split = load_scifact(mirror, home)
 
+        from taskvec_ir.ir.analyzers import Analyzer
+        from taskvec_ir.ir.bm25 import BM25Retriever
+        from taskvec_ir.ir.bm25_index import BM25Index, build_bm25_index
         from taskvec_ir.ir.evaluation import evaluate_run
-        from taskvec_ir.ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index
 
         def build_retriever(backend: str):
             if backend == "rank_bm25":

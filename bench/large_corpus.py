@@ -101,7 +101,8 @@ def peak_rss_gb() -> float:
 
 # -- steps, each run in a fresh process (``--step``) so that its peak RSS is its own ------------------------
 def step_index(corpus: str, index: str) -> dict:
-    from taskvec_ir.ir.retrieval import Analyzer, build_bm25_index
+    from taskvec_ir.ir.analyzers import Analyzer
+    from taskvec_ir.ir.bm25_index import build_bm25_index
 
     start = time.perf_counter()
     build_bm25_index(read_corpus(Path(corpus)), Analyzer("en"), Path(index))
@@ -109,7 +110,8 @@ def step_index(corpus: str, index: str) -> dict:
 
 
 def step_search(index: str, queries: str) -> dict:
-    from taskvec_ir.ir.retrieval import Analyzer, BM25Index
+    from taskvec_ir.ir.analyzers import Analyzer
+    from taskvec_ir.ir.bm25_index import BM25Index
 
     texts = json.loads(Path(queries).read_text())
     retriever = BM25Index(Path(index), Analyzer("en"))
@@ -124,7 +126,7 @@ def step_bm25s(corpus: str, index: str, queries: str) -> dict:
     memory-mapped (bm25s's own save and ``load(mmap=True)``)."""
     import bm25s
 
-    from taskvec_ir.ir.retrieval import Analyzer
+    from taskvec_ir.ir.analyzers import Analyzer
 
     analyzer = Analyzer("en")
     start = time.perf_counter()

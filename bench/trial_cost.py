@@ -21,7 +21,9 @@ from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import Config
-from taskvec_ir.ir import data, evaluation, fusion, retrieval
+from taskvec_ir.ir import data, evaluation, fusion
+from taskvec_ir.ir.analyzers import Analyzer
+from taskvec_ir.ir.bm25_index import BM25Index, build_bm25_index
 from taskvec_ir.models import merging, scoring
 from taskvec_ir.models.checkpoints import CheckpointReader, resolve_model_source
 from taskvec_ir.runs.compose import compose
@@ -40,10 +42,10 @@ def naive_trial(cfg: Config, alpha: float, lam: float) -> float:
     tau = merging.task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
     merging.apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
     split, docs = data.load_split(dataset, "dev"), data.load_docs(dataset)
-    analyzer = retrieval.Analyzer.of(dataset.language, cfg.retriever.analyzer)
+    analyzer = Analyzer.of(dataset.language, cfg.retriever.analyzer)
     with tempfile.TemporaryDirectory() as index:
-        retrieval.build_bm25_index(docs.items(), analyzer, Path(index) / "bm25")
-        bm25 = retrieval.BM25Index(Path(index) / "bm25", analyzer, cfg.retriever.k1, cfg.retriever.b)
+        build_bm25_index(docs.items(), analyzer, Path(index) / "bm25")
+        bm25 = BM25Index(Path(index) / "bm25", analyzer, cfg.retriever.k1, cfg.retriever.b)
         candidates = bm25.search(split.queries, cfg.retriever.top_k)
     scores = scorer.score(split.queries, docs, candidates)
     means, _ = evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])

@@ -1,4 +1,4 @@
-// What Anserini's analyzers make of text, to check the Python analyzers against (tests/test_lucene.py).
+// What Anserini's analyzers make of text, to check the Python analyzers against (tests/ir/test_lucene_analysis.py).
 // Run with Java 21+ against Anserini's fatjar (pyserini ships it):
 //   java -cp anserini-*-fatjar.jar scripts/LuceneTokens.java LANGUAGE < texts.txt > tokens.txt
 // LANGUAGE is en (Anserini's default analyzer: DefaultEnglishAnalyzer), or de, fr, es (Anserini's

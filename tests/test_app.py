@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taskvec_ir.ir.retrieval import Analyzer, BM25Index
+from taskvec_ir.ir.analyzers import Analyzer
+from taskvec_ir.ir.bm25_index import BM25Index
 
 from wandb_records import run_contents
 

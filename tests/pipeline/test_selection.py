@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from ir_datasets.datasets.cranfield import CranfieldQrels
 
-from taskvec_ir.ir import data, evaluation, retrieval
+from taskvec_ir.ir import data, evaluation
+from taskvec_ir.ir.bm25 import BM25Retriever
+from taskvec_ir.ir.bm25_index import BM25Index
 from taskvec_ir.models.adapt import SPAN_WORDS
 from taskvec_ir.pipeline import selection
 from taskvec_ir.pipeline.model_scores import system_weights
@@ -167,7 +169,7 @@ def test_a_text_scores_as_the_same_document_of_the_corpus_would(cranfield, backe
     for doc_id, score in found.items():
         assert bm25.score_text(query, texts[doc_id]) == pytest.approx(score, rel=1e-9)
     assert bm25.score_text(query, "nothing in common") == 0.0
-    assert isinstance(bm25, retrieval.BM25Index if backend == "inverted_index" else retrieval.BM25Retriever)
+    assert isinstance(bm25, BM25Index if backend == "inverted_index" else BM25Retriever)
 
 
 def test_pseudo_queries_have_the_rest_of_their_source_as_their_one_relevant_candidate(cranfield):

@@ -1,22 +1,7 @@
 """Lucene's analysis chains, in Python: what Anserini indexes and searches BEIR and MIRACL with.
 
-- Tokens: ``StandardTokenizer``, i.e. Unicode's default word boundaries (UAX #29): the ``regex`` package's
-  ``WORD`` mode splits text at exactly those boundaries, and a segment holding a letter, a decimal digit or an
-  emoji (Unicode's Emoji property: ©, ®, ™) is a token (``U.S.A.`` -> ``U.S.A``, ``3.14``, ``1,000``,
-  ``don't``, ``x86_64`` stay whole; ``wi-fi`` -> ``wi``, ``fi``; ``___`` and ``²`` are no token; each Han
-  ideograph is a token of its own). Like Lucene's, a token longer than 255 characters is cut into pieces of 255.
-- English (Anserini's ``DefaultEnglishAnalyzer``, i.e. Lucene's ``EnglishAnalyzer``): a trailing ``'s``
-  (``'``, ``’`` or ``＇``) removed, lowercase, Lucene's 33 English stopwords, Porter's stemmer as Lucene's
-  ``PorterStemFilter`` has it: Martin Porter's own implementation, with its departures from the published
-  algorithm (words of one or two letters kept, ``-logi`` -> ``-log``, ``-bli`` -> ``-ble``), which NLTK's
-  ``PorterStemmer`` in ``MARTIN_EXTENSIONS`` mode reproduces (PyStemmer's ``porter`` is the published
-  algorithm: ``us`` -> ``u``, ``technology`` -> ``technologi``).
-- German, French, Spanish (Lucene's ``GermanAnalyzer``, ``FrenchAnalyzer``, ``SpanishAnalyzer``, which
-  Anserini uses for those languages): French elision (``l'``, ``qu'``...), lowercase, Lucene's stop sets (the
-  Snowball lists Lucene ships, below). The stemmer differs: Lucene's analyzers use its "light" stemmers
-  (``GermanLightStemFilter`` after ``GermanNormalizationFilter``, ``FrenchLightStemFilter``,
-  ``SpanishLightStemFilter``), which no Python package provides; these use Snowball's stemmer for the
-  language (PyStemmer), so their terms, and BM25 scores, differ from Lucene's for inflected words.
+StandardTokenizer (Unicode word boundaries), English possessives, French elision, Lucene's stop sets and Lucene's
+Porter stemmer; docs/first-stage.md says what each piece does and where it departs from Lucene.
 """
 
 from __future__ import annotations

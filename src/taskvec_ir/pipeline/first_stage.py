@@ -11,7 +11,11 @@ from pathlib import Path
 
 from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
 from taskvec_ir.errors import UserError
-from taskvec_ir.ir import data, retrieval
+from taskvec_ir.ir import data
+from taskvec_ir.ir.analyzers import Analyzer
+from taskvec_ir.ir.bm25 import BM25Retriever, Retriever
+from taskvec_ir.ir.bm25_index import INDEX_FORMAT, BM25Index, FieldsBM25, build_bm25_index
+from taskvec_ir.ir.run_files import read_run_file
 from taskvec_ir.reporting.lineage import Artifact
 from taskvec_ir.storage.cache import CACHE_VERSION, Cache, cache_key, text_digest
 
@@ -86,7 +90,7 @@ class FirstStage:
         queries = self.split(split).queries
         data.check_judged_documents(self.dataset, self.split(split).qrels, split)  # warns, once per split
         if self.retriever.backend == "run_file":
-            run = retrieval.read_run_file(self.retriever.path, queries, self.retriever.top_k)
+            run = read_run_file(self.retriever.path, queries, self.retriever.top_k)
             self._check_run_documents(run)
             return run
         log.info("BM25 (%s) for %d %s queries", self.retriever.backend, len(queries), split)
@@ -114,21 +118,21 @@ class FirstStage:
                 )  # fmt: skip
         return {kind: ids for kind, ids in found.items() if ids}
 
-    def bm25(self) -> retrieval.Retriever:
+    def bm25(self) -> Retriever:
         """BM25 over the corpus (its index built once into the cache), whatever the first stage is."""
         dataset, retriever = self.dataset, self.retriever
-        analyzer = retrieval.Analyzer.of(dataset.language, retriever.analyzer)
+        analyzer = Analyzer.of(dataset.language, retriever.analyzer)
         if retriever.backend == "rank_bm25":
-            return retrieval.BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
+            return BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
         if retriever.fields == "flat":
             return self._bm25_index(list(dataset.doc_fields), analyzer)
-        return retrieval.FieldsBM25({field: self._bm25_index([field], analyzer) for field in dataset.doc_fields})
+        return FieldsBM25({field: self._bm25_index([field], analyzer) for field in dataset.doc_fields})
 
-    def _bm25_index(self, fields: list[str], analyzer: retrieval.Analyzer) -> retrieval.BM25Index:
+    def _bm25_index(self, fields: list[str], analyzer: Analyzer) -> BM25Index:
         """The index of ``fields`` joined (built once into the cache), searched with the retriever's BM25."""
         dataset, retriever = self.dataset, self.retriever
         key = cache_key(
-            version=retrieval.INDEX_FORMAT,
+            version=INDEX_FORMAT,
             dataset=dataset_identity(dataset),
             language=dataset.language,
             analyzer=vars(retriever.analyzer),
@@ -137,10 +141,10 @@ class FirstStage:
 
         def build(folder: Path) -> None:
             log.info("Indexing %s of %s for BM25 (once; cache kind bm25_index)", "+".join(fields), dataset.name)
-            retrieval.build_bm25_index(data.iter_docs(dataset, fields), analyzer, folder)
+            build_bm25_index(data.iter_docs(dataset, fields), analyzer, folder)
 
         folder = self.cache.folder("bm25_index", key, build)
-        return retrieval.BM25Index(folder, analyzer, retriever.k1, retriever.b, retriever.bm25)
+        return BM25Index(folder, analyzer, retriever.k1, retriever.b, retriever.bm25)
 
     def _check_run_documents(self, run: Run) -> None:
         """A run file's documents must be in the corpus: one that is not means the run was made on another

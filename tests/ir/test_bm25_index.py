@@ -1,52 +1,28 @@
-"""First stage: the analyzer per language; the robertson variant's BM25 scores against rank_bm25 and the formula;
-its inverted index against bm25s (the in-memory backend it replaced: identical runs) and rank_bm25; run files.
-The lucene variant against Lucene itself: tests/ir/test_lucene.py."""
+"""The on-disk BM25 index: the robertson variant against bm25s (the in-memory backend it replaced: identical runs)
+and rank_bm25; the lucene variant, flat and multifield, against Anserini (a committed reference run, checked
+without Java, and a live Anserini run where Java 21+ and Anserini's fatjar are present)."""
 
-import logging
-import math
+import json
 import os
 import statistics
+import zipfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from rank_bm25 import BM25Okapi
+from anserini import anserini_run, java_and_jar
 
-from taskvec_ir.config.schema import ANALYZERS, CONFIG_DIR, LANGUAGES, DatasetConfig, RetrieverConfig, parse
-from taskvec_ir.ir import data, retrieval
+from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
+from taskvec_ir.ir import data
+from taskvec_ir.ir.analyzers import Analyzer
+from taskvec_ir.ir.bm25 import BM25Retriever
+from taskvec_ir.ir.bm25_index import BM25Index, FieldsBM25, build_bm25_index
 from taskvec_ir.ir.evaluation import evaluate_run
-from taskvec_ir.ir.retrieval import Analyzer, BM25Index, BM25Retriever, build_bm25_index, read_run_file
 
 CONF = Path(CONFIG_DIR)
-
-
-@pytest.mark.parametrize(
-    ("language", "text", "tokens"),
-    [
-        ("en", "The cats are running in the gardens", ["cat", "run", "garden"]),
-        ("de", "Die Kinder spielen im Garten mit den Bällen", ["kind", "spiel", "gart", "ball"]),
-        ("fr", "Les enfants jouent dans le jardin avec des ballons", ["enfant", "jouent", "jardin", "ballon"]),
-        ("es", "Los niños corren en el parque con las pelotas", ["niñ", "corr", "parqu", "pelot"]),
-    ],
-)
-def test_analyzer_drops_stopwords_and_stems(language, text, tokens):
-    assert Analyzer(language, name="snowball")(text) == tokens
-    assert Analyzer(language)(text) == tokens  # lucene: the same here
-
-
-def test_analyzer_switches():
-    text = "The Cats, running!"
-    assert Analyzer("en", stopwords=False, stemmer=False)(text) == ["the", "cats", "running"]
-    assert Analyzer("en", lowercase=False, stemmer=False)(text) == ["The", "Cats", "running"]
-    assert Analyzer("en", stopwords=False)(text) == ["the", "cat", "run"]
-    with pytest.raises(ValueError, match="dataset.language"):
-        Analyzer("xx")
-    with pytest.raises(ValueError, match="retriever.analyzer.name"):
-        Analyzer("en", name="xx")
-
-
+TESTS = Path(__file__).parent
 CORPUS = {
     "d1": "the cat sat on the mat",
     "d2": "a dog chased the cat around the garden",
@@ -55,28 +31,6 @@ CORPUS = {
     "d5": "a cat a cat a cat",
 }
 ANALYZER = Analyzer("en", name="snowball")  # the robertson variant's tests: its analyzer and scoring
-
-
-def test_scores_match_rank_bm25_and_the_okapi_formula():
-    retriever = BM25Retriever(CORPUS, ANALYZER, k1=1.2, b=0.75)
-    run = retriever.search({"q": "dog garden"}, top_k=10)["q"]
-
-    tokenized = [ANALYZER(text) for text in CORPUS.values()]
-    reference = BM25Okapi(tokenized, k1=1.2, b=0.75).get_scores(["dog", "garden"])
-    assert run == pytest.approx({doc_id: s for doc_id, s in zip(CORPUS, reference, strict=True) if s > 0})
-    assert all(type(score) is float for score in run.values())
-
-    # By hand: "dog" is in d2 and d3 (n=2 of N=5), "garden" only in d2 (n=1).
-    lengths = [len(tokens) for tokens in tokenized]
-    average = sum(lengths) / len(lengths)
-
-    def term(tf, n, length):
-        idf = math.log((5 - n + 0.5) / (n + 0.5))
-        return idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * length / average))
-
-    assert run["d2"] == pytest.approx(term(1, 2, lengths[1]) + term(1, 1, lengths[1]))
-    assert run["d3"] == pytest.approx(term(2, 2, lengths[2]))
-    assert list(run) == ["d2", "d3"]  # best first; documents without a query term are not returned
 
 
 def index(
@@ -183,13 +137,6 @@ def test_bad_top_k_empty_corpus_and_bad_ids_are_clear_errors(tmp_path):
         build_bm25_index([("a\nb", "text")], ANALYZER, tmp_path / "bad")
 
 
-def test_the_replaced_backend_name_says_what_replaced_it():
-    with pytest.raises(ValueError, match="retriever.backend=inverted_index"):
-        RetrieverConfig(backend="bm25s")
-    with pytest.raises(ValueError, match="retriever.backend: 'lucene' is not one of inverted_index, rank_bm25"):
-        RetrieverConfig(backend="lucene")  # Lucene's BM25 is retriever.bm25=lucene, not a backend
-
-
 @pytest.fixture(scope="module")
 def collections(mirror_dir):
     """Cranfield's and SciFact's configs, documents and test splits, placed from the offline mirror."""
@@ -248,75 +195,73 @@ def test_cranfield_index_agrees_with_rank_bm25(collections, tmp_path):
     assert overlap >= 0.95
 
 
-# -- run files ----------------------------------------------------------------------------------------------
-QUERIES = {"q1": "first", "q2": "second", "q3": "third"}
+# -- the lucene variant against Lucene ---------------------------------------------------------------------------
+REFERENCE = json.loads((TESTS / "anserini_scifact_top10.json").read_text())
 
 
-def write_run(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "run.trec"
-    path.write_text(text)
-    return path
+@pytest.fixture(scope="module")
+def scifact(mirror_dir):
+    """SciFact's config and documents' fields, placed from the offline mirror."""
+    data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
+    dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / "scifact.yaml").read_text()), "dataset")
+    data.place_offline_files(dataset, mirror_dir)
+    return dataset, data.load_doc_fields(dataset)
 
 
-def test_run_file_is_ranked_by_score_as_trec_eval_ranks_it_and_cut_at_top_k(tmp_path, caplog):
-    path = write_run(
-        tmp_path,
-        "q1 Q0 d1 1 1.5 es\n"
-        "q1 Q0 d2 2 2.5 es\n"  # a higher score than rank 1's: the score decides, not the rank column
-        "q1 Q0 d3 3 2.5 es\n"  # equal scores: the greater document id first
-        "\n"
-        "q2 q0 d9 1 -3 es\n"
-        "q2 Q0 d8 2 1e-3 es\n",
-    )
-    with caplog.at_level(logging.WARNING):
-        run = read_run_file(path, QUERIES, top_k=2)
-    assert run == {"q1": {"d3": 2.5, "d2": 2.5}, "q2": {"d8": 0.001, "d9": -3.0}, "q3": {}}
-    assert list(run["q1"]) == ["d3", "d2"] and list(run["q2"]) == ["d8", "d9"]
-    assert "lacks 1 of the split's 3 queries (first: q3)" in caplog.text
+def our_runs(tmp_path: Path, fields: dict[str, dict[str, str]], queries: dict[str, str], top_k: int) -> dict:
+    analyzer = Analyzer("en")
+
+    def index(field_names: list[str]) -> BM25Index:
+        folder = tmp_path / "+".join(field_names)
+        texts = ((doc_id, "\n".join(values[f] for f in field_names)) for doc_id, values in fields.items())
+        build_bm25_index(texts, analyzer, folder)
+        return BM25Index(folder, analyzer, k1=0.9, b=0.4, scoring="lucene")
+
+    multifield = FieldsBM25({"title": index(["title"]), "text": index(["text"])})
+    return {"flat": index(["title", "text"]).search(queries, top_k), "multifield": multifield.search(queries, top_k)}
 
 
-def test_run_file_queries_outside_the_split_are_ignored_and_short_rankings_are_kept(tmp_path, caplog):
-    path = write_run(tmp_path, "q1 Q0 d1 1 3 x\nq1 Q0 d2 2 2 x\nq7 Q0 d1 1 3 x\nq8 Q0 d1 1 3 x\nq2 Q0 d1 1 1 x\n")
-    with caplog.at_level(logging.WARNING):
-        run = read_run_file(path, {"q1": "a", "q2": "b"}, top_k=5)
-    assert run == {"q1": {"d1": 3.0, "d2": 2.0}, "q2": {"d1": 1.0}}
-    assert "2 of its 4 queries are not in the split (first: q7, q8): ignored" in caplog.text
-    assert "2 queries have fewer than retriever.top_k=5 candidates" in caplog.text
+def test_scifact_runs_are_anserinis_reference_runs(scifact, tmp_path):
+    _, fields = scifact
+    runs = our_runs(tmp_path, fields, REFERENCE["queries"], 10)
+    for kind, reference in REFERENCE["runs"].items():
+        for query_id, ranking in reference.items():
+            assert list(runs[kind][query_id]) == [doc_id for doc_id, _ in ranking], (kind, query_id)
+            # Anserini prints scores rounded to 1e-4 (and lowers tied ones by 1e-6 each to keep their order)
+            assert list(runs[kind][query_id].values()) == pytest.approx([s for _, s in ranking], abs=1.1e-4)
 
 
-@pytest.mark.parametrize(
-    ("line", "problem"),
-    [
-        ("q1 Q0 d2 2 1.0", "5 fields, not 6"),
-        ("q1 Q0 d2 2 high es", "could not convert"),
-        ("q1 Q0 d2 2 nan es", "score nan"),
-        ("q1 Q0 d1 2 1.0 es", "document d1 is listed twice for query q1"),
-    ],
-)
-def test_run_file_errors_name_the_line(tmp_path, line, problem):
-    path = write_run(tmp_path, f"q1 Q0 d1 1 2.0 es\n\n{line}\n")
-    with pytest.raises(ValueError, match=f"run.trec, line 3: .*{problem}"):
-        read_run_file(path, QUERIES, top_k=10)
-
-
-def test_run_file_settings_are_checked_and_its_content_is_its_identity(tmp_path):
-    with pytest.raises(ValueError, match="needs the run to re-rank: add retriever.path"):
-        RetrieverConfig(backend="run_file")
-    with pytest.raises(ValueError, match="read only by retriever=run_file"):
-        RetrieverConfig(path="run.trec")
-    with pytest.raises(FileNotFoundError, match="no run file at .*absent.trec: fix retriever.path"):
-        RetrieverConfig(backend="run_file", path=str(tmp_path / "absent.trec")).identity()
-    first = write_run(tmp_path, "q1 Q0 d1 1 2.0 es\n")
-    copy = tmp_path / "copy.trec"
-    copy.write_bytes(first.read_bytes())
-    identity = RetrieverConfig(backend="run_file", path=str(first)).identity()
-    assert identity == RetrieverConfig(backend="run_file", path=str(copy)).identity()
-    first.write_text("q1 Q0 d1 1 2.5 es\n")
-    assert RetrieverConfig(backend="run_file", path=str(first)).identity() != identity
-
-
-def test_every_language_a_config_accepts_has_its_analysis():
-    assert set(retrieval.ANALYSIS) == set(LANGUAGES)
-    for language in LANGUAGES:
-        for name in ANALYZERS:
-            assert retrieval.Analyzer(language, name=name)("Running runners ran")  # words found, stemmed or not
+@pytest.mark.slow
+def test_scifact_matches_a_live_anserini_run(scifact, mirror_dir, tmp_path):
+    java, jar = java_and_jar()
+    dataset, fields = scifact
+    split = data.load_split(dataset, "test")
+    (tmp_path / "corpus").mkdir()
+    with zipfile.ZipFile(mirror_dir / "scifact_beir.zip") as archive:
+        (tmp_path / "corpus" / "corpus.jsonl").write_bytes(archive.read("scifact/corpus.jsonl"))
+    one_line = {query_id: " ".join(text.split()) for query_id, text in split.queries.items()}
+    (tmp_path / "topics.tsv").write_text("".join(f"{q}\t{text}\n" for q, text in one_line.items()))
+    anserini = {
+        "flat": anserini_run(java, jar, tmp_path, "BeirFlatCollection", [], []),
+        "multifield": anserini_run(
+            java,
+            jar,
+            tmp_path,
+            "BeirMultifieldCollection",
+            ["-fields", "title"],
+            ["-fields", "contents=1.0", "title=1.0"],
+        ),
+    }
+    ours = our_runs(tmp_path / "ours", fields, split.queries, 100)
+    published = {"flat": 0.6789, "multifield": 0.6647}  # Anserini's BEIR regressions, SciFact test, NDCG@10
+    for kind, run in ours.items():
+        overlap = statistics.mean(  # of what Anserini found (a query may match fewer than 100 documents)
+            len(set(run[q]) & set(anserini[kind][q])) / len(anserini[kind][q])
+            for q in split.queries
+            if anserini[kind].get(q)
+        )
+        ndcg = evaluate_run(split.qrels, run, ["ndcg@10"])[0]["ndcg@10"]
+        reference = evaluate_run(split.qrels, anserini[kind], ["ndcg@10"])[0]["ndcg@10"]
+        print(f"SciFact {kind}: NDCG@10 {ndcg:.4f} (Anserini {reference:.4f}), top-100 overlap {overlap:.4f}")
+        assert overlap >= 0.99
+        assert ndcg == pytest.approx(reference, abs=0.001) and ndcg == pytest.approx(published[kind], abs=0.001)

@@ -1,0 +1,101 @@
+"""Analyzers: text -> the tokens BM25 indexes and searches.
+
+``lucene`` (default) gives the tokens of Lucene's analyzer for the language (``lucene_analysis``); ``snowball``
+those of this project's former first stage (``\\w+`` words, bm25s's stopword lists, Snowball stemming).
+docs/first-stage.md says what each does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from taskvec_ir.config.schema import ANALYZERS, LANGUAGES
+from taskvec_ir.errors import UserError
+from taskvec_ir.ir import lucene_analysis
+
+if TYPE_CHECKING:
+    from taskvec_ir.config.schema import AnalyzerConfig
+
+# dataset.language (config.schema.LANGUAGES) -> (bm25s stopword list name, Snowball stemmer, the lucene analyzer's
+# stemmer), stemmers by their PyStemmer names, but "lucene_porter": Lucene's Porter stemmer
+# (lucene_analysis.LucenePorterStemmer).
+ANALYSIS = {
+    "en": ("STOPWORDS_EN", "english", "lucene_porter"),
+    "de": ("STOPWORDS_GERMAN", "german", "german"),
+    "fr": ("STOPWORDS_FRENCH", "french", "french"),
+    "es": ("STOPWORDS_SPANISH", "spanish", "spanish"),
+}
+_LUCENE_STOPWORDS = {"en": lucene_analysis.ENGLISH_STOPWORDS} | {
+    language: lucene_analysis.SNOWBALL_STOPWORDS[stemmer]
+    for language, (_, stemmer, _) in ANALYSIS.items()
+    if language != "en"
+}
+_WORD = re.compile(r"\w+")
+
+
+class Analyzer:
+    """Callable text -> tokens. ``name`` says how words are found and which stopwords and stemmer apply:
+    ``lucene``, Lucene's analyzer for the language (``taskvec_ir.ir.lucene_analysis``); ``snowball``, ``\\w+``
+    words, bm25s's stopword lists and Snowball stemming. Either can leave out lowercasing, stopwords or stemming."""
+
+    def __init__(
+        self,
+        language: str = "en",
+        lowercase: bool = True,
+        stopwords: bool = True,
+        stemmer: bool = True,
+        name: str = "lucene",
+    ):
+        if language not in LANGUAGES:
+            raise UserError(f"unknown language {language!r} (dataset.language); known: {', '.join(LANGUAGES)}")
+        if name not in ANALYZERS:
+            raise UserError(f"unknown analyzer {name!r} (retriever.analyzer.name); known: {', '.join(ANALYZERS)}")
+        stopword_list, snowball_stemmer, lucene_stemmer = ANALYSIS[language]
+        self.language, self.name, self.lowercase = language, name, lowercase
+        if name == "lucene":
+            self._stopwords = _LUCENE_STOPWORDS[language] if stopwords else frozenset()
+            self._stemmer = _stemmer(lucene_stemmer) if stemmer else None
+        else:
+            self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
+            self._stemmer = _stemmer(snowball_stemmer) if stemmer else None
+
+    @classmethod
+    def of(cls, language: str, settings: AnalyzerConfig) -> Analyzer:
+        return cls(language, settings.lowercase, settings.stopwords, settings.stemmer, settings.name)
+
+    def __call__(self, text: str) -> list[str]:
+        words = self.words(text)
+        return self._stemmer.stemWords(words) if self._stemmer else words
+
+    def words(self, text: str) -> list[str]:
+        """The words of ``text`` that become tokens, before stemming (their count is the document's length)."""
+        if self.name == "snowball":
+            if self.lowercase:
+                text = text.lower()
+            return [word for word in _WORD.findall(text) if word not in self._stopwords]
+        tokens = lucene_analysis.standard_tokens(text)
+        if self.language == "en":
+            tokens = [lucene_analysis.without_possessive(token) for token in tokens]
+        elif self.language == "fr":
+            tokens = [lucene_analysis.without_elision(token) for token in tokens]
+        if self.lowercase:
+            tokens = [token.lower() for token in tokens]
+        return [token for token in tokens if token not in self._stopwords]
+
+    def stem(self, word: str) -> str:
+        return self._stemmer.stemWord(word) if self._stemmer else word
+
+
+def _stopwords(list_name: str) -> frozenset[str]:
+    import bm25s.stopwords
+
+    return frozenset(getattr(bm25s.stopwords, list_name))
+
+
+def _stemmer(algorithm: str):
+    if algorithm == "lucene_porter":
+        return lucene_analysis.LucenePorterStemmer()
+    import Stemmer
+
+    return Stemmer.Stemmer(algorithm)
