@@ -1,13 +1,9 @@
-// What Anserini's analyzers make of text, to check the Python analyzers against (tests/ir/test_lucene_analysis.py).
-// Run with Java 21+ against Anserini's fatjar (pyserini ships it):
-//   java -cp anserini-*-fatjar.jar scripts/LuceneTokens.java LANGUAGE < texts.txt > tokens.txt
-// LANGUAGE is en (Anserini's default analyzer: DefaultEnglishAnalyzer), or de, fr, es (Anserini's
-// language analyzers: Lucene's GermanAnalyzer, FrenchAnalyzer, SpanishAnalyzer). Each input line is one text;
-// each output line holds its tokens, separated by spaces. LANGUAGE "norms" prints instead, for each length
-// 0..N-1 (N the first argument after it), the length Lucene's BM25 uses for it (SmallFloat's lossy byte norm).
-import io.anserini.analysis.AnalyzerMap;
-import io.anserini.analysis.AnalyzerUtils;
-import io.anserini.analysis.DefaultEnglishAnalyzer;
+// What Lucene's analyzers make of text, to check the Python analyzers against (tests/ir/test_lucene_analysis.py):
+// the analyzer Anserini uses for the language (LuceneAnalyzers.java). Compile and run as LuceneSearch.java says:
+//   java -cp anserini-*-fatjar.jar:classes LuceneTokens LANGUAGE < texts.txt > tokens.txt
+// LANGUAGE is en, de, fr or es. Each input line is one text; each output line holds its tokens, separated by
+// spaces. LANGUAGE "norms" prints instead, for each length 0..N-1 (N the first argument after it), the length
+// Lucene's BM25 uses for it (SmallFloat's lossy byte norm).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -22,13 +18,11 @@ public class LuceneTokens {
       }
       return;
     }
-    Analyzer analyzer = args[0].equals("en")
-        ? DefaultEnglishAnalyzer.newDefaultInstance()
-        : AnalyzerMap.getLanguageSpecificAnalyzer(args[0]);
+    Analyzer analyzer = LuceneAnalyzers.forLanguage(args[0]);
     BufferedReader lines = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     StringBuilder out = new StringBuilder();
     for (String line; (line = lines.readLine()) != null; ) {
-      out.append(String.join(" ", AnalyzerUtils.analyze(analyzer, line))).append('\n');
+      out.append(String.join(" ", LuceneAnalyzers.tokens(analyzer, line))).append('\n');
     }
     System.out.print(out);
   }

@@ -20,6 +20,7 @@ OURS = {
     "servers",
     "beir_folders",
     "hub_mirror",
+    "lucene_reference",
 }
 
 

@@ -9,7 +9,9 @@ from rank_bm25 import BM25Okapi
 
 from taskvec_ir.config.schema import AnalyzerConfig, RetrieverConfig
 from taskvec_ir.ir.analyzers import Analyzer
-from taskvec_ir.ir.bm25 import LUCENE_NORM_LENGTHS, BM25Retriever, lucene_norm
+from taskvec_ir.ir.bm25 import LUCENE_NORM_LENGTHS, BM25Retriever, lucene_norm, lucene_weight, ordered_ties
+from taskvec_ir.ir.bm25_index import BM25Index, build_bm25_index
+from taskvec_ir.ir.evaluation import evaluate_run
 
 TEXTS = ["the cat sat on the mat", "a dog chased the cat around the garden", "dogs and cats and dogs", "gluons"]
 CORPUS = {f"d{i}": text for i, text in enumerate([*TEXTS, "a cat a cat a cat"], start=1)}
@@ -60,3 +62,40 @@ def test_the_replaced_backend_name_says_what_replaced_it():
         RetrieverConfig(backend="bm25s")
     with pytest.raises(ValueError, match="retriever.backend: 'lucene' is not one of inverted_index, rank_bm25"):
         RetrieverConfig(backend="lucene")  # Lucene's BM25 is retriever.bm25=lucene, not a backend
+
+
+def test_ties_keep_lucenes_order_where_trec_eval_reads_them():
+    five, four = np.float32(5), np.float32(4)
+    below = np.nextafter(five, np.float32(0))
+    run = ordered_ties([("a", five), ("b", five), ("c", below), ("d", four)])
+    # b is one float32 step below a; c, tied with b now, one more; d, untied, keeps Lucene's score
+    assert run == {"a": 5.0, "b": float(below), "c": float(np.nextafter(below, np.float32(0))), "d": 4.0}
+    assert all(type(score) is float for score in run.values())
+    # trec_eval reads scores as float32 and ranks equal ones by descending id: a relevant "a" still ranks first
+    assert evaluate_run({"q": {"a": 1}}, {"q": run}, ["ndcg@1"])[0]["ndcg@1"] == 1.0
+    assert evaluate_run({"q": {"a": 1}}, {"q": {"a": 5.0, "b": 5.0}}, ["ndcg@1"])[0]["ndcg@1"] == 0.0
+
+
+def test_a_repeated_query_term_is_one_clause_boosted_by_its_count(tmp_path):
+    # As Anserini's bag of words: weight = 3 · idf in float32, not three term scores added.
+    analyzer = Analyzer("en")
+    docs = {"d1": "flow transfer heat", "d2": "heat flow", "d3": "transfer transfer", "d4": "wing"}
+    build_bm25_index(docs.items(), analyzer, tmp_path)
+    index = BM25Index(tmp_path, analyzer, k1=0.9, b=0.4)
+    score = index.search({"q": "transfer transfer transfer"}, top_k=5)["q"]
+
+    f32 = np.float32
+    idf = f32(math.log(1 + (4 - 2 + 0.5) / (2 + 0.5)))  # 2 of the 4 documents hold "transfer"
+    weight = f32(3) * idf
+    average = f32(8 / 4)  # 3 + 2 + 2 + 1 tokens
+
+    def by_hand(tf, length):
+        norm_inverse = f32(1) / (f32(0.9) * ((f32(1) - f32(0.4)) + f32(0.4) * f32(length) / average))
+        return float(weight - weight / (f32(1) + f32(tf) * norm_inverse))
+
+    assert score == {"d3": by_hand(2, 2), "d1": by_hand(1, 3)}
+    assert lucene_weight(3, idf) == weight
+    # three clauses of weight idf would add up to another float32 here
+    one_clause = idf - idf / (f32(1) + f32(2) * (f32(1) / (f32(0.9) * (f32(0.6) + f32(0.4) * f32(2) / average))))
+    assert float(f32(3 * float(one_clause))) != score["d3"]
+    assert index.score_text("transfer transfer transfer", docs["d3"]) == by_hand(2, 2)

@@ -18,6 +18,11 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.ir.analyzers import Analyzer
 
 
+# Part of the candidates' cache key: raise it when a change of this code changes what search returns (2: Lucene's
+# repeated query terms, multifield sums and order of equal scores, #31).
+SEARCH_REVISION = 2
+
+
 class Retriever(Protocol):
     def search(self, queries: Mapping[str, str], top_k: int) -> dict[str, dict[str, float]]:
         """query_id -> doc_id -> score for each query's ``top_k`` best documents."""
@@ -60,12 +65,31 @@ def lucene_norm(lengths: np.ndarray) -> np.ndarray:
     return np.where(lengths < 24, lengths, encoded)
 
 
-def lucene_term_scores(idf, tf: np.ndarray, lengths: np.ndarray, k1: float, b: float, average_length) -> np.ndarray:
+def lucene_weight(query_count: int, idf: np.float32) -> np.float32:
+    """A query term's weight in Lucene: its clause's boost (Anserini's bag of words: one clause per distinct term,
+    boosted by its count in the query) times its idf, in float32."""
+    return np.float32(query_count) * idf
+
+
+def lucene_term_scores(weight, tf: np.ndarray, lengths: np.ndarray, k1: float, b: float, average_length) -> np.ndarray:
     """One term's BM25 score in each document (float32), as Lucene's BM25Scorer computes it: weight − weight /
     (1 + tf · normInverse), normInverse = 1 / (k1 · ((1 − b) + b · dl / avgdl)) with dl the norm's length."""
     k1, b, one = np.float32(k1), np.float32(b), np.float32(1)
     norm_inverse = one / (k1 * ((one - b) + b * LUCENE_NORM_LENGTHS[lucene_norm(lengths)] / np.float32(average_length)))
-    return idf - idf / (one + np.asarray(tf, dtype=np.float32) * norm_inverse)
+    return weight - weight / (one + np.asarray(tf, dtype=np.float32) * norm_inverse)
+
+
+def ordered_ties(ranked: list[tuple[str, np.float32]]) -> dict[str, float]:
+    """A run of Lucene's hits (``ranked``: (doc_id, float32 score), best first, equal scores by document id) whose
+    scores keep that order where they are read as float32 (trec_eval reads them so, and ranks equal scores by
+    descending id): a score not below the one before becomes the float32 just below it. Untied hits keep Lucene's
+    score; a tied one moves by as many float32 steps as hits tied before it (Anserini does the same at coarser
+    grain: scores rounded to 1e-4, a tied one lowered by 1e-6 more than the one before)."""
+    run, previous = {}, np.float32(np.inf)
+    for doc_id, score in ranked:
+        previous = score if score < previous else np.nextafter(previous, np.float32(0))
+        run[doc_id] = float(previous)
+    return run
 
 
 class ScoredCorpus:
@@ -92,13 +116,15 @@ class ScoredCorpus:
         length): how a pseudo-query's source document scores once the query is taken out of it."""
         terms = Counter(self.analyzer(text))
         length = sum(terms.values())
-        matched = [term for term in self.analyzer(query) if terms[term]]
         if self.scoring == "lucene":
             scores = [
-                lucene_term_scores(self._idf(term), [terms[term]], [length], self.k1, self.b, self.average_length)[0]
-                for term in matched
-            ]
+                lucene_term_scores(lucene_weight(count, self._idf(term)), [terms[term]], [length], self.k1, self.b,
+                                   self.average_length)[0]
+                for term, count in Counter(self.analyzer(query)).items()
+                if terms[term]
+            ]  # fmt: skip
             return float(np.float32(math.fsum(map(float, scores))))
+        matched = [term for term in self.analyzer(query) if terms[term]]
         norm = self.k1 * ((1 - self.b) + self.b * length / self.average_length)
         return sum(self._idf(term) * terms[term] * (self.k1 + 1) / (terms[term] + norm) for term in matched)
 
@@ -107,19 +133,25 @@ class ScoredCorpus:
         raise NotImplementedError
 
     def _matches(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
-        """The positions (ascending) of the documents with a positive score, and their scores; None when no
-        query term can match. A document sharing no term with the query is never returned, as from an
-        inverted index."""
+        """The positions (ascending) of the documents with a positive score, and their scores (lucene: the float64
+        sums of float32 term scores, which search rounds to float32); None when no query term can match. A
+        document sharing no term with the query is never returned, as from an inverted index."""
         raise NotImplementedError
 
     def _ranked(self, positions: np.ndarray, scores: np.ndarray, top_k: int) -> dict[str, float]:
-        best = top_k_indices(scores, top_k)  # ties: the lower position, i.e. corpus order
-        if self.scoring == "robertson" or not len(best):
+        if self.scoring == "robertson":
+            best = top_k_indices(scores, top_k)  # ties: the lower position, i.e. corpus order
             return {self._doc_id(int(positions[i])): float(scores[i]) for i in best}
-        # Lucene: equal scores by document id (Anserini's order), over every document tied with the k-th.
+        # Lucene adds a document's term scores in double and rounds the sum to float once (a multifield query's
+        # per-field clauses included), then sorts equal scores by document id, over every document tied with the
+        # k-th (Anserini's order).
+        scores = scores.astype(np.float32)
+        best = top_k_indices(scores, top_k)
+        if not len(best):
+            return {}
         tied = np.flatnonzero(scores >= scores[best[-1]])
-        ranked = sorted((-float(scores[i]), self._doc_id(int(positions[i]))) for i in tied)[:top_k]
-        return {doc_id: -negated for negated, doc_id in ranked}
+        ranked = sorted((-scores[i], self._doc_id(int(positions[i]))) for i in tied)[:top_k]
+        return ordered_ties([(doc_id, -negated) for negated, doc_id in ranked])
 
     def _doc_id(self, position: int) -> str:
         raise NotImplementedError

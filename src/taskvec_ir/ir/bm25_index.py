@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import json
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import islice
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.analyzers import Analyzer
-from taskvec_ir.ir.bm25 import ScoredCorpus, bm25_idf, lucene_idf, lucene_term_scores, sum_by_document
+from taskvec_ir.ir.bm25 import ScoredCorpus, bm25_idf, lucene_idf, lucene_term_scores, lucene_weight, sum_by_document
 
 # The index's files. Every array is a .npy file, memory-mapped for search.
 _META = "meta.json"
@@ -174,15 +175,14 @@ class BM25Index(ScoredCorpus):
             return None
         k1, b, average = self.k1, self.b, self.average_length
         docs, contributions = [], []
-        if self.scoring == "lucene":
-            for term_id in term_ids:
+        if self.scoring == "lucene":  # one clause per distinct term, its count in the query a boost
+            for term_id, count in Counter(term_ids).items():
                 start, end = int(self._offsets[term_id]), int(self._offsets[term_id + 1])
                 docs.append(np.asarray(self._docs[start:end]))
-                idf = lucene_idf(end - start, self.documents)
+                weight = lucene_weight(count, lucene_idf(end - start, self.documents))
                 lengths = self._doc_lengths[docs[-1]]
-                contributions.append(lucene_term_scores(idf, self._tf[start:end], lengths, k1, b, average))
-            positions, scores = sum_by_document(np.concatenate(docs), np.concatenate(contributions))
-            return positions, scores.astype(np.float32)
+                contributions.append(lucene_term_scores(weight, self._tf[start:end], lengths, k1, b, average))
+            return sum_by_document(np.concatenate(docs), np.concatenate(contributions))
         for term_id in term_ids:
             start, end = int(self._offsets[term_id]), int(self._offsets[term_id + 1])
             term_docs = np.asarray(self._docs[start:end])
@@ -203,7 +203,8 @@ class FieldsBM25(ScoredCorpus):
     """Lucene BM25 over several fields of one corpus (``retriever.fields: multifield``), as Anserini searches
     BEIR's ``multifield`` indexes (``-fields contents=1.0 title=1.0``): a query's tokens are looked up in each
     field's index, each field scored with its own statistics (N, df, average length), and a document's score is
-    the sum of its fields' scores (a disjunction of one term query per field and token, all weights 1).
+    the sum of all its fields' term scores, rounded to float32 once (Lucene flattens the fields' clauses into one
+    disjunction, all weights 1).
 
     ``indexes`` maps each field to its ``BM25Index``, built from the same documents in the same order.
     ``score_text`` scores a text as the last field's content (the body: BEIR's ``text``)."""
@@ -222,8 +223,7 @@ class FieldsBM25(ScoredCorpus):
         matches = [found for index in self.indexes.values() if (found := index._matches(tokens)) is not None]
         if not matches:
             return None
-        positions, scores = sum_by_document(*(np.concatenate(parts) for parts in zip(*matches, strict=True)))
-        return positions, scores.astype(np.float32)
+        return sum_by_document(*(np.concatenate(parts) for parts in zip(*matches, strict=True)))
 
     def _doc_id(self, position):
         return self._body._doc_id(position)

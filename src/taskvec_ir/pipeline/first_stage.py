@@ -13,7 +13,7 @@ from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data
 from taskvec_ir.ir.analyzers import Analyzer
-from taskvec_ir.ir.bm25 import BM25Retriever, Retriever
+from taskvec_ir.ir.bm25 import SEARCH_REVISION, BM25Retriever, Retriever
 from taskvec_ir.ir.bm25_index import INDEX_FORMAT, BM25Index, FieldsBM25, build_bm25_index
 from taskvec_ir.ir.run_files import read_run_file
 from taskvec_ir.reporting.lineage import Artifact
@@ -84,6 +84,7 @@ class FirstStage:
             queries=text_digest(self.split(split).queries),
             language=self.dataset.language,
             retriever=self.retriever.identity(),
+            search=SEARCH_REVISION,
         )
 
     def _search(self, split: str) -> Run:
