@@ -10,28 +10,29 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import Stemmer
+
 from taskvec_ir.config.schema import ANALYZERS, LANGUAGES
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import lucene_analysis
+from taskvec_ir.ir.lucene_stemmers import lucene_stemmer
 
 if TYPE_CHECKING:
     from taskvec_ir.config.schema import AnalyzerConfig
 
-# dataset.language (config.schema.LANGUAGES) -> (bm25s stopword list name, Snowball stemmer, the lucene analyzer's
-# stemmer), stemmers by their PyStemmer names, but "lucene_porter": Lucene's Porter stemmer
-# (lucene_analysis.LucenePorterStemmer).
-ANALYSIS = {
-    "en": ("STOPWORDS_EN", "english", "lucene_porter"),
-    "de": ("STOPWORDS_GERMAN", "german", "german"),
-    "fr": ("STOPWORDS_FRENCH", "french", "french"),
-    "es": ("STOPWORDS_SPANISH", "spanish", "spanish"),
-}
-_LUCENE_STOPWORDS = {"en": lucene_analysis.ENGLISH_STOPWORDS} | {
-    language: lucene_analysis.SNOWBALL_STOPWORDS[stemmer]
-    for language, (_, stemmer, _) in ANALYSIS.items()
-    if language != "en"
+# dataset.language (config.schema.LANGUAGES) -> the snowball analyzer's bm25s stopword list and Snowball stemmer
+# (PyStemmer's name); the lucene analyzer's are lucene_analysis.STOPWORDS and lucene_stemmers.STEMMERS.
+SNOWBALL = {
+    "en": ("STOPWORDS_EN", "english"),
+    "de": ("STOPWORDS_GERMAN", "german"),
+    "fr": ("STOPWORDS_FRENCH", "french"),
+    "es": ("STOPWORDS_SPANISH", "spanish"),
 }
 _WORD = re.compile(r"\w+")
+# Analyses whose tokens changed under the same settings, by (name, language): the revision joins their identity
+# (an index's cache key), so that an index built before is not served. 2: Lucene's light stemmers and German
+# normalization, where Snowball's stemmers were.
+_REVISIONS = {("lucene", "de"): 2, ("lucene", "fr"): 2, ("lucene", "es"): 2}
 
 
 class Analyzer:
@@ -51,18 +52,25 @@ class Analyzer:
             raise UserError(f"unknown language {language!r} (dataset.language); known: {', '.join(LANGUAGES)}")
         if name not in ANALYZERS:
             raise UserError(f"unknown analyzer {name!r} (retriever.analyzer.name); known: {', '.join(ANALYZERS)}")
-        stopword_list, snowball_stemmer, lucene_stemmer = ANALYSIS[language]
         self.language, self.name, self.lowercase = language, name, lowercase
+        self._settings = {"name": name, "lowercase": lowercase, "stopwords": stopwords, "stemmer": stemmer}
         if name == "lucene":
-            self._stopwords = _LUCENE_STOPWORDS[language] if stopwords else frozenset()
-            self._stemmer = _stemmer(lucene_stemmer) if stemmer else None
+            self._stopwords = lucene_analysis.STOPWORDS[language] if stopwords else frozenset()
+            self._stemmer = lucene_stemmer(language) if stemmer else None
         else:
+            stopword_list, snowball_stemmer = SNOWBALL[language]
             self._stopwords = _stopwords(stopword_list) if stopwords else frozenset()
-            self._stemmer = _stemmer(snowball_stemmer) if stemmer else None
+            self._stemmer = Stemmer.Stemmer(snowball_stemmer) if stemmer else None
 
     @classmethod
     def of(cls, language: str, settings: AnalyzerConfig) -> Analyzer:
         return cls(language, settings.lowercase, settings.stopwords, settings.stemmer, settings.name)
+
+    def identity(self) -> dict:
+        """What determines its tokens, given the language (a cache key part): its settings, and the analysis's
+        revision where its stemmer changed."""
+        revision = _REVISIONS.get((self.name, self.language)) if self._settings["stemmer"] else None
+        return self._settings | ({"revision": revision} if revision else {})
 
     def __call__(self, text: str) -> list[str]:
         words = self.words(text)
@@ -91,11 +99,3 @@ def _stopwords(list_name: str) -> frozenset[str]:
     import bm25s.stopwords
 
     return frozenset(getattr(bm25s.stopwords, list_name))
-
-
-def _stemmer(algorithm: str):
-    if algorithm == "lucene_porter":
-        return lucene_analysis.LucenePorterStemmer()
-    import Stemmer
-
-    return Stemmer.Stemmer(algorithm)

@@ -17,10 +17,10 @@ from taskvec_ir.config.schema import SCORINGS
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.analyzers import Analyzer
 
-
 # Part of the candidates' cache key: raise it when a change of this code changes what search returns (2: Lucene's
-# repeated query terms, multifield sums and order of equal scores, #31).
-SEARCH_REVISION = 2
+# repeated query terms, multifield sums and order of equal scores, #31; 3: the lucene analyzer's German, French and
+# Spanish stemmers, #34).
+SEARCH_REVISION = 3
 
 
 class Retriever(Protocol):

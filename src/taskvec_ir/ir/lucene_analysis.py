@@ -1,15 +1,12 @@
 """Lucene's analysis chains, in Python: what Anserini indexes and searches BEIR and MIRACL with.
 
-StandardTokenizer (Unicode word boundaries), English possessives, French elision, Lucene's stop sets and Lucene's
-Porter stemmer; docs/first-stage.md says what each piece does and where it departs from Lucene.
+StandardTokenizer (Unicode word boundaries), English possessives, French elision and Lucene's stop sets; the
+stemmers are in ``lucene_stemmers``. docs/first-stage.md says what each piece does.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import regex
-from nltk.stem.porter import PorterStemmer
 
 MAX_TOKEN_LENGTH = 255  # StandardTokenizer's default maxTokenLength
 _WORD_BOUNDARY = regex.compile(r"(?V1w)\b")  # w: Unicode default word boundaries (UAX #29)
@@ -77,6 +74,13 @@ SNOWBALL_STOPWORDS = {
         "tuvieses tuviésemos tuvieseis tuviesen teniendo tenido tenida tenidos tenidas tened ".split()
     ),
 }
+# Lucene's stop set of each language's analyzer (dataset.language).
+STOPWORDS = {
+    "en": ENGLISH_STOPWORDS,
+    "de": SNOWBALL_STOPWORDS["german"],
+    "fr": SNOWBALL_STOPWORDS["french"],
+    "es": SNOWBALL_STOPWORDS["spanish"],
+}
 # ElisionFilter's articles in Lucene's FrenchAnalyzer (FrenchAnalyzer.DEFAULT_ARTICLES), matched ignoring case.
 FRENCH_ARTICLES = frozenset("l m t qu n s j d c jusqu quoiqu lorsqu puisqu".split())
 
@@ -105,15 +109,3 @@ def without_elision(token: str) -> str:
         if character in _ELISION_APOSTROPHES:
             return token[i + 1 :] if token[:i].lower() in FRENCH_ARTICLES else token
     return token
-
-
-class LucenePorterStemmer:
-    """Lucene's PorterStemFilter's stems (NLTK's Porter stemmer in Martin Porter's own variant), with
-    PyStemmer's ``stemWords``/``stemWord`` interface. NLTK's stemmer is pure Python: each distinct word is
-    stemmed once."""
-
-    def __init__(self):
-        self.stemWord = lru_cache(maxsize=500_000)(PorterStemmer(PorterStemmer.MARTIN_EXTENSIONS).stem)
-
-    def stemWords(self, words: list[str]) -> list[str]:  # noqa: N802 (PyStemmer's name)
-        return [self.stemWord(word) for word in words]

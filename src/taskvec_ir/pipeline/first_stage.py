@@ -136,7 +136,7 @@ class FirstStage:
             version=INDEX_FORMAT,
             dataset=dataset_identity(dataset),
             language=dataset.language,
-            analyzer=vars(retriever.analyzer),
+            analyzer=analyzer.identity(),
             fields=fields,
         )
 
