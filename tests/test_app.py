@@ -224,7 +224,8 @@ def test_an_exported_merge_is_a_model_artifact_of_its_run(tmp_path, triple, mirr
 
 
 # A MIRACL-shaped collection: MIRACL's fields (documents: title, text; queries: text; qrels of dev, its
-# evaluated split), in French and Spanish; each query finds its passage through the language's Snowball stems.
+# evaluated split), in French and Spanish; each query finds its passage through the language's stems (Lucene's
+# light stemmers).
 MIRACL_SHAPED = {
     "fr": {
         "docs": {
@@ -235,7 +236,7 @@ MIRACL_SHAPED = {
         },
         "queries": {"q1": "jardins fleuris", "q2": "rivières des montagnes", "q3": "recettes traditionnelles"},
         "qrels": {"q1": "1#0", "q2": "2#0", "q3": "3#0"},
-        "terms": ["jardin", "fleur", "rivi", "montagn", "recet"],  # stems of this analyzer only
+        "terms": ["jardin", "fleuri", "rivier", "montagn", "recet"],  # FrenchLightStemmer's (Snowball: rivi)
         "stopwords": ["le", "les", "de", "la", "des", "y"],
     },
     "es": {

@@ -1,3 +1,5 @@
+"""The ir tests' Lucene: scripts/Lucene*.java compiled once per session."""
+
 import pytest
 from lucene_reference import Lucene, find_lucene
 
