@@ -33,13 +33,13 @@ def mirror_folder() -> str | None:
 
 
 def load_scifact(mirror: str | None, home: str):
-    from taskvec_ir.ir import data
+    from taskvec_ir.ir import documents, irds, splits
     from taskvec_ir.runs.compose import compose
 
-    data.use_ir_datasets_home(home)
+    irds.use_ir_datasets_home(home)
     dataset = compose(["dataset=scifact"]).dataset
-    data.place_offline_files(dataset, mirror)
-    return dataset, data.load_docs(dataset), data.load_split(dataset, dataset.test_split)
+    irds.place_offline_files(dataset, mirror)
+    return dataset, documents.load_docs(dataset), splits.load_split(dataset, dataset.test_split)
 
 
 def best_time(action: Callable[[], object]) -> tuple[float, object]:

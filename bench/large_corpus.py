@@ -150,7 +150,7 @@ def step_doc_store(corpus: str, work: str) -> dict:
     """What re-ranking a run file costs on this corpus: ir_datasets' doc store built once (a BEIR-layout copy
     of the corpus registered as a collection), then the texts of 300 × 100 candidates read by id."""
     from taskvec_ir.config.schema import DatasetConfig
-    from taskvec_ir.ir import data
+    from taskvec_ir.ir import documents, irds
 
     folder = Path(work) / "beir"
     (folder / "qrels").mkdir(parents=True)
@@ -159,17 +159,17 @@ def step_doc_store(corpus: str, work: str) -> dict:
             out.write(json.dumps({"_id": doc_id, "title": "", "text": text}) + "\n")
     (folder / "queries.jsonl").write_text('{"_id": "q", "text": "q"}\n')
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tp0\t1\n")
-    data.use_ir_datasets_home(Path(work) / "ir_datasets")
+    irds.use_ir_datasets_home(Path(work) / "ir_datasets")
     dataset = DatasetConfig(name="synthetic", docs="synthetic", doc_fields=["text"], beir_path=str(folder))
     start = time.perf_counter()
-    data.doc_texts(dataset, ["p0"])  # builds the store
+    documents.doc_texts(dataset, ["p0"])  # builds the store
     figures = {"build_s": time.perf_counter() - start, "peak_gb": peak_rss_gb()}
     chosen = np.random.default_rng(SEED).choice(
         int(Path(corpus).stem.rsplit("-", 1)[1]), QUERIES * TOP_K, replace=False
     )
     candidates = [f"p{i}" for i in chosen]
     start = time.perf_counter()
-    texts = data.doc_texts(dataset, candidates)
+    texts = documents.doc_texts(dataset, candidates)
     figures["fetch_s"] = time.perf_counter() - start
     figures["fetched"] = len(texts)
     figures["store_gb"] = folder_gb(Path(work) / "ir_datasets")
@@ -196,18 +196,18 @@ def in_process(step: str, *args: str) -> dict:
 
 def scifact_corpus(work: Path) -> tuple[Path, Path]:
     """SciFact's corpus and test queries in the benchmark's file formats, read through the project's loader."""
-    from taskvec_ir.ir import data
+    from taskvec_ir.ir import documents, irds, splits
     from taskvec_ir.runs.compose import compose
 
-    data.use_ir_datasets_home(work / "ir_datasets")
+    irds.use_ir_datasets_home(work / "ir_datasets")
     dataset = compose(["dataset=scifact"]).dataset
     default_mirror = REPO.parent / "shared" / "datasets"
-    data.place_offline_files(dataset, os.environ.get("TASKVEC_IR_MIRROR") or default_mirror)
+    irds.place_offline_files(dataset, os.environ.get("TASKVEC_IR_MIRROR") or default_mirror)
     corpus, queries = work / "scifact.tsv", work / "scifact.queries.json"
     with open(corpus, "w") as out:
-        for doc_id, text in data.iter_docs(dataset):
+        for doc_id, text in documents.iter_docs(dataset):
             out.write(f"{doc_id}\t{' '.join(text.split())}\n")
-    queries.write_text(json.dumps(data.load_split(dataset, "test").queries))
+    queries.write_text(json.dumps(splits.load_split(dataset, "test").queries))
     return corpus, queries
 
 

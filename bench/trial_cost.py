@@ -21,7 +21,7 @@ from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import Config
-from taskvec_ir.ir import data, evaluation, fusion
+from taskvec_ir.ir import documents, evaluation, fusion, splits
 from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.bm25_index import BM25Index, build_bm25_index
 from taskvec_ir.models import merging, scoring
@@ -41,7 +41,7 @@ def naive_trial(cfg: Config, alpha: float, lam: float) -> float:
     scorer = scoring.load_scorer(model.kind, folders["ir"], model.scorer)
     tau = merging.task_vector(scorer.module, CheckpointReader(folders["base"]), CheckpointReader(folders["domain"]))
     merging.apply_task_vectors(scorer.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
-    split, docs = data.load_split(dataset, "dev"), data.load_docs(dataset)
+    split, docs = splits.load_split(dataset, "dev"), documents.load_docs(dataset)
     analyzer = Analyzer.of(dataset.language, cfg.retriever.analyzer)
     with tempfile.TemporaryDirectory() as index:
         build_bm25_index(docs.items(), analyzer, Path(index) / "bm25")

@@ -21,6 +21,8 @@ OURS = {
     "beir_folders",
     "hub_mirror",
     "lucene_reference",
+    "adapt_cases",
+    "hand_runs",
 }
 
 

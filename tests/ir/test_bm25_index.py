@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, RetrieverConfig, parse
-from taskvec_ir.ir import data
+from taskvec_ir.ir import documents, irds, splits
 from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.bm25 import BM25Retriever, ordered_ties
 from taskvec_ir.ir.bm25_index import BM25Index, FieldsBM25, build_bm25_index
@@ -141,12 +141,12 @@ def test_bad_top_k_empty_corpus_and_bad_ids_are_clear_errors(tmp_path):
 @pytest.fixture(scope="module")
 def collections(mirror_dir):
     """Cranfield's and SciFact's configs, documents and test splits, placed from the offline mirror."""
-    data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
+    irds.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
     loaded = {}
     for name in ("cranfield", "scifact"):
         dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / f"{name}.yaml").read_text()), "dataset")
-        data.place_offline_files(dataset, mirror_dir)
-        loaded[name] = dataset, data.load_docs(dataset), data.load_split(dataset, "test")
+        irds.place_offline_files(dataset, mirror_dir)
+        loaded[name] = dataset, documents.load_docs(dataset), splits.load_split(dataset, "test")
     return loaded
 
 
@@ -203,10 +203,10 @@ REFERENCE = json.loads((TESTS / "anserini_scifact_top10.json").read_text())
 @pytest.fixture(scope="module")
 def scifact(mirror_dir):
     """SciFact's config and documents' fields, placed from the offline mirror."""
-    data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
+    irds.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
     dataset = parse(DatasetConfig, yaml.safe_load((CONF / "dataset" / "scifact.yaml").read_text()), "dataset")
-    data.place_offline_files(dataset, mirror_dir)
-    return dataset, data.load_doc_fields(dataset)
+    irds.place_offline_files(dataset, mirror_dir)
+    return dataset, documents.load_doc_fields(dataset)
 
 
 def our_runs(tmp_path: Path, fields: dict[str, dict[str, str]], queries: dict[str, str], top_k: int) -> dict:
@@ -240,7 +240,7 @@ def ndcg10(qrels, run) -> float:
 def test_scifact_runs_are_lucenes(scifact, mirror_dir, lucene_ref, tmp_path):
     """Flat and multifield: Lucene's hits in Lucene's order with Lucene's float32 scores, and Anserini's NDCG."""
     dataset, fields = scifact
-    split = data.load_split(dataset, "test")
+    split = splits.load_split(dataset, "test")
     (tmp_path / "corpus").mkdir()
     with zipfile.ZipFile(mirror_dir / "scifact_beir.zip") as archive:
         (tmp_path / "corpus" / "corpus.jsonl").write_bytes(archive.read("scifact/corpus.jsonl"))
@@ -273,7 +273,7 @@ def test_a_collection_of_ties_ranks_as_lucene_and_anserini_do(collections, lucen
     """Cranfield's titles as the documents: short texts, so many documents score alike. Each equal score is
     Lucene's float32 sum, and the run keeps Lucene's order of equal scores (document id) where trec_eval reads it."""
     dataset, _, split = collections["cranfield"]
-    titles = {doc_id: fields["title"] for doc_id, fields in data.load_doc_fields(dataset).items()}
+    titles = {doc_id: fields["title"] for doc_id, fields in documents.load_doc_fields(dataset).items()}
     (tmp_path / "corpus").mkdir()
     lines = (json.dumps({"id": doc_id, "contents": title}) for doc_id, title in titles.items())
     (tmp_path / "corpus" / "titles.jsonl").write_text("".join(f"{line}\n" for line in lines))

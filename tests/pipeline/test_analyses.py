@@ -14,7 +14,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
 from taskvec_ir.pipeline import analyses
 from taskvec_ir.pipeline.model_scores import ModelScores, system_weights
-from taskvec_ir.pipeline.selection import Fold
+from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.runs.compose import compose
 from taskvec_ir.runs.job import open_experiment, run_job
 

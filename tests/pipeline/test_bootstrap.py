@@ -9,7 +9,7 @@ import pytest
 from taskvec_ir.config.schema import BootstrapConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.pipeline import bootstrap
-from taskvec_ir.pipeline.selection import Evidence
+from taskvec_ir.pipeline.selection.choice import Evidence
 from taskvec_ir.runs.compose import compose
 
 QUERIES = [f"q{i}" for i in range(10)]

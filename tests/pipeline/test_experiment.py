@@ -8,7 +8,7 @@ from hydra.errors import ConfigCompositionException
 
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import ScorerConfig
-from taskvec_ir.ir import data, evaluation, fusion
+from taskvec_ir.ir import documents, evaluation, fusion
 from taskvec_ir.models import scoring
 from taskvec_ir.models.checkpoints import CheckpointReader
 from taskvec_ir.models.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
@@ -83,8 +83,8 @@ def test_once_indexed_no_stage_reads_the_whole_corpus(cranfield_cfg, monkeypatch
     def whole_corpus(*args, **kwargs):
         raise AssertionError("the whole corpus was read")
 
-    monkeypatch.setattr(data, "iter_docs", whole_corpus)
-    monkeypatch.setattr(data, "load_docs", whole_corpus)
+    monkeypatch.setattr(documents, "iter_docs", whole_corpus)
+    monkeypatch.setattr(documents, "load_docs", whole_corpus)
     experiment = open_experiment(cranfield_cfg("retriever.top_k=15", "alpha.value=0.8"))  # new candidates, α
     means, _ = experiment.evaluate("test", ["bm25", "task_arithmetic"], 0.3)
     assert experiment.cache.stats["bm25_index.hit"] == 1 and experiment.cache.stats["scores.miss"] == 1

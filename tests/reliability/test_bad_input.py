@@ -2,8 +2,9 @@
 
 A representative set runs the ``taskvec-ir`` command as a user would (one process per case, two at a time);
 the rest is checked on the functions that refuse it. Elsewhere already: an unknown split, an unknown
-ir_datasets id and a missing BEIR path (tests/ir/test_data.py); a wrong scorer setting (tests/models/test_scoring.py);
-shape and architecture mismatches found by the merge itself (tests/models/test_merging.py).
+ir_datasets id and a missing BEIR path (tests/ir/test_splits.py, test_documents.py, test_beir.py); a wrong scorer
+setting (tests/models/test_scoring.py); shape and architecture mismatches found by the merge itself
+(tests/models/test_merging.py).
 """
 
 import json
@@ -17,7 +18,8 @@ from hydra.errors import ConfigCompositionException
 from safetensors.torch import load_file, save_file
 
 from taskvec_ir.config.schema import DatasetConfig, ScorerConfig
-from taskvec_ir.ir import data
+from taskvec_ir.ir import documents, splits
+from taskvec_ir.ir.irds import use_ir_datasets_home
 from taskvec_ir.models.checkpoints import (
     CheckpointError,
     check_checkpoints,
@@ -328,7 +330,7 @@ def beir(tmp_path):
             beir_path=str(folder),
         )
 
-    data.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
+    use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])
     return write
 
 
@@ -339,36 +341,36 @@ def test_empty_query_is_an_error_naming_its_id_and_the_count(beir):
         match=r"split 'test': 2 of 3 queries have empty text \(first: q2, q3\); "
         r"fix the queries or dataset.query_field",
     ):
-        data.load_split(dataset, "test")
+        splits.load_split(dataset, "test")
 
 
 def test_empty_documents_are_kept_with_a_warning_and_their_count(beir, caplog):
     dataset = beir()
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
-        docs = data.load_docs(dataset)
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.documents"):
+        docs = documents.load_docs(dataset)
     assert docs["d3"] == "" and len(docs) == 4
     assert "1 of 4 documents" in caplog.text and "(first: d3)" in caplog.text
 
 
 def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
     dataset = beir(qrels="q1\td1\t1\nq1\tgone1\t2\nq2\tgone2\t1\nq3\tgone2\t0\n")
-    split = data.load_split(dataset, "test")
+    split = splits.load_split(dataset, "test")
     assert split.qrels["q1"] == {"d1": 1, "gone1": 2}  # kept: the official judgements
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
-        assert data.check_judged_documents(dataset, split.qrels, "test") == 3
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.splits"):
+        assert splits.check_judged_documents(dataset, split.qrels, "test") == 3
     assert (
         "3 judgements (2 relevant, 3 queries) name 2 documents not in the corpus (first: gone1, gone2)" in caplog.text
     )
 
 
 def test_unknown_judged_documents_are_reported_by_a_run(beir, caplog, tmp_path):
-    # needs wiring: data.check_judged_documents called where Experiment computes BM25 candidates
+    # needs wiring: splits.check_judged_documents called where Experiment computes BM25 candidates
     from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
     from taskvec_ir.storage.cache import Cache
 
     spec = ExperimentSpec.from_config(compose(["dataset=cranfield"]))
     spec = replace(spec, dataset=beir(qrels="q1\td1\t1\nq1\tgone1\t2\nq2\td2\t1\nq3\td4\t1\n"))
-    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.data"):
+    with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.splits"):
         Experiment(spec, Cache(tmp_path / "cache")).candidates("test")
     assert "1 judgements (1 relevant, 1 queries) name 1 documents not in the corpus (first: gone1)" in caplog.text
 
@@ -376,10 +378,10 @@ def test_unknown_judged_documents_are_reported_by_a_run(beir, caplog, tmp_path):
 def test_unknown_docs_id_fails_with_the_split_before_the_corpus_is_read(beir):
     dataset = replace(beir(), docs="no-such-collection")
     with pytest.raises(ValueError, match="unknown ir_datasets id 'no-such-collection': fix dataset.docs"):
-        data.load_split(dataset, "test")
+        splits.load_split(dataset, "test")
 
 
 def test_unknown_doc_field_fails_with_the_split(beir):
     dataset = replace(beir(), doc_fields=["body"])
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['body'\] in dataset.doc_fields"):
-        data.load_split(dataset, "test")
+        splits.load_split(dataset, "test")

@@ -32,7 +32,7 @@ from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.model_scores import system_weights
-from taskvec_ir.pipeline.selection import Fold, combine_folds
+from taskvec_ir.pipeline.selection.choice import Fold, combine_folds
 from taskvec_ir.reporting import report, tracking
 from taskvec_ir.reporting.tables import csv_text
 from taskvec_ir.storage.outputs import atomic_path, write_json
@@ -47,7 +47,7 @@ ORACLE_NOTE = (
 
 def settings_run(experiment: Experiment, split: str, folds: Sequence[Fold], alpha: float | None = None) -> Run:
     """Task arithmetic's fused run of ``split`` as the job ran it, each fold's queries at the fold's λ and, with
-    ``alpha``, Θ' at ``alpha`` instead of the fold's α (as ``selection.evaluate_choice`` builds it)."""
+    ``alpha``, Θ' at ``alpha`` instead of the fold's α (as ``selection.choice.evaluate_choice`` builds it)."""
     merge = experiment.spec.merge
     runs = [
         experiment.system_run(split, TASK_ARITHMETIC, fold.lam, merge.at(fold.alpha if alpha is None else alpha))

@@ -1,7 +1,7 @@
 """How sure is a selection: its choice rerun on bootstrap resamples of the queries it chose on
 (``selection.bootstrap``), each resample's choice evaluated on the test split.
 
-A selection maximises a per-query criterion averaged over its tuning queries (``selection.Evidence``): the
+A selection maximises a per-query criterion averaged over its tuning queries (``selection.choice.Evidence``): the
 objective on labelled queries (a dev sweep's dev queries; cross-validation's other folds; pseudo-queries) or a
 label-free one (stability, NQC) on unlabeled queries. Those per-query values are computed once; a resample
 draws the tuning queries with replacement (seeded: ``numpy.random.default_rng``) and chooses again by the same
@@ -33,7 +33,9 @@ import numpy as np
 from taskvec_ir.config.schema import BootstrapConfig, Config
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment
-from taskvec_ir.pipeline.selection import Choice, Evidence, Setting, labelled_values, pseudo_queries, unlabeled_split
+from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Setting
+from taskvec_ir.pipeline.selection.methods import labelled_values, unlabeled_split
+from taskvec_ir.pipeline.selection.pseudo_queries import pseudo_queries
 from taskvec_ir.reporting import report
 
 DECIMALS = 12  # means equal to this many places are a tie (sums in another order differ in the last bits)
@@ -57,7 +59,7 @@ class Problem:
 
 
 def selection_problem(experiment: Experiment, cfg: Config, choice: Choice) -> Problem:
-    """A selection job's problem (``selection.choose``'s evidence); ΘT's λ evidence as ``baseline_lambdas``
+    """A selection job's problem (``selection.methods.choose``'s evidence); ΘT's λ evidence as ``baseline_lambdas``
     makes it: on the same queries (cross-validation, pseudo-queries), or ``selection.lam``."""
     selection, objective, grid = cfg.selection, cfg.objective, list(cfg.lam.grid)
     evidence = choice.evidence

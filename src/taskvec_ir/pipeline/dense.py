@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
-from taskvec_ir.ir import data, dense_search
+from taskvec_ir.ir import dense_search, documents
 from taskvec_ir.pipeline.first_stage import FirstStage, Run, dataset_identity
 from taskvec_ir.pipeline.model_scores import ModelScores, Weights, check_finite
 from taskvec_ir.storage.cache import CACHE_VERSION, Cache, cache_key, text_digest
@@ -80,7 +80,7 @@ class DenseRetrieval:
                      weights.describe())  # fmt: skip
             start = time.perf_counter()
             count = dense_search.write_embeddings(
-                data.iter_docs(self.dataset), lambda texts: scorer.encode(texts).cpu().numpy(), partial
+                documents.iter_docs(self.dataset), lambda texts: scorer.encode(texts).cpu().numpy(), partial
             )
             seconds = time.perf_counter() - start
             log.info("Encoded %d documents in %.1f s (%.0f documents/s)", count, seconds, count / max(seconds, 1e-9))

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
 from taskvec_ir.errors import UserError
-from taskvec_ir.ir import data
+from taskvec_ir.ir import documents, splits
 from taskvec_ir.ir.analyzers import Analyzer
+from taskvec_ir.ir.beir import source_identity
 from taskvec_ir.ir.bm25 import SEARCH_REVISION, BM25Retriever, Retriever
 from taskvec_ir.ir.bm25_index import INDEX_FORMAT, BM25Index, FieldsBM25, build_bm25_index
 from taskvec_ir.ir.run_files import read_run_file
@@ -33,7 +34,7 @@ def dataset_identity(dataset: DatasetConfig) -> dict:
         "query_field": dataset.query_field,
     }
     if dataset.beir_path:  # a user's own files may change under the same path
-        identity["beir_path"] = data.source_identity(Path(dataset.beir_path).expanduser().resolve())
+        identity["beir_path"] = source_identity(Path(dataset.beir_path).expanduser().resolve())
     return identity
 
 
@@ -43,17 +44,17 @@ class FirstStage:
 
     def __init__(self, dataset: DatasetConfig, retriever: RetrieverConfig, cache: Cache):
         self.dataset, self.retriever, self.cache = dataset, retriever, cache
-        self._splits: dict[str, data.Split] = {}
+        self._splits: dict[str, splits.Split] = {}
         self._candidates: dict[str, Run] = {}
         self._texts: dict[str, dict[str, str]] = {}
 
-    def split(self, name: str) -> data.Split:
+    def split(self, name: str) -> splits.Split:
         if name not in self._splits:
-            self._splits[name] = data.load_split(self.dataset, name)
+            self._splits[name] = splits.load_split(self.dataset, name)
         return self._splits[name]
 
     def add_split(
-        self, name: str, split: data.Split, candidates: Run | None = None, texts: dict[str, str] | None = None
+        self, name: str, split: splits.Split, candidates: Run | None = None, texts: dict[str, str] | None = None
     ) -> None:
         """A query set that is not one of the dataset's splits (label-free selection's unlabeled queries, pseudo-
         queries), under ``name``; its candidates (BM25's, cached, unless given) and texts (from the doc store,
@@ -67,7 +68,7 @@ class FirstStage:
     def texts(self, split: str) -> dict[str, str]:
         """doc_id -> text of the split's candidates, read by id from the doc store (never the whole corpus)."""
         if split not in self._texts:
-            self._texts[split] = data.doc_texts(
+            self._texts[split] = documents.doc_texts(
                 self.dataset, {d for run in self.candidates(split).values() for d in run}
             )
         return self._texts[split]
@@ -89,7 +90,7 @@ class FirstStage:
 
     def _search(self, split: str) -> Run:
         queries = self.split(split).queries
-        data.check_judged_documents(self.dataset, self.split(split).qrels, split)  # warns, once per split
+        splits.check_judged_documents(self.dataset, self.split(split).qrels, split)  # warns, once per split
         if self.retriever.backend == "run_file":
             run = read_run_file(self.retriever.path, queries, self.retriever.top_k)
             self._check_run_documents(run)
@@ -124,7 +125,7 @@ class FirstStage:
         dataset, retriever = self.dataset, self.retriever
         analyzer = Analyzer.of(dataset.language, retriever.analyzer)
         if retriever.backend == "rank_bm25":
-            return BM25Retriever(data.load_docs(dataset), analyzer, retriever.k1, retriever.b)
+            return BM25Retriever(documents.load_docs(dataset), analyzer, retriever.k1, retriever.b)
         if retriever.fields == "flat":
             return self._bm25_index(list(dataset.doc_fields), analyzer)
         return FieldsBM25({field: self._bm25_index([field], analyzer) for field in dataset.doc_fields})
@@ -142,7 +143,7 @@ class FirstStage:
 
         def build(folder: Path) -> None:
             log.info("Indexing %s of %s for BM25 (once; cache kind bm25_index)", "+".join(fields), dataset.name)
-            build_bm25_index(data.iter_docs(dataset, fields), analyzer, folder)
+            build_bm25_index(documents.iter_docs(dataset, fields), analyzer, folder)
 
         folder = self.cache.folder("bm25_index", key, build)
         return BM25Index(folder, analyzer, retriever.k1, retriever.b, retriever.bm25)
@@ -151,7 +152,7 @@ class FirstStage:
         """A run file's documents must be in the corpus: one that is not means the run was made on another
         corpus (or version), and its texts could not be scored."""
         listed = {doc_id for ranking in run.values() for doc_id in ranking}
-        missing = sorted(listed - set(data.doc_texts(self.dataset, listed)))
+        missing = sorted(listed - set(documents.doc_texts(self.dataset, listed)))
         if missing:
             raise UserError(
                 f"retriever.path {self.retriever.path}: {len(missing)} of the run's {len(listed)} documents "

@@ -14,7 +14,9 @@ from pathlib import Path
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.schema import AdaptConfig, ModelConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
-from taskvec_ir.ir import data
+from taskvec_ir.ir.documents import load_doc_fields
+from taskvec_ir.ir.irds import place_offline_files
+from taskvec_ir.ir.pairs import judged_pairs
 from taskvec_ir.models.checkpoints import CheckpointReader, check_checkpoints, resolve_model_source
 from taskvec_ir.models.model_pool import ModelPool
 from taskvec_ir.pipeline.first_stage import dataset_identity
@@ -47,10 +49,10 @@ class Triple:
         """A checkpoint's folder; an ``AdaptConfig`` is a checkpoint adapted to a corpus, built once."""
         if not isinstance(source, AdaptConfig):
             return resolve_model_source(source, key)
-        from taskvec_ir.models import adapt
+        from taskvec_ir.models.adapt.cache_entry import adapted_checkpoint
 
         corpus = source.dataset
-        data.place_offline_files(corpus, self.mirror_dir)
+        place_offline_files(corpus, self.mirror_dir)
         log.info(
             "%s: %s adapted on %s (%s); trained once, then read from the cache",
             key,
@@ -58,13 +60,13 @@ class Triple:
             corpus.name,
             source.objective,
         )
-        return adapt.adapted_checkpoint(
+        return adapted_checkpoint(
             source,
             self.cache,
-            docs=lambda: data.load_doc_fields(corpus),  # the documents alone: no query, no qrels
+            docs=lambda: load_doc_fields(corpus),  # the documents alone: no query, no qrels
             corpus_identity=dataset_identity(corpus),
             log_step=self.on_adapt_step,
-            judged=lambda: data.judged_pairs(corpus, source.pairs_split),  # read by objective: supervised alone
+            judged=lambda: judged_pairs(corpus, source.pairs_split),  # read by objective: supervised alone
         )
 
     def fingerprints(self, roles: Sequence[str]) -> list[str]:

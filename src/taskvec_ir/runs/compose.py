@@ -1,7 +1,7 @@
 """A composed Hydra config, typed and with its dataset's splits known: what every path runs from.
 
 ``taskvec_ir.config.schema.to_config`` types and checks a config without reading any file; a BEIR folder's
-splits are then read once, here (``taskvec_ir.ir.data.resolve_splits``), so that a single run, a sweep, a
+splits are then read once, here (``taskvec_ir.ir.splits.resolve_splits``), so that a single run, a sweep, a
 table's cells and a selection all see the same splits, and the evaluated split is checked against them.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from taskvec_ir.config.schema import CONFIG_DIR, Config, register, to_config
-from taskvec_ir.ir.data import resolve_splits
+from taskvec_ir.ir.splits import resolve_splits
 
 
 def typed_config(cfg: DictConfig) -> Config:

@@ -22,7 +22,7 @@ from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline import analyses
 from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
-from taskvec_ir.pipeline.selection import Fold
+from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
 from taskvec_ir.runs.table import run_table
@@ -35,10 +35,10 @@ NO_FUSION = "retriever=dense: each model system ranks the whole corpus itself, n
 
 def prepare_environment(cfg: Config) -> None:
     """Set what libraries read at import time, before they are imported, and place offline files."""
-    from taskvec_ir.ir import data
+    from taskvec_ir.ir.irds import place_offline_files, use_ir_datasets_home
 
-    data.use_ir_datasets_home(cfg.data.home)
-    data.place_offline_files(cfg.dataset, cfg.data.mirror_dir)
+    use_ir_datasets_home(cfg.data.home)
+    place_offline_files(cfg.dataset, cfg.data.mirror_dir)
 
 
 def open_experiment(cfg: Config) -> Experiment:
@@ -229,17 +229,17 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     """α and λ chosen by ``cfg.selection`` (``taskvec_ir.pipeline.selection``) before the one evaluation of
     ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered) and
     ``selection_curve.png``; with ``selection.bootstrap.resamples``, the bootstrap's files too."""
-    from taskvec_ir.pipeline import bootstrap, selection
+    from taskvec_ir.pipeline import bootstrap
+    from taskvec_ir.pipeline.selection.choice import curve_plot, evaluate_choice
+    from taskvec_ir.pipeline.selection.methods import baseline_lambdas, choose
 
-    choice = selection.choose(experiment, cfg)
+    choice = choose(experiment, cfg)
     tracking.update_config(run, used_by_selection(cfg, choice))
-    selection.baseline_lambdas(experiment, cfg, choice, cfg.systems)
-    means, per_query = selection.evaluate_choice(
-        experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs"
-    )
+    baseline_lambdas(experiment, cfg, choice, cfg.systems)
+    means, per_query = evaluate_choice(experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
     chosen = choice.describe()
     write_json(chosen, out_dir / "selection.json")
-    selection.curve_plot(choice, out_dir / "selection_curve.png")
+    curve_plot(choice, out_dir / "selection_curve.png")
     chosen.pop("curve")
     columns = ["fold", "alpha", "lam", "value", "undefined"]
     tracking.log_report(

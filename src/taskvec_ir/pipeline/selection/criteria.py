@@ -1,0 +1,109 @@
+"""The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores, and
+the stability of the fused ranking as α moves (top-weighted Kendall τ). A criterion undefined for a query leaves
+the query out of the mean, and the mean counts it."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from taskvec_ir.errors import UserError
+from taskvec_ir.pipeline.experiment import Run
+
+
+@dataclass(frozen=True)
+class QueryMean:
+    """A per-query criterion averaged over the queries it is defined for (``value`` NaN when none is)."""
+
+    value: float
+    defined: int
+    queries: int
+
+    @classmethod
+    def of(cls, per_query: Mapping[str, float], queries: int) -> QueryMean:
+        value = statistics.fmean(per_query.values()) if per_query else math.nan
+        return cls(value, len(per_query), queries)
+
+    @property
+    def undefined(self) -> int:
+        return self.queries - self.defined
+
+
+def nqc(top_scores: Iterable[float], corpus_score: float, k: int) -> float:
+    """Shtok et al.'s NQC of one query: the standard deviation of its top ``k`` retrieval scores over the
+    magnitude of the corpus's score for it; NaN when that score is 0 or there are no scores."""
+    top = sorted(top_scores, reverse=True)[:k]
+    if not top or corpus_score == 0:
+        return math.nan
+    return statistics.pstdev(top) / abs(corpus_score)
+
+
+def query_nqc(scores: Run, corpus_scores: Run, k: int) -> dict[str, float]:
+    """NQC of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined, its corpus
+    score the mean of the same model's raw scores of the corpus sample (``corpus_scores``)."""
+    per_query = {}
+    for query, candidates in scores.items():
+        sample = corpus_scores.get(query, {})
+        corpus_score = statistics.fmean(sample.values()) if sample else 0.0
+        if not math.isnan(value := nqc(candidates.values(), corpus_score, k)):
+            per_query[query] = value
+    return per_query
+
+
+def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
+    """``query_nqc`` averaged over the queries where it is defined."""
+    return QueryMean.of(query_nqc(scores, corpus_scores, k), len(scores))
+
+
+def query_agreement(first: Run, second: Run) -> dict[str, float]:
+    """Top-weighted Kendall τ between two runs' scores of each query's documents (a document one run lacks
+    scores 0 there), for the queries where it is defined: not those with fewer than two documents, or constant
+    scores."""
+    from scipy.stats import weightedtau
+
+    values = {}
+    for query in first.keys() & second.keys():
+        docs = sorted(first[query].keys() | second[query].keys())
+        if len(docs) < 2:
+            continue
+        tau = weightedtau([first[query].get(d, 0.0) for d in docs], [second[query].get(d, 0.0) for d in docs])
+        if math.isfinite(tau.statistic):
+            values[query] = tau.statistic
+    return values
+
+
+def rank_agreement(first: Run, second: Run) -> QueryMean:
+    """``query_agreement`` averaged over the queries of either run where it is defined."""
+    return QueryMean.of(query_agreement(first, second), len(first.keys() | second.keys()))
+
+
+def stability(runs: Mapping[float, Run]) -> dict[float, QueryMean]:
+    """``query_stability`` averaged over the queries where it is defined."""
+    return {alpha: QueryMean.of(per_query, len(runs[alpha])) for alpha, per_query in query_stability(runs).items()}
+
+
+def query_stability(runs: Mapping[float, Run]) -> dict[float, dict[str, float]]:
+    """How little each query's fused ranking changes per unit α on either side of α, for the α values of the
+    grid that have a neighbour on both sides: minus the mean, over its two neighbours α', of
+    (1 − weighted τ between the rankings at α and α') / |α − α'|, per query (``stability`` averages it); 0 is
+    perfectly stable. A query counts where both τ are defined.
+
+    Like is compared with like: every value scored has two sides (an end of the grid, with one, would be
+    scored on half the evidence, and on a steady trend always won), and the change is per unit α (a value
+    between wide gaps would otherwise look less stable only for being far from its neighbours). The ends are
+    therefore never chosen: to let α = 0 compete, give the grid a value below it."""
+    alphas = sorted(runs)
+    if len(alphas) < 3:
+        raise UserError("selection.alphas: stability scores α values with a neighbour each side: give three or more")
+    # change[j][q]: query q's rank change per unit α between alphas[j] and alphas[j + 1]
+    change = [
+        {q: (1 - tau) / (b - a) for q, tau in query_agreement(runs[a], runs[b]).items()}
+        for a, b in zip(alphas, alphas[1:], strict=False)
+    ]
+    values = {}
+    for i in range(1, len(alphas) - 1):
+        before, after = change[i - 1], change[i]
+        values[alphas[i]] = {q: -(before[q] + after[q]) / 2 for q in before.keys() & after.keys()}
+    return values
