@@ -1,11 +1,8 @@
-"""Hydra loads sweepers only from the ``hydra_plugins`` namespace, and imports every module there at each
-start: this one exposes ours and registers its configs, and imports Optuna only when a sweep begins."""
+"""Our Optuna sweeper as a Hydra plugin: Hydra loads sweepers only from the ``hydra_plugins`` namespace and imports
+every module there at each start, so this shim imports Optuna only when a sweep begins; its configs are in
+``config``."""
 
 from hydra.plugins.sweeper import Sweeper
-
-from taskvec_ir.config.schema import register
-
-register()
 
 
 class ResumableOptunaSweeper(Sweeper):
