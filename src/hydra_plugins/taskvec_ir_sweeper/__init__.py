@@ -6,14 +6,14 @@ from hydra.plugins.sweeper import Sweeper
 
 
 class ResumableOptunaSweeper(Sweeper):
-    """``hydra/sweeper=taskvec_optuna``; the sweep itself is ``taskvec_ir.runs.sweeping.OptunaSweep``."""
+    """``hydra/sweeper=taskvec_optuna``; the sweep itself is ``taskvec_ir.runs.sweeping.sweeper.OptunaSweep``."""
 
     def __init__(self, **settings):
         self.settings = settings
         self.sweep_impl = None
 
     def setup(self, *, hydra_context, task_function, config) -> None:
-        from taskvec_ir.runs.sweeping import OptunaSweep
+        from taskvec_ir.runs.sweeping.sweeper import OptunaSweep
 
         self.sweep_impl = OptunaSweep(**self.settings)
         self.sweep_impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
