@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> dict:
         config = typed_config(cfg)
         options = {"sampler_seed": OmegaConf.select(hydra_cfg, "sweeper.sampler.seed", default=None)}  # logged
         if config.sweep is not None and config.sweep.final:  # a sweep's final evaluation: its report from the study
-            from taskvec_ir.runs.sweeping import final_report
+            from taskvec_ir.runs.sweeping.final_report import final_report
 
             options["report"] = final_report(
                 hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)

@@ -137,14 +137,14 @@ def test_wrong_bootstrap_settings_are_refused_naming_the_key(override, message):
 
 
 def test_a_sweep_whose_bootstrap_could_not_rerun_its_choice_is_refused_before_it_runs():
-    from taskvec_ir.runs.sweeping import _check_bootstrap
+    from taskvec_ir.runs.sweeping.sweeper import check_bootstrap
 
     paper = compose(["sweep=paper_grid", "selection.bootstrap.resamples=10"])
-    _check_bootstrap(paper, {"alpha.value": None})
+    check_bootstrap(paper, {"alpha.value": None})
     joint = compose(["sweep=alpha_lambda", "selection.bootstrap.resamples=10"])
     with pytest.raises(UserError, match="selection.bootstrap.resamples: a sweep's bootstrap .* searches alpha.value, "):
-        _check_bootstrap(joint, {"alpha.value": None, "lam.value": None})
-    _check_bootstrap(compose(["sweep=alpha_lambda"]), {"alpha.value": None, "lam.value": None})  # off: no check
+        check_bootstrap(joint, {"alpha.value": None, "lam.value": None})
+    check_bootstrap(compose(["sweep=alpha_lambda"]), {"alpha.value": None, "lam.value": None})  # off: no check
 
 
 # -- on Cranfield ---------------------------------------------------------------------------------------------------

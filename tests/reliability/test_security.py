@@ -188,15 +188,15 @@ def test_no_secret_is_written_to_any_log_config_or_run_file(app_runs):
 
 
 def test_a_storage_password_never_reaches_the_results_file(tmp_path):
-    # needs wiring: sweeping._write_results writes outputs.redact_url(storage), and the sweep's "Study ... in"
+    # needs wiring: trials.write_results writes outputs.redact_url(storage), and the sweep's "Study ... in"
     # log line shows the same
-    from taskvec_ir.runs import sweeping
+    from taskvec_ir.runs.sweeping.trials import write_results
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
     trial = study.ask()
     trial.set_user_attr("lam", 0.3)
     study.tell(trial, 0.5)
-    sweeping._write_results(study, tmp_path, "postgresql://optuna:s3cret-pw@db.example:5432/sweeps")
+    write_results(study, tmp_path, "postgresql://optuna:s3cret-pw@db.example:5432/sweeps")
     text = (tmp_path / "optimization_results.yaml").read_text()
     assert "s3cret-pw" not in text and "postgresql://optuna:***@db.example:5432/sweeps" in text
 

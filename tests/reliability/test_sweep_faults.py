@@ -7,11 +7,9 @@ PYTHONPATH, never imported by the package), by Optuna trial number.
 """
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
@@ -108,54 +106,6 @@ def test_trials_log_the_seeds_of_their_random_steps(overnight, resumed):
     assert run_contents(trial)["config"]["seeds"] == seeds
     log = (trial / "app.log").read_text()
     assert f"Random seeds: {seeds}" in log and "sampled with seed 1 (dataset.splits.dev.seed)" in log
-
-
-# -- settling trials of a sweeper that is gone (what resume relies on), without processes --------------------------
-def _dead_pid() -> str:
-    return subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    ).stdout.strip()
-
-
-def test_only_trials_of_gone_sweepers_are_failed(tmp_path):
-    from taskvec_ir.runs import sweeping
-
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
-    host = sweeping.socket.gethostname()
-    workers = {"gone": f"{host}:{_dead_pid()}", "alive": f"{host}:{os.getpid()}", "elsewhere": "other-host:1"}
-    trials = {}
-    for name, worker in workers.items():
-        trials[name] = study.ask()
-        trials[name].set_user_attr("worker", worker)
-    trials["unclaimed"] = study.ask()  # just asked: its sweeper may still claim it
-    assert [t.number for t in sweeping._taken(study)] == [trials[n].number for n in ("gone", "alive", "elsewhere")]
-    sweeping._settle_abandoned_trials(study)
-    settled = {name: study.get_trials()[trial.number].state.name for name, trial in trials.items()}
-    assert settled == {"gone": "FAIL", "alive": "RUNNING", "elsewhere": "RUNNING", "unclaimed": "RUNNING"}
-
-
-def test_a_finished_job_of_a_killed_sweeper_counts_as_complete(tmp_path):
-    from taskvec_ir.runs import sweeping
-
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize")
-    worker = f"{sweeping.socket.gethostname()}:{_dead_pid()}"
-    for number, outputs in enumerate(
-        [
-            {"objective.json": '{"objective": 0.61, "lam": 0.4}', "metrics.json": "{}"},
-            {"objective.json": '{"objective": 0.7, "lam": 0.2}'},
-        ]
-    ):  # cut short
-        trial = study.ask()
-        job_dir = tmp_path / f"trial_{number}"
-        job_dir.mkdir()
-        for name, text in outputs.items():
-            (job_dir / name).write_text(text)
-        trial.set_user_attr("worker", worker)
-        trial.set_user_attr("job_dir", str(job_dir))
-    sweeping._settle_abandoned_trials(study)
-    finished, cut_short = study.get_trials()
-    assert finished.state.name == "COMPLETE" and finished.value == 0.61 and sweeping.trial_lam(finished) == 0.4
-    assert cut_short.state.name == "FAIL"
 
 
 # -- parallel trials: a worker process killed ------------------------------------------------------------------------

@@ -888,53 +888,6 @@ PSEUDO_QUERIES_NEED_CANDIDATES = (
 )
 
 
-# -- the sweeper (hydra/sweeper) --------------------------------------------------------------------------------
-@dataclass
-class TPESamplerConfig:
-    _target_: str = "optuna.samplers.TPESampler"
-    seed: int | None = None  # each trial's sampler gets seed + trial number (see taskvec_ir.runs.sweeping)
-    n_startup_trials: int = 10  # random trials before TPE models the objective
-    multivariate: bool = False
-
-
-@dataclass
-class RandomSamplerConfig:
-    _target_: str = "optuna.samplers.RandomSampler"
-    seed: int | None = None
-
-
-@dataclass
-class GridSamplerConfig:
-    """Every point of the grid the swept choices and ranges make (the sweeper gives the search space)."""
-
-    _target_: str = "optuna.samplers.GridSampler"
-    seed: int | None = None  # the order the grid's points are visited in
-
-
-@dataclass
-class SweeperConfig:
-    """``hydra/sweeper=taskvec_optuna``: Optuna through our sweeper (``taskvec_ir.runs.sweeping``)."""
-
-    _target_: str = "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
-    _recursive_: bool = False  # the sampler stays a config: the sweeper instantiates it, seeded, per trial
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random or grid
-    direction: str = "maximize"  # of the objective (a measure: higher is better)
-    storage: str | None = None  # an Optuna storage URL: sqlite:///path.db, postgresql://user@host/db (no password)
-    study_name: str | None = None
-    n_trials: int = 20  # the study's target: completed trials count toward it
-    n_jobs: int = 1  # trials launched at once
-    # 0: each trial is a job of its own. W > 0: W worker jobs, each running trials one after another in one process
-    # (models, candidates and texts stay loaded) until the study has n_trials: see taskvec_ir.runs.sweeping.TrialWorker.
-    worker_jobs: int = 0
-    max_failure_rate: float = 0.0  # share of n_trials allowed to fail (each failed trial is replaced)
-    # Seconds between a sweeper's heartbeats for its running trials; a trial without one for grace_period has lost
-    # its sweeper (on any node) and is failed and run again by another: see taskvec_ir.runs.sweeping.Heartbeats.
-    heartbeat_interval: int = 30
-    grace_period: int = 120
-    params: dict[str, str] = field(default_factory=dict)  # key -> interval(...), range(...), choice(...)
-
-
 # The configs ship inside the package: an installed taskvec-ir runs in any folder.
 # The top-level conf/, installed as the package taskvec_ir.conf (pyproject.toml maps it): found the same way from a
 # wheel and from a source checkout.
@@ -942,16 +895,12 @@ CONFIG_DIR = str(importlib.resources.files("taskvec_ir.conf"))
 
 
 def register() -> None:
-    """Make ``Config`` the schema of ``conf/config.yaml`` (its defaults list names ``taskvec_ir_schema``), and
-    our sweeper (``hydra/sweeper=taskvec_optuna``) and its samplers (``hydra/sweeper/sampler=tpe|random|grid``)
-    configs Hydra can compose."""
+    """Make ``Config`` the schema of ``conf/config.yaml`` (its defaults list names ``taskvec_ir_schema``); the
+    sweeper's configs are stored by its plugin (``hydra_plugins.taskvec_ir_sweeper.config``)."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
     store.store(name="taskvec_ir_schema", node=Config, provider="taskvec_ir")
-    store.store(group="hydra/sweeper", name="taskvec_optuna", node=SweeperConfig, provider="taskvec_ir")
-    for name, node in {"tpe": TPESamplerConfig, "random": RandomSamplerConfig, "grid": GridSamplerConfig}.items():
-        store.store(group="hydra/sweeper/sampler", name=name, node=node, provider="taskvec_ir")
 
 
 def to_config(cfg) -> Config:

@@ -1,0 +1,164 @@
+"""A study's trials as the sweepers share them: which hold a place in its target, the claim of new ones, how a job's
+result is told, and the best trial (with the tie rule of a selection)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from hydra.core.utils import JobStatus
+from omegaconf import OmegaConf
+
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs.sweeping.study_storage import retry
+from taskvec_ir.storage.outputs import atomic_path, redact_url
+
+log = logging.getLogger(__name__)
+STATES = optuna.trial.TrialState
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # who runs a trial: see recovery.settle_abandoned_trials
+# A sweeper claims a trial milliseconds after asking for it: one still unclaimed a minute later never will be.
+CLAIM_WINDOW_S = 60
+
+
+def unclaimed_too_long(trial: optuna.trial.FrozenTrial, now: datetime.datetime) -> bool:
+    """Whether ``trial`` runs unclaimed a minute after it was asked: its sweeper died before it could claim it."""
+    return (
+        trial.state == STATES.RUNNING
+        and "worker" not in trial.user_attrs
+        and (now - trial.datetime_start).total_seconds() > CLAIM_WINDOW_S
+    )
+
+
+def taken(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials that hold a place in the study's target, by number: complete ones and running ones, but those
+    left unclaimed too long (``unclaimed_too_long``): they will never run. One just asked holds its place, as its
+    sweeper is about to claim it."""
+    now = datetime.datetime.now()
+    trials = study.get_trials(deepcopy=False, states=(STATES.COMPLETE, STATES.RUNNING))
+    return sorted((t for t in trials if not unclaimed_too_long(t, now)), key=lambda t: t.number)
+
+
+def claim(study: optuna.Study, heartbeats, job_dir: Callable[[int], Path], count: int, target: int) -> list:
+    """Up to ``count`` new trials of ``study`` for this sweeper, of those within its first ``target`` places
+    (``taken``). Each is asked (a new trial, or one to run again) and claimed at once: its first heartbeat
+    (``recovery.Heartbeats``), this sweeper's name and its job dir (``job_dir(number)``). The storage numbers trials
+    atomically, so of sweepers claiming at once the lowest numbers win; a trial that others' claims left beyond the
+    target is pruned before it runs. Used for the trials (``target``: ``n_trials``) and for the final evaluation
+    (one place: ``final_evaluation.claim_final_evaluation``)."""
+    asked = [retry(_ask, study, heartbeats, job_dir) for _ in range(count)]
+    return retry(_within_target, study, asked, target)
+
+
+def _ask(study: optuna.Study, heartbeats, job_dir: Callable[[int], Path]) -> optuna.Trial:
+    trial = study.ask()
+    heartbeats.beat(study, [trial], settle=False)  # Optuna never finds a trial stale before its first heartbeat
+    trial.set_user_attr("worker", WORKER)
+    trial.set_user_attr("job_dir", str(job_dir(trial.number).resolve()))
+    return trial
+
+
+def _within_target(study: optuna.Study, trials: list, target: int) -> list:
+    keep = {t.number for t in taken(study)[:target]}
+    for trial in trials:
+        if trial.number not in keep:
+            study.tell(trial, state=STATES.PRUNED, skip_if_finished=True)
+    return [trial for trial in trials if trial.number in keep]
+
+
+def count(study: optuna.Study, *states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def fail(study: optuna.Study, trials: list) -> None:
+    """Record ``trials`` as failed, those not told already."""
+    for trial in trials:
+        study.tell(trial, state=STATES.FAIL, skip_if_finished=True)
+
+
+def record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
+    """Tell the study how a trial ended (``result``: the launcher's ``JobReturn``); True when it completed with a
+    finite objective."""
+    try:
+        value = result.return_value  # raises the job's exception when it failed
+        objective = value.get("objective") if isinstance(value, dict) else None
+        problem = f"objective {objective!r}"
+    except Exception as error:  # noqa: BLE001 - any failure of the job fails the trial
+        objective, problem = None, f"{type(error).__name__}: {error}"
+        bug = error if not isinstance(error, UserError) else None  # a bug's traceback stays in the log
+    else:
+        bug = None
+    if result.status != JobStatus.COMPLETED or objective is None or not math.isfinite(objective):
+        log.warning("Trial %d failed: %s", trial.number, problem, exc_info=bug)
+        study.tell(trial, state=STATES.FAIL, skip_if_finished=True)
+        return False
+    trial.set_user_attr("lam", value["lam"])
+    if result.hydra_cfg is not None:  # where the job wrote (the working dir is the sweeper's: jobs do not chdir)
+        trial.set_user_attr("job_dir", str(result.hydra_cfg.hydra.runtime.output_dir))
+    study.tell(trial, values=[objective], skip_if_finished=True)
+    return True
+
+
+def finished_job(trial: optuna.trial.FrozenTrial) -> dict | None:
+    """A trial's ``objective.json`` (objective, λ) once its job is complete (``metrics.json`` is written last)."""
+    job_dir = Path(trial.user_attrs.get("job_dir", "/nonexistent"))
+    try:
+        if (job_dir / "metrics.json").is_file():
+            return json.loads((job_dir / "objective.json").read_text())
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The λ a completed trial used: recorded by its sweeper, or, for a trial settled after its sweeper was
+    killed, read from its job's ``objective.json``."""
+    if "lam" in trial.user_attrs:
+        return trial.user_attrs["lam"]
+    finished = finished_job(trial)
+    return finished["lam"] if finished else None
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The completed trial of best objective; ties go to the smallest change to ΘT (the least Σ|α| over the
+    searched α keys), then the smallest λ, then the first trial, as a selection's ties do
+    (``pipeline.selection.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
+    which α a sweep reported depended on the order the sampler drew them in."""
+    trials = study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
+    if not trials:
+        raise ValueError(f"study {study.study_name}: no trial completed")
+
+    def rank(trial: optuna.trial.FrozenTrial):
+        change = sum(abs(v) for k, v in trial.params.items() if k.startswith("alpha.") and isinstance(v, int | float))
+        lam = trial_lam(trial)
+        value = trial.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -trial.value
+        return (-value, change, math.inf if lam is None else lam, trial.number)
+
+    return min(trials, key=rank)
+
+
+def write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
+    """The study's best setting and trial counts, written to ``optimization_results.yaml`` (its storage without
+    a password)."""
+    best = best_trial(study)
+    results = {
+        "name": "optuna",
+        "best_params": dict(best.params),
+        "best_value": best.value,
+        "best_lam": trial_lam(best),
+        "best_trial": best.number,
+        "study_name": study.study_name,
+        "storage": redact_url(storage),
+        "n_complete": count(study, STATES.COMPLETE),
+        "n_failed": count(study, STATES.FAIL),
+    }
+    with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
+        OmegaConf.save(OmegaConf.create(results), tmp)
+    log.info("Best: %s = %.4f (trial %d, λ = %s)", best.params, best.value, best.number, results["best_lam"])
+    return results
