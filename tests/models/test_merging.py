@@ -298,10 +298,14 @@ def test_two_vectors_add_both(two_domains):
     scorer, vectors = _two_vectors(two_domains)
     before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
     apply_task_vectors(scorer.module, vectors, MergeSetting((("domain", 0.5), ("other", -0.25))))
-    for name, parameter in scorer.module.named_parameters():
-        if name in vectors["domain"]:
-            expected = before[name] + 0.5 * vectors["domain"][name] - 0.25 * vectors["other"][name]
-            torch.testing.assert_close(parameter.detach(), expected, rtol=1e-6, atol=1e-7)
+    after = dict(scorer.module.named_parameters())
+    assert vectors["domain"].keys() == vectors["other"].keys() and set(vectors["domain"]) < set(after)
+    for name in vectors["domain"]:
+        expected = before[name] + 0.5 * vectors["domain"][name] - 0.25 * vectors["other"][name]
+        torch.testing.assert_close(after[name].detach(), expected, rtol=1e-6, atol=1e-7)
+        assert not torch.equal(after[name], before[name])
+    for name in set(after) - set(vectors["domain"]):  # the heads neither vector covers stay ΘT's
+        assert torch.equal(after[name], before[name])
 
 
 @pytest.mark.parametrize("mode", ["add", "remove"])
