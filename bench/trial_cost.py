@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import Config
 from taskvec_ir.ir import data, evaluation, fusion, retrieval
 from taskvec_ir.models import merging, scoring
 from taskvec_ir.models.checkpoints import CheckpointReader, resolve_model_source

@@ -6,7 +6,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from taskvec_ir.config.schema import CONFIG_DIR, AdaptConfig, Config, register, to_config
+from taskvec_ir.config.composed import CONFIG_DIR, Config, parse_config, register
+from taskvec_ir.config.model import AdaptConfig
 from taskvec_ir.runs.compose import typed_config
 
 register()
@@ -62,7 +63,7 @@ def test_typing_a_config_reads_no_beir_folder(tmp_path):
     """Building a config reads no file: a BEIR folder's splits are read when the config is resolved to run."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=["dataset=beir", "dataset.name=mine", f"dataset.beir_path={tmp_path}/none"])
-    assert to_config(cfg).dataset.splits == {}
+    assert parse_config(cfg).dataset.splits == {}
     with pytest.raises(FileNotFoundError, match="no BEIR collection at .*none: fix dataset.beir_path"):
         typed_config(cfg)
 
@@ -122,7 +123,7 @@ def test_every_cell_of_every_table_composes(option, monkeypatch):
 
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        typed = to_config(compose("config", overrides=[f"experiment={option}"]))
+        typed = parse_config(compose("config", overrides=[f"experiment={option}"]))
         cells = table.cells(typed, lambda extra: compose("config", overrides=[f"experiment={option}", *extra]))
     assert len(cells) == len(typed.table.datasets) * len(typed.table.models) * len(typed.table.merges)
     for cell in cells:

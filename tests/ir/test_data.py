@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, SampleSplit, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.composed import CONFIG_DIR
+from taskvec_ir.config.dataset import DatasetConfig, SampleSplit
 from taskvec_ir.ir import data
 
 

@@ -16,7 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from taskvec_ir.config.schema import CONFIG_DIR, AnalyzerConfig, DatasetConfig, RetrieverConfig, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.composed import CONFIG_DIR
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.retriever import AnalyzerConfig, RetrieverConfig
 from taskvec_ir.ir import data
 from taskvec_ir.ir.evaluation import evaluate_run
 from taskvec_ir.ir.retrieval import (

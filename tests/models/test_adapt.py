@@ -12,7 +12,9 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 
-from taskvec_ir.config.schema import AdaptConfig, DatasetConfig, ScorerConfig, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.model import AdaptConfig, ScorerConfig
 from taskvec_ir.models.adapt import (
     PARTIAL_KIND,
     adapted_checkpoint,
@@ -468,7 +470,7 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
     from ir_datasets.datasets.base import FilteredQueries
     from ir_datasets.datasets.beir import BeirQrels, BeirQueries
 
-    from taskvec_ir.config.schema import ModelConfig
+    from taskvec_ir.config.model import ModelConfig
     from taskvec_ir.ir import data
     from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 

@@ -3,7 +3,7 @@ start: this one exposes ours and registers its configs, and imports Optuna only 
 
 from hydra.plugins.sweeper import Sweeper
 
-from taskvec_ir.config.schema import register
+from taskvec_ir.config.composed import register
 
 register()
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskvec_ir.config.schema import DatasetConfig, SampleSplit
+from taskvec_ir.config.dataset import DatasetConfig, SampleSplit
 from taskvec_ir.errors import MissingFileError, UserError
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from taskvec_ir.config.schema import ANALYZERS, LANGUAGES, SCORINGS
+from taskvec_ir.config.dataset import LANGUAGES
+from taskvec_ir.config.retriever import ANALYZERS, SCORINGS
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.ir import lucene_analysis
 
 if TYPE_CHECKING:
-    from taskvec_ir.config.schema import AnalyzerConfig
+    from taskvec_ir.config.retriever import AnalyzerConfig
 
 log = logging.getLogger(__name__)
 

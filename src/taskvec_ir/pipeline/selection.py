@@ -54,7 +54,8 @@ from dataclasses import asdict, dataclass, field
 from itertools import product
 from pathlib import Path
 
-from taskvec_ir.config.schema import Config, PseudoQueriesConfig
+from taskvec_ir.config.composed import Config
+from taskvec_ir.config.selection import PseudoQueriesConfig
 from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import data, evaluation

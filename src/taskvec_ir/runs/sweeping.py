@@ -54,7 +54,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from taskvec_ir.config.schema import SUPERVISED_LABEL, Config
+from taskvec_ir.config.composed import Config
+from taskvec_ir.config.model import SUPERVISED_LABEL
 from taskvec_ir.config.systems import DOMAIN_MODEL, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
