@@ -13,12 +13,9 @@ from taskvec_ir.errors import UserError
 DEFAULT_DEPTHS = (10, 20, 50, 100)  # analysis.depths: those at most retriever.top_k, and top_k itself
 
 
-class Analysis(Choice):
-    """An entry of ``analyses``: the per-query α response (and oracle α), or the metric over re-ranking depth
-    × α × λ with its cost."""
-
-    alpha_response = "alpha_response"
-    depth = "depth"
+# An entry of analyses: the per-query α response (and oracle α), or the metric over re-ranking depth × α × λ
+# with its cost.
+Analysis = Choice("Analysis", ["alpha_response", "depth"])
 
 
 @dataclass

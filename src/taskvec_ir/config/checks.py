@@ -18,9 +18,9 @@ T = TypeVar("T")
 
 
 class Choice(StrEnum):
-    """A key's choices. OmegaConf matches the string a user writes against the members' *names*, so each member
-    is named as it is written (``inverted_index = "inverted_index"``); as a ``str``, a member is its value in JSON,
-    cache keys, f-strings and comparisons."""
+    """A key's choices, made as ``Choice("Backend", ["inverted_index", ...])``: each member is named and valued as
+    it is written, since OmegaConf matches the string a user writes against the members' *names*. As a ``str``, a
+    member is its value in JSON, cache keys, f-strings and comparisons."""
 
     # A member prints as the plain string in lists, dicts and messages, as it did before choices were typed.
     __repr__ = str.__repr__

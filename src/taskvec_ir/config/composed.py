@@ -41,14 +41,9 @@ PSEUDO_QUERIES_NEED_CANDIDATES = (
     "ranks the whole corpus (which holds the source itself): choose another selection, or use retriever=bm25"
 )
 
-
-class Task(Choice):
-    """``task``: evaluate; adapt, only build the adapted checkpoints of the model (``conf/adapt/``); table, run
-    a grid of cells (``table``)."""
-
-    evaluate = "evaluate"
-    adapt = "adapt"
-    table = "table"
+# task: evaluate; adapt, only build the adapted checkpoints of the model (conf/adapt/); table, run a grid of
+# cells (table).
+Task = Choice("Task", ["evaluate", "adapt", "table"])
 
 
 @dataclass

@@ -13,15 +13,8 @@ from omegaconf import MISSING
 from taskvec_ir.config.checks import Choice, choice, parse
 from taskvec_ir.errors import UserError
 
-
-class Language(Choice):
-    """``dataset.language``: picks the BM25 analyzer's stopwords and stemmer (``taskvec_ir.ir.retrieval``)."""
-
-    en = "en"
-    de = "de"
-    fr = "fr"
-    es = "es"
-
+# dataset.language: picks the BM25 analyzer's stopwords and stemmer (taskvec_ir.ir.retrieval).
+Language = Choice("Language", ["en", "de", "fr", "es"])
 
 # The languages as plain strings: Python 3.11's `in` on an Enum class refuses a str.
 LANGUAGES = tuple(Language)

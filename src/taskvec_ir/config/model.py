@@ -20,59 +20,30 @@ PRIMARY = "domain"  # the name of the task vector model.domain − model.base
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-class ModelKind(Choice):
-    """``model.kind``: the model family, one scorer each (``taskvec_ir.models.scoring``)."""
+# model.kind: the model family, one scorer each (taskvec_ir.models.scoring).
+ModelKind = Choice("ModelKind", ["bi_encoder", "cross_encoder", "monot5", "causal_lm"])
 
-    bi_encoder = "bi_encoder"
-    cross_encoder = "cross_encoder"
-    monot5 = "monot5"
-    causal_lm = "causal_lm"
+# model.scorer.dtype: half precision (bfloat16, float16) on GPUs.
+Dtype = Choice("Dtype", ["float32", "bfloat16", "float16"])
 
+# model.scorer.similarity of a bi-encoder; null: the model's own.
+Similarity = Choice("Similarity", ["cosine", "dot"])
 
-class Dtype(Choice):
-    """``model.scorer.dtype``: half precision (bfloat16, float16) on GPUs."""
-
-    float32 = "float32"
-    bfloat16 = "bfloat16"
-    float16 = "float16"
-
-
-class Similarity(Choice):
-    """``model.scorer.similarity`` of a bi-encoder; null: the model's own."""
-
-    cosine = "cosine"
-    dot = "dot"
-
-
-class AdaptObjective(Choice):
-    """``adapt.objective`` (``taskvec_ir.models.adapt``): auto, the start's own pre-training objective; the
-    pre-training objectives; simcse, tsdae; inverse_cloze, (title or sentence, rest of its document) pairs of a
-    bi-encoder start; supervised, judged (query, relevant document) pairs (a control, never zero-shot)."""
-
-    auto = "auto"
-    mlm = "mlm"
-    span_corruption = "span_corruption"
-    next_token = "next_token"
-    simcse = "simcse"
-    tsdae = "tsdae"
-    inverse_cloze = "inverse_cloze"
-    supervised = "supervised"
-
+# adapt.objective (taskvec_ir.models.adapt): auto, the start's own pre-training objective; the pre-training
+# objectives; simcse, tsdae; inverse_cloze, (title or sentence, rest of its document) pairs of a bi-encoder start;
+# supervised, judged (query, relevant document) pairs (a control, never zero-shot).
+AdaptObjective = Choice(
+    "AdaptObjective", ["auto", "mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze", "supervised"]
+)
 
 SUPERVISED = AdaptObjective.supervised  # the objective that trains on relevance labels
 SUPERVISED_LABEL = "supervised control (not zero-shot)"  # on every output of a model whose ΘD used labels
 SUPERVISED_TAG = "control:supervised"  # the W&B tag of its runs
 
 
-class PairSource(Choice):
-    """``adapt.pair_source`` (inverse_cloze): a pair's query is a document's title, one of its sentences, either
-    kind, or a span of its words."""
-
-    title = "title"
-    sentence = "sentence"
-    both = "both"
-    span = "span"
-
+# adapt.pair_source (inverse_cloze): a pair's query is a document's title, one of its sentences, either kind, or
+# a span of its words.
+PairSource = Choice("PairSource", ["title", "sentence", "both", "span"])
 
 PAIR_SETTINGS = ("pair_source", "pair_count")  # settings only inverse_cloze reads
 

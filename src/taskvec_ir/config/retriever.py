@@ -10,47 +10,24 @@ from typing import ClassVar
 from taskvec_ir.config.checks import Choice, choice, positive
 from taskvec_ir.errors import UserError
 
+# retriever.backend: an index on disk built once per corpus (memory-mapped: millions of passages), rank_bm25's
+# in-memory BM25Okapi (the robertson variant's legacy reference), or a TREC run file.
+Backend = Choice("Backend", ["inverted_index", "rank_bm25", "run_file"])
 
-class Backend(Choice):
-    """``retriever.backend``: an index on disk built once per corpus (memory-mapped: millions of passages),
-    rank_bm25's in-memory BM25Okapi (the robertson variant's legacy reference), or a TREC run file."""
+# retriever.bm25: Lucene's BM25 (idf log(1 + (N − df + .5)/(df + .5)), one-byte length norms), or this project's
+# former variant, the Robertson idf floored at 0 (retriever=bm25_robertson).
+Scoring = Choice("Scoring", ["lucene", "robertson"])
 
-    inverted_index = "inverted_index"
-    rank_bm25 = "rank_bm25"
-    run_file = "run_file"
+# retriever.fields: dataset.doc_fields joined into one (Anserini's BeirFlatCollection), or one index per field,
+# scores summed (BeirMultifieldCollection).
+FieldModel = Choice("FieldModel", ["flat", "multifield"])
 
+# retriever.analyzer.name: Lucene's analyzer for the language, or \w+ words, bm25s's stopword lists and
+# Snowball stems (this project's former analyzer).
+AnalyzerName = Choice("AnalyzerName", ["lucene", "snowball"])
 
-class Scoring(Choice):
-    """``retriever.bm25``: Lucene's BM25 (idf log(1 + (N − df + .5)/(df + .5)), one-byte length norms), or this
-    project's former variant, the Robertson idf floored at 0 (``retriever=bm25_robertson``)."""
-
-    lucene = "lucene"
-    robertson = "robertson"
-
-
-class FieldModel(Choice):
-    """``retriever.fields``: dataset.doc_fields joined into one (Anserini's BeirFlatCollection), or one index per
-    field, scores summed (BeirMultifieldCollection)."""
-
-    flat = "flat"
-    multifield = "multifield"
-
-
-class AnalyzerName(Choice):
-    """``retriever.analyzer.name``: Lucene's analyzer for the language, or ``\\w+`` words, bm25s's stopword lists
-    and Snowball stems (this project's former analyzer)."""
-
-    lucene = "lucene"
-    snowball = "snowball"
-
-
-class DenseIndex(Choice):
-    """``retriever.index`` (``retriever=dense``): exact search, an HNSW index (faiss), or auto by corpus size."""
-
-    auto = "auto"
-    exact = "exact"
-    faiss = "faiss"
-
+# retriever.index (retriever=dense): exact search, an HNSW index (faiss), or auto by corpus size.
+DenseIndex = Choice("DenseIndex", ["auto", "exact", "faiss"])
 
 # Plain strings for the retrieval functions' own checks: Python 3.11's `in` on an Enum class refuses a str.
 ANALYZERS, SCORINGS = tuple(AnalyzerName), tuple(Scoring)

@@ -8,22 +8,11 @@ from dataclasses import dataclass, field
 
 from taskvec_ir.config.checks import Choice, choice
 
+# wandb.mode; WANDB_MODE in the environment wins.
+WandbMode = Choice("WandbMode", ["offline", "online", "disabled"])
 
-class WandbMode(Choice):
-    """``wandb.mode``; WANDB_MODE in the environment wins."""
-
-    offline = "offline"
-    online = "online"
-    disabled = "disabled"
-
-
-class WandbConsole(Choice):
-    """``wandb.console``: W&B's console capture (the job's app.log has it all)."""
-
-    off = "off"
-    auto = "auto"
-    wrap = "wrap"
-    redirect = "redirect"
+# wandb.console: W&B's console capture (the job's app.log has it all).
+WandbConsole = Choice("WandbConsole", ["off", "auto", "wrap", "redirect"])
 
 
 @dataclass

@@ -10,15 +10,8 @@ from taskvec_ir.config.checks import Choice, check_lambda, choice, finite, posit
 from taskvec_ir.config.model import PairSource
 from taskvec_ir.errors import UserError
 
-
-class SelectionMethod(Choice):
-    """``selection.method`` (``taskvec_ir.pipeline.selection``); a table's cells also choose on dev."""
-
-    cross_validation = "cross_validation"
-    pseudo_queries = "pseudo_queries"
-    stability = "stability"
-    nqc = "nqc"
-
+# selection.method (taskvec_ir.pipeline.selection); a table's cells also choose on dev.
+SelectionMethod = Choice("SelectionMethod", ["cross_validation", "pseudo_queries", "stability", "nqc"])
 
 # selection.pseudo_queries.source: a pair source of inverse_cloze, or auto (the source the corpus's documents give).
 PseudoQuerySource = Choice("PseudoQuerySource", ["auto", *PairSource])

@@ -8,19 +8,11 @@ from dataclasses import dataclass
 
 from taskvec_ir.config.checks import Choice, choice, positive
 
+# significance.test: the paired t-test (the paper's), or Fisher's paired randomization test.
+SignificanceTest = Choice("SignificanceTest", ["t_test", "randomization"])
 
-class SignificanceTest(Choice):
-    """``significance.test``: the paired t-test (the paper's), or Fisher's paired randomization test."""
-
-    t_test = "t_test"
-    randomization = "randomization"
-
-
-class Correction(Choice):
-    """``significance.correction``: Bonferroni over a row's baselines (the paper's), or Holm over a table's tests."""
-
-    bonferroni = "bonferroni"
-    holm = "holm"
+# significance.correction: Bonferroni over a row's baselines (the paper's), or Holm over a table's tests.
+Correction = Choice("Correction", ["bonferroni", "holm"])
 
 
 @dataclass
