@@ -14,7 +14,7 @@ from omegaconf import MISSING, OmegaConf
 from taskvec_ir.config.analysis import Analysis, AnalysisConfig
 from taskvec_ir.config.checks import Choice, choice, parse
 from taskvec_ir.config.dataset import DatasetConfig
-from taskvec_ir.config.measures import check_measures
+from taskvec_ir.config.measures import MEASURES, check_measures
 from taskvec_ir.config.merge import AlphaConfig, LamConfig, MergeConfig
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.model import PRIMARY, AdaptConfig, ModelConfig, ModelKind
@@ -61,7 +61,7 @@ class Config:
     # what the results table evaluates: also alpha_one (α = 1) and domain_model (ΘD alone, bi-encoders)
     systems: list[System] = field(default_factory=lambda: [BM25, IR_MODEL, TASK_ARITHMETIC])
     # names of taskvec_ir.config.measures (ndcg@10, map@100, ...), or ir_measures' own
-    measures: list[str] = field(default_factory=lambda: ["ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"])
+    measures: list[str] = field(default_factory=lambda: list(MEASURES))
     objective: str = "ndcg@10"  # the measure of task_arithmetic a sweep maximises (and lam.grid chooses by)
     save_merged: bool = False  # also write Θ' as a checkpoint (save_pretrained) into <job dir>/merged_model
     trial: int | None = None  # set by the sweeper: the Optuna trial number

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from taskvec_ir.config.checks import Choice, check_lambda, choice, finite, positive
+from taskvec_ir.config.merge import LamConfig
 from taskvec_ir.config.model import PairSource
 from taskvec_ir.errors import UserError
 
@@ -55,7 +56,7 @@ class SelectionConfig:
     folds: int = 5  # cross_validation: folds of the evaluated split's queries
     seed: int = 42  # cross_validation: the queries' assignment to folds; nqc: its corpus sample
     pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
-    lam: float = 0.3  # stability and nqc: the λ they fuse with (they cannot choose it; lam's default value)
+    lam: float = LamConfig.value  # stability and nqc: the λ they fuse with (they cannot choose it): lam.value's default
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
     nqc_corpus_sample: int = 20  # nqc: corpus documents whose mean score for a query is its corpus score
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)  # selections and a sweep's final evaluation
