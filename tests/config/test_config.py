@@ -161,9 +161,22 @@ def test_an_adapt_configs_choice_is_refused_naming_the_key(key, kind):
         runs_compose.compose(["model=minilm_scifact_adapted", f"model.domain.{key}=x"])
 
 
-def test_a_choice_built_in_python_is_checked_and_typed():
-    """A dataclass built without Hydra gets the strings written: the same check, the same members."""
-    assert type(DatasetConfig(name="x", docs="x", language="de").language).__name__ == "Language"
+def test_a_config_holds_a_choice_as_the_plain_string_written():
+    """Hydra gives members, Python the strings written: either way the dataclass holds a plain str (W&B types a
+    table's column by its values' exact class), checked."""
+
+    def leaves(node):
+        if isinstance(node, dict):
+            yield from node
+            node = list(node.values())
+        for value in node if isinstance(node, list) else [node]:
+            yield from leaves(value) if isinstance(value, dict | list) else [value]
+
+    for overrides in (["experiment=table_demo"], ["model=minilm_scifact_adapted", "analyses=[depth]", "selection=nqc"]):
+        found = list(leaves(dataclasses.asdict(runs_compose.compose(overrides))))
+        assert "table_demo" in found or "nqc" in found
+        assert not [value for value in found if isinstance(value, Choice)]
+    assert type(DatasetConfig(name="x", docs="x", language="de").language) is str
     with pytest.raises(UserError, match="dataset.language: 'it' is not one of en, de, fr, es"):
         DatasetConfig(name="x", docs="x", language="it")
 

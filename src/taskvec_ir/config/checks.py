@@ -19,20 +19,18 @@ T = TypeVar("T")
 
 class Choice(StrEnum):
     """A key's choices, made as ``Choice("Backend", ["inverted_index", ...])``: each member is named and valued as
-    it is written, since OmegaConf matches the string a user writes against the members' *names*. As a ``str``, a
-    member is its value in JSON, cache keys, f-strings and comparisons."""
+    it is written, since OmegaConf matches the string a user writes against the members' *names*. A member equals
+    its string, and prints as it (in a list or a dict too)."""
 
-    # A member prints as the plain string in lists, dicts and messages, as it did before choices were typed.
     __repr__ = str.__repr__
 
 
-C = TypeVar("C", bound=Choice)
-
-
-def choice(kind: type[C], value: str, key: str) -> C:
-    """``value`` as a member of ``kind``: Hydra gives members, a dataclass built in Python the strings written."""
+def choice(kind: type[Choice], value: str, key: str) -> str:
+    """``value``, checked to be one of ``kind``, as the plain string: Hydra gives a member, a dataclass built in
+    Python the string written, and a config holds what it held before its choices were typed (W&B types a table's
+    column by its values' exact class, and a member is not a ``str`` to it)."""
     try:
-        return kind(value)
+        return kind(value).value
     except ValueError:
         raise UserError(f"{key}: '{value}' is not one of {', '.join(kind)}") from None
 

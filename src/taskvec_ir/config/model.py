@@ -36,7 +36,7 @@ AdaptObjective = Choice(
     "AdaptObjective", ["auto", "mlm", "span_corruption", "next_token", "simcse", "tsdae", "inverse_cloze", "supervised"]
 )
 
-SUPERVISED = AdaptObjective.supervised  # the objective that trains on relevance labels
+SUPERVISED = AdaptObjective.supervised.value  # the objective that trains on relevance labels
 SUPERVISED_LABEL = "supervised control (not zero-shot)"  # on every output of a model whose ΘD used labels
 SUPERVISED_TAG = "control:supervised"  # the W&B tag of its runs
 
