@@ -149,7 +149,7 @@ def step_bm25s(corpus: str, index: str, queries: str) -> dict:
 def step_doc_store(corpus: str, work: str) -> dict:
     """What re-ranking a run file costs on this corpus: ir_datasets' doc store built once (a BEIR-layout copy
     of the corpus registered as a collection), then the texts of 300 × 100 candidates read by id."""
-    from taskvec_ir.config.schema import DatasetConfig
+    from taskvec_ir.config.dataset import DatasetConfig
     from taskvec_ir.ir import documents, irds
 
     folder = Path(work) / "beir"

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from taskvec_ir.config.schema import ScorerConfig  # noqa: E402
+from taskvec_ir.config.model import ScorerConfig  # noqa: E402
 from taskvec_ir.models.scoring import load_scorer  # noqa: E402
 
 from tiny_models import MINILM, WORDS, tiny_bert, tiny_llama, tiny_t5  # noqa: E402  (the tests' checkpoint builders)

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import Config
 from taskvec_ir.ir import documents, evaluation, fusion, splits
 from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.bm25_index import BM25Index, build_bm25_index

@@ -1,4 +1,4 @@
-"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config.schema``) and runs it
+"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config``) and runs it
 as one job (``taskvec_ir.runs.job``). A sweep (``-m sweep=...``) runs each trial through here too."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from taskvec_ir.config.schema import CONFIG_DIR, register
+from taskvec_ir.config.composed import CONFIG_DIR, register
 from taskvec_ir.storage.outputs import PasswordInURLError, record_failure
 
 log = logging.getLogger("taskvec_ir")

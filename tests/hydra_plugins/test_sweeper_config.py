@@ -18,7 +18,7 @@ from hydra_plugins.taskvec_ir_sweeper.config import (
     SweeperConfig,
     TPESamplerConfig,
 )
-from taskvec_ir.config.schema import CONFIG_DIR, register
+from taskvec_ir.config.composed import CONFIG_DIR, register
 
 BASE = yaml.safe_load((Path(CONFIG_DIR) / "sweep_base" / "optuna.yaml").read_text())["hydra"]["sweeper"]
 SWEEPS = sorted(path.stem for path in (Path(CONFIG_DIR) / "sweep").glob("*.yaml"))

@@ -11,7 +11,9 @@ import pytest
 import yaml
 from lucene_reference import Lucene, find_lucene
 
-from taskvec_ir.config.schema import CONFIG_DIR, DatasetConfig, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.composed import CONFIG_DIR
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.ir import irds
 
 TRAIN_IDS = [f"q{i:02d}" for i in range(50)]

@@ -3,7 +3,8 @@ with Lucene's own analyzers: test_lucene_analysis.py."""
 
 import pytest
 
-from taskvec_ir.config.schema import ANALYZERS, LANGUAGES
+from taskvec_ir.config.dataset import LANGUAGES
+from taskvec_ir.config.retriever import ANALYZERS
 from taskvec_ir.ir.analyzers import SNOWBALL, Analyzer
 from taskvec_ir.ir.lucene_analysis import STOPWORDS
 from taskvec_ir.ir.lucene_stemmers import STEMMERS

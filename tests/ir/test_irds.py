@@ -2,7 +2,7 @@
 
 import pytest
 
-from taskvec_ir.config.schema import DatasetConfig
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.ir import irds
 
 

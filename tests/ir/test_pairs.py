@@ -151,4 +151,4 @@ def test_another_dev_sample_excludes_its_own_queries_and_keys_its_own_checkpoint
     assert len(dev) == 40 and dev <= set(judged.excluded["dev"]) and not dev & set(judged.queries)
     assert len(judged.queries) == 809 - len(judged.excluded["dev"]) - 2  # the 2 repeated in test
     domain = scifact.model.domain
-    assert domain.training_settings() != replace(domain, dataset=smaller).training_settings()
+    assert domain.identity() != replace(domain, dataset=smaller).identity()

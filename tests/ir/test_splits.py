@@ -3,7 +3,7 @@ train and test splits with a seeded dev sample of train."""
 
 import pytest
 
-from taskvec_ir.config.schema import SampleSplit
+from taskvec_ir.config.dataset import SampleSplit
 from taskvec_ir.ir import splits
 
 

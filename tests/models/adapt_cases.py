@@ -1,7 +1,8 @@
 """What the adaptation tests share: tiny corpora as the adapt stage receives them (doc_id -> {field: text}), fast
 settings, and each objective's start (tests/models/conftest.py builds the starts)."""
 
-from taskvec_ir.config.schema import AdaptConfig, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.model import AdaptConfig
 
 # Short documents in the tiny word-level vocabulary (T5 and Llama), which BERT's tokenizer also reads.
 DOCS = {

@@ -13,7 +13,8 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 
-from taskvec_ir.config.schema import AdaptConfig, DatasetConfig, ScorerConfig
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.model import AdaptConfig, ScorerConfig
 from taskvec_ir.models.adapt import cache_entry
 from taskvec_ir.models.adapt.cache_entry import adapted_checkpoint, document_sample
 from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader
@@ -251,7 +252,7 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
     from ir_datasets.datasets.base import FilteredQueries
     from ir_datasets.datasets.beir import BeirQrels, BeirQueries
 
-    from taskvec_ir.config.schema import ModelConfig
+    from taskvec_ir.config.model import ModelConfig
     from taskvec_ir.ir import beir, irds, splits
     from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 

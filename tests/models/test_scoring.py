@@ -2,7 +2,8 @@ import pytest
 import torch
 import transformers
 
-from taskvec_ir.config.schema import ScorerConfig, parse
+from taskvec_ir.config.checks import parse
+from taskvec_ir.config.model import ScorerConfig
 from taskvec_ir.models.scoring import load_scorer
 
 from tiny_models import tiny_bert, tiny_triple

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from taskvec_ir.config.schema import BootstrapConfig
+from taskvec_ir.config.selection import BootstrapConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.pipeline import bootstrap
 from taskvec_ir.pipeline.selection.choice import Evidence

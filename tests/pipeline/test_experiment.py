@@ -7,7 +7,7 @@ import transformers
 from hydra.errors import ConfigCompositionException
 
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import ScorerConfig
+from taskvec_ir.config.model import ScorerConfig
 from taskvec_ir.ir import documents, evaluation, fusion
 from taskvec_ir.models import scoring
 from taskvec_ir.models.checkpoints import CheckpointReader

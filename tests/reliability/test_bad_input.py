@@ -17,7 +17,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from safetensors.torch import load_file, save_file
 
-from taskvec_ir.config.schema import DatasetConfig, ScorerConfig
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.model import ScorerConfig
 from taskvec_ir.ir import documents, splits
 from taskvec_ir.ir.irds import use_ir_datasets_home
 from taskvec_ir.models.checkpoints import (
@@ -79,24 +80,17 @@ def test_hydra_config_errors_stay_hydras(triple, mirror_dir, tmp_path):
     [
         ("lam.value=1.5", r"lam.value: 1.5 must be a number in \[0, 1\]"),
         ("retriever.top_k=0", "retriever.top_k: 0 must be positive"),
-        ("model.kind=colbert", "model.kind: 'colbert' is not one of"),
         ("alpha.value=nan", "alpha.value: nan must be a finite number"),
         ("alpha.value=inf", "alpha.value: inf must be a finite number"),
         ("lam.value=-0.1", r"lam.value: -0.1 must be a number in \[0, 1\]"),
         ("lam.value=nan", r"lam.value: nan must be a number in \[0, 1\]"),
         ("lam.grid=[0.0,1.2]", r"lam.value: 1.2 must be a number in \[0, 1\]"),
         ("retriever.top_k=-5", "retriever.top_k: -5 must be positive"),
-        ("retriever.backend=lucene", "retriever.backend: 'lucene' is not one of inverted_index, rank_bm25, run_file"),
-        ("dataset.language=it", "dataset.language: 'it' is not one of en, de, fr, es"),
-        ("merge.method=slerp", "merge.method: 'slerp' is not one of"),
         ("merge.density=0", r"merge.density: 0.0 must be in \(0, 1\]"),
         ("merge.gamma=0.5", r"merge.gamma: 0.5 must be in \[0, 1\) with gamma \+ density ≤ 1"),
         ("model.scorer.device=gpu0", "model.scorer.device: 'gpu0' is not auto or a torch device"),
         ("model.scorer.template='no placeholders'", "model.scorer.template must contain {query} and {document}"),
-        ("wandb.mode=cloud", "wandb.mode: 'cloud' is not one of offline, online, disabled"),
-        ("task=train", "task: 'train' is not one of evaluate, adapt"),
         ("split=valid", r"dataset 'cranfield' has no split 'valid' in dataset.splits \(available: test\)"),
-        ("systems=[bm25,colbert]", r"systems: unknown \['colbert'\]"),
         (
             "+alpha.rules=[{layers: [0], factor: 1, pattern: '('}]",
             r"alpha.rules\[0\].pattern: '\(' is not a regular expression",
@@ -122,6 +116,8 @@ def test_values_out_of_range_or_unknown_are_refused(override, message):
         ("model.scorer.batch_size=[1]", "model.scorer.batch_size"),
         ("dataset.doc_fields=title", "dataset.doc_fields"),
         ("retriever.k3=1", "retriever.k3"),
+        ("model.kind=colbert", "model.kind"),  # a value that is not a choice (every one: tests/config)
+        ("systems=[bm25,colbert]", "systems[1]"),
     ],
 )
 def test_values_of_the_wrong_type_are_refused_when_the_config_is_composed(override, key):

@@ -15,7 +15,8 @@ import optuna
 import pytest
 import torch
 
-from taskvec_ir.config.schema import CONFIG_DIR, ScorerConfig
+from taskvec_ir.config.composed import CONFIG_DIR
+from taskvec_ir.config.model import ScorerConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, _hub_snapshot, resolve_model_source
 from taskvec_ir.models.scoring import load_scorer

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import permutation_test, ttest_rel
 
-from taskvec_ir.config.schema import SignificanceConfig
+from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.reporting import tables
 from taskvec_ir.reporting.report import adjust, adjust_table, p_value, report_significance, results_table
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from taskvec_ir.config.schema import WandbConfig
+from taskvec_ir.config.runtime import WandbConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact
@@ -142,7 +142,7 @@ def test_a_run_whose_job_raises_is_recorded_as_failed(tmp_path, monkeypatch):
 def test_the_environment_wins_over_the_config_and_a_disabled_run_imports_no_wandb(tmp_path):
     code = (
         "import sys; from pathlib import Path; from taskvec_ir.reporting import tracking; "
-        "from taskvec_ir.config.schema import WandbConfig; "
+        "from taskvec_ir.config.runtime import WandbConfig; "
         f"cm = tracking.wandb_run({{}}, Path({str(tmp_path)!r}), WandbConfig(mode='online'), {{}}); "
         "run = cm.__enter__(); tracking.log_summary(run, {'x': 1}); "
         "print(run.disabled, 'wandb' in sys.modules)"

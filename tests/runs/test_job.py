@@ -2,7 +2,8 @@
 
 import pytest
 
-from taskvec_ir.runs.job import system_lambdas
+from taskvec_ir.config.composed import Task
+from taskvec_ir.runs.job import TASKS, system_lambdas
 
 SYSTEMS = "systems=[bm25,ir_model,alpha_one,task_arithmetic]"
 
@@ -43,3 +44,7 @@ def test_a_sweeps_final_evaluation_tunes_each_baseline_on_the_tuning_split(cranf
         assert [asked[0] for asked in experiment.asked] == ["dev"]
     else:  # the sweep searched λ itself: the baselines at its choice
         assert lams == {"bm25": None, "ir_model": 0.8, "alpha_one": 0.8, "task_arithmetic": 0.8}
+
+
+def test_every_task_a_config_accepts_has_its_runner():
+    assert list(TASKS) == list(Task)

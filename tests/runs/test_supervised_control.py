@@ -7,7 +7,8 @@ import pytest
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 
-from taskvec_ir.config.schema import CONFIG_DIR, SUPERVISED_LABEL, SUPERVISED_TAG, register
+from taskvec_ir.config.composed import CONFIG_DIR, register
+from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import table
 from taskvec_ir.runs.compose import compose, typed_config

@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 
-from taskvec_ir.config.schema import SignificanceConfig
+from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting import tables
 from taskvec_ir.runs import table

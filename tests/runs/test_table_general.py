@@ -13,7 +13,8 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from taskvec_ir.config.schema import CONFIG_DIR, SignificanceConfig, register
+from taskvec_ir.config.composed import CONFIG_DIR, register
+from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import tables

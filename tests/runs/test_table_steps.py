@@ -6,7 +6,7 @@ import json
 import pytest
 from hydra import compose, initialize_config_dir
 
-from taskvec_ir.config.schema import CONFIG_DIR, register
+from taskvec_ir.config.composed import CONFIG_DIR, register
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import table
 from taskvec_ir.runs.compose import typed_config

@@ -124,8 +124,8 @@ class MergeMethod:
     def consensus(self) -> str:
         return MERGE_METHODS[self.name][1]
 
-    def describe(self) -> dict:
-        """The settings that change the merge (a cache key, and what is logged)."""
+    def identity(self) -> dict:
+        """The settings that change the merge (part of a cache key, and what is logged)."""
         described: dict = {"method": self.name}
         if self.sparsifier != "none":
             described["density"] = self.density
@@ -153,9 +153,10 @@ class MergeSetting:
         """This setting with every vector at ``alpha`` (the untuned α = 1 of a sweep's report)."""
         return replace(self, alphas=tuple((vector, alpha) for vector, _ in self.alphas))
 
-    def describe(self) -> dict:
+    def identity(self) -> dict:
+        """What Θ' is (part of a cache key, and what is logged): one name for the same weights."""
         setting = self.normalized()
-        described = {"alphas": dict(setting.alphas), **setting.method.describe()}
+        described = {"alphas": dict(setting.alphas), **setting.method.identity()}
         if not setting.scale.uniform:
             described["scale"] = asdict(setting.scale)
         return described

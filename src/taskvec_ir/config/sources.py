@@ -7,7 +7,7 @@ Roles: ``ir`` (ΘT), ``base`` (Θ0) and ``domain`` (ΘD) of the task vector name
 
 from __future__ import annotations
 
-from taskvec_ir.config.schema import PRIMARY, AdaptConfig, ModelConfig
+from taskvec_ir.config.model import PRIMARY, AdaptConfig, ModelConfig
 
 Source = str | AdaptConfig
 IR, BASE, DOMAIN = "ir", "base", "domain"  # the roles of ΘT, and of Θ0 and ΘD of the task vector named PRIMARY

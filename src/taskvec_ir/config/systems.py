@@ -12,15 +12,17 @@ They are ``str`` values, so configs, JSON files and dict keys hold the plain nam
 
 from __future__ import annotations
 
-from enum import StrEnum
+from taskvec_ir.config.checks import Choice
 
 
-class System(StrEnum):
-    BM25 = "bm25"
-    IR_MODEL = "ir_model"
-    TASK_ARITHMETIC = "task_arithmetic"
-    ALPHA_ONE = "alpha_one"
-    DOMAIN_MODEL = "domain_model"
+class System(Choice):
+    """An entry of ``systems``."""
+
+    bm25 = "bm25"
+    ir_model = "ir_model"
+    task_arithmetic = "task_arithmetic"
+    alpha_one = "alpha_one"
+    domain_model = "domain_model"
 
     @property
     def heading(self) -> str:

@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING
 
 import Stemmer
 
-from taskvec_ir.config.schema import ANALYZERS, LANGUAGES
+from taskvec_ir.config.dataset import LANGUAGES
+from taskvec_ir.config.retriever import ANALYZERS
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import lucene_analysis
 from taskvec_ir.ir.lucene_stemmers import lucene_stemmer
 
 if TYPE_CHECKING:
-    from taskvec_ir.config.schema import AnalyzerConfig
+    from taskvec_ir.config.retriever import AnalyzerConfig
 
-# dataset.language (config.schema.LANGUAGES) -> the snowball analyzer's bm25s stopword list and Snowball stemmer
+# dataset.language (config.dataset.Language) -> the snowball analyzer's bm25s stopword list and Snowball stemmer
 # (PyStemmer's name); the lucene analyzer's are lucene_analysis.STOPWORDS and lucene_stemmers.STEMMERS.
 SNOWBALL = {
     "en": ("STOPWORDS_EN", "english"),

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from taskvec_ir.config.schema import SCORINGS
+from taskvec_ir.config.retriever import SCORINGS
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.analyzers import Analyzer
 

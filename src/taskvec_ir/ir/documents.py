@@ -9,7 +9,7 @@ import heapq
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 
-from taskvec_ir.config.schema import DatasetConfig
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.irds import SHOWN_IDS, check_fields, ir_datasets_home, load_collection
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from taskvec_ir.config.schema import check_lambda
+from taskvec_ir.config.checks import check_lambda
 
 Run = Mapping[str, Mapping[str, float]]
 _FLAT = 1e-9  # ranx's floor on max − min: a query whose scores are all equal normalises to 0

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from taskvec_ir.config.schema import DatasetConfig
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.ir.beir import register_beir_collection
 

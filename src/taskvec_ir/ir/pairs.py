@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taskvec_ir.config.schema import DatasetConfig
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import splits
 from taskvec_ir.ir.documents import doc_texts

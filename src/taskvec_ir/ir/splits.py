@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from taskvec_ir.config.schema import DatasetConfig, SampleSplit
+from taskvec_ir.config.dataset import DatasetConfig, SampleSplit
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.beir import beir_splits
 from taskvec_ir.ir.documents import doc_texts, docs_collection

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from taskvec_ir.config.schema import KINDS, ScorerConfig
+from taskvec_ir.config.model import ModelKind, ScorerConfig
 from taskvec_ir.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ def load_scorer(kind: str, folder: Path, settings: ScorerConfig | None = None, r
     from taskvec_ir.models.checkpoints import CheckpointError, check_kind
 
     if kind not in _SCORERS:
-        raise UserError(f"model.kind: '{kind}' is not one of {', '.join(KINDS)}")
+        raise UserError(f"model.kind: '{kind}' is not one of {', '.join(ModelKind)}")
     settings = settings or ScorerConfig()
     check_kind(kind, Path(folder), role)
     try:

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskvec_ir.config.schema import Config
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.sources import IR
 from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation, fusion

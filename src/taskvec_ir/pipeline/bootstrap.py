@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taskvec_ir.config.schema import BootstrapConfig, Config
+from taskvec_ir.config.composed import Config
+from taskvec_ir.config.selection import BootstrapConfig
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.pipeline.experiment import Experiment
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Setting

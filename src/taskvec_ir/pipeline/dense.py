@@ -18,7 +18,8 @@ import random
 import time
 from pathlib import Path
 
-from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.ir import dense_search, documents
 from taskvec_ir.pipeline.first_stage import FirstStage, Run, dataset_identity
 from taskvec_ir.pipeline.model_scores import ModelScores, Weights, check_finite

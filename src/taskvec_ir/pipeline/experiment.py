@@ -17,9 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskvec_ir.config.composed import Config
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.config.measures import MEASURES
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import Config, DatasetConfig, ModelConfig, RetrieverConfig
+from taskvec_ir.config.model import ModelConfig
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.systems import BM25
 from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.models.model_pool import POOL, ModelPool

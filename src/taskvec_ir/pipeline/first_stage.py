@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from taskvec_ir.config.schema import DatasetConfig, RetrieverConfig
-from taskvec_ir.errors import UserError
+from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.retriever import Backend, RetrieverConfig
+from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.ir import documents, splits
 from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.beir import source_identity
@@ -18,7 +19,7 @@ from taskvec_ir.ir.bm25 import SEARCH_REVISION, BM25Retriever, Retriever
 from taskvec_ir.ir.bm25_index import INDEX_FORMAT, BM25Index, FieldsBM25, build_bm25_index
 from taskvec_ir.ir.run_files import read_run_file
 from taskvec_ir.reporting.lineage import Artifact
-from taskvec_ir.storage.cache import CACHE_VERSION, Cache, cache_key, text_digest
+from taskvec_ir.storage.cache import CACHE_VERSION, Cache, cache_key, file_digest, text_digest
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,18 @@ def dataset_identity(dataset: DatasetConfig) -> dict:
     }
     if dataset.beir_path:  # a user's own files may change under the same path
         identity["beir_path"] = source_identity(Path(dataset.beir_path).expanduser().resolve())
+    return identity
+
+
+def retriever_identity(retriever: RetrieverConfig) -> dict:
+    """What determines the candidates in cache keys: the retriever's settings; for a run file, its content, not its
+    path."""
+    identity = retriever.identity()
+    if retriever.backend == Backend.run_file:
+        path = Path(identity.pop("path")).expanduser()
+        if not path.is_file():
+            raise MissingFileError(f"no run file at {path}: fix retriever.path")
+        identity["run"] = file_digest(path)
     return identity
 
 
@@ -84,7 +97,7 @@ class FirstStage:
             dataset=dataset_identity(self.dataset),
             queries=text_digest(self.split(split).queries),
             language=self.dataset.language,
-            retriever=self.retriever.identity(),
+            retriever=retriever_identity(self.retriever),
             search=SEARCH_REVISION,
         )
 
@@ -164,7 +177,7 @@ class FirstStage:
         """The split's cached candidates as a W&B artifact (``lineage``), if they are in the cache."""
         key = self.candidates_key(split)
         path = self.cache.entry("bm25", key)
-        metadata = {"dataset": self.dataset.name, "split": split, "retriever": self.retriever.identity()}
+        metadata = {"dataset": self.dataset.name, "split": split, "retriever": retriever_identity(self.retriever)}
         metadata["cache_key"] = key
         name = f"bm25-{self.dataset.name}-{split}"  # one name, a version per retriever setting (alias: its key)
         return Artifact(name, "candidates", path, metadata, aliases=(key,)) if path else None

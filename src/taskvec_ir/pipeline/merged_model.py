@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import PRIMARY, ModelConfig
+from taskvec_ir.config.model import PRIMARY, ModelConfig
 from taskvec_ir.config.sources import BASE, DOMAIN, IR, vector_roles
 from taskvec_ir.models.checkpoints import CheckpointReader
 from taskvec_ir.models.model_pool import ModelPool
@@ -92,8 +92,8 @@ class MergedModel:
             return merge.changed_fraction()
 
         stats = self.cache.json("merge_stats", cache_key(**identity), vector_stats)
-        changed = self.cache.json("merge_changed", cache_key(**identity, setting=setting.describe()), changed_fraction)
-        return {**stats, "setting": setting.describe(), "changed_fraction": changed}
+        changed = self.cache.json("merge_changed", cache_key(**identity, setting=setting.identity()), changed_fraction)
+        return {**stats, "setting": setting.identity(), "changed_fraction": changed}
 
     def save(self, setting: MergeSetting, folder: Path) -> None:
         """Write Θ' at ``setting`` as a checkpoint that loads like ΘT (``from_pretrained``)."""

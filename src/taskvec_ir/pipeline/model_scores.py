@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import PRIMARY, ModelConfig
+from taskvec_ir.config.model import PRIMARY, ModelConfig
 from taskvec_ir.config.sources import BASE, DOMAIN, IR, vector_roles
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, DOMAIN_MODEL, IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.pipeline.first_stage import FirstStage, Run
@@ -33,7 +33,7 @@ class Weights:
     def describe(self) -> str:
         if self.source == DOMAIN:
             return "ΘD"
-        return f"ΘT merged {self.merge.describe()}" if self.merge.alphas else "ΘT alone"
+        return f"ΘT merged {self.merge.identity()}" if self.merge.alphas else "ΘT alone"
 
 
 def system_weights(system: str, setting: MergeSetting) -> Weights | None:
@@ -87,13 +87,13 @@ class ModelScores:
 
     def scorer_identity(self) -> dict:
         """The scorer settings that determine scores and embeddings (a cache key part)."""
-        return {"kind": self.model.kind, **self.model.scorer.scores_identity()}
+        return {"kind": self.model.kind, **self.model.scorer.identity()}
 
     def weights_identity(self, weights: Weights) -> dict:
         """What determines a set of weights (a cache key part): checkpoints by fingerprint and the merge setting."""
         if weights.source == DOMAIN:
             return {"domain": checkpoint_fingerprint(self.triple.folders()[DOMAIN])}
-        merge = weights.merge.describe()  # each vector by its checkpoints, not its name: renaming one keeps its scores
+        merge = weights.merge.identity()  # each vector by its checkpoints, not its name: renaming one keeps its scores
         merge.pop("alphas")
         return {
             "ir": checkpoint_fingerprint(self.triple.folders()[IR]),

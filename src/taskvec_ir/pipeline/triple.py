@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from taskvec_ir.config.merge_settings import MergeSetting
-from taskvec_ir.config.schema import AdaptConfig, ModelConfig
+from taskvec_ir.config.model import AdaptConfig, ModelConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.ir.documents import load_doc_fields
 from taskvec_ir.ir.irds import place_offline_files
@@ -90,7 +90,7 @@ class Triple:
         for role, source in model_sources(self.model).items():
             if isinstance(source, AdaptConfig):
                 folder = self.folders()[role]
-                metadata = {"start": source.start, "corpus": source.dataset.name, **source.training_settings()}
+                metadata = {"start": source.start, "corpus": source.dataset.name, **source.identity()}
                 name = f"adapted-{self.model.name}-{role}"  # a version per training setting (alias: its cache key)
                 found.append(Artifact(name, "model", folder, metadata, checksum=False, aliases=(folder.name,)))
         return found

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from taskvec_ir.config.schema import SignificanceConfig
+from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import MARKS, System
 from taskvec_ir.reporting import tables
 from taskvec_ir.storage.outputs import atomic_path

@@ -14,7 +14,7 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from taskvec_ir.config.schema import SignificanceConfig
+from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC
 
 SIGNIFICANCE = 0.05  # every table marks a difference with p below this (after its correction)

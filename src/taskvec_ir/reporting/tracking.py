@@ -23,15 +23,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskvec_ir.config.runtime import WandbConfig, WandbMode
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 
 if TYPE_CHECKING:
-    from taskvec_ir.config.schema import WandbConfig
     from taskvec_ir.reporting.lineage import Artifact
 
 log = logging.getLogger(__name__)
-MODES = ("offline", "online", "disabled")
 
 
 class UntrackedRun:
@@ -54,8 +53,8 @@ def _when_tracked(log_function):
 
 def tracking_mode(configured: str) -> str:
     mode = os.environ.get("WANDB_MODE") or configured
-    if mode not in MODES:
-        raise UserError(f"wandb.mode: '{mode}' is not one of {', '.join(MODES)} (WANDB_MODE overrides it)")
+    if mode not in tuple(WandbMode):  # a plain string: Python 3.11's `in` on an Enum class refuses one
+        raise UserError(f"wandb.mode: '{mode}' is not one of {', '.join(WandbMode)} (WANDB_MODE overrides it)")
     return mode
 
 

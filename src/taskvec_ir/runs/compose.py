@@ -1,6 +1,6 @@
 """A composed Hydra config, typed and with its dataset's splits known: what every path runs from.
 
-``taskvec_ir.config.schema.to_config`` types and checks a config without reading any file; a BEIR folder's
+``taskvec_ir.config.composed.parse_config`` types and checks a config without reading any file; a BEIR folder's
 splits are then read once, here (``taskvec_ir.ir.splits.resolve_splits``), so that a single run, a sweep, a
 table's cells and a selection all see the same splits, and the evaluated split is checked against them.
 """
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from taskvec_ir.config.schema import CONFIG_DIR, Config, register, to_config
+from taskvec_ir.config.composed import CONFIG_DIR, Config, parse_config, register
 from taskvec_ir.ir.splits import resolve_splits
 
 
 def typed_config(cfg: DictConfig) -> Config:
-    """The typed ``Config`` of a config Hydra composed, its splits resolved and its evaluated split checked."""
-    config = to_config(cfg)
+    """The typed ``Config`` of a config Hydra composed, as a run needs it: ``parse_config``'s, and then a BEIR
+    folder's splits read from the folder and the evaluated split checked against them."""
+    config = parse_config(cfg)
     if config.dataset.splits_in_folder:
         resolve_splits(config.dataset)
         config.check_split()

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from taskvec_ir.config.schema import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig, Config, WandbConfig
+from taskvec_ir.config.composed import Config, Task
+from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig
+from taskvec_ir.config.runtime import WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline import analyses
@@ -359,7 +361,7 @@ def run_config(cfg: Config) -> dict:
 def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
     """Θ' at the spec's setting written into ``folder`` (loads with ``from_pretrained``), as a model artifact."""
     experiment.save_merged(folder)
-    setting = experiment.spec.merge.describe()
+    setting = experiment.spec.merge.identity()
     name = cache_key(ir=checkpoint_fingerprint(experiment.folders()[IR]), setting=setting)
     metadata = {**setting, "lam": lam, "cache_key": name}
     return Artifact(f"merged-{experiment.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
@@ -368,7 +370,7 @@ def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
 def job_header(cfg: Config, lam: float | None) -> str:
     """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's;
     ``· dense retrieval (no fusion)`` in place of λ under retriever=dense; and the label of a supervised control."""
-    setting = cfg.merge_setting().describe()
+    setting = cfg.merge_setting().identity()
     alphas = ", ".join(f"α={a:g}" if v == PRIMARY else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
     fusion = "dense retrieval (no fusion)" if lam is None else f"λ={lam:g} (BM25 weight)"
@@ -410,4 +412,4 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
 
 
-TASKS: Mapping = {"evaluate": run_job, "adapt": run_adapt, "table": run_table}
+TASKS: Mapping = {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table}

@@ -36,13 +36,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from taskvec_ir.config.schema import (
-    PSEUDO_QUERIES_NEED_BM25,
-    PSEUDO_QUERIES_NEED_CANDIDATES,
-    SUPERVISED_LABEL,
-    SUPERVISED_TAG,
-    Config,
-)
+from taskvec_ir.config.composed import PSEUDO_QUERIES_NEED_BM25, PSEUDO_QUERIES_NEED_CANDIDATES, Config
+from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.reporting import report, tables, tracking

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskvec_ir.config.schema import AdaptConfig
+from taskvec_ir.config.model import AdaptConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.pairs import TITLE_QUERY, JudgedPairs, document_pairs
 from taskvec_ir.models.adapt.trainee import Trainee, distinct_batch_indices

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskvec_ir.config.schema import SUPERVISED, AdaptConfig
+from taskvec_ir.config.model import SUPERVISED, AdaptConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir.documents import join_fields
 from taskvec_ir.ir.pairs import JudgedPairs
@@ -52,7 +52,7 @@ def adapted_checkpoint(
     start = resolve_model_source(spec.start, role="adapt.start")
     settings = replace(spec, objective=resolve_objective(start, spec.objective))
     fingerprint = checkpoint_fingerprint(start)
-    key = cache_key(start=fingerprint, corpus=dict(corpus_identity), settings=settings.training_settings())
+    key = cache_key(start=fingerprint, corpus=dict(corpus_identity), settings=settings.identity())
     partial = cache.root / PARTIAL_KIND / key if cache.root is not None else None
 
     def build(out: Path) -> None:
@@ -75,7 +75,7 @@ def adapted_checkpoint(
                 **read,
                 "objective": settings.objective,
                 "objective_details": trainee.details,
-                "settings": {**settings.training_settings(), "save_every": settings.save_every},
+                "settings": {**settings.identity(), "save_every": settings.save_every},
                 "steps": run.step,
                 "resumed_from_step": run.resumed_from,
                 "wall_seconds": round(run.seconds, 3),

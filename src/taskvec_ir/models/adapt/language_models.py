@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from taskvec_ir.config.schema import AdaptConfig
+from taskvec_ir.config.model import AdaptConfig
 from taskvec_ir.models.adapt.trainee import Trainee
 from taskvec_ir.models.scoring import fit_max_length
 

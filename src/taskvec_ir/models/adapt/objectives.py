@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from taskvec_ir.config.schema import SUPERVISED, AdaptConfig
+from taskvec_ir.config.model import SUPERVISED, AdaptConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.models.adapt.bi_encoders import InverseClozeTrainee, SimCSETrainee, SupervisedTrainee, TSDAETrainee
 from taskvec_ir.models.adapt.language_models import causal_lm, masked_lm

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from taskvec_ir.config.schema import AdaptConfig
+from taskvec_ir.config.model import AdaptConfig
 from taskvec_ir.ir.documents import join_fields
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from taskvec_ir.config.schema import AdaptConfig
+from taskvec_ir.config.model import AdaptConfig
 from taskvec_ir.models.adapt.trainee import Trainee
 from taskvec_ir.storage.outputs import atomic_path
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from itertools import product
 
-from taskvec_ir.config.schema import Config
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation
 from taskvec_ir.ir.documents import join_fields, sample_doc_fields

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from taskvec_ir.config.schema import PseudoQueriesConfig
+from taskvec_ir.config.selection import PseudoQueriesConfig
 from taskvec_ir.ir.documents import doc_texts, sample_doc_fields
 from taskvec_ir.ir.pairs import auto_pair_source, document_pairs
 from taskvec_ir.ir.splits import Split

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 
-from taskvec_ir.config.schema import Config
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.systems import DOMAIN_MODEL, PAPER_ORDER
 from taskvec_ir.runs.sweeping.launchers import launch
 from taskvec_ir.runs.sweeping.overrides import hydra_value

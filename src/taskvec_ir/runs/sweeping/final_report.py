@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 
-from taskvec_ir.config.schema import SUPERVISED_LABEL
+from taskvec_ir.config.model import SUPERVISED_LABEL
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry

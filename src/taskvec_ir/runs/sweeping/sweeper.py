@@ -17,7 +17,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from taskvec_ir.config.schema import Config
+from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_experiment

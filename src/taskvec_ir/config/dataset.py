@@ -1,0 +1,89 @@
+"""The ``dataset`` key (``conf/dataset/``): a collection read through ir_datasets, and its splits: ir_datasets ids,
+or seeded samples of another split's queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from taskvec_ir.config.checks import Choice, choice, parse
+from taskvec_ir.errors import UserError
+
+# dataset.language: picks the BM25 analyzer's stopwords and stemmer (taskvec_ir.ir.retrieval).
+Language = Choice("Language", ["en", "de", "fr", "es"])
+
+# The languages as plain strings: Python 3.11's `in` on an Enum class refuses a str.
+LANGUAGES = tuple(Language)
+
+
+@dataclass
+class SampleSplit:
+    """A seeded random ``fraction`` of another split's queries (with their qrels), e.g. SciFact's dev; with
+    ``rest``, the queries that sample leaves out (a dev/test split of a collection that has one query set)."""
+
+    sample_of: str = MISSING
+    fraction: float = MISSING
+    seed: int = 42
+    rest: bool = False
+
+
+@dataclass
+class DatasetConfig:
+    """A collection read through ir_datasets (``conf/dataset/``)."""
+
+    name: str = MISSING  # short name used in outputs and W&B
+    docs: str = MISSING  # ir_datasets id whose docs_iter() is the corpus
+    doc_fields: list[str] = field(default_factory=lambda: ["title", "text"])  # joined by a space
+    query_field: str = "text"
+    language: Language = Language.en
+    test_split: str = "test"  # the split evaluated as "test"
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path and no splits
+    # given, one per qrels/<split>.tsv of the collection, read from the folder by taskvec_ir.ir.data.resolve_splits
+    splits: dict[str, Any] = field(default_factory=dict)
+    relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row; other grades kept
+    offline_files: dict[str, str] = field(default_factory=dict)  # path under IR_DATASETS_HOME -> mirror file
+    beir_path: str | None = None  # a BEIR-layout folder or zip registered in ir_datasets as `name`
+
+    def __post_init__(self):
+        self.language = choice(Language, self.language, "dataset.language")
+        if not self.doc_fields:
+            raise UserError("dataset.doc_fields: name at least one document field")
+        self.check_splits()
+
+    @property
+    def splits_in_folder(self) -> bool:
+        """A BEIR folder given without splits: its splits are its qrels files, read with the folder (building a
+        config reads no file)."""
+        return bool(self.beir_path) and not self.splits
+
+    def check_splits(self) -> None:
+        for split, spec in list(self.splits.items()):
+            key = f"dataset.splits.{split}"
+            if isinstance(spec, Mapping):
+                spec = self.splits[split] = parse(SampleSplit, spec, key)
+            if isinstance(spec, SampleSplit):
+                if not 0 < spec.fraction <= 1:
+                    raise UserError(f"{key}.fraction: {spec.fraction} must lie in (0, 1]")
+                if not isinstance(self.splits.get(spec.sample_of), str):
+                    raise UserError(f"{key}.sample_of: '{spec.sample_of}' must name a split given by an ir_datasets id")
+            elif not isinstance(spec, str) or not spec:
+                raise UserError(f"{key}: {spec!r} must be an ir_datasets id or {{sample_of, fraction, seed}}")
+        if self.splits and self.test_split not in self.splits:  # no splits: a corpus alone (e.g. to adapt on)
+            raise UserError(
+                f"dataset.test_split: '{self.test_split}' is not in dataset.splits ({', '.join(self.splits) or 'none'})"
+            )
+
+    def split(self, name: str) -> str | SampleSplit:
+        """How ``splits`` defines ``name``; a clear error if it does not."""
+        if self.splits_in_folder:
+            raise RuntimeError("the splits of a BEIR folder are read first: taskvec_ir.ir.data.resolve_splits")
+        if name not in self.splits:
+            raise UserError(
+                f"dataset {self.name!r} has no split {name!r} in dataset.splits "
+                f"(available: {', '.join(self.splits) or 'none'})"
+            )
+        return self.splits[name]
