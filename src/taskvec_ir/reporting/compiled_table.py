@@ -55,7 +55,9 @@ def general_sections(cfg: Config, general_rows: list[dict], measures: list[str])
     }
 
 
-def log(cfg: Config, folder: Path, config: dict, rows: list[dict], general_rows: list[dict], supervised: bool) -> None:
+def log_to_wandb(
+    cfg: Config, folder: Path, config: dict, rows: list[dict], general_rows: list[dict], supervised: bool
+) -> None:
     """The table's W&B run (``config``: what it holds), beside its cells' selection runs and found by the tag every job
     of the table carries: its rows, and its general-domain rows where it has any."""
     name = cfg.table.name

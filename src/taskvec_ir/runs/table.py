@@ -173,7 +173,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         with atomic_path(folder.folder / name) as tmp:
             tmp.write_text(content)
     config = {"table": cfg.table.name, "cells": [c.name for c in found], "overrides": shared}
-    compiled_table.log(cfg, folder.folder, config, table_rows, table_general_rows, control)
+    compiled_table.log_to_wandb(cfg, folder.folder, config, table_rows, table_general_rows, control)
     print(f"\n{text['table.md']}")
     print(f"Table: {folder.folder / 'table.md'} (and table.tex, table.csv)")
     if failures or general_failures:
