@@ -381,12 +381,12 @@ def test_sweeps_launch_as_many_trials_as_the_launcher_runs(launcher, parallel):
 def test_every_cell_of_every_table_composes(option, monkeypatch):
     """A table's cells are checked before anything runs; those shipped all compose (the paper's six triples,
     mT5 with each dataset's language)."""
-    from taskvec_ir.runs import table
+    from taskvec_ir.runs import table_grid
 
     monkeypatch.setenv("GERMANQUAD_BEIR", "/data/germanquad")
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         typed = parse_config(compose("config", overrides=[f"experiment={option}"]))
-        cells = table.cells(typed, lambda extra: compose("config", overrides=[f"experiment={option}", *extra]))
+        cells = table_grid.cells(typed, lambda extra: compose("config", overrides=[f"experiment={option}", *extra]))
     assert len(cells) == len(typed.table.datasets) * len(typed.table.models) * len(typed.table.merges)
     for cell in cells:
         assert cell.config.dataset.name == cell.dataset or cell.dataset.startswith(cell.config.dataset.name)

@@ -10,19 +10,19 @@ from hydra import initialize_config_dir
 from taskvec_ir.config.composed import CONFIG_DIR, register
 from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
 from taskvec_ir.errors import UserError
-from taskvec_ir.runs import table
+from taskvec_ir.runs import table_grid
 from taskvec_ir.runs.compose import compose, typed_config
 from taskvec_ir.runs.job import job_header, run_settings
 
 SUPERVISED = "model=minilm_scifact_supervised"
 
 
-def table_cells(*overrides: str) -> list[table.Cell]:
+def table_cells(*overrides: str) -> list[table_grid.Cell]:
     """The cells of a table command with ``overrides``, composed and checked as ``task=table`` does."""
     register()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = typed_config(hydra_compose("config", overrides=list(overrides)))
-        return table.cells(cfg, lambda extra: hydra_compose("config", overrides=[*overrides, *extra]))
+        return table_grid.cells(cfg, lambda extra: hydra_compose("config", overrides=[*overrides, *extra]))
 
 
 def test_a_table_that_mixes_a_supervised_model_with_zero_shot_ones_is_refused_naming_it():
@@ -33,7 +33,7 @@ def test_a_table_that_mixes_a_supervised_model_with_zero_shot_ones_is_refused_na
         table_cells(*mixed)
     cells = table_cells("experiment=supervised_control_demo")  # the control alone is a table of its own
     assert [cell.name for cell in cells] == ["scifact/minilm_scifact_supervised/task_arithmetic"]
-    assert table.supervised(cells) and not table.supervised(table_cells("experiment=table_demo"))
+    assert table_grid.supervised(cells) and not table_grid.supervised(table_cells("experiment=table_demo"))
 
 
 def test_its_runs_are_tagged_and_headed_as_a_supervised_control_and_zero_shot_runs_are_not():

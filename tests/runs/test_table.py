@@ -1,5 +1,6 @@
 """Tables as users run them (``taskvec-ir experiment=<a table>``), on a tiny triple and real Cranfield: a cell with
-a dev split (``cranfield_split``) and one without (``cranfield``: cross-validation)."""
+a dev split (``cranfield_split``) and one without (``cranfield``: cross-validation); a general domain on a BEIR
+folder's cell; and the table compiled from jobs' files written here (rows, p-values, failures, analyses)."""
 
 import csv
 import json
@@ -13,11 +14,17 @@ import optuna
 import pytest
 import yaml
 
-from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
-from taskvec_ir.reporting import tables
-from taskvec_ir.runs import table
+from taskvec_ir.reporting.rendering import csv_text, markdown
+from taskvec_ir.reporting.results_tables import BASELINES, GENERAL_BASELINES, cells_table
+from taskvec_ir.reporting.significance import compare
+from taskvec_ir.runs import table, table_folder
+from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.runs.table_folder import TableFolder
+from taskvec_ir.runs.table_grid import Cell, cells, general_domains
+from taskvec_ir.storage.outputs import record_failure
 
+from beir_folders import write_beir_folder
 from tiny_models import tiny_triple
 from wandb_records import logged_table, run_contents
 
@@ -224,143 +231,45 @@ def test_a_wrong_cell_fails_before_anything_runs(run_table, tmp_path):
     assert not (tmp_path / "cells").exists()
 
 
-def cell_row(selection, system, ndcg, alpha=0.4, dataset="d", model="m", failed=None, **p_values):
-    """A row of ``Grid.rows``; ``p_values``: baseline -> its corrected p-value on ndcg@10."""
-    return {
-        "dataset": dataset,
-        "model": model,
-        "merge": "task_arithmetic",
-        "selection": selection,
-        "system": system,
-        "alpha": alpha,
-        "lam": 0.2,
-        "queries": None if failed else 30,
-        "ndcg@10": ndcg,
-        **{f"p_vs_{b}[ndcg@10]": p_values.get(b) for b in ("ir_model", "bm25", "alpha_one")},
-        "folds": "0.3/0.2 0.5/0.2" if selection == "cross_validation" else None,
-        "warnings": None,
-        "failed": failed,
-    }
+def write_job(folder: Path, per_query: dict, metrics: dict) -> None:
+    """What a done job leaves that the table reads: its per-query values and its metrics.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "per_query.json").write_text(json.dumps({"test": per_query}))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
-def test_the_compiled_table_marks_direction_bolds_the_best_of_each_model_and_shows_alpha_and_delta():
-    found = [
-        cell_row("cross_validation", "bm25", 0.30),
-        cell_row("cross_validation", "ir_model", 0.40, bm25=0.001),
-        cell_row("cross_validation", "alpha_one", 0.35, ir_model=0.2, bm25=0.04),
-        cell_row("cross_validation", "task_arithmetic", 0.45, ir_model=0.01, bm25=0.0001, alpha_one=0.02),
-        cell_row("nqc", "bm25", 0.30),
-        cell_row("nqc", "ir_model", 0.40),
-        cell_row("nqc", "alpha_one", 0.35),
-        cell_row("nqc", "task_arithmetic", 0.38, ir_model=0.03, bm25=0.06, alpha=1.0),
-        # a second model on the same rows: its own best is bold too
-        cell_row("cross_validation", "bm25", 0.30, model="m2"),
-        cell_row("cross_validation", "ir_model", 0.20, model="m2"),
-        cell_row("cross_validation", "alpha_one", 0.25, model="m2"),
-        cell_row("cross_validation", "task_arithmetic", 0.28, model="m2"),
-    ]
-    table = tables.cells_table(found, "ndcg@10", SignificanceConfig())
-    lines = tables.markdown(table).splitlines()
-    assert lines[0].startswith("| dataset | queries | selection | m BM25 | m ΘT | m α=1 | m TA | m2 BM25 |")
-    assert lines[2] == (
-        "| d | 30 | 2-fold CV (no dev) | 0.3000 | 0.4000▲‡ | 0.3500▲‡ | **0.4500▲†▲‡▲§** (α 0.4, Δ +12.5%) "
-        "| **0.3000** | 0.2000 | 0.2500 | 0.2800 (α 0.4, Δ +40.0%) |"
-    )
-    assert lines[3].startswith("| d | 30 | NQC | 0.3000 | **0.4000** | 0.3500 | 0.3800▼† (α 1, Δ -5.0%) |")
-    assert "Paired t-test, two-sided" in table.footnote.replace("paired", "Paired")
-    assert "Bonferroni over each value's baselines" in table.footnote
-    distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
-    assert distance[2] == "| d | m | NQC | 1 | +0.6 | 0.3800 | -0.0700 |"
-    latex = tables.latex(table)
-    marks = r"$^{\blacktriangle\dagger\blacktriangle\ddagger\blacktriangle\S}$"
-    assert r"\textbf{0.4500" + marks + r"} ($\alpha$ 0.4, $\Delta$ +12.5\%)" in latex
-    assert (
-        "Holm over all of this table's tests"
-        in tables.cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
-    )
-
-
-def test_a_mean_row_per_selection_averages_the_datasets_that_ran():
-    found = [
-        *(cell_row("nqc", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
-        *(cell_row("nqc", s, v, dataset="b") for s, v in zip(PAPER_ORDER, (0.4, 0.2, 0.3, 0.3), strict=True)),
-        *(cell_row("stability", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
-        *(cell_row("stability", s, None, dataset="b", failed="boom") for s in PAPER_ORDER),
-    ]
-    lines = tables.markdown(tables.cells_table(found, "ndcg@10", SignificanceConfig())).splitlines()
-    assert [line for line in lines if line.startswith("| mean")] == [
-        "| mean (2 datasets) |  | NQC | 0.3000 | 0.3000 | 0.3000 | **0.4000** (Δ +33.3%) |",
-        "| mean (2 datasets) |  | stability | – | – | – | – |",  # b failed: no mean
-    ]
-
-
-def test_the_labelled_rows_share_one_mean_row_and_a_one_dataset_selection_has_none():
-    found = [
-        *(cell_row("dev", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
-        *(
-            cell_row("cross_validation", s, v, dataset="b")
-            for s, v in zip(PAPER_ORDER, (0.4, 0.2, 0.3, 0.3), strict=True)
-        ),
-        *(cell_row("nqc", s, v, dataset="a") for s, v in zip(PAPER_ORDER, (0.2, 0.4, 0.3, 0.5), strict=True)),
-    ]
-    lines = tables.markdown(tables.cells_table(found, "ndcg@10", SignificanceConfig())).splitlines()
-    assert [line for line in lines if line.startswith("| mean")] == [
-        "| mean (2 datasets) |  | labels (dev, else CV) | 0.3000 | 0.3000 | 0.3000 | **0.4000** (Δ +33.3%) |",
-    ]
-
-
-def test_folds_that_chose_differently_show_varies_and_a_failed_selection_shows_failed():
-    found = [
-        *(
-            cell_row("cross_validation", s, v, alpha=None)
-            for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.45), strict=True)
-        ),
-        *(cell_row("stability", s, None, alpha=None, failed="ValueError: too few α") for s in PAPER_ORDER),
-        *(cell_row("nqc", s, v, alpha=0.5) for s, v in zip(PAPER_ORDER, (0.3, 0.4, 0.35, 0.38), strict=True)),
-    ]
-    table = tables.cells_table(found, "ndcg@10", SignificanceConfig())
-    lines = tables.markdown(table).splitlines()
-    assert lines[2] == "| d | 30 | 2-fold CV (no dev) | 0.3000 | 0.4000 | 0.3500 | **0.4500** (α varies, Δ +12.5%) |"
-    assert lines[3] == "| d | – | stability | failed | failed | failed | failed |"
-    assert "- d/m/task_arithmetic stability: ValueError: too few α" in lines
-    distance = tables.markdown(tables.label_free_distance(found, "ndcg@10")).splitlines()
-    assert distance[2:] == ["| d | m | NQC | 0.5 | varies | 0.3800 | -0.0700 |"]  # stability: failed, left out
-    assert r"failed & failed" in tables.latex(table)
-    assert list(csv.DictReader(tables.csv_text(found).splitlines()))[4]["failed"] == "ValueError: too few α"
+def fake_subprocess(multirun):
+    """Only the folder module's subprocess: patching the module object itself would reach every other test's runs."""
+    return SimpleNamespace(run=multirun, STDOUT=subprocess.STDOUT, DEVNULL=None)
 
 
 def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cranfield_cfg, tmp_path, monkeypatch):
     """The cell's selections run as one multirun; one job fails (its error.txt, as the app writes it): the
     others' results make their rows, the failed one's rows say why, and the step reports that one alone."""
-    from taskvec_ir.storage.outputs import record_failure
-
     cfg = cranfield_cfg()
-    cell = table.Cell("cranfield", "tiny", "task_arithmetic", (), cfg)
-    grid = table.Grid(cfg, tmp_path / "tiny", [], [cell], [])
+    cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=cfg)
+    folder = TableFolder(cfg, tmp_path / "tiny", [], [cell], [])
     assert cell.selections(cfg.table.selections) == ["cross_validation", "pseudo_queries", "stability", "nqc"]
     per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in cfg.measures} for s in PAPER_ORDER}
 
     def multirun(command, **kwargs):  # what the multirun leaves: three jobs done, one failed
         for selection in ("cross_validation", "pseudo_queries", "nqc"):
-            folder = grid.result_dir(cell, selection)
             folds = [{"queries": 1, "alpha": 0.5, "lam": 0.3}, {"queries": 1, "alpha": 1.0, "lam": 0.3}]
             chosen = {"alpha": None, "lam": 0.3, "folds": folds} if selection == "cross_validation" else {
                 "alpha": 0.5, "lam": 0.3, "folds": folds[:1]}  # fmt: skip
-            (folder).mkdir(parents=True)
-            (folder / "per_query.json").write_text(json.dumps({"test": per_query}))
             lams = {"bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # each system's own
             warnings = {"no_candidates": ["7", "9"]} if selection == "nqc" else {}
-            (folder / "metrics.json").write_text(json.dumps({"selection": chosen, "lam": lams, "warnings": warnings}))
-        record_failure(grid.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
+            metrics = {"selection": chosen, "lam": lams, "warnings": warnings}
+            write_job(folder.result_dir(cell, selection), per_query, metrics)
+        record_failure(folder.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
         return subprocess.CompletedProcess(command, 1)
 
-    # Only the table module's subprocess: patching the module object itself would reach every other test's runs.
-    monkeypatch.setattr(table, "subprocess", SimpleNamespace(run=multirun, STDOUT=subprocess.STDOUT, DEVNULL=None))
-    failures = grid.run()
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun))
+    failures = folder.run(folder.cells)
     assert failures == [
         "cranfield/tiny/task_arithmetic: stability failed (ValueError: selection.alphas: give three or more)"
     ]
-    found = grid.rows()
+    found = table.rows(folder)
     assert [r["selection"] for r in found] == [s for s in cell.selections(cfg.table.selections) for _ in range(4)]
     stability = [r for r in found if r["selection"] == "stability"]
     assert all(r["failed"].startswith("ValueError") and r["ndcg@10"] is None for r in stability)
@@ -371,38 +280,204 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
     assert {s: r["lam"] for s, r in nqc.items()} == {
         "bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # fmt: skip
     assert nqc["bm25"]["queries"] == 2 and nqc["task_arithmetic"]["warnings"] == "no_candidates: 7 9"
-    assert "| cranfield | – | stability | failed | failed | failed | failed |" in tables.markdown(
-        tables.cells_table(found, "ndcg@10", cfg.significance)
+    assert nqc["task_arithmetic"]["p_vs_alpha_one[ndcg@10]"] == 1.0  # identical values: no evidence
+    assert "| cranfield | – | stability | failed | failed | failed | failed |" in markdown(
+        cells_table(found, "ndcg@10", cfg.significance)
     )
 
 
-def test_how_sure_is_each_selection_shows_the_bootstrap_of_task_arithmetics_rows():
-    """The section and table.csv's columns, from each job's selection_bootstrap.json (as the table reads it)."""
-    result = {
-        "modal_alpha": 0.5,
-        "modal_share": 0.625,
-        "regret": {"mean": 0.0123, "low": 0.0, "high": 0.04},
-        "p_beats_ir_model": 0.35,
-    }
-    found = [cell_row("nqc", s, 0.3) for s in PAPER_ORDER] + [cell_row("cross_validation", s, 0.3) for s in PAPER_ORDER]
-    for row in found:
-        sure = result if row["system"] == "task_arithmetic" and row["selection"] == "nqc" else None
-        row.update(tables.bootstrap_columns(sure))
-    ta = next(r for r in found if r["system"] == "task_arithmetic" and r["selection"] == "nqc")
-    assert {k: ta[k] for k in tables.BOOTSTRAP_COLUMNS} == {
-        "modal_alpha": 0.5,
-        "modal_alpha_share": 0.625,
-        "regret_mean": 0.0123,
-        "regret_low": 0.0,
-        "regret_high": 0.04,
-        "p_beats_ir_model": 0.35,
-    }
-    assert all(r["modal_alpha"] is None for r in found if r is not ta)
-    table = tables.bootstrap_table(found, "ndcg@10", 0.9, 200)
-    lines = tables.markdown(table).splitlines()
-    assert lines[0] == "| dataset | model | selection | modal α (share) | regret [90% CI] | P(TA beats ΘT) |"
-    assert lines[2] == "| d | m | NQC | 0.5 (62%) | 0.0123 [0.0000, 0.0400] | 0.35 |"
-    assert len(table.rows) == 1 and "200 bootstrap resamples" in table.footnote
-    assert r"d & m & NQC & 0.5 (62\%) & 0.0123 [0.0000, 0.0400] & 0.35 \\" in tables.latex(table)
-    header = tables.csv_text(found).splitlines()[0]
-    assert header.endswith("modal_alpha,modal_alpha_share,regret_mean,regret_low,regret_high,p_beats_ir_model")
+# A job's metrics.json "analyses" (the keys the table reads; pipeline.analyses.run_analyses writes more).
+KEYS = ("ir_model", "chosen", "oracle", "helped", "hurt", "unchanged")
+RESPONSE = dict(zip(KEYS, (0.4, 0.42, 0.47, 0.25, 0.125, 0.625), strict=True))
+DEPTHS = [{"depth": k, "ndcg@10": v, "gain_kept": kept, "seconds_per_query": s}
+          for k, v, kept, s in ((5, 0.39, 0.75, 0.02), (10, 0.42, 1.0, 0.04))]  # fmt: skip
+ANALYSES = {"alpha_response": RESPONSE, "depth": {"measure": "ndcg@10", "depths": DEPTHS}}
+
+
+def test_analysis_columns_are_on_task_arithmetics_rows_of_the_jobs_that_ran_them(cranfield_cfg, tmp_path, monkeypatch):
+    cfg = cranfield_cfg("analyses=[alpha_response,depth]")
+    cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=cfg)
+    folder = TableFolder(cfg, tmp_path / "tiny", [], [cell], [])
+    per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in cfg.measures} for s in PAPER_ORDER}
+
+    def multirun(command, **kwargs):  # each selection job's files; NQC's ran without the analyses
+        for selection in cell.selections(cfg.table.selections):
+            metrics = {"selection": {"alpha": 0.5, "lam": 0.3, "folds": [{"queries": None, "alpha": 0.5, "lam": 0.3}]}}
+            metrics.update({} if selection == "nqc" else {"analyses": ANALYSES})
+            write_job(folder.result_dir(cell, selection), per_query, metrics)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun))
+    assert folder.run(folder.cells) == []
+    found = table.rows(folder)
+    assert len({tuple(row) for row in found}) == 1  # one csv header for every row
+    ta = {r["selection"]: r for r in found if r["system"] == "task_arithmetic"}
+    assert ta["stability"]["alpha_response/oracle"] == 0.47 and ta["stability"]["alpha_response/hurt"] == 0.125
+    assert ta["stability"]["depth/5/ndcg@10"] == 0.39 and ta["stability"]["depth/10/seconds_per_query"] == 0.04
+    assert ta["nqc"]["alpha_response/oracle"] is None and ta["nqc"]["depth/5/ndcg@10"] is None
+    assert all(r["alpha_response/oracle"] is None for r in found if r["system"] != "task_arithmetic")
+    written = list(csv.DictReader(csv_text(found).splitlines()))
+    assert written[3]["alpha_response/chosen"] == "0.42" and written[3]["depth/5/gain_kept"] == "0.75"
+
+
+def random_values(seed: int, measures) -> dict:
+    """A job's per-query values on 12 queries: the systems of ``PAPER_ORDER`` each a little (0.05) above the one
+    before, per query with noise of their own, so that their tests' p-values lie between 0 and 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    base = {m: rng.random(12) for m in measures}
+    return {s: {m: {f"q{i}": float(v) for i, v in enumerate(base[m] + 0.05 * k + 0.05 * rng.random(12))}
+                for m in measures} for k, s in enumerate(PAPER_ORDER)}  # fmt: skip
+
+
+@pytest.fixture
+def two_general_domains(tmp_path, hydra_compose):
+    """The general-domain demo's SciFact cells with two general collections (Cranfield and its carve-out), corrected
+    by Holm; the demo model's cell done (dev chose (0.25, 0.8), stability (0.5, 0.3), NQC (0.25, 0.3)), and each
+    collection's jobs at those settings done, but one: per-query values of their own."""
+    overrides = ["experiment=general_domain_demo", "+table.general_domain.cranfield_split=[]",
+                 "significance.correction=holm"]  # fmt: skip
+    cfg = typed_config(hydra_compose(overrides))
+    compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
+    folder = TableFolder(cfg, tmp_path, [], cells(cfg, compose_entry)[:1], [], general_domains(cfg, compose_entry))
+    (scifact,) = folder.cells
+    dev = folder.cell_dir(scifact) / "dev"
+    write_job(
+        dev / "final",
+        random_values(0, cfg.measures),
+        {"lam": {"bm25": None, "ir_model": 0.8, "alpha_one": 0.6, "task_arithmetic": 0.8}},
+    )
+    (dev / "optimization_results.yaml").write_text(yaml.safe_dump({"best_params": {"alpha.value": 0.25},
+                                                                   "best_lam": 0.8}))  # fmt: skip
+    for seed, (selection, alpha) in enumerate([("pseudo_queries", 0.0), ("stability", 0.5), ("nqc", 0.25)], 1):
+        chosen = {"alpha": alpha, "lam": 0.3, "folds": [{"queries": None, "alpha": alpha, "lam": 0.3}]}
+        write_job(folder.result_dir(scifact, selection), random_values(seed, cfg.measures), {"selection": chosen})
+    for seed, general in enumerate([g for g in folder.general if g.covers(scifact)], 10):
+        for k, setting in enumerate([(0.25, 0.8), (0.5, 0.3), (0.0, 0.3), (0.25, 0.3)]):
+            if (general.label, setting) == ("cranfield", (0.5, 0.3)):
+                record_failure(folder.general_dir(general, setting), ValueError("boom"))
+            else:
+                write_job(folder.general_dir(general, setting), random_values(seed + k, cfg.measures), {})
+    return folder
+
+
+def test_the_tables_p_values_are_one_comparison_of_its_jobs_corrected_over_the_whole_table(two_general_domains):
+    folder = two_general_domains
+    cfg, (scifact,) = folder.cfg, folder.cells
+    found = table.rows(folder)
+    selections = scifact.selections(cfg.table.selections)
+    assert [(r["selection"], r["system"]) for r in found] == [(s, system) for s in selections for system in PAPER_ORDER]
+    per_query = [json.loads((folder.result_dir(scifact, s) / "per_query.json").read_text())["test"]
+                 for s in selections]  # fmt: skip
+    shown = ["ndcg@10", "precision@10"]
+    expected = compare(per_query, BASELINES, cfg.measures, cfg.significance, shown)
+    alone = compare(per_query[:1], BASELINES, cfg.measures, cfg.significance, shown)  # one job: another family
+    for k, run in enumerate(expected):
+        for row in found[4 * k : 4 * k + 4]:
+            compared = run[row["system"]]
+            assert row["queries"] == 12 and all(row[m] == compared.means[m] for m in cfg.measures)
+            for baseline in ("ir_model", "bm25", "alpha_one"):
+                for m in shown:
+                    assert row[f"p_vs_{baseline}[{m}]"] == compared.p_values.get(baseline, {}).get(m)
+    ta = found[3]
+    assert ta["p_vs_bm25[ndcg@10]"] != alone[0]["task_arithmetic"].p_values["bm25"]["ndcg@10"]
+    assert "p_vs_ir_model[ndcg@3]" not in ta  # only the shown measures are tested
+    assert ta["alpha"] == 0.25 and ta["lam"] == 0.8 and found[1]["lam"] == 0.8 and found[0]["alpha"] is None
+
+
+def test_each_general_domain_collections_tests_are_corrected_on_their_own(two_general_domains):
+    folder = two_general_domains
+    cfg = folder.cfg
+    found = table.general_rows(folder)
+    shown = ["ndcg@10", "precision@10"]
+    by_label: dict[str, list[dict]] = {}
+    for r in found:
+        by_label.setdefault(r["general_domain"], []).append(r)
+    assert list(by_label) == ["cranfield", "cranfield_split"]
+    jobs = {}  # label -> the per-query values of its done jobs, in order
+    for label, rows in by_label.items():
+        settings = [(r["alpha"], r["lam"]) for r in rows if r["system"] == "task_arithmetic"]
+        assert settings == [(0.25, 0.8), (0.0, 0.3), (0.5, 0.3), (0.25, 0.3)]  # dev, pseudo-queries, stability, NQC
+        general = next(g for g in folder.general if g.label == label)
+        done = [s for s in settings if (folder.general_dir(general, s) / "metrics.json").is_file()]
+        jobs[label] = [json.loads((folder.general_dir(general, s) / "per_query.json").read_text())["test"]
+                       for s in done]  # fmt: skip
+        expected = iter(compare(jobs[label], GENERAL_BASELINES, cfg.measures, cfg.significance, shown))
+        for k, setting in enumerate(settings):
+            job = rows[4 * k : 4 * k + 4]
+            if setting not in done:
+                assert all(r["failed"] == "ValueError: boom" and r["ndcg@10"] is None for r in job)
+                assert [r["alpha"] for r in job] == [None, 0.0, 1.0, 0.5] and job[0]["lam"] is None
+                continue
+            run = next(expected)
+            for r in job:
+                assert r["failed"] is None and r["lam"] == (None if r["system"] == "bm25" else setting[1])
+                assert all(r[m] == run[r["system"]].means[m] for m in cfg.measures)
+                assert r["p_vs_ir_model[ndcg@10]"] == run[r["system"]].p_values.get("ir_model", {}).get("ndcg@10")
+                assert r["p_vs_bm25[ndcg@10]"] is None  # on the general domain, tested against ΘT alone
+    assert (len(jobs["cranfield"]), len(jobs["cranfield_split"])) == (3, 4)
+    # Holm over both collections at once would give other p-values: each collection's section is its own family
+    joint = compare([*jobs["cranfield"], *jobs["cranfield_split"]], GENERAL_BASELINES, cfg.measures,
+                    cfg.significance, shown)  # fmt: skip
+    first = by_label["cranfield"][3]["p_vs_ir_model[ndcg@10]"]
+    assert first != joint[0]["task_arithmetic"].p_values["ir_model"]["ndcg@10"]
+
+
+TINY = 6  # BEIR-folder test queries of the table's one cell
+
+
+@pytest.mark.slow
+def test_a_table_evaluates_each_cells_choices_on_cranfield_as_a_direct_run_would(triple, mirror_dir, tmp_path):
+    """A BEIR folder without dev (cross-validated) and stability, which can only choose α = 0 from [-1, 0, 1];
+    Cranfield the general domain: its numbers are a direct ``taskvec-ir dataset=cranfield`` run's, and at α = 0 TA
+    is ΘT exactly."""
+    folder = write_beir_folder(tmp_path / "mine", {"test": TINY})
+    model = ["model=minilm_demo", *(f"model.{role}={path}" for role, path in triple.items())]
+    shared = [*model, "retriever.top_k=10", "model.scorer.max_length=64", "model.scorer.show_progress=false",
+              f"cache.dir={tmp_path / 'cache'}", "lam.grid=[0.0,0.5,1.0]"]  # fmt: skip
+    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+
+    def taskvec_ir(*overrides):
+        done = subprocess.run([str(TASKVEC_IR), *shared, *overrides], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    taskvec_ir(
+        "task=table",
+        "table.name=gd",
+        f"table.dir={tmp_path / 'gd'}",
+        f"+table.datasets.mine=['dataset=beir','dataset.name=mine','dataset.beir_path={folder}']",
+        f"+table.models.tiny=[{','.join(repr(o) for o in model)}]",
+        "table.selections=[stability]",
+        "+table.general_domain.cranfield=[]",
+        "selection.alphas=[-1.0,0.0,1.0]",
+        "selection.folds=2",
+    )
+    with open(tmp_path / "gd" / "table.csv") as lines:
+        general = [r for r in csv.DictReader(lines) if r["general_domain"] == "cranfield"]
+    by_choice: dict[tuple, dict] = {}
+    for r in general:
+        by_choice.setdefault((r["selection"], r["general_folds"]), {})[r["system"]] = r
+    stability = by_choice[("stability", "")]
+    assert float(stability["task_arithmetic"]["alpha"]) == 0.0 and float(stability["task_arithmetic"]["lam"]) == 0.3
+    assert stability["task_arithmetic"]["ndcg@10"] == stability["ir_model"]["ndcg@10"]  # Δ = 0, exactly
+    assert float(stability["task_arithmetic"]["p_vs_ir_model[ndcg@10]"]) == 1.0
+    assert all(r["queries"] == "225" for r in general)
+    assert {s for s, _ in by_choice} == {"cross_validation", "stability"}
+    # A direct run at each setting the cells chose gives the section's numbers.
+    for rows in by_choice.values():
+        alpha, lam = rows["task_arithmetic"]["alpha"], rows["task_arithmetic"]["lam"]
+        out = tmp_path / f"direct-{alpha}-{lam}"
+        taskvec_ir("dataset=cranfield", f"alpha.value={alpha}", f"lam.value={lam}", f"hydra.run.dir={out}",
+                   "systems=[bm25,ir_model,alpha_one,task_arithmetic]")  # fmt: skip
+        direct = json.loads((out / "metrics.json").read_text())["test"]
+        for system in PAPER_ORDER:
+            for measure in ("ndcg@10", "precision@10", "map@100"):
+                assert float(rows[system][measure]) == pytest.approx(direct[system][measure], abs=1e-12)
+    markdown = (tmp_path / "gd" / "table.md").read_text()
+    assert "### General domain (cranfield): Δ against ΘT, ndcg@10" in markdown
+    assert f"| mine | tiny | stability | 0 | 0.3 | {float(stability['bm25']['ndcg@10']):.4f} |" in markdown
+    assert "% General domain (cranfield): Δ against ΘT, ndcg@10" in (tmp_path / "gd" / "table.tex").read_text()
+    assert len(logged_table(tmp_path / "gd", "general_domain")) == len(general)

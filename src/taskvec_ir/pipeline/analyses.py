@@ -33,8 +33,8 @@ from taskvec_ir.ir import evaluation, fusion
 from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.pipeline.selection.choice import Fold, combine_folds
-from taskvec_ir.reporting import report, tracking
-from taskvec_ir.reporting.tables import csv_text
+from taskvec_ir.reporting import plots, tracking
+from taskvec_ir.reporting.rendering import csv_text
 from taskvec_ir.storage.outputs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ def alpha_response_plot(response: dict, path: Path) -> None:
     spread.set_xlabel(f"Δ {measure} per query, chosen α − ΘT")
     spread.set_ylabel("queries")
     spread.grid(alpha=0.3)
-    report.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path) -> None:
@@ -293,7 +293,7 @@ def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, pat
     ax.set_ylabel(f"{measure} ({surface['split']})")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="x-small", ncol=2)
-    report.save_figure(fig, path)
+    plots.save_figure(fig, path)
 
 
 # -- in a job --------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from taskvec_ir.pipeline.experiment import Experiment
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Setting
 from taskvec_ir.pipeline.selection.methods import labelled_values, unlabeled_split
 from taskvec_ir.pipeline.selection.pseudo_queries import pseudo_queries
-from taskvec_ir.reporting import report
+from taskvec_ir.reporting import plots
 
 DECIMALS = 12  # means equal to this many places are a tie (sums in another order differ in the last bits)
 
@@ -316,4 +316,4 @@ def plot(result: Mapping, objective: str, path: Path) -> None:
     share = "–" if result["p_beats_ir_model"] is None else f"{result['p_beats_ir_model']:.2f}"
     right.set_title(f"{100 * result['confidence']:g}% interval dashed; P(TA > ΘT) = {share}")
     right.legend(loc="best", fontsize="small")
-    report.save_figure(fig, path)
+    plots.save_figure(fig, path)

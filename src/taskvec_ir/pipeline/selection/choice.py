@@ -13,7 +13,7 @@ from taskvec_ir.config.systems import BM25
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
 from taskvec_ir.pipeline.experiment import Experiment, Run
-from taskvec_ir.reporting import report
+from taskvec_ir.reporting import plots
 
 Setting = tuple[float, float]  # (α, λ)
 
@@ -174,4 +174,4 @@ def curve_plot(choice: Choice, path: Path) -> None:
     ax.set_title(f"selection={choice.method} (chosen α circled)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
-    report.save_figure(fig, path)
+    plots.save_figure(fig, path)

@@ -42,19 +42,20 @@ class FinalReport:
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
 
     def __call__(self, outcome: JobOutcome, run) -> str:
-        from taskvec_ir.reporting import report, tables, tracking
+        from taskvec_ir.reporting import rendering, tracking
         from taskvec_ir.reporting.lineage import Artifact
+        from taskvec_ir.reporting.plots import layer_norms_plot, sensitivity, sensitivity_plot
+        from taskvec_ir.reporting.results_tables import results_table
+        from taskvec_ir.reporting.significance import compare
         from taskvec_ir.storage.outputs import write_json
 
         cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
         baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
-        p_values = report.report_significance(
-            outcome.per_query, TASK_ARITHMETIC, baselines, cfg.measures, cfg.significance
+        (compared,) = compare([outcome.per_query], {TASK_ARITHMETIC: baselines}, cfg.measures, cfg.significance)
+        results = results_table(
+            means, compared[TASK_ARITHMETIC], TASK_ARITHMETIC, cfg.measures, cfg.significance, outcome.extra["lam"]
         )
-        results = report.results_table(
-            means, p_values, TASK_ARITHMETIC, cfg.measures, cfg.significance, outcome.extra["lam"]
-        )
-        write_json(p_values, out_dir / "significance.json")
+        write_json(compared[TASK_ARITHMETIC].p_values, out_dir / "significance.json")
         (best,) = [t for t in self.trials if t["number"] == self.best_trial]
         chosen = ", ".join(
             f"{'α' if key == 'alpha.value' else key} = {value:g}" if isinstance(value, float) else f"{key} = {value}"
@@ -68,8 +69,8 @@ class FinalReport:
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
         texts = {
-            "results.md": f"{header}\n\n" + tables.markdown(results),
-            "results.tex": tables.latex(results),
+            "results.md": f"{header}\n\n" + rendering.markdown(results),
+            "results.tex": rendering.latex(results),
         }
         for name, text in texts.items():
             with atomic_path(out_dir / name) as tmp:
@@ -78,13 +79,13 @@ class FinalReport:
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
         }
-        report.sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
-        report.layer_norms_plot(outcome.merge, plots["task_vector_layers"])
+        sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
+        layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
         if cfg.selection.bootstrap.resamples:  # the dev choice rerun on resamples of the tuning queries
             header = f"{header}\n{self.bootstrap(outcome, run, best)}"
-        tracking.log_sensitivity(run, cfg.objective, *report.sensitivity(self.trials))
+        tracking.log_sensitivity(run, cfg.objective, *sensitivity(self.trials))
         tracking.log_summary(run, {"n_trials": len(self.trials)})
         study = cfg.sweep.study
         outcome.outputs.append(

@@ -1,0 +1,139 @@
+"""The sections of a table of cells beyond its results: the analyses its jobs ran (``analyses``: where τ helps, the
+re-ranking depth) and how sure each selection is (``selection.bootstrap``), each as table.csv columns on task
+arithmetic's rows and a table of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from taskvec_ir.config.systems import TASK_ARITHMETIC
+from taskvec_ir.reporting.rendering import Entry, Table, markdown
+from taskvec_ir.reporting.results_tables import selection_label
+
+
+def analysis_columns(analysed: Mapping | None) -> dict:
+    """A job's ``analyses`` (its ``metrics.json``) as flat table.csv columns: ``alpha_response/...`` (ΘT, the chosen
+    α, the oracle α's upper bound, and the shares helped, hurt and unchanged) and ``depth/<k>/...`` (the objective,
+    the share of the gain over BM25 kept, seconds per query measured)."""
+    columns: dict = {}
+    response = (analysed or {}).get("alpha_response")
+    if response:
+        keys = ("ir_model", "chosen", "oracle", "helped", "hurt", "unchanged")
+        columns.update({f"alpha_response/{key}": response[key] for key in keys})
+    depth = (analysed or {}).get("depth")
+    for row in depth["depths"] if depth else []:
+        for key in (depth["measure"], "gain_kept", "seconds_per_query"):
+            columns[f"depth/{row['depth']}/{key}"] = row[key]
+    return columns
+
+
+def analysis_sections(rows: list[dict], measure: str) -> str:
+    """table.md's sections of the analyses its jobs ran (task arithmetic's rows that have their columns)."""
+    found = [r for r in rows if r["system"] == TASK_ARITHMETIC and not r["failed"]]
+    sections = {
+        "Where does τ help: per-query α response": _alpha_response_table(found, measure),
+        f"Re-ranking depth: {measure} and its cost": _depth_table(found, measure),
+    }
+    return "".join(f"\n### {title}\n\n{markdown(table)}" for title, table in sections.items() if table.rows)
+
+
+_ANALYSIS_LABELS = ["dataset", "model", "merge", "selection"]
+
+
+def _alpha_response_table(rows: list[dict], measure: str) -> Table:
+    """Per row: ΘT, the chosen α and the oracle α's mean, and the shares of queries helped, hurt and unchanged."""
+    body = [
+        [
+            *(r[key] for key in _ANALYSIS_LABELS),
+            *(Entry(r[f"alpha_response/{key}"]) for key in ("ir_model", "chosen", "oracle")),
+            *(f"{100 * r[f'alpha_response/{key}']:.0f}%" for key in ("helped", "hurt", "unchanged")),
+        ]
+        for r in rows
+        if r.get("alpha_response/oracle") is not None
+    ]
+    return Table(
+        [*_ANALYSIS_LABELS, "ΘT", "TA (chosen α)", "oracle α (upper bound)", "helped", "hurt", "unchanged"],
+        body,
+        labels=len(_ANALYSIS_LABELS),
+        footnote=f"{measure} of task arithmetic at each row's λ. Oracle α: each query's best α of the grid, chosen "
+        "with its own test labels: an upper bound no selection can reach. Helped / hurt / unchanged: queries whose "
+        f"{measure} the chosen α raises / lowers / leaves within analysis.unchanged_within of ΘT's.",
+    )
+
+
+def _depth_table(rows: list[dict], measure: str) -> Table:
+    """Per row: ``measure`` at each re-ranking depth, with the share of the gain over BM25 kept and seconds/query."""
+    depths = sorted({int(key.split("/")[1]) for r in rows for key, value in r.items()
+                     if key.startswith("depth/") and value is not None})  # fmt: skip
+    body = []
+    for r in rows:
+        entries = []
+        for k in depths:
+            value, kept, seconds = (r.get(f"depth/{k}/{key}") for key in (measure, "gain_kept", "seconds_per_query"))
+            notes = [f"{100 * kept:.0f}% of gain" if kept is not None else "", f"{seconds:.2g} s/q" if seconds else ""]
+            entries.append(Entry(value, note=", ".join(note for note in notes if note)))
+        if any(entry.value is not None for entry in entries):
+            body.append([*(r[key] for key in _ANALYSIS_LABELS), *entries])
+    return Table(
+        [*_ANALYSIS_LABELS, *(f"k={k}" for k in depths)],
+        body,
+        labels=len(_ANALYSIS_LABELS),
+        footnote=f"{measure} of task arithmetic at the row's setting when only BM25's top k are re-ranked (the others "
+        "follow in BM25's order); the share of its gain over BM25 at the deepest k that k keeps; seconds per query "
+        "measured for scoring k pairs.",
+    )
+
+
+BOOTSTRAP_COLUMNS = ("modal_alpha", "modal_alpha_share", "regret_mean", "regret_low", "regret_high", "p_beats_ir_model")
+
+
+def bootstrap_columns(result: Mapping | None) -> dict:
+    """table.csv's bootstrap columns from a job's ``selection_bootstrap.json`` (None: no values)."""
+    if result is None:
+        return dict.fromkeys(BOOTSTRAP_COLUMNS)
+    regret = result["regret"]
+    values = (result["modal_alpha"], result["modal_share"], regret["mean"], regret["low"], regret["high"])
+    return dict(zip(BOOTSTRAP_COLUMNS, (*values, result["p_beats_ir_model"]), strict=True))
+
+
+def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples: int) -> Table:
+    """Per (cell, selection) with a bootstrap, on task arithmetic's row: the modal α and its share of the choices,
+    the regret's mean and percentile interval, and P(TA > ΘT)."""
+    merges = len({r["merge"] for r in rows}) > 1
+    body = []
+    for r in rows:
+        if r["system"] != TASK_ARITHMETIC or r["modal_alpha"] is None:
+            continue
+        model = r["model"] + (f" ({r['merge']})" if merges else "")
+        body.append(
+            [
+                r["dataset"],
+                model,
+                selection_label(r["selection"], r["folds"]),
+                f"{r['modal_alpha']:g} ({100 * r['modal_alpha_share']:.0f}%)",
+                f"{r['regret_mean']:.4f} [{r['regret_low']:.4f}, {r['regret_high']:.4f}]",
+                f"{r['p_beats_ir_model']:.2f}",
+            ]
+        )
+    # "beats", not ">": LaTeX's text mode has no ">"
+    columns = [
+        "dataset",
+        "model",
+        "selection",
+        "modal α (share)",
+        f"regret [{100 * confidence:g}% CI]",
+        "P(TA beats ΘT)",
+    ]
+    return Table(
+        columns,
+        body,
+        labels=3,
+        footnote=f"Each selection's choice rerun on {resamples} bootstrap resamples of the queries it chose on (dev: "
+        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability and "
+        "NQC: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most often, and "
+        f"its share of the choices (under CV, every fold's). Regret: test {measure} of the best (α, λ) of the grid on "
+        "test (a labelled upper bound; per fold under CV) minus the choice's, its mean and percentile interval. "
+        "P(TA beats ΘT): the share of resamples whose TA beats ΘT at its own λ (chosen again on each resample) on "
+        "test; a tie (TA at α = 0) is not a win. selection_bootstrap.json in each job's folder has every resample.",
+    )

@@ -1,0 +1,75 @@
+"""A compiled table of cells (``task=table``) as its files, table.md, table.tex and table.csv, from its rows and its
+general-domain rows; and its W&B run, which logs both as tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from taskvec_ir.config.composed import Config
+from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
+from taskvec_ir.reporting import analysis_tables, results_tables, tracking
+from taskvec_ir.reporting.rendering import Table, csv_text, latex, markdown
+
+
+def texts(cfg: Config, rows: list[dict], general_rows: list[dict], supervised: bool) -> dict[str, str]:
+    """table.md, table.tex and table.csv: the cells table of each shown measure, the label-free α's distance, the
+    analyses', the general domain's and the bootstrap's sections (``rows`` hold the bootstrap's columns where
+    ``selection.bootstrap`` ran); ``supervised``: a supervised control's table, which every heading says."""
+    measure, shown_measures = cfg.objective, results_tables.shown_measures(cfg.objective, cfg.measures)
+    shown = {m: results_tables.cells_table(rows, m, cfg.significance, cfg.retriever.dense) for m in shown_measures}
+    distance = results_tables.label_free_distance(rows, measure)
+    general_shown = general_sections(cfg, general_rows, shown_measures)
+    control = f" — {SUPERVISED_LABEL}" if supervised else ""
+    if control:  # in the rendered tables too (LaTeX's headings are comments)
+        shown = {
+            m: replace(t, footnote=f"A {SUPERVISED_LABEL}: ΘD used relevance labels. {t.footnote}")
+            for m, t in shown.items()
+        }
+    text = {
+        "table.md": "\n".join(f"### {m}{control}\n\n{markdown(table)}" for m, table in shown.items())
+        + f"\n### Label-free α against the labelled choice{control}\n\n{markdown(distance)}"
+        + analysis_tables.analysis_sections(rows, measure)
+        + "".join(f"\n### {title}{control}\n\n{markdown(table)}" for title, table in general_shown.items()),
+        "table.tex": "\n".join(f"% {m}{control}\n{latex(table)}" for m, table in shown.items())
+        + "".join(f"\n% {title}{control}\n{latex(table)}" for title, table in general_shown.items()),
+    }
+    if cfg.selection.bootstrap.resamples:
+        settings = cfg.selection.bootstrap
+        sure = analysis_tables.bootstrap_table(rows, measure, settings.confidence, settings.resamples)
+        text["table.md"] += f"\n### How sure is each selection\n\n{markdown(sure)}"
+        text["table.tex"] += f"\n% How sure is each selection\n{latex(sure)}"
+    text["table.csv"] = csv_text([*rows, *general_rows])
+    return text
+
+
+def general_sections(cfg: Config, general_rows: list[dict], measures: list[str]) -> dict[str, Table]:
+    """The general-domain sections by title: one per collection and shown measure."""
+    return {
+        f"General domain ({label}): Δ against ΘT, {measure}": results_tables.general_domain_table(
+            general_rows, label, measure, cfg.significance
+        )
+        for label in cfg.table.entries("general_domain")
+        for measure in measures
+        if any(r["general_domain"] == label for r in general_rows)
+    }
+
+
+def log_to_wandb(
+    cfg: Config, folder: Path, config: dict, rows: list[dict], general_rows: list[dict], supervised: bool
+) -> None:
+    """The table's W&B run (``config``: what it holds), beside its cells' selection runs and found by the tag every job
+    of the table carries: its rows, and its general-domain rows where it has any."""
+    name = cfg.table.name
+    tags = [f"table:{name}", *([SUPERVISED_TAG] if supervised else [])]
+    settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=tags)
+    with tracking.wandb_run(config, folder, settings, {}, job_type="table") as run:
+        logged = {"table": rows, **({"general_domain": general_rows} if general_rows else {})}
+        tracking.log_report(run, {}, {key: _columns_and_data(found) for key, found in logged.items()})
+
+
+def _columns_and_data(rows: list[dict]) -> tuple[list[str], list[list]]:
+    """Rows as a W&B table takes them."""
+    columns = list(rows[0])
+    return columns, [[r[c] for c in columns] for r in rows]

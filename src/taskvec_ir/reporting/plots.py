@@ -1,0 +1,92 @@
+"""The plots of a sweep's report (the tuning objective against each swept key, ‖τ‖ per layer), and the one atomic PNG
+write every plot of the package goes through (``save_figure``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from taskvec_ir.storage.outputs import atomic_path
+
+
+def sensitivity(trials: Sequence[Mapping]) -> tuple[list[str], list[list]]:
+    """The tuning objective of every completed trial against each key the sweep set, and λ: (columns, rows)
+    with columns ``trial``, ``objective``, ``lam``, then the swept keys (``alpha.value``, ``alpha.extra.<name>``,
+    ``alpha.schedule.first``, ...). ``trials`` holds each trial's ``number``, ``value``, ``lam`` and ``params``."""
+    keys = sorted({key for trial in trials for key in trial["params"]} - {"lam.value"})
+    rows = [
+        [t["number"], t["value"], t["lam"], *(t["params"].get(key) for key in keys)]
+        for t in sorted(trials, key=lambda t: t["number"])
+    ]
+    return ["trial", "objective", "lam", *keys], rows
+
+
+def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best_trial: int) -> None:
+    """One panel per swept key (and λ): the tuning objective of every completed trial against that key's value,
+    the chosen trial circled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns, rows = sensitivity(trials)
+    panels = [c for c in columns[3:] if all(isinstance(r[columns.index(c)], int | float) for r in rows)] + ["lam"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        x, y = [r[columns.index(key)] for r in rows], [r[1] for r in rows]
+        colour = {"c": [r[2] for r in rows], "cmap": "viridis", "vmin": 0, "vmax": 1} if key != "lam" else {}
+        points = ax.scatter(x, y, zorder=3, **colour)
+        best = [r for r in rows if r[0] == best_trial]
+        ax.scatter(
+            [r[columns.index(key)] for r in best],
+            [r[1] for r in best],
+            s=160,
+            facecolors="none",
+            edgecolors="red",
+            zorder=4,
+            label="chosen",
+        )
+        ax.set_xlabel("λ (BM25 weight)" if key == "lam" else key)
+        ax.set_ylabel(f"{objective} on the tuning split")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+        if colour and key == panels[0]:
+            fig.colorbar(points, ax=ax, label="λ (BM25 weight)")
+    save_figure(fig, path)
+
+
+def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
+    """‖τ‖ per layer of each task vector (``Experiment.merge_diagnostics``), as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vectors = diagnostics["vectors"]
+    layers = list(dict.fromkeys(layer for stats in vectors.values() for layer in stats["layer_norms"]))
+    width = 0.8 / len(vectors)
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(layers) + 2), 4))
+    for i, (vector, stats) in enumerate(vectors.items()):
+        ax.bar(
+            [x + i * width for x in range(len(layers))],
+            [stats["layer_norms"].get(layer, 0.0) for layer in layers],
+            width,
+            label=f"{vector} (‖τ‖/‖ΘT‖ = {stats['norm_ratio']:.3g})",
+        )
+    ax.set_xticks([x + width * (len(vectors) - 1) / 2 for x in range(len(layers))], layers)
+    ax.set_xlabel("layer (other: embeddings and heads)")
+    ax.set_ylabel("‖τ‖ (L2 norm)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` as a PNG, atomically (a plot is never half written), and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

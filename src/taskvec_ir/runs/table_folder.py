@@ -1,0 +1,291 @@
+"""A table's folder and the steps that fill it: where each cell's and general-domain entry's jobs lie, what is done
+and what is missing, the settings they ran with (settings.json), and each missing step run as a ``taskvec-ir``
+subprocess. What a step runs and when it resumes: docs/tables.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from taskvec_ir.config.composed import Config
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs import job_results
+from taskvec_ir.runs.table_grid import Cell, GeneralDomain
+from taskvec_ir.storage.outputs import write_json
+
+log = logging.getLogger("taskvec_ir")
+Setting = tuple[float, float]  # an (α, λ) a selection chose
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one cell or general-domain entry must leave in the table's folder: the folder of each job (by key: a
+    cell's selection, a general domain's setting), in order, and the step that runs each (its log is
+    ``<folder>/<step>.log``); ``kind`` and ``describe`` name it and a job in log lines and failures."""
+
+    name: str
+    kind: str
+    folder: Path
+    jobs: dict[Hashable, Path]
+    step_of: dict[Hashable, str]
+    describe: Callable[[Hashable], str]
+
+    def missing(self) -> list:
+        """The keys of the jobs not yet done (no ``metrics.json``), in order."""
+        return [key for key, folder in self.jobs.items() if not job_results.done(folder)]
+
+    def failure(self, key: Hashable) -> str:
+        """Why a job is not done: its own error, else its step's log's error line."""
+        recorded = job_results.failure(self.jobs[key])
+        if recorded is not None:
+            return recorded
+        log_path = self.folder / f"{self.step_of[key]}.log"
+        return f"{error_line(log_path)}; see {log_path}" if log_path.is_file() else "not run"
+
+
+class TableFolder:
+    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}``,
+    ``general/<label>/<model>/<merge>/alpha_<α>-lam_<λ>`` (``table.general_domain``) and ``settings.json``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        folder: Path,
+        shared: list[str],
+        cells: list[Cell],
+        config_dirs: list[str],
+        general: Sequence[GeneralDomain] = (),
+    ):
+        self.cfg, self.folder, self.shared, self.cells, self.general = cfg, folder, shared, cells, list(general)
+        self.config_dirs = config_dirs  # the command's --config-dir, where a user's table and datasets live
+        self.storage = cfg.table.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
+
+    # -- where each job lies ----------------------------------------------------------------------------------
+    def cell_dir(self, cell: Cell) -> Path:
+        return self.folder / "cells" / cell.dataset / cell.model / cell.merge
+
+    def result_dir(self, cell: Cell, selection: str) -> Path:
+        if selection == "dev":
+            return self.cell_dir(cell) / "dev" / "final"
+        return self.cell_dir(cell) / "selection" / selection
+
+    def general_dir(self, general: GeneralDomain, setting: Setting) -> Path:
+        alpha, lam = setting  # as the job's hydra.sweep.subdir writes them (str of a float)
+        return self.folder / general.name / f"alpha_{alpha}-lam_{lam}"
+
+    def check_settings(self) -> None:
+        """A cell's results stand for the config it ran with: a rerun whose cell would run with another config
+        (another top_k, α grid, checkpoint, ...) is refused, naming the keys, rather than mixing the two. What
+        does not change results may change: the launcher, the cache's and W&B's settings, the table's cells."""
+        path = self.folder / "settings.json"
+        recorded = json.loads(path.read_text()) if path.is_file() else {}
+        current = {item.name: _results_config(item.config) for item in [*self.cells, *self.general]}
+        for name, config in current.items():
+            if name in recorded and recorded[name] != config:
+                keys = sorted(k for k in _flat(config).keys() | _flat(recorded[name]).keys()
+                              if _flat(config).get(k) != _flat(recorded[name]).get(k))  # fmt: skip
+                what = "general-domain evaluation" if name.startswith("general/") else "cell"
+                raise UserError(
+                    f"{self.folder}: {what} {name} was run with other settings ({', '.join(keys[:6])} differ): give "
+                    f"another table.name, or delete the {what}'s folder to run it again"
+                )
+        write_json({**recorded, **current}, path)
+
+    # -- what each cell and general-domain entry must leave done ----------------------------------------------
+    def work(self, item: Cell | GeneralDomain) -> Work:
+        """A cell's jobs: one per selection (dev: its sweep's final evaluation); a general domain's: one per setting
+        its cells' done selections chose, their steps one multirun per λ."""
+        if isinstance(item, Cell):
+            selections = item.selections(self.cfg.table.selections)
+            return Work(
+                item.name,
+                "Cell",
+                self.cell_dir(item),
+                {s: self.result_dir(item, s) for s in selections},
+                {s: "dev" if s == "dev" else "selection" for s in selections},
+                str,
+            )
+        chosen = dict.fromkeys(s for _, _, settings in self.general_choices(item) for s in settings)
+        return Work(
+            item.name,
+            "General domain",
+            self.folder / item.name,
+            {s: self.general_dir(item, s) for s in chosen},
+            {s: f"lam_{s[1]}" for s in chosen},
+            lambda s: f"α {s[0]:g} λ {s[1]:g}",
+        )
+
+    def missing(self, item: Cell | GeneralDomain) -> list:
+        """A cell's selections, or a general domain's settings, not yet done (their ``metrics.json`` not written)."""
+        return self.work(item).missing()
+
+    def failure(self, item: Cell | GeneralDomain, key: Hashable) -> str:
+        return self.work(item).failure(key)
+
+    def choice(self, cell: Cell, selection: str) -> tuple[float | None, float | None, str | None]:
+        """α and λ (None where folds chose differently) and, for cross-validation, each fold's α/λ."""
+        if selection == "dev":
+            return *job_results.sweep_choice(self.cell_dir(cell) / "dev"), None
+        chosen = job_results.metrics(self.result_dir(cell, selection))["selection"]
+        folds = (
+            " ".join(f"{f['alpha']:g}" + ("" if f["lam"] is None else f"/{f['lam']:g}") for f in chosen["folds"])
+            if len(chosen["folds"]) > 1
+            else None
+        )
+        return chosen["alpha"], chosen["lam"], folds
+
+    def chosen_settings(self, cell: Cell, selection: str) -> dict[Setting, int]:
+        """The (α, λ) a done selection of ``cell`` chose for task arithmetic, with how many of its folds chose each
+        (one setting, one fold, but under cross-validation, whose folds may differ)."""
+        if selection == "dev":
+            alpha, lam, _ = self.choice(cell, selection)
+            return {(float(alpha), float(lam)): 1}
+        folds = job_results.metrics(self.result_dir(cell, selection))["selection"]["folds"]
+        return dict(Counter((float(fold["alpha"]), float(fold["lam"])) for fold in folds))
+
+    def general_choices(self, general: GeneralDomain) -> Iterator[tuple[Cell, str, dict[Setting, int]]]:
+        """(cell, selection, its settings) of every done selection of the cells ``general`` covers."""
+        for cell in self.cells:
+            if general.covers(cell):
+                missing = self.missing(cell)
+                for selection in cell.selections(self.cfg.table.selections):
+                    if selection not in missing:
+                        yield cell, selection, self.chosen_settings(cell, selection)
+
+    # -- the steps: taskvec-ir commands ---------------------------------------------------------------------------
+    def steps(self, item: Cell | GeneralDomain) -> list[tuple[str, list[str]]]:
+        """(name, overrides) of each step ``item`` still needs (``cell_steps``, ``general_steps``)."""
+        return self.cell_steps(item) if isinstance(item, Cell) else self.general_steps(item)
+
+    def cell_steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
+        """A cell's dev sweep, then its other selections, where they are missing."""
+        missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
+        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table
+        base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
+        alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
+        steps = []
+        if "dev" in missing:
+            steps.append(
+                (
+                    "dev",
+                    [
+                        "-m",
+                        *base,
+                        "sweep=paper_grid",
+                        f"alpha.value=choice({alphas})",
+                        f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
+                        f"hydra.sweep.dir={cell_dir / 'dev'}",
+                        f"hydra.sweeper.storage={self.storage}",
+                        f"hydra.sweeper.study_name={table.name}/{cell.name}",
+                    ],
+                )
+            )
+        others = [s for s in missing if s != "dev"]
+        if others:
+            steps.append(
+                (
+                    "selection",
+                    [
+                        "-m",
+                        *base,
+                        f"selection={','.join(others)}",
+                        f"hydra.sweep.dir={cell_dir / 'selection'}",
+                        "hydra.sweep.subdir=${selection.method}",
+                        f"wandb.group=table/{table.name}",
+                        "wandb.job_type=selection",
+                        f"wandb.name='{table.name}/{cell.name}/${{selection.method}}'",
+                    ],
+                )
+            )
+        return steps
+
+    def general_steps(self, general: GeneralDomain) -> list[tuple[str, list[str]]]:
+        """A general domain's missing settings: one multirun per λ, over the α values chosen with it (a job per
+        (α, λ), through the launcher, as the cells' selections)."""
+        by_lam: dict[float, list[float]] = {}
+        for alpha, lam in self.missing(general):
+            by_lam.setdefault(lam, []).append(alpha)
+        name, setting = self.cfg.table.name, "alpha_${alpha.value}-lam_${lam.value}"
+        base = [*self.shared, *general.overrides, "task=evaluate", f"table.name='{name}'"]
+        return [
+            (
+                f"lam_{lam}",
+                [
+                    "-m",
+                    *base,
+                    f"alpha.value={','.join(repr(alpha) for alpha in alphas)}",
+                    f"lam.value={lam!r}",
+                    f"hydra.sweep.dir={self.folder / general.name}",
+                    f"hydra.sweep.subdir={setting}",
+                    f"wandb.group=table/{name}",
+                    "wandb.job_type=general_domain",
+                    f"wandb.name='{name}/{general.name}/{setting}'",
+                ],
+            )
+            for lam, alphas in by_lam.items()
+        ]
+
+    def run(self, items: Sequence[Cell | GeneralDomain]) -> list[str]:
+        """Each of ``items`` with missing jobs (cells; then general domains, which evaluate the cells' choices),
+        ``table.cells_at_once`` at a time; the failures, one line per job not done."""
+        todo = [item for item in items if self.missing(item)]
+        with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
+            return [failure for failures in pool.map(self.run_steps, todo) for failure in failures]
+
+    def run_steps(self, item: Cell | GeneralDomain) -> list[str]:
+        """Run ``item``'s missing steps, each as a ``taskvec-ir`` command logged to ``<step>.log`` in its folder;
+        what failed (one line per job not done)."""
+        work = self.work(item)
+        for step, overrides in self.steps(item):
+            log_path = work.folder / f"{step}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log.info("%s %s: %s (log: %s)", work.kind, work.name, step, log_path)
+            if self.command(overrides, log_path) != 0:
+                log.warning("%s %s: %s failed; see %s", work.kind, work.name, step, log_path)
+        failures = [f"{work.name}: {work.describe(key)} failed ({work.failure(key)})" for key in work.missing()]
+        if not failures:
+            log.info("%s %s: done", work.kind, work.name)
+        return failures
+
+    def command(self, overrides: list[str], log_path: Path) -> int:
+        """Run ``taskvec-ir`` with the command's config dirs and ``overrides``, its output into ``log_path``."""
+        with open(log_path, "w") as out:
+            return subprocess.run(
+                [sys.executable, "-m", "taskvec_ir", *self.config_dirs, *overrides],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            ).returncode
+
+
+def error_line(log_path: Path) -> str:
+    """The line of a failed step's log that says why: its last error line, else its last line."""
+    lines = [line.strip() for line in log_path.read_text().splitlines() if line.strip()]
+    lines = [line for line in lines if "HYDRA_FULL_ERROR" not in line] or ["(no output)"]
+    errors = [line for line in lines if line.startswith("taskvec-ir:") or "Error" in line or "failed" in line]
+    return (errors or lines)[-1][:300]
+
+
+def _results_config(config: Config) -> dict:
+    """What of a cell's config its results depend on, as JSON values."""
+    values = json.loads(json.dumps(asdict(config), default=str))
+    for key in ("table", "cache", "wandb", "data", "task", "significance"):  # significance: compiled, not run
+        values.pop(key)
+    return values
+
+
+def _flat(values: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``."""
+    flat = {}
+    for key, item in values.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(item, f"{name}.") if isinstance(item, dict) and item else {name: item})
+    return flat

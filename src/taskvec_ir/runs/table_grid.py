@@ -1,0 +1,144 @@
+"""A table's grid: its cells (``table.datasets`` × ``table.models`` × ``table.merges``) and its general-domain
+entries (``table.general_domain`` × models × merges), each composed and checked before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskvec_ir.config.composed import PSEUDO_QUERIES_NEED_BM25, PSEUDO_QUERIES_NEED_CANDIDATES, Config
+from taskvec_ir.config.model import SUPERVISED_LABEL
+from taskvec_ir.config.systems import PAPER_ORDER
+from taskvec_ir.errors import UserError
+from taskvec_ir.runs.compose import typed_config
+
+# Settings of the command that are the table's own, or that each step sets itself.
+_DRIVER_KEYS = ("table.", "+table.", "task=", "hydra.run.", "hydra.sweep.", "hydra.mode", "hydra.sweeper.storage")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridEntry:
+    """What a cell and a general-domain entry share: the grid's model and merge they run, the overrides that compose
+    them (the collection's, the model's, the merge's) and the typed config those compose to."""
+
+    model: str
+    merge: str
+    overrides: tuple[str, ...]
+    config: Config
+
+
+@dataclass(frozen=True)
+class Cell(GridEntry):
+    """One (dataset, model, merge) of the grid."""
+
+    dataset: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.model}/{self.merge}"
+
+    @property
+    def has_dev(self) -> bool:
+        """A dev split apart from the test split (MIRACL's test split is its dev split: it has none)."""
+        dataset = self.config.dataset
+        return "dev" in dataset.splits and dataset.test_split != "dev"
+
+    def selections(self, table_selections: list[str]) -> list[str]:
+        return (["dev"] if self.has_dev else ["cross_validation"]) + list(table_selections)
+
+
+@dataclass(frozen=True)
+class GeneralDomain(GridEntry):
+    """A general-domain collection (``table.general_domain.<label>``) for one model × merge of the grid: the merged
+    model of every cell with that model and merge, on another corpus, is evaluated on its test split at each α and
+    λ the cell's selections chose. A (α, λ) is one job, shared by every cell and selection that chose it."""
+
+    label: str
+
+    @property
+    def name(self) -> str:
+        return f"general/{self.label}/{self.model}/{self.merge}"
+
+    def covers(self, cell: Cell) -> bool:
+        """Whether ``cell``'s merged model is evaluated here: same model and merge, another corpus (a cell on the
+        general collection itself, or a carve-out of it, is no test of another domain)."""
+        same_corpus = cell.config.dataset.docs == self.config.dataset.docs
+        return (cell.model, cell.merge) == (self.model, self.merge) and not same_corpus
+
+
+def cells(cfg: Config, compose) -> list[Cell]:
+    """Every cell of ``cfg.table``, each config composed and checked (``compose(overrides)``) before anything
+    runs: a wrong name or value fails here, naming the table entry."""
+    table, found = cfg.table, []
+    for dataset, model, merge, overrides in _grid_entries(table, "datasets"):
+        where = f"table cell {dataset}/{model}/{merge}"
+        config = _typed(compose, overrides, where)
+        if "pseudo_queries" in table.selections and config.retriever.backend == "run_file":
+            raise UserError(f"{where}: {PSEUDO_QUERIES_NEED_BM25}")
+        if "pseudo_queries" in table.selections and config.retriever.dense:
+            raise UserError(
+                f"{where}: {PSEUDO_QUERIES_NEED_CANDIDATES} (for a dense table: table.selections=[stability,nqc])"
+            )
+        found.append(Cell(dataset, model=model, merge=merge, overrides=overrides, config=config))
+    supervised = sorted({cell.model for cell in found if cell.config.model.supervised})
+    if supervised and len(supervised) < len({cell.model for cell in found}):
+        raise UserError(
+            f"table.models: {', '.join(supervised)} trained ΘD on relevance labels (a {SUPERVISED_LABEL}), and a "
+            "table of zero-shot models must not hold it: leave it out (table.models.<label>=null) and tabulate it "
+            "on its own (e.g. experiment=supervised_control_demo)"
+        )
+    return found
+
+
+def supervised(cells: list[Cell]) -> bool:
+    """Whether the table is a supervised control's (``cells`` refuses a table that mixes one with zero-shot models)."""
+    return any(cell.config.model.supervised for cell in cells)
+
+
+def general_domains(cfg: Config, compose) -> list[GeneralDomain]:
+    """Every general-domain collection × model × merge of ``cfg.table``, each config composed and checked before
+    anything runs: a misspelt collection fails here, naming ``table.general_domain.<label>``."""
+    systems = f"systems=[{','.join(PAPER_ORDER)}]"  # a general-domain job evaluates the table's systems
+    return [
+        GeneralDomain(
+            label,
+            model=model,
+            merge=merge,
+            overrides=overrides,
+            config=_typed(compose, overrides, f"table.general_domain.{label}"),
+        )
+        for label, model, merge, overrides in _grid_entries(cfg.table, "general_domain", systems)
+    ]
+
+
+def command_overrides(task: list[str], hydra: list[str]) -> list[str]:
+    """The command's overrides every step of every cell inherits (not the table's own keys)."""
+    return [o for o in [*task, *hydra] if not o.lstrip("+~").startswith(_DRIVER_KEYS)]
+
+
+def _grid_entries(table, datasets_key: str, *extra: str):
+    """(dataset label, model, merge, overrides) of every entry of ``table.<datasets_key>`` × models × merges."""
+    for dataset, dataset_overrides in table.entries(datasets_key).items():
+        for model, model_overrides in table.entries("models").items():
+            for merge, merge_overrides in table.entries("merges").items():
+                overrides = (
+                    *_with_default("dataset", dataset, dataset_overrides),
+                    *_with_default("model", model, model_overrides),
+                    *_with_default("merge", merge, merge_overrides),
+                    *extra,
+                )
+                yield dataset, model, merge, overrides
+
+
+def _typed(compose, overrides: tuple[str, ...], where: str) -> Config:
+    """The typed config of a table entry's ``overrides``; any error names the entry (``where``)."""
+    try:
+        return typed_config(compose([*overrides, "task=evaluate"]))
+    except Exception as error:  # noqa: BLE001 - Hydra's and the schema's errors alike
+        raise UserError(f"{where} ({' '.join(overrides)}): {error}") from None
+
+
+def _with_default(group: str, label: str, overrides: list[str]) -> list[str]:
+    """An entry's overrides, with ``<group>=<label>`` first unless they choose the group's config themselves."""
+    chosen = any(o.split("=", 1)[0].lstrip("+~") == group for o in overrides)
+    return list(overrides) if chosen else [f"{group}={label}", *overrides]
