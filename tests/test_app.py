@@ -355,3 +355,12 @@ def test_queries_that_score_zero_for_want_of_input_are_named_in_metrics_json(tmp
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "from_run" / "metrics.json").read_text())
     assert metrics["warnings"] == {"no_text": ["3"], "missing_from_run_file": ["2"]}
+
+
+def test_every_task_a_config_accepts_has_its_runner():
+    from taskvec_ir.app import task_runner
+    from taskvec_ir.config.composed import Task
+    from taskvec_ir.runs.job import run_adapt, run_job
+    from taskvec_ir.runs.table import run_table
+
+    assert [task_runner(task) for task in Task] == [run_job, run_adapt, run_table]

@@ -85,4 +85,4 @@ def test_every_layer_is_a_package_the_wheel_carries():
 def test_the_layering_rule_is_not_vacuous():
     """The checks above see real imports: the experiment imports the first stage, a run the experiment."""
     assert "taskvec_ir.ir.bm25_index" in GRAPH["taskvec_ir.pipeline.first_stage"]
-    assert layer("taskvec_ir.runs.job") == "runs" and "taskvec_ir.pipeline.experiment" in GRAPH["taskvec_ir.runs.job"]
+    assert layer("taskvec_ir.runs.job") == "runs" and "taskvec_ir.pipeline.pipeline" in GRAPH["taskvec_ir.runs.job"]

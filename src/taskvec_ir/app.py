@@ -1,5 +1,6 @@
-"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config``) and runs it
-as one job (``taskvec_ir.runs.job``). A sweep (``-m sweep=...``) runs each trial through here too."""
+"""The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config``) and runs its
+task: a job (``taskvec_ir.runs.job``), an adaptation, or a table (``taskvec_ir.runs.table``). A sweep
+(``-m sweep=...``) runs each trial through here too."""
 
 from __future__ import annotations
 
@@ -12,11 +13,19 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from taskvec_ir.config.composed import CONFIG_DIR, register
+from taskvec_ir.config.composed import CONFIG_DIR, Task, register
 from taskvec_ir.storage.outputs import PasswordInURLError, record_failure
 
 log = logging.getLogger("taskvec_ir")
 register()
+
+
+def task_runner(task: Task):
+    """The function that runs ``task`` (imported when asked: the command starts without the model libraries)."""
+    from taskvec_ir.runs.job import run_adapt, run_job
+    from taskvec_ir.runs.table import run_table
+
+    return {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table}[task]
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -27,7 +36,6 @@ def main(cfg: DictConfig) -> dict:
 
     from taskvec_ir.errors import UserError
     from taskvec_ir.runs.compose import typed_config
-    from taskvec_ir.runs.job import TASKS
 
     hydra_cfg = HydraConfig.get()
     try:
@@ -39,7 +47,7 @@ def main(cfg: DictConfig) -> dict:
             options["report"] = final_report(
                 hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
             )
-        return TASKS[config.task](config, Path(hydra_cfg.runtime.output_dir), **options)
+        return task_runner(config.task)(config, Path(hydra_cfg.runtime.output_dir), **options)
     except Exception as error:
         # In a multirun the sweeper records the failed job, and its dir says why (a table shows it); a single
         # run ends with a user error's message alone, and anything else is a bug that keeps its traceback.

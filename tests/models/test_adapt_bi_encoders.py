@@ -16,7 +16,7 @@ from taskvec_ir.ir.pairs import judged_pairs
 from taskvec_ir.models.adapt.bi_encoders import SupervisedTrainee, delete_words
 from taskvec_ir.models.adapt.cache_entry import adapted_checkpoint
 from taskvec_ir.models.checkpoints import CheckpointReader
-from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.runs.compose import compose
 from taskvec_ir.storage.cache import Cache
 
@@ -94,7 +94,7 @@ def test_training_reads_no_dev_or_test_query_and_lowers_the_loss_of_its_pairs(mi
         return features(self, texts)
 
     monkeypatch.setattr(SupervisedTrainee, "features", recording)
-    folders = Experiment(ExperimentSpec.from_config(cfg), Cache(tmp_path / "cache")).folders()
+    folders = Pipeline(PipelineSpec.from_config(cfg), Cache(tmp_path / "cache")).folders()
     batches = list(zip(encoded[0::2], encoded[1::2], strict=True))  # (queries, documents) of each step
     assert len(batches) == 3 and all(len(set(docs)) == len(docs) == len(queries) for queries, docs in batches)
 

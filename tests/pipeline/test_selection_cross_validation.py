@@ -7,7 +7,7 @@ import pytest
 
 from taskvec_ir.ir import evaluation
 from taskvec_ir.pipeline.selection.cross_validation import cross_validate, kfold
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 
 from hand_runs import ranked_first
 
@@ -73,10 +73,10 @@ def test_a_cross_validation_job_reports_each_folds_setting_never_their_mean(cran
     metrics = json.loads((tmp_path / "job" / "metrics.json").read_text())
     assert metrics["selection"]["folds"] == written["folds"] and "curve" not in metrics["selection"]
     # ΘT's own λ in each fold: the λ of the grid best for ΘT on the other folds' queries
-    experiment = open_experiment(cfg)
-    split = experiment.split(cfg.split)
+    pipeline = open_pipeline(cfg)
+    split = pipeline.split(cfg.split)
     per_lam = {
-        lam: evaluation.evaluate_run(split.qrels, experiment.system_run(cfg.split, "ir_model", lam), [cfg.objective])[1]
+        lam: evaluation.evaluate_run(split.qrels, pipeline.system_run(cfg.split, "ir_model", lam), [cfg.objective])[1]
         for lam in cfg.lam.grid
     }
     fold_ids = kfold(split.queries, cfg.selection.folds, cfg.selection.seed)

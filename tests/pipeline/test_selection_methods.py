@@ -6,10 +6,10 @@ import pytest
 from ir_datasets.datasets.cranfield import CranfieldQrels
 
 from taskvec_ir.ir import splits
-from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
 from taskvec_ir.pipeline.model_scores import system_weights
+from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.pipeline.selection.methods import choose
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.storage.cache import Cache
 
 
@@ -29,11 +29,11 @@ def test_label_free_selections_read_no_qrels(cranfield_grid, method, request):
     """Chosen with every qrels reader failing, on Cranfield's test queries (it has no dev split); the choice is
     one of the grid's settings, and the job then evaluates it on test as any run."""
     cfg = cranfield_grid(f"selection={method}")
-    open_experiment(cfg)  # ir_datasets set up, the first stage cached
+    open_pipeline(cfg)  # ir_datasets set up, the first stage cached
     # A fresh experiment holds no split: what opening one loaded (the evaluated split, with its qrels) is not there.
-    experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
+    pipeline = Pipeline(PipelineSpec.from_config(cfg), Cache(cfg.cache.dir))
     request.getfixturevalue("no_qrels")
-    choice = choose(experiment, cfg)
+    choice = choose(pipeline, cfg)
     assert choice.method == method and len(choice.folds) == 1 and choice.folds[0].queries is None
     assert choice.alpha in (0.0, 0.5, 1.0) and choice.lam in cfg.lam.grid
     # stability scores the α values with a neighbour each side: 0.5 alone of 0, 0.5, 1
@@ -50,14 +50,14 @@ def test_nqc_on_cranfield_is_the_spread_of_the_merged_models_raw_scores_over_its
     """Recomputed from the cached raw scores of Θ' at each α: the top 10 of each query's candidates, and its mean
     score over the 20 sampled documents, the same documents for every query."""
     cfg = cranfield_grid("selection=nqc", "selection.queries=test")
-    experiment = open_experiment(cfg)
-    choice = choose(experiment, cfg)
+    pipeline = open_pipeline(cfg)
+    choice = choose(pipeline, cfg)
     name = "test (unlabeled)"
-    sample = experiment.candidates(f"{name} × corpus sample (20)")
+    sample = pipeline.candidates(f"{name} × corpus sample (20)")
     assert len({tuple(sorted(docs)) for docs in sample.values()}) == 1 and len(next(iter(sample.values()))) == 20
     for row in choice.curve:
-        weights = system_weights("task_arithmetic", experiment.spec.merge.at(row["alpha"]))
-        scores, corpus = experiment.scores(name, weights), experiment.scores(f"{name} × corpus sample (20)", weights)
+        weights = system_weights("task_arithmetic", pipeline.spec.merge.at(row["alpha"]))
+        scores, corpus = pipeline.scores(name, weights), pipeline.scores(f"{name} × corpus sample (20)", weights)
         expected = [np.std(sorted(scores[q].values())[-10:]) / abs(np.mean(list(corpus[q].values()))) for q in scores]
         assert row["value"] == pytest.approx(np.mean(expected), rel=1e-9) and row["undefined"] == 0
         assert row["lam"] == cfg.selection.lam

@@ -13,7 +13,7 @@ from taskvec_ir.ir.pairs import SPAN_WORDS
 from taskvec_ir.pipeline.selection.methods import choose
 from taskvec_ir.pipeline.selection.pseudo_queries import REST, pseudo_queries
 from taskvec_ir.runs.compose import compose
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 
 
 @pytest.mark.parametrize(
@@ -21,13 +21,13 @@ from taskvec_ir.runs.job import open_experiment
 )
 def test_a_text_scores_as_the_same_document_of_the_corpus_would(cranfield_grid, backend, scoring):
     """score_text is the retriever's own BM25: a corpus document's text gets the score search gives it."""
-    experiment = open_experiment(
+    pipeline = open_pipeline(
         cranfield_grid("selection=nqc", f"retriever.backend={backend}", f"retriever.bm25={scoring}")
     )
-    bm25 = experiment.first_stage.bm25()
+    bm25 = pipeline.first_stage.bm25()
     query = "boundary layer flow over a flat plate with heat transfer"
     found = bm25.search({"q": query}, 5)["q"]
-    texts = documents.doc_texts(experiment.spec.dataset, found)
+    texts = documents.doc_texts(pipeline.spec.dataset, found)
     for doc_id, score in found.items():
         assert bm25.score_text(query, texts[doc_id]) == pytest.approx(score, rel=1e-9)
     assert bm25.score_text(query, "nothing in common") == 0.0
@@ -35,11 +35,11 @@ def test_a_text_scores_as_the_same_document_of_the_corpus_would(cranfield_grid, 
 
 
 def test_pseudo_queries_have_the_rest_of_their_source_as_their_one_relevant_candidate(cranfield_grid):
-    experiment = open_experiment(cranfield_grid("selection=pseudo_queries"))
-    name, source = pseudo_queries(experiment, experiment_settings := cranfield_grid().selection.pseudo_queries)
-    assert experiment_settings.source == "auto" and source == "title"  # Cranfield's documents have titles
-    split, candidates, texts = experiment.split(name), experiment.candidates(name), experiment.texts(name)
-    assert 20 <= len(split.queries) <= experiment_settings.count
+    pipeline = open_pipeline(cranfield_grid("selection=pseudo_queries"))
+    name, source = pseudo_queries(pipeline, pseudo_query_settings := cranfield_grid().selection.pseudo_queries)
+    assert pseudo_query_settings.source == "auto" and source == "title"  # Cranfield's documents have titles
+    split, candidates, texts = pipeline.split(name), pipeline.candidates(name), pipeline.texts(name)
+    assert 20 <= len(split.queries) <= pseudo_query_settings.count
     found = 0
     for query_id, text in split.queries.items():
         (relevant,) = split.qrels[query_id]
@@ -49,8 +49,8 @@ def test_pseudo_queries_have_the_rest_of_their_source_as_their_one_relevant_cand
         assert len(candidates[query_id]) <= 10 and all(d in texts for d in candidates[query_id])
         found += relevant in candidates[query_id]
     assert found >= 0.8 * len(split.queries)  # a title's words are in its paper: BM25 finds most of them
-    again = open_experiment(cranfield_grid("selection=pseudo_queries"))  # cached: the same queries, no corpus pass
-    assert pseudo_queries(again, experiment_settings) == (name, "title")
+    again = open_pipeline(cranfield_grid("selection=pseudo_queries"))  # cached: the same queries, no corpus pass
+    assert pseudo_queries(again, pseudo_query_settings) == (name, "title")
     assert again.candidates(name) == candidates and again.cache.stats["pseudo_queries.hit"] == 1
 
 
@@ -92,15 +92,15 @@ def test_pseudo_queries_default_to_word_spans_where_documents_have_no_title_and_
     for explicit in ("title", "sentence"):  # what the default (title) did before: no pair of either kind
         with pytest.raises(ValueError, match=f"selection.pseudo_queries.source: the documents give no {explicit}"):
             pseudo_queries(
-                open_experiment(config()),
+                open_pipeline(config()),
                 config(f"selection.pseudo_queries.source={explicit}").selection.pseudo_queries,
             )
     cfg = config()
-    experiment = open_experiment(cfg)
-    choice = choose(experiment, cfg)
+    pipeline = open_pipeline(cfg)
+    choice = choose(pipeline, cfg)
     assert choice.details == {"pseudo_queries_source": "span"} and "(span)" in choice.criterion
-    name, _ = pseudo_queries(experiment, cfg.selection.pseudo_queries)  # the split the choice was made on (cached)
-    split = experiment.split(name)
+    name, _ = pseudo_queries(pipeline, cfg.selection.pseudo_queries)  # the split the choice was made on (cached)
+    split = pipeline.split(name)
     assert len(split.queries) == 20
     for query_id, query in split.queries.items():
         (relevant,) = split.qrels[query_id]
@@ -109,6 +109,6 @@ def test_pseudo_queries_default_to_word_spans_where_documents_have_no_title_and_
         start = int(span) * SPAN_WORDS  # the span's index in its document's pieces of SPAN_WORDS words
         assert query.split() == words[start : start + SPAN_WORDS]
         rest = words[:start] + words[start + SPAN_WORDS :]
-        assert experiment.texts(name)[relevant].split() == rest
+        assert pipeline.texts(name)[relevant].split() == rest
     assert choice.alpha in (0.0, 0.5, 1.0) and len(choice.curve) == 3 * len(cfg.lam.grid)
     assert choice.describe()["pseudo_queries_source"] == "span"

@@ -361,13 +361,13 @@ def test_qrels_naming_unknown_documents_are_counted_and_kept(beir, caplog):
 
 def test_unknown_judged_documents_are_reported_by_a_run(beir, caplog, tmp_path):
     # needs wiring: splits.check_judged_documents called where Experiment computes BM25 candidates
-    from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+    from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
     from taskvec_ir.storage.cache import Cache
 
-    spec = ExperimentSpec.from_config(compose(["dataset=cranfield"]))
+    spec = PipelineSpec.from_config(compose(["dataset=cranfield"]))
     spec = replace(spec, dataset=beir(qrels="q1\td1\t1\nq1\tgone1\t2\nq2\td2\t1\nq3\td4\t1\n"))
     with caplog.at_level(logging.WARNING, logger="taskvec_ir.ir.splits"):
-        Experiment(spec, Cache(tmp_path / "cache")).candidates("test")
+        Pipeline(spec, Cache(tmp_path / "cache")).candidates("test")
     assert "1 judgements (1 relevant, 1 queries) name 1 documents not in the corpus (first: gone1)" in caplog.text
 
 

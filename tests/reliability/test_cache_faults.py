@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from taskvec_ir.runs.compose import compose
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.storage.cache import Cache
 from taskvec_ir.storage.outputs import OutputError
 
@@ -183,9 +183,9 @@ def test_damaged_entry_in_a_real_run_is_recomputed_to_the_same_candidates(triple
             *model_overrides(triple),
         ]
     )
-    first = open_experiment(cfg).candidates("test")
+    first = open_pipeline(cfg).candidates("test")
     (entry,) = (tmp_path / "bm25").iterdir()
     entry.write_bytes(entry.read_bytes()[:1000])  # a truncated copy, as a killed non-atomic writer would leave
-    again = open_experiment(cfg)
+    again = open_pipeline(cfg)
     assert again.candidates("test") == first and again.cache.stats["bm25.miss"] == 1
     assert json.loads(entry.read_text()) == first

@@ -25,8 +25,8 @@ def test_a_sweeps_report_marks_the_direction_of_each_significant_difference_and_
     (compared,) = compare([per_query], {"task_arithmetic": ["ir_model", "bm25", "alpha_one"]}, ["ndcg@10"], settings)
     assert compared["task_arithmetic"].p_values["bm25"]["ndcg@10"] == pytest.approx(3 * 2 / 256)
     means = {s: {"ndcg@10": sum(found) / len(found)} for s, found in values.items()}
-    lams = {"bm25": None, "ir_model": 0.2, "alpha_one": 0.4, "task_arithmetic": 0.3}
-    table = results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"], settings, lams)
+    lambdas = {"bm25": None, "ir_model": 0.2, "alpha_one": 0.4, "task_arithmetic": 0.3}
+    table = results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"], settings, lambdas)
     text = markdown(table)
     assert f"| BM25 | – | {means['bm25']['ndcg@10']:.4f} |" in text
     assert f"| ΘT | 0.2 | {means['ir_model']['ndcg@10']:.4f} |" in text
@@ -39,7 +39,7 @@ def test_a_sweeps_report_marks_the_direction_of_each_significant_difference_and_
     holm = SignificanceConfig(correction="holm")
     (compared,) = compare([per_query], {"task_arithmetic": ["ir_model", "bm25", "alpha_one"]}, ["ndcg@10"], holm)
     assert "Holm per measure" in results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"],
-                                               holm, lams).footnote  # fmt: skip
+                                               holm, lambdas).footnote  # fmt: skip
 
 
 def cell_row(selection, system, ndcg, alpha=0.4, dataset="d", model="m", failed=None, **p_values):

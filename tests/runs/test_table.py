@@ -257,9 +257,9 @@ def test_a_failed_selection_job_is_recorded_and_the_cells_others_are_compiled(cr
             folds = [{"queries": 1, "alpha": 0.5, "lam": 0.3}, {"queries": 1, "alpha": 1.0, "lam": 0.3}]
             chosen = {"alpha": None, "lam": 0.3, "folds": folds} if selection == "cross_validation" else {
                 "alpha": 0.5, "lam": 0.3, "folds": folds[:1]}  # fmt: skip
-            lams = {"bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # each system's own
+            lambdas = {"bm25": None, "ir_model": 0.1, "alpha_one": 0.6, "task_arithmetic": 0.3}  # each system's own
             warnings = {"no_candidates": ["7", "9"]} if selection == "nqc" else {}
-            metrics = {"selection": chosen, "lam": lams, "warnings": warnings}
+            metrics = {"selection": chosen, "lam": lambdas, "warnings": warnings}
             write_job(folder.result_dir(cell, selection), per_query, metrics)
         record_failure(folder.result_dir(cell, "stability"), ValueError("selection.alphas: give three or more"))
         return subprocess.CompletedProcess(command, 1)

@@ -47,7 +47,7 @@ Task = Choice("Task", ["evaluate", "adapt", "table"])
 
 @dataclass
 class Config:
-    """One experiment, as ``conf/config.yaml`` composes it."""
+    """One run's config, as ``conf/config.yaml`` composes it."""
 
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING

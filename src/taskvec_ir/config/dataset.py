@@ -13,7 +13,7 @@ from omegaconf import MISSING
 from taskvec_ir.config.checks import Choice, choice, parse
 from taskvec_ir.errors import UserError
 
-# dataset.language: picks the BM25 analyzer's stopwords and stemmer (taskvec_ir.ir.retrieval).
+# dataset.language: picks the BM25 analyzer's stopwords and stemmer (taskvec_ir.ir.analyzers).
 Language = Choice("Language", ["en", "de", "fr", "es"])
 
 # The languages as plain strings: Python 3.11's `in` on an Enum class refuses a str.
@@ -42,7 +42,7 @@ class DatasetConfig:
     language: Language = Language.en
     test_split: str = "test"  # the split evaluated as "test"
     # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path and no splits
-    # given, one per qrels/<split>.tsv of the collection, read from the folder by taskvec_ir.ir.data.resolve_splits
+    # given, one per qrels/<split>.tsv of the collection, read from the folder by taskvec_ir.ir.splits.resolve_splits
     splits: dict[str, Any] = field(default_factory=dict)
     relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row; other grades kept
     offline_files: dict[str, str] = field(default_factory=dict)  # path under IR_DATASETS_HOME -> mirror file
@@ -80,7 +80,7 @@ class DatasetConfig:
     def split(self, name: str) -> str | SampleSplit:
         """How ``splits`` defines ``name``; a clear error if it does not."""
         if self.splits_in_folder:
-            raise RuntimeError("the splits of a BEIR folder are read first: taskvec_ir.ir.data.resolve_splits")
+            raise RuntimeError("the splits of a BEIR folder are read first: taskvec_ir.ir.splits.resolve_splits")
         if name not in self.splits:
             raise UserError(
                 f"dataset {self.name!r} has no split {name!r} in dataset.splits "

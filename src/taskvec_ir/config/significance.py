@@ -1,5 +1,5 @@
 """The ``significance`` key: how a sweep's report and a table of cells test a system against its baselines, per
-query of the test split (``taskvec_ir.reporting.report``).
+query of the test split (``taskvec_ir.reporting.significance``).
 """
 
 from __future__ import annotations

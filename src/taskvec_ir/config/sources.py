@@ -1,4 +1,4 @@
-"""The checkpoints an experiment names, by role, and the config key of each role.
+"""The checkpoints a model config names, by role, and the config key of each role.
 
 Roles: ``ir`` (ΘT), ``base`` (Θ0) and ``domain`` (ΘD) of the task vector named ``domain``, then
 ``<name>.base`` and ``<name>.domain`` for each of ``model.extra_domains``. A source is a model source string

@@ -6,6 +6,7 @@ no Python package has them, so each function restates its Lucene class rule by r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -46,39 +47,26 @@ def german_normalization(word: str) -> str:
 
 _GERMAN_ACCENTS = dict.fromkeys("äàáâ", "a") | dict.fromkeys("öòóô", "o") | dict.fromkeys("ïìíî", "i")
 _GERMAN_ACCENTS |= dict.fromkeys("üùúû", "u")
-_GERMAN_ST_ENDING = frozenset("bdfghklmnt")  # letters before which "s" and "st" are endings
 
 
 def german_light_stem(word: str) -> str:
     """GermanLightStemmer: accents folded, then step 1 (-ern, -em/-en/-er/-es, -e, -s after a valid s-ending)
     and step 2 (-est, -er/-en, -st after a valid st-ending), each on words long enough."""
     s = _folded(word, _GERMAN_ACCENTS)
-    s = s[: _german_step1(s)]
-    return s[: _german_step2(s)]
+    return _german_step(_german_step(s, _GERMAN_STEP1), _GERMAN_STEP2)
 
 
-def _german_step1(s: str) -> int:
-    n = len(s)
-    if n > 5 and s.endswith("ern"):
-        return n - 3
-    if n > 4 and s[n - 2] == "e" and s[n - 1] in "mnrs":
-        return n - 2
-    if n > 3 and s[n - 1] == "e":
-        return n - 1
-    if n > 3 and s[n - 1] == "s" and s[n - 2] in _GERMAN_ST_ENDING:
-        return n - 1
-    return n
+# Each step removes the first ending that matches, on words longer than its length: (longer than, ending, removed).
+_GERMAN_STEP1 = ((5, re.compile("ern$"), 3), (4, re.compile("e[mnrs]$"), 2), (3, re.compile("e$"), 1),
+                 (3, re.compile("[bdfghklmnt]s$"), 1))  # fmt: skip
+_GERMAN_STEP2 = ((5, re.compile("est$"), 3), (4, re.compile("e[rn]$"), 2), (4, re.compile("[bdfghklmnt]st$"), 2))
 
 
-def _german_step2(s: str) -> int:
-    n = len(s)
-    if n > 5 and s.endswith("est"):
-        return n - 3
-    if n > 4 and s[n - 2] == "e" and s[n - 1] in "rn":
-        return n - 2
-    if n > 4 and s.endswith("st") and s[n - 3] in _GERMAN_ST_ENDING:
-        return n - 2
-    return n
+def _german_step(s: str, rules) -> str:
+    for longer_than, ending, removed in rules:
+        if len(s) > longer_than and ending.search(s):
+            return s[:-removed]
+    return s
 
 
 _SPANISH_ACCENTS = dict.fromkeys("àáâä", "a") | dict.fromkeys("òóôö", "o") | dict.fromkeys("èéêë", "e")
@@ -131,6 +119,17 @@ def _french_norm(s: str) -> str:
     return s
 
 
+# FrenchLightStemmer's agent nouns, in its order: (words longer than, suffix, the ending it becomes).
+_FRENCH_AGENT_NOUNS = (
+    (11, "ficatrice", "fier"),
+    (10, "ficateur", "fier"),
+    (9, "catrice", "quer"),
+    (8, "cateur", "quer"),
+    (8, "atrice", "er"),
+    (7, "ateur", "er"),
+)
+
+
 def french_light_stem(word: str) -> str:
     """FrenchLightStemmer: plural -x/-s removed (-aux -> -al), then the first matching derivational suffix
     rewritten, then ``_french_norm``; Lucene's rules in Lucene's order."""
@@ -153,24 +152,9 @@ def french_light_stem(word: str) -> str:
         if len(s) > 3 and s.endswith("ive"):
             s = s[:-1][:-1] + "f"
         return _french_norm(s)
-    if n > 11 and s.endswith("ficatrice"):
-        s = s[:-5]
-        return _french_norm(s[:-2] + "er")
-    if n > 10 and s.endswith("ficateur"):
-        s = s[:-4]
-        return _french_norm(s[:-2] + "er")
-    if n > 9 and s.endswith("catrice"):
-        s = s[:-3]
-        return _french_norm(s[:-4] + "quer")
-    if n > 8 and s.endswith("cateur"):
-        s = s[:-2]
-        return _french_norm(s[:-4] + "quer")
-    if n > 8 and s.endswith("atrice"):
-        s = s[:-4]
-        return _french_norm(s[:-2] + "er")
-    if n > 7 and s.endswith("ateur"):
-        s = s[:-3]
-        return _french_norm(s[:-2] + "er")
+    for longer_than, suffix, ending in _FRENCH_AGENT_NOUNS:
+        if n > longer_than and s.endswith(suffix):
+            return _french_norm(s[: -len(suffix)] + ending)
     if n > 6 and s.endswith("trice"):  # -trice -> -teur, and the rules go on
         s = s[:-1]
         s = s[:-3] + "eur"

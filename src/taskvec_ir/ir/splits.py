@@ -1,6 +1,6 @@
 """A dataset's splits: the queries of each and their judgements, read through ir_datasets.
 
-A dataset is a ``schema.DatasetConfig`` (``conf/dataset/<name>.yaml``); a split is either an ir_datasets id or a
+A dataset is a ``config.dataset.DatasetConfig`` (``conf/dataset/<name>.yaml``); a split is either an ir_datasets id or a
 seeded random sample of another split's queries (SciFact's dev split); a BEIR folder given without splits has one
 per ``qrels/<split>.tsv``.
 """

@@ -1,4 +1,4 @@
-"""Analyses a job runs after its evaluation, on its evaluated split, from the scores its experiment caches
+"""Analyses a job runs after its evaluation, on its evaluated split, from the scores its pipeline caches
 (``analyses: [alpha_response, depth]``, ``analysis.*``).
 
 - ``alpha_response``: where τ helps. Per query, the objective of task arithmetic at every α of the grid, each query
@@ -30,8 +30,8 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.config.sources import IR
 from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation, fusion
-from taskvec_ir.pipeline.experiment import Experiment, Run
 from taskvec_ir.pipeline.model_scores import system_weights
+from taskvec_ir.pipeline.pipeline import Pipeline, Run
 from taskvec_ir.pipeline.selection.choice import Fold, combine_folds
 from taskvec_ir.reporting import plots, tracking
 from taskvec_ir.reporting.rendering import csv_text
@@ -45,12 +45,12 @@ ORACLE_NOTE = (
 )
 
 
-def settings_run(experiment: Experiment, split: str, folds: Sequence[Fold], alpha: float | None = None) -> Run:
+def settings_run(pipeline: Pipeline, split: str, folds: Sequence[Fold], alpha: float | None = None) -> Run:
     """Task arithmetic's fused run of ``split`` as the job ran it, each fold's queries at the fold's λ and, with
     ``alpha``, Θ' at ``alpha`` instead of the fold's α (as ``selection.choice.evaluate_choice`` builds it)."""
-    merge = experiment.spec.merge
+    merge = pipeline.spec.merge
     runs = [
-        experiment.system_run(split, TASK_ARITHMETIC, fold.lam, merge.at(fold.alpha if alpha is None else alpha))
+        pipeline.system_run(split, TASK_ARITHMETIC, fold.lam, merge.at(fold.alpha if alpha is None else alpha))
         for fold in folds
     ]
     return combine_folds(folds, runs)
@@ -62,7 +62,7 @@ def oracle_alpha(values: Mapping[float, float]) -> float:
 
 
 def alpha_response(
-    experiment: Experiment,
+    pipeline: Pipeline,
     split: str,
     folds: Sequence[Fold],
     alphas: Sequence[float],
@@ -72,13 +72,13 @@ def alpha_response(
 ) -> dict:
     """The per-query α response of ``split`` (see the module docstring) as JSON values."""
     grid = sorted({0.0, *alphas, *(fold.alpha for fold in folds)})  # ΘT and the chosen α are always points of it
-    qrels, texts = experiment.split(split).qrels, experiment.split(split).queries
+    qrels, texts = pipeline.split(split).qrels, pipeline.split(split).queries
     means, values = {}, {}
     for alpha in grid:
-        found = evaluation.evaluate_run(qrels, settings_run(experiment, split, folds, alpha), [measure])
+        found = evaluation.evaluate_run(qrels, settings_run(pipeline, split, folds, alpha), [measure])
         means[alpha], values[alpha] = found[0][measure], found[1][measure]
     chosen_mean, chosen = (
-        v[measure] for v in evaluation.evaluate_run(qrels, settings_run(experiment, split, folds), [measure])
+        v[measure] for v in evaluation.evaluate_run(qrels, settings_run(pipeline, split, folds), [measure])
     )
     queries = sorted(chosen)
     per_query = {}
@@ -142,24 +142,24 @@ def rerank_top(candidates: Run, scores: Run, lam: float, depth: int) -> Run:
 
 
 def depth_surface(
-    experiment: Experiment,
+    pipeline: Pipeline,
     split: str,
     folds: Sequence[Fold],
     depths: Sequence[int],
     alphas: Sequence[float],
-    lams: Sequence[float],
+    lambdas: Sequence[float],
     measures: Sequence[str],
 ) -> dict:
     """The measures at every depth × α × λ (rows), the job's own settings at every depth (``job``: each fold's α
     and λ, so its row at top_k is the job's task arithmetic exactly), and BM25's values (the same at every depth)."""
-    qrels, candidates = experiment.split(split).qrels, experiment.candidates(split)
+    qrels, candidates = pipeline.split(split).qrels, pipeline.candidates(split)
     grid = sorted({0.0, *alphas, *(fold.alpha for fold in folds)})
-    lams = sorted({*lams, *(fold.lam for fold in folds)})
-    scores = {a: experiment.scores(split, system_weights(TASK_ARITHMETIC, experiment.spec.merge.at(a))) for a in grid}
+    lambdas = sorted({*lambdas, *(fold.lam for fold in folds)})
+    scores = {a: pipeline.scores(split, system_weights(TASK_ARITHMETIC, pipeline.spec.merge.at(a))) for a in grid}
     rows = []
     for depth in depths:
         for alpha in grid:
-            for lam in lams:
+            for lam in lambdas:
                 means = evaluation.evaluate_run(qrels, rerank_top(candidates, scores[alpha], lam, depth), measures)[0]
                 rows.append({"depth": depth, "alpha": alpha, "lam": lam, **means})
     job = []
@@ -167,20 +167,28 @@ def depth_surface(
         run = combine_folds(folds, [rerank_top(candidates, scores[fold.alpha], fold.lam, depth) for fold in folds])
         job.append({"depth": depth, **evaluation.evaluate_run(qrels, run, measures)[0]})
     bm25 = evaluation.evaluate_run(qrels, candidates, measures)[0]
-    return {"split": split, "depths": list(depths), "alphas": grid, "lams": lams, "rows": rows, "job": job, BM25: bm25}
+    return {
+        "split": split,
+        "depths": list(depths),
+        "alphas": grid,
+        "lams": lambdas,
+        "rows": rows,
+        "job": job,
+        BM25: bm25,
+    }
 
 
-def time_depths(experiment: Experiment, split: str, depths: Sequence[int], sample: int) -> dict:
+def time_depths(pipeline: Pipeline, split: str, depths: Sequence[int], sample: int) -> dict:
     """Seconds per query of scoring each depth's top k with the loaded ΘT (as merged last: the weights do not change
     the cost), over the first ``sample`` queries by id that have candidates, after one warm-up pair, the best of
     ``TIMING_REPEATS`` runs (the least disturbed by other processes, as ``timeit`` advises); and the device it ran
     on. A forward pass outside the cache: it times, and stores nothing."""
     import torch
 
-    candidates, queries, texts = experiment.candidates(split), experiment.split(split).queries, experiment.texts(split)
+    candidates, queries, texts = pipeline.candidates(split), pipeline.split(split).queries, pipeline.texts(split)
     ids = sorted(q for q, docs in candidates.items() if docs and q in queries)[:sample]
     ranked = {q: sorted(candidates[q], key=lambda d: (candidates[q][d], d), reverse=True) for q in ids}
-    scorer = experiment.triple.scorer(IR)
+    scorer = pipeline.triple.scorer(IR)
     scorer.score(queries, texts, {ids[0]: {ranked[ids[0]][0]: 0.0}})  # warm-up: lazy initialisation is not the cost
     seconds = {}
     for depth in depths:
@@ -193,7 +201,7 @@ def time_depths(experiment: Experiment, split: str, depths: Sequence[int], sampl
         seconds[depth] = min(runs) / len(ids)
     device = next(scorer.module.parameters()).device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
-    return {"seconds_per_query": seconds, "queries": len(ids), "device": name, "kind": experiment.spec.model.kind}
+    return {"seconds_per_query": seconds, "queries": len(ids), "device": name, "kind": pipeline.spec.model.kind}
 
 
 def gain_kept(surface: dict, measure: str, timing: dict | None) -> list[dict]:
@@ -307,7 +315,7 @@ class Analysed:
     lines: list[str] = field(default_factory=list)
 
 
-def run_analyses(cfg: Config, experiment: Experiment, folds: Sequence[Fold], out_dir: Path, run) -> Analysed:
+def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir: Path, run) -> Analysed:
     """``cfg.analyses`` on the job's split at the settings it ran (``folds``): files into ``out_dir``, W&B entries
     into ``run``. A sweep's trials run none (they tune on dev; the final evaluation runs them on test)."""
     done = Analysed()
@@ -320,7 +328,7 @@ def run_analyses(cfg: Config, experiment: Experiment, folds: Sequence[Fold], out
     if "alpha_response" in cfg.analyses:
         settings = cfg.analysis
         response = alpha_response(
-            experiment, cfg.split, folds, alphas, objective, settings.top_queries, settings.unchanged_within
+            pipeline, cfg.split, folds, alphas, objective, settings.top_queries, settings.unchanged_within
         )
         write_json(response, out_dir / "alpha_response.json")
         alpha_response_plot(response, out_dir / "alpha_response.png")
@@ -347,10 +355,10 @@ def run_analyses(cfg: Config, experiment: Experiment, folds: Sequence[Fold], out
         )
     if "depth" in cfg.analyses:
         depths = cfg.analysis.depth_values(cfg.retriever.top_k)
-        lams = cfg.analysis.lams if cfg.analysis.lams is not None else cfg.lam.grid or []
-        surface = depth_surface(experiment, cfg.split, folds, depths, alphas, lams, cfg.measures)
+        lambdas = cfg.analysis.lams if cfg.analysis.lams is not None else cfg.lam.grid or []
+        surface = depth_surface(pipeline, cfg.split, folds, depths, alphas, lambdas, cfg.measures)
         timing = (
-            time_depths(experiment, cfg.split, depths, cfg.analysis.timing_queries)
+            time_depths(pipeline, cfg.split, depths, cfg.analysis.timing_queries)
             if cfg.analysis.timing_queries
             else None
         )

@@ -33,7 +33,7 @@ import numpy as np
 from taskvec_ir.config.composed import Config
 from taskvec_ir.config.selection import BootstrapConfig
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
-from taskvec_ir.pipeline.experiment import Experiment
+from taskvec_ir.pipeline.pipeline import Pipeline
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Setting
 from taskvec_ir.pipeline.selection.methods import labelled_values, unlabeled_split
 from taskvec_ir.pipeline.selection.pseudo_queries import pseudo_queries
@@ -59,56 +59,56 @@ class Problem:
     chosen: tuple[list[Setting], list[float]]
 
 
-def selection_problem(experiment: Experiment, cfg: Config, choice: Choice) -> Problem:
-    """A selection job's problem (``selection.methods.choose``'s evidence); ΘT's λ evidence as ``baseline_lambdas``
+def selection_problem(pipeline: Pipeline, cfg: Config, choice: Choice) -> Problem:
+    """A selection job's problem (``selection.methods.choose``'s evidence); ΘT's λ evidence as ``tune_baseline_lambdas``
     makes it: on the same queries (cross-validation, pseudo-queries), or ``selection.lam``."""
     selection, objective, grid = cfg.selection, cfg.objective, list(cfg.lam.grid)
     evidence = choice.evidence
     if choice.method in ("cross_validation", "pseudo_queries"):  # ΘT's λ on the same labelled queries
         cv = choice.method == "cross_validation"
-        split = cfg.split if cv else pseudo_queries(experiment, selection.pseudo_queries)[0]
-        values = labelled_values(experiment, split, IR_MODEL, product([0.0], grid), objective)
+        split = cfg.split if cv else pseudo_queries(pipeline, selection.pseudo_queries)[0]
+        values = labelled_values(pipeline, split, IR_MODEL, product([0.0], grid), objective)
         baseline = Evidence(values, evidence.tuning)
         resampled = f"the {len(next(iter(values.values())))} judged {split} queries" if cv else split
     else:  # stability and NQC fuse every system at selection.lam
         baseline = Evidence({(0.0, selection.lam): {}}, evidence.tuning)
         resampled = f"the {len(evidence.tuning[0])} unlabeled {unlabeled_split(cfg)} queries"
-    lams = sorted({*grid, *(lam for _, lam in evidence.values)})  # the grid, and λ where the method fixes it
+    lambdas = sorted({*grid, *(lam for _, lam in evidence.values)})  # the grid, and λ where the method fixes it
     # cross-validation's evidence is the test objective itself: the same values
     known = evidence.values if choice.method == "cross_validation" else {}
-    test, test_baseline = test_values(experiment, cfg, sorted(set(selection.alphas)), lams, known)
-    chosen = ([(f.alpha, f.lam) for f in choice.folds], choice.lams(IR_MODEL))
+    test, test_baseline = test_values(pipeline, cfg, sorted(set(selection.alphas)), lambdas, known)
+    chosen = ([(f.alpha, f.lam) for f in choice.folds], choice.lambdas(IR_MODEL))
     folds = [f.queries for f in choice.folds]
     return Problem(choice.method, resampled, evidence, baseline, folds, test, test_baseline, chosen)
 
 
 def test_values(
-    experiment: Experiment,
+    pipeline: Pipeline,
     cfg: Config,
     alphas: Sequence[float],
-    lams: Sequence[float],
+    lambdas: Sequence[float],
     known: Mapping[Setting, Mapping[str, float]],
 ) -> tuple[dict, dict]:
     """TA's per-query test objective at every (α, λ) of the grid and ΘT's at every λ, from cached scores
     (``known``: values already computed)."""
-    settings = list(product(alphas, lams))
+    settings = list(product(alphas, lambdas))
     missing = [s for s in settings if s not in known]
     test = {s: known[s] for s in settings if s in known}
-    test.update(labelled_values(experiment, cfg.split, TASK_ARITHMETIC, missing, cfg.objective))
-    test_baseline = labelled_values(experiment, cfg.split, IR_MODEL, product([0.0], lams), cfg.objective)
+    test.update(labelled_values(pipeline, cfg.split, TASK_ARITHMETIC, missing, cfg.objective))
+    test_baseline = labelled_values(pipeline, cfg.split, IR_MODEL, product([0.0], lambdas), cfg.objective)
     return test, test_baseline
 
 
-def sweep_problem(experiment: Experiment, cfg: Config, alphas: Sequence[float], chosen: tuple) -> Problem:
+def sweep_problem(pipeline: Pipeline, cfg: Config, alphas: Sequence[float], chosen: tuple) -> Problem:
     """A dev sweep's problem, as a selection over the tuning split's judged queries: the α values its trials ran
     × ``lam.grid`` (each trial chose λ from it on the tuning split), ΘT's λ from the same grid on the same
     queries (``system_lambdas``). ``chosen``: the sweep's best setting and ΘT's λ."""
     split, grid, objective = cfg.sweep.tune_split, list(cfg.lam.grid), cfg.objective
     alphas = sorted(set(alphas))
-    values = labelled_values(experiment, split, TASK_ARITHMETIC, product(alphas, grid), objective)
+    values = labelled_values(pipeline, split, TASK_ARITHMETIC, product(alphas, grid), objective)
     tuning = [tuple(values[next(iter(values))])]
-    baseline = Evidence(labelled_values(experiment, split, IR_MODEL, product([0.0], grid), objective), tuning)
-    test, test_baseline = test_values(experiment, cfg, alphas, grid, {})
+    baseline = Evidence(labelled_values(pipeline, split, IR_MODEL, product([0.0], grid), objective), tuning)
+    test, test_baseline = test_values(pipeline, cfg, alphas, grid, {})
     resampled = f"the {len(tuning[0])} judged {split} queries (the sweep's trials' α × lam.grid)"
     return Problem("dev", resampled, Evidence(values, tuning), baseline, [None], test, test_baseline, chosen)
 
@@ -244,13 +244,13 @@ def _criterion(evidence: Evidence, fold: int, setting: Setting) -> float:
     return round(math.fsum(values) / len(values), DECIMALS) if values else math.nan
 
 
-def _ties(problem: Problem, settings: Sequence[Setting], lams: Sequence[Setting]) -> bool:
+def _ties(problem: Problem, settings: Sequence[Setting], lambdas: Sequence[Setting]) -> bool:
     """Whether the selection's own choice (TA's settings, ΘT's λ) is, fold by fold, as good by the criterion as
     the rerun's."""
-    chosen, baseline_lams = problem.chosen
+    chosen, baseline_lambdas = problem.chosen
     pairs = [(problem.evidence, settings, chosen)]
     if len(problem.baseline.values) > 1:  # ΘT's λ chosen too (a fixed λ is the same in both)
-        pairs.append((problem.baseline, lams, [(0.0, lam) for lam in baseline_lams]))
+        pairs.append((problem.baseline, lambdas, [(0.0, lam) for lam in baseline_lambdas]))
     return all(
         len(rerun) == len(own)
         and all(_criterion(e, f, a) == _criterion(e, f, b) for f, (a, b) in enumerate(zip(rerun, own, strict=True)))

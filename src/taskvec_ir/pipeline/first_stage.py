@@ -1,4 +1,4 @@
-"""The first stage of an experiment: its query sets, their BM25 candidates and the candidates' texts.
+"""The first stage of a pipeline: its query sets, their BM25 candidates and the candidates' texts.
 
 Candidates are cached per dataset, query set, language and first-stage settings; the BM25 index is built once
 per corpus and analyzer into the cache. Texts are read by id from the doc store, never the whole corpus.

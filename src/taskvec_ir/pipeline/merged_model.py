@@ -1,4 +1,4 @@
-"""Θ' = ΘT + α·τ for an experiment: ΘT loaded once, each task vector τ = ΘD − Θ0 computed once per triple into
+"""Θ' = ΘT + α·τ for a pipeline: ΘT loaded once, each task vector τ = ΘD − Θ0 computed once per triple into
 the cache, then set to any merge setting in place (``taskvec_ir.models.merging.TaskArithmetic``)."""
 
 from __future__ import annotations

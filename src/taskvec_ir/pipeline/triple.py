@@ -1,4 +1,4 @@
-"""The checkpoints of an experiment's model config, by role: found (downloaded from the Hub once, or adapted
+"""The checkpoints of a pipeline's model config, by role: found (downloaded from the Hub once, or adapted
 to a corpus once), checked to share one architecture, and loaded into scorers.
 
 Roles (``taskvec_ir.config.sources``): ``ir`` (ΘT), ``base`` (Θ0) and ``domain`` (ΘD), then ``<name>.base`` and

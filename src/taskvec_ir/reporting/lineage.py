@@ -1,6 +1,6 @@
 """What a run used and what it made, named as W&B artifacts name them: plain data, without W&B.
 
-Stages say which cache entries and checkpoints a job read (``Experiment.inputs``); ``tracking`` declares
+Stages say which cache entries and checkpoints a job read (``Pipeline.inputs``); ``tracking`` declares
 them as the W&B run's inputs, so W&B's lineage graph links every trial of a sweep to the candidates and task
 vector they share. An artifact is named by what it is (``bm25-<dataset>-<split>``, ``task-vector-<model>``), so
 that each new content is a new version of one name; the content-addressed cache key is its alias and metadata.

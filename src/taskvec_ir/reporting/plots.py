@@ -57,7 +57,7 @@ def sensitivity_plot(trials: Sequence[Mapping], path: Path, objective: str, best
 
 
 def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:
-    """‖τ‖ per layer of each task vector (``Experiment.merge_diagnostics``), as grouped bars."""
+    """‖τ‖ per layer of each task vector (``Pipeline.merge_diagnostics``), as grouped bars."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,7 +21,7 @@ def results_table(
     system: str,
     measures: Sequence[str],
     settings: SignificanceConfig,
-    lams: Mapping[str, float | None],
+    lambdas: Mapping[str, float | None],
 ) -> Table:
     """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
     ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them."""
@@ -29,7 +29,7 @@ def results_table(
     rows = [
         [
             System(name).heading,
-            "–" if lams.get(name) is None else f"{lams[name]:g}",
+            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
             *(Entry(values[m], compared.marks[m]) if name == system else Entry(values[m]) for m in measures),
         ]
         for name, values in means.items()
@@ -37,7 +37,7 @@ def results_table(
     footnote = f"Marks on {System(system).heading}: " + significance_note(
         symbols, settings, family_note(settings.correction, "row", len(symbols))
     )
-    if any(lam is not None for lam in lams.values()):
+    if any(lam is not None for lam in lambdas.values()):
         footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
     else:  # retriever=dense: "–" everywhere, and why
         footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."

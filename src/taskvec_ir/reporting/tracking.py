@@ -207,7 +207,7 @@ def log_lambda_curve(run, split: str, objective: str, rows: list[tuple[float, fl
 
 @_when_tracked
 def log_merge_diagnostics(run, diagnostics: Mapping) -> None:
-    """The merge's diagnostics (``Experiment.merge_diagnostics``) as ``merge/...`` summary values, comparable
+    """The merge's diagnostics (``Pipeline.merge_diagnostics``) as ``merge/...`` summary values, comparable
     across runs, and ‖τ‖ per layer as a table the dashboard charts as bars."""
     import wandb
 

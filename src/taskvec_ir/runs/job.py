@@ -12,22 +12,20 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from taskvec_ir.config.composed import Config, Task
+from taskvec_ir.config.composed import Config
 from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig
 from taskvec_ir.config.runtime import WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline import analyses
-from taskvec_ir.pipeline.experiment import Experiment, ExperimentSpec
+from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
-from taskvec_ir.runs.table import run_table
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
 
@@ -43,19 +41,19 @@ def prepare_environment(cfg: Config) -> None:
     place_offline_files(cfg.dataset, cfg.data.mirror_dir)
 
 
-def open_experiment(cfg: Config) -> Experiment:
-    """Set up ``cfg``'s experiment; fails fast, before any model is loaded or scored."""
+def open_pipeline(cfg: Config) -> Pipeline:
+    """Set up ``cfg``'s pipeline; fails fast, before any model is loaded or scored."""
     tracking.tracking_mode(cfg.wandb.mode)
     prepare_environment(cfg)
     cache = Cache(cfg.cache.dir)
     if cfg.cache.clear:
         cache.clear()
-    experiment = Experiment(ExperimentSpec.from_config(cfg), cache)
-    experiment.split(cfg.split)  # a wrong id or split fails here, cheaply
-    experiment.candidates(cfg.split)  # a bad run file (retriever=run_file) here, before any checkpoint is fetched
-    experiment.folders()  # a missing or mismatched checkpoint here, before scoring
-    experiment.check_layers()  # and a per-layer α for a layer the model does not have
-    return experiment
+    pipeline = Pipeline(PipelineSpec.from_config(cfg), cache)
+    pipeline.split(cfg.split)  # a wrong id or split fails here, cheaply
+    pipeline.candidates(cfg.split)  # a bad run file (retriever=run_file) here, before any checkpoint is fetched
+    pipeline.folders()  # a missing or mismatched checkpoint here, before scoring
+    pipeline.check_layers()  # and a per-layer α for a layer the model does not have
+    return pipeline
 
 
 def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]:
@@ -94,7 +92,7 @@ class JobOutcome:
     """What a job evaluated, for a report to build on, and what it writes and logs."""
 
     cfg: Config
-    experiment: Experiment
+    pipeline: Pipeline
     out_dir: Path
     lam: float
     means: dict
@@ -134,33 +132,34 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     complete), then log the results to W&B."""
     from taskvec_ir.ir import evaluation
 
-    experiment = open_experiment(cfg)
-    config, settings = job_config(cfg, out_dir), run_settings(cfg)
-    with tracking.wandb_run(config, out_dir, settings, random_seeds(cfg, sampler_seed)) as run:
+    pipeline = open_pipeline(cfg)
+    slurm = record_slurm_job(out_dir)
+    config = {**run_config(cfg), **({"slurm": slurm} if slurm else {})}
+    with tracking.wandb_run(config, out_dir, run_settings(cfg), random_seeds(cfg, sampler_seed)) as run:
         evaluate = _evaluate_selected if cfg.selection.method is not None else _evaluate_as_configured
-        outcome = evaluate(cfg, experiment, out_dir, run)
-        tracking.use_artifacts(run, experiment.inputs(cfg.split, merged=outcome.merged))
-        if experiment.dense is not None:  # which search ran, and an approximate one's recall against exact
-            outcome.extra["dense"] = experiment.dense.searches
-            recalls = {k: v["recall"] for k, v in experiment.dense.searches.items() if v.get("recall") is not None}
+        outcome = evaluate(cfg, pipeline, out_dir, run)
+        tracking.use_artifacts(run, pipeline.inputs(cfg.split, merged=outcome.merged))
+        if pipeline.dense is not None:  # which search ran, and an approximate one's recall against exact
+            outcome.extra["dense"] = pipeline.dense.searches
+            recalls = {k: v["recall"] for k, v in pipeline.dense.searches.items() if v.get("recall") is not None}
             outcome.summary.update({f"dense/recall/{k}": v for k, v in recalls.items()})
-        outcome.extra["warnings"] = warnings = experiment.first_stage.warnings(cfg.split)
+        outcome.extra["warnings"] = warnings = pipeline.first_stage.warnings(cfg.split)
         outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
-        analysed = analyses.run_analyses(cfg, experiment, outcome.folds, out_dir, run)
+        analysed = analyses.run_analyses(cfg, pipeline, outcome.folds, out_dir, run)
         if analysed.metrics:
             outcome.extra["analyses"] = analysed.metrics
         outcome.summary.update(analysed.summary)
         header = report(outcome, run) if report is not None else outcome.header
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
         tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
-        queries = experiment.split(cfg.split).queries
+        queries = pipeline.split(cfg.split).queries
         tracking.log_results(run, cfg.split, outcome.means, outcome.per_query, queries, cfg.objective)
-        cache = {f"cache/{k}": v for k, v in experiment.cache.stats.items()}
+        cache = {f"cache/{k}": v for k, v in pipeline.cache.stats.items()}
         tracking.log_summary(run, {**outcome.summary, **cache})
-        for role, provenance in adapted_provenance(experiment).items():
+        for role, provenance in adapted_provenance(pipeline).items():
             tracking.log_adapted(run, role, provenance)
-    log.info("Cache: %s", dict(experiment.cache.stats))
+    log.info("Cache: %s", dict(pipeline.cache.stats))
     print(f"\n{header}")
     if outcome.means:
         print(evaluation.format_table(outcome.means, cfg.measures))
@@ -172,14 +171,14 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     return outcome.result
 
 
-def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
+def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> JobOutcome:
     """α as configured; λ as configured, or chosen on the evaluated split from ``lam.grid`` (from cached scores:
     no model time). Writes ``objective.json``, what a sweeper needs to count the job as done."""
     lam, used_lam = cfg.lam.value, {}
     if cfg.retriever.dense:  # no fusion: λ neither runs nor is chosen
         lam, used_lam = None, {"not_applied": NO_FUSION}
     elif lam is None:
-        lam, curve = experiment.best_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
+        lam, curve = pipeline.tune_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
         used_lam["chosen_by"] = f"lam.grid on {cfg.split} by {cfg.objective}"
         tracking.log_lambda_curve(run, cfg.split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
     tracking.update_config(
@@ -189,28 +188,28 @@ def _evaluate_as_configured(cfg: Config, experiment: Experiment, out_dir: Path, 
             "lam": {**asdict(cfg.lam), "used": lam, **used_lam},
         },
     )
-    lams = system_lambdas(cfg, experiment, lam)
-    means, per_query = experiment.evaluate(cfg.split, cfg.systems, lams, out_dir / "runs", cfg.measures)
+    lambdas = system_lambdas(cfg, pipeline, lam)
+    means, per_query = pipeline.evaluate(cfg.split, cfg.systems, lambdas, out_dir / "runs", cfg.measures)
     result = {"lam": lam}
     summary = {"alpha": cfg.alpha.value, **({"lam": lam} if lam is not None else {})}
-    summary.update({f"lam/{s}": v for s, v in lams.items() if v is not None})
+    summary.update({f"lam/{s}": v for s, v in lambdas.items() if v is not None})
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
         write_json(result, out_dir / "objective.json")
-    outcome = JobOutcome(cfg, experiment, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
-    outcome.extra["lam"] = lams
+    outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
+    outcome.extra["lam"] = lambdas
     outcome.folds = [Fold(None, cfg.alpha.value, lam)]
     outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
     if outcome.merged:
-        outcome.merge = outcome.extra["merge"] = experiment.merge_diagnostics()
+        outcome.merge = outcome.extra["merge"] = pipeline.merge_diagnostics()
         tracking.log_merge_diagnostics(run, outcome.merge)
     if cfg.save_merged:
-        outcome.outputs.append(save_merged(experiment, out_dir / "merged_model", lam))
+        outcome.outputs.append(merged_model_artifact(pipeline, out_dir / "merged_model", lam))
     return outcome
 
 
-def system_lambdas(cfg: Config, experiment: Experiment, lam: float | None) -> dict[str, float | None]:
+def system_lambdas(cfg: Config, pipeline: Pipeline, lam: float | None) -> dict[str, float | None]:
     """Each system's λ (None for BM25, and for every system under retriever=dense): task arithmetic's ``lam``; each
     fused baseline's its own, chosen as task arithmetic's was, from ``lam.grid`` by the objective (on the evaluated
     split where ``lam.value`` is null; on the tuning split in a sweep's final evaluation), so every system has the
@@ -223,22 +222,22 @@ def system_lambdas(cfg: Config, experiment: Experiment, lam: float | None) -> di
     if tune_split is None:
         own = {s: None if s == BM25 else lam for s in baselines}
     else:
-        own = experiment.own_lambdas(tune_split, baselines, cfg.lam.grid, cfg.objective)
+        own = pipeline.tune_lambdas(tune_split, baselines, cfg.lam.grid, cfg.objective)
     return {s: lam if s == TASK_ARITHMETIC else own[s] for s in cfg.systems}
 
 
-def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) -> JobOutcome:
+def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> JobOutcome:
     """α and λ chosen by ``cfg.selection`` (``taskvec_ir.pipeline.selection``) before the one evaluation of
     ``cfg.split``. Writes ``selection.json`` (the choice and its criterion at every setting considered) and
     ``selection_curve.png``; with ``selection.bootstrap.resamples``, the bootstrap's files too."""
     from taskvec_ir.pipeline import bootstrap
     from taskvec_ir.pipeline.selection.choice import curve_plot, evaluate_choice
-    from taskvec_ir.pipeline.selection.methods import baseline_lambdas, choose
+    from taskvec_ir.pipeline.selection.methods import choose, tune_baseline_lambdas
 
-    choice = choose(experiment, cfg)
+    choice = choose(pipeline, cfg)
     tracking.update_config(run, used_by_selection(cfg, choice))
-    baseline_lambdas(experiment, cfg, choice, cfg.systems)
-    means, per_query = evaluate_choice(experiment, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
+    tune_baseline_lambdas(pipeline, cfg, choice, cfg.systems)
+    means, per_query = evaluate_choice(pipeline, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
     chosen = choice.describe()
     write_json(chosen, out_dir / "selection.json")
     curve_plot(choice, out_dir / "selection_curve.png")
@@ -263,11 +262,11 @@ def _evaluate_selected(cfg: Config, experiment: Experiment, out_dir: Path, run) 
     }
     result = {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
     if cfg.selection.bootstrap.resamples:
-        line, sure = report_bootstrap(bootstrap.selection_problem(experiment, cfg, choice), cfg, out_dir, run)
+        line, sure = report_bootstrap(bootstrap.selection_problem(pipeline, cfg, choice), cfg, out_dir, run)
         header, summary = f"{header}\n{line}", {**summary, **sure}
-    outcome = JobOutcome(cfg, experiment, out_dir, choice.lam, means, per_query, header, result, summary)
+    outcome = JobOutcome(cfg, pipeline, out_dir, choice.lam, means, per_query, header, result, summary)
     outcome.extra["selection"] = chosen
-    outcome.extra["lam"] = choice.system_lams(cfg.systems)
+    outcome.extra["lam"] = choice.system_lambdas(cfg.systems)
     outcome.folds = choice.folds
     return outcome
 
@@ -341,15 +340,14 @@ def trec_runs(cfg: Config, out_dir: Path, outcome: JobOutcome) -> list[Artifact]
     return [Artifact(name, "trec_runs", out_dir / "runs", metadata, upload=final)]
 
 
-def job_config(cfg: Config, out_dir: Path) -> dict:
-    """``run_config``, and the SLURM job the job runs in, if any: where a sweep's trial ran, in the log, the W&B
-    config and ``slurm.json`` (for a resumed sweeper)."""
+def record_slurm_job(out_dir: Path) -> dict | None:
+    """The SLURM job this job runs in (``slurm_job``), if any, written to the log and to ``slurm.json`` in
+    ``out_dir`` (where a resumed sweeper finds a lost trial's job to cancel it); the W&B config records it too."""
     slurm = slurm_job()
-    if slurm is None:
-        return run_config(cfg)
-    log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
-    write_json(slurm, out_dir / "slurm.json")
-    return {**run_config(cfg), "slurm": slurm}
+    if slurm is not None:
+        log.info("SLURM job %s on %s", slurm.get("array", slurm["job_id"]), slurm["node"])
+        write_json(slurm, out_dir / "slurm.json")
+    return slurm
 
 
 def run_config(cfg: Config) -> dict:
@@ -358,13 +356,13 @@ def run_config(cfg: Config) -> dict:
     return {**asdict(cfg), "provenance": code_provenance(os.getcwd())}
 
 
-def save_merged(experiment: Experiment, folder: Path, lam: float) -> Artifact:
+def merged_model_artifact(pipeline: Pipeline, folder: Path, lam: float) -> Artifact:
     """Θ' at the spec's setting written into ``folder`` (loads with ``from_pretrained``), as a model artifact."""
-    experiment.save_merged(folder)
-    setting = experiment.spec.merge.identity()
-    name = cache_key(ir=checkpoint_fingerprint(experiment.folders()[IR]), setting=setting)
+    pipeline.write_merged_checkpoint(folder)
+    setting = pipeline.spec.merge.identity()
+    name = cache_key(ir=checkpoint_fingerprint(pipeline.folders()[IR]), setting=setting)
     metadata = {**setting, "lam": lam, "cache_key": name}
-    return Artifact(f"merged-{experiment.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
+    return Artifact(f"merged-{pipeline.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
 
 
 def job_header(cfg: Config, lam: float | None) -> str:
@@ -378,12 +376,12 @@ def job_header(cfg: Config, lam: float | None) -> str:
     return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · {fusion}{control}"
 
 
-def adapted_provenance(experiment: Experiment) -> dict[str, dict]:
-    """provenance.json of each checkpoint of the experiment that ``adapt`` made, by role."""
-    folders = experiment.folders()
+def adapted_provenance(pipeline: Pipeline) -> dict[str, dict]:
+    """provenance.json of each checkpoint of the pipeline that ``adapt`` made, by role."""
+    folders = pipeline.folders()
     return {
         role: json.loads((folders[role] / "provenance.json").read_text())
-        for role, source in model_sources(experiment.spec.model).items()
+        for role, source in model_sources(pipeline.spec.model).items()
         if isinstance(source, AdaptConfig)
     }
 
@@ -393,23 +391,20 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     training loss logged to W&B. Evaluation runs build them too, on first use; this does only that."""
     tracking.tracking_mode(cfg.wandb.mode)
     prepare_environment(cfg)
-    experiment = Experiment(ExperimentSpec.from_config(cfg), Cache(cfg.cache.dir))
+    pipeline = Pipeline(PipelineSpec.from_config(cfg), Cache(cfg.cache.dir))
     with tracking.wandb_run(
         run_config(cfg), out_dir, run_settings(cfg), random_seeds(cfg, sampler_seed), job_type="adapt"
     ) as run:
-        experiment.triple.on_adapt_step = tracking.step_logger(run, "adapt/loss")
-        provenance = adapted_provenance(experiment)
+        pipeline.triple.on_adapt_step = tracking.step_logger(run, "adapt/loss")
+        provenance = adapted_provenance(pipeline)
         for role, record in provenance.items():
             tracking.log_adapted(run, role, record)
-        tracking.log_artifacts(run, experiment.triple.adapted())
+        tracking.log_artifacts(run, pipeline.triple.adapted())
     for role, record in provenance.items():
         print(
             f"{config_key(role)}: {record['objective']} on {record['documents']} {record['corpus']['name']} "
             f"documents, {record['steps']} steps, {record['wall_seconds']:.0f} s, "
             f"final loss {record['final_loss']:.3g}\n"
-            f"  {experiment.folders()[role]}"
+            f"  {pipeline.folders()[role]}"
         )
-    return {"adapted": {role: str(experiment.folders()[role]) for role in provenance}}
-
-
-TASKS: Mapping = {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table}
+    return {"adapted": {role: str(pipeline.folders()[role]) for role in provenance}}

@@ -52,10 +52,10 @@ def rows(folder: TableFolder) -> list[dict]:
         metrics = job_results.metrics(folder.result_dir(cell, selection))
         alpha, lam, folds = folder.choice(cell, selection)
         alphas = {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0, TASK_ARITHMETIC: alpha}
-        lams = {s: metrics["lam"].get(s) if "lam" in metrics else None if s == BM25 else lam for s in PAPER_ORDER}
+        lambdas = {s: metrics["lam"].get(s) if "lam" in metrics else None if s == BM25 else lam for s in PAPER_ORDER}
         notes = {"folds": folds, "warnings": _warnings_text(metrics) or None}
         analyses = {TASK_ARITHMETIC: analysis_columns(metrics.get("analyses"))}
-        found += _system_rows(labels, next(compared), alphas, lams, shown, measures, notes, None, analyses)
+        found += _system_rows(labels, next(compared), alphas, lambdas, shown, measures, notes, None, analyses)
     columns = dict.fromkeys(key for row in found for key in row)  # the analyses' columns: only where they ran
     return [{key: row.get(key) for key in columns} for row in found]
 
@@ -86,15 +86,15 @@ def general_rows(folder: TableFolder) -> list[dict]:
         labels = {"general_domain": general.label, "dataset": cell.dataset, "model": cell.model,
                   "merge": cell.merge, "selection": selection}  # fmt: skip
         alphas = {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0, TASK_ARITHMETIC: alpha}
-        lams = {s: None if s == BM25 else lam for s in PAPER_ORDER}
+        lambdas = {s: None if s == BM25 else lam for s in PAPER_ORDER}
         notes = {"folds": folds, "general_folds": chose}
         if not ok:
             why = folder.failure(general, (alpha, lam))
-            found += _system_rows(labels, None, alphas, lams, shown, measures, {**notes, "warnings": None}, why)
+            found += _system_rows(labels, None, alphas, lambdas, shown, measures, {**notes, "warnings": None}, why)
             continue
         warnings = _warnings_text(job_results.metrics(folder.general_dir(general, (alpha, lam))))
         notes["warnings"] = warnings or None
-        found += _system_rows(labels, next(compared[general.label]), alphas, lams, shown, measures, notes, None)
+        found += _system_rows(labels, next(compared[general.label]), alphas, lambdas, shown, measures, notes, None)
     return found
 
 
@@ -102,7 +102,7 @@ def _system_rows(
     labels: dict,
     compared: Mapping[str, Compared] | None,
     alphas: Mapping[str, float | None],
-    lams: Mapping[str, float | None],
+    lambdas: Mapping[str, float | None],
     shown: list[str],
     measures: list[str],
     notes: dict,
@@ -114,7 +114,7 @@ def _system_rows(
     ``notes``, why the job ``failed`` (``compared`` None: no values) and the system's ``own`` columns."""
     found = []
     for system in PAPER_ORDER:
-        row = {**labels, "system": system, "alpha": alphas[system], "lam": lams[system]}
+        row = {**labels, "system": system, "alpha": alphas[system], "lam": lambdas[system]}
         values = compared[system] if compared is not None else None
         row["queries"] = values.queries if values else None
         row.update({m: values.means[m] if values else None for m in measures})

@@ -12,7 +12,7 @@ from pathlib import Path
 from taskvec_ir.config.systems import BM25
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
-from taskvec_ir.pipeline.experiment import Experiment, Run
+from taskvec_ir.pipeline.pipeline import Pipeline, Run
 from taskvec_ir.reporting import plots
 
 Setting = tuple[float, float]  # (α, λ)
@@ -49,16 +49,16 @@ class Choice:
     folds: list[Fold]
     curve: list[dict]
     details: dict = field(default_factory=dict)
-    baseline_lams: dict[str, list[float]] = field(default_factory=dict)  # each fused baseline's λ, fold by fold
+    baseline_lambdas: dict[str, list[float]] = field(default_factory=dict)  # each fused baseline's λ, fold by fold
     evidence: Evidence | None = field(default=None, repr=False)  # the per-query values the choice was made from
 
-    def lams(self, system: str) -> list[float]:
+    def lambdas(self, system: str) -> list[float]:
         """``system``'s λ in each fold: a baseline's own, else the fold's."""
-        return self.baseline_lams.get(system) or [fold.lam for fold in self.folds]
+        return self.baseline_lambdas.get(system) or [fold.lam for fold in self.folds]
 
-    def system_lams(self, systems: Sequence[str]) -> dict[str, float | None]:
+    def system_lambdas(self, systems: Sequence[str]) -> dict[str, float | None]:
         """Each system's λ (None for BM25, and where folds chose differently)."""
-        return {s: None if s == BM25 else _common(self.lams(s)) for s in systems}
+        return {s: None if s == BM25 else _common(self.lambdas(s)) for s in systems}
 
     @property
     def alpha(self) -> float | None:
@@ -81,7 +81,7 @@ class Choice:
                     "queries": None if f.queries is None else len(f.queries),
                     "alpha": f.alpha,
                     "lam": f.lam,
-                    **{f"lam[{system}]": lams[i] for system, lams in self.baseline_lams.items()},
+                    **{f"lam[{system}]": lambdas[i] for system, lambdas in self.baseline_lambdas.items()},
                 }
                 for i, f in enumerate(self.folds)
             ],
@@ -130,7 +130,7 @@ def combine_folds(folds: Sequence[Fold], runs: Sequence[Run]) -> Run:
 
 
 def evaluate_choice(
-    experiment: Experiment,
+    pipeline: Pipeline,
     split: str,
     systems: Sequence[str],
     choice: Choice,
@@ -139,12 +139,12 @@ def evaluate_choice(
 ):
     """means[system][measure] and per_query[system][measure][query] of ``split``, each fold's queries run at
     its setting (every system at its λ in the fold, Θ' at the fold's α); TREC runs into ``runs_dir``."""
-    qrels = experiment.split(split).qrels
+    qrels = pipeline.split(split).qrels
     means, per_query = {}, {}
     for system in systems:
         fold_runs = [
-            experiment.system_run(split, system, lam, experiment.spec.merge.at(fold.alpha))
-            for fold, lam in zip(choice.folds, choice.lams(system), strict=True)
+            pipeline.system_run(split, system, lam, pipeline.spec.merge.at(fold.alpha))
+            for fold, lam in zip(choice.folds, choice.lambdas(system), strict=True)
         ]
         run = combine_folds(choice.folds, fold_runs)
         if runs_dir is not None:

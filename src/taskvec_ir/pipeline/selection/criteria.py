@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from taskvec_ir.errors import UserError
-from taskvec_ir.pipeline.experiment import Run
+from taskvec_ir.pipeline.pipeline import Run
 
 
 @dataclass(frozen=True)

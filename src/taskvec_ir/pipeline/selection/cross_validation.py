@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
-from taskvec_ir.pipeline.experiment import Run
+from taskvec_ir.pipeline.pipeline import Run
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Fold, Setting, best_setting
 
 

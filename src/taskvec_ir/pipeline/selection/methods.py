@@ -1,5 +1,5 @@
-"""The selection methods run: each scores the grid of α (and λ) its way through the experiment's cache and
-chooses (``choose``), and gives each fused baseline its own λ by the same procedure (``baseline_lambdas``)."""
+"""The selection methods run: each scores the grid of α (and λ) its way through the pipeline's cache and
+chooses (``choose``), and gives each fused baseline its own λ by the same procedure (``tune_baseline_lambdas``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation
 from taskvec_ir.ir.documents import join_fields, sample_doc_fields
 from taskvec_ir.ir.splits import Split, load_queries
-from taskvec_ir.pipeline.experiment import Experiment
 from taskvec_ir.pipeline.first_stage import dataset_identity
 from taskvec_ir.pipeline.model_scores import system_weights
+from taskvec_ir.pipeline.pipeline import Pipeline
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Fold, Setting, best_setting
 from taskvec_ir.pipeline.selection.criteria import QueryMean, query_nqc, query_stability
 from taskvec_ir.pipeline.selection.cross_validation import cross_validate, kfold
@@ -25,25 +25,25 @@ log = logging.getLogger(__name__)
 
 
 def labelled_values(
-    experiment: Experiment, split: str, system: str, settings: Iterable[Setting], measure: str
+    pipeline: Pipeline, split: str, system: str, settings: Iterable[Setting], measure: str
 ) -> dict[Setting, dict[str, float]]:
     """``measure`` of ``system``'s fused run of ``split`` per judged query, at each (α, λ) of ``settings`` (α only
     moves task arithmetic), from cached scores."""
-    qrels = experiment.split(split).qrels
+    qrels = pipeline.split(split).qrels
     return {
         (alpha, lam): evaluation.evaluate_run(
-            qrels, experiment.system_run(split, system, lam, experiment.spec.merge.at(alpha)), [measure]
+            qrels, pipeline.system_run(split, system, lam, pipeline.spec.merge.at(alpha)), [measure]
         )[1][measure]
         for alpha, lam in settings
     }
 
 
-def setting_runs(experiment: Experiment, split: str, alphas: Sequence[float], lams: Sequence[float]):
+def setting_runs(pipeline: Pipeline, split: str, alphas: Sequence[float], lambdas: Sequence[float]):
     """(α, λ, fused run of task arithmetic) for every setting: one set of model scores per α (cached)."""
     for alpha in alphas:
-        setting = experiment.spec.merge.at(alpha)
-        for lam in lams:
-            yield alpha, lam, experiment.system_run(split, TASK_ARITHMETIC, lam, setting)
+        setting = pipeline.spec.merge.at(alpha)
+        for lam in lambdas:
+            yield alpha, lam, pipeline.system_run(split, TASK_ARITHMETIC, lam, setting)
 
 
 def unlabeled_split(cfg: Config) -> str:
@@ -51,62 +51,62 @@ def unlabeled_split(cfg: Config) -> str:
     return cfg.selection.queries if cfg.selection.queries in cfg.dataset.splits else cfg.split
 
 
-def unlabeled_queries(experiment: Experiment, cfg: Config) -> str:
-    """The label-free methods' query set, added to ``experiment`` without qrels; returns its name."""
+def unlabeled_queries(pipeline: Pipeline, cfg: Config) -> str:
+    """The label-free methods' query set, added to ``pipeline`` without qrels; returns its name."""
     split = unlabeled_split(cfg)
     name = f"{split} (unlabeled)"
-    experiment.first_stage.add_split(name, Split(load_queries(cfg.dataset, split), {}))
+    pipeline.first_stage.add_split(name, Split(load_queries(cfg.dataset, split), {}))
     return name
 
 
-def corpus_sample(experiment: Experiment, split: str, size: int, seed: int) -> str:
+def corpus_sample(pipeline: Pipeline, split: str, size: int, seed: int) -> str:
     """Add ``split``'s queries as a split whose candidates are the same ``size`` corpus documents, drawn with
     ``seed`` (cached), for every query: what NQC's corpus score is estimated on. Returns its name."""
-    dataset = experiment.spec.dataset
+    dataset = pipeline.spec.dataset
     key = cache_key(version=CACHE_VERSION, dataset=dataset_identity(dataset), size=size, seed=seed)
-    texts = experiment.cache.json(
+    texts = pipeline.cache.json(
         "corpus_sample",
         key,
         lambda: {doc: join_fields(parts) for doc, parts in sample_doc_fields(dataset, size, seed).items()},
     )
-    queries = experiment.split(split).queries
+    queries = pipeline.split(split).queries
     name = f"{split} × corpus sample ({len(texts)})"
-    experiment.first_stage.add_split(
+    pipeline.first_stage.add_split(
         name, Split(queries, {}), {query: dict.fromkeys(texts, 0.0) for query in queries}, texts
     )
     return name
 
 
-def choose(experiment: Experiment, cfg: Config) -> Choice:
+def choose(pipeline: Pipeline, cfg: Config) -> Choice:
     """α and λ as ``cfg.selection`` chooses them (docs/selection.md)."""
     selection, objective = cfg.selection, cfg.objective
-    alphas, lams = sorted(set(selection.alphas)), list(cfg.lam.grid)
+    alphas, lambdas = sorted(set(selection.alphas)), list(cfg.lam.grid)
     fixed_lam = selection.lam
     if cfg.retriever.dense:  # no fusion: λ is not a setting to choose (None throughout)
-        lams, fixed_lam = [None], None
+        lambdas, fixed_lam = [None], None
     if selection.method == "cross_validation":
-        split = experiment.split(cfg.split)
+        split = pipeline.split(cfg.split)
         folds = kfold(split.queries, selection.folds, selection.seed)
-        return cross_validate(setting_runs(experiment, cfg.split, alphas, lams), split.qrels, folds, objective)
+        return cross_validate(setting_runs(pipeline, cfg.split, alphas, lambdas), split.qrels, folds, objective)
     details = {}
     per_query: dict[Setting, dict[str, float]] = {}  # the criterion per setting and query, where defined
     if selection.method == "pseudo_queries":
-        name, details["pseudo_queries_source"] = pseudo_queries(experiment, selection.pseudo_queries)
-        queries = list(experiment.split(name).qrels)  # every pseudo-query has its document: all are judged
-        per_query = labelled_values(experiment, name, TASK_ARITHMETIC, product(alphas, lams), objective)
+        name, details["pseudo_queries_source"] = pseudo_queries(pipeline, selection.pseudo_queries)
+        queries = list(pipeline.split(name).qrels)  # every pseudo-query has its document: all are judged
+        per_query = labelled_values(pipeline, name, TASK_ARITHMETIC, product(alphas, lambdas), objective)
         criterion = f"{objective} on {len(queries)} pseudo-queries ({details['pseudo_queries_source']})"
     elif selection.method == "nqc":
-        name = unlabeled_queries(experiment, cfg)
-        sample = corpus_sample(experiment, name, selection.nqc_corpus_sample, selection.seed)
+        name = unlabeled_queries(pipeline, cfg)
+        sample = corpus_sample(pipeline, name, selection.nqc_corpus_sample, selection.seed)
         for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the scale NQC measures
-            weights = system_weights(TASK_ARITHMETIC, experiment.spec.merge.at(alpha))
-            scores, corpus_scores = experiment.model_run(name, weights), experiment.scores(sample, weights)
+            weights = system_weights(TASK_ARITHMETIC, pipeline.spec.merge.at(alpha))
+            scores, corpus_scores = pipeline.model_run(name, weights), pipeline.scores(sample, weights)
             per_query[alpha, fixed_lam] = query_nqc(scores, corpus_scores, selection.nqc_k)
         queries = list(scores)
         criterion = f"NQC@{selection.nqc_k} of Θ' on {name} (corpus score: {selection.nqc_corpus_sample} documents)"
     else:
-        name, lam = unlabeled_queries(experiment, cfg), fixed_lam
-        runs = {alpha: run for alpha, _, run in setting_runs(experiment, name, alphas, [lam])}
+        name, lam = unlabeled_queries(pipeline, cfg), fixed_lam
+        runs = {alpha: run for alpha, _, run in setting_runs(pipeline, name, alphas, [lam])}
         per_query = {(alpha, lam): value for alpha, value in query_stability(runs).items()}
         queries = list(runs[alphas[0]])
         criterion = f"−rank change per unit α towards both neighbours on {name}"
@@ -130,7 +130,7 @@ def choose(experiment: Experiment, cfg: Config) -> Choice:
     return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details, evidence=evidence)
 
 
-def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:
+def tune_baseline_lambdas(pipeline: Pipeline, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:
     """Give each fused baseline of ``systems`` its own λ in ``choice``, chosen by the selection's own procedure
     at the baseline's fixed weights: per fold on the other folds' queries (cross-validation), on the pseudo-queries,
     or ``selection.lam`` (stability and NQC choose no λ). α = 0 and α = 1 are among the α values a selection scores,
@@ -142,12 +142,12 @@ def baseline_lambdas(experiment: Experiment, cfg: Config, choice: Choice, system
         if system in (TASK_ARITHMETIC, BM25):
             continue
         if choice.method == "cross_validation":
-            runs = ((0.0, lam, experiment.system_run(cfg.split, system, lam)) for lam in grid)  # α fixed: λ varies
+            runs = ((0.0, lam, pipeline.system_run(cfg.split, system, lam)) for lam in grid)  # α fixed: λ varies
             folds = [fold.queries for fold in choice.folds]
-            tuned = cross_validate(runs, experiment.split(cfg.split).qrels, folds, objective)
-            choice.baseline_lams[system] = [fold.lam for fold in tuned.folds]
+            tuned = cross_validate(runs, pipeline.split(cfg.split).qrels, folds, objective)
+            choice.baseline_lambdas[system] = [fold.lam for fold in tuned.folds]
         elif choice.method == "pseudo_queries":
-            name, _ = pseudo_queries(experiment, cfg.selection.pseudo_queries)
-            choice.baseline_lams[system] = [experiment.best_lambda(name, system, grid, objective)[0]]
+            name, _ = pseudo_queries(pipeline, cfg.selection.pseudo_queries)
+            choice.baseline_lambdas[system] = [pipeline.tune_lambda(name, system, grid, objective)[0]]
         else:
-            choice.baseline_lams[system] = [cfg.selection.lam]
+            choice.baseline_lambdas[system] = [cfg.selection.lam]

@@ -1,5 +1,5 @@
 """Pseudo-queries: queries made from the corpus's documents (``pairs.document_pairs``), each with the rest of its
-document as its one relevant candidate, added to an experiment as a split whose candidates BM25 finds. Reads
+document as its one relevant candidate, added to a pipeline as a split whose candidates BM25 finds. Reads
 documents only."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from taskvec_ir.config.selection import PseudoQueriesConfig
 from taskvec_ir.ir.documents import doc_texts, sample_doc_fields
 from taskvec_ir.ir.pairs import auto_pair_source, document_pairs
 from taskvec_ir.ir.splits import Split
-from taskvec_ir.pipeline.experiment import Experiment
 from taskvec_ir.pipeline.first_stage import dataset_identity
+from taskvec_ir.pipeline.pipeline import Pipeline
 from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,11 @@ REST = "#rest"  # a pseudo-query's source document without the query, as a candi
 SOURCE_KEY = "selection.pseudo_queries.source"
 
 
-def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> tuple[str, str]:
-    """Add the corpus's pseudo-queries to ``experiment`` as a split (queries, one relevant document each, BM25
+def pseudo_queries(pipeline: Pipeline, settings: PseudoQueriesConfig) -> tuple[str, str]:
+    """Add the corpus's pseudo-queries to ``pipeline`` as a split (queries, one relevant document each, BM25
     candidates, texts), cached; returns its name and the source of its queries (``auto`` resolved). Reads
     documents only."""
-    spec = experiment.spec
+    spec = pipeline.spec
     key = cache_key(
         version=CACHE_VERSION,
         dataset=dataset_identity(spec.dataset),
@@ -33,15 +33,15 @@ def pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> tup
         retriever=spec.retriever.identity(),
         settings=asdict(settings),
     )
-    made = experiment.cache.json("pseudo_queries", key, lambda: _make_pseudo_queries(experiment, settings))
+    made = pipeline.cache.json("pseudo_queries", key, lambda: _make_pseudo_queries(pipeline, settings))
     name = f"pseudo-queries ({len(made['queries'])})"
     qrels = {query: {doc: 1} for query, doc in made["relevant"].items()}
-    experiment.first_stage.add_split(name, Split(made["queries"], qrels), made["candidates"], made["texts"])
+    pipeline.first_stage.add_split(name, Split(made["queries"], qrels), made["candidates"], made["texts"])
     return name, made.get("source", settings.source)  # entries cached before auto existed: their explicit source
 
 
-def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) -> dict:
-    dataset, top_k = experiment.spec.dataset, experiment.spec.retriever.top_k
+def _make_pseudo_queries(pipeline: Pipeline, settings: PseudoQueriesConfig) -> dict:
+    dataset, top_k = pipeline.spec.dataset, pipeline.spec.retriever.top_k
     # Twice the documents: some give no pair (a short title, a single sentence).
     documents = sample_doc_fields(dataset, 2 * settings.count, settings.seed)
     ids = list(documents)
@@ -55,7 +55,7 @@ def _make_pseudo_queries(experiment: Experiment, settings: PseudoQueriesConfig) 
             queries[query_id], relevant[query_id] = text, ids[document.document] + REST + str(query)
             rest_texts[relevant[query_id]] = rest
     log.info("Pseudo-queries: %d from %d documents of %s (%s)", len(queries), len(ids), dataset.name, kind)
-    bm25 = experiment.first_stage.bm25()
+    bm25 = pipeline.first_stage.bm25()
     found = bm25.search(queries, top_k + 1)
     candidates = {}
     for query_id, ranking in found.items():

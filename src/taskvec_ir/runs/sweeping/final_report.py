@@ -121,7 +121,7 @@ class FinalReport:
         cfg = outcome.cfg
         alphas = [t["params"]["alpha.value"] for t in self.trials]
         chosen = ([(best["params"]["alpha.value"], outcome.lam)], [outcome.extra["lam"].get(IR_MODEL)])
-        problem = bootstrap.sweep_problem(outcome.experiment, cfg, alphas, chosen)
+        problem = bootstrap.sweep_problem(outcome.pipeline, cfg, alphas, chosen)
         line, summary = report_bootstrap(problem, cfg, outcome.out_dir, run)
         tracking.log_summary(run, summary)
         return line

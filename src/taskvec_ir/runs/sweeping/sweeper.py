@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
@@ -73,7 +73,7 @@ class OptunaSweep(Sweeper):
             HydraConfig.instance().set_config(self.config)  # for ${hydra:...} interpolations in the job's keys
             job_cfg = typed_config(self.config)
             check_tuning_split(job_cfg)
-            open_experiment(job_cfg)
+            open_pipeline(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             check_bootstrap(job_cfg, dimensions)
             if job_cfg.retriever.dense and "lam.value" in dimensions:

@@ -128,7 +128,7 @@ def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     """The completed trial of best objective; ties go to the smallest change to ΘT (the least Σ|α| over the
     searched α keys), then the smallest λ, then the first trial, as a selection's ties do
-    (``pipeline.selection.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
+    (``pipeline.selection.choice.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
     which α a sweep reported depended on the order the sampler drew them in."""
     trials = study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
     if not trials:

@@ -36,7 +36,7 @@ class SweepPlan:
 class TrialWorker:
     """The task of a worker job: trials of the study until it has its target complete, through the sweeper's own
     loop (``OptunaSweep.run_trials``), each trial through Hydra's basic launcher in this process, so that what the
-    first trial loads stays loaded for the next (``models.model_pool``, ``pipeline.experiment``) and its
+    first trial loads stays loaded for the next (``models.model_pool``, ``pipeline.pipeline``) and its
     ``trial_<n>`` dir is what it would be as a job of its own."""
 
     def __init__(self, sweep, plan: SweepPlan):

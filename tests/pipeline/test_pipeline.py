@@ -13,9 +13,9 @@ from taskvec_ir.models import scoring
 from taskvec_ir.models.checkpoints import CheckpointReader
 from taskvec_ir.models.merging import TaskArithmetic, apply_task_vectors, save_tensors, task_vector
 from taskvec_ir.models.model_pool import ModelPool
-from taskvec_ir.pipeline.experiment import Experiment, Weights
+from taskvec_ir.pipeline.pipeline import Pipeline, Weights
 from taskvec_ir.runs.compose import compose
-from taskvec_ir.runs.job import open_experiment
+from taskvec_ir.runs.job import open_pipeline
 
 from tiny_models import tiny_triple
 
@@ -52,7 +52,7 @@ def test_in_place_alphas_equal_fresh_merges_bit_for_bit(tmp_path, family, stream
 
 
 def test_lambda_only_change_runs_no_model(cranfield_cfg, monkeypatch):
-    first = open_experiment(cranfield_cfg("lam.value=0.3"))
+    first = open_pipeline(cranfield_cfg("lam.value=0.3"))
     means_03, _ = first.evaluate("test", ["task_arithmetic"], 0.3)
     assert first.cache.stats["scores.miss"] == 1
 
@@ -60,41 +60,41 @@ def test_lambda_only_change_runs_no_model(cranfield_cfg, monkeypatch):
         raise AssertionError("a λ-only change loaded a model")
 
     monkeypatch.setattr(scoring, "load_scorer", no_model)
-    second = open_experiment(cranfield_cfg("lam.value=0.7"))
+    second = open_pipeline(cranfield_cfg("lam.value=0.7"))
     means_07, _ = second.evaluate("test", ["bm25", "task_arithmetic"], 0.7)
     assert second.cache.stats == {"bm25.hit": 1, "scores.hit": 1}
     assert means_07["task_arithmetic"] != means_03["task_arithmetic"]
 
 
 def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
-    first = open_experiment(cranfield_cfg())
+    first = open_pipeline(cranfield_cfg())
     pool = ModelPool()
     for alpha in (0.2, 0.9):  # as sweep trials in one process: a new spec, the same cache and loaded models
-        experiment = Experiment(replace(first.spec, merge=MergeSetting((("domain", alpha),))), first.cache, pool)
-        experiment.evaluate("test", ["task_arithmetic"], 0.5)
+        pipeline = Pipeline(replace(first.spec, merge=MergeSetting((("domain", alpha),))), first.cache, pool)
+        pipeline.evaluate("test", ["task_arithmetic"], 0.5)
     assert first.cache.stats["bm25.miss"] == 1 and first.cache.stats["scores.miss"] == 2
     assert list(pool.scorers) == ["ir"]
     assert first.cache.stats["task_vector.miss"] + first.cache.stats["task_vector.hit"] <= 1
 
 
 def test_once_indexed_no_stage_reads_the_whole_corpus(cranfield_cfg, monkeypatch):
-    open_experiment(cranfield_cfg())  # indexes the corpus (once, in the cache)
+    open_pipeline(cranfield_cfg())  # indexes the corpus (once, in the cache)
 
     def whole_corpus(*args, **kwargs):
         raise AssertionError("the whole corpus was read")
 
     monkeypatch.setattr(documents, "iter_docs", whole_corpus)
     monkeypatch.setattr(documents, "load_docs", whole_corpus)
-    experiment = open_experiment(cranfield_cfg("retriever.top_k=15", "alpha.value=0.8"))  # new candidates, α
-    means, _ = experiment.evaluate("test", ["bm25", "task_arithmetic"], 0.3)
-    assert experiment.cache.stats["bm25_index.hit"] == 1 and experiment.cache.stats["scores.miss"] == 1
-    assert means["task_arithmetic"]["ndcg@10"] > 0 and len(experiment.texts("test")) > 15
+    pipeline = open_pipeline(cranfield_cfg("retriever.top_k=15", "alpha.value=0.8"))  # new candidates, α
+    means, _ = pipeline.evaluate("test", ["bm25", "task_arithmetic"], 0.3)
+    assert pipeline.cache.stats["bm25_index.hit"] == 1 and pipeline.cache.stats["scores.miss"] == 1
+    assert means["task_arithmetic"]["ndcg@10"] > 0 and len(pipeline.texts("test")) > 15
 
 
 def test_a_run_file_of_our_bm25_run_gives_the_same_first_stage_and_fused_results(cranfield_cfg, tmp_path):
-    ours = open_experiment(cranfield_cfg())
+    ours = open_pipeline(cranfield_cfg())
     evaluation.save_trec_run(ours.candidates("test"), tmp_path / "bm25.trec", "bm25")
-    theirs = open_experiment(cranfield_cfg("retriever=run_file", f"retriever.path={tmp_path / 'bm25.trec'}"))
+    theirs = open_pipeline(cranfield_cfg("retriever=run_file", f"retriever.path={tmp_path / 'bm25.trec'}"))
 
     assert theirs.candidates("test") == ours.candidates("test")  # the same documents with the same scores
     systems = ["bm25", "ir_model", "task_arithmetic"]
@@ -112,16 +112,16 @@ def test_a_run_file_naming_documents_outside_the_corpus_fails_before_any_checkpo
     with pytest.raises(
         ValueError, match=r"2 of the run's 4 documents are not in the corpus cranfield \(first: MED-10, x9\)"
     ):
-        open_experiment(cfg)
+        open_pipeline(cfg)
 
 
 def test_lambda_grid_matches_brute_force(cranfield_cfg):
-    experiment = open_experiment(cranfield_cfg("alpha.value=0.6"))
+    pipeline = open_pipeline(cranfield_cfg("alpha.value=0.6"))
     grid = [i / 20 for i in range(21)]
-    chosen, curve = experiment.best_lambda("test", "task_arithmetic", grid, "ndcg@10")
-    split = experiment.split("test")
-    candidates = experiment.candidates("test")
-    scores = experiment.scores("test", Weights("ir", MergeSetting((("domain", 0.6),))))
+    chosen, curve = pipeline.tune_lambda("test", "task_arithmetic", grid, "ndcg@10")
+    split = pipeline.split("test")
+    candidates = pipeline.candidates("test")
+    scores = pipeline.scores("test", Weights("ir", MergeSetting((("domain", 0.6),))))
     brute = {
         lam: evaluation.evaluate_run(split.qrels, fusion.fuse(candidates, scores, lam), ["ndcg@10"])[0]["ndcg@10"]
         for lam in grid
@@ -133,8 +133,8 @@ def test_lambda_grid_matches_brute_force(cranfield_cfg):
 def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    experiment = open_experiment(cranfield_cfg("alpha.value=0.4"))
-    experiment.save_merged(tmp_path / "merged")
+    pipeline = open_pipeline(cranfield_cfg("alpha.value=0.4"))
+    pipeline.write_merged_checkpoint(tmp_path / "merged")
     reloaded = SentenceTransformer(str(tmp_path / "merged"), device="cpu")
     expected = scoring.load_scorer("bi_encoder", triple["ir"], SETTINGS).module
     tau = task_vector(expected, CheckpointReader(triple["base"]), CheckpointReader(triple["domain"]))
@@ -144,7 +144,7 @@ def test_saved_merged_model_reloads_to_the_merged_weights(cranfield_cfg, triple,
 
 
 def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_dir, tmp_path):
-    experiment = open_experiment(
+    pipeline = open_pipeline(
         config(
             "dataset=cranfield",
             "retriever.top_k=5",
@@ -156,10 +156,10 @@ def test_domain_model_is_alpha_one_when_the_base_is_the_ir_model(triple, mirror_
             f"model.domain={triple['domain']}",
         )
     )
-    assert experiment.scores("test", Weights("domain")) is experiment.scores(
+    assert pipeline.scores("test", Weights("domain")) is pipeline.scores(
         "test", Weights("ir", MergeSetting((("domain", 1.0),)))
     )
-    assert "domain" not in experiment.triple.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
+    assert "domain" not in pipeline.triple.pool.scorers  # ΘT + 1·(ΘD − ΘT) is ΘD: no second model loaded
 
 
 @pytest.fixture(scope="module")
@@ -179,49 +179,49 @@ def test_exported_merge_of_two_vectors_reloads_to_identical_weights_and_scores(
         "merge=ties",
         "merge.density=0.5",
     )
-    experiment = open_experiment(cranfield_cfg(*overrides))
-    setting = experiment.spec.merge
+    pipeline = open_pipeline(cranfield_cfg(*overrides))
+    setting = pipeline.spec.merge
     assert setting.alphas == (("domain", 0.4), ("other", -0.3)) and setting.method.name == "ties"
-    scores = experiment.scores("test", Weights("ir", setting))
-    experiment.save_merged(tmp_path / "merged")
+    scores = pipeline.scores("test", Weights("ir", setting))
+    pipeline.write_merged_checkpoint(tmp_path / "merged")
     # A standard checkpoint: transformers alone loads it (config, tokenizer, safetensors).
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in (tmp_path / "merged").iterdir()}
     transformers.AutoModel.from_pretrained(tmp_path / "merged")
-    reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", experiment.spec.model.scorer)  # as the run scored
+    reloaded = scoring.load_scorer("bi_encoder", tmp_path / "merged", pipeline.spec.model.scorer)  # as the run scored
     for (name, saved), (_, merged) in zip(
-        reloaded.module.named_parameters(), experiment.triple.scorer("ir").module.named_parameters(), strict=True
+        reloaded.module.named_parameters(), pipeline.triple.scorer("ir").module.named_parameters(), strict=True
     ):
         assert torch.equal(saved, merged), name
-    split = experiment.split("test")
-    assert reloaded.score(split.queries, experiment.texts("test"), experiment.candidates("test")) == scores
+    split = pipeline.split("test")
+    assert reloaded.score(split.queries, pipeline.texts("test"), pipeline.candidates("test")) == scores
 
 
 def test_extra_vectors_need_their_alpha(cranfield_cfg, second_domain):
     with pytest.raises(
         ValueError, match=r"alpha\.extra: give one α per model\.extra_domains entry \(missing: \['other'\]"
     ):
-        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}"))
+        open_pipeline(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}"))
     # A wrong type is Hydra's to refuse, when it composes the config (the schema types alpha.extra as floats).
     with pytest.raises(ConfigCompositionException, match=r"\+alpha\.extra\.other=x") as error:
-        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=x"))
+        open_pipeline(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=x"))
     assert "Value 'x' of type 'str' could not be converted to Float" in str(error.value.__cause__)
     with pytest.raises(ValueError, match=r"alpha\.extra\.other: inf must be a finite number"):
-        open_experiment(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=inf"))
+        open_pipeline(cranfield_cfg(f"+model.extra_domains.other.domain={second_domain}", "+alpha.extra.other=inf"))
 
 
 def test_layer_ablation_configs_score_and_refuse_missing_layers(cranfield_cfg):
-    experiment = open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=1"))
-    setting = experiment.spec.merge
+    pipeline = open_pipeline(cranfield_cfg("alpha=layer_add", "alpha.layer=1"))
+    setting = pipeline.spec.merge
     assert setting.scale.rules[0].layers == (1,) and setting.scale.otherwise == 0.0
-    means, _ = experiment.evaluate("test", ["ir_model", "task_arithmetic"], 0.5)
+    means, _ = pipeline.evaluate("test", ["ir_model", "task_arithmetic"], 0.5)
     assert means["task_arithmetic"] != means["ir_model"]
-    diagnostics = experiment.merge_diagnostics(setting)
-    parameters = dict(experiment.triple.scorer("ir").module.named_parameters())
+    diagnostics = pipeline.merge_diagnostics(setting)
+    parameters = dict(pipeline.triple.scorer("ir").module.named_parameters())
     layer_1 = sum(p.numel() for n, p in parameters.items() if ".layer.1." in n)
     total = sum(p.numel() for p in parameters.values())
     assert diagnostics["changed_fraction"] == pytest.approx(layer_1 / total, rel=0.01)
     with pytest.raises(ValueError, match=r"alpha\.rules\[0\]\.layers: \[7\] not in the IR model \(it has layers 0–1\)"):
-        open_experiment(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
+        open_pipeline(cranfield_cfg("alpha=layer_add", "alpha.layer=7"))  # refused before BM25 or any model
 
 
 def test_an_adapt_config_as_domain_is_trained_once_and_merged(cranfield_cfg, triple, tmp_path):
@@ -232,13 +232,13 @@ def test_an_adapt_config_as_domain_is_trained_once_and_merged(cranfield_cfg, tri
         "+model.domain.dataset={name: cranfield, docs: cranfield, doc_fields: [title, text], query_field: text}",
         f"model.base={triple['ir']}",
     ]
-    first = open_experiment(cranfield_cfg(*adapt))
+    first = open_pipeline(cranfield_cfg(*adapt))
     assert first.cache.stats["adapted.miss"] == 1
     folder = first.folders()["domain"]
     assert json.loads((folder / "provenance.json").read_text())["corpus"]["name"] == "cranfield"
     merged = first.scores("test", Weights("ir", MergeSetting((("domain", 0.5),))))
     assert merged != first.scores("test", Weights("ir"))  # two small steps: the scores move, the ranking may not
-    second = open_experiment(cranfield_cfg(*adapt))
+    second = open_pipeline(cranfield_cfg(*adapt))
     assert second.cache.stats["adapted.hit"] == 1 and second.folders()["domain"] == folder
     with pytest.raises(ValueError, match=r"model\.domain\.dataset: name the corpus"):
-        open_experiment(cranfield_cfg(*adapt[:1], f"model.base={triple['ir']}"))
+        open_pipeline(cranfield_cfg(*adapt[:1], f"model.base={triple['ir']}"))

@@ -1,6 +1,6 @@
-"""One experiment's stages, wired together: data → BM25 candidates → model scores at any α → fusion → evaluation.
+"""One pipeline's stages, wired together: data → BM25 candidates → model scores at any α → fusion → evaluation.
 
-``Experiment`` takes an ``ExperimentSpec`` (the collection, the first stage, the triple and Θ') and computes
+``Pipeline`` takes a ``PipelineSpec`` (the collection, the first stage, the triple and Θ') and computes
 each stage's result only when it is asked for, through the content-addressed cache: a sweep trial that
 changes only λ reads the candidates and scores from the cache and loads no model at all; one that changes
 α reuses the loaded ΘT, τ and candidates (``model_pool``) and pays only its forward passes.
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ExperimentSpec:
-    """What an experiment computes from: the collection, the first stage, the triple and Θ'."""
+class PipelineSpec:
+    """What a pipeline computes from: the collection, the first stage, the triple and Θ'."""
 
     dataset: DatasetConfig
     model: ModelConfig
@@ -49,7 +49,7 @@ class ExperimentSpec:
     mirror_dir: str | None = None  # offline copies of the files ir_datasets downloads (an adapted ΘD's corpus)
 
     @classmethod
-    def from_config(cls, cfg: Config) -> ExperimentSpec:
+    def from_config(cls, cfg: Config) -> PipelineSpec:
         return cls(
             cfg.dataset,
             cfg.model,
@@ -60,10 +60,10 @@ class ExperimentSpec:
         )
 
 
-class Experiment:
+class Pipeline:
     """Lazily computed, cached stages of one spec (see the module docstring)."""
 
-    def __init__(self, spec: ExperimentSpec, cache: Cache, pool: ModelPool = POOL):
+    def __init__(self, spec: PipelineSpec, cache: Cache, pool: ModelPool = POOL):
         self.spec, self.cache = spec, cache
         self.first_stage = FirstStage(spec.dataset, spec.retriever, cache)
         self.triple = Triple(spec.model, cache, pool, spec.mirror_dir)
@@ -90,7 +90,7 @@ class Experiment:
         """What the merge at ``setting`` (default: the spec's) does to ΘT."""
         return self.merged.diagnostics(setting or self.spec.merge)
 
-    def save_merged(self, folder: Path) -> None:
+    def write_merged_checkpoint(self, folder: Path) -> None:
         """Write Θ' at the spec's setting as a checkpoint that loads like ΘT (``from_pretrained``)."""
         self.merged.save(self.spec.merge, folder)
 
@@ -120,7 +120,7 @@ class Experiment:
         scores of the first stage's candidates."""
         return self.dense.run(split, weights) if self.dense is not None else self.scores(split, weights)
 
-    def best_lambda(
+    def tune_lambda(
         self, split: str, system: str, grid: Sequence[float], measure: str
     ) -> tuple[float, dict[float, float]]:
         """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ), and ``measure`` at
@@ -134,12 +134,12 @@ class Experiment:
         log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
         return best, values
 
-    def own_lambdas(
+    def tune_lambdas(
         self, split: str, systems: Sequence[str], grid: Sequence[float], measure: str
     ) -> dict[str, float | None]:
-        """Each fused system's best λ of ``grid`` on ``split`` (``best_lambda``; BM25's: None): every system tuned
+        """Each fused system's best λ of ``grid`` on ``split`` (``tune_lambda``; BM25's: None): every system tuned
         with the same budget, from scores computed once (cached)."""
-        return {s: None if s == BM25 else self.best_lambda(split, s, grid, measure)[0] for s in systems}
+        return {s: None if s == BM25 else self.tune_lambda(split, s, grid, measure)[0] for s in systems}
 
     def evaluate(
         self,
@@ -161,4 +161,4 @@ class Experiment:
         return means, per_query
 
 
-__all__ = ["Experiment", "ExperimentSpec", "Run", "Weights", "system_weights"]
+__all__ = ["Pipeline", "PipelineSpec", "Run", "Weights", "system_weights"]
