@@ -72,7 +72,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pip check
 
-# The performance benchmarks (bench/RESULTS.md records their figures); each prints its own table.
+# The performance benchmarks (docs/results/performance.md records their figures); each prints its own table.
 bench: install
 	set -e; for b in bm25 scorer_throughput trial_cost merge_memory startup; do \
 	  echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done

@@ -29,7 +29,7 @@ def cluster() -> Cluster:
         pytest.skip(result.stderr.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr[-3000:]
     values = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    # How users give the password (README, Sweeps): libpq reads it from this file, for the tests and every process
+    # How users give the password (docs/cluster.md): libpq reads it from this file, for the tests and every process
     # they start (sweepers, and their SLURM jobs, which inherit the environment).
     os.environ["PGPASSFILE"] = values["PGPASSFILE"]
     return Cluster(values["OPTUNA_STORAGE"], values["SLURM_PARTITION"], Path(values["PGPASSFILE"]))

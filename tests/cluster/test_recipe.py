@@ -1,4 +1,4 @@
-"""The README's multi-node recipe, run word for word: two sweepers started at once on a new PostgreSQL study,
+"""The docs' multi-node recipe (docs/cluster.md), run word for word: two sweepers started at once on a new PostgreSQL study,
 each trial and the final evaluation a SLURM job, as two nodes would run it."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ STUDY = "demo-alpha"  # the recipe's study name
 
 
 def recipe() -> str:
-    """The shell block that follows the README's ``<!-- multi-node recipe -->`` marker."""
-    text = (REPO / "README.md").read_text()
+    """The shell block that follows docs/cluster.md's ``<!-- multi-node recipe -->`` marker."""
+    text = (REPO / "docs" / "cluster.md").read_text()
     (block,) = re.findall(r"<!-- multi-node recipe -->\n```bash\n(.*?)```", text, re.S)
     return block
 

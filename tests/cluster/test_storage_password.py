@@ -1,5 +1,5 @@
 """The study's database password is never written at rest: a URL carrying it is refused before anything runs, and
-the way the README gives it (a URL without it, the password in ~/.pgpass for libpq) leaves it in no file of the
+the way docs/cluster.md gives it (a URL without it, the password in ~/.pgpass for libpq) leaves it in no file of the
 sweep, its SLURM jobs' logs, its W&B runs or the sweeper's output."""
 
 from __future__ import annotations

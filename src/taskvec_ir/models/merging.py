@@ -75,7 +75,7 @@ def release_freed_memory() -> None:
     """Hand freed heap memory back to the OS (glibc only).
 
     Reading Θ0 tensor by tensor leaves freed buffers between the kept τ tensors; glibc keeps such holes
-    in the process until asked to trim (what that costs: bench/RESULTS.md, merge memory).
+    in the process until asked to trim (what that costs: docs/results/performance.md, merge memory).
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -84,7 +84,7 @@ def release_freed_memory() -> None:
 def save_tensors(tensors: Iterable[tuple[str, torch.Tensor]], folder: Path, shard_bytes: int = 256 << 20) -> None:
     """Write (name, tensor) pairs as safetensors shards of about ``shard_bytes``, holding one shard at a time.
 
-    Small shards bound the memory a streamed τ costs while it is written (bench/RESULTS.md, merge memory)."""
+    Small shards bound the memory a streamed τ costs while it is written (docs/results/performance.md, merge memory)."""
     from safetensors.torch import save_file
 
     shard: dict[str, torch.Tensor] = {}
