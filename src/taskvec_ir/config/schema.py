@@ -305,6 +305,10 @@ class AdaptConfig:
     pair_source: str = "both"  # inverse_cloze: a document's title, one of its sentences, or both; span: words
     pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
     pairs_split: str = "train"  # supervised: the split whose judged (query, relevant document) pairs it trains on
+    # supervised: a training query whose words overlap another split's query by this much is left out too (SciFact's
+    # altered twins; pairs.word_overlap, docs/supervised-control.md); None: only by id or exact text
+    near_duplicate_overlap: float | None = 0.7
+    exclude_relevant_documents: bool = False  # supervised, strict: also pairs whose document another split's query has
     save_every: int = 100  # steps between resumable states (only with a cache dir)
 
     def __post_init__(self):
@@ -327,6 +331,11 @@ class AdaptConfig:
         _one_of(self.pair_source, PAIR_SOURCES, "adapt.pair_source")
         if self.pair_count is not None:
             _positive(self.pair_count, "adapt.pair_count")
+        if self.near_duplicate_overlap is not None and not 0 < self.near_duplicate_overlap <= 1:
+            raise UserError(
+                f"adapt.near_duplicate_overlap: {self.near_duplicate_overlap!r} must lie in (0, 1] (a share of words), "
+                "or be null (leave out other splits' queries by id and exact text only)"
+            )
         if self.objective in ("simcse", "inverse_cloze", SUPERVISED) and self.batch_size < 2:
             raise UserError(
                 f"adapt.batch_size: {self.objective} needs at least 2 documents per batch (the other documents "
@@ -336,13 +345,13 @@ class AdaptConfig:
     def training_settings(self) -> dict:
         """What determines the adapted weights besides the start and the corpus. ``save_every`` only says how
         often progress is saved (a resumed run equals an uninterrupted one), so it is not among them; the pair
-        settings count only for inverse_cloze, and ``pairs_split`` only for supervised, so the checkpoints other
-        objectives cached keep their keys. Supervised training leaves out the queries of every other split of
-        the dataset (SciFact's dev is a seeded fraction of train): their definitions are part of its settings,
-        so a run whose dev split differs trains a ΘD of its own."""
+        settings count only for inverse_cloze, and ``pairs_split`` and what it leaves out only for supervised, so
+        the checkpoints other objectives cached keep their keys. Supervised training leaves out the queries of every
+        other split of the dataset (SciFact's dev is a seeded fraction of train): their definitions are part of its
+        settings, so a run whose dev split differs trains a ΘD of its own."""
         left_out = {"start", "dataset", "save_every", *(PAIR_SETTINGS if self.objective != "inverse_cloze" else ())}
         if self.objective != SUPERVISED:
-            left_out.add("pairs_split")
+            left_out |= {"pairs_split", "near_duplicate_overlap", "exclude_relevant_documents"}
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
         if self.objective == SUPERVISED and self.dataset is not None:
             settings["excluded_splits"] = {
