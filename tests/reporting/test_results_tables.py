@@ -38,8 +38,8 @@ def test_a_sweeps_report_marks_the_direction_of_each_significant_difference_and_
     assert f"TA & 0.3 & {means['task_arithmetic']['ndcg@10']:.4f}{marks}" in latex(table)
     holm = SignificanceConfig(correction="holm")
     (compared,) = compare([per_query], {"task_arithmetic": ["ir_model", "bm25", "alpha_one"]}, ["ndcg@10"], holm)
-    assert "Holm per measure" in results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"],
-                                               holm, lambdas).footnote  # fmt: skip
+    report = results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"], holm, lambdas)
+    assert "Holm over the row's 3 tests of each measure" in report.footnote
 
 
 def cell_row(selection, system, ndcg, alpha=0.4, dataset="d", model="m", failed=None, **p_values):
@@ -92,10 +92,29 @@ def test_the_compiled_table_marks_direction_bolds_the_best_of_each_model_and_sho
     written = latex(table)
     marks = r"$^{\blacktriangle\dagger\blacktriangle\ddagger\blacktriangle\S}$"
     assert r"\textbf{0.4500" + marks + r"} ($\alpha$ 0.4, $\Delta$ +12.5\%)" in written
-    assert (
-        "Holm over all of this table's tests"
-        in cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
-    )
+    holm = cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
+    assert "Holm over the distinct tests of each table cell (dataset × model × merge) on the measure" in holm
+    assert "No mark was reachable" not in holm
+
+
+def test_the_footnote_names_the_family_its_size_the_permutations_and_where_no_mark_was_reachable():
+    """Rows carry the family of their tests (``runs.table``): its distinct tests, the randomization test's
+    permutations and whether a mark was reachable; the footnote says them."""
+    settings = SignificanceConfig(test="randomization", correction="holm")
+    families = {"d": (12, 10000, True), "e": (21, 10000, True), "f": (30, 11999, False)}
+    found = []
+    for dataset, (tests, permutations, markable) in families.items():
+        for system in PAPER_ORDER:
+            row = cell_row("nqc", system, 0.4, dataset=dataset)
+            tested = system != "bm25"
+            row.update({"tests[ndcg@10]": tests if tested else None, "markable[ndcg@10]": markable if tested else None,
+                        "permutations[ndcg@10]": permutations if tested else None})  # fmt: skip
+            found.append(row)
+    note = cells_table(found, "ndcg@10", settings).footnote
+    assert "Fisher's paired randomization test (10,000 permutations, raised to up to 11,999 for the larger" in note
+    assert "Holm over the distinct tests of each table cell (dataset × model × merge) on the measure" in note
+    assert "(12–30 tests per family)" in note
+    assert "No mark was reachable for f/m/task_arithmetic: the exact randomization test" in note
 
 
 def test_a_mean_row_per_selection_averages_the_datasets_that_ran():
@@ -214,7 +233,7 @@ def test_the_general_section_shows_each_choices_delta_against_theta_t_with_its_d
     assert "- cranfield/m/task_arithmetic nqc: ValueError: boom" in section.footnote
     assert r"0.4200$^{\blacktriangle\dagger}$" in latex(section)
     holm = general_domain_table(found, "cranfield", "ndcg@10", SignificanceConfig(correction="holm"))
-    assert "Holm over all of this section's tests" in holm.footnote
+    assert "Holm over the distinct tests of each cell (dataset × model × merge) on the measure" in holm.footnote
     # table.csv holds the main rows and these: every key of either is a column, empty where a row has none
     main = {k: v for k, v in found[0].items() if k not in ("general_domain", "general_folds")}
     written = list(csv.DictReader(csv_text([main, *found]).splitlines()))

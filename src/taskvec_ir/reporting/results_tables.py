@@ -10,7 +10,14 @@ from collections.abc import Mapping, Sequence
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC, System
 from taskvec_ir.reporting.rendering import Entry, Table
-from taskvec_ir.reporting.significance import Compared, family_note, marks, significance_note
+from taskvec_ir.reporting.significance import (
+    Compared,
+    Family,
+    family_note,
+    marks,
+    significance_note,
+    unmarkable_note,
+)
 
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
 
@@ -26,6 +33,7 @@ def results_table(
     """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
     ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them."""
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
+    families = [compared.families[m] for m in measures if m in compared.families]
     rows = [
         [
             System(name).heading,
@@ -35,8 +43,10 @@ def results_table(
         for name, values in means.items()
     ]
     footnote = f"Marks on {System(system).heading}: " + significance_note(
-        symbols, settings, family_note(settings.correction, "row", len(symbols))
+        symbols, settings, family_note(settings.correction, "row", families), families
     )
+    unmarkable = [m for m in measures if m in compared.families and not compared.families[m].markable]
+    footnote += unmarkable_note(unmarkable, settings)
     if any(lam is not None for lam in lambdas.values()):
         footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
     else:  # retriever=dense: "–" everywhere, and why
@@ -47,6 +57,31 @@ def results_table(
 def shown_measures(objective: str, measures: Sequence[str]) -> list[str]:
     """The measures a table of cells shows (and tests): the objective, then the paper's others among ``measures``."""
     return [objective, *(m for m in SHOWN_MEASURES if m in measures and m != objective)]
+
+
+# A row's columns that say which family its tests were corrected in (``significance.Family``), per shown measure.
+FAMILY_COLUMNS = ("tests", "permutations", "markable")
+
+
+def _families(rows: list[dict], measure: str) -> list[Family]:
+    """The families ``rows``' tests of ``measure`` were corrected in (one per tested row)."""
+    return [
+        Family(*(r[f"{key}[{measure}]"] for key in FAMILY_COLUMNS))
+        for r in rows
+        if r.get(f"tests[{measure}]") is not None
+    ]
+
+
+def _unmarkable(rows: list[dict], measure: str, settings: SignificanceConfig) -> str:
+    """The footnote's sentence naming the cells (Holm) or the cells' selections (Bonferroni) whose tests of
+    ``measure`` could not earn a mark."""
+    holm = settings.correction == "holm"
+    names = [
+        "/".join(str(r[key]) for key in ("dataset", "model", "merge")) + ("" if holm else f" {r['selection']}")
+        for r in rows
+        if r.get(f"markable[{measure}]") is False
+    ]
+    return unmarkable_note(list(dict.fromkeys(names)), settings)
 
 
 # What each system of a table of cells is tested against, in the order of its marks.
@@ -76,6 +111,7 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
     groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
     merges = len({merge for _, merge in groups}) > 1
     by_row = _by_row(rows)
+    families = _families(rows, measure)
     body = []
     for (dataset, selection), cells in by_row.items():
         entries = []
@@ -104,7 +140,10 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
         )
         + "Δ: TA's change over ΘT. "
         f"Marks on {measure}: "
-        + significance_note({b: MARKS[b] for b in MARKED}, settings, family_note(settings.correction, "table"))
+        + significance_note(
+            {b: MARKS[b] for b in MARKED}, settings, family_note(settings.correction, "table", families), families
+        )
+        + _unmarkable(rows, measure, settings)
         + " ΘT is tested against BM25; α=1 against ΘT and BM25; TA against ΘT, BM25 and α=1. "
         "Bold: the best of its model's group. Mean rows: each selection's mean over the datasets it ran on "
         "(a value only where every dataset has one; labels: each dataset's dev row, or its CV row where it has no "
@@ -228,6 +267,7 @@ def general_domain_table(rows: list[dict], label: str, measure: str, settings: S
     on the row's dataset, then BM25, ΘT, α=1 and TA on ``label``'s test queries, TA's Δ and Δ% against ΘT; α=1
     and TA marked against ΘT."""
     found = [r for r in rows if r["general_domain"] == label]
+    families = _families(found, measure)
     merges = len({r["merge"] for r in found}) > 1
     by_choice: dict[tuple, dict[str, list[dict]]] = {}  # (dataset, model, merge, selection) -> system -> settings
     for r in found:
@@ -268,7 +308,13 @@ def general_domain_table(rows: list[dict], label: str, measure: str, settings: S
         "system is fused at that row's λ (so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
         "cross-validation's folds chose different settings, each is a row (n of k: the folds that chose it). "
         f"Marks on {measure}: "
-        + significance_note({IR_MODEL: MARKS[IR_MODEL]}, settings, family_note(settings.correction, "section"))
+        + significance_note(
+            {IR_MODEL: MARKS[IR_MODEL]},
+            settings,
+            family_note(settings.correction, "section", families),
+            families,
+        )
+        + _unmarkable(found, measure, settings)
         + " α=1 and TA are tested against ΘT."
         + _failures_note([{**r, "dataset": label} for r in found if r["failed"]]),
     )
