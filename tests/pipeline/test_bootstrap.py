@@ -131,8 +131,8 @@ def test_regret_is_against_one_oracle_for_every_method():
     folds = (tuple(QUERIES[:4]), tuple(QUERIES[4:7]), tuple(QUERIES[7:]))
     # A = (0.5, 0.3) is best on average (0.6); B = (1.0, 0.3) wins the third fold's own queries (0.7), which a
     # per-fold oracle took
-    test = {(0.0, 0.3): constant(0.2), (0.5, 0.3): constant(0.6),
-            (1.0, 0.3): {**constant(0.0, QUERIES[:7]), **constant(0.7, folds[2])}, (0.5, 0.6): constant(0.5)}  # fmt: skip
+    b = {**constant(0.0, QUERIES[:7]), **constant(0.7, folds[2])}
+    test = {(0.0, 0.3): constant(0.2), (0.5, 0.3): constant(0.6), (1.0, 0.3): b, (0.5, 0.6): constant(0.5)}
     test_baseline = {(0.0, 0.3): constant(0.2), (0.0, 0.6): constant(0.2)}
     others = [tuple(q for other in folds if other is not fold for q in other) for fold in folds]
     cv = problem(

@@ -1,6 +1,6 @@
 """The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores,
-standardised against a corpus sample's, and the stability of the fused ranking as α moves (top-weighted Kendall τ). A criterion undefined for a query leaves
-the query out of the mean, and the mean counts it."""
+standardised against a corpus sample's, and the stability of the fused ranking as α moves (top-weighted Kendall
+τ). A criterion undefined for a query leaves the query out of the mean, and the mean counts it."""
 
 from __future__ import annotations
 
