@@ -8,7 +8,15 @@ import pytest
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting.rendering import csv_text, latex, markdown
-from taskvec_ir.reporting.results_tables import cells_table, general_domain_table, label_free_distance, results_table
+from taskvec_ir.config.retriever import RetrieverConfig
+from taskvec_ir.reporting.results_tables import (
+    cells_table,
+    depth_note,
+    general_domain_table,
+    label_free_distance,
+    results_table,
+    shown_measures,
+)
 from taskvec_ir.reporting.significance import compare
 
 
@@ -239,3 +247,26 @@ def test_the_general_section_shows_each_choices_delta_against_theta_t_with_its_d
     written = list(csv.DictReader(csv_text([main, *found]).splitlines()))
     assert written[0]["general_domain"] == "" and written[1]["general_domain"] == "cranfield"
     assert written[9]["general_folds"] == "2 of 3" and float(written[12]["ndcg@10"]) == 0.42
+
+
+def test_a_table_does_not_show_a_measure_re_ranking_cannot_move_and_says_why():
+    """precision@10 of BM25's top 10, re-ranked: the same 10 documents in any order, one value for every system."""
+    measures = ["ndcg@10", "precision@10", "map@100"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(top_k=10)) == ["ndcg@10"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(top_k=20)) == ["ndcg@10", "precision@10"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(dense=True, index="faiss", top_k=10)) == [
+        "ndcg@10", "precision@10"]  # fmt: skip
+    assert shown_measures("precision@10", measures, RetrieverConfig(top_k=10)) == ["precision@10", "ndcg@10"]
+    note = depth_note(measures, RetrieverConfig(top_k=10), table=True)
+    assert "precision@10: a measure of the top k as a set with k ≥ 10, the candidates re-ranked" in note
+    assert "(not shown unless it is the objective; table.csv has it)" in note
+    assert "map@100: cut deeper than the 10 documents retrieved (retriever.top_k)." in note
+    assert depth_note(["ndcg@10"], RetrieverConfig(top_k=10), table=False) == ""
+
+
+def test_the_demo_table_re_ranks_deep_enough_that_its_second_measure_can_move():
+    from taskvec_ir.runs.compose import compose
+
+    cfg = compose(["experiment=table_demo"])
+    assert cfg.retriever.top_k == 20
+    assert shown_measures(cfg.objective, cfg.measures, cfg.retriever) == ["ndcg@10", "precision@10"]

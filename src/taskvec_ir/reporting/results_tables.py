@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from taskvec_ir.config.measures import BEYOND, UNMOVED, depth_warnings
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC, System
 from taskvec_ir.reporting.rendering import Entry, Table
@@ -29,9 +31,11 @@ def results_table(
     measures: Sequence[str],
     settings: SignificanceConfig,
     lambdas: Mapping[str, float | None],
+    depth: str = "",
 ) -> Table:
     """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
-    ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them."""
+    ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them. ``depth``:
+    the footnote's sentences on the measures the first stage's depth limits (``depth_note``)."""
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
     families = [compared.families[m] for m in measures if m in compared.families]
     rows = [
@@ -51,12 +55,31 @@ def results_table(
         footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
     else:  # retriever=dense: "–" everywhere, and why
         footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
-    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
+    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
 
 
-def shown_measures(objective: str, measures: Sequence[str]) -> list[str]:
-    """The measures a table of cells shows (and tests): the objective, then the paper's others among ``measures``."""
-    return [objective, *(m for m in SHOWN_MEASURES if m in measures and m != objective)]
+def shown_measures(objective: str, measures: Sequence[str], retriever: RetrieverConfig) -> list[str]:
+    """The measures a table of cells shows (and tests): the objective, then the paper's others among ``measures``
+    that re-ranking ``retriever``'s candidates can move (``config.measures.depth_warnings``)."""
+    unmoved = depth_warnings(measures, retriever.top_k, not retriever.dense).get(UNMOVED, [])
+    return [objective, *(m for m in SHOWN_MEASURES if m in measures and m != objective and m not in unmoved)]
+
+
+def depth_note(measures: Sequence[str], retriever: RetrieverConfig, table: bool) -> str:
+    """A footnote's sentences on the ``measures`` the first stage's depth limits: those re-ranking cannot change
+    (``table``: which a table of cells does not show, but the objective) and those cut below the depth retrieved."""
+    k = retriever.top_k
+    depth = depth_warnings(measures, k, not retriever.dense)
+    notes = []
+    if UNMOVED in depth:
+        unmoved = ", ".join(depth[UNMOVED])
+        notes.append(
+            f"{unmoved}: a measure of the top k as a set with k ≥ {k}, the candidates re-ranked, so re-ranking cannot "
+            "change it" + (" (not shown unless it is the objective; table.csv has it)" if table else "") + "."
+        )
+    if BEYOND in depth:
+        notes.append(f"{', '.join(depth[BEYOND])}: cut deeper than the {k} documents retrieved (retriever.top_k).")
+    return "".join(f" {note}" for note in notes)
 
 
 # A row's columns that say which family its tests were corrected in (``significance.Family``), per shown measure.

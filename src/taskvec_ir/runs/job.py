@@ -143,7 +143,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
             outcome.extra["dense"] = pipeline.dense.searches
             recalls = {k: v["recall"] for k, v in pipeline.dense.searches.items() if v.get("recall") is not None}
             outcome.summary.update({f"dense/recall/{k}": v for k, v in recalls.items()})
-        outcome.extra["warnings"] = warnings = pipeline.first_stage.warnings(cfg.split)
+        outcome.extra["warnings"] = warnings = pipeline.first_stage.warnings(cfg.split, cfg.measures)
         outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
         analysed = analyses.run_analyses(cfg, pipeline, outcome.folds, out_dir, run)

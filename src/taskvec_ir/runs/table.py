@@ -34,7 +34,7 @@ def rows(folder: TableFolder) -> list[dict]:
     ``compare``), and the job's warnings (queries that scored 0 for want of input); a selection not done: rows that
     say why (``failed``), with no values."""
     cfg = folder.cfg
-    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures)
+    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures, cfg.retriever)
     jobs = []  # (cell, selection, done)
     for cell in folder.cells:
         missing = folder.missing(cell)
@@ -68,7 +68,7 @@ def general_rows(folder: TableFolder) -> list[dict]:
     fused system at the setting's λ (nothing is tuned on the general domain), α=1 and TA tested against ΘT, each
     collection's tests compared (and corrected) on their own."""
     cfg = folder.cfg
-    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures)
+    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures, cfg.retriever)
     jobs = []  # (general, cell, selection, the selection's folds, setting, "n of k" folds that chose it)
     for general in folder.general:
         for cell, selection, settings in folder.general_choices(general):
@@ -145,7 +145,7 @@ def add_bootstrap(folder: TableFolder, rows: list[dict]) -> None:
 
 
 def _warnings_text(metrics: dict) -> str:
-    """A job's warnings (queries that scored 0 for want of input) as one line."""
+    """A job's warnings (queries that scored 0, measures the first stage's depth limits) as one line."""
     return "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
 
 
