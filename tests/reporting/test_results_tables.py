@@ -5,10 +5,10 @@ import csv
 
 import pytest
 
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting.rendering import csv_text, latex, markdown
-from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.reporting.results_tables import (
     cells_table,
     depth_note,
