@@ -306,7 +306,7 @@ PINNED = {
     },
     ("model=minilm_scifact_supervised",): {"adapt": "cb60eed22661a31f86692c2c46a0eee9"},
     ("selection=pseudo_queries",): {"json": "72026fbc182ae3862a59adf863d9ea2e"},
-    ("experiment=table_demo",): {"json": "d04db91e88fb66c35305560447f59197"},
+    ("experiment=table_demo",): {"json": "d4db198fd90996d83239a52e9f0f652a"},  # retriever.top_k 20 (#31)
 }
 
 

@@ -380,7 +380,13 @@ def test_the_tables_p_values_are_one_comparison_of_its_jobs_corrected_over_the_w
             for baseline in ("ir_model", "bm25", "alpha_one"):
                 for m in shown:
                     assert row[f"p_vs_{baseline}[{m}]"] == compared.p_values.get(baseline, {}).get(m)
+            for m in shown:  # the family its tests were corrected in: the cell's distinct tests (Holm)
+                family = compared.families.get(m)
+                assert row[f"tests[{m}]"] == (family.tests if family else None)
+                assert row[f"markable[{m}]"] == (family.markable if family else None)
     ta = found[3]
+    # 4 selections × (TA's 3 tests and α=1's 2) + ΘT's test of each job against BM25 (their own values: 4)
+    assert ta["tests[ndcg@10]"] == 24 and found[0]["tests[ndcg@10]"] is None  # BM25: no baseline
     assert ta["p_vs_bm25[ndcg@10]"] != alone[0]["task_arithmetic"].p_values["bm25"]["ndcg@10"]
     assert "p_vs_ir_model[ndcg@3]" not in ta  # only the shown measures are tested
     assert ta["alpha"] == 0.25 and ta["lam"] == 0.8 and found[1]["lam"] == 0.8 and found[0]["alpha"] is None
