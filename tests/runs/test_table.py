@@ -460,7 +460,7 @@ def test_a_dense_tables_general_domain_runs_its_choices_without_lambda_and_shows
 
 def test_a_general_domain_whose_job_would_retrieve_otherwise_than_its_cells_is_refused(tmp_path, hydra_compose):
     overrides = ["experiment=general_domain_demo", "table.selections=[stability]",
-                 "table.datasets.scifact=[dataset=scifact,retriever=dense]"]  # fmt: skip
+                 "table.datasets.scifact=['dataset=scifact','retriever=dense']"]  # fmt: skip
     cfg = typed_config(hydra_compose(overrides))
     compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
     with pytest.raises(UserError, match=r"table.general_domain.cranfield: cell scifact/minilm_demo/task_arithmetic "
