@@ -102,7 +102,7 @@ class Pipeline:
         candidates = self.first_stage.artifact(split)
         return [
             *([candidates] if candidates else []),
-            *(self.merged.artifacts() if merged else []),
+            *(self.merged.artifacts(self.spec.merge.method) if merged else []),
             *self.triple.adapted(),
         ]
 

@@ -318,17 +318,21 @@ def general_domain_table(rows: list[dict], label: str, measure: str, settings: S
                 relative = f"{100 * change / theta[measure]:+.1f}%" if theta[measure] else "–"
                 delta = [f"{change:+.4f}", relative]
             name = model + (f" ({merge})" if merges else "")
-            body.append(
-                [dataset, name, selection_label(selection, ta["folds"]), alpha, f"{ta['lam']:g}", *entries, *delta]
-            )
+            lam = "–" if ta["lam"] is None else f"{ta['lam']:g}"  # retriever=dense: nothing fused
+            body.append([dataset, name, selection_label(selection, ta["folds"]), alpha, lam, *entries, *delta])
     queries = next((r["queries"] for r in found if r["queries"] is not None), None)
+    fused = (
+        "every fused system is fused at that row's λ"
+        if any(r["lam"] is not None for r in found)
+        else "nothing is fused (retriever=dense: each model system ranks the whole corpus; λ –)"
+    )
     return Table(
         ["dataset", "model", "selection", "α", "λ", *(HEADINGS[s] for s in PAPER_ORDER), "Δ", "Δ%"],
         body,
         labels=5,
         footnote=f"{measure} on the test queries of {label} ({queries or '–'}), a collection none of the rows "
-        f"is tuned on: each row's TA is ΘT + α·τ at the α its selection chose on the row's dataset, and every fused "
-        "system is fused at that row's λ (so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
+        f"is tuned on: each row's TA is ΘT + α·τ at the α its selection chose on the row's dataset, and {fused} "
+        "(so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
         "cross-validation's folds chose different settings, each is a row (n of k: the folds that chose it). "
         f"Marks on {measure}: "
         + significance_note(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from taskvec_ir.config.composed import Config
+from taskvec_ir.config.merge_settings import RANDOM
 from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig
 from taskvec_ir.config.runtime import WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
@@ -62,14 +63,16 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
     - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
     - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
       the sweeper gave the sampler that drew this trial's parameters (seed + trial number);
-    - ``merge.seed``: the random drop of dare and dare_ties;
+    - ``merge.seed``: the random drop of dare and dare_ties, the noise of merge.direction=random, and that of the
+      null stability reads its criterion against;
     - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
     Scoring itself is deterministic (inference only, no dropout)."""
     seeds: dict[str, int] = {}
     spec = cfg.dataset.splits.get(cfg.split)
     if not isinstance(spec, str):
         seeds[f"dataset.splits.{cfg.split}.seed"] = spec.seed
-    if cfg.merge_setting().method.sparsifier == "random":
+    method = cfg.merge_setting().method
+    if method.sparsifier == "random" or method.direction == RANDOM or cfg.selection.method == "stability":
         seeds["merge.seed"] = cfg.merge.seed
     for role, source in model_sources(cfg.model).items():
         if isinstance(source, AdaptConfig):
@@ -315,9 +318,10 @@ def used_by_selection(cfg: Config, choice) -> dict:
 def run_settings(cfg: Config) -> WandbConfig:
     """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
     ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
-    ``merge:``, ``selection:`` (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and
-    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table), and
-    ``control:supervised`` for a model whose ΘD was trained on relevance labels (never a zero-shot result)."""
+    ``merge:`` (and ``direction:random`` for the random-direction null), ``selection:`` (``sweep`` for a sweep's
+    jobs, ``none`` for α and λ as given), ``study:`` and ``table:`` (every job of a table carries ``table:<name>``:
+    one filter shows the whole table), and ``control:supervised`` for a model whose ΘD was trained on relevance
+    labels (never a zero-shot result)."""
     study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
     name = cfg.wandb.name
     if name is None and study is not None:
@@ -327,6 +331,7 @@ def run_settings(cfg: Config) -> WandbConfig:
         )
     selected = cfg.selection.method or ("sweep" if cfg.sweep is not None else "none")
     tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
+    tags += [f"direction:{RANDOM}"] if cfg.merge.direction == RANDOM else []  # the random-direction null
     tags += [f"study:{study.name}"] if study else []
     tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
     tags += [SUPERVISED_TAG] if cfg.model.supervised else []

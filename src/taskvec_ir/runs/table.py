@@ -163,7 +163,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         if source.provider == "command-line" and source.schema == "file"
     ]
     found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
-    general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
+    pins = Path(cfg.table.dir) / "pinned"  # the cells' model configs their general-domain jobs choose
+    general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]), found, pins)
     folder = TableFolder(cfg, Path(cfg.table.dir), shared, found, config_dirs, general)
     folder.check_settings()
     todo = sum(1 for cell in found if folder.missing(cell))
