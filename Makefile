@@ -26,7 +26,7 @@ with tarfile.open(sys.argv[1]) as sdist:  # pyserini 1.6.0 is published as an sd
 endef
 export EXTRACT_JAR
 
-.PHONY: install demo sweep-demo table-demo test test-fast lint bench clean cluster-up cluster-down
+.PHONY: install demo sweep-demo table-demo test test-fast lint docs bench clean cluster-up cluster-down
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -71,6 +71,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pip check
+
+# The documentation site (docs/, mkdocs.yml) into .cache/site; --strict fails on a broken link or a page
+# missing from the nav. `$(BIN)/mkdocs serve` shows it while editing.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The performance benchmarks (docs/results/performance.md records their figures); each prints its own table.
 bench: install

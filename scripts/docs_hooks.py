@@ -134,6 +134,9 @@ def group_table(conf: Path) -> str:
     for folder in sorted(p for p in conf.iterdir() if p.is_dir() and not p.name.startswith("_")):
         for option in sorted(folder.glob("*.yaml")):
             lines = option.read_text().splitlines()
-            comment = next((line.lstrip("# ").strip() for line in lines if line.startswith("#") and "@package" not in line), "")
-            rows.append(f"| `{folder.name}` | `{option.stem}` | {comment.replace('|', '\\|')} |")
+            comment = next(
+                (line.lstrip("# ").strip() for line in lines if line.startswith("#") and "@package" not in line), ""
+            )
+            escaped = comment.replace("|", "\\|")
+            rows.append(f"| `{folder.name}` | `{option.stem}` | {escaped} |")
     return "\n".join(rows)

@@ -152,7 +152,11 @@ RUNNABLE = [pytest.param(language, body, id=f"{page}:{line}") for page, line, ru
 def test_the_blocks_marked_to_run_run_as_written(language, body, tmp_path, mirror_dir):
     """Each marked block in a fresh folder, offline, with the venv's commands first on PATH: a shell block line by
     line, a Python block as one script."""
-    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "TASKVEC_IR_MIRROR": str(mirror_dir),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
     steps = commands(body) if language != "python" else [f"{sys.executable} -c {shlex.quote(body)}"]
     for command in steps:
         done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
@@ -161,3 +165,15 @@ def test_the_blocks_marked_to_run_run_as_written(language, body, tmp_path, mirro
 
 def test_the_docs_hold_commands_to_check():
     assert len(INVOCATIONS) > 30 and RUNNABLE
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly(tmp_path):
+    """mkdocs build --strict, as CI's `make docs`: a broken link or anchor, a page left out of the nav or a missing
+    snippet fails it."""
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-4000:]
+    assert (tmp_path / "site" / "reference" / "index.html").exists()
