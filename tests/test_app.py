@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.bm25_index import BM25Index
+from taskvec_ir.reporting.lineage import content_key
 
 from wandb_records import run_contents
 
@@ -126,7 +128,8 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     metrics = json.loads((out / "metrics.json").read_text())["test"]
     run = run_contents(out)
     assert run["exit_code"] == 0
-    assert run["group"] == "minilm_demo/cranfield" and run["job_type"] == "run"
+    assert run["group"] == "" and run["job_type"] == "run"  # a single job: no group, W&B shows it alone
+    assert re.fullmatch(r"run/cranfield/minilm_demo/alpha=0\.7,lam=0\.4-[0-9a-f]{6}", run["name"])
     tags = {"model:minilm_demo", "dataset:cranfield", "merge:task_arithmetic", "selection:none"}
     assert tags <= set(run["tags"])
     assert run["config"]["alpha"]["value"] == run["config"]["alpha"]["used"] == 0.7
@@ -135,13 +138,13 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
         for measure, value in values.items():
             assert run["summary"][f"test/{system}/{measure}"] == pytest.approx(value)
             assert f"test/{system}/{measure}" not in run["history"]  # no one-point charts
-    assert run["summary"]["objective/test/ndcg@10"] == pytest.approx(metrics["task_arithmetic"]["ndcg@10"])
-    assert run["summary"]["test/per_query/nrows"] == 225  # one wide row per query
+    assert run["summary"]["objective"] == pytest.approx(metrics["task_arithmetic"]["ndcg@10"])
+    assert run["summary"]["test/per_query"]["nrows"] == 225  # one wide row per query
     merge = json.loads((out / "metrics.json").read_text())["merge"]
     assert run["summary"]["merge/domain/norm"] == pytest.approx(merge["vectors"]["domain"]["norm"])
     # Lineage: the run's inputs (its candidates and the task vector, from the cache; offline: in its config), its
     # TREC runs (referenced where they lie) and the code that ran it.
-    inputs = run["config"]["inputs"]
+    inputs = json.loads(run["config"]["inputs"])
     assert {name: i["type"] for name, i in inputs.items()} == {
         "bm25-cranfield-test": "candidates",
         "task-vector-minilm_demo": "task_vector",
@@ -152,6 +155,7 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
         f"test.{system}.trec" for system in SYSTEMS
     }
     assert all(ref.startswith("file://") for ref in runs["files"].values()) and runs["metadata"]["reference"]["host"]
+    assert set(runs["aliases"]) == {"latest", content_key(out / "runs")}
     provenance = run["config"]["provenance"]
     assert provenance["packages"]["taskvec-ir"] and provenance["packages"]["torch"]
     assert len(provenance["taskvec_ir_source"]["commit"]) == 40  # run from this checkout
@@ -196,6 +200,7 @@ def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path,
     assert "model.domain: simcse on 12 cranfield documents, 3 steps" in result.stdout and str(folder) in result.stdout
     run = run_contents(tmp_path / "job")
     assert run["job_type"] == "adapt" and run["summary"]["adapt/domain/steps"] == 3
+    assert run["name"].startswith("adapt/scifact/minilm_scifact_adapted/domain-")
     assert run["history"]["adapt/loss"] == pytest.approx(provenance["losses"][-1])
     (model,) = run["artifacts"]  # the adapted checkpoint, an output of this run: a version of one name per role
     assert model["type"] == "model" and model["name"] == "adapted-minilm_scifact_adapted-domain"

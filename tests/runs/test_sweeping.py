@@ -49,6 +49,11 @@ def sweep(triple, mirror_dir, tmp_path_factory):
     return run
 
 
+def inputs(run: dict) -> dict:
+    """What an offline run recorded as its inputs (its config's ``inputs``, one JSON string)."""
+    return json.loads(run["config"]["inputs"])
+
+
 def results(sweep_dir: Path) -> dict:
     return yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
 
@@ -72,8 +77,8 @@ def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
         assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]  # no test
         run = run_contents(trial)
         assert run["job_type"] == "trial" and run["exit_code"] == 0
-        assert {"alpha", "lam"} <= set(run["summary"]) and "objective/dev/ndcg@10" in run["summary"]
-        assert run["metrics"]["objective/dev/ndcg@10"] == ["max"]
+        assert {"alpha", "lam", "objective"} <= set(run["summary"]) and run["summary"]["objective_split"] == "dev"
+        assert run["metrics"]["objective"] == ["max"]
         # α and λ searched together: the config's values are the ones used
         assert run["config"]["alpha"]["used"] == run["config"]["alpha"]["value"]
         assert run["config"]["lam"]["used"] == run["config"]["lam"]["value"] == run["summary"]["lam"]
@@ -81,12 +86,14 @@ def test_trials_tune_on_dev_and_log_to_one_wandb_group(finished):
         names.append(run["name"])
     final = run_contents(finished / "final")
     assert final["job_type"] == "final" and groups == {final["group"]}
-    # Names unique in the project (a study's name and its storage's hash, as its group), tags that find the study.
+    # Names unique in the project, saying what each run is; tags that find the study (its name and storage).
     study = final["config"]["sweep"]["study"]
     prefix = study["group"].removeprefix("sweep/")
     assert prefix.startswith(study["name"] + "@")
-    assert names == [f"{prefix}/trial-{n}" for n in range(3)] and final["name"] == f"{prefix}/final"
-    assert {"merge:task_arithmetic", "selection:sweep", f"study:{study['name']}"} <= set(final["tags"])
+    assert [name.rsplit("-", 1)[0] for name in names] == [f"trial/cranfield/minilm_demo/{n}" for n in range(3)]
+    assert final["name"].startswith("final/cranfield/minilm_demo/alpha=") and len(set(names)) == 3
+    assert {"merge:task_arithmetic", "selection:sweep", f"study:{prefix}"} <= set(final["tags"])
+    assert final["summary"]["objective_split"] == "test"
 
 
 def test_final_evaluation_uses_the_best_dev_setting(finished):
@@ -95,7 +102,7 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
     for trial in trial_dirs(finished):
         run = run_contents(trial)
         objectives[trial.name] = (
-            run["summary"]["objective/dev/ndcg@10"],
+            run["summary"]["objective"],
             run["config"]["alpha"]["value"],
             run["summary"]["lam"],
         )
@@ -221,9 +228,9 @@ def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finis
     # Every trial declares the dev candidates and the task vector it used (offline: in its config), one version of
     # one name each, shared.
     for kind, name in (("candidates", "bm25-cranfield-dev"), ("task_vector", "task-vector-minilm_demo")):
-        used = {(n, i["aliases"][0]) for run in trials for n, i in run["config"]["inputs"].items() if i["type"] == kind}
+        used = {(n, i["aliases"][0]) for run in trials for n, i in inputs(run).items() if i["type"] == kind}
         assert len(used) == 1 and next(iter(used))[0] == name, (kind, used)
-    candidates = trials[0]["config"]["inputs"]["bm25-cranfield-dev"]
+    candidates = inputs(trials[0])["bm25-cranfield-dev"]
     assert candidates["metadata"]["split"] == "dev" and candidates["aliases"] == [candidates["metadata"]["cache_key"]]
     # Trials reference their TREC runs where they lie (marked node-local); the final evaluation uploads its runs.
     (trial_runs,) = [a for a in trials[0]["artifacts"] if a["type"] == "trec_runs"]
@@ -235,8 +242,8 @@ def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finis
     )
     assert not any(final_runs["files"].values())  # uploaded, for another machine
     # The final evaluation uses the test candidates, and logs its report (uploaded) and the study database.
-    assert final["config"]["inputs"]["bm25-cranfield-test"]["metadata"]["split"] == "test"
-    assert "task-vector-minilm_demo" in final["config"]["inputs"]
+    assert inputs(final)["bm25-cranfield-test"]["metadata"]["split"] == "test"
+    assert "task-vector-minilm_demo" in inputs(final)
     (report,) = [a for a in final["artifacts"] if a["type"] == "report"]
     assert {"results.md", "significance.json", "metrics.json"} <= set(report["files"])
     assert not any(report["files"].values())  # uploaded, not referenced
@@ -252,7 +259,7 @@ def test_wandb_lineage_links_trials_to_shared_inputs_and_records_the_study(finis
         assert study_config["sampler"]["seed"] == 42 and study_config["n_trials"] == 3
         assert run["group"] == study_config["group"] == f"sweep/{study_config['name']}@" + study_config["group"][-8:]
     # The objective against every swept key, as a W&B table of the trials.
-    assert final["summary"]["sensitivity/trials/nrows"] == 3
+    assert final["summary"]["sensitivity/trials"]["nrows"] == 3
 
 
 def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_naming_its_splits(

@@ -5,6 +5,7 @@ folder's cell; and the table compiled from jobs' files written here (rows, p-val
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from taskvec_ir.storage.outputs import record_failure
 
 from beir_folders import write_beir_folder
 from tiny_models import tiny_triple
-from wandb_records import logged_table, run_contents
+from wandb_records import curve, logged_table, run_contents
 
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 TABLE = """# @package _global_
@@ -131,7 +132,18 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert "| cranfield_split | 113 | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
-    assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
+    assert record["summary"]["table"]["_type"] == "table-file" and record["summary"]["table"]["nrows"] == len(found)
+    # The table's own summary: what it holds, and its best task arithmetic per dataset.
+    best = max((r for r in found if r["system"] == "task_arithmetic"), key=lambda r: float(r["ndcg@10"]))
+    assert {k: record["summary"][k] for k in ("cells", "selection_jobs", "failed_jobs", "objective_measure")} == {
+        "cells": 1,
+        "selection_jobs": 4,
+        "failed_jobs": 0,
+        "objective_measure": "ndcg@10",
+    }
+    assert record["summary"]["best/cranfield_split/task_arithmetic"] == pytest.approx(float(best["ndcg@10"]))
+    assert record["summary"]["best/cranfield_split/by"] == f"tiny/task_arithmetic/{best['selection']}"
+    assert record["config"]["provenance"]["packages"]["taskvec-ir"]  # the code that compiled it
 
 
 @pytest.mark.slow
@@ -144,26 +156,27 @@ def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_valu
     assert all("table:tiny" in run["tags"] for run in runs.values())  # the sweep's trials and final included
     names = [run["name"] for run in runs.values()]
     assert len(set(names)) == len(names)
-    assert runs[cell / "selection" / "nqc"]["name"] == "tiny/cranfield_split/tiny/task_arithmetic/nqc"
-    assert runs[folder]["name"] == "tiny"
+    nqc = runs[cell / "selection" / "nqc"]["name"]
+    assert re.fullmatch(r"selection/cranfield_split/minilm_demo/nqc-[0-9a-f]{6}", nqc)
+    assert re.fullmatch(r"table/tiny-[0-9a-f]{6}", runs[folder]["name"])
+    # One group per cell: its dev sweep's trials and final evaluation, and its selections.
+    assert {runs[job]["group"] for job in jobs} == {"table/tiny/cranfield_split/tiny/task_arithmetic"}
     # paper_grid: λ chosen inside each trial from lam.grid; the config says which, and the curve is logged.
     for trial in trials:
         run = runs[trial]
         assert run["config"]["lam"]["value"] is None and run["config"]["lam"]["used"] == run["summary"]["lam"]
         assert run["config"]["lam"]["used"] in (0.0, 0.3, 0.6, 1.0) and "selection:sweep" in run["tags"]
-        curve = logged_table(trial, "lambda_curve")
-        assert [row["lam"] for row in curve] == [0.0, 0.3, 0.6, 1.0]
-        assert {row["alpha"] for row in curve} == {run["config"]["alpha"]["used"]}
-        assert max(curve, key=lambda row: row["ndcg@10"])["ndcg@10"] == pytest.approx(
-            run["summary"]["objective/dev/ndcg@10"]
-        )
+        points = curve(run, "lambda_curve")
+        assert [point["lam"] for point in points] == [0.0, 0.3, 0.6, 1.0]
+        assert {point["alpha"] for point in points} == {run["config"]["alpha"]["used"]}
+        assert max(point["value"] for point in points) == pytest.approx(run["summary"]["objective"])
     # A selection's α and λ are its choice, not the config's default value, which is marked overridden.
     for method in ("pseudo_queries", "stability", "nqc"):
         run = runs[cell / "selection" / method]
         chosen = json.loads((cell / "selection" / method / "metrics.json").read_text())["selection"]
         assert run["config"]["alpha"]["used"] == chosen["alpha"] and run["config"]["lam"]["used"] == chosen["lam"]
         assert run["config"]["alpha"]["value_overridden_by"] == f"selection={method}"
-        assert f"selection:{method}" in run["tags"] and run["group"] == "table/tiny"
+        assert f"selection:{method}" in run["tags"] and run["job_type"] == "selection"
 
 
 @pytest.mark.slow
@@ -187,6 +200,11 @@ def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run
     for key in ("alpha", "lam"):
         assert run["config"][key]["used_per_fold"] == [fold[key] for fold in job["selection"]["folds"]]
         assert run["config"][key]["used"] == job["selection"][key]
+    # Each fold's criterion against α (at its λ) and λ (at its α): a line per fold, against its own axis.
+    for name, axis in (("alpha_curve", "alpha"), ("lambda_curve", "lam")):
+        points = curve(run, name)
+        assert {key for point in points for key in point} == {"alpha", "lam", *(f"fold_{k}" for k in range(5))}
+        assert run["step_metrics"][f"{name}/*"] == f"{name}/{axis}"
     assert "5-fold CV (no dev)" in (folder / "table.md").read_text()
     # Only cells with a dev split have a study.
     storage = f"sqlite:///{folder / 'optuna.db'}"

@@ -168,8 +168,10 @@ class TableFolder:
     def cell_steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
         """A cell's dev sweep, then its other selections, where they are missing."""
         missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
-        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table
+        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table; the cell's
+        # runs (its dev sweep's trials and final evaluation, its selections) are one W&B group
         base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
+        base.append(f"wandb.group='table/{table.name}/{cell.name}'")
         alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
         steps = []
         if "dev" in missing:
@@ -199,9 +201,6 @@ class TableFolder:
                         f"selection={','.join(others)}",
                         f"hydra.sweep.dir={cell_dir / 'selection'}",
                         "hydra.sweep.subdir=${selection.method}",
-                        f"wandb.group=table/{table.name}",
-                        "wandb.job_type=selection",
-                        f"wandb.name='{table.name}/{cell.name}/${{selection.method}}'",
                     ],
                 )
             )
@@ -225,9 +224,10 @@ class TableFolder:
                     f"lam.value={lam!r}",
                     f"hydra.sweep.dir={self.folder / general.name}",
                     f"hydra.sweep.subdir={setting}",
-                    f"wandb.group=table/{name}",
-                    "wandb.job_type=general_domain",
-                    f"wandb.name='{name}/{general.name}/{setting}'",
+                    # one group per general domain and model × merge (a job is shared by every cell that chose its
+                    # setting); a plain evaluation, which only the table knows to be a general domain's
+                    f"wandb.group='table/{name}/{general.name}'",
+                    "wandb.job_type=general",
                 ],
             )
             for lam, alphas in by_lam.items()

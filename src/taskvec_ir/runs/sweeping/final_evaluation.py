@@ -28,7 +28,6 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
         f"split={cfg.dataset.test_split}",
         f"systems=[{','.join(systems)}]",
         f"lam.value={hydra_value(best['best_lam'])}",  # null where no λ ran (retriever=dense)
-        "wandb.job_type=final",  # named <study>/final (job.run_settings)
         "trial=null",
     ]
 
