@@ -130,6 +130,36 @@ def logged_table(run_dir: Path, key: str) -> list[dict]:
     return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
 
 
+def panel_keys(workspace) -> dict[str, set[tuple[str, str]]]:
+    """What each section of a wandb_workspaces ``Workspace`` reads, as (where, key): ``config`` (a dotted path),
+    ``summary`` (a bar or scalar chart's metric, a table's key) or ``history`` (a line plot's x and y)."""
+    import wandb_workspaces.reports.v2 as wr
+
+    def where(metric, default: str) -> tuple[str, str]:
+        if isinstance(metric, str):
+            return default, metric
+        return {wr.Config: "config", wr.SummaryMetric: "summary"}[type(metric)], metric.name
+
+    found = {}
+    for section in workspace.sections:
+        keys = set()
+        for panel in section.panels:
+            if isinstance(panel, wr.LinePlot):
+                keys |= {where(metric, "history") for metric in [panel.x, *panel.y]}
+            elif isinstance(panel, wr.ScatterPlot):
+                keys |= {where(metric, "summary") for metric in (panel.x, panel.y)}
+            elif isinstance(panel, wr.ParallelCoordinatesPlot):
+                keys |= {where(column.metric, "summary") for column in panel.columns}
+            elif isinstance(panel, wr.BarPlot):
+                keys |= {where(metric, "summary") for metric in panel.metrics}
+            elif isinstance(panel, wr.WeavePanelSummaryTable):  # reads runs.summary[table_name]
+                keys.add(("summary", panel.table_name))
+            elif not isinstance(panel, wr.RunComparer):  # the run comparer reads every config key
+                raise AssertionError(f"a panel this reader does not know: {panel!r}")
+        found[section.name] = keys
+    return found
+
+
 def curve(contents: dict, name: str) -> list[dict]:
     """The points a run logged as the curve ``name`` (``tracking.log_curve``): its history rows' ``<name>/...``
     values, by key, in order."""

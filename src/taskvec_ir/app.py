@@ -1,5 +1,6 @@
 """The ``taskvec-ir`` command: a Hydra app that types the composed config (``taskvec_ir.config``) and runs its
-task: a job (``taskvec_ir.runs.job``), an adaptation, or a table (``taskvec_ir.runs.table``). A sweep
+task: a job (``taskvec_ir.runs.job``), an adaptation, a table (``taskvec_ir.runs.table``), or the saving of a W&B
+workspace (``taskvec_ir.reporting.workspace``). A sweep
 (``-m sweep=...``) runs each trial through here too."""
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ register()
 
 def task_runner(task: Task):
     """The function that runs ``task`` (imported when asked: the command starts without the model libraries)."""
+    from taskvec_ir.reporting.workspace import save_workspace
     from taskvec_ir.runs.job import run_adapt, run_job
     from taskvec_ir.runs.table import run_table
 
-    return {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table}[task]
+    return {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table, Task.workspace: save_workspace}[task]
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

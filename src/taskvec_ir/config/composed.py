@@ -41,8 +41,8 @@ PSEUDO_QUERIES_NEED_CANDIDATES = (
 )
 
 # task: evaluate; adapt, only build the adapted checkpoints of the model (conf/adapt/); table, run a grid of
-# cells (table).
-Task = Choice("Task", ["evaluate", "adapt", "table"])
+# cells (table); workspace, save the W&B workspace of docs/wandb.md to wandb.entity/wandb.project.
+Task = Choice("Task", ["evaluate", "adapt", "table", "workspace"])
 
 
 @dataclass
