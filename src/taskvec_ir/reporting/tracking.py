@@ -259,13 +259,15 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
     labels = provenance.get("supervised")  # the relevance labels a supervised control was trained on
     if labels is not None:
-        run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in ("split", "queries", "pairs")})
-        run.summary.update(
-            {
-                f"adapt/{role}/labels/excluded_queries/{split}": left_out["queries"]
-                for split, left_out in labels["excluded"].items()
-            }
-        )
+        keys = ("split", "queries", "pairs", "near_duplicate_overlap", "exclude_relevant_documents")
+        run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in keys})
+        for what in ("queries", "near_duplicates", "documents", "document_pairs"):  # what each other split took out
+            run.summary.update(
+                {
+                    f"adapt/{role}/labels/excluded_{what}/{split}": left_out[what]
+                    for split, left_out in labels["excluded"].items()
+                }
+            )
 
 
 @_when_tracked
