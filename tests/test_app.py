@@ -57,7 +57,8 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"test", "lam", "merge", "warnings"} and set(metrics["test"]) == SYSTEMS
     assert metrics["lam"] == {"bm25": None, "ir_model": 0.4, "task_arithmetic": 0.4}  # lam.value: every system's
-    assert metrics["warnings"] == {}  # every judged Cranfield query has text and BM25 candidates
+    # every judged Cranfield query has text and BM25 candidates: only the measures the first stage's depth limits
+    assert metrics["warnings"] == {"unmoved_by_reranking": ["recall@100"], "beyond_top_k": ["map@100", "recall@100"]}
     merge = metrics["merge"]  # what the merge did to ΘT
     assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
     assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == [
@@ -361,7 +362,11 @@ def test_queries_that_score_zero_for_want_of_input_are_named_in_metrics_json(tmp
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "from_run" / "metrics.json").read_text())
-    assert metrics["warnings"] == {"no_text": ["3"], "missing_from_run_file": ["2"]}
+    assert metrics["warnings"] == {
+        "no_text": ["3"],
+        "missing_from_run_file": ["2"],
+        "unmoved_by_reranking": ["recall@100"],  # cut at retriever.top_k (100): re-ranking cannot move it
+    }
 
 
 def test_every_task_a_config_accepts_has_its_runner():
