@@ -116,7 +116,8 @@ def family_note(correction: str, scope: str, families: Iterable[Family] = ()) ->
     sizes = sorted({f.tests for f in families})
     count = "" if not sizes else f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
     if scope == "row":
-        return f"over the row's {count} tests of each measure" if correction == "holm" else f"over {count} baselines"
+        baselines = "baseline" if sizes == [1] else "baselines"
+        return f"over the row's {count} tests of each measure" if correction == "holm" else f"over {count} {baselines}"
     if correction != "holm":
         return "over each value's baselines" + (f" ({count} tests)" if count else "")
     where = "table cell" if scope == "table" else "cell"
