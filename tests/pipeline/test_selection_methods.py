@@ -1,14 +1,20 @@
 """The label-free methods run on real Cranfield with a tiny triple: they read no qrels, choose one setting of the
-grid, and NQC's values are recomputed from the cached raw scores."""
+grid, NQC's values are recomputed from the cached raw scores, and stability reads the runs of merge.direction=random
+at the same seed."""
+
+import statistics
 
 import numpy as np
 import pytest
 from ir_datasets.datasets.cranfield import CranfieldQrels
 
 from taskvec_ir.ir import splits
+from taskvec_ir.pipeline.merged_model import MergedModel
 from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
-from taskvec_ir.pipeline.selection.methods import choose
+from taskvec_ir.pipeline.selection.criteria import query_stability
+from taskvec_ir.pipeline.selection.methods import choose, unlabeled_queries
+from taskvec_ir.pipeline.triple import Triple
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.storage.cache import Cache
 
@@ -62,3 +68,45 @@ def test_nqc_on_cranfield_is_the_spread_of_the_merged_models_raw_scores_in_units
         assert row["value"] == pytest.approx(np.mean(expected), rel=1e-9) and row["undefined"] == 0
         assert row["lam"] == cfg.selection.lam
     assert "standardised against 20 corpus documents' scores" in choice.criterion
+
+
+def fresh_pipeline(cfg) -> Pipeline:
+    return Pipeline(PipelineSpec.from_config(cfg), Cache(cfg.cache.dir))
+
+
+@pytest.fixture
+def no_scoring(monkeypatch):
+    """No model is merged or loaded to score from here on: what is asked must be in the cache."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scored again: not read from the cache")
+
+    monkeypatch.setattr(MergedModel, "set", refuse)
+    monkeypatch.setattr(Triple, "scorer", refuse)
+
+
+def test_stability_is_read_against_the_random_direction_null_of_the_jobs_seed(cranfield_grid, request):
+    """The null is what merge.direction=random at the job's merge.seed runs: a pipeline of that config finds every
+    run of it in the cache the selection filled. selection.json's curve has τ's and the null's stability, each
+    averaged over the queries defined at every α for both, and the value is their difference; a second selection
+    scores nothing."""
+    cfg = cranfield_grid("selection=stability", "merge.seed=3")
+    choice = choose(open_pipeline(cfg), cfg)
+    assert choice.details["null"] == {"direction": "random", "seed": 3, "queries": 225, "of": 225}
+    assert "less the random-direction null's (merge.seed 3)" in choice.criterion
+    request.getfixturevalue("no_scoring")
+    null_cfg = cranfield_grid("selection=stability", "merge.seed=3", "merge.direction=random")
+    found = {}
+    for name, config in (("raw", cfg), ("null", null_cfg)):
+        pipeline = fresh_pipeline(config)
+        split, merge = unlabeled_queries(pipeline, config), pipeline.spec.merge
+        runs = {
+            a: pipeline.system_run(split, "task_arithmetic", cfg.selection.lam, merge.at(a))
+            for a in cfg.selection.alphas
+        }
+        found[name] = statistics.fmean(query_stability(runs)[0.5].values())
+    (row,) = choice.describe()["curve"]
+    assert (row["raw"], row["null"]) == pytest.approx((found["raw"], found["null"]), rel=1e-12)
+    assert row["value"] == pytest.approx(row["raw"] - row["null"], rel=1e-12) and row["raw"] != row["null"]
+    again = choose(fresh_pipeline(cfg), cfg)  # scoring refused: every run read from the cache
+    assert again.describe() == choice.describe()

@@ -147,6 +147,11 @@ class Config:
             return
         if TASK_ARITHMETIC not in self.systems and self.task == Task.evaluate:
             raise UserError("analyses: they compare task arithmetic's α with ΘT's: add task_arithmetic to systems")
+        if Analysis.effect_split in self.analyses and not self.retriever.dense:
+            raise UserError(
+                "analyses: effect_split compares τ's effect under dense retrieval with re-ranking BM25's top k: "
+                "run it with retriever=dense (a bi-encoder), or drop effect_split from analyses"
+            )
         if Analysis.depth not in self.analyses:
             return
         if self.retriever.dense:

@@ -262,7 +262,7 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     write_json(chosen, out_dir / "selection.json")
     curve_plot(choice, out_dir / "selection_curve.png")
     chosen.pop("curve")
-    columns = ["fold", "alpha", "lam", "value", "undefined"]
+    columns = list(choice.curve[0])  # fold, α, λ, value, undefined (and stability's raw and null curves)
     tracking.log_report(
         run,
         {"selection_curve": out_dir / "selection_curve.png"},
