@@ -1,7 +1,9 @@
-"""The ``taskvec-ir`` command end to end, as a user runs it: real Cranfield through the offline mirror."""
+"""The ``taskvec-ir`` command as a user runs it: its help, version and the order of its arguments, and runs end to
+end on real Cranfield through the offline mirror (slow)."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,6 @@ from taskvec_ir.ir.analyzers import Analyzer
 from taskvec_ir.ir.bm25_index import BM25Index
 
 from wandb_records import run_contents
-
-pytestmark = pytest.mark.slow  # every test runs the taskvec-ir command end to end
 
 SYSTEMS = {"bm25", "ir_model", "task_arithmetic"}
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"  # the installed console script
@@ -34,6 +34,79 @@ def _model(triple) -> list[str]:
     return [f"model.{role}={path}" for role, path in triple.items()] + ["model.scorer.show_progress=false"]
 
 
+def command(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TASKVEC_IR), *arguments], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+
+
+def test_help_says_what_the_tool_does_with_examples_outputs_and_the_config_groups():
+    shown = command("--help")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert text.startswith("taskvec-ir: task arithmetic for zero-shot re-ranking.")
+    assert "Flags come before the overrides" in text and "--hydra-help" in text
+    assert "outputs/<date>/<time>/: results.md" in text and "multirun/<date>/<time>/" in text  # where outputs go
+    assert "dataset: beir, cranfield, cranfield_split," in text  # Hydra's list of the config groups, filled in
+    assert "powered by Hydra" not in text and "== Config ==" not in text  # not Hydra's default and its config dump
+    assert "Hydra's help" in command("--hydra-help").stdout  # Hydra's own help stays where Hydra puts it
+
+
+def test_every_example_of_the_help_parses_and_composes():
+    """Each example of --help as Hydra reads it (flags first) and, but for one that needs the user's own config
+    dir, composed into a checked config (a renamed key or group fails here)."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.utils import get_args_parser
+
+    from taskvec_ir.config.composed import CONFIG_DIR, parse_config, register
+
+    lines = [line.strip() for line in command("--help").stdout.splitlines()]
+    examples = [shlex.split(line)[1:] for line in lines if line == "taskvec-ir" or line.startswith("taskvec-ir ")]
+    words = {word for example in examples for word in example}
+    assert {"sweep=alpha", "experiment=table_demo", "launcher=slurm", "dataset=beir", "--cfg", "--config-dir"} <= words
+    register()
+    for example in examples:
+        parsed = get_args_parser().parse_args(example)  # argparse exits on an unrecognized argument
+        if parsed.config_dir is None:
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                parse_config(compose("config", overrides=parsed.overrides))
+
+
+def test_version_is_taskvec_irs_own():
+    import platform
+    from importlib.metadata import version
+
+    import hydra
+
+    shown = command("--version")
+    assert shown.returncode == 0
+    expected = f"taskvec-ir {version('taskvec-ir')} (Hydra {hydra.__version__}, Python {platform.python_version()})"
+    assert shown.stdout.splitlines() == [expected]
+
+
+def test_a_flag_among_the_overrides_is_told_with_the_command_hydra_reads(tmp_path):
+    refused = command("dataset=cranfield", "--config-dir", str(tmp_path), "alpha.value=0.25", "--cfg", "job")
+    assert refused.returncode == 1 and "unrecognized arguments" not in refused.stderr
+    prefix = "taskvec-ir: flags go before the overrides (key=value); run: "
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith(prefix)
+    suggested = shlex.split(line.removeprefix(prefix))
+    assert suggested == [
+        "taskvec-ir",
+        "--config-dir",
+        str(tmp_path),
+        "--cfg",
+        "job",
+        "dataset=cranfield",
+        "alpha.value=0.25",
+    ]
+    rerun = command(*suggested[1:])
+    assert rerun.returncode == 0, rerun.stderr
+    assert "name: cranfield" in rerun.stdout and "value: 0.25" in rerun.stdout
+    unknown = command("--no-such-flag", "dataset=cranfield")  # anything else wrong: Hydra's own message
+    assert unknown.returncode == 2 and "unrecognized arguments: --no-such-flag" in unknown.stderr
+
+
 @pytest.fixture(scope="module")
 def cranfield_run(tmp_path_factory, triple, mirror_dir):
     out = tmp_path_factory.mktemp("run")
@@ -50,6 +123,7 @@ def cranfield_run(tmp_path_factory, triple, mirror_dir):
     return out, result
 
 
+@pytest.mark.slow
 def test_run_writes_metrics_runs_and_table(cranfield_run):
     out, result = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -77,6 +151,7 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
     assert "task_arithmetic" in result.stdout and "ndcg@10" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_lambda_only_rerun_imports_no_model_library(cranfield_run, triple, mirror_dir, tmp_path):
     """What a sweep's trial at a λ already scored costs: BM25, scores and merge diagnostics all come from the
     cache, so neither torch nor any model library is imported (Python's own import report says)."""
@@ -105,6 +180,7 @@ def test_a_lambda_only_rerun_imports_no_model_library(cranfield_run, triple, mir
     assert first["merge"] == second["merge"]
 
 
+@pytest.mark.slow
 def test_metrics_agree_with_the_trec_files(cranfield_run):
     import ir_datasets
     import ir_measures
@@ -121,6 +197,7 @@ def test_metrics_agree_with_the_trec_files(cranfield_run):
         assert ndcg == pytest.approx(metrics[system]["ndcg@10"])
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     out, _ = cranfield_run
     metrics = json.loads((out / "metrics.json").read_text())["test"]
@@ -158,6 +235,7 @@ def test_wandb_offline_run_holds_the_metrics(cranfield_run):
     assert run["summary"]["merge/changed_fraction"] == pytest.approx(merge["changed_fraction"])
 
 
+@pytest.mark.slow
 def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_dir):
     result = taskvec_ir(
         tmp_path,
@@ -176,6 +254,7 @@ def test_alpha_zero_makes_task_arithmetic_the_ir_model(tmp_path, triple, mirror_
     assert not list(tmp_path.glob("wandb/offline-run-*"))  # WANDB_MODE=disabled wins over the config
 
 
+@pytest.mark.slow
 def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path, triple, mirror_dir):
     adapt = [
         "task=adapt",
@@ -204,6 +283,7 @@ def test_adapt_task_builds_the_domain_checkpoint_and_logs_its_training(tmp_path,
     assert not (tmp_path / "job" / "metrics.json").exists()  # adapting evaluates nothing
 
 
+@pytest.mark.slow
 def test_an_exported_merge_is_a_model_artifact_of_its_run(tmp_path, triple, mirror_dir):
     result = taskvec_ir(
         tmp_path,
@@ -266,6 +346,7 @@ def miracl_shaped(folder: Path, language: str) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", ["fr", "es"])
 def test_a_miracl_shaped_collection_runs_end_to_end(tmp_path, triple, language):
     name = f"mini_miracl_{language}"
