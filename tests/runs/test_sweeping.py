@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -281,8 +282,17 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
     refused = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
     assert refused.returncode != 0
-    assert "dataset 'test_only' has no 'dev' split to tune on (splits: test)" in refused.stderr, refused.stderr[-2000:]
+    splits = "(its splits: test (test_only/test))"
+    assert f"dataset 'test_only' has no 'dev' split to tune on {splits}" in refused.stderr, refused.stderr[-2000:]
     assert not list((tmp_path / "refused").glob("trial_*"))
+    # The fix the message gives, pasted as a shell reads it: dev and test, two halves of the folder's test queries.
+    (fix,) = [line for line in refused.stderr.splitlines() if line.startswith("  - add it: ")]
+    pasted = shlex.split(fix.removeprefix("  - add it: "))
+    sweep(tmp_path / "fixed", *command[3:6], *pasted, "hydra.sweeper.n_trials=1", "sweep.final_evaluation=false",
+          name="alpha")  # fmt: skip
+    (trial,) = trial_dirs(tmp_path / "fixed")
+    dev = set(json.loads((trial / "per_query.json").read_text())["dev"]["bm25"]["ndcg@10"])
+    assert 0 < len(dev) < 6  # half of the 6 queries
 
 
 def test_a_sweeps_final_evaluation_bootstraps_its_dev_choice(sweep, tmp_path):

@@ -77,6 +77,26 @@ class DatasetConfig:
                 f"dataset.test_split: '{self.test_split}' is not in dataset.splits ({', '.join(self.splits) or 'none'})"
             )
 
+    def tuning_split_overrides(self, name: str) -> list[str]:
+        """Overrides that give the dataset a split ``name`` to tune on, held out from the test split: a 20% sample
+        of a split of its own (SciFact's dev is one of train), or, where test is its only split, test's queries
+        cut in two by a seed, one half to tune on and the other the test split (as ``dataset=cranfield_split``).
+        ``++`` adds a key or sets it, whichever the config needs."""
+        sources = [s for s, spec in self.splits.items() if isinstance(spec, str) and s not in (name, self.test_split)]
+        if sources:
+            source = "train" if "train" in sources else sources[0]
+            return [f"++dataset.splits.{name}={{sample_of:{source},fraction:0.2,seed:42}}"]
+        whole = self.splits.get(self.test_split)
+        if not isinstance(whole, str):  # a test split that is itself a sample: nothing of its own to cut
+            return [f"++dataset.splits.{name}=<an ir_datasets id of queries held out from {self.test_split}>"]
+        pool = "all" if "all" not in self.splits else f"all_{self.test_split}"
+        half = "fraction:0.5,seed:1"
+        return [
+            f"++dataset.splits.{pool}={whole}",
+            f"++dataset.splits.{name}={{sample_of:{pool},{half}}}",
+            f"++dataset.splits.{self.test_split}={{sample_of:{pool},{half},rest:true}}",
+        ]
+
     def split(self, name: str) -> str | SampleSplit:
         """How ``splits`` defines ``name``; a clear error if it does not."""
         if self.splits_in_folder:

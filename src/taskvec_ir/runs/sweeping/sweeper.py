@@ -23,7 +23,7 @@ from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
-from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
+from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
 from taskvec_ir.runs.sweeping.recovery import Heartbeats, settle, settle_abandoned_trials
 from taskvec_ir.runs.sweeping.samplers import reseed, study_sampler
@@ -82,13 +82,13 @@ class OptunaSweep(Sweeper):
                     "(or drop lam.value from the searched keys)"
                 )
             sampler, target = study_sampler(self.sampler_config, dimensions, self.n_trials)
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            storage = absolute_storage(self.storage)
+            self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)  # a refused login here
+            study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         except UserError as error:
             _exit(error)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        storage = absolute_storage(self.storage)
-        self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)
-        study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         retry(settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
         plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
@@ -225,6 +225,7 @@ class OptunaSweep(Sweeper):
 
     def _check_settings(self) -> None:
         refuse_password(self.storage, "hydra.sweeper.storage")
+        check_scheduler(self.config.hydra.launcher)
         if self.direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
         for key in ("n_trials", "n_jobs"):
