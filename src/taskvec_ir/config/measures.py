@@ -76,3 +76,9 @@ def check_measures(measures: Sequence[str]) -> None:
         raise UserError("measures: name at least one measure (e.g. ndcg@10)")
     for measure in measures:
         trec_measure(measure)
+
+
+def cutoff_beyond_depth(measures: Sequence[str], top_k: int) -> list[str]:
+    """The measures whose cut-off lies beyond the ``top_k`` documents a run holds per query (``map@100`` with
+    ``retriever.top_k=10``): they rank nothing below ``top_k``, so their figure is the figure at ``top_k``."""
+    return [m for m in measures if (trec_measure(m).params.get("cutoff") or 0) > top_k]

@@ -1,6 +1,7 @@
-"""The results tables: a sweep's report (``results_table``) and the sections of a table of cells built from its rows
-(``cells_table``, ``label_free_distance``, ``general_domain_table``). Every value of a tested system carries the marks
-of the baselines it is significantly better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
+"""The results tables: a job's (``job_table``), a sweep's report (``results_table``: a job's, with significance),
+and the sections of a table of cells built from its rows (``cells_table``, ``label_free_distance``,
+``general_domain_table``). Every value of a tested system carries the marks of the baselines it is significantly
+better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,30 @@ from taskvec_ir.reporting.significance import Compared, family_note, marks, sign
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
 
 
+def job_table(
+    means: Mapping,
+    measures: Sequence[str],
+    lambdas: Mapping[str, float | None],
+    marked: Mapping[str, Mapping[str, str]] | None = None,
+) -> Table:
+    """A job's results: each system's λ and mean of each measure (``means``, as the job measured them), with the
+    significance marks of a tested system (``marked``: system -> measure -> marks), and a footnote on λ."""
+    marked = marked or {}
+    rows = [
+        [
+            System(name).heading,
+            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
+            *(Entry(values[m], marked.get(name, {}).get(m, "")) for m in measures),
+        ]
+        for name, values in means.items()
+    ]
+    if any(lam is not None for lam in lambdas.values()):
+        footnote = "λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    else:  # retriever=dense: "–" everywhere, and why
+        footnote = "No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
+    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
+
+
 def results_table(
     means: Mapping,
     compared: Compared,
@@ -23,25 +48,16 @@ def results_table(
     settings: SignificanceConfig,
     lambdas: Mapping[str, float | None],
 ) -> Table:
-    """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
-    ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them."""
+    """A sweep's report: ``job_table``, whose ``system`` carries the marks ``compared`` (its comparison with its
+    baselines) gives it, and the footnote says what the marks mean."""
+    table = job_table(means, measures, lambdas, {system: compared.marks})
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
-    rows = [
-        [
-            System(name).heading,
-            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
-            *(Entry(values[m], compared.marks[m]) if name == system else Entry(values[m]) for m in measures),
-        ]
-        for name, values in means.items()
-    ]
-    footnote = f"Marks on {System(system).heading}: " + significance_note(
-        symbols, settings, family_note(settings.correction, "row", len(symbols))
+    table.footnote = (
+        f"Marks on {System(system).heading}: "
+        + significance_note(symbols, settings, family_note(settings.correction, "row", len(symbols)))
+        + f" {table.footnote}"
     )
-    if any(lam is not None for lam in lambdas.values()):
-        footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
-    else:  # retriever=dense: "–" everywhere, and why
-        footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
-    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
+    return table
 
 
 def shown_measures(objective: str, measures: Sequence[str]) -> list[str]:

@@ -25,9 +25,9 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
 
 class FinalReport:
     """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
-    paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), Markdown
-    and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
-    ‖τ‖ per layer, and the report with the study as a W&B artifact."""
+    paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), its results
+    table with their marks (in the job's results.md, and as LaTeX), the tuning objective against every swept key
+    (plot and W&B table), ‖τ‖ per layer, and the report with the study as a W&B artifact."""
 
     FILES = (
         "results.md",
@@ -68,13 +68,9 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
-        texts = {
-            "results.md": f"{header}\n\n" + rendering.markdown(results),
-            "results.tex": rendering.latex(results),
-        }
-        for name, text in texts.items():
-            with atomic_path(out_dir / name) as tmp:
-                tmp.write_text(text)
+        outcome.table = results  # the job's results.md shows it (runs.results_page), with the header as its title
+        with atomic_path(out_dir / "results.tex") as tmp:
+            tmp.write_text(rendering.latex(results))
         plots = {
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
