@@ -21,6 +21,7 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
+from taskvec_ir.runs.progress import Pace
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
@@ -73,6 +74,7 @@ class OptunaSweep(Sweeper):
             HydraConfig.instance().set_config(self.config)  # for ${hydra:...} interpolations in the job's keys
             job_cfg = typed_config(self.config)
             check_tuning_split(job_cfg)
+            self.objective = job_cfg.objective  # named in each trial's line
             open_pipeline(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             check_bootstrap(job_cfg, dimensions)
@@ -118,7 +120,7 @@ class OptunaSweep(Sweeper):
         """Trials until the study has ``plan.target`` of them complete; returns the next job index. When the missing
         ones are running in other sweepers of the study, this one waits for them (a failed one is replaced
         by whoever is free), so that the best trial is the study's once every trial is in."""
-        failed, job_idx, waiting = 0, 0, False
+        failed, job_idx, waiting, pace = 0, 0, False, Pace()
         while True:
             held = retry(taken, study)
             complete = sum(t.state == STATES.COMPLETE for t in held)
@@ -140,7 +142,9 @@ class OptunaSweep(Sweeper):
                 with self.heartbeats.running(study, trials):
                     returns = launch(self.launcher, overrides, job_idx)
                 for trial, result in zip(trials, returns, strict=True):
-                    failed += not retry(record, study, trial, result)
+                    told = retry(record, study, trial, result)
+                    failed += not told
+                    self._trial_line(study, trial, result if told else None, pace, plan.target)
             except LauncherConfigError:
                 retry(fail, study, trials)
                 raise
@@ -198,6 +202,22 @@ class OptunaSweep(Sweeper):
                         f"{self.max_failure_rate} of {plan.target}: see their logs in {plan.sweep_dir / 'workers'}"
                     ) from None
             job_idx += batch
+
+    def _trial_line(self, study: optuna.Study, trial: optuna.Trial, result, pace: Pace, target: int) -> None:
+        """One line for a trial that ended: its objective at its setting (``result`` None: it failed, and ``record``
+        said why), and the study's progress toward ``target`` (its job's own log and table are in its dir)."""
+        pace.finished += result is not None
+        complete = retry(count, study, STATES.COMPLETE)
+        if result is None:
+            what = "failed"
+        else:
+            value = result.return_value
+            setting = ", ".join(
+                f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}" for key, v in trial.params.items()
+            )
+            lam = "" if "lam.value" in trial.params or value["lam"] is None else f", λ={value['lam']:g}"
+            what = f"{self.objective} {value['objective']:.4f} at {setting}{lam}"
+        log.info("Trial %d: %s · %s", trial.number, what, pace.line(complete, target, "trials complete"))
 
     def _wait(self, study: optuna.Study, waiting: bool, what: str) -> bool:
         """One pause while the study's missing trials run elsewhere, settling those whose sweeper or worker is
