@@ -386,6 +386,7 @@ def stopword_collection(folder: Path) -> Path:
     queries = {"1": "boundary layer plate", "2": "what is the of and"}
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n2\td2\t1\n3\td2\t1\n")
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")  # what λ is tuned on
     return folder
 
 
@@ -419,6 +420,7 @@ def test_queries_that_score_zero_for_want_of_input_are_named_in_metrics_json(tmp
         set(metrics["lam"]) == {"bm25", "ir_model", "alpha_one", "task_arithmetic"} and metrics["lam"]["bm25"] is None
     )
     assert all(metrics["lam"][s] in (0.0, 0.5, 1.0) for s in ("ir_model", "alpha_one", "task_arithmetic"))
+    assert metrics["lam_chosen_by"] == "λ tuned on dev (lam.grid, by ndcg@10)"  # not on the test labels
     # The same queries from a run file that lists query 1 alone: query 2 is missing from it.
     (tmp_path / "run.trec").write_text("1 Q0 d1 1 2.5 mine\n")
     result = taskvec_ir(

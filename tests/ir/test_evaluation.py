@@ -47,6 +47,22 @@ def test_ir_measures_names_and_judged_at_k():
     assert per_query["RR"]["q1"] == pytest.approx(1.0) and per_query["R@100"]["q1"] == pytest.approx(1.0)
 
 
+def test_judged_at_k_ranks_tied_scores_as_trec_eval_does():
+    """Twenty documents tied below one unjudged leader: trec_eval breaks the tie by descending document id (its
+    top 10: x, d19, ..., d11), ir_measures' own provider by ascending (x, d00, ..., d08), which gave 0.2 here."""
+    tied = {f"d{i:02d}": 1.0 for i in range(20)}
+    run = {"q": {"x": 2.0, **tied}}
+    qrels = {"q": {"d00": 0, "d01": 0, "d15": 1, "d16": 0, "d17": 0, "d18": 0}}
+    # trec_eval's order, computed here: score descending, then document id descending
+    trec_top = [d for d, _ in sorted(run["q"].items(), key=lambda item: (item[1], item[0]), reverse=True)][:10]
+    expected = sum(d in qrels["q"] for d in trec_top) / 10
+    ascending_top = sorted(run["q"], key=lambda d: (-run["q"][d], d))[:10]
+    assert expected == 0.4 and sum(d in qrels["q"] for d in ascending_top) / 10 == 0.2  # the two orders differ
+    _, per_query = evaluate_run(qrels, run, ["Judged@10", "precision@10"])
+    assert per_query["Judged@10"]["q"] == pytest.approx(expected)
+    assert per_query["precision@10"]["q"] == pytest.approx(0.1)  # trec_eval's own measure: d15 in its top 10
+
+
 def test_an_unknown_measure_names_the_key():
     with pytest.raises(UserError, match="measures: 'Foo@10'"):
         evaluate_run(QRELS, RUN, ["Foo@10"])

@@ -1,5 +1,6 @@
 """The sentence-transformers objectives: TSDAE's noise, inverse_cloze's batches of distinct documents and its
-determinism, and the supervised control on real SciFact (it reads no dev or test query, and fits its pairs)."""
+determinism, and the supervised control on real SciFact (it reads no dev or test query nor a near-duplicate of
+one, and fits its pairs)."""
 
 import json
 import os
@@ -12,7 +13,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.util import cos_sim
 
 from taskvec_ir.ir import irds, splits
-from taskvec_ir.ir.pairs import judged_pairs
+from taskvec_ir.ir.pairs import distinct_words, judged_pairs, word_overlap
 from taskvec_ir.models.adapt.bi_encoders import SupervisedTrainee, delete_words
 from taskvec_ir.models.adapt.cache_entry import adapted_checkpoint
 from taskvec_ir.models.checkpoints import CheckpointReader
@@ -98,15 +99,24 @@ def test_training_reads_no_dev_or_test_query_and_lowers_the_loss_of_its_pairs(mi
     batches = list(zip(encoded[0::2], encoded[1::2], strict=True))  # (queries, documents) of each step
     assert len(batches) == 3 and all(len(set(docs)) == len(docs) == len(queries) for queries, docs in batches)
 
-    judged = judged_pairs(cfg.model.domain.dataset, "train")
+    domain = cfg.model.domain
+    judged = judged_pairs(
+        domain.dataset,
+        "train",
+        near_duplicate_overlap=domain.near_duplicate_overlap,
+        exclude_relevant_documents=domain.exclude_relevant_documents,
+    )
     trained = {query for queries, _ in batches for query in queries}
     assert trained <= set(judged.queries.values())
-    assert not {" ".join(t.lower().split()) for t in trained} & held_out_texts(cfg.dataset)
+    held_out = held_out_texts(cfg.dataset)
+    assert not {" ".join(t.lower().split()) for t in trained} & held_out
+    closest = max(word_overlap(distinct_words(t), distinct_words(h)) for t in trained for h in held_out)
+    assert closest < domain.near_duplicate_overlap == 0.7  # no near-duplicate of a dev or test claim either
     pairs = {(judged.queries[q], judged.documents[d]) for q, d in judged.pairs}
     assert all(pair in pairs for queries, docs in batches for pair in zip(queries, docs, strict=True))
 
     provenance = json.loads((folders["domain"] / "provenance.json").read_text())
-    assert provenance["objective"] == "supervised" and provenance["supervised"]["pairs"] == 725
+    assert provenance["objective"] == "supervised" and provenance["supervised"]["pairs"] == 501
     assert set(splits.load_queries(cfg.dataset, "dev")) <= set(provenance["supervised"]["excluded"]["dev"]["ids"])
     ir, domain = CheckpointReader(folders["ir"]), CheckpointReader(folders["domain"])
     assert sum((domain[k].float() - ir[k].float()).norm().item() for k in ir if ir[k].is_floating_point()) > 0

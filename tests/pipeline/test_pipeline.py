@@ -77,6 +77,20 @@ def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
     assert first.cache.stats["task_vector.miss"] + first.cache.stats["task_vector.hit"] <= 1
 
 
+def test_the_random_direction_null_is_scored_apart_from_tau_and_is_the_ir_model_at_alpha_zero(cranfield_cfg):
+    tau = open_pipeline(cranfield_cfg("alpha.value=0.5"))
+    null = open_pipeline(cranfield_cfg("alpha.value=0.5", "merge.direction=random", "merge.seed=2"))
+    assert null.spec.merge.identity() == {"alphas": {"domain": 0.5}, "method": "task_arithmetic", "seed": 2,
+                                          "direction": "random"}  # fmt: skip
+    tau_scores = tau.scores("test", Weights("ir", tau.spec.merge))
+    null_scores = null.scores("test", Weights("ir", null.spec.merge))
+    assert null.cache.stats["scores.miss"] == 1 and null_scores != tau_scores  # the null's own entry
+    at_zero = null.scores("test", Weights("ir", null.spec.merge.at(0.0)))
+    assert at_zero == tau.scores("test", Weights("ir")) and tau.cache.stats["scores.hit"] == 1  # α = 0 is ΘT
+    inputs = {artifact.name for artifact in null.inputs("test", merged=True)}
+    assert {"task-vector-minilm_demo", "random-direction-minilm_demo"} <= inputs
+
+
 def test_once_indexed_no_stage_reads_the_whole_corpus(cranfield_cfg, monkeypatch):
     open_pipeline(cranfield_cfg())  # indexes the corpus (once, in the cache)
 

@@ -2,27 +2,69 @@
 stability of the ranking as α moves."""
 
 import math
+import random
 import statistics
 
 import pytest
 
 from taskvec_ir.pipeline.selection.choice import best_setting
-from taskvec_ir.pipeline.selection.criteria import mean_nqc, nqc, rank_agreement, stability
+from taskvec_ir.pipeline.selection.criteria import mean_nqc, nqc, query_nqc, rank_agreement, stability
 
 from hand_runs import ranked_first
 
 
-def test_nqc_is_the_spread_of_the_top_scores_over_the_corpus_score():
-    """Shtok et al.: std of the top k scores over |the corpus's score| (here the mean score of a corpus sample)."""
-    assert nqc([3.0, 1.0, 2.0], corpus_score=-2.0, k=2) == pytest.approx(0.5 / 2)  # top 3, 2
-    assert nqc([3.0, 1.0, 2.0], corpus_score=0.5, k=3) == pytest.approx(statistics.pstdev([3, 1, 2]) / 0.5)
-    assert math.isnan(nqc([1.0, 2.0], corpus_score=0.0, k=2))  # no corpus score to normalise by
+def test_nqc_is_the_spread_of_the_top_scores_in_units_of_the_corpus_samples_spread():
+    """σ of the top k scores over σ of the corpus sample's scores (both population σ)."""
+    assert nqc([3.0, 1.0, 2.0], [0.0, 2.0], k=2) == pytest.approx(0.5 / 1.0)  # top 3, 2: σ 0.5; sample σ 1
+    # sample 1, 1, 1, 5: mean 2, variance (1 + 1 + 1 + 9) / 4 = 3
+    assert nqc([3.0, 1.0, 2.0], [1.0, 1.0, 1.0, 5.0], k=3) == pytest.approx(statistics.pstdev([3, 1, 2]) / math.sqrt(3))
     scores = {"q1": {"a": 3.0, "b": 1.0, "c": 2.0}, "q2": {"a": 1.0, "b": 5.0}, "q3": {"a": 4.0}}
-    corpus = {"q1": {"x": -1.0, "y": -3.0}, "q2": {"x": 1.0, "y": -1.0}, "q3": {"x": 2.0}}
+    corpus = {"q1": {"x": -1.0, "y": -3.0}, "q2": {"x": 1.0, "y": 1.0}, "q3": {"x": 2.0, "y": 0.0}}
     found = mean_nqc(scores, corpus, k=2)
-    # q1: 0.5 / |−2|; q2: its corpus score is 0, undefined (counted, not 0); q3: one score, spread 0, over 2.
-    assert found.value == pytest.approx((0.25 + 0.0) / 2) and (found.defined, found.undefined) == (2, 1)
+    # q1: 0.5 / 1; q2: its sample does not spread, q3: one top score: both undefined (counted, not 0)
+    assert found.value == pytest.approx(0.5) and (found.defined, found.undefined) == (1, 2)
     assert math.isnan(mean_nqc({"q2": scores["q2"]}, corpus, k=2).value)
+
+
+@pytest.mark.parametrize(
+    "top, sample",
+    [
+        ([2.0], [0.0, 1.0]),  # one top score: no spread to measure
+        ([], [0.0, 1.0]),  # none
+        ([2.0, 1.0], [0.5, 0.5, 0.5]),  # the sample's scores are all equal: no unit to measure in
+        ([2.0, 1.0], [0.5]),  # one sample score
+        ([2.0, 1.0], []),  # no sample (a query the sample lacks)
+    ],
+)
+def test_nqc_is_undefined_without_two_top_scores_or_a_spread_of_the_sample(top, sample):
+    assert math.isnan(nqc(top, sample, k=10))
+
+
+def test_nqc_is_unchanged_by_a_positive_scale_and_an_offset_of_each_querys_scores():
+    """a·s + b with a > 0 and b drawn per query moves no ranking, so it must not move NQC either."""
+    rng = random.Random(0)
+    scores = {f"q{i}": {f"d{j}": rng.gauss(0, 1) for j in range(15)} for i in range(6)}
+    corpus = {q: {f"c{j}": rng.gauss(-1, 2) for j in range(20)} for q in scores}
+    before = query_nqc(scores, corpus, k=5)
+    moves = {q: (rng.uniform(0.01, 100), rng.uniform(-50, 50)) for q in scores}
+
+    def moved(run):
+        return {q: {d: moves[q][0] * s + moves[q][1] for d, s in docs.items()} for q, docs in run.items()}
+
+    after = query_nqc(moved(scores), moved(corpus), k=5)
+    assert after == pytest.approx(before, rel=1e-9) and len(before) == 6
+    assert len(set(moves.values())) == 6  # the queries moved differently
+
+
+def test_nqc_of_scores_shifted_by_a_constant_is_one_value():
+    """The issue's example: the same scores shifted by +0, +1, +2.5 and +5 (an offset α moves, no ranking sees).
+    NQC over |the sample's mean score| gave four values, one of them huge where the mean came near 0."""
+    top = [1.9, 1.4, 1.1, 0.8, 0.6, 0.5, 0.45, 0.4, 0.3, 0.2]
+    sample = [-2.9, -2.7, -2.6, -2.55, -2.5, -2.45, -2.4, -2.35, -2.3, -2.2]  # mean −2.495
+    values = [nqc([s + shift for s in top], [s + shift for s in sample], k=10) for shift in (0.0, 1.0, 2.5, 5.0)]
+    assert values == pytest.approx([statistics.pstdev(top) / statistics.pstdev(sample)] * 4, rel=1e-12)
+    shifted_means = [abs(statistics.fmean(sample) + shift) for shift in (0.0, 1.0, 2.5, 5.0)]
+    assert max(shifted_means) / min(shifted_means) > 400  # what the old normalisation divided by
 
 
 def flipping_runs(alphas, flips, queries=4):

@@ -86,6 +86,7 @@ def test_how_sure_is_each_selection_shows_the_bootstrap_of_task_arithmetics_rows
         "modal_alpha": 0.5,
         "modal_share": 0.625,
         "regret": {"mean": 0.0123, "low": 0.0, "high": 0.04},
+        "regret_reachable": {"mean": 0.002, "low": 0.0, "high": 0.01},
         "p_beats_ir_model": 0.35,
     }
     found = [row("nqc", s) for s in PAPER_ORDER] + [row("cross_validation", s) for s in PAPER_ORDER]
@@ -99,14 +100,23 @@ def test_how_sure_is_each_selection_shows_the_bootstrap_of_task_arithmetics_rows
         "regret_mean": 0.0123,
         "regret_low": 0.0,
         "regret_high": 0.04,
+        "regret_reachable_mean": 0.002,
+        "regret_reachable_low": 0.0,
+        "regret_reachable_high": 0.01,
         "p_beats_ir_model": 0.35,
     }
     assert all(r["modal_alpha"] is None for r in found if r is not ta)
     table = bootstrap_table(found, "ndcg@10", 0.9, 200)
     lines = markdown(table).splitlines()
-    assert lines[0] == "| dataset | model | selection | modal α (share) | regret [90% CI] | P(TA beats ΘT) |"
-    assert lines[2] == "| d | m | NQC | 0.5 (62%) | 0.0123 [0.0000, 0.0400] | 0.35 |"
+    assert lines[0] == (
+        "| dataset | model | selection | modal α (share) | regret [90% CI] | regret, reachable | P(TA beats ΘT) |"
+    )
+    assert lines[2] == "| d | m | NQC | 0.5 (62%) | 0.0123 [0.0000, 0.0400] | 0.0020 [0.0000, 0.0100] | 0.35 |"
     assert len(table.rows) == 1 and "200 bootstrap resamples" in table.footnote
-    assert r"d & m & NQC & 0.5 (62\%) & 0.0123 [0.0000, 0.0400] & 0.35 \\" in latex(table)
+    assert "one oracle for every row, the best single (α, λ) of the shared grid" in table.footnote
+    assert r"d & m & NQC & 0.5 (62\%) & 0.0123 [0.0000, 0.0400] & 0.0020 [0.0000, 0.0100] & 0.35 \\" in latex(table)
     header = csv_text(found).splitlines()[0]
-    assert header.endswith("modal_alpha,modal_alpha_share,regret_mean,regret_low,regret_high,p_beats_ir_model")
+    assert header.endswith(
+        "modal_alpha,modal_alpha_share,regret_mean,regret_low,regret_high,regret_reachable_mean,"
+        "regret_reachable_low,regret_reachable_high,p_beats_ir_model"
+    )

@@ -5,10 +5,18 @@ import csv
 
 import pytest
 
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.reporting.rendering import csv_text, latex, markdown
-from taskvec_ir.reporting.results_tables import cells_table, general_domain_table, label_free_distance, results_table
+from taskvec_ir.reporting.results_tables import (
+    cells_table,
+    depth_note,
+    general_domain_table,
+    label_free_distance,
+    results_table,
+    shown_measures,
+)
 from taskvec_ir.reporting.significance import compare
 
 
@@ -38,8 +46,8 @@ def test_a_sweeps_report_marks_the_direction_of_each_significant_difference_and_
     assert f"TA & 0.3 & {means['task_arithmetic']['ndcg@10']:.4f}{marks}" in latex(table)
     holm = SignificanceConfig(correction="holm")
     (compared,) = compare([per_query], {"task_arithmetic": ["ir_model", "bm25", "alpha_one"]}, ["ndcg@10"], holm)
-    assert "Holm per measure" in results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"],
-                                               holm, lambdas).footnote  # fmt: skip
+    report = results_table(means, compared["task_arithmetic"], "task_arithmetic", ["ndcg@10"], holm, lambdas)
+    assert "Holm over the row's 3 tests of each measure" in report.footnote
 
 
 def cell_row(selection, system, ndcg, alpha=0.4, dataset="d", model="m", failed=None, **p_values):
@@ -92,10 +100,29 @@ def test_the_compiled_table_marks_direction_bolds_the_best_of_each_model_and_sho
     written = latex(table)
     marks = r"$^{\blacktriangle\dagger\blacktriangle\ddagger\blacktriangle\S}$"
     assert r"\textbf{0.4500" + marks + r"} ($\alpha$ 0.4, $\Delta$ +12.5\%)" in written
-    assert (
-        "Holm over all of this table's tests"
-        in cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
-    )
+    holm = cells_table(found, "ndcg@10", SignificanceConfig(correction="holm")).footnote
+    assert "Holm over the distinct tests of each table cell (dataset × model × merge) on the measure" in holm
+    assert "No mark was reachable" not in holm
+
+
+def test_the_footnote_names_the_family_its_size_the_permutations_and_where_no_mark_was_reachable():
+    """Rows carry the family of their tests (``runs.table``): its distinct tests, the randomization test's
+    permutations and whether a mark was reachable; the footnote says them."""
+    settings = SignificanceConfig(test="randomization", correction="holm")
+    families = {"d": (12, 10000, True), "e": (21, 10000, True), "f": (30, 11999, False)}
+    found = []
+    for dataset, (tests, permutations, markable) in families.items():
+        for system in PAPER_ORDER:
+            row = cell_row("nqc", system, 0.4, dataset=dataset)
+            tested = system != "bm25"
+            row.update({"tests[ndcg@10]": tests if tested else None, "markable[ndcg@10]": markable if tested else None,
+                        "permutations[ndcg@10]": permutations if tested else None})  # fmt: skip
+            found.append(row)
+    note = cells_table(found, "ndcg@10", settings).footnote
+    assert "Fisher's paired randomization test (10,000 permutations, raised to up to 11,999 for the larger" in note
+    assert "Holm over the distinct tests of each table cell (dataset × model × merge) on the measure" in note
+    assert "(12–30 tests per family)" in note
+    assert "No mark was reachable for f/m/task_arithmetic: the exact randomization test" in note
 
 
 def test_a_mean_row_per_selection_averages_the_datasets_that_ran():
@@ -214,9 +241,32 @@ def test_the_general_section_shows_each_choices_delta_against_theta_t_with_its_d
     assert "- cranfield/m/task_arithmetic nqc: ValueError: boom" in section.footnote
     assert r"0.4200$^{\blacktriangle\dagger}$" in latex(section)
     holm = general_domain_table(found, "cranfield", "ndcg@10", SignificanceConfig(correction="holm"))
-    assert "Holm over all of this section's tests" in holm.footnote
+    assert "Holm over the distinct tests of each cell (dataset × model × merge) on the measure" in holm.footnote
     # table.csv holds the main rows and these: every key of either is a column, empty where a row has none
     main = {k: v for k, v in found[0].items() if k not in ("general_domain", "general_folds")}
     written = list(csv.DictReader(csv_text([main, *found]).splitlines()))
     assert written[0]["general_domain"] == "" and written[1]["general_domain"] == "cranfield"
     assert written[9]["general_folds"] == "2 of 3" and float(written[12]["ndcg@10"]) == 0.42
+
+
+def test_a_table_does_not_show_a_measure_re_ranking_cannot_move_and_says_why():
+    """precision@10 of BM25's top 10, re-ranked: the same 10 documents in any order, one value for every system."""
+    measures = ["ndcg@10", "precision@10", "map@100"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(top_k=10)) == ["ndcg@10"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(top_k=20)) == ["ndcg@10", "precision@10"]
+    assert shown_measures("ndcg@10", measures, RetrieverConfig(dense=True, index="faiss", top_k=10)) == [
+        "ndcg@10", "precision@10"]  # fmt: skip
+    assert shown_measures("precision@10", measures, RetrieverConfig(top_k=10)) == ["precision@10", "ndcg@10"]
+    note = depth_note(measures, RetrieverConfig(top_k=10), table=True)
+    assert "precision@10: a measure of the top k as a set with k ≥ 10, the candidates re-ranked" in note
+    assert "(not shown unless it is the objective; table.csv has it)" in note
+    assert "map@100: cut deeper than the 10 documents retrieved (retriever.top_k)." in note
+    assert depth_note(["ndcg@10"], RetrieverConfig(top_k=10), table=False) == ""
+
+
+def test_the_demo_table_re_ranks_deep_enough_that_its_second_measure_can_move():
+    from taskvec_ir.runs.compose import compose
+
+    cfg = compose(["experiment=table_demo"])
+    assert cfg.retriever.top_k == 20
+    assert shown_measures(cfg.objective, cfg.measures, cfg.retriever) == ["ndcg@10", "precision@10"]

@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import permutation_test, ttest_rel
 
 from taskvec_ir.config.significance import SignificanceConfig
-from taskvec_ir.reporting.significance import adjust, compare, p_value
+from taskvec_ir.reporting.significance import Family, adjust, compare, p_value, permutations_for
 
 OURS = [0.9, 0.8, 0.7, 0.95, 0.85, 0.9]
 BM25 = [0.5, 0.4, 0.6, 0.5, 0.45, 0.55]
@@ -109,26 +109,100 @@ def test_compare_gives_means_bonferroni_corrected_p_values_and_marks_of_each_dir
     assert "recall@100" not in first["task_arithmetic"].p_values["bm25"]  # measured, not tested
 
 
-def test_holm_corrects_over_every_test_of_a_measure_across_the_runs():
+def test_holm_corrects_over_the_distinct_tests_of_a_measure_in_one_cell():
+    """The two runs are two rows (selections) of one table cell: one family of five distinct tests, ΘT against
+    BM25 being the same test in both (identical per-query values: counted once, its p shared)."""
     p = scipy_p_values()
-    # the six tests in ascending order (ΘT's against BM25 twice: a tie)
     assert p["close-bm25"] < p["ir-bm25"] < p["below-ir"] < p["below-bm25"] < p["close-ir"]
     holm = SignificanceConfig(correction="holm")
-    found = compare(two_runs(), BASELINES, ["ndcg@10"], holm)
+    found = compare(two_runs(), BASELINES, ["ndcg@10"], holm, cells=["cell", "cell"])
     assert p_values_of(found) == pytest.approx(
         {
-            "close-bm25": 6 * p["close-bm25"],
-            "ir-bm25 (run 1)": 5 * p["ir-bm25"],  # the tie: both at the larger of 5·p and 4·p
-            "ir-bm25 (run 2)": 5 * p["ir-bm25"],
+            "close-bm25": 5 * p["close-bm25"],
+            "ir-bm25 (run 1)": 4 * p["ir-bm25"],  # one test, not two
+            "ir-bm25 (run 2)": 4 * p["ir-bm25"],
             "below-ir": 3 * p["below-ir"],
             "below-bm25": 3 * p["below-ir"],  # 2·p is below the one before: step-down keeps it monotone
             "close-ir": p["close-ir"],
         }
     )
     assert 2 * p["below-bm25"] < 3 * p["below-ir"]
+    assert {c.families["ndcg@10"].tests for run in found for c in run.values() if c.families} == {5}
+    assert compare(two_runs(), BASELINES, ["ndcg@10"], holm) == found  # one cell: the default
     # each measure is a family of its own: testing a second one leaves the first's p-values as they were
-    both = compare(two_runs(), BASELINES, ["ndcg@10", "recall@100"], holm)
+    both = compare(two_runs(), BASELINES, ["ndcg@10", "recall@100"], holm, cells=["cell", "cell"])
     assert p_values_of(both) == p_values_of(found)
+    # each cell is a family of its own: the same runs in two cells are corrected apart
+    apart = compare(two_runs(), BASELINES, ["ndcg@10"], holm, cells=["a", "b"])
+    first, second = apart
+    assert first["task_arithmetic"].p_values["bm25"]["ndcg@10"] == pytest.approx(3 * p["close-bm25"])
+    assert second["ir_model"].p_values["bm25"]["ndcg@10"] == pytest.approx(3 * p["ir-bm25"])  # 3rd of 3, after 2
+    assert {c.families["ndcg@10"].tests for run in apart for c in run.values() if c.families} == {3}
+
+
+def large_table(effect: float, rng, datasets: int = 4):
+    """The per-query values of a table as large as the issue's (4 datasets × 6 models × 4 selections), 30 queries
+    each: in every run, ΘT a little above BM25 and α=1 around ΘT; TA above ΘT by ``effect`` (plus noise). The
+    selections of a cell share ΘT and BM25 (fused at one λ), and so their tests against each other."""
+    runs, cells = [], []
+    for dataset, model in ((d, m) for d in range(datasets) for m in range(6)):
+        bm25 = rng.uniform(0.2, 0.6, 30)
+        theta = bm25 + rng.normal(0.01, 0.05, 30)
+        for _ in range(4):
+            values = {"bm25": bm25, "ir_model": theta, "alpha_one": theta + rng.normal(0, 0.05, 30),
+                      "task_arithmetic": theta + effect + rng.normal(0, 0.02, 30)}  # fmt: skip
+            runs.append({s: {"ndcg@10": {f"q{i}": float(v) for i, v in enumerate(x)}} for s, x in values.items()})
+            cells.append(f"d{dataset}/m{model}")
+    return runs, cells
+
+
+def test_a_large_effect_is_marked_under_randomization_and_holm_in_a_large_table_and_a_null_effect_is_not():
+    """Across the table the family would hold 576 tests, and no corrected p could fall below 0.05; per cell it holds
+    the cell's distinct tests (4 selections × TA's 3 and α=1's 2, ΘT's one shared: 21), every mark reachable."""
+    settings = SignificanceConfig(test="randomization", correction="holm")
+    rng = np.random.default_rng(0)
+    runs, cells = large_table(0.1, rng)
+    found = compare(runs, TABLE_BASELINES, ["ndcg@10"], settings, cells=cells)
+    assert len(found) == 96 and all(run["task_arithmetic"].marks["ndcg@10"].startswith("▲†") for run in found)
+    family = found[0]["task_arithmetic"].families["ndcg@10"]
+    assert family.tests == 21 and family.markable and family.permutations == 10000  # 21 · 2/10,001 ≤ 0.005
+    null, cells = large_table(0.0, np.random.default_rng(1), datasets=1)
+    unmarked = compare(null, TABLE_BASELINES, ["ndcg@10"], settings, cells=cells)
+    assert not any("†" in run["task_arithmetic"].marks["ndcg@10"] for run in unmarked)  # no TA = ΘT difference
+
+
+TABLE_BASELINES = {"ir_model": ("bm25",), "alpha_one": ("ir_model", "bm25"),
+                   "task_arithmetic": ("ir_model", "bm25", "alpha_one")}  # fmt: skip
+
+
+def test_the_permutations_are_raised_until_a_mark_is_reachable_in_the_family():
+    """50 distinct tests of a strong effect on 40 queries (every difference positive: no permutation reaches the
+    observed mean but the identity, which scipy counts): each p is scipy's smallest, 2/(R + 1), with R raised from
+    10,000 to 400·50 − 1, so that the corrected p, 50 · 2/(R + 1), is 0.005."""
+    settings = SignificanceConfig(test="randomization", correction="holm")
+    rng = np.random.default_rng(2)
+    runs = []
+    for _ in range(50):
+        theirs = rng.uniform(0.2, 0.5, 40)
+        runs.append(per_query(("task_arithmetic", theirs + rng.uniform(0.1, 0.2, 40)), ("ir_model", theirs)))
+    found = compare(runs, {"task_arithmetic": ["ir_model"]}, ["ndcg@10"], settings)
+    family = found[0]["task_arithmetic"].families["ndcg@10"]
+    assert family == Family(tests=50, permutations=19999, markable=True)
+    assert all(run["task_arithmetic"].p_values["ir_model"]["ndcg@10"] == pytest.approx(0.005) for run in found)
+    assert all(run["task_arithmetic"].marks == {"ndcg@10": "▲†"} for run in found)
+    # at the configured 10,000 permutations it would be 50 · 2/10,001 ≈ 0.01: the bound is what raised them
+    assert permutations_for(50, settings) == 19999 and permutations_for(2, settings) == 10000
+
+
+def test_a_family_an_exact_test_cannot_mark_says_so():
+    """Five queries: the exact test enumerates 2^5 = 32 swaps, its smallest p 2/32; three tests make it 0.19."""
+    settings = SignificanceConfig(test="randomization")
+    runs = [per_query(("task_arithmetic", [0.9] * 5), ("ir_model", [0.1] * 5), ("bm25", [0.2] * 5),
+                      ("alpha_one", [0.3] * 5))]  # fmt: skip
+    (found,) = compare(runs, {"task_arithmetic": ["ir_model", "bm25", "alpha_one"]}, ["ndcg@10"], settings)
+    assert found["task_arithmetic"].families["ndcg@10"] == Family(tests=3, permutations=10000, markable=False)
+    assert found["task_arithmetic"].p_values["ir_model"]["ndcg@10"] == pytest.approx(3 * 2 / 32)
+    assert found["task_arithmetic"].marks == {"ndcg@10": ""}
 
 
 def test_the_randomization_test_is_exact_on_few_queries_and_matches_scipy_on_many():

@@ -111,6 +111,45 @@ def test_an_offline_run_records_its_inputs_in_its_config(tmp_path, monkeypatch):
     assert inputs == {"bm25-scifact-dev": {"type": "candidates", "aliases": ["k"], "metadata": {"split": "dev"}}}
 
 
+def test_a_supervised_checkpoint_logs_its_labels_and_what_each_other_split_left_out(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    left_out = {"ids": [], "near_duplicate_ids": [], "document_ids": []}  # provenance.json's lists of ids
+    provenance = {
+        "objective": "supervised",
+        "documents": 258,
+        "corpus": {"name": "scifact"},
+        "supervised": {
+            "split": "train",
+            "queries": 341,
+            "pairs": 375,
+            "documents": 258,
+            "near_duplicate_overlap": 0.7,
+            "exclude_relevant_documents": True,
+            "excluded": {
+                "dev": {**left_out, "queries": 164, "near_duplicates": 69, "documents": 37, "document_pairs": 59},
+                "test": {**left_out, "queries": 2, "near_duplicates": 130, "documents": 59, "document_pairs": 82},
+            },
+        },
+    }
+    with tracking.wandb_run({}, tmp_path, replace(WandbConfig(), mode="offline"), {}, job_type="adapt") as run:
+        tracking.log_adapted(run, "domain", provenance)
+    summary = {key: value for key, value in run_contents(tmp_path)["summary"].items() if key.startswith("adapt/")}
+    assert summary == {
+        "adapt/domain/objective": "supervised",
+        "adapt/domain/documents": 258,
+        "adapt/domain/corpus": "scifact",
+        "adapt/domain/labels/split": "train",
+        "adapt/domain/labels/queries": 341,
+        "adapt/domain/labels/pairs": 375,
+        "adapt/domain/labels/near_duplicate_overlap": 0.7,
+        "adapt/domain/labels/exclude_relevant_documents": True,
+        "adapt/domain/labels/excluded_queries": {"dev": 164, "test": 2},
+        "adapt/domain/labels/excluded_near_duplicates": {"dev": 69, "test": 130},
+        "adapt/domain/labels/excluded_documents": {"dev": 37, "test": 59},
+        "adapt/domain/labels/excluded_document_pairs": {"dev": 59, "test": 82},
+    }
+
+
 def test_console_capture_and_system_metrics_are_the_users_to_turn_on(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     settings = replace(WandbConfig(), mode="offline", console="wrap", system_metrics=True)

@@ -41,32 +41,39 @@ def test_a_job_writes_results_md_and_logs_what_it_prints(cranfield_cfg, tmp_path
         heading: [lam, *(f"{means[system][m]:.4f}" for m in MEASURES)]
         for heading, system, lam in (("BM25", "bm25", "–"), ("ΘT", "ir_model", "0.4"), ("TA", "task_arithmetic", "0.4"))
     }
-    beyond = "map@100, recall@100 look deeper than the 10 documents retrieved per query (retriever.top_k=10)"
-    assert f"## Warnings\n\n- {beyond}" in page
+    # under the table, and under the printed one, the measures 10 candidates limit (metrics.json's warnings)
+    unmoved = "precision@10, recall@100: a measure of the top k as a set with k ≥ 10, the candidates re-ranked"
+    beyond = "map@100, recall@100: cut deeper than the 10 documents retrieved (retriever.top_k)."
+    footnote = page[page.index("λ: the BM25 weight") :].split("\n")[0]
+    assert unmoved in footnote and footnote.endswith(beyond)
+    warned = json.loads((tmp_path / "job" / "metrics.json").read_text())["warnings"]
+    assert warned["beyond_top_k"] == ["map@100", "recall@100"]
     printed = capsys.readouterr().out
-    assert f"Note: {beyond}" in printed and "task_arithmetic" in printed
+    assert unmoved in printed and beyond in printed and "task_arithmetic" in printed
     logged = app_log.read_text()
     assert printed[printed.index("cranfield test · ") :].strip() in logged  # what the console shows, the log holds
 
 
 def test_a_trials_table_goes_to_its_log_not_the_console(cranfield_cfg, tmp_path, app_log, capsys):
     """A sweep prints one line per trial (its sweeper's); the trial's own table is in its folder and log."""
-    cfg = cranfield_cfg("alpha.value=0.7", "lam=dev_grid", "lam.grid=[0.2,0.6]", "trial=3", "wandb.mode=disabled")
+    cfg = cranfield_cfg(
+        "dataset=cranfield_split", "split=dev", "alpha.value=0.7", "lam=dev_grid", "lam.grid=[0.2,0.6]", "trial=3",
+        "wandb.mode=disabled",
+    )  # fmt: skip
     run_job(cfg, tmp_path / "job")
     assert "task_arithmetic" not in capsys.readouterr().out
     assert "task_arithmetic" in app_log.read_text()
     page = (tmp_path / "job" / "results.md").read_text()
     lam = json.loads((tmp_path / "job" / "objective.json").read_text())["lam"]
     assert "- **α**: 0.7, drawn by the sweeper (trial 3)" in page
-    assert f"- **λ (BM25 weight)**: {lam:g}, chosen from lam.grid by ndcg@10 on test" in page
+    assert f"- **λ (BM25 weight)**: {lam:g}, chosen from lam.grid by ndcg@10 on dev" in page
 
 
 def test_how_alpha_and_lambda_were_chosen_is_said_for_every_way_of_choosing(cranfield_cfg):
-    grid = cranfield_cfg("lam=dev_grid")
+    grid = cranfield_cfg("lam=dev_grid", "dataset=cranfield_split")
     assert how_chosen(grid, 0.5, 0.2, None) == (
         "0.5, as given (alpha.value)",
-        "0.2, chosen from lam.grid by ndcg@10 on test: tuned on the queries it is measured on, so not a held-out "
-        "figure",
+        "0.2, chosen from lam.grid by ndcg@10 on dev",
     )
     folds = [{"alpha": 0.25, "lam": 0.2}, {"alpha": 0.5, "lam": 0.2}]
     selection = {"method": "cross_validation", "criterion": "ndcg@10 on the other folds", "folds": folds}

@@ -68,3 +68,25 @@ def test_a_domain_trained_with_another_dev_sample_than_the_runs_is_refused():
     cfg.model.domain = replace(cfg.model.domain, dataset=other)
     with pytest.raises(UserError, match=r"model.domain.dataset: its splits differ from dataset.splits"):
         cfg.check_supervised()
+
+
+def test_what_training_leaves_out_is_set_on_the_command_line_and_keys_a_checkpoint_of_its_own():
+    """Near-duplicates of dev and test claims are left out by default; the strict variant and another threshold are
+    each a ΘD of their own (their settings are in its cache key)."""
+    default = compose([SUPERVISED]).model.domain
+    assert (default.near_duplicate_overlap, default.exclude_relevant_documents) == (0.7, False)
+    variants = [
+        compose([SUPERVISED, *overrides]).model.domain
+        for overrides in (
+            ["model.domain.exclude_relevant_documents=true"],
+            ["model.domain.near_duplicate_overlap=0.8"],
+            ["model.domain.near_duplicate_overlap=null"],
+        )
+    ]
+    assert variants[0].exclude_relevant_documents and variants[2].near_duplicate_overlap is None
+    keys = [domain.identity() for domain in (default, *variants)]
+    assert all(keys[i] != keys[j] for i in range(len(keys)) for j in range(i))
+    with pytest.raises(
+        UserError, match=r"^model.domain \(an adapt config\): adapt.near_duplicate_overlap: 0.0 must lie"
+    ):
+        compose([SUPERVISED, "model.domain.near_duplicate_overlap=0"])

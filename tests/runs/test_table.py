@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from taskvec_ir.config.systems import PAPER_ORDER
+from taskvec_ir.errors import UserError
+from taskvec_ir.reporting.compiled_table import general_sections
 from taskvec_ir.reporting.rendering import csv_text, markdown
 from taskvec_ir.reporting.results_tables import BASELINES, GENERAL_BASELINES, cells_table
 from taskvec_ir.reporting.significance import compare
@@ -340,7 +342,8 @@ def two_general_domains(tmp_path, hydra_compose):
                  "significance.correction=holm"]  # fmt: skip
     cfg = typed_config(hydra_compose(overrides))
     compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
-    folder = TableFolder(cfg, tmp_path, [], cells(cfg, compose_entry)[:1], [], general_domains(cfg, compose_entry))
+    first = cells(cfg, compose_entry)[:1]
+    folder = TableFolder(cfg, tmp_path, [], first, [], general_domains(cfg, compose_entry, first, tmp_path / "pins"))
     (scifact,) = folder.cells
     dev = folder.cell_dir(scifact) / "dev"
     write_job(
@@ -380,7 +383,13 @@ def test_the_tables_p_values_are_one_comparison_of_its_jobs_corrected_over_the_w
             for baseline in ("ir_model", "bm25", "alpha_one"):
                 for m in shown:
                     assert row[f"p_vs_{baseline}[{m}]"] == compared.p_values.get(baseline, {}).get(m)
+            for m in shown:  # the family its tests were corrected in: the cell's distinct tests (Holm)
+                family = compared.families.get(m)
+                assert row[f"tests[{m}]"] == (family.tests if family else None)
+                assert row[f"markable[{m}]"] == (family.markable if family else None)
     ta = found[3]
+    # 4 selections × (TA's 3 tests and α=1's 2) + ΘT's test of each job against BM25 (their own values: 4)
+    assert ta["tests[ndcg@10]"] == 24 and found[0]["tests[ndcg@10]"] is None  # BM25: no baseline
     assert ta["p_vs_bm25[ndcg@10]"] != alone[0]["task_arithmetic"].p_values["bm25"]["ndcg@10"]
     assert "p_vs_ir_model[ndcg@3]" not in ta  # only the shown measures are tested
     assert ta["alpha"] == 0.25 and ta["lam"] == 0.8 and found[1]["lam"] == 0.8 and found[0]["alpha"] is None
@@ -422,6 +431,47 @@ def test_each_general_domain_collections_tests_are_corrected_on_their_own(two_ge
                     cfg.significance, shown)  # fmt: skip
     first = by_label["cranfield"][3]["p_vs_ir_model[ndcg@10]"]
     assert first != joint[0]["task_arithmetic"].p_values["ir_model"]["ndcg@10"]
+
+
+def test_a_dense_tables_general_domain_runs_its_choices_without_lambda_and_shows_none(tmp_path, hydra_compose):
+    """retriever=dense: no selection chooses λ, so the general jobs run each α with no λ (dense too, through the
+    command's overrides), in alpha_<α>-no_fusion, and the section shows "–" for λ."""
+    overrides = ["experiment=general_domain_demo", "retriever=dense", "table.selections=[stability]"]
+    cfg = typed_config(hydra_compose(overrides))
+    compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
+    first = cells(cfg, compose_entry)[:1]
+    general = general_domains(cfg, compose_entry, first, tmp_path / "pins")
+    folder = TableFolder(cfg, tmp_path, ["retriever=dense"], first, [], general)
+    (scifact,), demo = folder.cells, general[0]
+    dev = folder.cell_dir(scifact) / "dev"
+    write_job(dev / "final", random_values(0, cfg.measures), {"lam": dict.fromkeys(PAPER_ORDER)})
+    (dev / "optimization_results.yaml").write_text(yaml.safe_dump({"best_params": {"alpha.value": 0.25},
+                                                                   "best_lam": None}))  # fmt: skip
+    chosen = {"alpha": 0.5, "lam": None, "folds": [{"queries": None, "alpha": 0.5, "lam": None}]}
+    write_job(folder.result_dir(scifact, "stability"), random_values(1, cfg.measures), {"selection": chosen})
+    assert folder.missing(demo) == [(0.25, None), (0.5, None)]
+    ((step, command),) = folder.steps(demo)
+    assert step == "no_fusion" and "retriever=dense" in command and not any("lam.value" in o for o in command)
+    assert "alpha.value=0.25,0.5" in command and "hydra.sweep.subdir=alpha_${alpha.value}-no_fusion" in command
+    assert folder.general_dir(demo, (0.5, None)) == tmp_path / demo.name / "alpha_0.5-no_fusion"
+    for k, setting in enumerate([(0.25, None), (0.5, None)]):
+        write_job(folder.general_dir(demo, setting), random_values(10 + k, cfg.measures), {})
+    rows = table.general_rows(folder)
+    assert [(r["alpha"], r["lam"]) for r in rows if r["system"] == "task_arithmetic"] == [(0.25, None), (0.5, None)]
+    section = general_sections(cfg, rows, ["ndcg@10"])["General domain (cranfield): Δ against ΘT, ndcg@10"]
+    body = [line.split(" | ")[3:5] for line in markdown(section).splitlines() if line.startswith("| scifact")]
+    assert body == [["0.25", "–"], ["0.5", "–"]]
+    assert "nothing is fused (retriever=dense" in section.footnote and "fused at that row's λ" not in section.footnote
+
+
+def test_a_general_domain_whose_job_would_retrieve_otherwise_than_its_cells_is_refused(tmp_path, hydra_compose):
+    overrides = ["experiment=general_domain_demo", "table.selections=[stability]",
+                 "table.datasets.scifact=['dataset=scifact','retriever=dense']"]  # fmt: skip
+    cfg = typed_config(hydra_compose(overrides))
+    compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
+    with pytest.raises(UserError, match=r"table.general_domain.cranfield: cell scifact/minilm_demo/task_arithmetic "
+                       r"has retriever.dense=True and its general job would not"):  # fmt: skip
+        general_domains(cfg, compose_entry, cells(cfg, compose_entry), tmp_path / "pins")
 
 
 TINY = 6  # BEIR-folder test queries of the table's one cell

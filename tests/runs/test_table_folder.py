@@ -18,12 +18,13 @@ from taskvec_ir.storage.outputs import record_failure
 
 
 @pytest.fixture(scope="module")
-def general_demo(hydra_compose):
+def general_demo(hydra_compose, tmp_path_factory):
     """The general-domain demo's config, cells and general domains (SciFact cells, Cranfield as the general)."""
     overrides = ["experiment=general_domain_demo"]
     cfg = typed_config(hydra_compose(overrides))
     compose_cell = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
-    return cfg, cells(cfg, compose_cell), general_domains(cfg, compose_cell)
+    found = cells(cfg, compose_cell)
+    return cfg, found, general_domains(cfg, compose_cell, found, tmp_path_factory.mktemp("pins"))
 
 
 def test_each_step_runs_only_what_is_missing_and_inherits_the_commands_overrides(table_demo, tmp_path):
@@ -68,7 +69,8 @@ def test_a_general_domain_with_other_settings_is_refused(tmp_path, hydra_compose
 
     def folder(*extra):
         compose_cell = lambda more: hydra_compose([*overrides, *extra, *more])  # noqa: E731
-        return TableFolder(cfg, tmp_path, [], cells(cfg, compose_cell), [], general_domains(cfg, compose_cell))
+        found = cells(cfg, compose_cell)
+        return TableFolder(cfg, tmp_path, [], found, [], general_domains(cfg, compose_cell, found, tmp_path / "pins"))
 
     folder().check_settings()
     assert "general/cranfield/minilm_demo/task_arithmetic" in json.loads((tmp_path / "settings.json").read_text())
@@ -117,7 +119,7 @@ def test_each_choice_of_a_cell_is_one_general_domain_job_run_per_lambda_and_resu
     assert overrides[:2] == ["-m", "experiment=general_domain_demo"] and "dataset=cranfield" in overrides
     assert "alpha.value=0.5,0.25" in overrides and "lam.value=0.3" in overrides and "task=evaluate" in overrides
     assert f"hydra.sweep.dir={tmp_path / demo.name}" in overrides
-    assert "hydra.sweep.subdir=alpha_${alpha.value}-lam_${lam.value}" in overrides
+    assert "hydra.sweep.subdir=alpha_${alpha.value}-lam_0.3" in overrides
     assert folder.general_dir(demo, (0.5, 0.3)) == tmp_path / demo.name / "alpha_0.5-lam_0.3"
     assert folder.steps(general[1]) == []  # the adapted model's cell has chosen nothing yet
     # Resume: a setting whose job wrote metrics.json is done.

@@ -164,10 +164,33 @@ class Config:
             )
 
     def check_split(self) -> None:
-        """The evaluated split is one of the dataset's; a sweep's message says how to give it one to tune on."""
+        """The evaluated split is one of the dataset's (a sweep's message says how to give it one to tune on), and a
+        λ chosen from ``lam.grid`` has a split to be chosen on (``check_lam_tuning``)."""
         if self.sweep is not None and not self.sweep.final and self.split not in self.dataset.splits:
             raise UserError(missing_tuning_split(self.dataset, self.split))
         self.dataset.split(self.split)
+        self.check_lam_tuning()
+
+    def lam_tuning_split(self) -> str | None:
+        """The split λ is chosen on where ``lam.value`` is null: the evaluated split when it is not the dataset's
+        test split (a sweep's trial on dev), else the dataset's ``dev`` split where it has one apart from test; None
+        where it has neither (``check_lam_tuning`` refuses a run that would tune on test)."""
+        splits, test = self.dataset.splits, self.dataset.test_split
+        if self.split != test:
+            return self.split
+        return "dev" if "dev" in splits and test != "dev" and splits["dev"] != splits[test] else None
+
+    def check_lam_tuning(self) -> None:
+        """A run whose λ is chosen from ``lam.grid`` (``lam.value`` null) never chooses it on the test labels it is
+        evaluated on."""
+        plain = self.task == Task.evaluate and self.selection.method is None and self.sweep is None
+        if plain and self.lam.value is None and not self.retriever.dense and self.lam_tuning_split() is None:
+            raise UserError(
+                f"lam.value is null (lam=dev_grid): λ would be tuned on the labels of {self.dataset.name}'s test "
+                "split, which is evaluated, and it has no dev split to tune on: give lam.value (e.g. "
+                "lam.value=0.3), use a dataset with a dev split (e.g. dataset=cranfield_split), or let a selection "
+                "choose λ without the test labels (selection=cross_validation)"
+            )
 
     def check_supervised(self) -> None:
         """A supervised ΘD trained on the evaluated collection never saw a query this run tunes or evaluates on:

@@ -27,6 +27,10 @@ TREC_MEASURES = {
     "bpref": ("Bpref", False),
     "hit_rate": ("Success", True),
 }
+# ir_measures' names of the measures of a set, the top k in any order: a re-ranking of k or fewer candidates, which
+# keeps the set, cannot move them.
+SET_MEASURES = ("P", "R", "Success", "Judged")
+UNMOVED, BEYOND = "unmoved_by_reranking", "beyond_top_k"  # the kinds of ``depth_warnings``
 _MEASURE = re.compile(r"^(?P<name>[a-z_-]+?)(?:@(?P<k>\d+))?(?:-l(?P<rel>\d+))?$")
 
 
@@ -78,7 +82,19 @@ def check_measures(measures: Sequence[str]) -> None:
         trec_measure(measure)
 
 
-def cutoff_beyond_depth(measures: Sequence[str], top_k: int) -> list[str]:
-    """The measures whose cut-off lies beyond the ``top_k`` documents a run holds per query (``map@100`` with
-    ``retriever.top_k=10``): they rank nothing below ``top_k``, so their figure is the figure at ``top_k``."""
-    return [m for m in measures if (trec_measure(m).params.get("cutoff") or 0) > top_k]
+def depth_warnings(measures: Sequence[str], top_k: int, reranked: bool) -> dict[str, list[str]]:
+    """The measures a first stage of depth ``top_k`` limits, by why (each kind only where it has one): ``UNMOVED``
+    (where the top ``top_k`` are ``reranked``, a measure of a set whose cut-off is at least ``top_k``: every order
+    of the same candidates gives it the same value) and ``BEYOND`` (a cut-off above ``top_k``: only ``top_k``
+    documents are ranked)."""
+    found: dict[str, list[str]] = {UNMOVED: [], BEYOND: []}
+    for measure in measures:
+        parsed = trec_measure(measure)
+        cutoff = parsed.params.get("cutoff")
+        if cutoff is None:
+            continue
+        if reranked and parsed.NAME in SET_MEASURES and cutoff >= top_k:
+            found[UNMOVED].append(measure)
+        if cutoff > top_k:
+            found[BEYOND].append(measure)
+    return {kind: names for kind, names in found.items() if names}

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING
 
 from taskvec_ir.config.checks import Choice, check_lambda, choice, finite
-from taskvec_ir.config.merge_settings import MERGE_METHODS, AlphaScale, LayerRule, MergeMethod
+from taskvec_ir.config.merge_settings import DIRECTIONS, MERGE_METHODS, AlphaScale, LayerRule, MergeMethod
 from taskvec_ir.errors import UserError
 
 # merge.method: a row of MERGE_METHODS.
 MergeMethodName = Choice("MergeMethodName", list(MERGE_METHODS))
+
+# merge.direction: the task vectors themselves, or the random-direction null (τ's per-tensor norms, no direction).
+Direction = Choice("Direction", list(DIRECTIONS))
 
 
 @dataclass
@@ -98,11 +101,14 @@ class MergeConfig:
     method: MergeMethodName = MergeMethodName.task_arithmetic
     density: float = 1.0  # share of each τ a sparsifier keeps (ties, dare, dare_ties, magnitude, breadcrumbs)
     gamma: float = 0.0  # breadcrumbs: share of each τ's largest entries dropped as outliers
-    seed: int = 0  # the random drop of dare and dare_ties
+    seed: int = 0  # the random drop of dare and dare_ties, and the noise of direction=random
+    # random: each τ replaced by Gaussian noise scaled to τ's norm tensor by tensor (the random-direction null)
+    direction: Direction = Direction.task_vector
     stream_task_vector: bool = False  # keep τ on disk and stream it at each α (peak memory ≈ one model)
 
     def __post_init__(self):
         self.method = choice(MergeMethodName, self.method, "merge.method")
+        self.direction = choice(Direction, self.direction, "merge.direction")
         if not 0 < self.density <= 1:
             raise UserError(f"merge.density: {self.density} must be in (0, 1] (the share of each task vector kept)")
         if not 0 <= self.gamma < 1 or self.gamma + self.density > 1:
@@ -112,4 +118,4 @@ class MergeConfig:
             )
 
     def method_row(self) -> MergeMethod:
-        return MergeMethod(self.method, self.density, self.seed, self.gamma)
+        return MergeMethod(self.method, self.density, self.seed, self.gamma, self.direction)

@@ -12,6 +12,10 @@ A merge method is a row of ``MERGE_METHODS``: a *sparsifier* applied to each tas
   smallest, keeping ``density``: Model Breadcrumbs, Davari and Belilovsky, 2024);
 - consensus rules: ``sum`` (Σ wᵢ·sparse(τᵢ)); ``sign_mean`` (elect each entry's sign by that sum, then average
   the weighted entries that agree with it: TIES' disjoint mean, Yadav et al., 2023).
+
+The task vectors merged are τ itself (direction ``task_vector``) or the random-direction null (``random``): each
+τ replaced by Gaussian noise with τ's per-tensor norms, drawn from the seed, a vector that moves ΘT as far as τ,
+tensor by tensor, in no direction the domain chose (docs/selection.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ MERGE_METHODS: dict[str, tuple[str, str]] = {
     "dare_ties": ("random", "sign_mean"),
     "breadcrumbs": ("breadcrumbs", "sum"),
 }
+
+TASK_VECTOR, RANDOM = "task_vector", "random"
+DIRECTIONS = (TASK_VECTOR, RANDOM)  # merge.direction: τ itself, or the random-direction null
 
 # Transformer blocks are numbered under these names in Hugging Face models: BERT, RoBERTa and DistilBERT
 # ``layer.N``, T5 ``block.N``, Llama ``layers.N``, GPT-2 ``h.N``.
@@ -108,13 +115,22 @@ class AlphaScale:
 @dataclass(frozen=True)
 class MergeMethod:
     """A row of ``MERGE_METHODS`` with its settings: ``density`` (share of each τ a sparsifier keeps),
-    ``gamma`` (breadcrumbs: share of largest entries dropped) and ``seed`` (random: the drop mask is drawn
-    per tensor from it and the vector's and the tensor's names, whatever order tensors are read in)."""
+    ``gamma`` (breadcrumbs: share of largest entries dropped), ``direction`` (what is merged: τ, or the
+    random-direction null) and ``seed`` (the random drop mask, and the null's noise, each drawn per tensor from it
+    and the vector's and the tensor's names, whatever order tensors are read in)."""
 
     name: str = "task_arithmetic"
     density: float = 1.0
     seed: int = 0
     gamma: float = 0.0
+    direction: str = TASK_VECTOR
+
+    @property
+    def null(self) -> MergeMethod:
+        """This method merging the random-direction null instead of τ: drawn from ``seed``, or, where this method
+        merges a null already, from ``seed + 1`` (another draw: a null read against itself would show nothing)."""
+        seed = self.seed + 1 if self.direction == RANDOM else self.seed
+        return replace(self, direction=RANDOM, seed=seed)
 
     @property
     def sparsifier(self) -> str:
@@ -129,10 +145,12 @@ class MergeMethod:
         described: dict = {"method": self.name}
         if self.sparsifier != "none":
             described["density"] = self.density
-        if self.sparsifier == "random":
+        if self.sparsifier == "random" or self.direction == RANDOM:
             described["seed"] = self.seed
         if self.sparsifier == "breadcrumbs":
             described["gamma"] = self.gamma
+        if self.direction == RANDOM:  # τ's own setting names no direction: its cache keys stay what they were
+            described["direction"] = RANDOM
         return described
 
 

@@ -109,6 +109,10 @@ class AdaptConfig:
     pair_source: PairSource = PairSource.both  # inverse_cloze
     pair_count: int | None = None  # inverse_cloze: (query, document) pairs drawn (seeded); None: all of them
     pairs_split: str = "train"  # supervised: the split whose qrels it trains on; other splits' queries left out
+    # supervised: a training query whose words overlap another split's query this much is left out too (SciFact's
+    # altered twins; docs/supervised-control.md); None: only by id or exact text
+    near_duplicate_overlap: float | None = 0.7
+    exclude_relevant_documents: bool = False  # supervised, strict: also pairs whose document another split's query has
     save_every: int = 100  # steps between resumable states under <cache.dir>/adapt-partial/ (with a cache dir)
 
     def __post_init__(self):
@@ -131,6 +135,11 @@ class AdaptConfig:
         self.pair_source = choice(PairSource, self.pair_source, "adapt.pair_source")
         if self.pair_count is not None:
             positive(self.pair_count, "adapt.pair_count")
+        if self.near_duplicate_overlap is not None and not 0 < self.near_duplicate_overlap <= 1:
+            raise UserError(
+                f"adapt.near_duplicate_overlap: {self.near_duplicate_overlap!r} must lie in (0, 1] (a share of words), "
+                "or be null (leave out other splits' queries by id and exact text only)"
+            )
         contrastive = (AdaptObjective.simcse, AdaptObjective.inverse_cloze, SUPERVISED)
         if self.objective in contrastive and self.batch_size < 2:
             raise UserError(
@@ -145,7 +154,7 @@ class AdaptConfig:
         if self.objective != AdaptObjective.inverse_cloze:
             left_out |= set(PAIR_SETTINGS)
         if self.objective != SUPERVISED:
-            left_out.add("pairs_split")
+            left_out |= {"pairs_split", "near_duplicate_overlap", "exclude_relevant_documents"}
         settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in left_out}
         if self.objective == SUPERVISED and self.dataset is not None:
             settings["excluded_splits"] = {

@@ -58,7 +58,7 @@ class SelectionConfig:
     pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
     lam: float = LamConfig.value  # stability and nqc: the λ they fuse with (they cannot choose it): lam.value's default
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
-    nqc_corpus_sample: int = 20  # nqc: corpus documents whose mean score for a query is its corpus score
+    nqc_corpus_sample: int = 20  # nqc: corpus documents whose scores' spread a query's top scores are measured in
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)  # selections and a sweep's final evaluation
 
     def __post_init__(self):

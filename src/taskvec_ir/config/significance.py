@@ -11,7 +11,8 @@ from taskvec_ir.config.checks import Choice, choice, positive
 # significance.test: the paired t-test (the paper's), or Fisher's paired randomization test.
 SignificanceTest = Choice("SignificanceTest", ["t_test", "randomization"])
 
-# significance.correction: Bonferroni over a row's baselines (the paper's), or Holm over a table's tests.
+# significance.correction: Bonferroni over a value's baselines (the paper's), or Holm over each table cell's tests
+# of a measure (docs/tables.md).
 Correction = Choice("Correction", ["bonferroni", "holm"])
 
 
@@ -19,7 +20,7 @@ Correction = Choice("Correction", ["bonferroni", "holm"])
 class SignificanceConfig:
     test: SignificanceTest = SignificanceTest.t_test
     correction: Correction = Correction.bonferroni
-    permutations: int = 10000  # randomization: random sign flips per test (exact when 2^queries is fewer)
+    permutations: int = 10000  # randomization: sign flips per test, at least (raised for larger families)
     seed: int = 0  # randomization: the sign flips' seed
 
     def __post_init__(self):

@@ -38,17 +38,28 @@ def evaluate_run(
         wanted.setdefault(trec_measure(m), []).append(m)
     per_query = {m: dict.fromkeys(judged, 0.0) for m in measures}
     ranked = {q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if docs and q in judged}
-    # trec_eval computes what it can; the rest (e.g. Judged@k) by the ir_measures provider that does
+    # trec_eval computes what it can; the rest (e.g. Judged@k) by the ir_measures provider that does. Those break
+    # equal scores by ascending document id: they get the ranking in trec_eval's order, as strictly decreasing scores.
     trec = [m for m in wanted if ir_measures.pytrec_eval.supports(m)]
     others = [m for m in wanted if m not in trec]
-    evaluators = [ir_measures.pytrec_eval.evaluator(trec, judged)] if trec else []
-    evaluators += [ir_measures.evaluator(others, judged)] if others else []
-    for evaluator in evaluators:
-        for metric in evaluator.iter_calc(ranked):
+    evaluators = [(ir_measures.pytrec_eval.evaluator(trec, judged), ranked)] if trec else []
+    if others:
+        ordered = {
+            q: {d: float(-rank) for rank, (d, _) in enumerate(trec_eval_order(docs))} for q, docs in ranked.items()
+        }
+        evaluators.append((ir_measures.evaluator(others, judged), ordered))
+    for evaluator, scored in evaluators:
+        for metric in evaluator.iter_calc(scored):
             for name in wanted[metric.measure]:
                 per_query[name][metric.query_id] = float(metric.value)
     means = {m: float(np.mean(list(values.values()))) for m, values in per_query.items()}
     return means, per_query
+
+
+def trec_eval_order(docs: Mapping[str, float]) -> list[tuple[str, float]]:
+    """A query's (document, score) pairs as trec_eval ranks them: best first, equal scores in descending order of
+    document id."""
+    return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
 
 
 def save_trec_run(run: Run, path: Path, tag: str) -> None:
@@ -57,8 +68,7 @@ def save_trec_run(run: Run, path: Path, tag: str) -> None:
     text that reads back as the same float), so a run read back (``retriever=run_file``) is the same run."""
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         for query_id, docs in run.items():
-            ranked = sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)
-            for rank, (doc_id, score) in enumerate(ranked, start=1):
+            for rank, (doc_id, score) in enumerate(trec_eval_order(docs), start=1):
                 out.write(f"{query_id} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
 
 

@@ -26,6 +26,7 @@ SPAN_WORDS = 10  # span: a query of this many consecutive words (where text has 
 # Sentence ends: ., ! or ? and a space. Any case follows, for lower-cased collections (Cranfield); a split
 # after an abbreviation ("et al. 3") only makes a short piece, which MIN_SENTENCE_WORDS leaves out as a query.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"\w+")  # a word of a claim compared for near-duplicates
 TITLE_QUERY = -1  # in DocumentPairs.queries: the title is the query (else the index of the sentence that is)
 
 
@@ -113,15 +114,39 @@ def auto_pair_source(documents: Sequence[Mapping[str, str]], key: str) -> str:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """What one other split's queries take out of the training split's judged pairs."""
+
+    queries: list[str]  # its own queries, judged in the training split too (by id or by text)
+    near_duplicates: list[str]  # other training queries whose words overlap one of its queries enough
+    documents: list[str]  # documents judged relevant to one of its queries, whose training pairs are left out
+    document_pairs: int  # the training pairs of those documents
+
+    def record(self) -> dict:
+        return {
+            "queries": len(self.queries),
+            "ids": self.queries,
+            "near_duplicates": len(self.near_duplicates),
+            "near_duplicate_ids": self.near_duplicates,
+            "documents": len(self.documents),
+            "document_ids": self.documents,
+            "document_pairs": self.document_pairs,
+        }
+
+
+@dataclass(frozen=True)
 class JudgedPairs:
     """The (query, relevant document) pairs of one split's qrels that supervised training may use: every judged
-    pair with relevance > 0 whose query is not one of another split's queries, by id or by text."""
+    pair with relevance > 0 whose query is not one of another split's queries (by id or by text) nor, with a
+    threshold, a near-duplicate of one, and, in the strict variant, whose document is judged relevant to none."""
 
     split: str
     queries: dict[str, str]  # query_id -> text, of the queries kept
     documents: dict[str, str]  # doc_id -> text (as the scorer reads it), of the documents paired
     pairs: list[tuple[str, str]]  # (query_id, doc_id), sorted
-    excluded: dict[str, list[str]]  # other split -> the ids of this split's judged queries left out for it
+    excluded: dict[str, LeftOut]  # other split -> what its queries took out
+    near_duplicate_overlap: float | None  # the word overlap that made a near-duplicate; None: exact text only
+    exclude_relevant_documents: bool  # whether the pairs of the other splits' relevant documents were left out
 
     def record(self) -> dict:
         """What provenance says of the labels used."""
@@ -130,33 +155,68 @@ class JudgedPairs:
             "queries": len(self.queries),
             "pairs": len(self.pairs),
             "documents": len(self.documents),
-            "excluded": {split: {"queries": len(ids), "ids": ids} for split, ids in self.excluded.items()},
+            "near_duplicate_overlap": self.near_duplicate_overlap,
+            "exclude_relevant_documents": self.exclude_relevant_documents,
+            "excluded": {split: left_out.record() for split, left_out in self.excluded.items()},
         }
 
 
-def judged_pairs(dataset: DatasetConfig, split: str) -> JudgedPairs:
+def judged_pairs(
+    dataset: DatasetConfig, split: str, *, near_duplicate_overlap: float | None, exclude_relevant_documents: bool
+) -> JudgedPairs:
     """The positive (query, document) pairs of ``split``'s qrels, without the queries of the dataset's other
     splits: SciFact's dev is a seeded sample of train (its queries are judged in train too), and SciFact repeats
     a few claims under other ids across splits (4 of train's with dev's and test's), so a query is left out when
-    its id or its text is another split's. Reads the other splits' queries, never their qrels."""
+    its id or its text is another split's. SciFact also pairs claims with altered twins (a negation, a changed
+    word) under the next id: with ``near_duplicate_overlap``, a query whose ``word_overlap`` with another split's
+    query reaches it is left out too. ``exclude_relevant_documents`` (the strict variant) also leaves out every
+    pair whose document is judged relevant to another split's query; only it reads the other splits' qrels."""
     labelled = splits.load_split(dataset, split)
-    excluded = {}
-    for other in splits.resolve_splits(dataset).splits:
-        if other == split:
-            continue
-        queries = splits.load_queries(dataset, other)
+    judged = sorted(qid for qid in labelled.qrels if qid in labelled.queries)
+    others = [other for other in splits.resolve_splits(dataset).splits if other != split]
+    their_queries = {other: splits.load_queries(dataset, other) for other in others}
+    own = {}
+    for other, queries in their_queries.items():
         texts = {_normalised(text) for text in queries.values()}
-        excluded[other] = sorted(
+        own[other] = sorted(
             qid for qid in labelled.qrels if qid in queries or _normalised(labelled.queries.get(qid, "")) in texts
         )
-    left_out = {qid for ids in excluded.values() for qid in ids}
+    left_out = {qid for ids in own.values() for qid in ids}
+    near = {other: [] for other in others}
+    if near_duplicate_overlap is not None:
+        words = {qid: distinct_words(labelled.queries[qid]) for qid in judged if qid not in left_out}
+        for other, queries in their_queries.items():
+            theirs = [distinct_words(text) for text in queries.values()]
+            # Every pair compared (SciFact: 643 claims against 462), a set ratio each: well under a second.
+            near[other] = [
+                qid
+                for qid, mine in words.items()
+                if any(word_overlap(mine, w) >= near_duplicate_overlap for w in theirs)
+            ]
+        left_out |= {qid for ids in near.values() for qid in ids}
     pairs = sorted(
         (qid, doc_id)
-        for qid, judged in labelled.qrels.items()
-        if qid not in left_out and qid in labelled.queries
-        for doc_id, relevance in judged.items()
+        for qid in judged
+        if qid not in left_out
+        for doc_id, relevance in labelled.qrels[qid].items()
         if relevance > 0
     )
+    relevant = {other: set() for other in others}
+    if exclude_relevant_documents:
+        for other in others:
+            qrels = splits.load_split(dataset, other).qrels
+            relevant[other] = {doc_id for judged_docs in qrels.values() for doc_id, r in judged_docs.items() if r > 0}
+    excluded = {
+        other: LeftOut(
+            own[other],
+            near[other],
+            sorted({doc_id for _, doc_id in pairs} & relevant[other]),
+            sum(doc_id in relevant[other] for _, doc_id in pairs),
+        )
+        for other in others
+    }
+    shared = set().union(*relevant.values())
+    pairs = [(qid, doc_id) for qid, doc_id in pairs if doc_id not in shared]
     if not pairs:
         raise UserError(
             f"dataset {dataset.name!r} split {split!r}: no relevant (query, document) pair is left to train on"
@@ -171,7 +231,21 @@ def judged_pairs(dataset: DatasetConfig, split: str) -> JudgedPairs:
         )
         pairs = [(qid, doc_id) for qid, doc_id in pairs if doc_id in documents]
     queries = {qid: labelled.queries[qid] for qid, _ in pairs}
-    return JudgedPairs(split, queries, documents, pairs, excluded)
+    return JudgedPairs(split, queries, documents, pairs, excluded, near_duplicate_overlap, exclude_relevant_documents)
+
+
+def distinct_words(text: str) -> frozenset[str]:
+    """The distinct lowercase words of ``text`` (runs of letters, digits and underscores)."""
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def word_overlap(words: frozenset[str], others: frozenset[str]) -> float:
+    """The share of the smaller set's words found in the other (the overlap coefficient): 1 where one claim's
+    words hold the other's (a negation by an added "not"), 0.75 for "Obesity raises life quality." against
+    "Obesity decreases life quality.". 0 where either has no word."""
+    if not words or not others:
+        return 0.0
+    return len(words & others) / min(len(words), len(others))
 
 
 def _normalised(text: str) -> str:

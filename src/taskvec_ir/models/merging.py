@@ -9,7 +9,8 @@ without a counterpart (task heads such as a classifier) are not merged and are r
 
 Beyond the paper's one vector at one α, ``apply_task_vectors`` applies any ``merge_settings.MergeSetting``:
 several task vectors, each with its α; a per-tensor factor on α (the paper's layer ablation, schedules);
-and a merge method, a sparsifier (``SPARSIFIERS``) followed by a consensus rule (``CONSENSUS``).
+and a merge method, a sparsifier (``SPARSIFIERS``) followed by a consensus rule (``CONSENSUS``). In place of τ,
+``random_direction`` makes the random-direction null: noise with τ's per-tensor norms.
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ def task_vector(ir_model: torch.nn.Module, base: CheckpointReader, domain: Check
     tau = dict(task_vector_tensors(ir_model, base, domain))
     release_freed_memory()
     return tau
+
+
+def random_direction(
+    tensors: Iterable[tuple[str, torch.Tensor]], seed: int, vector: str
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """The random-direction null of a task vector: each of its float tensors (``tensors``: τ's, one at a time)
+    replaced by Gaussian noise of the tensor's shape scaled to the tensor's L2 norm, in its dtype. The noise of a
+    tensor is drawn from ``seed`` and the vector's and the tensor's names (the same draw in any order, on any
+    machine). It moves ΘT as far as τ does, tensor by tensor, in a direction that carries no domain information."""
+    for name, tensor in tensors:
+        if not tensor.is_floating_point():  # as the merge: only float tensors are added to ΘT
+            continue
+        generator = torch.Generator().manual_seed(zlib.crc32(f"{seed}/{vector}/{name}".encode()))
+        noise = torch.randn(tensor.shape, generator=generator, dtype=torch.float32)
+        # Norms summed in float64: float32 sums over millions of entries drift by 1e-5
+        norm, noise_norm = (float(torch.linalg.vector_norm(t, dtype=torch.float64)) for t in (tensor, noise))
+        yield name, noise.mul_(norm / noise_norm if noise_norm > 0 else 0.0).to(tensor.dtype)
 
 
 def release_freed_memory() -> None:

@@ -7,9 +7,11 @@ per corpus and analyzer into the cache. Texts are read by id from the doc store,
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from taskvec_ir.config.dataset import DatasetConfig
+from taskvec_ir.config.measures import BEYOND, UNMOVED, depth_warnings
 from taskvec_ir.config.retriever import Backend, RetrieverConfig
 from taskvec_ir.errors import MissingFileError, UserError
 from taskvec_ir.ir import documents, splits
@@ -111,12 +113,16 @@ class FirstStage:
         log.info("BM25 (%s) for %d %s queries", self.retriever.backend, len(queries), split)
         return self.bm25().search(queries, self.retriever.top_k)
 
-    def warnings(self, split: str) -> dict[str, list[str]]:
-        """The split's judged queries that score 0 on every system for want of input, by why (each kind only
-        where it has a query): ``no_text`` (in the qrels, not among the split's queries), ``missing_from_run_file``
-        (``retriever=run_file``: the run file lists no document for it) or ``no_candidates`` (the first stage
-        retrieved nothing, e.g. a query of stopwords only). Each is logged, naming the queries: a mean over the
-        qrels' queries counts them as 0, as trec_eval does, and a reader must know how many did."""
+    def warnings(self, split: str, measures: Sequence[str] = ()) -> dict[str, list[str]]:
+        """What a reader of the split's means must know, by kind (each only where it has an entry), each logged:
+
+        - the judged queries that score 0 on every system: for want of input, ``no_text`` (in the qrels, not among
+          the split's queries), ``missing_from_run_file`` (``retriever=run_file``: the run file lists no document
+          for it) or ``no_candidates`` (the first stage retrieved nothing, e.g. a query of stopwords only); or
+          ``no_relevant`` (every judgement grade 0 after ``relevance_map``: nothing to find). A mean over the qrels'
+          queries counts them as 0, as trec_eval does;
+        - the ``measures`` the first stage's depth limits (``config.measures.depth_warnings``): ``UNMOVED``, which
+          re-ranking its top k cannot change, and ``BEYOND``, cut deeper than the k documents retrieved."""
         queries, qrels = self.split(split).queries, self.split(split).qrels
         judged = sorted(q for q, docs in qrels.items() if docs)
         candidates = self.candidates(split)
@@ -124,6 +130,7 @@ class FirstStage:
         found = {
             "no_text": [q for q in judged if q not in queries],
             empty: [q for q in judged if q in queries and not candidates.get(q)],
+            "no_relevant": [q for q in judged if max(qrels[q].values()) <= 0],
         }
         for kind, ids in found.items():
             if ids:
@@ -131,7 +138,18 @@ class FirstStage:
                     "Split %r: %d of its %d judged queries score 0 on every system (%s): %s",
                     split, len(ids), len(judged), kind.replace("_", " "), ", ".join(ids),
                 )  # fmt: skip
-        return {kind: ids for kind, ids in found.items() if ids}
+        top_k = self.retriever.top_k
+        depth = depth_warnings(measures, top_k, reranked=not self.retriever.dense)
+        if UNMOVED in depth:
+            log.warning(
+                "%s cannot change under re-ranking: each is a measure of the top k as a set, k at least the %d "
+                "candidates re-ranked (raise retriever.top_k for them to move)", ", ".join(depth[UNMOVED]), top_k
+            )  # fmt: skip
+        if BEYOND in depth:
+            log.warning(
+                "%s cut deeper than the %d documents retrieved (retriever.top_k)", ", ".join(depth[BEYOND]), top_k
+            )
+        return {kind: ids for kind, ids in {**found, **depth}.items() if ids}
 
     def bm25(self) -> Retriever:
         """BM25 over the corpus (its index built once into the cache), whatever the first stage is."""

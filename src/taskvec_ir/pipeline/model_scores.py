@@ -8,7 +8,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from taskvec_ir.config.merge_settings import MergeSetting
+from taskvec_ir.config.merge_settings import RANDOM, MergeSetting
 from taskvec_ir.config.model import PRIMARY, ModelConfig
 from taskvec_ir.config.sources import BASE, DOMAIN, IR, vector_roles
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, DOMAIN_MODEL, IR_MODEL, TASK_ARITHMETIC
@@ -65,7 +65,7 @@ class ModelScores:
     def scorer(self, weights: Weights):
         """The scorer of ``weights`` (ΘT merged in place at their setting, or ΘD's own)."""
         if weights.source == IR:
-            self.merged.merge().set(weights.merge)
+            self.merged.set(weights.merge)
         return self.triple.scorer(weights.source)
 
     def scores(self, split: str, weights: Weights) -> Run:
@@ -94,7 +94,9 @@ class ModelScores:
         if weights.source == DOMAIN:
             return {"domain": checkpoint_fingerprint(self.triple.folders()[DOMAIN])}
         merge = weights.merge.identity()  # each vector by its checkpoints, not its name: renaming one keeps its scores
-        merge.pop("alphas")
+        names = list(merge.pop("alphas"))
+        if weights.merge.method.direction == RANDOM:  # except the null's, whose noise is drawn by vector name
+            merge["vectors"] = names
         return {
             "ir": checkpoint_fingerprint(self.triple.folders()[IR]),
             "vectors": [

@@ -30,6 +30,7 @@ from taskvec_ir.pipeline.dense import DenseRetrieval
 from taskvec_ir.pipeline.first_stage import FirstStage, Run
 from taskvec_ir.pipeline.merged_model import MergedModel
 from taskvec_ir.pipeline.model_scores import ModelScores, Weights, system_weights
+from taskvec_ir.pipeline.selection import tie_rule
 from taskvec_ir.pipeline.triple import Triple
 from taskvec_ir.reporting.lineage import Artifact
 from taskvec_ir.storage.cache import Cache
@@ -101,7 +102,7 @@ class Pipeline:
         candidates = self.first_stage.artifact(split)
         return [
             *([candidates] if candidates else []),
-            *(self.merged.artifacts() if merged else []),
+            *(self.merged.artifacts(self.spec.merge.method) if merged else []),
             *self.triple.adapted(),
         ]
 
@@ -123,14 +124,14 @@ class Pipeline:
     def tune_lambda(
         self, split: str, system: str, grid: Sequence[float], measure: str
     ) -> tuple[float, dict[float, float]]:
-        """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ), and ``measure`` at
-        every λ of the grid (the curve a sweep's α × λ heatmap is made of)."""
+        """The λ of ``grid`` that maximises ``measure`` on ``split`` (ties: the smallest λ, by ``tie_rule.best``),
+        and ``measure`` at every λ of the grid (the curve a sweep's α × λ heatmap is made of)."""
         qrels = self.split(split).qrels
         values = {
             lam: evaluation.evaluate_run(qrels, self.system_run(split, system, lam), [measure])[0][measure]
             for lam in grid
         }
-        best = max(values, key=lambda lam: (values[lam], -lam))
+        best = tie_rule.best((lam, value, (), lam) for lam, value in values.items())
         # the whole curve is W&B's (tracking.log_lambda_curve) and the debug log's (hydra.verbose=taskvec_ir)
         log.debug("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
         return best, values

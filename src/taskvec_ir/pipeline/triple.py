@@ -66,7 +66,12 @@ class Triple:
             docs=lambda: load_doc_fields(corpus),  # the documents alone: no query, no qrels
             corpus_identity=dataset_identity(corpus),
             log_step=self.on_adapt_step,
-            judged=lambda: judged_pairs(corpus, source.pairs_split),  # read by objective: supervised alone
+            judged=lambda: judged_pairs(  # read by objective: supervised alone
+                corpus,
+                source.pairs_split,
+                near_duplicate_overlap=source.near_duplicate_overlap,
+                exclude_relevant_documents=source.exclude_relevant_documents,
+            ),
         )
 
     def fingerprints(self, roles: Sequence[str]) -> list[str]:

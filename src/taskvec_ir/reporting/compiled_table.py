@@ -17,8 +17,10 @@ def texts(cfg: Config, rows: list[dict], general_rows: list[dict], supervised: b
     """table.md, table.tex and table.csv: the cells table of each shown measure, the label-free α's distance, the
     analyses', the general domain's and the bootstrap's sections (``rows`` hold the bootstrap's columns where
     ``selection.bootstrap`` ran); ``supervised``: a supervised control's table, which every heading says."""
-    measure, shown_measures = cfg.objective, results_tables.shown_measures(cfg.objective, cfg.measures)
+    measure, shown_measures = cfg.objective, results_tables.shown_measures(cfg.objective, cfg.measures, cfg.retriever)
+    depth = results_tables.depth_note(cfg.measures, cfg.retriever, table=True)
     shown = {m: results_tables.cells_table(rows, m, cfg.significance, cfg.retriever.dense) for m in shown_measures}
+    shown = {m: replace(t, footnote=t.footnote + depth) for m, t in shown.items()}
     distance = results_tables.label_free_distance(rows, measure)
     general_shown = general_sections(cfg, general_rows, shown_measures)
     control = f" — {SUPERVISED_LABEL}" if supervised else ""

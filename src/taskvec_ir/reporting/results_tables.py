@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from taskvec_ir.config.measures import BEYOND, UNMOVED, depth_warnings
+from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC, System
 from taskvec_ir.reporting.rendering import Entry, Table
-from taskvec_ir.reporting.significance import Compared, family_note, marks, significance_note
+from taskvec_ir.reporting.significance import (
+    Compared,
+    Family,
+    family_note,
+    marks,
+    significance_note,
+    unmarkable_note,
+)
 
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
 
@@ -21,9 +30,11 @@ def job_table(
     measures: Sequence[str],
     lambdas: Mapping[str, float | None],
     marked: Mapping[str, Mapping[str, str]] | None = None,
+    depth: str = "",
 ) -> Table:
     """A job's results: each system's λ and mean of each measure (``means``, as the job measured them), with the
-    significance marks of a tested system (``marked``: system -> measure -> marks), and a footnote on λ."""
+    significance marks of a tested system (``marked``: system -> measure -> marks), and a footnote on λ and
+    ``depth``: the sentences on the measures the first stage's depth limits (``depth_note``)."""
     marked = marked or {}
     rows = [
         [
@@ -37,7 +48,7 @@ def job_table(
         footnote = "λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
     else:  # retriever=dense: "–" everywhere, and why
         footnote = "No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
-    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote)
+    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
 
 
 def results_table(
@@ -47,22 +58,68 @@ def results_table(
     measures: Sequence[str],
     settings: SignificanceConfig,
     lambdas: Mapping[str, float | None],
+    depth: str = "",
 ) -> Table:
     """A sweep's report: ``job_table``, whose ``system`` carries the marks ``compared`` (its comparison with its
     baselines) gives it, and the footnote says what the marks mean."""
-    table = job_table(means, measures, lambdas, {system: compared.marks})
+    table = job_table(means, measures, lambdas, {system: compared.marks}, depth)
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
-    table.footnote = (
-        f"Marks on {System(system).heading}: "
-        + significance_note(symbols, settings, family_note(settings.correction, "row", len(symbols)))
-        + f" {table.footnote}"
+    families = [compared.families[m] for m in measures if m in compared.families]
+    footnote = f"Marks on {System(system).heading}: " + significance_note(
+        symbols, settings, family_note(settings.correction, "row", families), families
     )
+    unmarkable = [m for m in measures if m in compared.families and not compared.families[m].markable]
+    table.footnote = footnote + unmarkable_note(unmarkable, settings) + f" {table.footnote}"
     return table
 
 
-def shown_measures(objective: str, measures: Sequence[str]) -> list[str]:
-    """The measures a table of cells shows (and tests): the objective, then the paper's others among ``measures``."""
-    return [objective, *(m for m in SHOWN_MEASURES if m in measures and m != objective)]
+def shown_measures(objective: str, measures: Sequence[str], retriever: RetrieverConfig) -> list[str]:
+    """The measures a table of cells shows (and tests): the objective, then the paper's others among ``measures``
+    that re-ranking ``retriever``'s candidates can move (``config.measures.depth_warnings``)."""
+    unmoved = depth_warnings(measures, retriever.top_k, not retriever.dense).get(UNMOVED, [])
+    return [objective, *(m for m in SHOWN_MEASURES if m in measures and m != objective and m not in unmoved)]
+
+
+def depth_note(measures: Sequence[str], retriever: RetrieverConfig, table: bool) -> str:
+    """A footnote's sentences on the ``measures`` the first stage's depth limits: those re-ranking cannot change
+    (``table``: which a table of cells does not show, but the objective) and those cut below the depth retrieved."""
+    k = retriever.top_k
+    depth = depth_warnings(measures, k, not retriever.dense)
+    notes = []
+    if UNMOVED in depth:
+        unmoved = ", ".join(depth[UNMOVED])
+        notes.append(
+            f"{unmoved}: a measure of the top k as a set with k ≥ {k}, the candidates re-ranked, so re-ranking cannot "
+            "change it" + (" (not shown unless it is the objective; table.csv has it)" if table else "") + "."
+        )
+    if BEYOND in depth:
+        notes.append(f"{', '.join(depth[BEYOND])}: cut deeper than the {k} documents retrieved (retriever.top_k).")
+    return "".join(f" {note}" for note in notes)
+
+
+# A row's columns that say which family its tests were corrected in (``significance.Family``), per shown measure.
+FAMILY_COLUMNS = ("tests", "permutations", "markable")
+
+
+def _families(rows: list[dict], measure: str) -> list[Family]:
+    """The families ``rows``' tests of ``measure`` were corrected in (one per tested row)."""
+    return [
+        Family(*(r[f"{key}[{measure}]"] for key in FAMILY_COLUMNS))
+        for r in rows
+        if r.get(f"tests[{measure}]") is not None
+    ]
+
+
+def _unmarkable(rows: list[dict], measure: str, settings: SignificanceConfig) -> str:
+    """The footnote's sentence naming the cells (Holm) or the cells' selections (Bonferroni) whose tests of
+    ``measure`` could not earn a mark."""
+    holm = settings.correction == "holm"
+    names = [
+        "/".join(str(r[key]) for key in ("dataset", "model", "merge")) + ("" if holm else f" {r['selection']}")
+        for r in rows
+        if r.get(f"markable[{measure}]") is False
+    ]
+    return unmarkable_note(list(dict.fromkeys(names)), settings)
 
 
 # What each system of a table of cells is tested against, in the order of its marks.
@@ -92,6 +149,7 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
     groups = list(dict.fromkeys((r["model"], r["merge"]) for r in rows))
     merges = len({merge for _, merge in groups}) > 1
     by_row = _by_row(rows)
+    families = _families(rows, measure)
     body = []
     for (dataset, selection), cells in by_row.items():
         entries = []
@@ -120,7 +178,10 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
         )
         + "Δ: TA's change over ΘT. "
         f"Marks on {measure}: "
-        + significance_note({b: MARKS[b] for b in MARKED}, settings, family_note(settings.correction, "table"))
+        + significance_note(
+            {b: MARKS[b] for b in MARKED}, settings, family_note(settings.correction, "table", families), families
+        )
+        + _unmarkable(rows, measure, settings)
         + " ΘT is tested against BM25; α=1 against ΘT and BM25; TA against ΘT, BM25 and α=1. "
         "Bold: the best of its model's group. Mean rows: each selection's mean over the datasets it ran on "
         "(a value only where every dataset has one; labels: each dataset's dev row, or its CV row where it has no "
@@ -244,6 +305,7 @@ def general_domain_table(rows: list[dict], label: str, measure: str, settings: S
     on the row's dataset, then BM25, ΘT, α=1 and TA on ``label``'s test queries, TA's Δ and Δ% against ΘT; α=1
     and TA marked against ΘT."""
     found = [r for r in rows if r["general_domain"] == label]
+    families = _families(found, measure)
     merges = len({r["merge"] for r in found}) > 1
     by_choice: dict[tuple, dict[str, list[dict]]] = {}  # (dataset, model, merge, selection) -> system -> settings
     for r in found:
@@ -271,20 +333,30 @@ def general_domain_table(rows: list[dict], label: str, measure: str, settings: S
                 relative = f"{100 * change / theta[measure]:+.1f}%" if theta[measure] else "–"
                 delta = [f"{change:+.4f}", relative]
             name = model + (f" ({merge})" if merges else "")
-            body.append(
-                [dataset, name, selection_label(selection, ta["folds"]), alpha, f"{ta['lam']:g}", *entries, *delta]
-            )
+            lam = "–" if ta["lam"] is None else f"{ta['lam']:g}"  # retriever=dense: nothing fused
+            body.append([dataset, name, selection_label(selection, ta["folds"]), alpha, lam, *entries, *delta])
     queries = next((r["queries"] for r in found if r["queries"] is not None), None)
+    fused = (
+        "every fused system is fused at that row's λ"
+        if any(r["lam"] is not None for r in found)
+        else "nothing is fused (retriever=dense: each model system ranks the whole corpus; λ –)"
+    )
     return Table(
         ["dataset", "model", "selection", "α", "λ", *(HEADINGS[s] for s in PAPER_ORDER), "Δ", "Δ%"],
         body,
         labels=5,
         footnote=f"{measure} on the test queries of {label} ({queries or '–'}), a collection none of the rows "
-        f"is tuned on: each row's TA is ΘT + α·τ at the α its selection chose on the row's dataset, and every fused "
-        "system is fused at that row's λ (so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
+        f"is tuned on: each row's TA is ΘT + α·τ at the α its selection chose on the row's dataset, and {fused} "
+        "(so Δ is τ's effect alone). Δ, Δ%: TA's change over ΘT. Where "
         "cross-validation's folds chose different settings, each is a row (n of k: the folds that chose it). "
         f"Marks on {measure}: "
-        + significance_note({IR_MODEL: MARKS[IR_MODEL]}, settings, family_note(settings.correction, "section"))
+        + significance_note(
+            {IR_MODEL: MARKS[IR_MODEL]},
+            settings,
+            family_note(settings.correction, "section", families),
+            families,
+        )
+        + _unmarkable(found, measure, settings)
         + " α=1 and TA are tested against ΘT."
         + _failures_note([{**r, "dataset": label} for r in found if r["failed"]]),
     )

@@ -1,13 +1,14 @@
 """Systems compared over the queries of their runs: paired tests against baselines, corrected within a family, and
 the marks they earn. ``compare`` is the one comparison a sweep's report and every table use: per-query values in,
-means, p-values and marks out, no file read. Method: docs/tables.md ("Significance").
+means, p-values, marks and the families they were corrected in out, no file read. Method: docs/tables.md
+("Significance").
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from taskvec_ir.config.significance import SignificanceConfig
@@ -16,16 +17,21 @@ from taskvec_ir.config.systems import HEADINGS, MARKS
 PerQuery = Mapping[str, Mapping[str, Mapping[str, float]]]  # system -> measure -> query_id -> value
 Key = TypeVar("Key", bound=Hashable)
 SIGNIFICANCE = 0.05  # every table marks a difference with p below this (after its correction)
+# The randomization test's permutations are raised until the smallest corrected p it can give is this far below
+# SIGNIFICANCE: a mark is then reachable, with room for the test's own resolution.
+REACH = SIGNIFICANCE / 10
 BETTER, WORSE = "▲", "▼"  # before a baseline's mark: significantly better, or worse, than that baseline
 TESTS = {"t_test": "paired t-test", "randomization": "Fisher's paired randomization test"}
 CORRECTIONS = {"bonferroni": "Bonferroni", "holm": "Holm"}
 
 
-def p_value(ours: Sequence[float], theirs: Sequence[float], settings: SignificanceConfig) -> float:
+def p_value(
+    ours: Sequence[float], theirs: Sequence[float], settings: SignificanceConfig, permutations: int | None = None
+) -> float:
     """The two-sided p-value of a paired test of ``ours`` against ``theirs`` (the same queries, in order):
     the paired t-test, or Fisher's randomization test of the mean difference (each query's pair swapped at
-    random, ``settings.permutations`` times, seeded; every swap when 2^queries is fewer). Identical values
-    give no evidence of a difference: 1."""
+    random, ``permutations`` times (default ``settings.permutations``), seeded; every swap when 2^queries is
+    fewer). Identical values give no evidence of a difference: 1."""
     import numpy as np
     from scipy.stats import permutation_test, ttest_rel
 
@@ -37,11 +43,28 @@ def p_value(ours: Sequence[float], theirs: Sequence[float], settings: Significan
             lambda x, y, axis: np.mean(x - y, axis=axis),
             permutation_type="samples",
             vectorized=True,
-            n_resamples=settings.permutations,
+            n_resamples=permutations or settings.permutations,
             alternative="two-sided",
             rng=settings.seed,
         ).pvalue
     return 1.0 if math.isnan(p) else min(1.0, float(p))  # scipy's t-test gives nan where every difference is 0
+
+
+def permutations_for(tests: int, settings: SignificanceConfig) -> int | None:
+    """The randomization test's permutations R for a family of ``tests`` tests: ``settings.permutations``, raised
+    where needed so that the smallest corrected p it can give, tests · 2/(R + 1) (scipy's smallest two-sided p
+    is 2/(R + 1)), is at most ``REACH``. None for the t-test."""
+    if settings.test == "t_test":
+        return None
+    return max(settings.permutations, math.ceil(round(2 * tests / REACH, 6)) - 1)
+
+
+def smallest_p(queries: int, settings: SignificanceConfig, permutations: int | None) -> float:
+    """The smallest p-value the test can give over ``queries`` queries: the exact randomization test's 2/2^n where
+    it enumerates every swap (2^n ≤ R), 2/(R + 1) otherwise; the t-test's 0 (1 with fewer than two queries)."""
+    if settings.test == "t_test":
+        return 0.0 if queries > 1 else 1.0
+    return 2 / 2**queries if 2**queries <= permutations else 2 / (permutations + 1)
 
 
 def adjust(p_values: Mapping[Key, float], correction: str) -> dict[Key, float]:
@@ -67,19 +90,41 @@ class Test:
     measure: str
 
 
-def family(test: Test, correction: str) -> Hashable:
+def family(test: Test, correction: str, cell: Hashable) -> Hashable:
     """The tests ``test`` is corrected with, the one definition every report and table uses: Bonferroni over one
     value's baselines (a system of one run, on one measure: the paper's), Holm over every test of one measure in
-    the comparison (a table, or one general-domain collection's section)."""
-    return (test.measure,) if correction == "holm" else (test.run, test.system, test.measure)
+    the run's ``cell`` (a table cell, dataset × model × merge, whose rows a reader compares with each other;
+    cells are separate experiments)."""
+    return (cell, test.measure) if correction == "holm" else (test.run, test.system, test.measure)
 
 
-def family_note(correction: str, scope: str, baselines: int = 0) -> str:
-    """How a footnote names ``family``'s families: for the tests of a whole ``scope`` ("table", "section"), or
-    (``scope="row"``) of one system's ``baselines`` on each measure (a sweep's report)."""
+@dataclass(frozen=True)
+class Family:
+    """The tests a p-value was corrected with: how many distinct ones (a comparison repeated with the same per-query
+    values counts once), the randomization test's permutations for them (None: the t-test), and whether any of
+    them could be marked at all (the smallest p the test can give, corrected, below ``SIGNIFICANCE``)."""
+
+    tests: int
+    permutations: int | None
+    markable: bool
+
+
+def family_note(correction: str, scope: str, families: Iterable[Family] = ()) -> str:
+    """How a footnote names ``family``'s families and their sizes: those of a ``scope`` of many cells ("table", or
+    "section": one general-domain collection's), or (``scope="row"``) of one system's baselines on each measure
+    (a sweep's report)."""
+    sizes = sorted({f.tests for f in families})
+    count = "" if not sizes else f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
     if scope == "row":
-        return "per measure" if correction == "holm" else f"over {baselines} baselines"
-    return f"over all of this {scope}'s tests" if correction == "holm" else "over each value's baselines"
+        return f"over the row's {count} tests of each measure" if correction == "holm" else f"over {count} baselines"
+    if correction != "holm":
+        return "over each value's baselines" + (f" ({count} tests)" if count else "")
+    where = "table cell" if scope == "table" else "cell"
+    sizes = f" ({count} tests per family)" if count else ""
+    return (
+        f"over the distinct tests of each {where} (dataset × model × merge) on the measure, a comparison repeated "
+        f"across its rows counted once{sizes}"
+    )
 
 
 def marks(
@@ -94,26 +139,52 @@ def marks(
     )
 
 
-def significance_note(symbols: Mapping[str, str], settings: SignificanceConfig, family: str) -> str:
-    """What a table's marks say, and how they were tested: the footnote of every table that has them."""
+def significance_note(
+    symbols: Mapping[str, str], settings: SignificanceConfig, family: str, families: Iterable[Family] = ()
+) -> str:
+    """What a table's marks say, and how they were tested (``families``: those its marks were corrected in, for
+    the randomization test's permutations): the footnote of every table that has them."""
     legend = ", ".join(f"{symbol} {HEADINGS[baseline]}" for baseline, symbol in symbols.items())
     return (
         f"{BETTER}x / {WORSE}x: significantly better / worse than the baseline marked x ({legend}); "
-        f"{TESTS[settings.test]}, two-sided, over the test queries, {CORRECTIONS[settings.correction]} {family}, "
-        f"p < {SIGNIFICANCE}."
+        f"{TESTS[settings.test]}{_permutations_note(settings, families)}, two-sided, over the test queries, "
+        f"{CORRECTIONS[settings.correction]} {family}, p < {SIGNIFICANCE}."
     )
+
+
+def _permutations_note(settings: SignificanceConfig, families: Iterable[Family]) -> str:
+    if settings.test == "t_test":
+        return ""
+    most = max((f.permutations for f in families), default=settings.permutations)
+    raised = f", raised to up to {most:,} for the larger families" if most > settings.permutations else ""
+    return f" ({settings.permutations:,} permutations{raised}, so that a corrected p ≤ {REACH:g} is reachable)"
+
+
+def unmarkable_note(names: Sequence[str], settings: SignificanceConfig) -> str:
+    """A footnote's sentence naming the families (``names``) where no value could be marked, and why; empty where
+    there is none."""
+    if not names:
+        return ""
+    why = (
+        "the exact randomization test over so few queries cannot give a p-value that, corrected, falls below "
+        if settings.test == "randomization"
+        else "too few queries to test at "
+    )
+    return f" No mark was reachable for {', '.join(names)}: {why}{SIGNIFICANCE}."
 
 
 @dataclass(frozen=True)
 class Compared:
     """One system of one run: its mean of each measure and how many queries it is over, its p-value against each of
-    its baselines on each tested measure (``p_values[baseline][measure]``, corrected within its family), and the
-    marks those earn on each tested measure."""
+    its baselines on each tested measure (``p_values[baseline][measure]``, corrected within its family), the
+    marks those earn on each tested measure, and the family of its tests on each (``families``; none where it is
+    not tested)."""
 
     means: dict[str, float]
     queries: int
     p_values: dict[str, dict[str, float]]
     marks: dict[str, str]
+    families: dict[str, Family] = field(default_factory=dict)
 
 
 def compare(
@@ -122,28 +193,40 @@ def compare(
     measures: Sequence[str],
     settings: SignificanceConfig,
     tested: Sequence[str] | None = None,
+    cells: Sequence[Hashable] | None = None,
 ) -> list[dict[str, Compared]]:
     """Every system of every run (``runs``: each one's per-query values): its means of ``measures``, and its tests
     against its ``baselines`` (system -> its baselines, in the order of their marks; a system with none is not
     tested) on each of ``tested`` (default: every measure), over the queries of the system's values, corrected
-    within the ``family`` of ``settings.correction`` among all the runs' tests. One dict per run, its systems in
-    the order of its values."""
+    within the ``family`` of ``settings.correction`` (``cells``: each run's cell; default: one cell for all). In
+    a family, tests of identical per-query values are one test, counted once; the randomization test runs with
+    the permutations its family needs (``permutations_for``). One dict per run, its systems in the order of its
+    values."""
     tested = list(measures if tested is None else tested)
-    raw: dict[Test, float] = {}
+    cells = [None] * len(runs) if cells is None else list(cells)
+    contents: dict[Test, tuple] = {}  # each test's queries and both systems' values on them
     for run, per_query in enumerate(runs):
         for system in per_query:
             for baseline in baselines.get(system, ()):
                 for measure in tested:
-                    queries = sorted(per_query[system][measure])
-                    raw[Test(run, system, baseline, measure)] = p_value(
-                        [per_query[system][measure][q] for q in queries],
-                        [per_query[baseline][measure][q] for q in queries],
-                        settings,
-                    )
-    families: dict[Hashable, dict[Test, float]] = {}
-    for test, p in raw.items():
-        families.setdefault(family(test, settings.correction), {})[test] = p
-    corrected = {test: p for found in families.values() for test, p in adjust(found, settings.correction).items()}
+                    queries = tuple(sorted(per_query[system][measure]))
+                    ours = tuple(per_query[system][measure][q] for q in queries)
+                    theirs = tuple(per_query[baseline][measure][q] for q in queries)
+                    contents[Test(run, system, baseline, measure)] = (queries, ours, theirs)
+    families: dict[Hashable, dict[Test, tuple]] = {}
+    for test, content in contents.items():
+        families.setdefault(family(test, settings.correction, cells[test.run]), {})[test] = content
+    corrected: dict[Test, float] = {}
+    family_of: dict[Test, Family] = {}
+    for members in families.values():
+        distinct = list(dict.fromkeys(members.values()))
+        permutations = permutations_for(len(distinct), settings)
+        raw = {content: p_value(content[1], content[2], settings, permutations) for content in distinct}
+        adjusted = adjust(raw, settings.correction)
+        lowest = min(smallest_p(len(content[0]), settings, permutations) for content in distinct)
+        found = Family(len(distinct), permutations, len(distinct) * lowest < SIGNIFICANCE)
+        for test, content in members.items():
+            corrected[test], family_of[test] = adjusted[content], found
     compared = []
     for run, per_query in enumerate(runs):
         means = {s: {m: _mean(per_query[s][m]) for m in measures} for s in per_query}
@@ -163,6 +246,7 @@ def compare(
                     )
                     for m in tested
                 },
+                {m: family_of[Test(run, system, own[0], m)] for m in tested} if own else {},
             )
         compared.append(found)
     return compared

@@ -238,9 +238,11 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
     run.summary[f"adapt/{role}/corpus"] = provenance.get("corpus", {}).get("name")
     labels = provenance.get("supervised")  # the relevance labels a supervised control was trained on
     if labels is not None:
-        run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in ("split", "queries", "pairs")})
-        excluded = {split: left_out["queries"] for split, left_out in labels["excluded"].items()}
-        run.summary[f"adapt/{role}/labels/excluded_queries"] = excluded
+        keys = ("split", "queries", "pairs", "near_duplicate_overlap", "exclude_relevant_documents")
+        run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in keys})
+        for what in ("queries", "near_duplicates", "documents", "document_pairs"):  # what each other split took out
+            excluded = {split: left_out[what] for split, left_out in labels["excluded"].items()}
+            run.summary[f"adapt/{role}/labels/excluded_{what}"] = excluded
 
 
 @_when_tracked

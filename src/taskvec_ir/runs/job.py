@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from taskvec_ir.config.composed import Config
-from taskvec_ir.config.measures import cutoff_beyond_depth
+from taskvec_ir.config.merge_settings import RANDOM
 from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig
 from taskvec_ir.config.runtime import WandbConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
@@ -28,7 +28,8 @@ from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
 from taskvec_ir.reporting.rendering import Table
-from taskvec_ir.runs.results_page import RESULTS_PAGE, cutoff_note, results_page, show
+from taskvec_ir.reporting.results_tables import depth_note
+from taskvec_ir.runs.results_page import RESULTS_PAGE, results_page, show
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
 
@@ -65,14 +66,16 @@ def random_seeds(cfg: Config, sampler_seed: int | None = None) -> dict[str, int]
     - ``dataset.splits.<split>.seed``: the sample that makes the evaluated split (e.g. SciFact's dev);
     - ``hydra.sweeper.sampler.seed``: the Optuna sampler's seed in a sweep, and ``sampler_trial``, the seed
       the sweeper gave the sampler that drew this trial's parameters (seed + trial number);
-    - ``merge.seed``: the random drop of dare and dare_ties;
+    - ``merge.seed``: the random drop of dare and dare_ties, the noise of merge.direction=random, and that of the
+      null stability reads its criterion against;
     - ``model.domain.seed`` (or ``model.extra_domains.<name>.domain.seed``): training of an adapted checkpoint.
     Scoring itself is deterministic (inference only, no dropout)."""
     seeds: dict[str, int] = {}
     spec = cfg.dataset.splits.get(cfg.split)
     if not isinstance(spec, str):
         seeds[f"dataset.splits.{cfg.split}.seed"] = spec.seed
-    if cfg.merge_setting().method.sparsifier == "random":
+    method = cfg.merge_setting().method
+    if method.sparsifier == "random" or method.direction == RANDOM or cfg.selection.method == "stability":
         seeds["merge.seed"] = cfg.merge.seed
     for role, source in model_sources(cfg.model).items():
         if isinstance(source, AdaptConfig):
@@ -147,7 +150,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
             outcome.extra["dense"] = pipeline.dense.searches
             recalls = {k: v["recall"] for k, v in pipeline.dense.searches.items() if v.get("recall") is not None}
             outcome.summary.update({f"dense/recall/{k}": v for k, v in recalls.items()})
-        outcome.extra["warnings"] = warnings = pipeline.first_stage.warnings(cfg.split)
+        outcome.extra["warnings"] = warnings = pipeline.first_stage.warnings(cfg.split, cfg.measures)
         outcome.summary.update({f"warnings/{kind}": len(ids) for kind, ids in warnings.items()})
         write_json({cfg.split: outcome.per_query}, out_dir / "per_query.json")
         analysed = analyses.run_analyses(cfg, pipeline, outcome.folds, out_dir, run)
@@ -168,8 +171,9 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
     printed = [f"\n{header}"]
     if outcome.means:
         printed.append(evaluation.format_table(outcome.means, cfg.measures))
-    if outcome.means and cutoff_beyond_depth(cfg.measures, cfg.retriever.top_k):
-        printed.append(f"Note: {cutoff_note(cfg.measures, cfg.retriever.top_k)}")
+    depth = depth_note(cfg.measures, cfg.retriever, table=False)
+    if outcome.means and depth:
+        printed.append(f"Note:{depth}")
     printed += analysed.lines
     if cfg.save_merged:
         printed.append(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
@@ -179,15 +183,17 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
 
 
 def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> JobOutcome:
-    """α as configured; λ as configured, or chosen on the evaluated split from ``lam.grid`` (from cached scores:
-    no model time). Writes ``objective.json``, what a sweeper needs to count the job as done."""
+    """α as configured; λ as configured, or chosen from ``lam.grid`` on the split ``Config.lam_tuning_split``
+    names (never the test split evaluated; from cached scores: no model time). Writes ``objective.json``, what a
+    sweeper needs to count the job as done."""
     lam, used_lam = cfg.lam.value, {}
     if cfg.retriever.dense:  # no fusion: λ neither runs nor is chosen
         lam, used_lam = None, {"not_applied": NO_FUSION}
     elif lam is None:
-        lam, curve = pipeline.tune_lambda(cfg.split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
-        used_lam["chosen_by"] = f"lam.grid on {cfg.split} by {cfg.objective}"
-        tracking.log_lambda_curve(run, cfg.split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
+        tune_split = cfg.lam_tuning_split()
+        lam, curve = pipeline.tune_lambda(tune_split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
+        used_lam["chosen_by"] = f"λ tuned on {tune_split} (lam.grid, by {cfg.objective})"
+        tracking.log_lambda_curve(run, tune_split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
     tracking.update_config(
         run,
         {
@@ -204,8 +210,11 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
         write_json(result, out_dir / "objective.json")
-    outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, job_header(cfg, lam), result, summary)
+    header = job_header(cfg, lam, used_lam.get("chosen_by"))
+    outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, header, result, summary)
     outcome.extra["lam"] = lambdas
+    if "chosen_by" in used_lam:
+        outcome.extra["lam_chosen_by"] = used_lam["chosen_by"]
     outcome.folds = [Fold(None, cfg.alpha.value, lam)]
     outcome.merged = bool(MERGED & set(cfg.systems)) or cfg.save_merged
     if outcome.merged:
@@ -218,13 +227,13 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
 
 def system_lambdas(cfg: Config, pipeline: Pipeline, lam: float | None) -> dict[str, float | None]:
     """Each system's λ (None for BM25, and for every system under retriever=dense): task arithmetic's ``lam``; each
-    fused baseline's its own, chosen as task arithmetic's was, from ``lam.grid`` by the objective (on the evaluated
-    split where ``lam.value`` is null; on the tuning split in a sweep's final evaluation), so every system has the
-    same tuning budget; ``lam`` where it was given."""
+    fused baseline's its own, chosen as task arithmetic's was, from ``lam.grid`` by the objective (where
+    ``lam.value`` is null, on ``Config.lam_tuning_split``; on the tuning split in a sweep's final evaluation), so
+    every system has the same tuning budget; ``lam`` where it was given."""
     if cfg.retriever.dense:
         return dict.fromkeys(cfg.systems)
     final = cfg.sweep is not None and cfg.sweep.final and cfg.lam.grid  # a sweep whose trials chose λ from the grid
-    tune_split = cfg.split if cfg.lam.value is None else cfg.sweep.tune_split if final else None
+    tune_split = cfg.lam_tuning_split() if cfg.lam.value is None else cfg.sweep.tune_split if final else None
     baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
     if tune_split is None:
         own = {s: None if s == BM25 else lam for s in baselines}
@@ -317,9 +326,10 @@ def used_by_selection(cfg: Config, choice) -> dict:
 def run_settings(cfg: Config) -> WandbConfig:
     """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
     ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
-    ``merge:``, ``selection:`` (``sweep`` for a sweep's jobs, ``none`` for α and λ as given), ``study:`` and
-    ``table:`` (every job of a table carries ``table:<name>``: one filter shows the whole table), and
-    ``control:supervised`` for a model whose ΘD was trained on relevance labels (never a zero-shot result)."""
+    ``merge:`` (and ``direction:random`` for the random-direction null), ``selection:`` (``sweep`` for a sweep's
+    jobs, ``none`` for α and λ as given), ``study:`` and ``table:`` (every job of a table carries ``table:<name>``:
+    one filter shows the whole table), and ``control:supervised`` for a model whose ΘD was trained on relevance
+    labels (never a zero-shot result)."""
     study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
     name = cfg.wandb.name
     if name is None and study is not None:
@@ -329,6 +339,7 @@ def run_settings(cfg: Config) -> WandbConfig:
         )
     selected = cfg.selection.method or ("sweep" if cfg.sweep is not None else "none")
     tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
+    tags += [f"direction:{RANDOM}"] if cfg.merge.direction == RANDOM else []  # the random-direction null
     tags += [f"study:{study.name}"] if study else []
     tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
     tags += [SUPERVISED_TAG] if cfg.model.supervised else []
@@ -372,13 +383,15 @@ def merged_model_artifact(pipeline: Pipeline, folder: Path, lam: float) -> Artif
     return Artifact(f"merged-{pipeline.spec.model.name}", "model", folder, metadata, checksum=False, aliases=(name,))
 
 
-def job_header(cfg: Config, lam: float | None) -> str:
+def job_header(cfg: Config, lam: float | None, chosen_by: str | None = None) -> str:
     """``scifact test · minilm_demo · α=0.5 · λ=0.3 (BM25 weight)``, with the merge method when not the paper's;
-    ``· dense retrieval (no fusion)`` in place of λ under retriever=dense; and the label of a supervised control."""
+    how λ was chosen where it was (``λ tuned on dev (lam.grid, by ndcg@10)``); ``· dense retrieval (no fusion)``
+    in place of λ under retriever=dense; and the label of a supervised control."""
     setting = cfg.merge_setting().identity()
     alphas = ", ".join(f"α={a:g}" if v == PRIMARY else f"α[{v}]={a:g}" for v, a in setting.pop("alphas").items())
     merge = "" if setting == {"method": "task_arithmetic"} else f" · {setting}"
-    fusion = "dense retrieval (no fusion)" if lam is None else f"λ={lam:g} (BM25 weight)"
+    weight = f"BM25 weight; {chosen_by}" if chosen_by else "BM25 weight"
+    fusion = "dense retrieval (no fusion)" if lam is None else f"λ={lam:g} ({weight})"
     control = f" · {SUPERVISED_LABEL}" if cfg.model.supervised else ""
     return f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {alphas or 'α=0'}{merge} · {fusion}{control}"
 

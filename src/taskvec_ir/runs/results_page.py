@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskvec_ir.config.composed import Config
-from taskvec_ir.config.measures import cutoff_beyond_depth
+from taskvec_ir.config.measures import BEYOND, UNMOVED
 from taskvec_ir.config.sources import config_key, model_sources
 from taskvec_ir.reporting.rendering import Table, markdown
-from taskvec_ir.reporting.results_tables import job_table
+from taskvec_ir.reporting.results_tables import depth_note, job_table
 from taskvec_ir.storage.outputs import atomic_path
 
 log = logging.getLogger("taskvec_ir")
@@ -52,12 +52,14 @@ class ResultsPage:
 def results_page(outcome, header: str, lines: Sequence[str]) -> ResultsPage:
     """The page of a job (``outcome``: its ``runs.job.JobOutcome``), under the first line of ``header``; the rest of
     ``header`` and ``lines`` go below the table. The table is the outcome's own (a report's, with significance), or
-    its means with each system's λ."""
+    its means with each system's λ (and, in its footnote, the measures the first stage's depth limits)."""
     cfg: Config = outcome.cfg
     title, *more = header.splitlines()
     table = outcome.table
     if table is None and outcome.means:
-        table = job_table(outcome.means, cfg.measures, outcome.extra["lam"])
+        table = job_table(
+            outcome.means, cfg.measures, outcome.extra["lam"], depth=depth_note(cfg.measures, cfg.retriever, False)
+        )
     queries = len(next(iter(next(iter(outcome.per_query.values())).values()))) if outcome.per_query else None
     alpha = outcome.result.get("alpha", cfg.alpha.value) if cfg.selection.method else cfg.alpha.value
     return ResultsPage(
@@ -66,7 +68,7 @@ def results_page(outcome, header: str, lines: Sequence[str]) -> ResultsPage:
         settings(cfg, queries, alpha, outcome.lam, outcome.extra.get("lam", {}), outcome.extra.get("selection")),
         table,
         [*more, *lines],
-        warnings(cfg, outcome.extra.get("warnings", {})) if outcome.means else [],
+        warnings(outcome.extra.get("warnings", {})) if outcome.means else [],
     )
 
 
@@ -135,7 +137,7 @@ def settings(
 def how_chosen(cfg: Config, alpha: float | None, lam: float | None, selection: Mapping | None) -> tuple[str, str]:
     """α and λ, each with how it was chosen: as given, by a selection, by a sweep's trials, or from lam.grid."""
     by, sweep = cfg.objective, cfg.sweep
-    grid = f"chosen from lam.grid by {by} on {cfg.split}"
+    grid = f"chosen from lam.grid by {by} on {cfg.lam_tuning_split()}"
     if selection is not None:
         chosen = f"chosen by selection={selection['method']} ({selection['criterion']})"
         per_fold = " per fold: " + " ".join(f"{_g(f['alpha'])}/{_g(f['lam'])}" for f in selection["folds"])
@@ -154,11 +156,7 @@ def how_chosen(cfg: Config, alpha: float | None, lam: float | None, selection: M
         lam_text = f"{_g(lam)}, " + ("drawn by the sweeper" if cfg.lam.value is not None else grid)
     else:
         alpha_text = f"{_g(alpha)}, as given (alpha.value)"
-        lam_text = (
-            f"{_g(lam)}, as given (lam.value)"
-            if cfg.lam.value is not None
-            else f"{_g(lam)}, {grid}: tuned on the queries it is measured on, so not a held-out figure"
-        )
+        lam_text = f"{_g(lam)}, " + ("as given (lam.value)" if cfg.lam.value is not None else grid)
     if cfg.retriever.dense:
         lam_text = "not applied: retriever=dense fuses nothing"
     return alpha_text, lam_text
@@ -168,23 +166,21 @@ def _g(value: float | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
-def warnings(cfg: Config, first_stage: Mapping[str, list[str]]) -> list[str]:
-    """What a reader of the table must know: measures cut off deeper than the run (``cutoff_note``), and judged
-    queries that score 0 for want of input (the first stage's warnings)."""
-    top_k = cfg.retriever.top_k
-    found = [cutoff_note(cfg.measures, top_k)] if cutoff_beyond_depth(cfg.measures, top_k) else []
-    for kind, ids in first_stage.items():
-        shown = ", ".join(ids[:10]) + (", …" if len(ids) > 10 else "")
-        found.append(f"{len(ids)} judged queries score 0 on every system ({kind.replace('_', ' ')}): {shown}")
-    return found
-
-
-def cutoff_note(measures: Sequence[str], top_k: int) -> str:
-    """The line under a table whose measures look deeper than the ``top_k`` documents retrieved per query."""
-    return (
-        f"{', '.join(cutoff_beyond_depth(measures, top_k))} look deeper than the {top_k} documents retrieved per "
-        f"query (retriever.top_k={top_k}): they measure those {top_k} alone"
-    )
+def warnings(found: Mapping[str, list[str]]) -> list[str]:
+    """The judged queries a mean counts as 0 (``FirstStage.warnings``: no text, no candidates, nothing relevant),
+    in words; the measures the first stage's depth limits are said under the table."""
+    why = {
+        "no_text": "in the qrels, not among the split's queries",
+        "no_candidates": "the first stage retrieved nothing",
+        "missing_from_run_file": "the run file lists no document for it",
+        "no_relevant": "every judgement is grade 0: nothing to find",
+    }
+    lines = []
+    for kind, ids in found.items():
+        if kind not in (UNMOVED, BEYOND):
+            shown = ", ".join(ids[:10]) + (", …" if len(ids) > 10 else "")
+            lines.append(f"{len(ids)} judged queries score 0 on every system ({why.get(kind, kind)}): {shown}")
+    return lines
 
 
 def show(lines: Sequence[str], console: bool = True) -> None:

@@ -17,7 +17,7 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.reporting import compiled_table
 from taskvec_ir.reporting.analysis_tables import analysis_columns, bootstrap_columns
-from taskvec_ir.reporting.results_tables import BASELINES, GENERAL_BASELINES, MARKED, shown_measures
+from taskvec_ir.reporting.results_tables import BASELINES, FAMILY_COLUMNS, GENERAL_BASELINES, MARKED, shown_measures
 from taskvec_ir.reporting.significance import Compared, compare
 from taskvec_ir.runs import job_results
 from taskvec_ir.runs.sweeping.launchers import check_scheduler
@@ -35,13 +35,14 @@ def rows(folder: TableFolder) -> list[dict]:
     ``compare``), and the job's warnings (queries that scored 0 for want of input); a selection not done: rows that
     say why (``failed``), with no values."""
     cfg = folder.cfg
-    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures)
+    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures, cfg.retriever)
     jobs = []  # (cell, selection, done)
     for cell in folder.cells:
         missing = folder.missing(cell)
         jobs += [(cell, selection, selection not in missing) for selection in cell.selections(cfg.table.selections)]
     per_query = [job_results.per_query(folder.result_dir(cell, s)) for cell, s, done in jobs if done]
-    compared = iter(compare(per_query, BASELINES, measures, cfg.significance, shown))
+    cell_names = [cell.name for cell, _, done in jobs if done]  # Holm's families: each cell's tests
+    compared = iter(compare(per_query, BASELINES, measures, cfg.significance, shown, cell_names))
     found = []
     for cell, selection, done in jobs:
         labels = {"dataset": cell.dataset, "model": cell.model, "merge": cell.merge, "selection": selection}
@@ -68,7 +69,7 @@ def general_rows(folder: TableFolder) -> list[dict]:
     fused system at the setting's λ (nothing is tuned on the general domain), α=1 and TA tested against ΘT, each
     collection's tests compared (and corrected) on their own."""
     cfg = folder.cfg
-    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures)
+    measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures, cfg.retriever)
     jobs = []  # (general, cell, selection, the selection's folds, setting, "n of k" folds that chose it)
     for general in folder.general:
         for cell, selection, settings in folder.general_choices(general):
@@ -79,9 +80,10 @@ def general_rows(folder: TableFolder) -> list[dict]:
     done = [job_results.done(folder.general_dir(job[0], job[4])) for job in jobs]
     compared = {}
     for label in dict.fromkeys(job[0].label for job in jobs):
-        per_query = [job_results.per_query(folder.general_dir(job[0], job[4]))
-                     for job, ok in zip(jobs, done, strict=True) if ok and job[0].label == label]  # fmt: skip
-        compared[label] = iter(compare(per_query, GENERAL_BASELINES, measures, cfg.significance, shown))
+        evaluated = [job for job, ok in zip(jobs, done, strict=True) if ok and job[0].label == label]
+        per_query = [job_results.per_query(folder.general_dir(job[0], job[4])) for job in evaluated]
+        cell_names = [job[1].name for job in evaluated]  # Holm's families: each cell's tests on the collection
+        compared[label] = iter(compare(per_query, GENERAL_BASELINES, measures, cfg.significance, shown, cell_names))
     found = []
     for (general, cell, selection, folds, (alpha, lam), chose), ok in zip(jobs, done, strict=True):
         labels = {"general_domain": general.label, "dataset": cell.dataset, "model": cell.model,
@@ -111,7 +113,8 @@ def _system_rows(
     own: Mapping[str, dict] | None = None,
 ) -> list[dict]:
     """One job's rows, a system each (``PAPER_ORDER``): ``labels``, the system's α and λ, its queries, means and
-    p-values (against every baseline's mark, ``MARKED``, on each ``shown`` measure: None where not tested), then
+    p-values (against every baseline's mark, ``MARKED``, on each ``shown`` measure: None where not tested) and the
+    family they were corrected in (its distinct ``tests``, ``permutations`` and whether it was ``markable``), then
     ``notes``, why the job ``failed`` (``compared`` None: no values) and the system's ``own`` columns."""
     found = []
     for system in PAPER_ORDER:
@@ -121,6 +124,10 @@ def _system_rows(
         row.update({m: values.means[m] if values else None for m in measures})
         row.update({f"p_vs_{b}[{m}]": values.p_values.get(b, {}).get(m) if values else None
                     for m in shown for b in MARKED})  # fmt: skip
+        families = values.families if values else {}
+        for m in shown:
+            family = families.get(m)
+            row.update({f"{key}[{m}]": getattr(family, key) if family else None for key in FAMILY_COLUMNS})
         found.append({**row, **notes, "failed": failed, **(own or {}).get(system, {})})
     return found
 
@@ -139,7 +146,7 @@ def add_bootstrap(folder: TableFolder, rows: list[dict]) -> None:
 
 
 def _warnings_text(metrics: dict) -> str:
-    """A job's warnings (queries that scored 0 for want of input) as one line."""
+    """A job's warnings (queries that scored 0, measures the first stage's depth limits) as one line."""
     return "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
 
 
@@ -158,7 +165,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
         if source.provider == "command-line" and source.schema == "file"
     ]
     found = cells(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
-    general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]))
+    pins = Path(cfg.table.dir) / "pinned"  # the cells' model configs their general-domain jobs choose
+    general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]), found, pins)
     folder = TableFolder(cfg, Path(cfg.table.dir), shared, found, config_dirs, general)
     folder.check_settings()
     todo = sum(1 for cell in found if folder.missing(cell))

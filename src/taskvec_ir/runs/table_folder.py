@@ -22,7 +22,7 @@ from taskvec_ir.runs.table_grid import Cell, GeneralDomain
 from taskvec_ir.storage.outputs import write_json
 
 log = logging.getLogger("taskvec_ir")
-Setting = tuple[float, float]  # an (α, λ) a selection chose
+Setting = tuple[float, float | None]  # an (α, λ) a selection chose (λ None: retriever=dense, no fusion)
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ class TableFolder:
         return self.cell_dir(cell) / "selection" / selection
 
     def general_dir(self, general: GeneralDomain, setting: Setting) -> Path:
-        alpha, lam = setting  # as the job's hydra.sweep.subdir writes them (str of a float)
-        return self.folder / general.name / f"alpha_{alpha}-lam_{lam}"
+        return self.folder / general.name / _setting_dir(*setting)
 
     def check_settings(self) -> None:
         """A cell's results stand for the config it ran with: a rerun whose cell would run with another config
@@ -119,8 +118,8 @@ class TableFolder:
             "General domain",
             self.folder / item.name,
             {s: self.general_dir(item, s) for s in chosen},
-            {s: f"lam_{s[1]}" for s in chosen},
-            lambda s: f"α {s[0]:g} λ {s[1]:g}",
+            {s: _lam_step(s[1]) for s in chosen},
+            lambda s: f"α {s[0]:g} " + ("(no fusion)" if s[1] is None else f"λ {s[1]:g}"),
         )
 
     def missing(self, item: Cell | GeneralDomain) -> list:
@@ -147,9 +146,9 @@ class TableFolder:
         (one setting, one fold, but under cross-validation, whose folds may differ)."""
         if selection == "dev":
             alpha, lam, _ = self.choice(cell, selection)
-            return {(float(alpha), float(lam)): 1}
+            return {(float(alpha), _float(lam)): 1}
         folds = job_results.metrics(self.result_dir(cell, selection))["selection"]["folds"]
-        return dict(Counter((float(fold["alpha"]), float(fold["lam"])) for fold in folds))
+        return dict(Counter((float(fold["alpha"]), _float(fold["lam"])) for fold in folds))
 
     def general_choices(self, general: GeneralDomain) -> Iterator[tuple[Cell, str, dict[Setting, int]]]:
         """(cell, selection, its settings) of every done selection of the cells ``general`` covers."""
@@ -209,29 +208,33 @@ class TableFolder:
 
     def general_steps(self, general: GeneralDomain) -> list[tuple[str, list[str]]]:
         """A general domain's missing settings: one multirun per λ, over the α values chosen with it (a job per
-        (α, λ), through the launcher, as the cells' selections)."""
-        by_lam: dict[float, list[float]] = {}
+        (α, λ), through the launcher, as the cells' selections); under retriever=dense, one multirun over α, with no
+        λ (nothing is fused)."""
+        by_lam: dict[float | None, list[float]] = {}
         for alpha, lam in self.missing(general):
             by_lam.setdefault(lam, []).append(alpha)
-        name, setting = self.cfg.table.name, "alpha_${alpha.value}-lam_${lam.value}"
+        name = self.cfg.table.name
         base = [*self.shared, *general.overrides, "task=evaluate", f"table.name='{name}'"]
-        return [
-            (
-                f"lam_{lam}",
-                [
-                    "-m",
-                    *base,
-                    f"alpha.value={','.join(repr(alpha) for alpha in alphas)}",
-                    f"lam.value={lam!r}",
-                    f"hydra.sweep.dir={self.folder / general.name}",
-                    f"hydra.sweep.subdir={setting}",
-                    f"wandb.group=table/{name}",
-                    "wandb.job_type=general_domain",
-                    f"wandb.name='{name}/{general.name}/{setting}'",
-                ],
+        steps = []
+        for lam, alphas in by_lam.items():
+            setting = _setting_dir("${alpha.value}", lam)
+            steps.append(
+                (
+                    _lam_step(lam),
+                    [
+                        "-m",
+                        *base,
+                        f"alpha.value={','.join(repr(alpha) for alpha in alphas)}",
+                        *([] if lam is None else [f"lam.value={lam!r}"]),
+                        f"hydra.sweep.dir={self.folder / general.name}",
+                        f"hydra.sweep.subdir={setting}",
+                        f"wandb.group=table/{name}",
+                        "wandb.job_type=general_domain",
+                        f"wandb.name='{name}/{general.name}/{setting}'",
+                    ],
+                )
             )
-            for lam, alphas in by_lam.items()
-        ]
+        return steps
 
     def run(self, items: Sequence[Cell | GeneralDomain]) -> list[str]:
         """Each of ``items`` with missing jobs (cells; then general domains, which evaluate the cells' choices),
@@ -264,6 +267,20 @@ class TableFolder:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             ).returncode
+
+
+def _setting_dir(alpha, lam: float | None) -> str:
+    """A general-domain job's folder, as its hydra.sweep.subdir writes it (str of a float): ``alpha_0.5-lam_0.3``,
+    or ``alpha_0.5-no_fusion`` under retriever=dense."""
+    return f"alpha_{alpha}-" + ("no_fusion" if lam is None else f"lam_{lam}")
+
+
+def _lam_step(lam: float | None) -> str:
+    return "no_fusion" if lam is None else f"lam_{lam}"
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def error_line(log_path: Path) -> str:

@@ -4,7 +4,13 @@ entries (``table.general_domain`` × models × merges), each composed and checke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
 
 from taskvec_ir.config.composed import PSEUDO_QUERIES_NEED_BM25, PSEUDO_QUERIES_NEED_CANDIDATES, Config
 from taskvec_ir.config.model import SUPERVISED_LABEL
@@ -51,19 +57,24 @@ class Cell(GridEntry):
 class GeneralDomain(GridEntry):
     """A general-domain collection (``table.general_domain.<label>``) for one model × merge of the grid: the merged
     model of every cell with that model and merge, on another corpus, is evaluated on its test split at each α and
-    λ the cell's selections chose. A (α, λ) is one job, shared by every cell and selection that chose it."""
+    λ the cell's selections chose. A (α, λ) is one job, shared by every cell and selection that chose it. Its model
+    config is the cells' exactly; where it differs between cells (``for_datasets``: the cells' datasets it is for),
+    each is an entry of its own (``general_domains``)."""
 
     label: str
+    for_datasets: str = ""
 
     @property
     def name(self) -> str:
-        return f"general/{self.label}/{self.model}/{self.merge}"
+        name = f"general/{self.label}/{self.model}/{self.merge}"
+        return f"{name}/{self.for_datasets}" if self.for_datasets else name
 
     def covers(self, cell: Cell) -> bool:
         """Whether ``cell``'s merged model is evaluated here: same model and merge, another corpus (a cell on the
-        general collection itself, or a carve-out of it, is no test of another domain)."""
+        general collection itself, or a carve-out of it, is no test of another domain), the same model config."""
         same_corpus = cell.config.dataset.docs == self.config.dataset.docs
-        return (cell.model, cell.merge) == (self.model, self.merge) and not same_corpus
+        same_model = asdict(cell.config.model) == asdict(self.config.model)
+        return (cell.model, cell.merge) == (self.model, self.merge) and not same_corpus and same_model
 
 
 def cells(cfg: Config, compose) -> list[Cell]:
@@ -95,20 +106,70 @@ def supervised(cells: list[Cell]) -> bool:
     return any(cell.config.model.supervised for cell in cells)
 
 
-def general_domains(cfg: Config, compose) -> list[GeneralDomain]:
+def general_domains(cfg: Config, compose, cells: Sequence[Cell], pins: Path) -> list[GeneralDomain]:
     """Every general-domain collection × model × merge of ``cfg.table``, each config composed and checked before
-    anything runs: a misspelt collection fails here, naming ``table.general_domain.<label>``."""
+    anything runs: a misspelt collection fails here, naming ``table.general_domain.<label>``.
+
+    A general job evaluates exactly its cells' Θ'. Composed as ``dataset=<general> model=<m>``, a model whose config
+    reads the cell (a ΘD trained on ``${dataset}``, ``model.language`` in a dataset's entry) would be another: so
+    each distinct model config of the cells an entry covers is its own entry, that config written to ``pins``
+    (``model/pinned_<hash>.yaml``) and chosen there by ``model=pinned_<hash>``, then checked to compose to the
+    cell's."""
     systems = f"systems=[{','.join(PAPER_ORDER)}]"  # a general-domain job evaluates the table's systems
-    return [
-        GeneralDomain(
-            label,
-            model=model,
-            merge=merge,
-            overrides=overrides,
-            config=_typed(compose, overrides, f"table.general_domain.{label}"),
-        )
-        for label, model, merge, overrides in _grid_entries(cfg.table, "general_domain", systems)
-    ]
+    found = []
+    for label, model, merge, overrides in _grid_entries(cfg.table, "general_domain", systems):
+        where = f"table.general_domain.{label}"
+        by_model: dict[str, list[Cell]] = {}  # the model configs of the grid's cells with this model and merge
+        for cell in cells:
+            if (cell.model, cell.merge) == (model, merge):
+                by_model.setdefault(_model_yaml(cell.config), []).append(cell)
+        try:
+            plain, refused = _typed(compose, overrides, where), None
+        except UserError as error:  # e.g. a supervised ΘD's training split, which the general collection lacks
+            plain, refused = None, error
+        if plain is not None and set(by_model) <= {_model_yaml(plain)}:
+            entries = [GeneralDomain(label, model=model, merge=merge, overrides=overrides, config=plain)]
+        else:
+            entries = []
+            for text, group in by_model.items():
+                pinned = _pinned(overrides, text, pins)
+                try:
+                    config = _typed(compose, pinned, where)
+                except UserError:
+                    raise refused or UserError(f"{where}: {model}'s config of {group[0].name} fails there") from None
+                if _model_yaml(config) != text:
+                    raise UserError(
+                        f"{where}: model {model} of the cells {', '.join(c.name for c in group)} composes to another "
+                        f"model config in its general job ({' '.join(pinned)}): give the model's settings in "
+                        f"table.models.{model}'s overrides, not on the command line"
+                    )
+                datasets = "+".join(c.dataset for c in group) if len(by_model) > 1 else ""
+                entry = GeneralDomain(label, datasets, model=model, merge=merge, overrides=pinned, config=config)
+                entries.append(entry)
+        for entry in entries:
+            for cell in filter(entry.covers, cells):
+                if cell.config.retriever.dense != entry.config.retriever.dense:
+                    raise UserError(
+                        f"{where}: cell {cell.name} has retriever.dense={cell.config.retriever.dense} and its general "
+                        "job would not: give retriever=dense (or leave it out) on the command, for every job alike"
+                    )
+        found += entries
+    return found
+
+
+def _model_yaml(config: Config) -> str:
+    """A typed config's model as YAML: what a pinned model config holds, and what makes two model configs equal."""
+    return yaml.safe_dump(asdict(config.model), sort_keys=False)
+
+
+def _pinned(overrides: tuple[str, ...], text: str, pins: Path) -> tuple[str, ...]:
+    """``overrides`` with the model chosen as ``text`` says, written into ``pins`` as a config of the model group:
+    the entry's own model overrides dropped (``text`` holds what they did)."""
+    name = f"pinned_{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    (pins / "model").mkdir(parents=True, exist_ok=True)
+    (pins / "model" / f"{name}.yaml").write_text(f"# A table cell's model config (runs/table_grid.py)\n{text}")
+    kept = [o for o in overrides if not re.match(r"[+~]*model(=|\.)", o)]
+    return (*kept, f"model={name}", f"hydra.searchpath=[file://{pins.resolve()}]")
 
 
 def command_overrides(task: list[str], hydra: list[str]) -> list[str]:

@@ -71,23 +71,42 @@ def test_a_trials_result_is_recorded_with_its_objective_and_lambda(study, tmp_pa
         assert study.trials[other.number].state == STATES.FAIL
 
 
-def test_tied_trials_go_to_the_smallest_change_to_theta_t_then_the_smallest_lambda(study):
-    alpha = optuna.distributions.FloatDistribution(0.0, 1.0)
-
-    def add(value, alpha_value, lam):
-        trial = optuna.trial.create_trial(
-            params={"alpha.value": alpha_value},
-            distributions={"alpha.value": alpha},
-            value=value,
-            user_attrs={"lam": lam},
+def add_trial(study, value, alphas, lam):
+    """A completed trial of ``value`` at ``alphas`` (key -> α) that chose ``lam``."""
+    alpha = optuna.distributions.FloatDistribution(-1.0, 1.0)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=alphas, distributions=dict.fromkeys(alphas, alpha), value=value, user_attrs={"lam": lam}
         )
-        study.add_trial(trial)
+    )
 
-    add(0.70, 0.37, 0.75)  # first of the tied trials: Optuna's own best_trial
-    add(0.70, 0.11, 0.75)
-    add(0.69, 0.00, 0.75)  # smaller α, lower value: not a tie
-    add(0.70, 0.11, 0.60)  # same α, smaller λ
+
+def test_tied_trials_go_to_the_smallest_change_to_theta_t_then_the_smallest_lambda(study):
+    add_trial(study, 0.70, {"alpha.value": 0.37}, 0.75)  # first of the tied trials: Optuna's own best_trial
+    add_trial(study, 0.70, {"alpha.value": 0.11}, 0.75)
+    add_trial(study, 0.69, {"alpha.value": 0.00}, 0.75)  # smaller α, lower value: not a tie
+    add_trial(study, 0.70, {"alpha.value": 0.11}, 0.60)  # same α, smaller λ
     assert study.best_trial.number == 0
     assert best_trial(study).number == 3
     with pytest.raises(ValueError, match="no trial completed"):
         best_trial(optuna.create_study())
+
+
+def test_a_sweep_breaks_ties_as_a_selection_does(study):
+    """Tied at α −0.5, 0 and 0.5: α = 0, as a selection chooses (``test_selection_choice``); between −0.5 and 0.5
+    alone, −0.5; values within 1e-12 tie; Σ|α| over every α key counts; a trial of the same setting drawn again
+    (grid samplers may) loses to the first."""
+    for alpha in (-0.5, 0.5, 0.0):
+        add_trial(study, 0.7, {"alpha.value": alpha}, 0.3)
+    assert study.trials[best_trial(study).number].params == {"alpha.value": 0.0}
+    others = optuna.create_study(direction="maximize")
+    add_trial(others, 0.7, {"alpha.value": 0.5}, 0.3)
+    add_trial(others, 0.7 - 5e-13, {"alpha.value": -0.5}, 0.3)  # a tie, in the last bits
+    assert best_trial(others).number == 1
+    add_trial(others, 0.7 + 5e-12, {"alpha.value": 0.9}, 0.3)  # better beyond 1e-12
+    assert best_trial(others).number == 2
+    joint = optuna.create_study(direction="maximize")
+    add_trial(joint, 0.7, {"alpha.value": 0.1, "alpha.extra.x": 0.5}, 0.3)  # Σ|α| 0.6
+    add_trial(joint, 0.7, {"alpha.value": 0.5, "alpha.extra.x": 0.0}, 0.3)  # Σ|α| 0.5
+    add_trial(joint, 0.7, {"alpha.value": 0.5, "alpha.extra.x": 0.0}, 0.3)  # the same again
+    assert best_trial(joint).number == 1

@@ -13,6 +13,7 @@ from taskvec_ir.config.systems import BM25
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
 from taskvec_ir.pipeline.pipeline import Pipeline, Run
+from taskvec_ir.pipeline.selection import tie_rule
 from taskvec_ir.reporting import plots
 
 Setting = tuple[float, float]  # (α, λ)
@@ -109,15 +110,16 @@ def _common(values: Iterable[float]) -> float | None:
 
 
 def best_setting(values: Mapping[Setting, float]) -> Setting:
-    """The setting of highest value; ties go to the smaller α, then the smaller λ (the smaller change to ΘT). An
-    undefined value (NaN) never wins; a criterion undefined at every setting is an error."""
-    defined = {setting: value for setting, value in values.items() if not math.isnan(value)}
-    if not defined:
+    """The setting of highest value by the tie rule (``tie_rule.best``: of equal values, the least |α|, then the
+    smaller λ, then the smaller α). An undefined value (NaN) never wins; a criterion undefined at every setting is
+    an error."""
+    found = tie_rule.best((setting, value, (setting[0],), setting[1]) for setting, value in values.items())
+    if found is None:
         raise UserError(
             "selection: the criterion is undefined at every setting considered (see the log for why): "
             "give more queries or α values, or choose another selection.method"
         )
-    return max(defined, key=lambda setting: (defined[setting], -setting[0], -(setting[1] or 0.0)))
+    return found
 
 
 def combine_folds(folds: Sequence[Fold], runs: Sequence[Run]) -> Run:

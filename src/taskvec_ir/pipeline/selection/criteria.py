@@ -1,6 +1,6 @@
-"""The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores, and
-the stability of the fused ranking as α moves (top-weighted Kendall τ). A criterion undefined for a query leaves
-the query out of the mean, and the mean counts it."""
+"""The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores,
+standardised against a corpus sample's, and the stability of the fused ranking as α moves (top-weighted Kendall
+τ). A criterion undefined for a query leaves the query out of the mean, and the mean counts it."""
 
 from __future__ import annotations
 
@@ -31,23 +31,26 @@ class QueryMean:
         return self.queries - self.defined
 
 
-def nqc(top_scores: Iterable[float], corpus_score: float, k: int) -> float:
-    """Shtok et al.'s NQC of one query: the standard deviation of its top ``k`` retrieval scores over the
-    magnitude of the corpus's score for it; NaN when that score is 0 or there are no scores."""
+def nqc(top_scores: Iterable[float], sample_scores: Iterable[float], k: int) -> float:
+    """NQC of one query: the standard deviation of its top ``k`` retrieval scores in units of the standard deviation
+    of its scores of a corpus sample, i.e. Shtok et al.'s σ of the top scores once standardised against the sample
+    (z-scores: Montague & Aslam, CIKM 2001); a positive scale and an offset of the query's scores cannot move it.
+    NaN (undefined) with fewer than two top scores, or where the sample's scores do not spread."""
     top = sorted(top_scores, reverse=True)[:k]
-    if not top or corpus_score == 0:
+    sample = list(sample_scores)
+    spread = statistics.pstdev(sample) if len(sample) > 1 else 0.0
+    if len(top) < 2 or spread == 0:
         return math.nan
-    return statistics.pstdev(top) / abs(corpus_score)
+    return statistics.pstdev(top) / spread
 
 
 def query_nqc(scores: Run, corpus_scores: Run, k: int) -> dict[str, float]:
-    """NQC of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined, its corpus
-    score the mean of the same model's raw scores of the corpus sample (``corpus_scores``)."""
+    """NQC of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined, against the same
+    model's raw scores of the corpus sample (``corpus_scores``)."""
     per_query = {}
     for query, candidates in scores.items():
-        sample = corpus_scores.get(query, {})
-        corpus_score = statistics.fmean(sample.values()) if sample else 0.0
-        if not math.isnan(value := nqc(candidates.values(), corpus_score, k)):
+        sample = corpus_scores.get(query, {}).values()
+        if not math.isnan(value := nqc(candidates.values(), sample, k)):
             per_query[query] = value
     return per_query
 

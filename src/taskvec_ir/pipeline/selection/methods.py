@@ -61,7 +61,7 @@ def unlabeled_queries(pipeline: Pipeline, cfg: Config) -> str:
 
 def corpus_sample(pipeline: Pipeline, split: str, size: int, seed: int) -> str:
     """Add ``split``'s queries as a split whose candidates are the same ``size`` corpus documents, drawn with
-    ``seed`` (cached), for every query: what NQC's corpus score is estimated on. Returns its name."""
+    ``seed`` (cached), for every query: what NQC standardises a query's scores against. Returns its name."""
     dataset = pipeline.spec.dataset
     key = cache_key(version=CACHE_VERSION, dataset=dataset_identity(dataset), size=size, seed=seed)
     texts = pipeline.cache.json(
@@ -98,12 +98,15 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
     elif selection.method == "nqc":
         name = unlabeled_queries(pipeline, cfg)
         sample = corpus_sample(pipeline, name, selection.nqc_corpus_sample, selection.seed)
-        for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the scale NQC measures
+        for alpha in alphas:  # Θ'’s raw scores: fusion's min-max would erase the spread NQC measures
             weights = system_weights(TASK_ARITHMETIC, pipeline.spec.merge.at(alpha))
             scores, corpus_scores = pipeline.model_run(name, weights), pipeline.scores(sample, weights)
             per_query[alpha, fixed_lam] = query_nqc(scores, corpus_scores, selection.nqc_k)
         queries = list(scores)
-        criterion = f"NQC@{selection.nqc_k} of Θ' on {name} (corpus score: {selection.nqc_corpus_sample} documents)"
+        criterion = (
+            f"NQC@{selection.nqc_k} of Θ' on {name} (standardised against {selection.nqc_corpus_sample} corpus "
+            "documents' scores)"
+        )
     else:
         name, lam = unlabeled_queries(pipeline, cfg), fixed_lam
         runs = {alpha: run for alpha, _, run in setting_runs(pipeline, name, alphas, [lam])}

@@ -45,15 +45,22 @@ class FinalReport:
         from taskvec_ir.reporting import rendering, tracking
         from taskvec_ir.reporting.lineage import Artifact
         from taskvec_ir.reporting.plots import layer_norms_plot, sensitivity, sensitivity_plot
-        from taskvec_ir.reporting.results_tables import results_table
+        from taskvec_ir.reporting.results_tables import depth_note, results_table
         from taskvec_ir.reporting.significance import compare
         from taskvec_ir.storage.outputs import write_json
 
         cfg, out_dir, means = outcome.cfg, outcome.out_dir, outcome.means
         baselines = [s for s in cfg.systems if s != TASK_ARITHMETIC]
         (compared,) = compare([outcome.per_query], {TASK_ARITHMETIC: baselines}, cfg.measures, cfg.significance)
+        depth = depth_note(cfg.measures, cfg.retriever, table=False)
         results = results_table(
-            means, compared[TASK_ARITHMETIC], TASK_ARITHMETIC, cfg.measures, cfg.significance, outcome.extra["lam"]
+            means,
+            compared[TASK_ARITHMETIC],
+            TASK_ARITHMETIC,
+            cfg.measures,
+            cfg.significance,
+            outcome.extra["lam"],
+            depth,
         )
         write_json(compared[TASK_ARITHMETIC].p_values, out_dir / "significance.json")
         (best,) = [t for t in self.trials if t["number"] == self.best_trial]

@@ -1,5 +1,5 @@
 """A study's trials as the sweepers share them: which hold a place in its target, the claim of new ones, how a job's
-result is told, and the best trial (with the tie rule of a selection)."""
+result is told, and the best trial (by the tie rule of a selection)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
 from taskvec_ir.errors import UserError
+from taskvec_ir.pipeline.selection import tie_rule
 from taskvec_ir.runs.sweeping.study_storage import retry
 from taskvec_ir.storage.outputs import atomic_path, redact_url
 
@@ -126,21 +127,20 @@ def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    """The completed trial of best objective; ties go to the smallest change to ΘT (the least Σ|α| over the
-    searched α keys), then the smallest λ, then the first trial, as a selection's ties do
-    (``pipeline.selection.choice.best_setting``). Optuna's own ``best_trial`` takes the first of the tied trials, so
-    which α a sweep reported depended on the order the sampler drew them in."""
+    """The completed trial of best objective by a selection's tie rule (``pipeline.selection.tie_rule.best``): of
+    equal objectives, the smallest change to ΘT (the least Σ|α| over the searched α keys), then the smallest λ,
+    then the α values in ascending order, then the first trial. Optuna's own ``best_trial`` takes the first of the
+    tied trials, so which α a sweep reported depended on the order the sampler drew them in."""
     trials = study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
     if not trials:
         raise ValueError(f"study {study.study_name}: no trial completed")
+    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
 
-    def rank(trial: optuna.trial.FrozenTrial):
-        change = sum(abs(v) for k, v in trial.params.items() if k.startswith("alpha.") and isinstance(v, int | float))
-        lam = trial_lam(trial)
-        value = trial.value if study.direction == optuna.study.StudyDirection.MAXIMIZE else -trial.value
-        return (-value, change, math.inf if lam is None else lam, trial.number)
+    def alphas(trial: optuna.trial.FrozenTrial) -> list[float]:
+        return [v for k, v in sorted(trial.params.items()) if k.startswith("alpha.") and isinstance(v, int | float)]
 
-    return min(trials, key=rank)
+    ordered = sorted(trials, key=lambda t: t.number)
+    return tie_rule.best((t, sign * t.value, alphas(t), trial_lam(t)) for t in ordered)
 
 
 def write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
