@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def test_rerun_resumes_and_runs_only_the_missing_trials(sweep, finished):
     before = {t.name: (t / "metrics.json").stat().st_mtime_ns for t in trial_dirs(finished)}
     output = sweep(finished, *CRANFIELD_DEV, "hydra.sweeper.n_trials=5", "sweep.final_evaluation=false").stdout
     assert "3 of 5 trials complete" in output
+    # one line per trial: its objective at its setting, the study's count and the time left at this run's pace
+    said = re.findall(r"Trial (\d): ndcg@10 0\.\d{4} at alpha\.value=[\d.e-]+, lam\.value=[\d.e-]+ · (\d)/5 trials "
+                      r"complete · \d+ (?:min \d+ )?s elapsed(, about)?", output)  # fmt: skip
+    assert said == [("3", "4", ", about"), ("4", "5", "")]
     assert [t.name for t in trial_dirs(finished)] == ["trial_0", "trial_1", "trial_2", "trial_3", "trial_4"]
     assert {name: (finished / name / "metrics.json").stat().st_mtime_ns for name in before} == before
     assert results(finished)["n_complete"] == 5
@@ -262,8 +267,11 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     """A user's own BEIR folder: its qrels files are its splits, for the sweeper as for a single run (#26)."""
     with_dev = write_beir_folder(tmp_path / "with_dev", {"dev": 6, "test": 6})
     beir = ["dataset=beir", "dataset.name=with_dev", f"dataset.beir_path={with_dev}", "hydra.sweeper.n_trials=2"]
-    sweep(tmp_path / "sweep", *beir, name="alpha")
+    output = sweep(tmp_path / "sweep", *beir, name="alpha").stdout
     assert results(tmp_path / "sweep")["n_complete"] == 2
+    # a line per trial, λ chosen from lam.grid named in it, not the grid's 21 values
+    assert len(re.findall(r"Trial \d: ndcg@10 0\.\d{4} at alpha\.value=[\d.e-]+, λ=[\d.]+ · \d/2 trials", output)) == 2
+    assert "λ on dev by" not in output
     for trial in trial_dirs(tmp_path / "sweep"):
         assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]
     assert "test" in json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())

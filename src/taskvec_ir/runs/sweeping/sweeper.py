@@ -21,7 +21,7 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
-from taskvec_ir.runs.progress import Pace
+from taskvec_ir.runs.progress import Pace, trial_line
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
@@ -144,7 +144,7 @@ class OptunaSweep(Sweeper):
                 for trial, result in zip(trials, returns, strict=True):
                     told = retry(record, study, trial, result)
                     failed += not told
-                    self._trial_line(study, trial, result if told else None, pace, plan.target)
+                    self._report_trial(study, trial, result if told else None, pace, plan.target)
             except LauncherConfigError:
                 retry(fail, study, trials)
                 raise
@@ -203,7 +203,7 @@ class OptunaSweep(Sweeper):
                     ) from None
             job_idx += batch
 
-    def _trial_line(self, study: optuna.Study, trial: optuna.Trial, result, pace: Pace, target: int) -> None:
+    def _report_trial(self, study: optuna.Study, trial: optuna.Trial, result, pace: Pace, target: int) -> None:
         """One line for a trial that ended: its objective at its setting (``result`` None: it failed, and ``record``
         said why), and the study's progress toward ``target`` (its job's own log and table are in its dir)."""
         pace.finished += result is not None
@@ -217,7 +217,7 @@ class OptunaSweep(Sweeper):
             )
             lam = "" if "lam.value" in trial.params or value["lam"] is None else f", λ={value['lam']:g}"
             what = f"{self.objective} {value['objective']:.4f} at {setting}{lam}"
-        log.info("Trial %d: %s · %s", trial.number, what, pace.line(complete, target, "trials complete"))
+        log.info("%s", trial_line(trial.number, what, pace, complete, target))
 
     def _wait(self, study: optuna.Study, waiting: bool, what: str) -> bool:
         """One pause while the study's missing trials run elsewhere, settling those whose sweeper or worker is
