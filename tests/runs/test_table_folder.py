@@ -61,7 +61,8 @@ def test_a_rerun_with_other_settings_is_refused_naming_the_keys(table_demo, tmp_
     TableFolder(cfg, tmp_path, [], found, []).check_settings()
     recorded = json.loads((tmp_path / "settings.json").read_text())
     assert set(recorded) == {c.name for c in found}
-    other = cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", "retriever.top_k=30", *extra]))  # table_demo re-ranks 20
+    other_depth = "retriever.top_k=30"  # table_demo re-ranks 20
+    other = cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", other_depth, *extra]))
     with pytest.raises(UserError, match=r"cell scifact/minilm_demo/task_arithmetic was run with other settings "):
         TableFolder(cfg, tmp_path, [], other, []).check_settings()
 
