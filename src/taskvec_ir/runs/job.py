@@ -27,6 +27,7 @@ from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
+from taskvec_ir.reporting.plots import heading
 from taskvec_ir.reporting.rendering import Table
 from taskvec_ir.reporting.results_tables import depth_note
 from taskvec_ir.runs.results_page import RESULTS_PAGE, results_page, show
@@ -256,7 +257,8 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     means, per_query = evaluate_choice(pipeline, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
     chosen = choice.describe()
     write_json(chosen, out_dir / "selection.json")
-    curve_plot(choice, out_dir / "selection_curve.png")
+    judged = sum(1 for docs in pipeline.split(cfg.split).qrels.values() if docs)
+    curve_plot(choice, out_dir / "selection_curve.png", heading(cfg.dataset.name, cfg.model.name, cfg.split, judged))
     chosen.pop("curve")
     columns = ["fold", "alpha", "lam", "value", "undefined"]
     tracking.log_report(

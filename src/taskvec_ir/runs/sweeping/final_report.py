@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 
 from taskvec_ir.config.model import SUPERVISED_LABEL
-from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
+from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
 from taskvec_ir.runs.sweeping.trials import STATES, best_trial, trial_lam
@@ -42,9 +42,10 @@ class FinalReport:
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
 
     def __call__(self, outcome: JobOutcome, run) -> str:
+        from taskvec_ir.ir.evaluation import evaluate_run
         from taskvec_ir.reporting import rendering, tracking
         from taskvec_ir.reporting.lineage import Artifact
-        from taskvec_ir.reporting.plots import layer_norms_plot, sensitivity, sensitivity_plot
+        from taskvec_ir.reporting.plots import heading, layer_norms_plot, sensitivity, sensitivity_plot
         from taskvec_ir.reporting.results_tables import depth_note, results_table
         from taskvec_ir.reporting.significance import compare
         from taskvec_ir.storage.outputs import write_json
@@ -82,7 +83,16 @@ class FinalReport:
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
         }
-        sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
+        tune = cfg.sweep.tune_split
+        qrels = outcome.pipeline.split(tune).qrels
+        title = heading(cfg.dataset.name, cfg.model.name, tune, sum(1 for docs in qrels.values() if docs))
+        references = {  # the baselines on the tuning split, each at the λ the final evaluation gives it
+            HEADINGS[s]: evaluate_run(qrels, outcome.pipeline.system_run(tune, s, outcome.extra["lam"].get(s)),
+                                      [cfg.objective])[0][cfg.objective]
+            for s in (BM25, IR_MODEL) if s in cfg.systems
+        }  # fmt: skip
+        title += f" · {len(self.trials)} trials, the chosen circled"
+        sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial, title, references)
         layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
