@@ -440,6 +440,29 @@ def test_queries_that_score_zero_for_want_of_input_are_named_in_metrics_json(tmp
     assert metrics["warnings"] == {"no_text": ["3"], "missing_from_run_file": ["2"]}
 
 
+@pytest.mark.slow
+def test_a_beir_folders_train_split_may_be_sampled_for_dev_on_the_command_line(tmp_path, triple):
+    """dataset=beir with '+dataset.splits.dev={sample_of: train, ...}': the folder's train split (qrels/train.tsv)
+    is sampled, and a job on dev evaluates that sample; a split the folder lacks is refused naming its splits."""
+    from beir_folders import write_beir_folder
+
+    folder = write_beir_folder(tmp_path / "mine", {"train": 10, "test": 6})
+    beir = ["dataset=beir", "dataset.name=mine", f"dataset.beir_path={folder}", f"cache.dir={tmp_path / 'cache'}"]
+    settings = ["split=dev", "alpha.value=0.5", "lam.value=0.3", "systems=[bm25,task_arithmetic]", *_model(triple)]
+    dev = "+dataset.splits.dev={sample_of: train, fraction: 0.5, seed: 1}"
+    result = taskvec_ir(tmp_path / "job", *beir, dev, *settings, env={"WANDB_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    judged = json.loads((tmp_path / "job" / "per_query.json").read_text())["dev"]["bm25"]["ndcg@10"]
+    assert len(judged) == 5 and set(judged) < {f"q{i}" for i in range(10)}  # half of train's (the folder's q0..q9)
+    wrong = dev.replace("train", "valid")
+    refused = taskvec_ir(tmp_path / "refused", *beir, wrong, *settings, env={"WANDB_MODE": "disabled"})
+    assert refused.returncode != 0
+    assert (
+        f"dataset.splits.dev.sample_of: 'valid' is not a split of mine: its folder {folder} has test, train"
+        in refused.stderr
+    ), refused.stderr[-2000:]
+
+
 def test_every_task_a_config_accepts_has_its_runner():
     from taskvec_ir.app import task_runner
     from taskvec_ir.config.composed import Task

@@ -41,8 +41,8 @@ class DatasetConfig:
     query_field: str = "text"
     language: Language = Language.en
     test_split: str = "test"  # the split evaluated as "test"
-    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path and no splits
-    # given, one per qrels/<split>.tsv of the collection, read from the folder by taskvec_ir.ir.splits.resolve_splits
+    # split name -> an ir_datasets id, or {sample_of: <split>, fraction, seed, rest}; with beir_path, those of the
+    # folder too (one per qrels/<split>.tsv, read by taskvec_ir.ir.splits.resolve_splits); a configured one wins
     splits: dict[str, Any] = field(default_factory=dict)
     relevance_map: dict[Any, Any] | None = None  # grade -> new grade, or null to drop the row; other grades kept
     offline_files: dict[str, str] = field(default_factory=dict)  # path under IR_DATASETS_HOME -> mirror file
@@ -56,11 +56,18 @@ class DatasetConfig:
 
     @property
     def splits_in_folder(self) -> bool:
-        """A BEIR folder given without splits: its splits are its qrels files, read with the folder (building a
-        config reads no file)."""
-        return bool(self.beir_path) and not self.splits
+        """A BEIR folder whose configured splits are incomplete without its own (none given, or the test split or a
+        sample's source not among them): the folder's splits, one per ``qrels/<split>.tsv``, are read with the
+        folder and merged under the configured ones (``taskvec_ir.ir.splits.resolve_splits``; building a config
+        reads no file)."""
+        needed = {self.test_split} | {s.sample_of for s in self.splits.values() if isinstance(s, SampleSplit)}
+        return bool(self.beir_path) and not needed <= set(self.splits)
 
-    def check_splits(self) -> None:
+    def check_splits(self, folder: list[str] | None = None) -> None:
+        """Each split an ir_datasets id or a sample of one, and the test split among them. With a BEIR folder not
+        yet read (``folder`` None), a split only its qrels files may give is checked once they are read
+        (``folder``: the splits they gave)."""
+        deferred = bool(self.beir_path) and folder is None
         for split, spec in list(self.splits.items()):
             key = f"dataset.splits.{split}"
             if isinstance(spec, Mapping):
@@ -68,11 +75,19 @@ class DatasetConfig:
             if isinstance(spec, SampleSplit):
                 if not 0 < spec.fraction <= 1:
                     raise UserError(f"{key}.fraction: {spec.fraction} must lie in (0, 1]")
-                if not isinstance(self.splits.get(spec.sample_of), str):
+                source = self.splits.get(spec.sample_of)
+                if source is None and folder is not None:
+                    raise UserError(
+                        f"{key}.sample_of: '{spec.sample_of}' is not a split of {self.name}: its folder "
+                        f"{self.beir_path} has {', '.join(sorted(folder)) or 'none'} (one per qrels/<split>.tsv) "
+                        f"and dataset.splits adds {', '.join(s for s in self.splits if s not in folder) or 'none'}"
+                    )
+                if not isinstance(source, str) and not (source is None and deferred):
                     raise UserError(f"{key}.sample_of: '{spec.sample_of}' must name a split given by an ir_datasets id")
             elif not isinstance(spec, str) or not spec:
                 raise UserError(f"{key}: {spec!r} must be an ir_datasets id or {{sample_of, fraction, seed}}")
-        if self.splits and self.test_split not in self.splits:  # no splits: a corpus alone (e.g. to adapt on)
+        # no splits: a corpus alone (e.g. to adapt on)
+        if self.splits and self.test_split not in self.splits and not deferred:
             raise UserError(
                 f"dataset.test_split: '{self.test_split}' is not in dataset.splits ({', '.join(self.splits) or 'none'})"
             )
