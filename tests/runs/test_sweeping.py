@@ -272,8 +272,9 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     # a line per trial, λ chosen from lam.grid named in it, not the grid's 21 values
     assert len(re.findall(r"Trial \d: ndcg@10 0\.\d{4} at alpha\.value=[\d.e-]+, λ=[\d.]+ · \d/2 trials", output)) == 2
     assert "λ on dev by" not in output
-    for trial in trial_dirs(tmp_path / "sweep"):
-        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "merge", "warnings"]
+    for trial in trial_dirs(tmp_path / "sweep"):  # λ chosen from lam.grid on the trial's split: lam_chosen_by
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "lam_chosen_by", "merge",
+                                                                          "warnings"]  # fmt: skip
     assert "test" in json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())
 
     test_only = write_beir_folder(tmp_path / "test_only", {"test": 6})
