@@ -3,11 +3,12 @@ table (the numbers of metrics.json) and the warnings; the printed summary is in 
 
 import json
 import logging
+import os
 
 import pytest
 
 from taskvec_ir.runs.job import run_job
-from taskvec_ir.runs.results_page import how_chosen
+from taskvec_ir.runs.results_page import how_chosen, warnings
 
 MEASURES = ["ndcg@10", "precision@10", "ndcg@3", "map@100", "recall@100"]
 
@@ -31,6 +32,9 @@ def test_a_job_writes_results_md_and_logs_what_it_prints(cranfield_cfg, tmp_path
     cfg = cranfield_cfg("alpha.value=0.7", "lam.value=0.4", "wandb.mode=disabled")
     run_job(cfg, tmp_path / "job")
     page = (tmp_path / "job" / "results.md").read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "job" / "results.md").stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it
     means = json.loads((tmp_path / "job" / "metrics.json").read_text())["test"]
     assert page.startswith("# cranfield test · minilm_demo · α=0.7 · λ=0.4 (BM25 weight)\n")
     assert "- **dataset**: cranfield (cranfield), split test: 225 judged queries" in page
@@ -95,3 +99,17 @@ def test_how_alpha_and_lambda_were_chosen_is_said_for_every_way_of_choosing(cran
     )
     final.retriever.dense = True
     assert how_chosen(final, 0.4, None, None)[1] == "not applied: retriever=dense fuses nothing"
+
+
+def test_the_warnings_name_the_queries_that_score_zero_and_leave_the_depths_to_the_tables_footnote():
+    found = {
+        "no_text": ["3"],
+        "no_relevant": [str(q) for q in range(12)],
+        "unmoved_by_reranking": ["recall@100"],
+        "beyond_top_k": ["map@100", "recall@100"],
+    }
+    assert warnings(found) == [
+        "1 judged queries score 0 on every system (in the qrels, not among the split's queries): 3",
+        "12 judged queries score 0 on every system (every judgement is grade 0: nothing to find): 0, 1, 2, 3, 4, 5, "
+        "6, 7, 8, 9, …",
+    ]
