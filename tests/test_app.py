@@ -129,7 +129,8 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"test", "lam", "merge", "warnings"} and set(metrics["test"]) == SYSTEMS
     assert metrics["lam"] == {"bm25": None, "ir_model": 0.4, "task_arithmetic": 0.4}  # lam.value: every system's
-    assert metrics["warnings"] == {}  # every judged Cranfield query has text and BM25 candidates
+    # every judged Cranfield query has text and BM25 candidates; the measures 20 candidates limit are named
+    assert metrics["warnings"] == {"unmoved_by_reranking": ["recall@100"], "beyond_top_k": ["map@100", "recall@100"]}
     merge = metrics["merge"]  # what the merge did to ΘT
     assert merge["setting"] == {"alphas": {"domain": 0.7}, "method": "task_arithmetic"}
     assert merge["vectors"]["domain"]["norm"] > 0 and list(merge["vectors"]["domain"]["layer_norms"]) == [
@@ -149,6 +150,29 @@ def test_run_writes_metrics_runs_and_table(cranfield_run):
         lines = (out / "runs" / f"test.{system}.trec").read_text().splitlines()
         assert len({line.split()[0] for line in lines}) == 225 and len(lines) <= 225 * 20
     assert "task_arithmetic" in result.stdout and "ndcg@10" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_job_folder_explains_itself(cranfield_run):
+    """results.md: the command, the settings that matter, the table of metrics.json's numbers, the depth warnings;
+    app.log holds the printed table; both as the umask allows (the test's own, the command's)."""
+    out, result = cranfield_run
+    page = (out / "results.md").read_text()
+    assert page.startswith("# cranfield test · minilm_demo · α=0.7 · λ=0.4 (BM25 weight)\n")
+    assert "Command: `taskvec-ir dataset=cranfield retriever.top_k=20 alpha.value=0.7 lam.value=0.4 model." in page
+    for setting in ("**dataset**: cranfield (cranfield), split test: 225 judged queries",
+                    "**first stage**: BM25 (lucene, k1=0.9, b=0.4), top 20 re-ranked", "**α**: 0.7, as given",
+                    "**λ (BM25 weight)**: 0.4, as given (lam.value)", "**merge**: method=task_arithmetic"):  # fmt: skip
+        assert f"- {setting}" in page
+    means = json.loads((out / "metrics.json").read_text())["test"]
+    assert f"| TA | 0.4 | {means['task_arithmetic']['ndcg@10']:.4f} |" in page
+    assert "map@100, recall@100: cut deeper than the 20 documents retrieved (retriever.top_k)." in page
+    printed = result.stdout[result.stdout.index("cranfield test · ") :]
+    assert printed.split("\nOutputs: ")[0].strip() in (out / "app.log").read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("results.md", "metrics.json", "per_query.json", "runs/test.task_arithmetic.trec"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
 @pytest.mark.slow
