@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import shlex
 import types
 import typing
 from collections.abc import Mapping
@@ -223,6 +224,7 @@ def homes() -> list[tuple[str, type]]:
     options a plain run gets): they set what depends on other keys or the environment, never a default."""
     schemas = {f.name: (kinds[0], _default(f)) for f, kinds in _dataclass_fields(Config)}
     entries = [next(iter(entry.items())) for entry in load("config.yaml")["defaults"] if isinstance(entry, dict)]
+    entries = [(group, option) for group, option in entries if not group.startswith("override hydra/")]  # Hydra's
     return [("config.yaml", Config)] + [
         (f"{group}/{option}.yaml", schemas[group][0])
         for group, option in entries
@@ -398,3 +400,27 @@ def test_every_cell_of_every_table_composes(option, monkeypatch):
             assert cell.config.model.language in cell.config.model.domain
         if cell.dataset.startswith("miracl"):
             assert not cell.has_dev  # MIRACL's test split is its dev split: cross-validated
+
+
+@pytest.mark.parametrize(
+    "dataset, missing, shipped",
+    [
+        # Cranfield's one query set: the fix cuts it in two, as the shipped dataset=cranfield_split does
+        ("cranfield", [], "cranfield_split"),
+        # SciFact without its dev split: the fix samples train, as the shipped dataset=scifact does
+        ("scifact", ["~dataset.splits.dev"], "scifact"),
+    ],
+)
+def test_a_sweep_without_a_dev_split_is_told_overrides_that_work_when_pasted(dataset, missing, shipped):
+    with pytest.raises(UserError) as refused:
+        runs_compose.compose(["sweep=alpha", f"dataset={dataset}", *missing])
+    message = str(refused.value)
+    splits = "test (cranfield)" if dataset == "cranfield" else "test (beir/scifact/test), train (beir/scifact/train)"
+    assert message.startswith(f"dataset '{dataset}' has no 'dev' split to tune on (its splits: {splits}); either")
+    assert "selection=cross_validation" in message and "sweep.tune_split=<split>" in message
+    assert ("dataset=cranfield_split" in message) == (dataset == "cranfield")
+    (fix,) = [line for line in message.splitlines() if line.startswith("  - add it: ")]
+    pasted = shlex.split(fix.removeprefix("  - add it: "))  # as a shell reads it
+    fixed = runs_compose.compose(["sweep=alpha", f"dataset={dataset}", *missing, *pasted])
+    assert fixed.split == "dev"
+    assert fixed.dataset.splits == runs_compose.compose([f"dataset={shipped}"]).dataset.splits

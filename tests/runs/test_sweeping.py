@@ -4,6 +4,7 @@ import json
 import os
 import random
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,10 @@ def test_rerun_resumes_and_runs_only_the_missing_trials(sweep, finished):
     before = {t.name: (t / "metrics.json").stat().st_mtime_ns for t in trial_dirs(finished)}
     output = sweep(finished, *CRANFIELD_DEV, "hydra.sweeper.n_trials=5", "sweep.final_evaluation=false").stdout
     assert "3 of 5 trials complete" in output
+    # one line per trial: its objective at its setting, the study's count and the time left at this run's pace
+    said = re.findall(r"Trial (\d): ndcg@10 0\.\d{4} at alpha\.value=[\d.e-]+, lam\.value=[\d.e-]+ · (\d)/5 trials "
+                      r"complete · \d+ (?:min \d+ )?s elapsed(, about)?", output)  # fmt: skip
+    assert said == [("3", "4", ", about"), ("4", "5", "")]
     assert [t.name for t in trial_dirs(finished)] == ["trial_0", "trial_1", "trial_2", "trial_3", "trial_4"]
     assert {name: (finished / name / "metrics.json").stat().st_mtime_ns for name in before} == before
     assert results(finished)["n_complete"] == 5
@@ -270,17 +275,14 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     """A user's own BEIR folder: its qrels files are its splits, for the sweeper as for a single run (#26)."""
     with_dev = write_beir_folder(tmp_path / "with_dev", {"dev": 6, "test": 6})
     beir = ["dataset=beir", "dataset.name=with_dev", f"dataset.beir_path={with_dev}", "hydra.sweeper.n_trials=2"]
-    sweep(tmp_path / "sweep", *beir, name="alpha")
+    output = sweep(tmp_path / "sweep", *beir, name="alpha").stdout
     assert results(tmp_path / "sweep")["n_complete"] == 2
-    for trial in trial_dirs(tmp_path / "sweep"):
-        # sweep=alpha: λ chosen inside each trial, which metrics.json says (lam_chosen_by)
-        assert list(json.loads((trial / "metrics.json").read_text())) == [
-            "dev",
-            "lam",
-            "lam_chosen_by",
-            "merge",
-            "warnings",
-        ]
+    # a line per trial, λ chosen from lam.grid named in it, not the grid's 21 values
+    assert len(re.findall(r"Trial \d: ndcg@10 0\.\d{4} at alpha\.value=[\d.e-]+, λ=[\d.]+ · \d/2 trials", output)) == 2
+    assert "λ on dev by" not in output
+    for trial in trial_dirs(tmp_path / "sweep"):  # λ chosen from lam.grid on the trial's split: lam_chosen_by
+        assert list(json.loads((trial / "metrics.json").read_text())) == ["dev", "lam", "lam_chosen_by", "merge",
+                                                                          "warnings"]  # fmt: skip
     assert "test" in json.loads((tmp_path / "sweep" / "final" / "metrics.json").read_text())
 
     test_only = write_beir_folder(tmp_path / "test_only", {"test": 6})
@@ -297,8 +299,17 @@ def test_a_beir_folder_with_a_dev_split_is_swept_and_one_without_is_refused_nami
     env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
     refused = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
     assert refused.returncode != 0
-    assert "dataset 'test_only' has no 'dev' split to tune on (splits: test)" in refused.stderr, refused.stderr[-2000:]
+    splits = "(its splits: test (test_only/test))"
+    assert f"dataset 'test_only' has no 'dev' split to tune on {splits}" in refused.stderr, refused.stderr[-2000:]
     assert not list((tmp_path / "refused").glob("trial_*"))
+    # The fix the message gives, pasted as a shell reads it: dev and test, two halves of the folder's test queries.
+    (fix,) = [line for line in refused.stderr.splitlines() if line.startswith("  - add it: ")]
+    pasted = shlex.split(fix.removeprefix("  - add it: "))
+    sweep(tmp_path / "fixed", *command[3:6], *pasted, "hydra.sweeper.n_trials=1", "sweep.final_evaluation=false",
+          name="alpha")  # fmt: skip
+    (trial,) = trial_dirs(tmp_path / "fixed")
+    dev = set(json.loads((trial / "per_query.json").read_text())["dev"]["bm25"]["ndcg@10"])
+    assert 0 < len(dev) < 6  # half of the 6 queries
 
 
 def test_a_sweeps_final_evaluation_bootstraps_its_dev_choice(sweep, tmp_path):

@@ -6,7 +6,9 @@ config without reading any file; ``taskvec_ir.runs.compose.typed_config`` then r
 from __future__ import annotations
 
 import importlib.resources
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from omegaconf import MISSING, OmegaConf
 
@@ -170,12 +172,7 @@ class Config:
         """The evaluated split is one of the dataset's (a sweep's message says how to give it one to tune on), and a
         λ chosen from ``lam.grid`` has a split to be chosen on (``check_lam_tuning``)."""
         if self.sweep is not None and not self.sweep.final and self.split not in self.dataset.splits:
-            raise UserError(
-                f"dataset {self.dataset.name!r} has no {self.split!r} split to tune on (splits: "
-                f"{', '.join(self.dataset.splits) or 'none'}); add one to dataset.splits (e.g. "
-                "dataset.splits.dev={sample_of:train,fraction:0.2,seed:42}) or name a split to tune on with "
-                "sweep.tune_split=<split>"
-            )
+            raise UserError(missing_tuning_split(self.dataset, self.split))
         self.dataset.split(self.split)
         self.check_lam_tuning()
 
@@ -226,6 +223,25 @@ class Config:
         """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""
         alphas = ((PRIMARY, self.alpha.value), *((name, self.alpha.extra[name]) for name in self.model.extra_domains))
         return MergeSetting(alphas, self.merge.method_row(), self.alpha.scale())
+
+
+def missing_tuning_split(dataset: DatasetConfig, split: str) -> str:
+    """What a sweep says when ``dataset`` has no ``split`` to tune on: its splits, the overrides that give it one
+    (pasted as they are, they compose), and the other ways: a shipped config with the split, sweep.tune_split,
+    and cross-validation, which needs no dev split."""
+    splits = ", ".join(f"{name} ({spec})" if isinstance(spec, str) else name for name, spec in dataset.splits.items())
+    ways = [f"add it: {shlex.join(dataset.tuning_split_overrides(split))}"]
+    shipped = Path(CONFIG_DIR) / "dataset" / f"{dataset.name}_split.yaml"  # as cranfield_split is cranfield's
+    if split == "dev" and shipped.is_file():
+        ways.append(f"dataset={dataset.name}_split: a config that has it")
+    ways += [
+        f"selection=cross_validation in place of -m sweep=...: α and λ chosen by k-fold cross-validation on "
+        f"{dataset.test_split}'s queries, which needs no dev split",
+        "sweep.tune_split=<split>: tune on another split of the dataset",
+    ]
+    return f"dataset {dataset.name!r} has no {split!r} split to tune on (its splits: {splits or 'none'}); either\n" + (
+        "\n".join(f"  - {way}" for way in ways)
+    )
 
 
 def parse_config(cfg) -> Config:

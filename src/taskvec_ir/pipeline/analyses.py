@@ -251,24 +251,18 @@ def depth_summary(kept: list[dict], measure: str) -> list[str]:
 
 
 # -- plots ---------------------------------------------------------------------------------------------------------
-def alpha_response_plot(response: dict, path: Path) -> None:
+def alpha_response_plot(response: dict, path: Path, title: str):
     """Left: the mean at each α, the oracle's mean (an upper bound) and the chosen settings' mean; right: the
-    per-query Δ of the chosen α against ΘT."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    per-query Δ of the chosen α against ΘT; ``title``: what was measured (``plots.heading``)."""
     measure = response["measure"]
-    fig, (curve, spread) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (curve, spread) = plots.subplots(1, 2, figsize=(11, 4.4))
     curve.plot([r["alpha"] for r in response["curve"]], [r["mean"] for r in response["curve"]], marker="o",
                label="mean at α (every query)")  # fmt: skip
     curve.axhline(response["oracle"], color="tab:green", linestyle="--", label="oracle α per query (upper bound)")
     curve.axhline(response["chosen"], color="tab:red", linestyle=":", label="the job's chosen α")
     curve.set_xlabel("α")
     curve.set_ylabel(f"{measure} ({response['split']})")
-    curve.grid(alpha=0.3)
-    curve.legend(loc="best", fontsize="small")
+    curve.legend(loc="best")
     deltas = [r["delta"] for r in response["per_query"].values()]
     spread.hist(deltas, bins=31, color="tab:blue")
     shares = response["shares"]
@@ -279,25 +273,21 @@ def alpha_response_plot(response: dict, path: Path) -> None:
     )
     spread.set_xlabel(f"Δ {measure} per query, chosen α − ΘT")
     spread.set_ylabel("queries")
-    spread.grid(alpha=0.3)
+    fig.suptitle(title)
     plots.save_figure(fig, path)
+    return fig
 
 
-def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path) -> None:
+def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path, title: str):
     """``measure`` against re-ranking depth: one line per α at λ = ``lam``, the job's settings bold, BM25 dashed;
-    the measured seconds per query under each depth when timed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    the measured seconds per query under each depth when timed; ``title``: what was measured (``plots.heading``)."""
+    fig, ax = plots.subplots(figsize=(7, 4.8))
     for alpha in surface["alphas"]:
         points = [(r["depth"], r[measure]) for r in surface["rows"] if r["alpha"] == alpha and r["lam"] == lam]
         ax.plot(*zip(*points, strict=True), marker=".", alpha=0.6, label=f"α = {alpha:g}, λ = {lam:g}")
     job = surface["job"]
     ax.plot([r["depth"] for r in job], [r[measure] for r in job], "ko-", linewidth=2.5, label="the job's setting")
-    ax.axhline(surface[BM25][measure], color="grey", linestyle="--", label="BM25")
+    ax.axhline(surface[BM25][measure], label="BM25", **plots.REFERENCE_STYLES["BM25"])
     ax.set_xscale("log")
     seconds = timing["seconds_per_query"] if timing else {}
     ax.set_xticks(
@@ -308,9 +298,10 @@ def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, pat
         "re-ranking depth k (pairs scored per query)" + (f"; seconds per query, {timing['device']}" if timing else "")
     )
     ax.set_ylabel(f"{measure} ({surface['split']})")
-    ax.grid(alpha=0.3)
+    ax.set_title(title)
     ax.legend(loc="best", fontsize="x-small", ncol=2)
     plots.save_figure(fig, path)
+    return fig
 
 
 # -- in a job --------------------------------------------------------------------------------------------------
@@ -334,13 +325,15 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
         log.info("analyses %s: run by the sweep's final evaluation, not by its trials", cfg.analyses)
         return done
     alphas, objective = cfg.analysis.grid(cfg.selection), cfg.objective
+    judged = sum(1 for docs in pipeline.split(cfg.split).qrels.values() if docs)
+    title = plots.heading(cfg.dataset.name, cfg.model.name, cfg.split, judged)
     if "alpha_response" in cfg.analyses:
         settings = cfg.analysis
         response = alpha_response(
             pipeline, cfg.split, folds, alphas, objective, settings.top_queries, settings.unchanged_within
         )
         write_json(response, out_dir / "alpha_response.json")
-        alpha_response_plot(response, out_dir / "alpha_response.png")
+        alpha_response_plot(response, out_dir / "alpha_response.png", title)
         headline = {key: response[key] for key in ("ir_model", "chosen", "oracle")}
         done.metrics["alpha_response"] = {
             "measure": objective,
@@ -384,7 +377,7 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
         columns = ["depth", "alpha", "lam", *cfg.measures]
         with atomic_path(out_dir / "depth_surface.csv") as tmp:
             tmp.write_text(csv_text([{c: row[c] for c in columns} for row in surface["rows"]]))
-        depth_plot(surface, objective, folds[0].lam, timing, out_dir / "depth_surface.png")
+        depth_plot(surface, objective, folds[0].lam, timing, out_dir / "depth_surface.png", title)
         done.metrics["depth"] = {"measure": objective, "bm25": surface[BM25][objective], "depths": kept}
         if timing:
             done.metrics["depth"]["device"] = timing["device"]

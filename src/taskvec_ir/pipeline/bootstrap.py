@@ -338,12 +338,7 @@ def draws_table(result: Mapping) -> tuple[list[str], list[list]]:
 
 def plot(result: Mapping, objective: str, path: Path) -> None:
     """Two panels: how often each α was chosen, and the regret's distribution with its mean and interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plots.subplots(1, 2, figsize=(10, 4))
     alphas = list(result["alpha_counts"])
     left.bar(alphas, [result["alpha_counts"][a] for a in alphas], color="tab:blue")
     left.set_xlabel("chosen α")
@@ -359,5 +354,5 @@ def plot(result: Mapping, objective: str, path: Path) -> None:
     right.set_xlabel(f"regret: the grid's best single setting − chosen, test {objective}")
     share = "–" if result["p_beats_ir_model"] is None else f"{result['p_beats_ir_model']:.2f}"
     right.set_title(f"{100 * result['confidence']:g}% interval dashed; P(TA > ΘT) = {share}")
-    right.legend(loc="best", fontsize="small")
+    right.legend(loc="best")
     plots.save_figure(fig, path)

@@ -1,6 +1,7 @@
-"""The results tables: a sweep's report (``results_table``) and the sections of a table of cells built from its rows
-(``cells_table``, ``label_free_distance``, ``general_domain_table``). Every value of a tested system carries the marks
-of the baselines it is significantly better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
+"""The results tables: a job's (``job_table``), a sweep's report (``results_table``: a job's, with significance),
+and the sections of a table of cells built from its rows (``cells_table``, ``label_free_distance``,
+``general_domain_table``). Every value of a tested system carries the marks of the baselines it is significantly
+better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,32 @@ from taskvec_ir.reporting.significance import (
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
 
 
+def job_table(
+    means: Mapping,
+    measures: Sequence[str],
+    lambdas: Mapping[str, float | None],
+    marked: Mapping[str, Mapping[str, str]] | None = None,
+    depth: str = "",
+) -> Table:
+    """A job's results: each system's λ and mean of each measure (``means``, as the job measured them), with the
+    significance marks of a tested system (``marked``: system -> measure -> marks), and a footnote on λ and
+    ``depth``: the sentences on the measures the first stage's depth limits (``depth_note``)."""
+    marked = marked or {}
+    rows = [
+        [
+            System(name).heading,
+            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
+            *(Entry(values[m], marked.get(name, {}).get(m, "")) for m in measures),
+        ]
+        for name, values in means.items()
+    ]
+    if any(lam is not None for lam in lambdas.values()):
+        footnote = "λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    else:  # retriever=dense: "–" everywhere, and why
+        footnote = "No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
+    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
+
+
 def results_table(
     means: Mapping,
     compared: Compared,
@@ -33,29 +60,17 @@ def results_table(
     lambdas: Mapping[str, float | None],
     depth: str = "",
 ) -> Table:
-    """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
-    ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them. ``depth``:
-    the footnote's sentences on the measures the first stage's depth limits (``depth_note``)."""
+    """A sweep's report: ``job_table``, whose ``system`` carries the marks ``compared`` (its comparison with its
+    baselines) gives it, and the footnote says what the marks mean."""
+    table = job_table(means, measures, lambdas, {system: compared.marks}, depth)
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
     families = [compared.families[m] for m in measures if m in compared.families]
-    rows = [
-        [
-            System(name).heading,
-            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
-            *(Entry(values[m], compared.marks[m]) if name == system else Entry(values[m]) for m in measures),
-        ]
-        for name, values in means.items()
-    ]
     footnote = f"Marks on {System(system).heading}: " + significance_note(
         symbols, settings, family_note(settings.correction, "row", families), families
     )
     unmarkable = [m for m in measures if m in compared.families and not compared.families[m].markable]
-    footnote += unmarkable_note(unmarkable, settings)
-    if any(lam is not None for lam in lambdas.values()):
-        footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
-    else:  # retriever=dense: "–" everywhere, and why
-        footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
-    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
+    table.footnote = footnote + unmarkable_note(unmarkable, settings) + f" {table.footnote}"
+    return table
 
 
 def shown_measures(objective: str, measures: Sequence[str], retriever: RetrieverConfig) -> list[str]:

@@ -2,8 +2,8 @@
 run through ``run_job``; the final evaluation only adds its baselines (config) and its report (``Report``).
 
 A job writes, into its dir: ``runs/<split>.<system>.trec``, ``per_query.json``, ``objective.json`` (what a
-sweeper reads), the report's files, and ``metrics.json`` last, so that a job dir with ``metrics.json`` is
-complete; and one W&B run (``taskvec_ir.reporting.tracking``).
+sweeper reads), the report's files, ``results.md`` (``taskvec_ir.runs.results_page``), and ``metrics.json`` last,
+so that a job dir with ``metrics.json`` is complete; and one W&B run (``taskvec_ir.reporting.tracking``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.pipeline.selection.choice import Choice, Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
+from taskvec_ir.reporting.plots import heading
+from taskvec_ir.reporting.rendering import Table
+from taskvec_ir.reporting.results_tables import depth_note
+from taskvec_ir.runs.results_page import RESULTS_PAGE, results_page, show
 from taskvec_ir.runs.run_identity import run_settings
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
@@ -109,6 +113,7 @@ class JobOutcome:
     extra: dict = field(default_factory=dict)  # what metrics.json holds beside the split's means
     outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
     folds: list = field(default_factory=list)  # the settings task arithmetic ran at (selection.Fold), for analyses
+    table: Table | None = None  # the results table of a report (with significance); None: the job's own
 
 
 class Report(Protocol):
@@ -155,6 +160,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
             outcome.extra["analyses"] = analysed.metrics
         outcome.summary.update(analysed.summary)
         header = report(outcome, run) if report is not None else outcome.header
+        results_page(outcome, header, analysed.lines).write(out_dir)
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
         tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
         queries = pipeline.split(cfg.split).queries
@@ -164,14 +170,17 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         for role, provenance in adapted_provenance(pipeline).items():
             tracking.log_adapted(run, role, provenance)
     log.info("Cache: %s", dict(pipeline.cache.stats))
-    print(f"\n{header}")
+    printed = [f"\n{header}"]
     if outcome.means:
-        print(evaluation.format_table(outcome.means, cfg.measures))
-    for line in analysed.lines:
-        print(line)
+        printed.append(evaluation.format_table(outcome.means, cfg.measures))
+    depth = depth_note(cfg.measures, cfg.retriever, table=False)
+    if outcome.means and depth:
+        printed.append(f"Note:{depth}")
+    printed += analysed.lines
     if cfg.save_merged:
-        print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
-    print(f"Outputs: {out_dir}")
+        printed.append(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
+    printed.append(f"Outputs: {out_dir} ({RESULTS_PAGE} says what ran and how α and λ were chosen)")
+    show(printed, console=cfg.trial is None)  # a trial's sweeper prints a line for it
     return outcome.result
 
 
@@ -260,7 +269,8 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     means, per_query = evaluate_choice(pipeline, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
     chosen = choice.describe()
     write_json(chosen, out_dir / "selection.json")
-    curve_plot(choice, out_dir / "selection_curve.png")
+    judged = sum(1 for docs in pipeline.split(cfg.split).qrels.values() if docs)
+    curve_plot(choice, out_dir / "selection_curve.png", heading(cfg.dataset.name, cfg.model.name, cfg.split, judged))
     chosen.pop("curve")
     columns = list(choice.curve[0])  # fold, α, λ, value, undefined (and stability's raw and null curves)
     tracking.log_report(

@@ -20,6 +20,7 @@ from taskvec_ir.reporting.analysis_tables import analysis_columns, bootstrap_col
 from taskvec_ir.reporting.results_tables import BASELINES, FAMILY_COLUMNS, GENERAL_BASELINES, MARKED, shown_measures
 from taskvec_ir.reporting.significance import Compared, compare
 from taskvec_ir.runs import job_results
+from taskvec_ir.runs.sweeping.launchers import check_scheduler
 from taskvec_ir.runs.table_folder import TableFolder
 from taskvec_ir.runs.table_grid import cells, command_overrides, general_domains, supervised
 from taskvec_ir.storage.outputs import atomic_path
@@ -156,6 +157,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     from hydra.core.hydra_config import HydraConfig
 
     hydra = HydraConfig.get()
+    check_scheduler(hydra.launcher)  # every cell's steps run through it
     shared = command_overrides(list(hydra.overrides.task), list(hydra.overrides.hydra))
     config_dirs = [
         f"--config-dir={source.path.removeprefix('file://')}"

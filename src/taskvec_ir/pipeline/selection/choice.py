@@ -159,14 +159,10 @@ def evaluate_choice(
     return means, per_query
 
 
-def curve_plot(choice: Choice, path: Path) -> None:
-    """The criterion against α at each fold's chosen λ, the chosen α marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+def curve_plot(choice: Choice, path: Path, title: str):
+    """The criterion against α at each fold's chosen λ, the chosen α marked (unclipped); ``title``: what was
+    measured (``plots.heading``). Returns the figure."""
+    fig, ax = plots.subplots(figsize=(6.5, 4.5))
     for index, fold in enumerate(choice.folds):
         key = index if choice.method == "cross_validation" else None
         rows = sorted((r for r in choice.curve if r["fold"] == key and r["lam"] == fold.lam), key=lambda r: r["alpha"])
@@ -179,10 +175,11 @@ def curve_plot(choice: Choice, path: Path) -> None:
                 ax.plot([r["alpha"] for r in rows], [r[column] for r in rows], style, color=line.get_color(),
                         label=f"{column}, {lam}")  # fmt: skip
         chosen = [value for alpha, value in points if alpha == fold.alpha]
-        ax.scatter([fold.alpha], chosen, s=160, facecolors="none", edgecolors=line.get_color(), zorder=4)
+        ax.scatter([fold.alpha], chosen, s=160, facecolors="none", edgecolors=line.get_color(), zorder=4, clip_on=False)
     ax.set_xlabel("α")
     ax.set_ylabel(choice.criterion)
-    ax.set_title(f"selection={choice.method} (chosen α circled)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    ax.margins(x=0.08, y=0.12)
+    ax.set_title(f"{title}\nselection={choice.method} (chosen α circled)")
+    ax.legend(loc="best")
     plots.save_figure(fig, path)
+    return fig

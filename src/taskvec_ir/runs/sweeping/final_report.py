@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 
 from taskvec_ir.config.model import SUPERVISED_LABEL
-from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
+from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
 from taskvec_ir.runs.sweeping.trials import STATES, best_trial, trial_lam
@@ -25,9 +25,9 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
 
 class FinalReport:
     """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
-    paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), Markdown
-    and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
-    ‖τ‖ per layer, and the report with the study as a W&B artifact."""
+    paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), its results
+    table with their marks (in the job's results.md, and as LaTeX), the tuning objective against every swept key
+    (plot and W&B table), ‖τ‖ per layer, and the report with the study as a W&B artifact."""
 
     FILES = (
         "results.md",
@@ -42,9 +42,10 @@ class FinalReport:
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
 
     def __call__(self, outcome: JobOutcome, run) -> str:
+        from taskvec_ir.ir.evaluation import evaluate_run
         from taskvec_ir.reporting import rendering, tracking
         from taskvec_ir.reporting.lineage import Artifact
-        from taskvec_ir.reporting.plots import layer_norms_plot, sensitivity, sensitivity_plot
+        from taskvec_ir.reporting.plots import heading, layer_norms_plot, sensitivity, sensitivity_plot
         from taskvec_ir.reporting.results_tables import depth_note, results_table
         from taskvec_ir.reporting.significance import compare
         from taskvec_ir.storage.outputs import write_json
@@ -75,18 +76,23 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
-        texts = {
-            "results.md": f"{header}\n\n" + rendering.markdown(results),
-            "results.tex": rendering.latex(results),
-        }
-        for name, text in texts.items():
-            with atomic_path(out_dir / name) as tmp:
-                tmp.write_text(text)
+        outcome.table = results  # the job's results.md shows it (runs.results_page), with the header as its title
+        with atomic_path(out_dir / "results.tex") as tmp:
+            tmp.write_text(rendering.latex(results))
         plots = {
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
         }
-        sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
+        tune = cfg.sweep.tune_split
+        qrels = outcome.pipeline.split(tune).qrels
+        title = heading(cfg.dataset.name, cfg.model.name, tune, sum(1 for docs in qrels.values() if docs))
+        references = {  # the baselines on the tuning split, each at the λ the final evaluation gives it
+            HEADINGS[s]: evaluate_run(qrels, outcome.pipeline.system_run(tune, s, outcome.extra["lam"].get(s)),
+                                      [cfg.objective])[0][cfg.objective]
+            for s in (BM25, IR_MODEL) if s in cfg.systems
+        }  # fmt: skip
+        title += f" · {len(self.trials)} trials, the chosen circled"
+        sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial, title, references)
         layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
         tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})

@@ -21,9 +21,10 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
+from taskvec_ir.runs.progress import Pace, trial_line
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
-from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
+from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
 from taskvec_ir.runs.sweeping.recovery import Heartbeats, settle, settle_abandoned_trials
 from taskvec_ir.runs.sweeping.samplers import reseed, study_sampler
@@ -73,6 +74,7 @@ class OptunaSweep(Sweeper):
             HydraConfig.instance().set_config(self.config)  # for ${hydra:...} interpolations in the job's keys
             job_cfg = typed_config(self.config)
             check_tuning_split(job_cfg)
+            self.objective = job_cfg.objective  # named in each trial's line
             open_pipeline(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             check_bootstrap(job_cfg, dimensions)
@@ -82,13 +84,13 @@ class OptunaSweep(Sweeper):
                     "(or drop lam.value from the searched keys)"
                 )
             sampler, target = study_sampler(self.sampler_config, dimensions, self.n_trials)
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            storage = absolute_storage(self.storage)
+            self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)  # a refused login here
+            study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         except UserError as error:
             _exit(error)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        storage = absolute_storage(self.storage)
-        self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)
-        study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         retry(settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
         plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
@@ -118,7 +120,7 @@ class OptunaSweep(Sweeper):
         """Trials until the study has ``plan.target`` of them complete; returns the next job index. When the missing
         ones are running in other sweepers of the study, this one waits for them (a failed one is replaced
         by whoever is free), so that the best trial is the study's once every trial is in."""
-        failed, job_idx, waiting = 0, 0, False
+        failed, job_idx, waiting, pace = 0, 0, False, Pace()
         while True:
             held = retry(taken, study)
             complete = sum(t.state == STATES.COMPLETE for t in held)
@@ -140,7 +142,9 @@ class OptunaSweep(Sweeper):
                 with self.heartbeats.running(study, trials):
                     returns = launch(self.launcher, overrides, job_idx)
                 for trial, result in zip(trials, returns, strict=True):
-                    failed += not retry(record, study, trial, result)
+                    told = retry(record, study, trial, result)
+                    failed += not told
+                    self._report_trial(study, trial, result if told else None, pace, plan.target)
             except LauncherConfigError:
                 retry(fail, study, trials)
                 raise
@@ -199,6 +203,22 @@ class OptunaSweep(Sweeper):
                     ) from None
             job_idx += batch
 
+    def _report_trial(self, study: optuna.Study, trial: optuna.Trial, result, pace: Pace, target: int) -> None:
+        """One line for a trial that ended: its objective at its setting (``result`` None: it failed, and ``record``
+        said why), and the study's progress toward ``target`` (its job's own log and table are in its dir)."""
+        pace.finished += result is not None
+        complete = retry(count, study, STATES.COMPLETE)
+        if result is None:
+            what = "failed"
+        else:
+            value = result.return_value
+            setting = ", ".join(
+                f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}" for key, v in trial.params.items()
+            )
+            lam = "" if "lam.value" in trial.params or value["lam"] is None else f", λ={value['lam']:g}"
+            what = f"{self.objective} {value['objective']:.4f} at {setting}{lam}"
+        log.info("%s", trial_line(trial.number, what, pace, complete, target))
+
     def _wait(self, study: optuna.Study, waiting: bool, what: str) -> bool:
         """One pause while the study's missing trials run elsewhere, settling those whose sweeper or worker is
         gone (this host's dead processes, other hosts' missed heartbeats); says what it waits for once."""
@@ -225,6 +245,7 @@ class OptunaSweep(Sweeper):
 
     def _check_settings(self) -> None:
         refuse_password(self.storage, "hydra.sweeper.storage")
+        check_scheduler(self.config.hydra.launcher)
         if self.direction not in ("maximize", "minimize"):
             raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
         for key in ("n_trials", "n_jobs"):
