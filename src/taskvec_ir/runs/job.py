@@ -27,6 +27,7 @@ from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
 from taskvec_ir.pipeline.selection.choice import Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
+from taskvec_ir.runs.retention import is_retained, measure_retention
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
 
@@ -198,13 +199,19 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
     result = {"lam": lam}
     summary = {"alpha": cfg.alpha.value, **({"lam": lam} if lam is not None else {})}
     summary.update({f"lam/{s}": v for s, v in lambdas.items() if v is not None})
+    retained = None
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
+        if is_retained(cfg):  # a Pareto sweep's trial: its second objective, on the general collection
+            result["retention"], retained = measure_retention(cfg, pipeline.cache, lam)
+            tracking.log_objective(run, f"retention/{retained['dataset']}/{cfg.objective}", result["retention"])
         write_json(result, out_dir / "objective.json")
     header = job_header(cfg, lam, used_lam.get("chosen_by"))
     outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, header, result, summary)
     outcome.extra["lam"] = lambdas
+    if retained is not None:
+        outcome.extra["retention"] = retained
     if "chosen_by" in used_lam:
         outcome.extra["lam_chosen_by"] = used_lam["chosen_by"]
     outcome.folds = [Fold(None, cfg.alpha.value, lam)]
