@@ -66,7 +66,9 @@ def test_the_front_of_constructed_points_is_the_known_one_and_the_brute_force_on
     assert brute_force_front(KNOWN) == {0, 1, 2, 6}
     rng = random.Random(7)
     for _ in range(20):  # random clouds with many ties (values on a coarse grid) and duplicates
-        points = [(rng.random(), rng.choice([0.3, 0.35, 0.4, 0.45]), rng.choice([-0.02, -0.01, 0.0])) for _ in range(25)]
+        points = [
+            (rng.random(), rng.choice([0.3, 0.35, 0.4, 0.45]), rng.choice([-0.02, -0.01, 0.0])) for _ in range(25)
+        ]
         front = {t.number for t in pareto.front(pareto_study(points))}
         assert front == brute_force_front(points)
         assert front == {t.number for t in pareto_study(points).best_trials}
