@@ -73,7 +73,7 @@ def pareto_plot(rows: Sequence[Mapping], path: Path, objective: str, general: st
         [r["objective"] for r in front],
         [r["retention"] for r in front],
         "o-",
-        drawstyle="steps-post",
+        drawstyle="steps-pre",  # the edge of what the front dominates (below and left)
         color="tab:blue",
         label="Pareto front",
         zorder=4,
@@ -89,7 +89,7 @@ def pareto_plot(rows: Sequence[Mapping], path: Path, objective: str, general: st
     ax.set_xlabel(f"{objective} on the tuning split")
     ax.set_ylabel(f"retention: Δ {objective} against ΘT on {general}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)
     save_figure(fig, path)
 
 

@@ -176,3 +176,10 @@ def test_a_pareto_trial_without_heartbeats_counts_if_its_job_finished(tmp_path):
     (again,) = study.get_trials(states=(STATES.WAITING,))
     assert again.params == study.trials[lost.number].params
     assert [t.number for t in pareto.front(study)] == [counted.number]
+
+
+def test_a_claim_beyond_a_pareto_studys_target_is_pruned(no_heartbeats, tmp_path):
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    kept = claim(study, no_heartbeats, lambda n: tmp_path / f"trial_{n}", count=3, target=2)
+    assert [t.number for t in kept] == [0, 1]
+    assert [t.state for t in study.get_trials()] == [STATES.RUNNING, STATES.RUNNING, STATES.PRUNED]

@@ -137,10 +137,11 @@ class FinalReport:
         retention = cfg.sweep.retention
         rows = pareto.trial_rows(self.trials, set(self.front), retention.bound, self.best_trial)
         general = f"{retention.dataset.name} {retention.split}"
+        within = sum(row["within_bound"] for row in rows)
         line = (
-            f"Pareto sweep: the best {cfg.sweep.tune_split} {cfg.objective} of the {len(rows)} trials whose retention "
-            f"loss on {general} is at most {retention.bound:g} (trial {self.best_trial}: retention "
-            f"{best['retention']:+.4f}; {len(self.front)} trials on the front)"
+            f"Pareto sweep of {len(rows)} trials ({len(self.front)} on the front): the best {cfg.sweep.tune_split} "
+            f"{cfg.objective} of the {within} whose retention loss on {general} is at most {retention.bound:g} "
+            f"(trial {self.best_trial}: retention {best['retention']:+.4f})"
         )
         plot = self.sweep_dir / "pareto_front.png"
         tables = {"pareto_trials": (pareto.COLUMNS, [[row[c] for c in pareto.COLUMNS] for row in rows])}
