@@ -197,12 +197,13 @@ def write_results(study: optuna.Study, sweep_dir: Path, storage: str | None, ret
         chosen = None if best is None else best.number
         rows = pareto.trial_rows(completed_trials(study), set(front), retention.bound, chosen)
         pareto.write_front(rows, sweep_dir, objective, retention.dataset.name, retention.bound)
-        results.update(pareto_front=front, retention_bound=retention.bound, refused=None if refused is None else str(refused))
+        results.update(pareto_front=front, retention_bound=retention.bound)
+        results["refused"] = None if refused is None else str(refused)
         results["best_retention"] = None if best is None else best.values[1]
     else:
         best = best_trial(study)
     keys = ("best_params", "best_value", "best_lam", "best_trial")
-    found = (dict(best.params), best.values[0], trial_lam(best), best.number) if best is not None else (None,) * len(keys)
+    found = (None,) * len(keys) if best is None else (dict(best.params), best.values[0], trial_lam(best), best.number)
     results.update(zip(keys, found, strict=True))
     with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
         OmegaConf.save(OmegaConf.create(results), tmp)
