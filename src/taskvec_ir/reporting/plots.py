@@ -65,7 +65,7 @@ def pareto_plot(rows: Sequence[Mapping], path: Path, objective: str, general: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     others = [r for r in rows if not r["front"]]
     ax.scatter([r["objective"] for r in others], [r["retention"] for r in others], c="0.6", label="trial", zorder=3)
     front = sorted((r for r in rows if r["front"]), key=lambda r: r["objective"])
@@ -89,7 +89,7 @@ def pareto_plot(rows: Sequence[Mapping], path: Path, objective: str, general: st
     ax.set_xlabel(f"{objective} on the tuning split")
     ax.set_ylabel(f"retention: Δ {objective} against ΘT on {general}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)  # outside: the trials fill any corner
     save_figure(fig, path)
 
 
