@@ -89,9 +89,7 @@ def run(cfg: DictConfig) -> dict:
         if config.sweep is not None and config.sweep.final:  # a sweep's final evaluation: its report from the study
             from taskvec_ir.runs.sweeping.final_report import final_report
 
-            options["report"] = final_report(
-                hydra_cfg.sweeper.storage, config.sweep.study.name, Path(hydra_cfg.sweep.dir)
-            )
+            options["report"] = final_report(hydra_cfg.sweeper.storage, config.sweep, Path(hydra_cfg.sweep.dir))
         return task_runner(config.task)(config, Path(hydra_cfg.runtime.output_dir), **options)
     except Exception as error:
         # In a multirun the sweeper records the failed job, and its dir says why (a table shows it); a single

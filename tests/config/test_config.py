@@ -146,8 +146,9 @@ def test_the_schema_types_every_choice_list():
 @pytest.mark.parametrize("key, kind, listed", CHOICE_KEYS, ids=[key for key, _, _ in CHOICE_KEYS])
 def test_a_value_that_is_not_a_choice_is_refused_when_composed_naming_the_key_and_the_choices(key, kind, listed):
     override = f"{key}=[not_a_choice]" if listed else f"{key}=not_a_choice"
+    within = ["sweep=pareto"] if key.startswith("sweep.") else []  # sweep's keys exist in a sweep (its retention)
     with pytest.raises(ConfigCompositionException, match=re.escape(override)) as error:
-        runs_compose.compose([override])
+        runs_compose.compose([*within, override])
     cause = str(error.value.__cause__)
     assert (f"full_key: {key}[0]" if listed else f"full_key: {key}\n") in cause
     assert f"Invalid value 'not_a_choice', expected one of [{', '.join(kind)}]" in cause
@@ -364,7 +365,8 @@ def test_paper_triples_are_all_there():
 def test_sweeps_tune_on_dev_with_our_sweeper(option):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"sweep={option}"], return_hydra_config=True)
-    assert cfg.split == "dev" and cfg.hydra.sweeper.direction == "maximize"
+    directions = ["maximize", "maximize"] if option == "pareto" else "maximize"  # the dev measure, the retention
+    assert cfg.split == "dev" and OmegaConf.to_container(cfg.hydra.sweeper)["direction"] == directions
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     assert "alpha.value" in cfg.hydra.sweeper.params
     if option == "paper_grid":
@@ -373,6 +375,21 @@ def test_sweeps_tune_on_dev_with_our_sweeper(option):
         )
     if option in ("alpha", "paper_grid"):  # λ is chosen inside each trial
         assert cfg.lam.value is None and "lam.value" not in cfg.hydra.sweeper.params
+
+
+def test_a_pareto_sweeps_general_collection_is_another_corpus_retrieved_as_the_target():
+    hydra_compose_typed = runs_compose.compose
+    cfg = hydra_compose_typed(["sweep=pareto", "dataset=scifact", "dataset@sweep.retention.dataset=cranfield"])
+    assert cfg.sweep.retention.dataset.name == "cranfield" and cfg.sweep.retention.split == "test"
+    assert cfg.sweep.retention.bound == 0.01 and cfg.dataset.name == "scifact"
+    with pytest.raises(UserError, match="sweep.retention.dataset: 'cranfield' has the target's corpus"):
+        hydra_compose_typed(["sweep=pareto", "dataset=cranfield", "+dataset.splits.dev={sample_of:test,fraction:0.3}"])
+    with pytest.raises(UserError, match="sweep.retention.split: dataset 'cranfield' has no split 'dev'"):
+        hydra_compose_typed(["sweep=pareto", "sweep.retention.split=dev"])
+    with pytest.raises(UserError, match="sweep.retention.bound: -0.1 must be 0 or more"):
+        hydra_compose_typed(["sweep=pareto", "sweep.retention.bound=-0.1"])
+    with pytest.raises(UserError, match="sweep.retention: retriever=run_file reads the target's run file"):
+        hydra_compose_typed(["sweep=pareto", "retriever=run_file", "retriever.path=x.trec"])
 
 
 @pytest.mark.parametrize("launcher, parallel", [(None, 1), ("local", 2), ("slurm", 4)])

@@ -331,3 +331,97 @@ def test_a_sweeps_final_evaluation_bootstraps_its_dev_choice(sweep, tmp_path):
     refused = sweep(tmp_path / "joint", *CRANFIELD_DEV, "selection.bootstrap.resamples=50", check=False)
     assert refused.returncode != 0 and "selection.bootstrap.resamples: a sweep's bootstrap" in refused.stderr
     assert not list((tmp_path / "joint").glob("trial_*"))
+
+
+# A Pareto sweep: Cranfield's carved dev as the target, 20% of SciFact's test queries as the general collection; λ
+# fixed, so that every trial's retention moves with its α.
+PARETO = [
+    *CRANFIELD_DEV,
+    "dataset@sweep.retention.dataset=scifact",
+    "+sweep.retention.dataset.splits.small={sample_of:test,fraction:0.2,seed:1}",
+    "sweep.retention.split=small",
+    "lam.value=0.3",
+    "hydra.sweeper.sampler.population_size=2",
+]
+
+
+def dominated(point, points) -> bool:
+    return any(q[0] >= point[0] and q[1] >= point[1] and q != point for q in points)
+
+
+@pytest.fixture(scope="module")
+def pareto_sweep(sweep, tmp_path_factory):
+    sweep_dir = tmp_path_factory.mktemp("pareto")
+    sweep(sweep_dir, *PARETO, "hydra.sweeper.n_trials=3", name="pareto")
+    return sweep_dir
+
+
+def test_a_pareto_sweep_writes_its_front_and_evaluates_the_bound_rules_choice_on_test(pareto_sweep):
+    trials = {}
+    for trial in trial_dirs(pareto_sweep):
+        written = json.loads((trial / "objective.json").read_text())
+        retention = json.loads((trial / "metrics.json").read_text())["retention"]
+        # The retention is TA's objective minus ΘT's on the general split, at the trial's λ.
+        means = retention["means"]
+        assert written["retention"] == pytest.approx(means["task_arithmetic"] - means["ir_model"], abs=1e-12)
+        assert retention["split"] == "small" and retention["queries"] == 60 and retention["lam"] == 0.3
+        alpha = run_contents(trial)["config"]["alpha"]["value"]
+        trials[int(trial.name.split("_")[1])] = (written["objective"], written["retention"], alpha)
+    assert len(trials) == 3
+    results = yaml.safe_load((pareto_sweep / "optimization_results.yaml").read_text())
+    points = list(trials.values())
+    front = sorted(n for n, (o, r, _) in trials.items() if not dominated((o, r), [p[:2] for p in points]))
+    assert results["pareto_front"] == front and results["retention_bound"] == 0.01
+    # The rule, recomputed: the best dev score of the trials losing at most 0.01 (no tie among three floats).
+    within = {n: v for n, v in trials.items() if -v[1] <= 0.01}
+    chosen = max(within, key=lambda n: within[n][0])
+    assert results["best_trial"] == chosen and results["best_value"] == trials[chosen][0]
+    assert results["best_retention"] == trials[chosen][1]
+    final = run_contents(pareto_sweep / "final")
+    assert final["config"]["alpha"]["value"] == pytest.approx(trials[chosen][2])
+    assert final["summary"]["pareto/chosen_trial"] == chosen and final["summary"]["pareto/front_size"] == len(front)
+    assert final["summary"]["pareto_trials/nrows"] == 3
+    report = (pareto_sweep / "final" / "results.md").read_text()
+    assert f"whose retention loss on scifact small is at most 0.01 (trial {chosen}:" in report
+    assert "Pareto front: ndcg@10 on the tuning split against the retention on scifact small" in report
+    rows = report.split("| trial | α | λ | tuning | retention | within bound |")[1].strip().splitlines()[1:]
+    assert len(rows) == len(front) and chosen in front and sum("**" in row for row in rows) == 1
+    assert (pareto_sweep / "pareto_front.png").read_bytes()[:4] == b"\x89PNG"
+    assert len((pareto_sweep / "pareto_front.csv").read_text().splitlines()) == 4
+
+
+def test_a_pareto_trials_retention_is_a_plain_runs_delta_on_the_general_collection(
+    pareto_sweep, triple, mirror_dir, tmp_path
+):
+    # The same Θ' and λ evaluated by a run of its own on the general split, with a cache of its own.
+    trial = trial_dirs(pareto_sweep)[0]
+    alpha = run_contents(trial)["config"]["alpha"]["value"]
+    command = [
+        str(TASKVEC_IR),
+        "dataset=scifact",
+        "+dataset.splits.small={sample_of:test,fraction:0.2,seed:1}",
+        "split=small",
+        f"alpha.value={alpha}",
+        "lam.value=0.3",
+        "systems=[ir_model,task_arithmetic]",
+        "retriever.top_k=10",
+        f"cache.dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "model.scorer.show_progress=false",
+        *(f"model.{role}={path}" for role, path in triple.items()),
+    ]
+    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    means = json.loads((tmp_path / "run" / "metrics.json").read_text())["small"]
+    retention = json.loads((trial / "objective.json").read_text())["retention"]
+    assert retention == pytest.approx(means["task_arithmetic"]["ndcg@10"] - means["ir_model"]["ndcg@10"], abs=1e-12)
+
+
+def test_a_pareto_sweep_resumes_and_refuses_a_single_direction(sweep, pareto_sweep, tmp_path):
+    output = sweep(pareto_sweep, *PARETO, "hydra.sweeper.n_trials=4", "sweep.final_evaluation=false", name="pareto")
+    assert "3 of 4 trials complete" in output.stdout
+    assert results(pareto_sweep)["n_complete"] == 4
+    assert len((pareto_sweep / "pareto_front.csv").read_text().splitlines()) == 5
+    refused = sweep(tmp_path, *PARETO, "hydra.sweeper.direction=maximize", name="pareto", check=False)
+    assert refused.returncode != 0 and "a Pareto sweep (sweep.retention) maximises" in refused.stderr

@@ -1,6 +1,7 @@
-"""The schemas of ``hydra/sweeper=taskvec_optuna`` and of its samplers (``hydra/sweeper/sampler=tpe|random|grid``),
-stored in Hydra's ConfigStore when Hydra imports its plugins. The values every sweep starts from are in
-``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no default here: one home for each)."""
+"""The schemas of ``hydra/sweeper=taskvec_optuna`` and of its samplers
+(``hydra/sweeper/sampler=tpe|random|grid|nsga2``), stored in Hydra's ConfigStore when Hydra imports its plugins. The
+values every sweep starts from are in ``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no default here:
+one home for each)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,16 @@ class RandomSamplerConfig:
 
 
 @dataclass
+class NSGAIISamplerConfig:
+    """NSGA-II (Optuna's default multi-objective sampler, sweep=pareto): a population of trials per generation,
+    the next bred from the Pareto-best of the last."""
+
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    seed: int | None = None  # each trial's sampler gets seed + trial number (taskvec_ir.runs.sweeping.samplers)
+    population_size: int = 50  # trials per generation (the first is drawn at random)
+
+
+@dataclass
 class GridSamplerConfig:
     """Every point of the grid the swept choices and ranges make (the sweeper gives the search space)."""
 
@@ -39,8 +50,8 @@ class SweeperConfig:
     _target_: str = "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     _recursive_: bool = False  # the sampler stays a config: the sweeper instantiates it, seeded, per trial
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random or grid
-    direction: str = MISSING
+    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random, grid or nsga2
+    direction: Any = MISSING  # maximize or minimize; a multi-objective study (sweep=pareto): a list of two
     storage: str | None = MISSING
     study_name: str | None = MISSING
     n_trials: int = MISSING
@@ -56,5 +67,8 @@ ConfigStore.instance().store(group="hydra/sweeper", name="taskvec_optuna", node=
 ConfigStore.instance().store(group="hydra/sweeper/sampler", name="tpe", node=TPESamplerConfig, provider="taskvec_ir")
 ConfigStore.instance().store(
     group="hydra/sweeper/sampler", name="random", node=RandomSamplerConfig, provider="taskvec_ir"
+)
+ConfigStore.instance().store(
+    group="hydra/sweeper/sampler", name="nsga2", node=NSGAIISamplerConfig, provider="taskvec_ir"
 )
 ConfigStore.instance().store(group="hydra/sweeper/sampler", name="grid", node=GridSamplerConfig, provider="taskvec_ir")

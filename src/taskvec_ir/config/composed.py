@@ -113,6 +113,7 @@ class Config:
         if not self.dataset.splits_in_folder:  # else checked once the folder's splits are read
             self.check_split()
         self.check_supervised()
+        self.check_retention()
         vectors = self.model.vectors().values()
         if self.task == Task.adapt and not any(isinstance(domain, AdaptConfig) for _, domain in vectors):
             raise UserError(
@@ -195,6 +196,22 @@ class Config:
                 "split, which is evaluated, and it has no dev split to tune on: give lam.value (e.g. "
                 "lam.value=0.3), use a dataset with a dev split (e.g. dataset=cranfield_split), or let a selection "
                 "choose λ without the test labels (selection=cross_validation)"
+            )
+
+    def check_retention(self) -> None:
+        """A Pareto sweep's general collection (``sweep.retention``) is another corpus, retrieved as the target is."""
+        retention = self.sweep.retention if self.sweep is not None else None
+        if retention is None:
+            return
+        if retention.dataset.docs == self.dataset.docs:
+            raise UserError(
+                f"sweep.retention.dataset: '{retention.dataset.name}' has the target's corpus ({self.dataset.docs}), "
+                "and retention is measured on another domain: choose another (dataset@sweep.retention.dataset=<name>)"
+            )
+        if self.retriever.backend == Backend.run_file:
+            raise UserError(
+                "sweep.retention: retriever=run_file reads the target's run file, which holds no query of the general "
+                "collection: use retriever=bm25 (or dense) for a Pareto sweep"
             )
 
     def check_supervised(self) -> None:

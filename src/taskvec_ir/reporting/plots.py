@@ -1,6 +1,6 @@
-"""The plots of a sweep's report (the tuning objective against each swept key, ‖τ‖ per layer), and what every plot of
-the package shares: one style (``subplots``), a title that says what was measured (``heading``) and one atomic PNG
-write (``save_figure``). Each plot function returns the figure it wrote.
+"""The plots of a sweep's report (the tuning objective against each swept key, a Pareto sweep's front, ‖τ‖ per
+layer), and what every plot of the package shares: one style (``subplots``), a title that says what was measured
+(``heading``) and one atomic PNG write (``save_figure``). Each plot function returns the figure it wrote.
 """
 
 from __future__ import annotations
@@ -101,6 +101,43 @@ def sensitivity_plot(
     fig.suptitle(title)
     save_figure(fig, path)
     return fig
+
+
+def pareto_plot(rows: Sequence[Mapping], path: Path, objective: str, general: str, bound: float) -> None:
+    """A Pareto sweep's trials (``runs.sweeping.pareto.trial_rows``): the tuning measure against the retention on
+    the general collection, the front joined as a staircase, the retention bound as a line, the chosen trial
+    circled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    others = [r for r in rows if not r["front"]]
+    ax.scatter([r["objective"] for r in others], [r["retention"] for r in others], c="0.6", label="trial", zorder=3)
+    front = sorted((r for r in rows if r["front"]), key=lambda r: r["objective"])
+    ax.plot(
+        [r["objective"] for r in front],
+        [r["retention"] for r in front],
+        "o-",
+        drawstyle="steps-pre",  # the edge of what the front dominates (below and left)
+        color="tab:blue",
+        label="Pareto front",
+        zorder=4,
+    )
+    for r in front:
+        if r["alpha"] is not None:
+            ax.annotate(f"α={r['alpha']:.2g}", (r["objective"], r["retention"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+    ax.axhline(-bound, color="tab:orange", linestyle="--", label=f"retention bound (−{bound:g})")
+    chosen = [r for r in rows if r["chosen"]]
+    ax.scatter([r["objective"] for r in chosen], [r["retention"] for r in chosen], s=180, facecolors="none",
+               edgecolors="red", label="chosen", zorder=5)  # fmt: skip
+    ax.set_xlabel(f"{objective} on the tuning split")
+    ax.set_ylabel(f"retention: Δ {objective} against ΘT on {general}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)  # outside: the trials fill any corner
+    save_figure(fig, path)
 
 
 def layer_norms_plot(diagnostics: Mapping, path: Path) -> None:

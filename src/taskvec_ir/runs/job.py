@@ -31,6 +31,7 @@ from taskvec_ir.reporting.plots import heading
 from taskvec_ir.reporting.rendering import Table
 from taskvec_ir.reporting.results_tables import depth_note
 from taskvec_ir.runs.results_page import RESULTS_PAGE, results_page, show
+from taskvec_ir.runs.retention import is_retained, measure_retention
 from taskvec_ir.runs.run_identity import run_settings
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
@@ -210,13 +211,19 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
     result = {"lam": lam}
     summary = {"alpha": cfg.alpha.value, **({"lam": lam} if lam is not None else {})}
     summary.update({f"lam/{s}": v for s, v in lambdas.items() if v is not None})
+    retained = None
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
         tracking.log_objective(run, cfg.split, cfg.objective, result["objective"])
+        if is_retained(cfg):  # a Pareto sweep's trial: its second objective, on the general collection
+            result["retention"], retained = measure_retention(cfg, pipeline.cache, lam)
+            tracking.log_summary(run, {f"retention/{retained['dataset']}/{cfg.objective}": result["retention"]})
         write_json(result, out_dir / "objective.json")
     header = job_header(cfg, lam, used_lam.get("chosen_by"))
     outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, header, result, summary)
     outcome.extra["lam"] = lambdas
+    if retained is not None:
+        outcome.extra["retention"] = retained
     if "chosen_by" in used_lam:
         outcome.extra["lam_chosen_by"] = used_lam["chosen_by"]
     outcome.folds = [Fold(None, cfg.alpha.value, lam)]

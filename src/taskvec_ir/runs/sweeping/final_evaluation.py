@@ -14,7 +14,7 @@ from taskvec_ir.runs.sweeping.launchers import launch
 from taskvec_ir.runs.sweeping.overrides import hydra_value
 from taskvec_ir.runs.sweeping.recovery import Heartbeats, settle_abandoned_trials
 from taskvec_ir.runs.sweeping.study_storage import open_study, retry
-from taskvec_ir.runs.sweeping.trials import STATES, best_trial, claim, record, taken
+from taskvec_ir.runs.sweeping.trials import STATES, claim, record, taken
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,17 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
 
 
 def run_final_evaluation(
-    study: optuna.Study, heartbeats: Heartbeats, launcher, sweep_dir: Path, overrides: list[str], job_idx: int
+    study: optuna.Study,
+    heartbeats: Heartbeats,
+    launcher,
+    sweep_dir: Path,
+    overrides: list[str],
+    job_idx: int,
+    best: int,
 ) -> None:
-    """The best setting evaluated once on test, as one more job through ``launcher`` (the trials': on SLURM, a job
-    with their resources), if this sweeper claims it first."""
-    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, retry(lambda: best_trial(study).number))
+    """The best setting (of trial number ``best``) evaluated once on test, as one more job through ``launcher``
+    (the trials': on SLURM, a job with their resources), if this sweeper claims it first."""
+    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, best)
     if claimed is None:
         return
     claims, trial = claimed

@@ -8,19 +8,23 @@ from pathlib import Path
 import optuna
 
 from taskvec_ir.config.model import SUPERVISED_LABEL
+from taskvec_ir.config.sweep import SweepConfig
 from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
+from taskvec_ir.runs.sweeping import pareto
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
-from taskvec_ir.runs.sweeping.trials import STATES, best_trial, trial_lam
+from taskvec_ir.runs.sweeping.trials import best_trial, completed_trials
 from taskvec_ir.storage.outputs import atomic_path
 
 
-def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> FinalReport:
+def final_report(storage: str | None, sweep: SweepConfig, sweep_dir: Path) -> FinalReport:
     """The report of a study's final evaluation, from its completed trials (read in the final job itself)."""
-    study = retry(optuna.load_study, study_name=study_name, storage=absolute_storage(storage))
-    completed = retry(study.get_trials, deepcopy=False, states=(STATES.COMPLETE,))
-    trials = [{"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)} for t in completed]
-    return FinalReport(trials, best_trial(study).number, sweep_dir, absolute_storage(storage))
+    study = retry(optuna.load_study, study_name=sweep.study.name, storage=absolute_storage(storage))
+    trials = retry(completed_trials, study)
+    bound = sweep.retention.bound if sweep.retention is not None else None
+    best = retry(best_trial, study, bound).number
+    front = {t.number for t in retry(pareto.front, study)} if sweep.retention is not None else set()
+    return FinalReport(trials, best, sweep_dir, absolute_storage(storage), front)
 
 
 class FinalReport:
@@ -38,8 +42,9 @@ class FinalReport:
         "task_vector_layers.png",
     )
 
-    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None):
+    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None, front=frozenset()):
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
+        self.front = front  # a Pareto sweep's front (trial numbers)
 
     def __call__(self, outcome: JobOutcome, run) -> str:
         from taskvec_ir.ir.evaluation import evaluate_run
@@ -79,6 +84,9 @@ class FinalReport:
         outcome.table = results  # the job's results.md shows it (runs.results_page), with the header as its title
         with atomic_path(out_dir / "results.tex") as tmp:
             tmp.write_text(rendering.latex(results))
+        if cfg.sweep.retention is not None:  # a Pareto sweep: the rule, the chosen trial's retention, the front
+            line, front = self.pareto(cfg, run, best)
+            header = f"{header}\n{line}\n\n{front}"  # below the table (results_page)
         plots = {
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
@@ -125,6 +133,28 @@ class FinalReport:
                 )
             )
         return header
+
+    def pareto(self, cfg, run, best: dict) -> tuple[str, str]:
+        """A Pareto sweep's header line (the rule and the chosen trial's retention) and its front as Markdown,
+        logged to W&B (the plot the sweeper drew, the table of every trial, the summary)."""
+        from taskvec_ir.reporting import tracking
+
+        retention = cfg.sweep.retention
+        rows = pareto.trial_rows(self.trials, set(self.front), retention.bound, self.best_trial)
+        general = f"{retention.dataset.name} {retention.split}"
+        within = sum(row["within_bound"] for row in rows)
+        line = (
+            f"Pareto sweep of {len(rows)} trials ({len(self.front)} on the front): the best {cfg.sweep.tune_split} "
+            f"{cfg.objective} of the {within} whose retention loss on {general} is at most {retention.bound:g} "
+            f"(trial {self.best_trial}: retention {best['retention']:+.4f})"
+        )
+        plot = self.sweep_dir / "pareto_front.png"
+        tables = {"pareto_trials": (pareto.COLUMNS, [[row[c] for c in pareto.COLUMNS] for row in rows])}
+        tracking.log_report(run, {"pareto_front": plot} if plot.is_file() else {}, tables)
+        summary = {"pareto/front_size": len(self.front), "pareto/chosen_trial": self.best_trial}
+        summary.update({"pareto/retention": best["retention"], "pareto/retention_bound": retention.bound})
+        tracking.log_summary(run, summary)
+        return line, pareto.front_markdown(rows, cfg.objective, general, retention.bound)
 
     def bootstrap(self, outcome: JobOutcome, run, best: dict) -> str:
         """The sweep's choice rerun on resamples of its tuning split's queries (``pipeline.bootstrap``)."""

@@ -83,10 +83,11 @@ def absolute_storage(storage: str | None) -> str | None:
     return storage
 
 
-def open_study(name, storage: optuna.storages.BaseStorage | None, sampler, direction) -> optuna.Study:
-    """The study, created if new (see ``racing``)."""
+def open_study(name, storage: optuna.storages.BaseStorage | None, sampler, direction: str | list[str]) -> optuna.Study:
+    """The study, created if new (see ``racing``); ``direction``: its objective's, or a list, one per objective."""
+    directions = {"direction": direction} if isinstance(direction, str) else {"directions": direction}
     return racing(
-        optuna.create_study, study_name=name, storage=storage, sampler=sampler, direction=direction, load_if_exists=True
+        optuna.create_study, study_name=name, storage=storage, sampler=sampler, load_if_exists=True, **directions
     )
 
 

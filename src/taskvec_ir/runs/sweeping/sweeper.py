@@ -22,6 +22,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.progress import Pace, trial_line
+from taskvec_ir.runs.retention import general_pipeline
 from taskvec_ir.runs.search_space import Dimension, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
@@ -56,7 +57,9 @@ class OptunaSweep(Sweeper):
         params: DictConfig | None,
     ):
         self.sampler_config = sampler
-        self.direction, self.storage, self.study_name = direction, storage, study_name
+        # One objective's direction, or a list: one per objective (sweep=pareto).
+        self.direction = direction if isinstance(direction, str) else list(direction)
+        self.storage, self.study_name = storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.worker_jobs = worker_jobs
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
@@ -75,7 +78,11 @@ class OptunaSweep(Sweeper):
             job_cfg = typed_config(self.config)
             check_tuning_split(job_cfg)
             self.objective = job_cfg.objective  # named in each trial's line
-            open_pipeline(job_cfg)
+            pipeline = open_pipeline(job_cfg)
+            retention = job_cfg.sweep.retention
+            self._check_objectives(retention)
+            if retention is not None:  # a Pareto sweep: its general collection fails here, not in every trial
+                general_pipeline(job_cfg, pipeline.cache)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
             check_bootstrap(job_cfg, dimensions)
             if job_cfg.retriever.dense and "lam.value" in dimensions:
@@ -89,6 +96,12 @@ class OptunaSweep(Sweeper):
             storage = absolute_storage(self.storage)
             self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)  # a refused login here
             study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
+            if len(study.directions) != (1 if isinstance(self.direction, str) else len(self.direction)):
+                raise UserError(
+                    f"hydra.sweeper.study_name: study {study.study_name} in {redact_url(storage)} has "
+                    f"{len(study.directions)} objectives and this sweep has another number: name another study "
+                    "(hydra.sweeper.study_name) or sweep dir"
+                )
         except UserError as error:
             _exit(error)
         retry(settle_abandoned_trials, study)
@@ -104,7 +117,7 @@ class OptunaSweep(Sweeper):
         )
         try:
             job_idx = self._run_workers(study, plan) if self.worker_jobs else self.run_trials(study, plan)
-            best = retry(write_results, study, sweep_dir, storage)
+            best = retry(write_results, study, sweep_dir, storage, retention, job_cfg.objective)
             if job_cfg.sweep.final_evaluation:
                 overrides = [
                     *as_overrides(best["best_params"]),
@@ -112,8 +125,10 @@ class OptunaSweep(Sweeper):
                     *final_overrides(job_cfg, best),
                     described,
                 ]
-                run_final_evaluation(study, self.heartbeats, self.launcher, sweep_dir, overrides, job_idx)
-        except LauncherConfigError as error:
+                run_final_evaluation(
+                    study, self.heartbeats, self.launcher, sweep_dir, overrides, job_idx, best["best_trial"]
+                )
+        except UserError as error:  # a launcher's refusal; a Pareto sweep with no trial within its bound
             _exit(error)
 
     def run_trials(self, study: optuna.Study, plan: SweepPlan) -> int:
@@ -246,8 +261,12 @@ class OptunaSweep(Sweeper):
     def _check_settings(self) -> None:
         refuse_password(self.storage, "hydra.sweeper.storage")
         check_scheduler(self.config.hydra.launcher)
-        if self.direction not in ("maximize", "minimize"):
-            raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
+        directions = [self.direction] if isinstance(self.direction, str) else self.direction
+        if not 1 <= len(directions) <= 2 or any(d not in ("maximize", "minimize") for d in directions):
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction} is not maximize or minimize (or, for sweep=pareto, "
+                "[maximize, maximize])"
+            )
         for key in ("n_trials", "n_jobs"):
             if getattr(self, key) <= 0:
                 raise UserError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
@@ -263,6 +282,19 @@ class OptunaSweep(Sweeper):
             raise UserError(
                 f"hydra.sweeper.heartbeat_interval={self.heartbeat_interval} and grace_period={self.grace_period}: "
                 "the interval must be positive and shorter than the grace period"
+            )
+
+    def _check_objectives(self, retention) -> None:
+        """A study of two objectives is a Pareto sweep's (``sweep.retention`` set), both maximised."""
+        if retention is not None and self.direction != ["maximize", "maximize"]:
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction}: a Pareto sweep (sweep.retention) maximises the "
+                "target's measure and the retention: set it to [maximize, maximize] (sweep=pareto does)"
+            )
+        if retention is None and not isinstance(self.direction, str):
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction} names two objectives, and the second, the general-domain "
+                "retention, needs sweep.retention: use sweep=pareto, or one direction"
             )
 
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, plan: SweepPlan) -> tuple[str, ...]:
@@ -283,6 +315,11 @@ def check_bootstrap(config: Config, dimensions: Mapping) -> None:
     from ``lam.grid``: a sweep of ``alpha.value`` alone."""
     if not (config.selection.bootstrap.resamples and config.sweep.final_evaluation):
         return
+    if config.sweep.retention is not None:
+        raise UserError(
+            "selection.bootstrap.resamples: a Pareto sweep's choice reads the general collection too, which the "
+            "bootstrap does not resample: set selection.bootstrap.resamples=0"
+        )
     if set(dimensions) != {"alpha.value"} or config.lam.value is not None or not config.lam.grid:
         raise UserError(
             "selection.bootstrap.resamples: a sweep's bootstrap reruns its choice over the α values its trials "
