@@ -21,7 +21,7 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
-from taskvec_ir.runs.search_space import Dimension, search_space
+from taskvec_ir.runs.search_space import Dimension, list_elements, search_space
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
@@ -75,6 +75,7 @@ class OptunaSweep(Sweeper):
             check_tuning_split(job_cfg)
             open_pipeline(job_cfg)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            dimensions, lists = list_elements(dimensions, job_cfg)
             check_bootstrap(job_cfg, dimensions)
             if job_cfg.retriever.dense and "lam.value" in dimensions:
                 raise UserError(
@@ -91,7 +92,7 @@ class OptunaSweep(Sweeper):
         study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         retry(settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
-        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
+        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described, lists)
         log.info(
             "Study %s in %s: %d of %d trials complete; searching %s",
             study.study_name,
@@ -105,7 +106,7 @@ class OptunaSweep(Sweeper):
             best = retry(write_results, study, sweep_dir, storage)
             if job_cfg.sweep.final_evaluation:
                 overrides = [
-                    *as_overrides(best["best_params"]),
+                    *as_overrides(best["best_params"], lists),
                     *as_overrides(fixed),
                     *final_overrides(job_cfg, best),
                     described,
@@ -247,7 +248,7 @@ class OptunaSweep(Sweeper):
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, plan: SweepPlan) -> tuple[str, ...]:
         reseed(study, self.sampler_config, trial.number)
         values = {name: retry(dimension.suggest, trial, name) for name, dimension in plan.dimensions.items()}
-        return (*as_overrides(values), *as_overrides(plan.fixed), f"trial={trial.number}")
+        return (*as_overrides(values, plan.lists), *as_overrides(plan.fixed), f"trial={trial.number}")
 
 
 def check_tuning_split(config: Config) -> None:
