@@ -1,8 +1,10 @@
-"""The report of a sweep's final evaluation: task arithmetic tested against each baseline, its tables, the
-tuning objective against every swept key, and the study itself, added to the final job's outputs."""
+"""The report of a sweep's final evaluation: task arithmetic tested against each baseline, its tables, the choice's
+dev vs test (beside another sweep's), the tuning objective against every swept key, and the study itself, added to
+the final job's outputs."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
@@ -10,6 +12,7 @@ import optuna
 from taskvec_ir.config.model import SUPERVISED_LABEL
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
+from taskvec_ir.runs.sweeping.dev_vs_test import DevVsTest, compared_sweep, dev_vs_test_table
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
 from taskvec_ir.runs.sweeping.trials import STATES, best_trial, trial_lam
 from taskvec_ir.storage.outputs import atomic_path
@@ -26,7 +29,8 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
 class FinalReport:
     """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
     paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), Markdown
-    and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
+    and LaTeX tables, the choice's objective on the tuning split and on test (beside ``sweep.compare_with``'s), the
+    tuning objective against every swept key (plot and W&B table),
     ‖τ‖ per layer, and the report with the study as a W&B artifact."""
 
     FILES = (
@@ -75,9 +79,14 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
+        sweeps = [DevVsTest(cfg.sweep.name, len(self.trials), best["value"], means[TASK_ARITHMETIC][cfg.objective])]
+        if cfg.sweep.compare_with:
+            sweeps.append(compared_sweep(cfg.sweep.compare_with, cfg))
+        dev_vs_test = dev_vs_test_table(sweeps, cfg.objective, cfg.sweep.tune_split, cfg.split)
+        outcome.extra["dev_vs_test"] = [asdict(row) for row in sweeps]
         texts = {
-            "results.md": f"{header}\n\n" + rendering.markdown(results),
-            "results.tex": rendering.latex(results),
+            "results.md": f"{header}\n\n" + rendering.markdown(results) + "\n" + rendering.markdown(dev_vs_test),
+            "results.tex": rendering.latex(results) + "\n" + rendering.latex(dev_vs_test),
         }
         for name, text in texts.items():
             with atomic_path(out_dir / name) as tmp:
@@ -89,7 +98,9 @@ class FinalReport:
         sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial)
         layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
-        tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        differences = [[r.sweep, r.trials, r.tuned, r.test, r.test - r.tuned] for r in sweeps]
+        tables = {"results": (["system", *cfg.measures], rows), "dev_vs_test": (dev_vs_test.columns, differences)}
+        tracking.log_report(run, plots, tables)
         if cfg.selection.bootstrap.resamples:  # the dev choice rerun on resamples of the tuning queries
             header = f"{header}\n{self.bootstrap(outcome, run, best)}"
         tracking.log_sensitivity(run, cfg.objective, *sensitivity(self.trials))

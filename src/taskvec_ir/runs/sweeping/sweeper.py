@@ -22,6 +22,7 @@ from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.search_space import Dimension, list_elements, search_space
+from taskvec_ir.runs.sweeping.dev_vs_test import compared_sweep
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
@@ -82,6 +83,8 @@ class OptunaSweep(Sweeper):
                     "retriever=dense fuses nothing, so searching lam.value would waste trials: use sweep=alpha "
                     "(or drop lam.value from the searched keys)"
                 )
+            if job_cfg.sweep.compare_with:  # a sweep to compare with that does not fit fails now, not in the report
+                compared_sweep(job_cfg.sweep.compare_with, job_cfg)
             sampler, target = study_sampler(self.sampler_config, dimensions, self.n_trials)
         except UserError as error:
             _exit(error)
