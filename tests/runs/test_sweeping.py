@@ -324,11 +324,11 @@ def test_a_genome_sweep_merges_each_trials_genes_and_reports_dev_vs_test_beside_
     merged = []
     for trial in trial_dirs(genome):
         config = run_contents(trial)["config"]["alpha"]
+        genome_config = {kind: config["genome"][kind] for kind in ("attention", "mlp")}
         setting = json.loads((trial / "metrics.json").read_text())["merge"]["setting"]
-        assert config["value"] == 1.0 and len(config["genome"]["attention"]) == len(config["genome"]["mlp"]) == 2
-        assert setting["scale"]["genome"] == {"attention": config["genome"]["attention"], "mlp": config["genome"]["mlp"]}
-        assert setting["scale"]["otherwise"] == config["otherwise"]
-        merged.append(tuple(config["genome"]["attention"] + config["genome"]["mlp"]))
+        assert config["value"] == 1.0 and [len(v) for v in genome_config.values()] == [2, 2]
+        assert setting["scale"]["genome"] == genome_config and setting["scale"]["otherwise"] == config["otherwise"]
+        merged.append(tuple(genome_config["attention"] + genome_config["mlp"]))
     assert len(set(merged)) == 3  # each trial merged its own genome
     final = json.loads((genome / "final" / "metrics.json").read_text())
     assert final["merge"]["setting"]["scale"]["genome"] == {
