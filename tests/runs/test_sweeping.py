@@ -107,7 +107,11 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
         "value"
     ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test", "lam", "merge", "warnings"]
+    assert list(metrics) == ["test", "lam", "merge", "warnings", "dev_vs_test"]
+    assert metrics["dev_vs_test"] == [  # the choice on dev beside the same setting on test
+        {"sweep": "alpha_lambda", "trials": 3, "tuned": pytest.approx(best["best_value"]),
+         "test": pytest.approx(metrics["test"]["task_arithmetic"]["ndcg@10"])}
+    ]  # fmt: skip
     # this sweep searched λ itself (no lam.grid to tune the baselines on): every fused system at the chosen λ
     assert metrics["lam"] == {"bm25": None, **dict.fromkeys(["ir_model", "alpha_one", "domain_model"], lam),
                               "task_arithmetic": lam}  # fmt: skip
