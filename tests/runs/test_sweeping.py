@@ -216,6 +216,7 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
         "lam",
         "merge",
         "warnings",
+        "dev_vs_test",
     ]
 
 
