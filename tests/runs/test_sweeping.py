@@ -116,7 +116,11 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
         "value"
     ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test", "lam", "merge", "warnings"]
+    assert list(metrics) == ["test", "lam", "merge", "warnings", "dev_vs_test"]
+    assert metrics["dev_vs_test"] == [  # the choice on dev beside the same setting on test
+        {"sweep": "alpha_lambda", "trials": 3, "tuned": pytest.approx(best["best_value"]),
+         "test": pytest.approx(metrics["test"]["task_arithmetic"]["ndcg@10"])}
+    ]  # fmt: skip
     # this sweep searched λ itself (no lam.grid to tune the baselines on): every fused system at the chosen λ
     assert metrics["lam"] == {"bm25": None, **dict.fromkeys(["ir_model", "alpha_one", "domain_model"], lam),
                               "task_arithmetic": lam}  # fmt: skip
@@ -226,6 +230,7 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
         "lam",
         "merge",
         "warnings",
+        "dev_vs_test",
     ]
 
 
@@ -425,3 +430,45 @@ def test_a_pareto_sweep_resumes_and_refuses_a_single_direction(sweep, pareto_swe
     assert len((pareto_sweep / "pareto_front.csv").read_text().splitlines()) == 5
     refused = sweep(tmp_path, *PARETO, "hydra.sweeper.direction=maximize", name="pareto", check=False)
     assert refused.returncode != 0 and "a Pareto sweep (sweep.retention) maximises" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def genome_beside_alpha(sweep, tmp_path_factory):
+    """sweep=alpha (2 trials), then sweep=genome (3 trials) compared with it, on Cranfield's dev sample."""
+    root = tmp_path_factory.mktemp("genome")
+    sweep(root / "alpha", *CRANFIELD_DEV, "hydra.sweeper.n_trials=2", name="alpha")
+    compared = f"sweep.compare_with={root / 'alpha'}"
+    sweep(root / "genome", *CRANFIELD_DEV, "hydra.sweeper.n_trials=3", compared, name="genome")
+    return root / "alpha", root / "genome"
+
+
+def test_a_genome_sweep_merges_each_trials_genes_and_reports_dev_vs_test_beside_the_single_alpha(genome_beside_alpha):
+    alpha, genome = genome_beside_alpha
+    best = results(genome)
+    genes = ["alpha.genome.attention.0", "alpha.genome.attention.1", "alpha.genome.mlp.0", "alpha.genome.mlp.1"]
+    assert set(best["best_params"]) == {*genes, "alpha.otherwise"}
+    merged = []
+    for trial in trial_dirs(genome):
+        config = run_contents(trial)["config"]["alpha"]
+        genome_config = {kind: config["genome"][kind] for kind in ("attention", "mlp")}
+        setting = json.loads((trial / "metrics.json").read_text())["merge"]["setting"]
+        assert config["value"] == 1.0 and [len(v) for v in genome_config.values()] == [2, 2]
+        assert setting["scale"]["genome"] == genome_config and setting["scale"]["otherwise"] == config["otherwise"]
+        merged.append(tuple(genome_config["attention"] + genome_config["mlp"]))
+    assert len(set(merged)) == 3  # each trial merged its own genome
+    final = json.loads((genome / "final" / "metrics.json").read_text())
+    assert final["merge"]["setting"]["scale"]["genome"] == {
+        kind: pytest.approx([best["best_params"][f"alpha.genome.{kind}.{i}"] for i in range(2)])
+        for kind in ("attention", "mlp")
+    }
+    single = json.loads((alpha / "final" / "metrics.json").read_text())
+    assert final["dev_vs_test"] == [
+        {"sweep": "genome", "trials": 3, "tuned": pytest.approx(best["best_value"]),
+         "test": pytest.approx(final["test"]["task_arithmetic"]["ndcg@10"])},
+        {"sweep": "alpha", "trials": 2, "tuned": pytest.approx(results(alpha)["best_value"]),
+         "test": pytest.approx(single["test"]["task_arithmetic"]["ndcg@10"])},
+    ]  # fmt: skip
+    assert single["dev_vs_test"] == [final["dev_vs_test"][1]]  # the single α's own report: its row alone
+    report = (genome / "final" / "results.md").read_text()
+    assert "| sweep | trials | ndcg@10 dev | ndcg@10 test | test − dev |" in report
+    assert "| genome | 3 |" in report and "| alpha | 2 |" in report

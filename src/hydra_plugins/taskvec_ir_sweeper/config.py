@@ -1,7 +1,7 @@
 """The schemas of ``hydra/sweeper=taskvec_optuna`` and of its samplers
-(``hydra/sweeper/sampler=tpe|random|grid|nsga2``), stored in Hydra's ConfigStore when Hydra imports its plugins. The
-values every sweep starts from are in ``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no default here:
-one home for each)."""
+(``hydra/sweeper/sampler=tpe|random|grid|nsga2|cmaes``), stored in Hydra's ConfigStore when Hydra imports its
+plugins. The values every sweep starts from are in ``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no
+default here: one home for each)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +43,19 @@ class GridSamplerConfig:
 
 
 @dataclass
+class CmaEsSamplerConfig:
+    """CMA-ES (Optuna's, on the ``cmaes`` package), as mergekit-evolve searches its genomes: a population of settings
+    per generation, drawn around a mean (first: the centre of the ranges, step a sixth of the narrowest) that moves
+    toward the better ones. Floats and ints only (other keys are drawn at random); the first trial is drawn at
+    random."""
+
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    seed: int | None = None  # each trial's sampler gets seed + trial number (taskvec_ir.runs.sweeping.samplers)
+    popsize: int | None = None  # settings per generation (None: 4 + ⌊3 ln(number of keys)⌋)
+    n_startup_trials: int = 1  # trials complete before CMA-ES draws (the ones before are random)
+
+
+@dataclass
 class SweeperConfig:
     """Optuna through our sweeper (``taskvec_ir.runs.sweeping``); each setting is explained, and set, in
     ``conf/sweep_base/optuna.yaml``."""
@@ -50,7 +63,7 @@ class SweeperConfig:
     _target_: str = "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     _recursive_: bool = False  # the sampler stays a config: the sweeper instantiates it, seeded, per trial
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random, grid or nsga2
+    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random, grid, nsga2 or cmaes
     direction: Any = MISSING  # maximize or minimize; a multi-objective study (sweep=pareto): a list of two
     storage: str | None = MISSING
     study_name: str | None = MISSING
@@ -72,3 +85,6 @@ ConfigStore.instance().store(
     group="hydra/sweeper/sampler", name="nsga2", node=NSGAIISamplerConfig, provider="taskvec_ir"
 )
 ConfigStore.instance().store(group="hydra/sweeper/sampler", name="grid", node=GridSamplerConfig, provider="taskvec_ir")
+ConfigStore.instance().store(
+    group="hydra/sweeper/sampler", name="cmaes", node=CmaEsSamplerConfig, provider="taskvec_ir"
+)

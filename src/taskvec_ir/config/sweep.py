@@ -56,6 +56,9 @@ class SweepConfig:
     name: str = MISSING
     tune_split: str = "dev"  # trials evaluate this split only: test qrels are never read by a trial
     final_evaluation: bool = True  # after the last trial: the best setting once on dataset.test_split
+    # The dir of another sweep of this model, collection and splits (e.g. sweep=alpha's): the final report shows its
+    # choice's dev vs test beside this one's.
+    compare_with: str | None = None
     study: StudyConfig = field(default_factory=StudyConfig)
     retention: RetentionConfig | None = None  # sweep=pareto: general-domain retention, a second objective
     final: bool = False  # set by the sweeper: this job is the final evaluation, which adds the sweep's report

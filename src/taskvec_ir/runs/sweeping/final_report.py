@@ -1,8 +1,10 @@
-"""The report of a sweep's final evaluation: task arithmetic tested against each baseline, its tables, the
-tuning objective against every swept key, and the study itself, added to the final job's outputs."""
+"""The report of a sweep's final evaluation: task arithmetic tested against each baseline, its tables, the choice's
+dev vs test (beside another sweep's), the tuning objective against every swept key, and the study itself, added to
+the final job's outputs."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
@@ -12,6 +14,7 @@ from taskvec_ir.config.sweep import SweepConfig
 from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping import pareto
+from taskvec_ir.runs.sweeping.dev_vs_test import DevVsTest, compared_sweep, dev_vs_test_table
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
 from taskvec_ir.runs.sweeping.trials import best_trial, completed_trials
 from taskvec_ir.storage.outputs import atomic_path
@@ -30,8 +33,9 @@ def final_report(storage: str | None, sweep: SweepConfig, sweep_dir: Path) -> Fi
 class FinalReport:
     """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
     paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), its results
-    table with their marks (in the job's results.md, and as LaTeX), the tuning objective against every swept key
-    (plot and W&B table), ‖τ‖ per layer, and the report with the study as a W&B artifact."""
+    table with their marks (in the job's results.md, and as LaTeX), the choice's objective on the tuning split and on
+    test (beside ``sweep.compare_with``'s), the tuning objective against every swept key (plot and W&B table), ‖τ‖
+    per layer, and the report with the study as a W&B artifact."""
 
     FILES = (
         "results.md",
@@ -81,12 +85,18 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
+        sweeps = [DevVsTest(cfg.sweep.name, len(self.trials), best["value"], means[TASK_ARITHMETIC][cfg.objective])]
+        if cfg.sweep.compare_with:
+            sweeps.append(compared_sweep(cfg.sweep.compare_with, cfg))
+        dev_vs_test = dev_vs_test_table(sweeps, cfg.objective, cfg.sweep.tune_split, cfg.split)
+        outcome.extra["dev_vs_test"] = [asdict(row) for row in sweeps]
         outcome.table = results  # the job's results.md shows it (runs.results_page), with the header as its title
         with atomic_path(out_dir / "results.tex") as tmp:
-            tmp.write_text(rendering.latex(results))
+            tmp.write_text(rendering.latex(results) + "\n" + rendering.latex(dev_vs_test))
+        header = f"{header}\n\n{rendering.markdown(dev_vs_test).rstrip()}"  # below the table (results_page)
         if cfg.sweep.retention is not None:  # a Pareto sweep: the rule, the chosen trial's retention, the front
             line, front = self.pareto(cfg, run, best)
-            header = f"{header}\n{line}\n\n{front}"  # below the table (results_page)
+            header = f"{header}\n\n{line}\n\n{front}"
         plots = {
             "alpha_sensitivity": self.sweep_dir / "alpha_sensitivity.png",
             "task_vector_layers": out_dir / "task_vector_layers.png",
@@ -103,7 +113,9 @@ class FinalReport:
         sensitivity_plot(self.trials, plots["alpha_sensitivity"], cfg.objective, self.best_trial, title, references)
         layer_norms_plot(outcome.merge, plots["task_vector_layers"])
         rows = [[s, *(means[s][m] for m in cfg.measures)] for s in cfg.systems]
-        tracking.log_report(run, plots, {"results": (["system", *cfg.measures], rows)})
+        differences = [[r.sweep, r.trials, r.tuned, r.test, r.test - r.tuned] for r in sweeps]
+        tables = {"results": (["system", *cfg.measures], rows), "dev_vs_test": (dev_vs_test.columns, differences)}
+        tracking.log_report(run, plots, tables)
         if cfg.selection.bootstrap.resamples:  # the dev choice rerun on resamples of the tuning queries
             header = f"{header}\n{self.bootstrap(outcome, run, best)}"
         tracking.log_sensitivity(run, cfg.objective, *sensitivity(self.trials))

@@ -23,7 +23,8 @@ from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.progress import Pace, trial_line
 from taskvec_ir.runs.retention import general_pipeline
-from taskvec_ir.runs.search_space import Dimension, search_space
+from taskvec_ir.runs.search_space import Dimension, list_elements, search_space
+from taskvec_ir.runs.sweeping.dev_vs_test import compared_sweep
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
 from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
@@ -84,12 +85,15 @@ class OptunaSweep(Sweeper):
             if retention is not None:  # a Pareto sweep: its general collection fails here, not in every trial
                 general_pipeline(job_cfg, pipeline.cache)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            dimensions, lists = list_elements(dimensions, job_cfg)
             check_bootstrap(job_cfg, dimensions)
             if job_cfg.retriever.dense and "lam.value" in dimensions:
                 raise UserError(
                     "retriever=dense fuses nothing, so searching lam.value would waste trials: use sweep=alpha "
                     "(or drop lam.value from the searched keys)"
                 )
+            if job_cfg.sweep.compare_with:  # a sweep to compare with that does not fit fails now, not in the report
+                compared_sweep(job_cfg.sweep.compare_with, job_cfg)
             sampler, target = study_sampler(self.sampler_config, dimensions, self.n_trials)
             sweep_dir = Path(self.config.hydra.sweep.dir)
             sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +110,7 @@ class OptunaSweep(Sweeper):
             _exit(error)
         retry(settle_abandoned_trials, study)
         described = self._study_override(study, storage, dimensions)
-        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
+        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described, lists)
         log.info(
             "Study %s in %s: %d of %d trials complete; searching %s",
             study.study_name,
@@ -120,7 +124,7 @@ class OptunaSweep(Sweeper):
             best = retry(write_results, study, sweep_dir, storage, retention, job_cfg.objective)
             if job_cfg.sweep.final_evaluation:
                 overrides = [
-                    *as_overrides(best["best_params"]),
+                    *as_overrides(best["best_params"], lists),
                     *as_overrides(fixed),
                     *final_overrides(job_cfg, best),
                     described,
@@ -300,7 +304,7 @@ class OptunaSweep(Sweeper):
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, plan: SweepPlan) -> tuple[str, ...]:
         reseed(study, self.sampler_config, trial.number)
         values = {name: retry(dimension.suggest, trial, name) for name, dimension in plan.dimensions.items()}
-        return (*as_overrides(values), *as_overrides(plan.fixed), f"trial={trial.number}")
+        return (*as_overrides(values, plan.lists), *as_overrides(plan.fixed), f"trial={trial.number}")
 
 
 def check_tuning_split(config: Config) -> None:
