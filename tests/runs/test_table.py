@@ -81,6 +81,9 @@ def run_table(tmp_path_factory, mirror_dir):
     return run
 
 
+LABEL_FREE = ("pseudo_queries", "stability", "nqc", "entropy")  # the tiny table's selections
+
+
 def rows(folder: Path) -> list[dict]:
     with open(folder / "table.csv") as lines:
         return list(csv.DictReader(lines))
@@ -99,7 +102,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert {"dataset", "model", "selection", "system", "alpha", "lam", "ndcg@10", "precision@10"} <= set(found[0])
     assert [(r["selection"], r["system"]) for r in found] == [
         (selection, system)
-        for selection in ("dev", "pseudo_queries", "stability", "nqc")
+        for selection in ("dev", *LABEL_FREE)
         for system in ("bm25", "ir_model", "alpha_one", "task_arithmetic")
     ]
     # dev: the cell's sweep (its own study in the table's storage) and its final evaluation on test.
@@ -116,7 +119,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     for system in PAPER_ORDER:
         assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
     # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
-    for method in ("pseudo_queries", "stability", "nqc"):
+    for method in LABEL_FREE:
         job = json.loads((cell / "selection" / method / "metrics.json").read_text())
         chosen = {r["system"]: r for r in found if r["selection"] == method}
         assert float(chosen["task_arithmetic"]["alpha"]) == job["selection"]["alpha"] in (0.0, 0.5, 1.0)
@@ -141,7 +144,7 @@ def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_valu
     folder = run_table.folder
     cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
     trials = sorted((cell / "dev").glob("trial_*"))
-    jobs = [*trials, cell / "dev" / "final", *(cell / "selection" / m for m in ("pseudo_queries", "stability", "nqc"))]
+    jobs = [*trials, cell / "dev" / "final", *(cell / "selection" / m for m in LABEL_FREE)]
     runs = {job: run_contents(job) for job in [*jobs, folder]}
     assert all("table:tiny" in run["tags"] for run in runs.values())  # the sweep's trials and final included
     names = [run["name"] for run in runs.values()]
@@ -160,7 +163,7 @@ def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_valu
             run["summary"]["objective/dev/ndcg@10"]
         )
     # A selection's α and λ are its choice, not the config's default value, which is marked overridden.
-    for method in ("pseudo_queries", "stability", "nqc"):
+    for method in LABEL_FREE:
         run = runs[cell / "selection" / method]
         chosen = json.loads((cell / "selection" / method / "metrics.json").read_text())["selection"]
         assert run["config"]["alpha"]["used"] == chosen["alpha"] and run["config"]["lam"]["used"] == chosen["lam"]
@@ -212,14 +215,14 @@ def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
 
 @pytest.mark.slow
 def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_table, tmp_path):
-    """Two α values: stability (which needs three) fails in the cell's multirun; nqc, after it, still runs, and
-    the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
+    """Two α values: stability (which needs three) fails in the cell's multirun; nqc and entropy, after it, still
+    run, and the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
     done = run_table("table.name=failing", f"table.dir={tmp_path}", "selection.alphas=[0.0,1.0]", expect=1)
     stability = tmp_path / "cells" / "cranfield_split" / "tiny" / "task_arithmetic" / "selection" / "stability"
     assert "selection.alphas" in (stability / "error.txt").read_text() and not (stability / "metrics.json").exists()
-    assert "1 of 4 selections failed" in done.stderr and "stability failed (selection.alphas: stability" in done.stderr
+    assert "1 of 5 selections failed" in done.stderr and "stability failed (selection.alphas: stability" in done.stderr
     found = rows(tmp_path)
-    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
+    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc", "entropy"}
     assert all(r["failed"].startswith("selection.alphas: stability") for r in found if r["selection"] == "stability")
     assert (
         "| cranfield_split | – | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()

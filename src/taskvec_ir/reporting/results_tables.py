@@ -124,6 +124,7 @@ def selection_label(selection: str, folds: str | None) -> str:
         "pseudo_queries": "pseudo-queries",
         "stability": "stability",
         "nqc": "NQC",
+        "entropy": "entropy",
     }[selection]
 
 
