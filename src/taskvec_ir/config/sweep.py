@@ -30,3 +30,6 @@ class SweepConfig:
     final_evaluation: bool = True  # after the last trial: the best setting once on dataset.test_split
     study: StudyConfig = field(default_factory=StudyConfig)
     final: bool = False  # set by the sweeper: this job is the final evaluation, which adds the sweep's report
+    # refuse the final evaluation of a search space set after test results of the same cell under another were seen
+    # (false: it runs, marked as tuned after test results; docs/sweeps.md)
+    strict_test_guard: bool = False

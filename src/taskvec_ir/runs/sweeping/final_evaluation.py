@@ -35,12 +35,14 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
 
 def run_final_evaluation(
     study: optuna.Study, heartbeats: Heartbeats, launcher, sweep_dir: Path, overrides: list[str], job_idx: int
-) -> None:
+) -> int | None:
     """The best setting evaluated once on test, as one more job through ``launcher`` (the trials': on SLURM, a job
-    with their resources), if this sweeper claims it first."""
-    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, retry(lambda: best_trial(study).number))
+    with their resources), if this sweeper claims it first; the number of the trial it evaluated (None: it did not
+    claim it)."""
+    best = retry(lambda: best_trial(study).number)
+    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, best)
     if claimed is None:
-        return
+        return None
     claims, trial = claimed
     with heartbeats.running(claims, [trial]):
         (result,) = launch(launcher, [(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
@@ -49,6 +51,7 @@ def run_final_evaluation(
             f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
             "command to run it again"
         )
+    return best
 
 
 def claim_final_evaluation(study: optuna.Study, heartbeats: Heartbeats, sweep_dir: Path, best: int):

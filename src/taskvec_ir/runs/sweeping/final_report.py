@@ -9,6 +9,7 @@ import optuna
 
 from taskvec_ir.config.model import SUPERVISED_LABEL
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
+from taskvec_ir.runs import test_guard
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping.study_storage import absolute_storage, retry
 from taskvec_ir.runs.sweeping.trials import STATES, best_trial, trial_lam
@@ -20,14 +21,16 @@ def final_report(storage: str | None, study_name: str, sweep_dir: Path) -> Final
     study = retry(optuna.load_study, study_name=study_name, storage=absolute_storage(storage))
     completed = retry(study.get_trials, deepcopy=False, states=(STATES.COMPLETE,))
     trials = [{"number": t.number, "value": t.value, "lam": trial_lam(t), "params": dict(t.params)} for t in completed]
-    return FinalReport(trials, best_trial(study).number, sweep_dir, absolute_storage(storage))
+    guarded = retry(lambda: study.user_attrs.get(test_guard.SEARCH_SPACE))
+    return FinalReport(trials, best_trial(study).number, sweep_dir, absolute_storage(storage), guarded)
 
 
 class FinalReport:
     """What the final evaluation adds to its job: tests of task arithmetic against each baseline (``significance``:
     paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), Markdown
     and LaTeX tables, the tuning objective against every swept key (plot and W&B table),
-    ‖τ‖ per layer, and the report with the study as a W&B artifact."""
+    ‖τ‖ per layer, the report with the study as a W&B artifact, and whether the study's search space was set after
+    test results of its cell had been seen (``test_guard``: the header, metrics.json, W&B's config and summary)."""
 
     FILES = (
         "results.md",
@@ -38,8 +41,11 @@ class FinalReport:
         "task_vector_layers.png",
     )
 
-    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None):
+    def __init__(
+        self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None, search_space: dict | None
+    ):
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
+        self.search_space = search_space  # the study's search-space record (test_guard.set_search_space)
 
     def __call__(self, outcome: JobOutcome, run) -> str:
         from taskvec_ir.reporting import rendering, tracking
@@ -75,6 +81,11 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
+        guard = outcome.extra["test_guard"] = test_guard.summary(self.search_space)
+        if guard["tuned_after_test"]:
+            header += f"\n† Tuned after test results: {test_guard.describe(self.search_space)}"
+        tracking.update_config(run, {"test_guard": guard})
+        tracking.log_summary(run, {"test_guard/tuned_after_test": guard["tuned_after_test"]})
         texts = {
             "results.md": f"{header}\n\n" + rendering.markdown(results),
             "results.tex": rendering.latex(results),
