@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.errors import UserError
@@ -193,13 +194,19 @@ def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run
         assert run["config"][key]["used_per_fold"] == [fold[key] for fold in job["selection"]["folds"]]
         assert run["config"][key]["used"] == job["selection"][key]
     assert "5-fold CV (no dev)" in (folder / "table.md").read_text()
-    # Only cells with a dev split have a study.
+    # Only cells with a dev split have a study; every cell a record of its test evaluations (test_guard).
     storage = f"sqlite:///{folder / 'optuna.db'}"
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == [
         "tiny/cranfield_split/tiny/task_arithmetic",
         "tiny/cranfield_split/tiny/task_arithmetic:final:" + str(yaml.safe_load(
             (first / "dev" / "optimization_results.yaml").read_text())["best_trial"]),
+        "tiny/cranfield_split/tiny/task_arithmetic:tests",
+        "tiny/cranfield/tiny/task_arithmetic:tests",
     ]  # fmt: skip
+    recorded = json.loads((folder / "test_guard.json").read_text())
+    assert [t["what"] for t in recorded["cranfield/tiny/task_arithmetic"]["tests"]] == [
+        f"table tiny: {s}" for s in ("cross_validation", *LABEL_FREE)]  # fmt: skip
+    assert all(not r["tuned_after_test"] for r in found)
     # Run again: every cell is done, the table is compiled again, nothing is scored.
     again = run_table("+table.datasets.cranfield=[]")
     assert "Table tiny: 2 cells, 2 done, 0 to run" in again.stdout + again.stderr
@@ -534,3 +541,71 @@ def test_a_table_evaluates_each_cells_choices_on_cranfield_as_a_direct_run_would
     assert f"| mine | tiny | stability | 0 | 0.3 | {float(stability['bm25']['ndcg@10']):.4f} |" in markdown
     assert "% General domain (cranfield): Δ against ΘT, ndcg@10" in (tmp_path / "gd" / "table.tex").read_text()
     assert len(logged_table(tmp_path / "gd", "general_domain")) == len(general)
+
+
+def test_a_cells_grid_refined_after_its_test_results_marks_its_rows_and_strict_refuses_it(
+    cranfield_cfg, tmp_path, monkeypatch
+):
+    """Table t's Cranfield cell (no dev: cross-validation, and NQC) is evaluated on test; table u, sharing t's storage
+    (table.storage), refines the α grid: its rows are marked (a note and a footnote naming t's results), and with
+    table.strict_test_guard it is refused before anything runs. A third table with t's grid is not marked; a sweep's
+    final evaluation marked by its study marks its dev row."""
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    lam = OmegaConf.create({"lam": {"value": None, "grid": [0.0, 0.3, 0.6, 1.0]}})  # as the cell's steps compose λ
+
+    def table_folder_of(name: str, *overrides: str) -> TableFolder:
+        cfg = cranfield_cfg(f"table.name={name}", f"table.storage={storage}", "table.selections=[nqc]", *overrides)
+        cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=cfg)
+        return TableFolder(cfg, tmp_path / name, [], [cell], [])
+
+    def multirun(folder):
+        def run(command, **kwargs):
+            cell = folder.cells[0]
+            per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in folder.cfg.measures} for s in PAPER_ORDER}
+            for selection in cell.selections(folder.cfg.table.selections):
+                chosen = {"alpha": 0.5, "lam": 0.3, "folds": [{"queries": None, "alpha": 0.5, "lam": 0.3}]}
+                write_job(folder.result_dir(cell, selection), per_query, {"selection": chosen})
+            return subprocess.CompletedProcess(command, 0)
+
+        return run
+
+    first = table_folder_of("t", "selection.alphas=[0.0,0.5,1.0]")
+    guard, marked = table.guard_cells(first, lambda extra: lam)
+    assert marked == {}
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun(first)))
+    assert first.run(first.cells) == []
+    table.record_tests(first, guard)
+    assert not any(r["tuned_after_test"] for r in table.rows(first, marked))
+
+    refined = table_folder_of("u", "selection.alphas=[0.4,0.5,0.6]")
+    _, marked = table.guard_cells(refined, lambda extra: lam)
+    assert list(marked) == ["cranfield/tiny/task_arithmetic"]
+    assert "table t: cross_validation; table t: nqc" in marked["cranfield/tiny/task_arithmetic"]
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun(refined)))
+    refined.run(refined.cells)
+    found = table.rows(refined, marked)
+    assert all(r["tuned_after_test"] == marked["cranfield/tiny/task_arithmetic"] for r in found)
+    text = markdown(cells_table(found, "ndcg@10", refined.cfg.significance))
+    assert "(α 0.5, tuned after test, Δ +0.0%)" in text and "Tuned after test (the note on TA): the search" in text
+    assert "- cranfield/tiny/task_arithmetic nqc: search space" in text
+
+    strict = table_folder_of("v", "selection.alphas=[0.4,0.5,0.6]", "table.strict_test_guard=true")
+    with pytest.raises(UserError, match=r"^table.strict_test_guard: cell cranfield/tiny/task_arithmetic would be"):
+        table.guard_cells(strict, lambda extra: lam)
+    same = table_folder_of("w", "selection.alphas=[0.0,0.5,1.0]", "table.strict_test_guard=true")
+    assert table.guard_cells(same, lambda extra: lam)[1] == {}  # t's grid: its results are of this search space
+
+    # A cell with a dev split: its dev row is marked where its final evaluation's study was.
+    dev_cfg = cranfield_cfg("+dataset.splits.dev={sample_of:test,fraction:0.3,seed:1}", "table.selections=[nqc]")
+    cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=dev_cfg)
+    folder = TableFolder(dev_cfg, tmp_path / "x", [], [cell], [])
+    per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in dev_cfg.measures} for s in PAPER_ORDER}
+    seen = [{"what": "study s: final evaluation of trial 1", "search_space": "aaa", "at": "then"}]
+    guarded = {"tuned_after_test": True, "search_space": "bbb", "set_at": "now", "tests_seen": seen}
+    write_job(folder.result_dir(cell, "dev"), per_query, {"test_guard": guarded})
+    (folder.cell_dir(cell) / "dev" / "optimization_results.yaml").write_text(
+        "best_params: {alpha.value: 0.5}\nbest_lam: 0.3\n"
+    )
+    write_job(folder.result_dir(cell, "nqc"), per_query, {"selection": {"alpha": 0.5, "lam": 0.3, "folds": [{}]}})
+    dev = {r["selection"]: r["tuned_after_test"] for r in table.rows(folder)}
+    assert dev["nqc"] is None and "study s: final evaluation of trial 1" in dev["dev"] and "bbb" in dev["dev"]

@@ -96,30 +96,32 @@ def test_a_fresh_study_with_the_refined_grid_before_any_test_is_not_marked(cell_
     )
 
 
-def test_a_tables_record_keeps_its_own_test_evaluations_and_reads_the_storages(cell_cfg, tmp_path):
+def test_a_tables_record_keeps_its_own_test_evaluations_and_shares_them_through_its_storage(cell_cfg, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    path = tmp_path / "table" / "test_guard.json"
+    path, cell = tmp_path / "t" / "test_guard.json", "cranfield/tiny/task_arithmetic"
     guard = test_guard.TableGuard(path, storage)
-    first = guard.set_search_space("cranfield/tiny/task_arithmetic", cell_cfg, space(COARSE, cell_cfg))
+    first = guard.set_search_space(cell, cell_cfg, space(COARSE, cell_cfg))
     assert first["tests_seen"] == [] and first["tests"] == []
-    guard.add_tests("cranfield/tiny/task_arithmetic", ["table t: cross_validation", "table t: nqc"])
-    guard.add_tests("cranfield/tiny/task_arithmetic", ["table t: nqc"])  # once each
+    guard.add_tests(cell, f"t/{cell}", cell_cfg, ["table t: cross_validation", "table t: nqc"])
+    guard.add_tests(cell, f"t/{cell}", cell_cfg, ["table t: nqc"])  # once each
     guard.save()
     again = test_guard.TableGuard(path, storage)  # the next run of the table
-    assert [t["what"] for t in again.records["cranfield/tiny/task_arithmetic"]["tests"]] == [
-        "table t: cross_validation",
-        "table t: nqc",
-    ]
-    unchanged = again.set_search_space("cranfield/tiny/task_arithmetic", cell_cfg, space(COARSE, cell_cfg))
+    assert [t["what"] for t in again.records[cell]["tests"]] == ["table t: cross_validation", "table t: nqc"]
+    unchanged = again.set_search_space(cell, cell_cfg, space(COARSE, cell_cfg))
     assert test_guard.tuned_after_test(unchanged) == []
-    # A sweep's test evaluation of the same cell in the table's storage, then the table's grid refined.
-    study = new_study(storage, "t/cranfield/tiny/task_arithmetic")
+    # Another table sharing the storage (table.storage), its grid refined: it sees the first table's test results.
+    other = test_guard.TableGuard(tmp_path / "u" / "test_guard.json", storage)
+    refined = other.set_search_space(cell, cell_cfg, space(REFINED, cell_cfg))
+    assert [t["what"] for t in test_guard.tuned_after_test(refined)] == ["table t: cross_validation", "table t: nqc"]
+    assert other.set_search_space(cell, cell_cfg, space(REFINED, cell_cfg)) == refined  # kept while unchanged
+    # A sweep's test evaluation of the cell in the storage, then the first table's grid refined: all three seen.
+    study = new_study(storage, f"t/{cell}")
     test_guard.add_test(study, test_guard.set_search_space(study, storage, cell_cfg, space(COARSE, cell_cfg)), "dev")
-    refined = again.set_search_space("cranfield/tiny/task_arithmetic", cell_cfg, space(REFINED, cell_cfg))
+    refined = again.set_search_space(cell, cell_cfg, space(REFINED, cell_cfg))
     assert sorted(t["what"] for t in test_guard.tuned_after_test(refined)) == [
         "dev",
         "table t: cross_validation",
         "table t: nqc",
     ]
     again.save()
-    assert json.loads(path.read_text())["cranfield/tiny/task_arithmetic"]["fingerprint"] == refined["fingerprint"]
+    assert json.loads(path.read_text())[cell]["fingerprint"] == refined["fingerprint"]

@@ -169,7 +169,6 @@ class TableFolder:
         missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
         # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table
         base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
-        alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
         steps = []
         if "dev" in missing:
             steps.append(
@@ -179,7 +178,7 @@ class TableFolder:
                         "-m",
                         *base,
                         "sweep=paper_grid",
-                        f"alpha.value=choice({alphas})",
+                        alpha_choice(self.cfg.selection.alphas),
                         f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
                         f"hydra.sweep.dir={cell_dir / 'dev'}",
                         f"hydra.sweeper.storage={self.storage}",
@@ -267,6 +266,11 @@ class TableFolder:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             ).returncode
+
+
+def alpha_choice(alphas: Sequence[float]) -> str:
+    """The override a cell's dev sweep searches α with: every α of ``selection.alphas``."""
+    return f"alpha.value=choice({','.join(repr(float(a)) for a in alphas)})"
 
 
 def _setting_dir(alpha, lam: float | None) -> str:

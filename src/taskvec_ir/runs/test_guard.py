@@ -138,7 +138,8 @@ def add_test(study: optuna.Study, space_record: Mapping, what: str) -> None:
 # -- a table's record, in its folder ---------------------------------------------------------------------------------
 class TableGuard:
     """``test_guard.json`` of a table: per cell, its search space's record (as a study's) and the test evaluations
-    the table made of it (``tests``)."""
+    the table made of it (``tests``), which it also records in its storage (a study ``<cell's study>:tests`` with no
+    trials) for other tables and sweeps of the cell to see."""
 
     def __init__(self, path: Path, storage: str | None):
         self.path, self.storage = path, storage
@@ -150,17 +151,24 @@ class TableGuard:
         current = self.records.get(name)
         if current is None or current["fingerprint"] != fingerprint(space):
             own = current["tests"] if current else []
-            current = {**record(space, [*own, *storage_tests(self.storage, cell_of(cfg))]), "tests": own}
+            stored = [t for t in storage_tests(self.storage, cell_of(cfg)) if t not in own]
+            current = {**record(space, [*own, *stored]), "tests": own}
             self.records[name] = current
         return current
 
-    def add_tests(self, name: str, whats: Sequence[str]) -> None:
-        """Record the table's test evaluations of cell ``name`` (each once), under its current search space."""
+    def add_tests(self, name: str, study_name: str, cfg: Config, whats: Sequence[str]) -> None:
+        """Record the table's test evaluations of cell ``name`` (each once), under its current search space, here and
+        in the storage's study ``<study_name>:tests``."""
         current = self.records[name]
         known = {t["what"] for t in current["tests"]}
-        current["tests"] += [
-            {"what": what, "search_space": current["fingerprint"], "at": _now()} for what in whats if what not in known
-        ]
+        new = [{"what": w, "search_space": current["fingerprint"], "at": _now()} for w in whats if w not in known]
+        if not new:
+            return
+        current["tests"] += new
+        if self.storage is not None:
+            study = optuna.create_study(storage=self.storage, study_name=f"{study_name}:tests", load_if_exists=True)
+            study.set_user_attr(CELL, cell_of(cfg))
+            study.set_user_attr(TESTS, [*study.user_attrs.get(TESTS, []), *new])
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
