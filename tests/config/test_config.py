@@ -309,7 +309,7 @@ PINNED = {
     },
     ("model=minilm_scifact_supervised",): {"adapt": "cb60eed22661a31f86692c2c46a0eee9"},
     ("selection=pseudo_queries",): {"json": "7a19f9ae796383c8e80e3da43c84fafb"},
-    ("experiment=table_demo",): {"json": "4458b23c7754465f2418c9c02ba010e4"},  # top_k 20, the null row (#31), entropy (#34)
+    ("experiment=table_demo",): {"json": "4458b23c7754465f2418c9c02ba010e4"},  # top_k 20; null (#31), entropy (#34)
 }
 
 
