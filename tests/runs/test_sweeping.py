@@ -336,7 +336,7 @@ def test_a_grid_refined_after_its_test_evaluation_is_marked_and_refused_when_str
     sweep(tmp_path / "refined", *common, refined_grid, storage, "hydra.sweeper.study_name=refined", name="paper_grid")
     marked = guard(tmp_path / "refined")
     assert marked["tuned_after_test"] is True and [t["what"] for t in marked["tests_seen"]] == seen
-    assert "† Tuned after test results: search space" in (tmp_path / "refined" / "final" / "results.md").read_text()
+    assert "\nTuned after test results: search space" in (tmp_path / "refined" / "final" / "results.md").read_text()
     run = run_contents(tmp_path / "refined" / "final")
     assert run["summary"]["test_guard/tuned_after_test"] is True and run["config"]["test_guard"] == marked
     sweep(tmp_path / "fresh", *common, refined_grid, name="paper_grid")

@@ -40,6 +40,7 @@ table:
     cranfield_split: []
   models:
     tiny: [model=minilm_demo, model.ir={ir}, model.base={base}, model.domain={domain}]
+  selections: [pseudo_queries, stability, nqc, entropy]
 selection:
   alphas: [0.0, 0.5, 1.0]
   pseudo_queries:

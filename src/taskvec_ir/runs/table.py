@@ -220,9 +220,8 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     failures = folder.run(folder.cells)
     general_failures = folder.run(folder.general)  # after the cells, whose choices they evaluate
     record_tests(folder, guard)
-    table_rows = rows(
-        folder, tuned_after_test
-    )  # a failed selection's rows say so: the others are compiled all the same
+    # a failed selection's rows say so: the others are compiled all the same
+    table_rows = rows(folder, tuned_after_test)
     table_general_rows = general_rows(folder)
     if cfg.selection.bootstrap.resamples:
         add_bootstrap(folder, table_rows)

@@ -83,7 +83,7 @@ class FinalReport:
         )
         guard = outcome.extra["test_guard"] = test_guard.summary(self.search_space)
         if guard["tuned_after_test"]:
-            header += f"\n† Tuned after test results: {test_guard.describe(self.search_space)}"
+            header += f"\nTuned after test results: {test_guard.describe(self.search_space)}"
         tracking.update_config(run, {"test_guard": guard})
         tracking.log_summary(run, {"test_guard/tuned_after_test": guard["tuned_after_test"]})
         texts = {
