@@ -1,5 +1,5 @@
-"""The label-free criteria on hand-built runs, where the right answer is known: NQC, rank agreement, and the
-stability of the ranking as α moves, alone and against the random-direction null."""
+"""The label-free criteria on hand-built runs, where the right answer is known: NQC, the ranking entropy, rank
+agreement, and the stability of the ranking as α moves, alone and against the random-direction null."""
 
 import math
 import random
@@ -11,8 +11,10 @@ from taskvec_ir.pipeline.selection.choice import best_setting
 from taskvec_ir.pipeline.selection.criteria import (
     mean_nqc,
     nqc,
+    query_entropy,
     query_nqc,
     rank_agreement,
+    ranking_entropy,
     stability,
     stability_against_chance,
 )
@@ -72,6 +74,41 @@ def test_nqc_of_scores_shifted_by_a_constant_is_one_value():
     assert values == pytest.approx([statistics.pstdev(top) / statistics.pstdev(sample)] * 4, rel=1e-12)
     shifted_means = [abs(statistics.fmean(sample) + shift) for shift in (0.0, 1.0, 2.5, 5.0)]
     assert max(shifted_means) / min(shifted_means) > 400  # what the old normalisation divided by
+
+
+def test_ranking_entropy_is_the_entropy_of_the_softmax_of_the_scores_standardised_by_their_own_spread():
+    """Worked by hand. Two candidates 5 and 2: mean 3.5, σ 1.5, standardised ±1; at T = 1 the softmax gives
+    1 / (1 + e^−2) = 0.8808 to the first, a binary entropy of 0.365334 nats; at T = 2 (±0.5): 1 / (1 + e^−1),
+    0.582203 nats. Three candidates 3, 1, 2: σ √(2/3), standardised ±√1.5 and 0: softmax 0.724548, 0.062556,
+    0.212896, entropy 0.736180 nats."""
+    assert ranking_entropy([5.0, 2.0], temperature=1.0) == pytest.approx(0.3653338551, rel=1e-9)
+    assert ranking_entropy([5.0, 2.0], temperature=2.0) == pytest.approx(0.5822031089, rel=1e-9)
+    assert ranking_entropy([3.0, 1.0, 2.0], temperature=1.0) == pytest.approx(0.7361798456, rel=1e-9)
+    # one candidate far above the rest commits more (lower entropy) than the same spread shared evenly
+    assert ranking_entropy([10.0, 0.0, 0.0, 0.0], 1.0) < ranking_entropy([10.0, 10.0, 0.0, 0.0], 1.0)
+    # a hotter softmax spreads its mass towards the uniform (log n); a colder one towards the top candidate
+    scores = [3.0, 1.0, 2.0, 0.5]
+    assert ranking_entropy(scores, 0.1) < ranking_entropy(scores, 1.0) < ranking_entropy(scores, 100.0) < math.log(4)
+    assert ranking_entropy(scores, 100.0) == pytest.approx(math.log(4), abs=1e-4)
+
+
+@pytest.mark.parametrize("scores", [[2.0], [], [0.5, 0.5, 0.5]])
+def test_ranking_entropy_is_undefined_without_two_candidates_whose_scores_spread(scores):
+    assert math.isnan(ranking_entropy(scores, 1.0))
+    assert query_entropy({"q": dict(enumerate(scores))}, 1.0) == {}  # left out of the mean, not 0
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 5.0])
+def test_ranking_entropy_is_unchanged_by_a_positive_scale_and_an_offset_of_each_querys_scores(temperature):
+    """a·s + b with a > 0 and b drawn per query moves no ranking, so it must not move the entropy either (a
+    softmax of the raw scores would: it sharpens as a grows)."""
+    rng = random.Random(1)
+    scores = {f"q{i}": {f"d{j}": rng.gauss(0, 1) for j in range(12)} for i in range(8)}
+    moves = {q: (rng.uniform(0.01, 100), rng.uniform(-50, 50)) for q in scores}
+    moved = {q: {d: moves[q][0] * s + moves[q][1] for d, s in docs.items()} for q, docs in scores.items()}
+    before = query_entropy(scores, temperature)
+    assert query_entropy(moved, temperature) == pytest.approx(before, rel=1e-9) and len(before) == 8
+    assert len({round(h, 6) for h in before.values()}) == 8  # the queries differ: the check is not of constants
 
 
 def flipping_runs(alphas, flips, queries=4):

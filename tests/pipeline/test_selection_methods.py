@@ -30,7 +30,7 @@ def no_qrels(monkeypatch):
     monkeypatch.setattr(splits, "load_split", refuse)
 
 
-@pytest.mark.parametrize("method", ["pseudo_queries", "stability", "nqc"])
+@pytest.mark.parametrize("method", ["pseudo_queries", "stability", "nqc", "entropy"])
 def test_label_free_selections_read_no_qrels(cranfield_grid, method, request):
     """Chosen with every qrels reader failing, on Cranfield's test queries (it has no dev split); the choice is
     one of the grid's settings, and the job then evaluates it on test as any run."""
@@ -43,8 +43,9 @@ def test_label_free_selections_read_no_qrels(cranfield_grid, method, request):
     assert choice.method == method and len(choice.folds) == 1 and choice.folds[0].queries is None
     assert choice.alpha in (0.0, 0.5, 1.0) and choice.lam in cfg.lam.grid
     # stability scores the α values with a neighbour each side: 0.5 alone of 0, 0.5, 1
-    assert len(choice.curve) == {"pseudo_queries": 3 * len(cfg.lam.grid), "stability": 1, "nqc": 3}[method]
-    if method != "pseudo_queries":  # stability and NQC cannot choose λ
+    expected = {"pseudo_queries": 3 * len(cfg.lam.grid), "stability": 1, "nqc": 3, "entropy": 3}
+    assert len(choice.curve) == expected[method]
+    if method != "pseudo_queries":  # stability, NQC and entropy cannot choose λ
         assert choice.lam == cfg.selection.lam
     assert "test (unlabeled)" in choice.criterion or method == "pseudo_queries"
     assert max(row["value"] for row in choice.curve) == next(
@@ -110,3 +111,38 @@ def test_stability_is_read_against_the_random_direction_null_of_the_jobs_seed(cr
     assert row["value"] == pytest.approx(row["raw"] - row["null"], rel=1e-12) and row["raw"] != row["null"]
     again = choose(fresh_pipeline(cfg), cfg)  # scoring refused: every run read from the cache
     assert again.describe() == choice.describe()
+
+
+def entropy_by_hand(scores: dict[str, float], temperature: float) -> float:
+    """−Σ p log p of exp(z / T) normalised, z the scores standardised by their own mean and population σ."""
+    values = np.array(list(scores.values()))
+    z = (values - values.mean()) / values.std() / temperature
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    return float(-(p * np.log(p)).sum())
+
+
+@pytest.mark.parametrize("direction", ["task_vector", "random"])
+def test_entropy_on_cranfield_is_minus_the_mean_entropy_of_the_merged_models_standardised_scores(
+    cranfield_grid, direction
+):
+    """Recomputed from the cached raw scores of Θ' at each α, for τ and for its random-direction null: each query's
+    candidates' scores standardised, softmax at selection.entropy_temperature, entropy; the curve is minus its
+    mean (lower entropy is preferred), and the chosen α the curve's best."""
+    cfg = cranfield_grid(
+        "selection=entropy",
+        "selection.queries=test",
+        "selection.entropy_temperature=0.5",
+        f"merge.direction={direction}",
+    )
+    pipeline = open_pipeline(cfg)
+    choice = choose(pipeline, cfg)
+    name = "test (unlabeled)"
+    for row in choice.curve:
+        weights = system_weights("task_arithmetic", pipeline.spec.merge.at(row["alpha"]))
+        scores = pipeline.scores(name, weights)
+        expected = [entropy_by_hand(scores[q], 0.5) for q in scores if len(set(scores[q].values())) > 1]
+        assert row["value"] == pytest.approx(-np.mean(expected), rel=1e-9)
+        assert row["undefined"] == len(scores) - len(expected) and row["lam"] == cfg.selection.lam
+    best = max(choice.curve, key=lambda row: row["value"])
+    assert choice.alpha == best["alpha"] and "T=0.5" in choice.criterion
+    assert len({row["value"] for row in choice.curve}) == 3  # α moves the criterion: not a constant picked by ties

@@ -116,11 +116,12 @@ def test_final_evaluation_uses_the_best_dev_setting(finished):
         "value"
     ] == pytest.approx(lam)
     metrics = json.loads((finished / "final" / "metrics.json").read_text())
-    assert list(metrics) == ["test", "lam", "merge", "warnings", "dev_vs_test"]
+    assert list(metrics) == ["test", "lam", "merge", "warnings", "test_guard", "dev_vs_test"]
     assert metrics["dev_vs_test"] == [  # the choice on dev beside the same setting on test
         {"sweep": "alpha_lambda", "trials": 3, "tuned": pytest.approx(best["best_value"]),
          "test": pytest.approx(metrics["test"]["task_arithmetic"]["ndcg@10"])}
     ]  # fmt: skip
+    assert metrics["test_guard"]["tuned_after_test"] is False  # a new study: no test result seen before
     # this sweep searched λ itself (no lam.grid to tune the baselines on): every fused system at the chosen λ
     assert metrics["lam"] == {"bm25": None, **dict.fromkeys(["ir_model", "alpha_one", "domain_model"], lam),
                               "task_arithmetic": lam}  # fmt: skip
@@ -472,3 +473,39 @@ def test_a_genome_sweep_merges_each_trials_genes_and_reports_dev_vs_test_beside_
     report = (genome / "final" / "results.md").read_text()
     assert "| sweep | trials | ndcg@10 dev | ndcg@10 test | test − dev |" in report
     assert "| genome | 3 |" in report and "| alpha | 2 |" in report
+
+
+def test_a_grid_refined_after_its_test_evaluation_is_marked_and_refused_when_strict(sweep, tmp_path):
+    """The pattern of the paper's released logs: a study and its final test evaluation, then the α grid refined
+    around the test result and searched again (a new study in the same storage). Its final evaluation is marked
+    (results.md, metrics.json, W&B), and refused before any trial under sweep.strict_test_guard. The unchanged grid
+    searched again (before the refined one), and the refined grid in a fresh storage before any test, are not
+    marked."""
+    common = [*CRANFIELD_DEV, "hydra.sweeper.n_trials=2"]
+    coarse, refined_grid = "alpha.value=choice(0.0,1.0)", "alpha.value=choice(0.25,0.75)"
+    sweep(tmp_path / "coarse", *common, coarse, name="paper_grid")
+    first = results(tmp_path / "coarse")
+    storage = f"hydra.sweeper.storage=sqlite:///{tmp_path / 'coarse' / 'optuna.db'}"
+    seen = [f"study {first['study_name']}: final evaluation of trial {first['best_trial']}"]
+
+    def guard(sweep_dir: Path) -> dict:
+        return json.loads((sweep_dir / "final" / "metrics.json").read_text())["test_guard"]
+
+    sweep(tmp_path / "again", *common, coarse, storage, "hydra.sweeper.study_name=again", name="paper_grid")
+    assert guard(tmp_path / "again")["tuned_after_test"] is False  # the grid the test result was made with
+    seen.append(f"study again: final evaluation of trial {results(tmp_path / 'again')['best_trial']}")
+    strict = sweep(tmp_path / "strict", *common, refined_grid, storage, "hydra.sweeper.study_name=strict",
+                   "sweep.strict_test_guard=true", name="paper_grid", check=False)  # fmt: skip
+    assert strict.returncode != 0 and not trial_dirs(tmp_path / "strict")
+    assert "taskvec-ir: sweep.strict_test_guard: study strict's best setting would be evaluated on test" in (
+        strict.stderr
+    )
+    assert all(what in strict.stderr for what in seen)
+    sweep(tmp_path / "refined", *common, refined_grid, storage, "hydra.sweeper.study_name=refined", name="paper_grid")
+    marked = guard(tmp_path / "refined")
+    assert marked["tuned_after_test"] is True and [t["what"] for t in marked["tests_seen"]] == seen
+    assert "\nTuned after test results: search space" in (tmp_path / "refined" / "final" / "results.md").read_text()
+    run = run_contents(tmp_path / "refined" / "final")
+    assert run["summary"]["test_guard/tuned_after_test"] is True and run["config"]["test_guard"] == marked
+    sweep(tmp_path / "fresh", *common, refined_grid, name="paper_grid")
+    assert guard(tmp_path / "fresh") == {**guard(tmp_path / "fresh"), "tuned_after_test": False, "tests_seen": []}

@@ -39,12 +39,12 @@ def test_each_step_runs_only_what_is_missing_and_inherits_the_commands_overrides
     assert dev[0] == "dev" and "sweep=paper_grid" in dev[1] and "retriever.top_k=5" in dev[1]
     assert "alpha.value=choice(0.0,0.25,0.5,0.75,1.0)" in dev[1] and "hydra.sweeper.n_trials=5" in dev[1]
     assert f"hydra.sweeper.study_name=table_demo/{scifact.name}" in dev[1]
-    assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc" in rest[1]
+    assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc,entropy" in rest[1]
     done = folder.result_dir(scifact, "stability")
     done.mkdir(parents=True)
     (done / "metrics.json").write_text("{}")
-    assert folder.missing(scifact) == ["dev", "pseudo_queries", "nqc"]
-    assert "selection=pseudo_queries,nqc" in folder.steps(scifact)[1][1]
+    assert folder.missing(scifact) == ["dev", "pseudo_queries", "nqc", "entropy"]
+    assert "selection=pseudo_queries,nqc,entropy" in folder.steps(scifact)[1][1]
 
 
 def test_a_tables_steps_pass_the_analyses_to_every_job_that_evaluates_test(cranfield_cfg, tmp_path):

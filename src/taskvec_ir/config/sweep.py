@@ -62,3 +62,6 @@ class SweepConfig:
     study: StudyConfig = field(default_factory=StudyConfig)
     retention: RetentionConfig | None = None  # sweep=pareto: general-domain retention, a second objective
     final: bool = False  # set by the sweeper: this job is the final evaluation, which adds the sweep's report
+    # refuse the final evaluation of a search space set after test results of the same cell under another were seen
+    # (false: it runs, marked as tuned after test results; docs/sweeps.md)
+    strict_test_guard: bool = False

@@ -75,7 +75,7 @@ def selection_problem(pipeline: Pipeline, cfg: Config, choice: Choice) -> Proble
         values = labelled_values(pipeline, split, IR_MODEL, product([0.0], grid), objective)
         baseline = Evidence(values, evidence.tuning)
         resampled = f"the {len(next(iter(values.values())))} judged {split} queries" if cv else split
-    else:  # stability and NQC fuse every system at selection.lam
+    else:  # stability, NQC and entropy fuse every system at selection.lam
         baseline = Evidence({(0.0, selection.lam): {}}, evidence.tuning)
         resampled = f"the {len(evidence.tuning[0])} unlabeled {unlabeled_split(cfg)} queries"
     alphas = sorted(set(selection.alphas))
@@ -86,7 +86,7 @@ def selection_problem(pipeline: Pipeline, cfg: Config, choice: Choice) -> Proble
     chosen = ([(f.alpha, f.lam) for f in choice.folds], choice.lambdas(IR_MODEL))
     folds = [f.queries for f in choice.folds]
     shared = list(product(alphas, grid))
-    reachable = sorted(evidence.values) if choice.method in ("stability", "nqc") else shared
+    reachable = sorted(evidence.values) if choice.method in ("stability", "nqc", "entropy") else shared
     return Problem(choice.method, resampled, evidence, baseline, folds, test, test_baseline, chosen, shared, reachable)
 
 

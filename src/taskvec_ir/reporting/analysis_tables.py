@@ -205,13 +205,14 @@ def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples
         body,
         labels=3,
         footnote=f"Each selection's choice rerun on {resamples} bootstrap resamples of the queries it chose on (dev: "
-        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability and "
-        "NQC: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most often, and "
-        f"its share of the choices (under CV, every fold's). Regret: test {measure} of one oracle for every row, the "
-        "best single (α, λ) of the shared grid (selection.alphas × lam.grid) on test (a labelled upper bound), minus "
-        "the choice's: its mean and percentile interval (negative where CV's folds, choosing apart, beat every "
-        "single setting). Reachable: the same against the best setting the method could output (stability and NQC: "
-        "α at their fixed λ; the others: the same oracle). P(TA beats ΘT): the share of resamples whose TA beats ΘT "
-        "at its own λ (chosen again on each resample) on test; a tie (TA at α = 0) is not a win. "
+        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability, NQC "
+        "and entropy: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most "
+        f"often, and its share of the choices (under CV, every fold's). Regret: test {measure} of one oracle for every "
+        "row, the best single (α, λ) of the shared grid (selection.alphas × lam.grid) on test (a labelled upper "
+        "bound), minus the choice's: its mean and percentile interval (negative where CV's folds, choosing apart, "
+        "beat every single setting). Reachable: the same against the best setting the method could output "
+        "(stability, NQC and entropy: α at their fixed λ; the others: the same oracle). P(TA beats ΘT): the share of "
+        "resamples whose TA beats ΘT at its own λ (chosen again on each resample) on test; a tie (TA at α = 0) is not "
+        "a win. "
         "selection_bootstrap.json in each job's folder has every resample.",
     )

@@ -129,6 +129,8 @@ MARKED = (IR_MODEL, BM25, ALPHA_ONE)  # every baseline's mark, in that order
 GENERAL_BASELINES = {ALPHA_ONE: (IR_MODEL,), TASK_ARITHMETIC: (IR_MODEL,)}
 
 
+# A TA entry's note where its search space was set after test results of its cell had been seen († ‡ § mark tests).
+TUNED_AFTER_TEST = "tuned after test"
 LABELLED = ("dev", "cross_validation")  # a dataset's labelled choice: on its dev split, or by CV where it has none
 
 
@@ -139,6 +141,7 @@ def selection_label(selection: str, folds: str | None) -> str:
         "pseudo_queries": "pseudo-queries",
         "stability": "stability",
         "nqc": "NQC",
+        "entropy": "entropy",
     }[selection]
 
 
@@ -189,7 +192,8 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
         + ("CV (no dev): α chosen" if dense else "CV (no dev): α and λ chosen")
         + ' per fold on the other folds\' test queries (α shown where every fold chose the same, else "varies": '
         + ("table.csv has each fold's α)." if dense else "table.csv has each fold's α/λ).")
-        + _failures_note(rows),
+        + _failures_note(rows)
+        + _tuned_after_test_note(rows),
     )
 
 
@@ -206,6 +210,8 @@ def _group_entries(found: Mapping[str, dict | None], measure: str, noted: bool) 
         else:
             baselines = BASELINES.get(system, ())
             notes = [_alpha_note(row)] if noted and system == TASK_ARITHMETIC else []
+            if system == TASK_ARITHMETIC and row.get("tuned_after_test"):
+                notes.append(TUNED_AFTER_TEST)
             if system == TASK_ARITHMETIC and values.get(IR_MODEL):
                 notes.append(f"Δ {100 * (values[system] - values[IR_MODEL]) / values[IR_MODEL]:+.1f}%")
             entries.append(
@@ -259,6 +265,19 @@ def _failures_note(rows: list[dict]) -> str:
         return ""
     lines = [f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in failed.items()]
     return "\n\nFailed (rerun the command to run them again):\n" + "\n".join(lines)
+
+
+def _tuned_after_test_note(rows: list[dict]) -> str:
+    """A note naming each selection whose search space was set after test results of its cell had been seen."""
+    tuned = {(r["dataset"], r["model"], r["merge"], r["selection"]): r["tuned_after_test"]
+             for r in rows if r.get("tuned_after_test")}  # fmt: skip
+    if not tuned:
+        return ""
+    lines = [f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in tuned.items()]
+    return (
+        "\n\nTuned after test (the note on TA): the search space (selection.alphas, λ's grid) was set after "
+        "test results of the same cell under another search space had been seen (docs/sweeps.md):\n" + "\n".join(lines)
+    )
 
 
 def _by_row(rows: list[dict]) -> dict:

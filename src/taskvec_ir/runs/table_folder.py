@@ -194,7 +194,6 @@ class TableFolder:
         # runs (its dev sweep's trials and final evaluation, its selections) are one W&B group
         base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
         base.append(f"wandb.group='table/{table.name}/{cell.name}'")
-        alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
         steps = []
         if "dev" in missing:
             steps.append(
@@ -204,7 +203,7 @@ class TableFolder:
                         "-m",
                         *base,
                         "sweep=paper_grid",
-                        f"alpha.value=choice({alphas})",
+                        alpha_choice(self.cfg.selection.alphas),
                         f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
                         f"hydra.sweep.dir={cell_dir / 'dev'}",
                         f"hydra.sweeper.storage={self.storage}",
@@ -310,6 +309,11 @@ class TableFolder:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             ).returncode
+
+
+def alpha_choice(alphas: Sequence[float]) -> str:
+    """The override a cell's dev sweep searches α with: every α of ``selection.alphas``."""
+    return f"alpha.value=choice({','.join(repr(float(a)) for a in alphas)})"
 
 
 def _setting_dir(alpha, lam: float | None) -> str:

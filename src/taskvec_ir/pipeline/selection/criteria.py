@@ -1,7 +1,8 @@
 """The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores,
-standardised against a corpus sample's, and the stability of the fused ranking as α moves (top-weighted Kendall
-τ), read against the same grid's random-direction null. A criterion undefined for a query leaves the query out of
-the mean, and the mean counts it."""
+standardised against a corpus sample's, the entropy of its scores' softmax over the candidates (as AdaMerging's
+prediction entropy), and the stability of the fused ranking as α moves (top-weighted Kendall τ), read against the
+same grid's random-direction null. A criterion undefined for a query leaves the query out of the mean, and the mean
+counts it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.pipeline.pipeline import Run
@@ -59,6 +62,30 @@ def query_nqc(scores: Run, corpus_scores: Run, k: int) -> dict[str, float]:
 def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
     """``query_nqc`` averaged over the queries where it is defined."""
     return QueryMean.of(query_nqc(scores, corpus_scores, k), len(scores))
+
+
+def ranking_entropy(scores: Iterable[float], temperature: float) -> float:
+    """The entropy (nats) of the softmax, at ``temperature``, of one query's scores of its candidates once
+    standardised by their own mean and standard deviation: a positive scale and an offset of the query's scores
+    cannot move it. Lower: the scores commit to fewer candidates. NaN (undefined) with fewer than two candidates, or
+    where their scores do not spread."""
+    from scipy.special import softmax
+    from scipy.stats import entropy
+
+    values = np.asarray(list(scores), dtype=float)
+    spread = values.std() if len(values) > 1 else 0.0
+    if spread == 0:
+        return math.nan
+    return float(entropy(softmax((values - values.mean()) / (spread * temperature))))
+
+
+def query_entropy(scores: Run, temperature: float) -> dict[str, float]:
+    """``ranking_entropy`` of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined."""
+    per_query = {}
+    for query, candidates in scores.items():
+        if not math.isnan(value := ranking_entropy(candidates.values(), temperature)):
+            per_query[query] = value
+    return per_query
 
 
 def query_agreement(first: Run, second: Run) -> dict[str, float]:

@@ -17,7 +17,7 @@ from taskvec_ir.pipeline.first_stage import dataset_identity
 from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.pipeline.pipeline import Pipeline
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Fold, Setting, best_setting
-from taskvec_ir.pipeline.selection.criteria import QueryMean, query_nqc, stability_against_chance
+from taskvec_ir.pipeline.selection.criteria import QueryMean, query_entropy, query_nqc, stability_against_chance
 from taskvec_ir.pipeline.selection.cross_validation import cross_validate, kfold
 from taskvec_ir.pipeline.selection.pseudo_queries import pseudo_queries
 from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
@@ -109,6 +109,16 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
             f"NQC@{selection.nqc_k} of Θ' on {name} (standardised against {selection.nqc_corpus_sample} corpus "
             "documents' scores)"
         )
+    elif selection.method == "entropy":
+        name, temperature = unlabeled_queries(pipeline, cfg), selection.entropy_temperature
+        for alpha in alphas:  # Θ'’s raw scores, as NQC's; lower entropy (more committed) is better
+            scores = pipeline.model_run(name, system_weights(TASK_ARITHMETIC, pipeline.spec.merge.at(alpha)))
+            per_query[alpha, fixed_lam] = {q: -h for q, h in query_entropy(scores, temperature).items()}
+        queries = list(scores)
+        criterion = (
+            f"−ranking entropy of Θ' on {name} (softmax at T={temperature:g} of each query's candidate scores "
+            "standardised by their own mean and σ)"
+        )
     else:
         name, lam = unlabeled_queries(pipeline, cfg), fixed_lam
         runs = {alpha: run for alpha, _, run in setting_runs(pipeline, name, alphas, [lam])}
@@ -147,8 +157,8 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
 def tune_baseline_lambdas(pipeline: Pipeline, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:
     """Give each fused baseline of ``systems`` its own λ in ``choice``, chosen by the selection's own procedure
     at the baseline's fixed weights: per fold on the other folds' queries (cross-validation), on the pseudo-queries,
-    or ``selection.lam`` (stability and NQC choose no λ). α = 0 and α = 1 are among the α values a selection scores,
-    so this reads cached scores."""
+    or ``selection.lam`` (stability, NQC and entropy choose no λ). α = 0 and α = 1 are among the α values a selection
+    scores, so this reads cached scores."""
     grid, objective = list(cfg.lam.grid), cfg.objective
     if cfg.retriever.dense:  # no fusion: no baseline has a λ
         return

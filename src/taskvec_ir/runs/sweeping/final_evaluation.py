@@ -40,12 +40,13 @@ def run_final_evaluation(
     overrides: list[str],
     job_idx: int,
     best: int,
-) -> None:
+) -> int | None:
     """The best setting (of trial number ``best``) evaluated once on test, as one more job through ``launcher``
-    (the trials': on SLURM, a job with their resources), if this sweeper claims it first."""
+    (the trials': on SLURM, a job with their resources), if this sweeper claims it first; the number of the trial it
+    evaluated (None: it did not claim it)."""
     claimed = claim_final_evaluation(study, heartbeats, sweep_dir, best)
     if claimed is None:
-        return
+        return None
     claims, trial = claimed
     with heartbeats.running(claims, [trial]):
         (result,) = launch(launcher, [(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
@@ -54,6 +55,7 @@ def run_final_evaluation(
             f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
             "command to run it again"
         )
+    return best
 
 
 def claim_final_evaluation(study: optuna.Study, heartbeats: Heartbeats, sweep_dir: Path, best: int):

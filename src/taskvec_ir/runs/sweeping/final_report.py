@@ -12,6 +12,7 @@ import optuna
 from taskvec_ir.config.model import SUPERVISED_LABEL
 from taskvec_ir.config.sweep import SweepConfig
 from taskvec_ir.config.systems import BM25, HEADINGS, IR_MODEL, TASK_ARITHMETIC
+from taskvec_ir.runs import test_guard
 from taskvec_ir.runs.job import JobOutcome, report_bootstrap
 from taskvec_ir.runs.sweeping import pareto
 from taskvec_ir.runs.sweeping.dev_vs_test import DevVsTest, compared_sweep, dev_vs_test_table
@@ -27,7 +28,8 @@ def final_report(storage: str | None, sweep: SweepConfig, sweep_dir: Path) -> Fi
     bound = sweep.retention.bound if sweep.retention is not None else None
     best = retry(best_trial, study, bound).number
     front = {t.number for t in retry(pareto.front, study)} if sweep.retention is not None else set()
-    return FinalReport(trials, best, sweep_dir, absolute_storage(storage), front)
+    guarded = retry(lambda: study.user_attrs.get(test_guard.SEARCH_SPACE))
+    return FinalReport(trials, best, sweep_dir, absolute_storage(storage), guarded, front)
 
 
 class FinalReport:
@@ -35,7 +37,8 @@ class FinalReport:
     paired t-test, Bonferroni, by default; each fused baseline at its own λ, tuned as task arithmetic's), its results
     table with their marks (in the job's results.md, and as LaTeX), the choice's objective on the tuning split and on
     test (beside ``sweep.compare_with``'s), the tuning objective against every swept key (plot and W&B table), ‖τ‖
-    per layer, and the report with the study as a W&B artifact."""
+    per layer, the report with the study as a W&B artifact, and whether the study's search space was set after test
+    results of its cell had been seen (``test_guard``: the header, metrics.json, W&B's config and summary)."""
 
     FILES = (
         "results.md",
@@ -46,8 +49,17 @@ class FinalReport:
         "task_vector_layers.png",
     )
 
-    def __init__(self, trials: list[dict], best_trial: int, sweep_dir: Path, storage: str | None, front=frozenset()):
+    def __init__(
+        self,
+        trials: list[dict],
+        best_trial: int,
+        sweep_dir: Path,
+        storage: str | None,
+        search_space: dict | None,
+        front=frozenset(),
+    ):
         self.trials, self.best_trial, self.sweep_dir, self.storage = trials, best_trial, sweep_dir, storage
+        self.search_space = search_space  # the study's search-space record (test_guard.set_search_space)
         self.front = front  # a Pareto sweep's front (trial numbers)
 
     def __call__(self, outcome: JobOutcome, run) -> str:
@@ -85,6 +97,11 @@ class FinalReport:
             + f"(tuned on {cfg.sweep.tune_split} by {cfg.objective}, {len(self.trials)} trials)"
             + (f" · {SUPERVISED_LABEL}" if cfg.model.supervised else "")
         )
+        guard = outcome.extra["test_guard"] = test_guard.summary(self.search_space)
+        if guard["tuned_after_test"]:
+            header += f"\nTuned after test results: {test_guard.describe(self.search_space)}"
+        tracking.update_config(run, {"test_guard": guard})
+        tracking.log_summary(run, {"test_guard/tuned_after_test": guard["tuned_after_test"]})
         sweeps = [DevVsTest(cfg.sweep.name, len(self.trials), best["value"], means[TASK_ARITHMETIC][cfg.objective])]
         if cfg.sweep.compare_with:
             sweeps.append(compared_sweep(cfg.sweep.compare_with, cfg))

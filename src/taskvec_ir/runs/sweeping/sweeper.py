@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
+from taskvec_ir.runs import test_guard
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
 from taskvec_ir.runs.progress import Pace, trial_line
@@ -109,6 +110,14 @@ class OptunaSweep(Sweeper):
         except UserError as error:
             _exit(error)
         retry(settle_abandoned_trials, study)
+        space = test_guard.search_space_of(dimensions, job_cfg.lam, job_cfg.retriever.dense)
+        guarded = retry(test_guard.set_search_space, study, self.heartbeats.storage, job_cfg, space)
+        if job_cfg.sweep.final_evaluation:  # refused before any trial runs
+            what = f"study {study.study_name}'s best setting"
+            try:
+                test_guard.check(guarded, job_cfg.sweep.strict_test_guard, "sweep.strict_test_guard", what)
+            except UserError as error:
+                _exit(error)
         described = self._study_override(study, storage, dimensions)
         plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described, lists)
         log.info(
@@ -129,9 +138,12 @@ class OptunaSweep(Sweeper):
                     *final_overrides(job_cfg, best),
                     described,
                 ]
-                run_final_evaluation(
+                evaluated = run_final_evaluation(
                     study, self.heartbeats, self.launcher, sweep_dir, overrides, job_idx, best["best_trial"]
                 )
+                if evaluated is not None:  # a test result of the cell, seen from now on
+                    what = f"study {study.study_name}: final evaluation of trial {evaluated}"
+                    retry(test_guard.add_test, study, guarded, what)
         except UserError as error:  # a launcher's refusal; a Pareto sweep with no trial within its bound
             _exit(error)
 
