@@ -290,9 +290,8 @@ def test_an_environment_variables_fallback_is_the_dataclass_default(monkeypatch)
 # supervised control's two settings, which leave other objectives' cache keys as they were; the supervised ΘD is a
 # new one: it leaves out near-duplicates of dev and test claims). The json values since merge.direction (issue #31:
 # one key more in every config, and table_demo's null row), and again since W&B's defaults (issue #32: a single
-# job has no wandb.group, wandb.job_type is the job's kind, null until it runs), and since alpha.genome, sweep.retention,
-# the entropy selector and the test guard
-# (issue #34: keys more); the cache keys are unchanged.
+# job has no wandb.group, wandb.job_type is the job's kind, null until it runs), and since alpha.genome,
+# sweep.retention, the entropy selector and the test guard (issue #34: keys more); the cache keys are unchanged.
 PINNED = {
     (): {
         "retriever": "3912b1700aaaa924904f1db7fc5809b3",

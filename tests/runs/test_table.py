@@ -370,7 +370,7 @@ def two_general_domains(tmp_path, hydra_compose):
     by Holm; the demo model's cell done (dev chose (0.25, 0.8), stability (0.5, 0.3), NQC (0.25, 0.3)), and each
     collection's jobs at those settings done, but one: per-query values of their own."""
     overrides = ["experiment=general_domain_demo", "+table.general_domain.cranfield_split=[]",
-                 "significance.correction=holm"]  # fmt: skip
+                 "significance.correction=holm", "table.selections=[pseudo_queries,stability,nqc]"]  # fmt: skip
     cfg = typed_config(hydra_compose(overrides))
     compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
     first = cells(cfg, compose_entry)[:1]
