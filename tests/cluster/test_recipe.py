@@ -55,7 +55,14 @@ def test_two_sweepers_share_one_postgres_study_on_slurm(cluster, mirror_dir, tmp
 
     # Exactly one final evaluation, made by a SLURM job, on the test split; the other sweeper says who made it.
     (final,) = [d for node in nodes for d in node.glob("multirun/demo-alpha/*/final") if (d / "metrics.json").exists()]
-    assert list(json.loads((final / "metrics.json").read_text())) == ["test", "lam", "merge", "warnings"]
+    assert list(json.loads((final / "metrics.json").read_text())) == [
+        "test",
+        "lam",
+        "merge",
+        "warnings",
+        "test_guard",
+        "dev_vs_test",
+    ]
     job = json.loads((final / "slurm.json").read_text())
     assert f"SLURM job {job.get('array', job['job_id'])}" in (final / "app.log").read_text()
     assert sum("made by another sweeper" in o or "was made by" in o for o in outputs) == 1

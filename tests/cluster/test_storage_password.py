@@ -1,13 +1,17 @@
 """The study's database password is never written at rest: a URL carrying it is refused before anything runs, and
 the way docs/cluster.md gives it (a URL without it, the password in ~/.pgpass for libpq) leaves it in no file of the
-sweep, its SLURM jobs' logs, its W&B runs or the sweeper's output."""
+sweep, its SLURM jobs' logs, its W&B runs or the sweeper's output. A login the database refuses (no password file,
+a wrong password) is told at once, with the fix, not waited on as an outage."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from taskvec_ir.runs.sweeping.study_storage import STORAGE_PATIENCE_S
 
 from servers import assert_no_trial_lost_or_counted_twice, finish, process_env, start, sweep_command
 
@@ -69,3 +73,43 @@ def test_a_password_from_pgpass_is_in_no_file_the_sweep_writes(cluster, triple, 
     assert list(sweep_dir.rglob(".hydra/hydra.yaml")) and list(sweep_dir.glob(".submitit/*/*.out"))
     assert cluster.password not in output
     assert not files_holding(cluster.password, work, log, *wandb_dirs())
+
+
+def refused_login(
+    cluster, triple, mirror_dir, tmp_path, study_name, passfile: Path
+) -> tuple[subprocess.CompletedProcess, float]:
+    """A sweep whose only password file is ``passfile`` (no ~/.pgpass in its home), and the seconds it took."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**process_env(mirror_dir), "HOME": str(home), "PGPASSFILE": str(passfile)}
+    started = time.monotonic()
+    result = subprocess.run(
+        sweep_command(cluster, study_name, tmp_path, triple, 1),
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=STORAGE_PATIENCE_S,  # a retried login would run past it
+    )
+    return result, time.monotonic() - started
+
+
+def test_a_login_without_a_password_is_told_at_once_with_the_fix(cluster, triple, mirror_dir, tmp_path, study_name):
+    result, seconds = refused_login(cluster, triple, mirror_dir, tmp_path, study_name, tmp_path / "no.pgpass")
+    assert result.returncode == 1 and seconds < 120  # not retried as an outage (STORAGE_PATIENCE_S)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("taskvec-ir:")]
+    assert "refused the login (fe_sendauth: no password supplied)" in line
+    assert f"reads it from {tmp_path / 'no.pgpass'}" in line and "PGPASSFILE" in line
+    assert "Traceback" not in result.stderr + result.stdout and "did not answer" not in result.stdout
+
+
+def test_a_wrong_password_is_told_at_once_as_a_login_problem(cluster, triple, mirror_dir, tmp_path, study_name):
+    url = urlsplit(cluster.storage)
+    wrong = tmp_path / "wrong.pgpass"
+    wrong.write_text(f"{url.hostname}:{url.port}:{url.path.lstrip('/')}:{url.username}:not-{cluster.password}\n")
+    wrong.chmod(0o600)
+    result, seconds = refused_login(cluster, triple, mirror_dir, tmp_path, study_name, wrong)
+    assert result.returncode == 1 and seconds < 120
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("taskvec-ir:")]
+    assert f'password authentication failed for user "{url.username}"' in line and str(wrong) in line
+    assert cluster.password not in result.stdout + result.stderr

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import shlex
 import types
 import typing
 from collections.abc import Mapping
@@ -145,8 +146,9 @@ def test_the_schema_types_every_choice_list():
 @pytest.mark.parametrize("key, kind, listed", CHOICE_KEYS, ids=[key for key, _, _ in CHOICE_KEYS])
 def test_a_value_that_is_not_a_choice_is_refused_when_composed_naming_the_key_and_the_choices(key, kind, listed):
     override = f"{key}=[not_a_choice]" if listed else f"{key}=not_a_choice"
+    within = ["sweep=pareto"] if key.startswith("sweep.") else []  # sweep's keys exist in a sweep (its retention)
     with pytest.raises(ConfigCompositionException, match=re.escape(override)) as error:
-        runs_compose.compose([override])
+        runs_compose.compose([*within, override])
     cause = str(error.value.__cause__)
     assert (f"full_key: {key}[0]" if listed else f"full_key: {key}\n") in cause
     assert f"Invalid value 'not_a_choice', expected one of [{', '.join(kind)}]" in cause
@@ -223,6 +225,7 @@ def homes() -> list[tuple[str, type]]:
     options a plain run gets): they set what depends on other keys or the environment, never a default."""
     schemas = {f.name: (kinds[0], _default(f)) for f, kinds in _dataclass_fields(Config)}
     entries = [next(iter(entry.items())) for entry in load("config.yaml")["defaults"] if isinstance(entry, dict)]
+    entries = [(group, option) for group, option in entries if not group.startswith("override hydra/")]  # Hydra's
     return [("config.yaml", Config)] + [
         (f"{group}/{option}.yaml", schemas[group][0])
         for group, option in entries
@@ -286,28 +289,30 @@ def test_an_environment_variables_fallback_is_the_dataclass_default(monkeypatch)
 # runs' config.json/W&B configs keep their keys and values (the adapted model's json since adapt gained the
 # supervised control's two settings, which leave other objectives' cache keys as they were; the supervised ΘD is a
 # new one: it leaves out near-duplicates of dev and test claims). The json values since merge.direction (issue #31:
-# one key more in every config, and table_demo's null row); the cache keys are unchanged.
+# one key more in every config, and table_demo's null row), and again since W&B's defaults (issue #32: a single
+# job has no wandb.group, wandb.job_type is the job's kind, null until it runs), and since alpha.genome,
+# sweep.retention, the entropy selector and the test guard (issue #34: keys more); the cache keys are unchanged.
 PINNED = {
     (): {
         "retriever": "3912b1700aaaa924904f1db7fc5809b3",
         "scorer": "5af095786e8af45c30f3d90447a13e24",
         "scorer_settings": "9e750d9e07a9ff99cd404e957b2024f4",
         "merge": "5930b85bdb3265bd4479d86d1f1df778",
-        "json": "815a568043af03094e32364e571fa447",
+        "json": "27d82ddb0b1e5b063b9139d7fe714b69",
     },
     ("model=monot5_base",): {
         "scorer": "fab06ceab53007ec497d4d051b8bcfcd",
         "scorer_settings": "1f8aa246efaa49639dfdbfb496e6a670",
-        "json": "ed06856aefc38ffe52e1685f25073b9a",
+        "json": "d109fe4e34890a3396ae648274c3aa33",
     },
     ("model=minilm_scifact_adapted", "alpha.value=0.7", "merge=ties"): {
         "adapt": "b4bf2f26eb128d7bef9f17a503ec5b4f",
         "merge": "68df8de5d64f202890ccaeb1a51bcc62",
-        "json": "5b0b0a64ac0e279312e21be8e5971907",
+        "json": "c99b1fdcd63519bf8badeca1ef3b668e",
     },
     ("model=minilm_scifact_supervised",): {"adapt": "cb60eed22661a31f86692c2c46a0eee9"},
-    ("selection=pseudo_queries",): {"json": "6916449e640c79cf9bb8be7d253cd1f5"},
-    ("experiment=table_demo",): {"json": "1414d2bfc3538f1c5c50aba42048be82"},  # top_k 20, the null row (#31)
+    ("selection=pseudo_queries",): {"json": "63aa8fef33a19acaf59d047cd3fe6083"},
+    ("experiment=table_demo",): {"json": "97dc2f78f585e5bbfe3384c5c63c331b"},  # top_k 20, the null row (#31)
 }
 
 
@@ -361,7 +366,8 @@ def test_paper_triples_are_all_there():
 def test_sweeps_tune_on_dev_with_our_sweeper(option):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"sweep={option}"], return_hydra_config=True)
-    assert cfg.split == "dev" and cfg.hydra.sweeper.direction == "maximize"
+    directions = ["maximize", "maximize"] if option == "pareto" else "maximize"  # the dev measure, the retention
+    assert cfg.split == "dev" and OmegaConf.to_container(cfg.hydra.sweeper)["direction"] == directions
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     assert "alpha.value" in cfg.hydra.sweeper.params
     if option == "paper_grid":
@@ -370,6 +376,21 @@ def test_sweeps_tune_on_dev_with_our_sweeper(option):
         )
     if option in ("alpha", "paper_grid"):  # λ is chosen inside each trial
         assert cfg.lam.value is None and "lam.value" not in cfg.hydra.sweeper.params
+
+
+def test_a_pareto_sweeps_general_collection_is_another_corpus_retrieved_as_the_target():
+    hydra_compose_typed = runs_compose.compose
+    cfg = hydra_compose_typed(["sweep=pareto", "dataset=scifact", "dataset@sweep.retention.dataset=cranfield"])
+    assert cfg.sweep.retention.dataset.name == "cranfield" and cfg.sweep.retention.split == "test"
+    assert cfg.sweep.retention.bound == 0.01 and cfg.dataset.name == "scifact"
+    with pytest.raises(UserError, match="sweep.retention.dataset: 'cranfield' has the target's corpus"):
+        hydra_compose_typed(["sweep=pareto", "dataset=cranfield", "+dataset.splits.dev={sample_of:test,fraction:0.3}"])
+    with pytest.raises(UserError, match="sweep.retention.split: dataset 'cranfield' has no split 'dev'"):
+        hydra_compose_typed(["sweep=pareto", "sweep.retention.split=dev"])
+    with pytest.raises(UserError, match="sweep.retention.bound: -0.1 must be 0 or more"):
+        hydra_compose_typed(["sweep=pareto", "sweep.retention.bound=-0.1"])
+    with pytest.raises(UserError, match="sweep.retention: retriever=run_file reads the target's run file"):
+        hydra_compose_typed(["sweep=pareto", "retriever=run_file", "retriever.path=x.trec"])
 
 
 @pytest.mark.parametrize("launcher, parallel", [(None, 1), ("local", 2), ("slurm", 4)])
@@ -397,3 +418,27 @@ def test_every_cell_of_every_table_composes(option, monkeypatch):
             assert cell.config.model.language in cell.config.model.domain
         if cell.dataset.startswith("miracl"):
             assert not cell.has_dev  # MIRACL's test split is its dev split: cross-validated
+
+
+@pytest.mark.parametrize(
+    "dataset, missing, shipped",
+    [
+        # Cranfield's one query set: the fix cuts it in two, as the shipped dataset=cranfield_split does
+        ("cranfield", [], "cranfield_split"),
+        # SciFact without its dev split: the fix samples train, as the shipped dataset=scifact does
+        ("scifact", ["~dataset.splits.dev"], "scifact"),
+    ],
+)
+def test_a_sweep_without_a_dev_split_is_told_overrides_that_work_when_pasted(dataset, missing, shipped):
+    with pytest.raises(UserError) as refused:
+        runs_compose.compose(["sweep=alpha", f"dataset={dataset}", *missing])
+    message = str(refused.value)
+    splits = "test (cranfield)" if dataset == "cranfield" else "test (beir/scifact/test), train (beir/scifact/train)"
+    assert message.startswith(f"dataset '{dataset}' has no 'dev' split to tune on (its splits: {splits}); either")
+    assert "selection=cross_validation" in message and "sweep.tune_split=<split>" in message
+    assert ("dataset=cranfield_split" in message) == (dataset == "cranfield")
+    (fix,) = [line for line in message.splitlines() if line.startswith("  - add it: ")]
+    pasted = shlex.split(fix.removeprefix("  - add it: "))  # as a shell reads it
+    fixed = runs_compose.compose(["sweep=alpha", f"dataset={dataset}", *missing, *pasted])
+    assert fixed.split == "dev"
+    assert fixed.dataset.splits == runs_compose.compose([f"dataset={shipped}"]).dataset.splits

@@ -13,7 +13,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from hydra_plugins.taskvec_ir_sweeper.config import (
+    CmaEsSamplerConfig,
     GridSamplerConfig,
+    NSGAIISamplerConfig,
     RandomSamplerConfig,
     SweeperConfig,
     TPESamplerConfig,
@@ -36,7 +38,7 @@ def test_each_sweeper_setting_has_its_value_in_one_place():
     assert set(BASE) <= set(fields), set(BASE) - set(fields)
     assert [name for name in BASE if has_default(fields[name])] == []
     assert [name for name, field in fields.items() if name not in BASE and not has_default(field)] == ["sampler"]
-    for sampler in (TPESamplerConfig, RandomSamplerConfig, GridSamplerConfig):
+    for sampler in (TPESamplerConfig, RandomSamplerConfig, GridSamplerConfig, NSGAIISamplerConfig, CmaEsSamplerConfig):
         assert all(has_default(field) for field in dataclasses.fields(sampler)), sampler
 
 

@@ -57,3 +57,38 @@ def test_a_folder_without_splits_gets_one_per_qrels_file(beir_sources, tiny_data
     dataset.splits = {}
     assert dataset.splits_in_folder
     assert splits.resolve_splits(dataset).splits == {"test": "tiny-folder/test", "train": "tiny-folder/train"}
+
+
+def test_a_configured_split_may_sample_a_split_of_the_folders_qrels(tmp_path):
+    """conf/dataset/beir.yaml with '+dataset.splits.dev={sample_of: train, ...}': the folder's splits (its qrels
+    files) are merged under the configured one once the folder is read; before, the config is built reading no
+    file. A sample of a split the folder does not have names the folder's splits."""
+    from taskvec_ir.config.dataset import DatasetConfig
+    from taskvec_ir.errors import UserError
+
+    from beir_folders import write_beir_folder
+
+    folder = write_beir_folder(tmp_path / "merged-folder", {"train": 10, "test": 6})
+    dev = {"sample_of": "train", "fraction": 0.5, "seed": 1}
+    dataset = DatasetConfig(name="merged-folder", docs="merged-folder", beir_path=str(folder), splits={"dev": dev})
+    assert dataset.splits_in_folder and list(dataset.splits) == ["dev"]  # nothing read yet
+    assert splits.resolve_splits(dataset).splits == {
+        "train": "merged-folder/train", "test": "merged-folder/test", "dev": SampleSplit("train", 0.5, 1)}  # fmt: skip
+    train, sample = splits.load_split(dataset, "train"), splits.load_split(dataset, "dev")
+    assert set(train.queries) == {f"q{i}" for i in range(10)}  # the folder's train queries: q0..q9
+    assert len(sample.queries) == 5 and set(sample.queries) < set(train.queries)
+    assert sample.qrels == {qid: train.qrels[qid] for qid in sample.queries}
+    # a configured split of the folder's name wins over the folder's
+    given = DatasetConfig(
+        name="merged-folder", docs="merged-folder", beir_path=str(folder), splits={"test": {**dev, "rest": True}}
+    )
+    assert splits.resolve_splits(given).splits["test"] == SampleSplit("train", 0.5, 1, rest=True)
+    wrong = DatasetConfig(
+        name="merged-folder", docs="merged-folder", beir_path=str(folder), splits={"dev": {**dev, "sample_of": "valid"}}
+    )
+    with pytest.raises(UserError) as refused:
+        splits.resolve_splits(wrong)
+    assert str(refused.value) == (
+        f"dataset.splits.dev.sample_of: 'valid' is not a split of merged-folder: its folder {folder} has test, "
+        "train (one per qrels/<split>.tsv) and dataset.splits adds dev"
+    )

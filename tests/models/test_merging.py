@@ -6,6 +6,7 @@ from taskvec_ir.config.checks import parse
 from taskvec_ir.config.merge import AlphaConfig, MergeConfig
 from taskvec_ir.config.merge_settings import MergeSetting
 from taskvec_ir.config.model import ScorerConfig
+from taskvec_ir.errors import UserError
 from taskvec_ir.models.checkpoints import CheckpointError, CheckpointReader, align_keys, resolve_model_source
 from taskvec_ir.models.merging import apply_task_vectors, random_direction, task_vector
 from taskvec_ir.models.scoring import load_scorer
@@ -119,7 +120,8 @@ def test_other_architecture_is_refused_with_first_keys(tmp_path):
 # -- several vectors, per-layer α, sparsified merges --------------------------------------------------------
 from safetensors.torch import save_file  # noqa: E402
 
-from taskvec_ir.config.merge_settings import MergeMethod, layer_index  # noqa: E402
+from taskvec_ir.config.merge_settings import MergeMethod  # noqa: E402
+from taskvec_ir.config.tensor_groups import layer_index  # noqa: E402
 from taskvec_ir.models.merging import TaskArithmetic, elect_sign_mean, sparsify, task_vector_diagnostics  # noqa: E402
 
 
@@ -284,11 +286,15 @@ def test_schedule_and_patterns_give_per_tensor_factors():
         ({"rules": [{"pattern": "(", "factor": 1.0}]}, r"alpha\.rules\[0\]\.pattern"),
         ({"rules": [{"layers": [1]}]}, r"alpha\.rules\[0\]\.factor: .*missing mandatory value: factor"),
         ({"schedule": {"first": 0.0}}, r"alpha\.schedule"),
+        ({"genome": {"groups": 2, "mlp": [0.5]}}, r"alpha\.genome\.mlp: 1 factors for 2 groups"),
+        ({"genome": {"groups": 0}}, r"alpha\.genome\.groups: 0 must be a positive number"),
+        ({"genome": {}, "schedule": {"first": 0, "last": 1}}, r"alpha\.schedule and alpha\.genome"),
+        ({"genome": {"groups": 3}}, r"alpha\.genome\.groups: 3 groups, but encoder has 2 blocks"),
     ],
 )
 def test_bad_rules_are_refused_before_the_weights_change(alpha, message):
-    names = [f"encoder.layer.{i}.w" for i in range(2)]
-    with pytest.raises(ValueError, match=message):
+    names = [f"encoder.layer.{i}.attention.w" for i in range(2)]
+    with pytest.raises(UserError, match=message):
         alpha_scale(alpha).factors(names)
 
 
@@ -416,3 +422,48 @@ def test_a_merge_that_fails_midway_leaves_the_ir_model_intact(two_domains):
         merge.set(MergeSetting((("domain", 0.5),)))
     assert all(torch.equal(p, before[n]) for n, p in scorer.module.named_parameters())
     assert merge.setting == MergeSetting() and merge.changed == {}
+
+
+# -- layer-group genomes -------------------------------------------------------------------------------------
+from taskvec_ir.config.tensor_groups import block_groups  # noqa: E402
+
+
+@pytest.mark.parametrize("alpha", [0.5, -0.3])
+def test_a_genome_equal_everywhere_is_the_single_alpha_merge_bit_for_bit(triple, alpha):
+    family, folders = triple
+    single, tau = _load(family, folders)
+    apply_task_vectors(single.module, {"domain": tau}, MergeSetting((("domain", alpha),)))
+    genome, tau = _load(family, folders)
+    scale = alpha_scale({"genome": {"groups": 2, "attention": [alpha] * 2, "mlp": [alpha] * 2}, "otherwise": alpha})
+    apply_task_vectors(genome.module, {"domain": tau}, MergeSetting((("domain", 1.0),), scale=scale))
+    for (name, a), (_, b) in zip(single.module.named_parameters(), genome.module.named_parameters(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_genome_moves_each_group_and_kind_by_its_own_alpha(triple):
+    family, folders = triple
+    scorer, tau = _load(family, folders)
+    genes = {("attention", 0): 0.2, ("attention", 1): 0.9, ("mlp", 0): -0.5, ("mlp", 1): 0.4, ("other", None): 0.0}
+    genome = {"groups": 2, "attention": [0.2, 0.9], "mlp": [-0.5, 0.4]}
+    before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
+    apply_task_vectors(
+        scorer.module,
+        {"domain": tau},
+        MergeSetting((("domain", 0.5),), scale=alpha_scale({"genome": genome, "otherwise": 0.0})),
+    )
+    after = dict(scorer.module.named_parameters())
+    placed = block_groups(tau, 2)
+    assert set(placed.values()) == set(genes)  # each gene moves some tensor
+    for name, place in placed.items():
+        expected = before[name] + 0.5 * genes[place] * tau[name]
+        torch.testing.assert_close(after[name].detach(), expected, rtol=1e-6, atol=1e-7)
+        assert torch.equal(after[name], before[name]) == (place == ("other", None)), name
+
+
+def test_a_genome_with_more_groups_than_blocks_is_refused_before_the_weights_change(two_domains):
+    scorer, vectors = _two_vectors(two_domains)
+    before = {n: p.detach().clone() for n, p in scorer.module.named_parameters()}
+    merge = TaskArithmetic(scorer.module, CheckpointReader(two_domains["ir"]), {"domain": vectors["domain"]})
+    with pytest.raises(UserError, match=r"alpha\.genome\.groups: 3 groups, but .* has 2 blocks"):
+        merge.set(MergeSetting((("domain", 0.5),), scale=alpha_scale({"genome": {"groups": 3}})))
+    assert all(torch.equal(p, before[n]) for n, p in scorer.module.named_parameters())

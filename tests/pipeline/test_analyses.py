@@ -4,6 +4,7 @@ tiny triple: their numbers recomputed independently from the job's own files and
 import contextlib
 import io
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -118,6 +119,11 @@ def test_alpha_response_oracle_is_the_per_query_best_alpha_and_shares_count_ever
     }
     assert sum(counts.values()) == 225 and counts["helped"] and counts["hurt"]
     assert response["shares"]["helped"] == counts["helped"] / 225
+    # The sign test of helped against hurt, unchanged left out: the two-sided binomial tail, summed by hand.
+    n, low = counts["helped"] + counts["hurt"], min(counts["helped"], counts["hurt"])
+    assert response["sign_p"] == pytest.approx(min(1, 2 * sum(math.comb(n, k) for k in range(low + 1)) / 2**n))
+    assert metrics["analyses"]["alpha_response"]["sign_p"] == response["sign_p"]
+    assert f"{counts['helped']} vs {counts['hurt']}, p = {response['sign_p']:.2g}" in printed
     # The largest gains and losses, with their text, in order.
     helped = sorted(delta, key=lambda q: (delta[q], q), reverse=True)[:3]
     assert [row["query_id"] for row in response["top_helped"]] == helped
@@ -166,13 +172,34 @@ def test_depth_surface_at_top_k_is_the_jobs_metric_and_below_it_an_independent_r
     timing, kept = surface["timing"], {r["depth"]: r for r in surface["kept"]}
     assert timing["queries"] == 2 and timing["device"].startswith("cpu") and timing["kind"] == "bi_encoder"
     assert all(timing["seconds_per_query"][str(k)] > 0 for k in (5, 10, 20))
-    assert [kept[k]["pairs_per_query"] for k in (5, 10, 20)] == [5, 10, 20] and kept[20]["gain_kept"] == 1.0
-    gain = (job[5]["ndcg@10"] - surface["bm25"]["ndcg@10"]) / (job[20]["ndcg@10"] - surface["bm25"]["ndcg@10"])
-    assert kept[5]["gain_kept"] == pytest.approx(gain)
+    assert [kept[k]["pairs_per_query"] for k in (5, 10, 20)] == [5, 10, 20]
+    # The tiny triple's TA is below BM25 at top_k: there is no gain to keep (a share of the loss would read as a gain)
+    assert job[20]["ndcg@10"] < surface["bm25"]["ndcg@10"]
+    assert all(kept[k]["gain_kept"] is None for k in (5, 10, 20))
+    assert "depth 5: ndcg@10" in printed and "no gain over BM25 at top_k at 25% of the pairs scored" in printed
     lines = (folder / "depth_surface.csv").read_text().splitlines()
     assert lines[0] == "depth,alpha,lam," + ",".join(cfg.measures) and len(lines) == 1 + 18
     assert metrics["analyses"]["depth"]["depths"] == surface["kept"]
     assert f"depth 5: ndcg@10 {job[5]['ndcg@10']:.4f}" in printed
+
+
+@pytest.mark.parametrize(
+    "bm25, job, kept, said",
+    [
+        # TA above BM25 at top_k (gain 0.10): depth 5 keeps 0.06 of it
+        (0.30, (0.36, 0.40), (0.6, 1.0), "keeps 60% of the gain over BM25"),
+        # TA below BM25 at top_k (gain −0.02): no share of a loss, which would read depth 5's −0.05 as 250% "kept"
+        (0.40, (0.35, 0.38), (None, None), "no gain over BM25 at top_k"),
+        (0.40, (0.35, 0.40), (None, None), "no gain over BM25 at top_k"),  # level with BM25
+    ],
+)
+def test_the_share_of_the_gain_a_depth_keeps_is_said_only_where_there_is_a_gain(bm25, job, kept, said):
+    surface = {"depths": [5, 10], "bm25": {"ndcg@10": bm25},
+               "job": [{"depth": 5, "ndcg@10": job[0]}, {"depth": 10, "ndcg@10": job[1]}]}  # fmt: skip
+    found = analyses.gain_kept(surface, "ndcg@10", None)
+    assert [row["gain_kept"] for row in found] == pytest.approx(list(kept))
+    (line,) = analyses.depth_summary(found, "ndcg@10")
+    assert line.startswith(f"depth 5: ndcg@10 {job[0]:.4f}, {said} at 50% of the pairs scored")
 
 
 def test_a_cross_validation_job_analyses_each_query_at_its_folds_setting(triple, mirror_dir, cache, tmp_path):
@@ -233,7 +260,7 @@ def test_wandb_holds_the_analyses_summary_tables_and_plots(analysed):
         summary["alpha_response/oracle"] == response["oracle"]
         and summary["alpha_response/hurt"] == (response["shares"]["hurt"])
     )
-    assert summary["depth/5/ndcg@10"] == surface["job"][0]["ndcg@10"] and summary["depth/20/gain_kept"] == 1.0
+    assert summary["depth/5/ndcg@10"] == surface["job"][0]["ndcg@10"] and "depth/20/gain_kept" not in summary
     top = logged_table(folder, "alpha_response/top_queries")
     assert [row["query_id"] for row in top if row["kind"] == "helped"] == [
         r["query_id"] for r in response["top_helped"]

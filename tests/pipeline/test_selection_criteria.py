@@ -1,5 +1,5 @@
-"""The label-free criteria on hand-built runs, where the right answer is known: NQC, rank agreement, and the
-stability of the ranking as α moves."""
+"""The label-free criteria on hand-built runs, where the right answer is known: NQC, the ranking entropy, rank
+agreement, and the stability of the ranking as α moves, alone and against the random-direction null."""
 
 import math
 import random
@@ -8,7 +8,16 @@ import statistics
 import pytest
 
 from taskvec_ir.pipeline.selection.choice import best_setting
-from taskvec_ir.pipeline.selection.criteria import mean_nqc, nqc, query_nqc, rank_agreement, stability
+from taskvec_ir.pipeline.selection.criteria import (
+    mean_nqc,
+    nqc,
+    query_entropy,
+    query_nqc,
+    rank_agreement,
+    ranking_entropy,
+    stability,
+    stability_against_chance,
+)
 
 from hand_runs import ranked_first
 
@@ -67,6 +76,41 @@ def test_nqc_of_scores_shifted_by_a_constant_is_one_value():
     assert max(shifted_means) / min(shifted_means) > 400  # what the old normalisation divided by
 
 
+def test_ranking_entropy_is_the_entropy_of_the_softmax_of_the_scores_standardised_by_their_own_spread():
+    """Worked by hand. Two candidates 5 and 2: mean 3.5, σ 1.5, standardised ±1; at T = 1 the softmax gives
+    1 / (1 + e^−2) = 0.8808 to the first, a binary entropy of 0.365334 nats; at T = 2 (±0.5): 1 / (1 + e^−1),
+    0.582203 nats. Three candidates 3, 1, 2: σ √(2/3), standardised ±√1.5 and 0: softmax 0.724548, 0.062556,
+    0.212896, entropy 0.736180 nats."""
+    assert ranking_entropy([5.0, 2.0], temperature=1.0) == pytest.approx(0.3653338551, rel=1e-9)
+    assert ranking_entropy([5.0, 2.0], temperature=2.0) == pytest.approx(0.5822031089, rel=1e-9)
+    assert ranking_entropy([3.0, 1.0, 2.0], temperature=1.0) == pytest.approx(0.7361798456, rel=1e-9)
+    # one candidate far above the rest commits more (lower entropy) than the same spread shared evenly
+    assert ranking_entropy([10.0, 0.0, 0.0, 0.0], 1.0) < ranking_entropy([10.0, 10.0, 0.0, 0.0], 1.0)
+    # a hotter softmax spreads its mass towards the uniform (log n); a colder one towards the top candidate
+    scores = [3.0, 1.0, 2.0, 0.5]
+    assert ranking_entropy(scores, 0.1) < ranking_entropy(scores, 1.0) < ranking_entropy(scores, 100.0) < math.log(4)
+    assert ranking_entropy(scores, 100.0) == pytest.approx(math.log(4), abs=1e-4)
+
+
+@pytest.mark.parametrize("scores", [[2.0], [], [0.5, 0.5, 0.5]])
+def test_ranking_entropy_is_undefined_without_two_candidates_whose_scores_spread(scores):
+    assert math.isnan(ranking_entropy(scores, 1.0))
+    assert query_entropy({"q": dict(enumerate(scores))}, 1.0) == {}  # left out of the mean, not 0
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 5.0])
+def test_ranking_entropy_is_unchanged_by_a_positive_scale_and_an_offset_of_each_querys_scores(temperature):
+    """a·s + b with a > 0 and b drawn per query moves no ranking, so it must not move the entropy either (a
+    softmax of the raw scores would: it sharpens as a grows)."""
+    rng = random.Random(1)
+    scores = {f"q{i}": {f"d{j}": rng.gauss(0, 1) for j in range(12)} for i in range(8)}
+    moves = {q: (rng.uniform(0.01, 100), rng.uniform(-50, 50)) for q in scores}
+    moved = {q: {d: moves[q][0] * s + moves[q][1] for d, s in docs.items()} for q, docs in scores.items()}
+    before = query_entropy(scores, temperature)
+    assert query_entropy(moved, temperature) == pytest.approx(before, rel=1e-9) and len(before) == 8
+    assert len({round(h, 6) for h in before.values()}) == 8  # the queries differ: the check is not of constants
+
+
 def flipping_runs(alphas, flips, queries=4):
     """Runs at ``alphas`` whose step from ``alphas[j]`` to ``alphas[j + 1]`` reverses the ranking of ``flips[j]``
     of the ``queries`` queries (τ = −1 for them, 1 for the others): a rank change (1 − τ) of 2·flips[j]/queries."""
@@ -121,3 +165,54 @@ def test_stability_compares_alphas_with_two_neighbours_per_unit_alpha(alphas, fl
 def test_stability_needs_three_alphas():
     with pytest.raises(ValueError, match="three or more"):
         stability(flipping_runs([0.0, 1.0], [1]))
+
+
+GRID = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def chosen_by(curve):
+    return best_setting({(alpha, 0.3): value for alpha, value in curve.items()})[0]
+
+
+def test_a_monotone_trend_the_null_shares_gives_no_preference():
+    """τ's rank change falls steadily with α (raw stability prefers the grid's last interior value, 0.75) and so
+    does the null's, step for step: the excess is 0 at every α, and the tie rule, not the trend, picks (0.25, the
+    least |α|)."""
+    found = stability_against_chance(flipping_runs(GRID, [3, 2, 1, 0]), flipping_runs(GRID, [3, 2, 1, 0]))
+    assert found.raw == pytest.approx({0.25: -5.0, 0.5: -3.0, 0.75: -1.0}) and found.null == found.raw
+    assert chosen_by(found.raw) == 0.75
+    assert all(value == 0 for per_query in found.excess.values() for value in per_query.values())
+    assert chosen_by({alpha: statistics.fmean(v.values()) for alpha, v in found.excess.items()}) == 0.25
+    assert len(found.queries) == len(found.asked) == 4
+
+
+def test_a_stable_plateau_planted_on_the_nulls_trend_wins():
+    """Of 8 queries, the null flips 2, 3, 4, 5 per step of 0.25 (its change per unit α grows: 2, 3, 4, 5); τ flips
+    2, 2, 3, 5: the same trend, one flip fewer on either side of α = 0.5. Raw stability −2, −2.5, −4 follows the
+    trend to 0.25; against the null's −2.5, −3.5, −4.5 the excess is 0.5, 1.0, 0.5: the plateau at 0.5 wins."""
+    found = stability_against_chance(flipping_runs(GRID, [2, 2, 3, 5], 8), flipping_runs(GRID, [2, 3, 4, 5], 8))
+    assert found.raw == pytest.approx({0.25: -2.0, 0.5: -2.5, 0.75: -4.0})
+    assert found.null == pytest.approx({0.25: -2.5, 0.5: -3.5, 0.75: -4.5})
+    excess = {alpha: statistics.fmean(v.values()) for alpha, v in found.excess.items()}
+    assert excess == pytest.approx({0.25: 0.5, 0.5: 1.0, 0.75: 0.5})
+    assert chosen_by(found.raw) == 0.25 and chosen_by(excess) == 0.5
+
+
+def test_every_alpha_is_averaged_over_the_queries_defined_at_every_alpha_for_both():
+    """q0 flips at every step (stability −8 per unit α at every α), q1–q3 never do; the null never changes. τ is
+    undefined for q3 between 0.75 and 1 (its scores at 1 are constant), the null's for q2 between 0 and 0.25.
+    Every query is as stable at every α, yet stability alone averages α = 0.5 over four queries (−2) and α = 0.75
+    over three (−8/3), a preference made by the query set; against chance every α is averaged over q0 and q1 (−4),
+    and q2, q3 are counted as asked."""
+    runs, null_runs = flipping_runs(GRID, [1, 1, 1, 1]), flipping_runs(GRID, [0, 0, 0, 0])
+    runs = {alpha: dict(run) for alpha, run in runs.items()}
+    runs[1.0]["q3"] = dict.fromkeys(runs[1.0]["q3"], 1.0)
+    null_runs = {alpha: dict(run) for alpha, run in null_runs.items()}
+    null_runs[0.0]["q2"] = dict.fromkeys(null_runs[0.0]["q2"], 1.0)
+    alone = stability(runs)
+    assert alone[0.5].value == pytest.approx(-2.0) and alone[0.75].value == pytest.approx(-8 / 3)
+    found = stability_against_chance(runs, null_runs)
+    assert found.queries == ("q0", "q1") and found.asked == ("q0", "q1", "q2", "q3")
+    assert all(set(per_query) == {"q0", "q1"} for per_query in found.excess.values())
+    assert found.raw == pytest.approx(dict.fromkeys((0.25, 0.5, 0.75), -4.0))
+    assert found.null == pytest.approx(dict.fromkeys((0.25, 0.5, 0.75), 0.0))

@@ -18,7 +18,7 @@ from taskvec_ir.reporting.rendering import csv_text, latex, markdown
 # A job's metrics.json "analyses", as pipeline.analyses.run_analyses writes them.
 ANALYSES = {
     "alpha_response": {"measure": "ndcg@10", "ir_model": 0.40, "chosen": 0.42, "oracle": 0.47,
-                       "helped": 0.25, "hurt": 0.125, "unchanged": 0.625},
+                       "helped": 0.25, "hurt": 0.125, "unchanged": 0.625, "sign_p": 0.0034},
     "depth": {"measure": "ndcg@10", "bm25": 0.30, "device": "cpu, 2 threads", "depths": [
         {"depth": 5, "ndcg@10": 0.39, "gain_kept": 0.75, "pairs_per_query": 5, "cost_share": 0.5,
          "seconds_per_query": 0.02},
@@ -45,6 +45,7 @@ def test_a_jobs_analyses_are_flat_columns_and_a_section_each():
         "alpha_response/helped": 0.25,
         "alpha_response/hurt": 0.125,
         "alpha_response/unchanged": 0.625,
+        "alpha_response/sign_p": 0.0034,
         "depth/5/ndcg@10": 0.39,
         "depth/5/gain_kept": 0.75,
         "depth/5/seconds_per_query": 0.02,
@@ -59,11 +60,19 @@ def test_a_jobs_analyses_are_flat_columns_and_a_section_each():
     assert written[3]["alpha_response/chosen"] == "0.42" and written[3]["depth/5/gain_kept"] == "0.75"
     lines = analysis_sections(found, "ndcg@10").splitlines()
     assert "### Where does τ help: per-query α response" in lines
-    assert "| d | m | task_arithmetic | stability | 0.4000 | 0.4200 | 0.4700 | 25% | 12% | 62% |" in lines
+    assert "| d | m | task_arithmetic | stability | 0.4000 | 0.4200 | 0.4700 | 25% | 12% | 62% | 0.0034 |" in lines
     assert "### Re-ranking depth: ndcg@10 and its cost" in lines
     depth_row = "| d | m | task_arithmetic | stability | 0.3900 (75% of gain, 0.02 s/q) | 0.4200 (100% of gain, "
     assert any(line.startswith(depth_row) for line in lines)
     assert not any("| nqc |" in line for line in lines)  # a job without the analyses has no row in their sections
+
+
+def test_a_depth_without_a_gain_over_bm25_says_no_gain():
+    """TA at or below BM25 at the deepest k: ``gain_kept`` is None, and the table says so rather than nothing."""
+    columns = {"depth/5/ndcg@10": 0.35, "depth/5/gain_kept": None, "depth/5/seconds_per_query": None,
+               "depth/10/ndcg@10": 0.38, "depth/10/gain_kept": None, "depth/10/seconds_per_query": None}  # fmt: skip
+    lines = analysis_sections([row("stability", "task_arithmetic", **columns)], "ndcg@10").splitlines()
+    assert "| d | m | task_arithmetic | stability | 0.3500 (no gain) | 0.3800 (no gain) |" in lines
 
 
 @pytest.mark.parametrize("analysed", [{}, None])

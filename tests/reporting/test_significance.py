@@ -1,9 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 from scipy.stats import permutation_test, ttest_rel
 
 from taskvec_ir.config.significance import SignificanceConfig
-from taskvec_ir.reporting.significance import Family, adjust, compare, p_value, permutations_for
+from taskvec_ir.reporting.significance import Family, adjust, compare, p_value, permutations_for, sign_test
 
 OURS = [0.9, 0.8, 0.7, 0.95, 0.85, 0.9]
 BM25 = [0.5, 0.4, 0.6, 0.5, 0.45, 0.55]
@@ -234,3 +236,18 @@ def test_holm_steps_down_where_bonferroni_multiplies():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.04 -> monotone: 0.03, 0.06, 0.06
     assert adjust(raw, "holm") == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
     assert adjust({"a": 0.6, "b": 0.7}, "holm") == {"a": 1.0, "b": 1.0}
+
+
+def binomial_two_sided(helped, hurt):
+    """By hand: twice the probability of a split at least as uneven as the smaller side, of n fair coin flips."""
+    n, low = helped + hurt, min(helped, hurt)
+    return min(1.0, 2 * sum(math.comb(n, k) for k in range(low + 1)) / 2**n)
+
+
+def test_the_sign_test_is_the_two_sided_binomial_test_of_helped_against_hurt():
+    # 2 of 10: 2·(C(10,0) + C(10,1) + C(10,2)) / 2^10 = 2·56/1024
+    assert sign_test(2, 8) == pytest.approx(112 / 1024, rel=1e-12) == sign_test(8, 2)
+    assert sign_test(56, 93) == pytest.approx(binomial_two_sided(56, 93), rel=1e-9)  # the issue's Cranfield α 0.5
+    assert 0.002 < sign_test(56, 93) < 0.004
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0  # an even split, and no query changed
+    assert sign_test(0, 6) == pytest.approx(2 / 64)  # the smallest p six queries can give

@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from taskvec_ir.errors import UserError
-from taskvec_ir.runs.search_space import Dimension, search_space
+from taskvec_ir.runs.search_space import Dimension, list_elements, search_space
 
 
 def test_each_sweep_kind_is_the_dimension_it_names():
@@ -61,3 +61,12 @@ def test_grids_and_suggestions_stay_within_the_dimension():
 def test_a_sweep_that_cannot_be_searched_is_refused_naming_it(override, message):
     with pytest.raises(UserError, match=message):
         search_space([override])
+
+
+def test_a_swept_list_becomes_one_dimension_per_element_over_its_range():
+    config = {"alpha": {"value": 1.0, "genome": {"attention": [1.0, 1.0, 1.0]}}}
+    dimensions, _ = search_space(["alpha.genome.attention=interval(0.0, 0.5)", "alpha.value=interval(0.0, 1.0)"])
+    expanded, lists = list_elements(dimensions, config)
+    assert lists == ("alpha.genome.attention",)
+    assert list(expanded) == [*(f"alpha.genome.attention.{i}" for i in range(3)), "alpha.value"]
+    assert {expanded[f"alpha.genome.attention.{i}"] for i in range(3)} == {Dimension("float", low=0.0, high=0.5)}

@@ -12,7 +12,8 @@ from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import table_grid
 from taskvec_ir.runs.compose import compose, typed_config
-from taskvec_ir.runs.job import job_header, run_settings
+from taskvec_ir.runs.job import job_header
+from taskvec_ir.runs.run_identity import run_settings
 
 SUPERVISED = "model=minilm_scifact_supervised"
 

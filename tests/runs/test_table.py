@@ -5,6 +5,7 @@ folder's cell; and the table compiled from jobs' files written here (rows, p-val
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.errors import UserError
@@ -28,7 +30,7 @@ from taskvec_ir.storage.outputs import record_failure
 
 from beir_folders import write_beir_folder
 from tiny_models import tiny_triple
-from wandb_records import logged_table, run_contents
+from wandb_records import curve, logged_table, run_contents
 
 TASKVEC_IR = Path(sys.executable).parent / "taskvec-ir"
 TABLE = """# @package _global_
@@ -39,6 +41,7 @@ table:
     cranfield_split: []
   models:
     tiny: [model=minilm_demo, model.ir={ir}, model.base={base}, model.domain={domain}]
+  selections: [pseudo_queries, stability, nqc, entropy]
 selection:
   alphas: [0.0, 0.5, 1.0]
   pseudo_queries:
@@ -81,6 +84,9 @@ def run_table(tmp_path_factory, mirror_dir):
     return run
 
 
+LABEL_FREE = ("pseudo_queries", "stability", "nqc", "entropy")  # the tiny table's selections
+
+
 def rows(folder: Path) -> list[dict]:
     with open(folder / "table.csv") as lines:
         return list(csv.DictReader(lines))
@@ -99,7 +105,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     assert {"dataset", "model", "selection", "system", "alpha", "lam", "ndcg@10", "precision@10"} <= set(found[0])
     assert [(r["selection"], r["system"]) for r in found] == [
         (selection, system)
-        for selection in ("dev", "pseudo_queries", "stability", "nqc")
+        for selection in ("dev", *LABEL_FREE)
         for system in ("bm25", "ir_model", "alpha_one", "task_arithmetic")
     ]
     # dev: the cell's sweep (its own study in the table's storage) and its final evaluation on test.
@@ -116,7 +122,7 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
     for system in PAPER_ORDER:
         assert float(dev[system]["ndcg@10"]) == pytest.approx(final[system]["ndcg@10"])
     # Each label-free selection: its job's choice and test numbers, p-values against ΘT and BM25.
-    for method in ("pseudo_queries", "stability", "nqc"):
+    for method in LABEL_FREE:
         job = json.loads((cell / "selection" / method / "metrics.json").read_text())
         chosen = {r["system"]: r for r in found if r["selection"] == method}
         assert float(chosen["task_arithmetic"]["alpha"]) == job["selection"]["alpha"] in (0.0, 0.5, 1.0)
@@ -125,15 +131,28 @@ def test_a_cell_with_dev_tunes_on_dev_and_every_selection_is_evaluated_on_test(r
         assert 0 <= float(chosen["task_arithmetic"]["p_vs_ir_model[ndcg@10]"]) <= 1
         assert (cell / "selection" / method / "selection_curve.png").read_bytes()[:4] == b"\x89PNG"
     markdown = (folder / "table.md").read_text()
-    assert "| cranfield_split | 113 | dev |" in markdown and "### precision@10" in markdown
+    # P@10 of the 5 candidates re-ranked cannot move: table.csv has it, the table does not show it, and says why
+    assert "| cranfield_split | 113 | dev |" in markdown and "### precision@10" not in markdown
+    assert "precision@10, recall@100: a measure of the top k as a set with k ≥ 5" in markdown  # retriever.top_k
     assert "paired t-test, two-sided" in markdown and "p_vs_alpha_one[ndcg@10]" in found[0]
     assert "Label-free α against the labelled choice" in markdown
     latex = (folder / "table.tex").read_text()
-    assert latex.startswith("% ndcg@10\n\\begin{tabular}") and "% precision@10\n\\begin{tabular}" in latex
+    assert latex.startswith("% ndcg@10\n\\begin{tabular}") and "% precision@10" not in latex
     assert "| cranfield_split | 113 | dev |" in one_cell.stdout  # printed
     record = run_contents(folder)
     assert record["job_type"] == "table" and record["group"] == "table/tiny" and record["exit_code"] == 0
-    assert record["summary"]["table/_type"] == "table-file" and record["summary"]["table/nrows"] == len(found)
+    assert record["summary"]["table"]["_type"] == "table-file" and record["summary"]["table"]["nrows"] == len(found)
+    # The table's own summary: what it holds, and its best task arithmetic per dataset.
+    best = max((r for r in found if r["system"] == "task_arithmetic"), key=lambda r: float(r["ndcg@10"]))
+    assert {k: record["summary"][k] for k in ("cells", "selection_jobs", "failed_jobs", "objective_measure")} == {
+        "cells": 1,
+        "selection_jobs": 4,
+        "failed_jobs": 0,
+        "objective_measure": "ndcg@10",
+    }
+    assert record["summary"]["best/cranfield_split/task_arithmetic"] == pytest.approx(float(best["ndcg@10"]))
+    assert record["summary"]["best/cranfield_split/by"] == f"tiny/task_arithmetic/{best['selection']}"
+    assert record["config"]["provenance"]["packages"]["taskvec-ir"]  # the code that compiled it
 
 
 @pytest.mark.slow
@@ -141,31 +160,32 @@ def test_one_tag_finds_every_run_of_a_table_each_with_a_unique_name_and_the_valu
     folder = run_table.folder
     cell = folder / "cells" / "cranfield_split" / "tiny" / "task_arithmetic"
     trials = sorted((cell / "dev").glob("trial_*"))
-    jobs = [*trials, cell / "dev" / "final", *(cell / "selection" / m for m in ("pseudo_queries", "stability", "nqc"))]
+    jobs = [*trials, cell / "dev" / "final", *(cell / "selection" / m for m in LABEL_FREE)]
     runs = {job: run_contents(job) for job in [*jobs, folder]}
     assert all("table:tiny" in run["tags"] for run in runs.values())  # the sweep's trials and final included
     names = [run["name"] for run in runs.values()]
     assert len(set(names)) == len(names)
-    assert runs[cell / "selection" / "nqc"]["name"] == "tiny/cranfield_split/tiny/task_arithmetic/nqc"
-    assert runs[folder]["name"] == "tiny"
+    nqc = runs[cell / "selection" / "nqc"]["name"]
+    assert re.fullmatch(r"selection/cranfield_split/minilm_demo/nqc-[0-9a-f]{6}", nqc)
+    assert re.fullmatch(r"table/tiny-[0-9a-f]{6}", runs[folder]["name"])
+    # One group per cell: its dev sweep's trials and final evaluation, and its selections.
+    assert {runs[job]["group"] for job in jobs} == {"table/tiny/cranfield_split/tiny/task_arithmetic"}
     # paper_grid: λ chosen inside each trial from lam.grid; the config says which, and the curve is logged.
     for trial in trials:
         run = runs[trial]
         assert run["config"]["lam"]["value"] is None and run["config"]["lam"]["used"] == run["summary"]["lam"]
         assert run["config"]["lam"]["used"] in (0.0, 0.3, 0.6, 1.0) and "selection:sweep" in run["tags"]
-        curve = logged_table(trial, "lambda_curve")
-        assert [row["lam"] for row in curve] == [0.0, 0.3, 0.6, 1.0]
-        assert {row["alpha"] for row in curve} == {run["config"]["alpha"]["used"]}
-        assert max(curve, key=lambda row: row["ndcg@10"])["ndcg@10"] == pytest.approx(
-            run["summary"]["objective/dev/ndcg@10"]
-        )
+        points = curve(run, "lambda_curve")
+        assert [point["lam"] for point in points] == [0.0, 0.3, 0.6, 1.0]
+        assert {point["alpha"] for point in points} == {run["config"]["alpha"]["used"]}
+        assert max(point["value"] for point in points) == pytest.approx(run["summary"]["objective"])
     # A selection's α and λ are its choice, not the config's default value, which is marked overridden.
-    for method in ("pseudo_queries", "stability", "nqc"):
+    for method in LABEL_FREE:
         run = runs[cell / "selection" / method]
         chosen = json.loads((cell / "selection" / method / "metrics.json").read_text())["selection"]
         assert run["config"]["alpha"]["used"] == chosen["alpha"] and run["config"]["lam"]["used"] == chosen["lam"]
         assert run["config"]["alpha"]["value_overridden_by"] == f"selection={method}"
-        assert f"selection:{method}" in run["tags"] and run["group"] == "table/tiny"
+        assert f"selection:{method}" in run["tags"] and run["job_type"] == "selection"
 
 
 @pytest.mark.slow
@@ -189,14 +209,25 @@ def test_adding_a_dataset_runs_only_its_cell_and_cross_validates_without_dev(run
     for key in ("alpha", "lam"):
         assert run["config"][key]["used_per_fold"] == [fold[key] for fold in job["selection"]["folds"]]
         assert run["config"][key]["used"] == job["selection"][key]
+    # Each fold's criterion against α (at its λ) and λ (at its α): a line per fold, against its own axis.
+    for name, axis in (("alpha_curve", "alpha"), ("lambda_curve", "lam")):
+        points = curve(run, name)
+        assert {key for point in points for key in point} == {"alpha", "lam", *(f"fold_{k}" for k in range(5))}
+        assert run["step_metrics"][f"{name}/*"] == f"{name}/{axis}"
     assert "5-fold CV (no dev)" in (folder / "table.md").read_text()
-    # Only cells with a dev split have a study.
+    # Only cells with a dev split have a study; every cell a record of its test evaluations (test_guard).
     storage = f"sqlite:///{folder / 'optuna.db'}"
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == [
         "tiny/cranfield_split/tiny/task_arithmetic",
         "tiny/cranfield_split/tiny/task_arithmetic:final:" + str(yaml.safe_load(
             (first / "dev" / "optimization_results.yaml").read_text())["best_trial"]),
+        "tiny/cranfield_split/tiny/task_arithmetic:tests",
+        "tiny/cranfield/tiny/task_arithmetic:tests",
     ]  # fmt: skip
+    recorded = json.loads((folder / "test_guard.json").read_text())
+    assert [t["what"] for t in recorded["cranfield/tiny/task_arithmetic"]["tests"]] == [
+        f"table tiny: {s}" for s in ("cross_validation", *LABEL_FREE)]  # fmt: skip
+    assert all(not r["tuned_after_test"] for r in found)
     # Run again: every cell is done, the table is compiled again, nothing is scored.
     again = run_table("+table.datasets.cranfield=[]")
     assert "Table tiny: 2 cells, 2 done, 0 to run" in again.stdout + again.stderr
@@ -212,14 +243,14 @@ def test_a_table_folder_refuses_results_of_other_settings(run_table, one_cell):
 
 @pytest.mark.slow
 def test_a_selection_that_fails_leaves_the_cells_other_selections_compiled(run_table, tmp_path):
-    """Two α values: stability (which needs three) fails in the cell's multirun; nqc, after it, still runs, and
-    the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
+    """Two α values: stability (which needs three) fails in the cell's multirun; nqc and entropy, after it, still
+    run, and the table is compiled with stability's rows marked failed, naming why; the command exits non-zero."""
     done = run_table("table.name=failing", f"table.dir={tmp_path}", "selection.alphas=[0.0,1.0]", expect=1)
     stability = tmp_path / "cells" / "cranfield_split" / "tiny" / "task_arithmetic" / "selection" / "stability"
     assert "selection.alphas" in (stability / "error.txt").read_text() and not (stability / "metrics.json").exists()
-    assert "1 of 4 selections failed" in done.stderr and "stability failed (selection.alphas: stability" in done.stderr
+    assert "1 of 5 selections failed" in done.stderr and "stability failed (selection.alphas: stability" in done.stderr
     found = rows(tmp_path)
-    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc"}
+    assert {r["selection"] for r in found if not r["failed"]} == {"dev", "pseudo_queries", "nqc", "entropy"}
     assert all(r["failed"].startswith("selection.alphas: stability") for r in found if r["selection"] == "stability")
     assert (
         "| cranfield_split | – | stability | failed | failed | failed | failed |" in (tmp_path / "table.md").read_text()
@@ -339,7 +370,7 @@ def two_general_domains(tmp_path, hydra_compose):
     by Holm; the demo model's cell done (dev chose (0.25, 0.8), stability (0.5, 0.3), NQC (0.25, 0.3)), and each
     collection's jobs at those settings done, but one: per-query values of their own."""
     overrides = ["experiment=general_domain_demo", "+table.general_domain.cranfield_split=[]",
-                 "significance.correction=holm"]  # fmt: skip
+                 "significance.correction=holm", "table.selections=[pseudo_queries,stability,nqc]"]  # fmt: skip
     cfg = typed_config(hydra_compose(overrides))
     compose_entry = lambda extra: hydra_compose([*overrides, *extra])  # noqa: E731
     first = cells(cfg, compose_entry)[:1]
@@ -531,3 +562,71 @@ def test_a_table_evaluates_each_cells_choices_on_cranfield_as_a_direct_run_would
     assert f"| mine | tiny | stability | 0 | 0.3 | {float(stability['bm25']['ndcg@10']):.4f} |" in markdown
     assert "% General domain (cranfield): Δ against ΘT, ndcg@10" in (tmp_path / "gd" / "table.tex").read_text()
     assert len(logged_table(tmp_path / "gd", "general_domain")) == len(general)
+
+
+def test_a_cells_grid_refined_after_its_test_results_marks_its_rows_and_strict_refuses_it(
+    cranfield_cfg, tmp_path, monkeypatch
+):
+    """Table t's Cranfield cell (no dev: cross-validation, and NQC) is evaluated on test; table u, sharing t's storage
+    (table.storage), refines the α grid: its rows are marked (a note and a footnote naming t's results), and with
+    table.strict_test_guard it is refused before anything runs. A third table with t's grid is not marked; a sweep's
+    final evaluation marked by its study marks its dev row."""
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    lam = OmegaConf.create({"lam": {"value": None, "grid": [0.0, 0.3, 0.6, 1.0]}})  # as the cell's steps compose λ
+
+    def table_folder_of(name: str, *overrides: str) -> TableFolder:
+        cfg = cranfield_cfg(f"table.name={name}", f"table.storage={storage}", "table.selections=[nqc]", *overrides)
+        cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=cfg)
+        return TableFolder(cfg, tmp_path / name, [], [cell], [])
+
+    def multirun(folder):
+        def run(command, **kwargs):
+            cell = folder.cells[0]
+            per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in folder.cfg.measures} for s in PAPER_ORDER}
+            for selection in cell.selections(folder.cfg.table.selections):
+                chosen = {"alpha": 0.5, "lam": 0.3, "folds": [{"queries": None, "alpha": 0.5, "lam": 0.3}]}
+                write_job(folder.result_dir(cell, selection), per_query, {"selection": chosen})
+            return subprocess.CompletedProcess(command, 0)
+
+        return run
+
+    first = table_folder_of("t", "selection.alphas=[0.0,0.5,1.0]")
+    guard, marked = table.guard_cells(first, lambda extra: lam)
+    assert marked == {}
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun(first)))
+    assert first.run(first.cells) == []
+    table.record_tests(first, guard)
+    assert not any(r["tuned_after_test"] for r in table.rows(first, marked))
+
+    refined = table_folder_of("u", "selection.alphas=[0.4,0.5,0.6]")
+    _, marked = table.guard_cells(refined, lambda extra: lam)
+    assert list(marked) == ["cranfield/tiny/task_arithmetic"]
+    assert "table t: cross_validation; table t: nqc" in marked["cranfield/tiny/task_arithmetic"]
+    monkeypatch.setattr(table_folder, "subprocess", fake_subprocess(multirun(refined)))
+    refined.run(refined.cells)
+    found = table.rows(refined, marked)
+    assert all(r["tuned_after_test"] == marked["cranfield/tiny/task_arithmetic"] for r in found)
+    text = markdown(cells_table(found, "ndcg@10", refined.cfg.significance))
+    assert "(α 0.5, tuned after test, Δ +0.0%)" in text and "Tuned after test (the note on TA): the search" in text
+    assert "- cranfield/tiny/task_arithmetic nqc: search space" in text
+
+    strict = table_folder_of("v", "selection.alphas=[0.4,0.5,0.6]", "table.strict_test_guard=true")
+    with pytest.raises(UserError, match=r"^table.strict_test_guard: cell cranfield/tiny/task_arithmetic would be"):
+        table.guard_cells(strict, lambda extra: lam)
+    same = table_folder_of("w", "selection.alphas=[0.0,0.5,1.0]", "table.strict_test_guard=true")
+    assert table.guard_cells(same, lambda extra: lam)[1] == {}  # t's grid: its results are of this search space
+
+    # A cell with a dev split: its dev row is marked where its final evaluation's study was.
+    dev_cfg = cranfield_cfg("+dataset.splits.dev={sample_of:test,fraction:0.3,seed:1}", "table.selections=[nqc]")
+    cell = Cell("cranfield", model="tiny", merge="task_arithmetic", overrides=(), config=dev_cfg)
+    folder = TableFolder(dev_cfg, tmp_path / "x", [], [cell], [])
+    per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in dev_cfg.measures} for s in PAPER_ORDER}
+    seen = [{"what": "study s: final evaluation of trial 1", "search_space": "aaa", "at": "then"}]
+    guarded = {"tuned_after_test": True, "search_space": "bbb", "set_at": "now", "tests_seen": seen}
+    write_job(folder.result_dir(cell, "dev"), per_query, {"test_guard": guarded})
+    (folder.cell_dir(cell) / "dev" / "optimization_results.yaml").write_text(
+        "best_params: {alpha.value: 0.5}\nbest_lam: 0.3\n"
+    )
+    write_job(folder.result_dir(cell, "nqc"), per_query, {"selection": {"alpha": 0.5, "lam": 0.3, "folds": [{}]}})
+    dev = {r["selection"]: r["tuned_after_test"] for r in table.rows(folder)}
+    assert dev["nqc"] is None and "study s: final evaluation of trial 1" in dev["dev"] and "bbb" in dev["dev"]

@@ -3,7 +3,9 @@ what a step inherits from the command, what a rerun finds done or refuses, and w
 to end is tests/runs/test_table.py."""
 
 import json
+import re
 import subprocess
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +14,7 @@ import yaml
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import table_folder
 from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.runs.progress import Pace, trial_line
 from taskvec_ir.runs.table_folder import TableFolder, error_line
 from taskvec_ir.runs.table_grid import Cell, cells, command_overrides, general_domains
 from taskvec_ir.storage.outputs import record_failure
@@ -36,12 +39,12 @@ def test_each_step_runs_only_what_is_missing_and_inherits_the_commands_overrides
     assert dev[0] == "dev" and "sweep=paper_grid" in dev[1] and "retriever.top_k=5" in dev[1]
     assert "alpha.value=choice(0.0,0.25,0.5,0.75,1.0)" in dev[1] and "hydra.sweeper.n_trials=5" in dev[1]
     assert f"hydra.sweeper.study_name=table_demo/{scifact.name}" in dev[1]
-    assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc" in rest[1]
+    assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc,entropy" in rest[1]
     done = folder.result_dir(scifact, "stability")
     done.mkdir(parents=True)
     (done / "metrics.json").write_text("{}")
-    assert folder.missing(scifact) == ["dev", "pseudo_queries", "nqc"]
-    assert "selection=pseudo_queries,nqc" in folder.steps(scifact)[1][1]
+    assert folder.missing(scifact) == ["dev", "pseudo_queries", "nqc", "entropy"]
+    assert "selection=pseudo_queries,nqc,entropy" in folder.steps(scifact)[1][1]
 
 
 def test_a_tables_steps_pass_the_analyses_to_every_job_that_evaluates_test(cranfield_cfg, tmp_path):
@@ -58,7 +61,8 @@ def test_a_rerun_with_other_settings_is_refused_naming_the_keys(table_demo, tmp_
     TableFolder(cfg, tmp_path, [], found, []).check_settings()
     recorded = json.loads((tmp_path / "settings.json").read_text())
     assert set(recorded) == {c.name for c in found}
-    other = cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", "retriever.top_k=20", *extra]))
+    other_depth = "retriever.top_k=30"  # table_demo re-ranks 20
+    other = cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", other_depth, *extra]))
     with pytest.raises(UserError, match=r"cell scifact/minilm_demo/task_arithmetic was run with other settings "):
         TableFolder(cfg, tmp_path, [], other, []).check_settings()
 
@@ -163,3 +167,40 @@ def test_a_general_domain_runs_through_the_cells_step_runner_and_names_each_sett
         f"{demo.name}: α 0.25 λ 0.3 failed (ValueError: boom)",
     ]
     assert folder.missing(demo) == [(0.25, 0.8), (0.25, 0.3)]
+
+
+def test_a_running_cell_says_its_step_its_trial_the_time_spent_and_the_time_left(table_demo, tmp_path, monkeypatch,
+                                                                                  caplog):  # fmt: skip
+    """The dev sweep's log gets the sweeper's line per trial; while the step runs, the table says which step of the
+    cell, the trial count and an estimate; after the cell, the table's own count."""
+    cfg, found = table_demo
+    scifact = found[0]
+    folder = TableFolder(cfg, tmp_path, [], [scifact], [])
+    folder.progress_every = 0.05
+
+    def step(command, stdout, **kwargs):
+        pace = Pace()
+        for number in range(3 if "sweep=paper_grid" in command else 0):
+            time.sleep(0.3)
+            pace.finished += 1
+            stdout.write(trial_line(number, "ndcg@10 0.5 at alpha.value=0.25", pace, number + 1, 5) + "\n")
+            stdout.flush()
+        time.sleep(0.3)
+        for selection in scifact.selections(cfg.table.selections):
+            folder.result_dir(scifact, selection).mkdir(parents=True, exist_ok=True)
+            (folder.result_dir(scifact, selection) / "metrics.json").write_text("{}")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(table_folder, "subprocess", SimpleNamespace(run=step, STDOUT=subprocess.STDOUT, DEVNULL=None))
+    caplog.set_level("INFO", logger="taskvec_ir")
+    assert folder.run([scifact]) == []
+    said = [r.getMessage() for r in caplog.records]
+    cell = f"Cell {scifact.name}"
+    assert f"{cell}: dev (step 1 of 2; log: {folder.cell_dir(scifact) / 'dev.log'})" in said
+    trials = [m for m in said if m.startswith(f"{cell}: dev (step 1 of 2) · ") and "trials" in m]
+    counts = [int(re.search(r"· (\d)/5 trials · \d+ s elapsed", m)[1]) for m in trials]
+    assert counts == sorted(counts) and {1, 2, 3} <= set(counts)  # each trial seen, in order
+    assert all(re.search(r"elapsed, about \d+ s left$", m) for m in trials)  # at the pace of the trials so far
+    assert any(re.fullmatch(rf"{cell}: selection \(step 2 of 2\) · \d+ s elapsed", m) for m in said)
+    assert re.search(rf"{cell}: done in \d+ s", "\n".join(said))
+    assert any(re.fullmatch(r"Table table_demo: 1/1 cells run · \d+ s elapsed", m) for m in said)

@@ -1,6 +1,7 @@
-"""The schemas of ``hydra/sweeper=taskvec_optuna`` and of its samplers (``hydra/sweeper/sampler=tpe|random|grid``),
-stored in Hydra's ConfigStore when Hydra imports its plugins. The values every sweep starts from are in
-``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no default here: one home for each)."""
+"""The schemas of ``hydra/sweeper=taskvec_optuna`` and of its samplers
+(``hydra/sweeper/sampler=tpe|random|grid|nsga2|cmaes``), stored in Hydra's ConfigStore when Hydra imports its
+plugins. The values every sweep starts from are in ``conf/sweep_base/optuna.yaml`` (the sweeper's settings have no
+default here: one home for each)."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,34 @@ class RandomSamplerConfig:
 
 
 @dataclass
+class NSGAIISamplerConfig:
+    """NSGA-II (Optuna's default multi-objective sampler, sweep=pareto): a population of trials per generation,
+    the next bred from the Pareto-best of the last."""
+
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    seed: int | None = None  # each trial's sampler gets seed + trial number (taskvec_ir.runs.sweeping.samplers)
+    population_size: int = 50  # trials per generation (the first is drawn at random)
+
+
+@dataclass
 class GridSamplerConfig:
     """Every point of the grid the swept choices and ranges make (the sweeper gives the search space)."""
 
     _target_: str = "optuna.samplers.GridSampler"
     seed: int | None = None  # the order the grid's points are visited in
+
+
+@dataclass
+class CmaEsSamplerConfig:
+    """CMA-ES (Optuna's, on the ``cmaes`` package), as mergekit-evolve searches its genomes: a population of settings
+    per generation, drawn around a mean (first: the centre of the ranges, step a sixth of the narrowest) that moves
+    toward the better ones. Floats and ints only (other keys are drawn at random); the first trial is drawn at
+    random."""
+
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    seed: int | None = None  # each trial's sampler gets seed + trial number (taskvec_ir.runs.sweeping.samplers)
+    popsize: int | None = None  # settings per generation (None: 4 + ⌊3 ln(number of keys)⌋)
+    n_startup_trials: int = 1  # trials complete before CMA-ES draws (the ones before are random)
 
 
 @dataclass
@@ -39,8 +63,8 @@ class SweeperConfig:
     _target_: str = "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
     _recursive_: bool = False  # the sampler stays a config: the sweeper instantiates it, seeded, per trial
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random or grid
-    direction: str = MISSING
+    sampler: Any = MISSING  # hydra/sweeper/sampler: tpe, random, grid, nsga2 or cmaes
+    direction: Any = MISSING  # maximize or minimize; a multi-objective study (sweep=pareto): a list of two
     storage: str | None = MISSING
     study_name: str | None = MISSING
     n_trials: int = MISSING
@@ -57,4 +81,10 @@ ConfigStore.instance().store(group="hydra/sweeper/sampler", name="tpe", node=TPE
 ConfigStore.instance().store(
     group="hydra/sweeper/sampler", name="random", node=RandomSamplerConfig, provider="taskvec_ir"
 )
+ConfigStore.instance().store(
+    group="hydra/sweeper/sampler", name="nsga2", node=NSGAIISamplerConfig, provider="taskvec_ir"
+)
 ConfigStore.instance().store(group="hydra/sweeper/sampler", name="grid", node=GridSamplerConfig, provider="taskvec_ir")
+ConfigStore.instance().store(
+    group="hydra/sweeper/sampler", name="cmaes", node=CmaEsSamplerConfig, provider="taskvec_ir"
+)

@@ -6,7 +6,9 @@ config without reading any file; ``taskvec_ir.runs.compose.typed_config`` then r
 from __future__ import annotations
 
 import importlib.resources
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from omegaconf import MISSING, OmegaConf
 
@@ -41,8 +43,8 @@ PSEUDO_QUERIES_NEED_CANDIDATES = (
 )
 
 # task: evaluate; adapt, only build the adapted checkpoints of the model (conf/adapt/); table, run a grid of
-# cells (table).
-Task = Choice("Task", ["evaluate", "adapt", "table"])
+# cells (table); workspace, save the W&B workspace of docs/wandb.md to wandb.entity/wandb.project.
+Task = Choice("Task", ["evaluate", "adapt", "table", "workspace"])
 
 
 @dataclass
@@ -111,6 +113,7 @@ class Config:
         if not self.dataset.splits_in_folder:  # else checked once the folder's splits are read
             self.check_split()
         self.check_supervised()
+        self.check_retention()
         vectors = self.model.vectors().values()
         if self.task == Task.adapt and not any(isinstance(domain, AdaptConfig) for _, domain in vectors):
             raise UserError(
@@ -147,6 +150,11 @@ class Config:
             return
         if TASK_ARITHMETIC not in self.systems and self.task == Task.evaluate:
             raise UserError("analyses: they compare task arithmetic's α with ΘT's: add task_arithmetic to systems")
+        if Analysis.effect_split in self.analyses and not self.retriever.dense:
+            raise UserError(
+                "analyses: effect_split compares τ's effect under dense retrieval with re-ranking BM25's top k: "
+                "run it with retriever=dense (a bi-encoder), or drop effect_split from analyses"
+            )
         if Analysis.depth not in self.analyses:
             return
         if self.retriever.dense:
@@ -165,12 +173,7 @@ class Config:
         """The evaluated split is one of the dataset's (a sweep's message says how to give it one to tune on), and a
         λ chosen from ``lam.grid`` has a split to be chosen on (``check_lam_tuning``)."""
         if self.sweep is not None and not self.sweep.final and self.split not in self.dataset.splits:
-            raise UserError(
-                f"dataset {self.dataset.name!r} has no {self.split!r} split to tune on (splits: "
-                f"{', '.join(self.dataset.splits) or 'none'}); add one to dataset.splits (e.g. "
-                "dataset.splits.dev={sample_of:train,fraction:0.2,seed:42}) or name a split to tune on with "
-                "sweep.tune_split=<split>"
-            )
+            raise UserError(missing_tuning_split(self.dataset, self.split))
         self.dataset.split(self.split)
         self.check_lam_tuning()
 
@@ -193,6 +196,22 @@ class Config:
                 "split, which is evaluated, and it has no dev split to tune on: give lam.value (e.g. "
                 "lam.value=0.3), use a dataset with a dev split (e.g. dataset=cranfield_split), or let a selection "
                 "choose λ without the test labels (selection=cross_validation)"
+            )
+
+    def check_retention(self) -> None:
+        """A Pareto sweep's general collection (``sweep.retention``) is another corpus, retrieved as the target is."""
+        retention = self.sweep.retention if self.sweep is not None else None
+        if retention is None:
+            return
+        if retention.dataset.docs == self.dataset.docs:
+            raise UserError(
+                f"sweep.retention.dataset: '{retention.dataset.name}' has the target's corpus ({self.dataset.docs}), "
+                "and retention is measured on another domain: choose another (dataset@sweep.retention.dataset=<name>)"
+            )
+        if self.retriever.backend == Backend.run_file:
+            raise UserError(
+                "sweep.retention: retriever=run_file reads the target's run file, which holds no query of the general "
+                "collection: use retriever=bm25 (or dense) for a Pareto sweep"
             )
 
     def check_supervised(self) -> None:
@@ -221,6 +240,25 @@ class Config:
         """Θ' as configured: α of each task vector, the merge method and the per-tensor factors."""
         alphas = ((PRIMARY, self.alpha.value), *((name, self.alpha.extra[name]) for name in self.model.extra_domains))
         return MergeSetting(alphas, self.merge.method_row(), self.alpha.scale())
+
+
+def missing_tuning_split(dataset: DatasetConfig, split: str) -> str:
+    """What a sweep says when ``dataset`` has no ``split`` to tune on: its splits, the overrides that give it one
+    (pasted as they are, they compose), and the other ways: a shipped config with the split, sweep.tune_split,
+    and cross-validation, which needs no dev split."""
+    splits = ", ".join(f"{name} ({spec})" if isinstance(spec, str) else name for name, spec in dataset.splits.items())
+    ways = [f"add it: {shlex.join(dataset.tuning_split_overrides(split))}"]
+    shipped = Path(CONFIG_DIR) / "dataset" / f"{dataset.name}_split.yaml"  # as cranfield_split is cranfield's
+    if split == "dev" and shipped.is_file():
+        ways.append(f"dataset={dataset.name}_split: a config that has it")
+    ways += [
+        f"selection=cross_validation in place of -m sweep=...: α and λ chosen by k-fold cross-validation on "
+        f"{dataset.test_split}'s queries, which needs no dev split",
+        "sweep.tune_split=<split>: tune on another split of the dataset",
+    ]
+    return f"dataset {dataset.name!r} has no {split!r} split to tune on (its splits: {splits or 'none'}); either\n" + (
+        "\n".join(f"  - {way}" for way in ways)
+    )
 
 
 def parse_config(cfg) -> Config:

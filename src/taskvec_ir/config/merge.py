@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from omegaconf import MISSING
 
 from taskvec_ir.config.checks import Choice, check_lambda, choice, finite
-from taskvec_ir.config.merge_settings import DIRECTIONS, MERGE_METHODS, AlphaScale, LayerRule, MergeMethod
+from taskvec_ir.config.merge_settings import DIRECTIONS, MERGE_METHODS, AlphaScale, Genome, LayerRule, MergeMethod
 from taskvec_ir.errors import UserError
 
 # merge.method: a row of MERGE_METHODS.
@@ -37,6 +37,35 @@ class ScheduleConfig:
 
 
 @dataclass
+class GenomeConfig:
+    """α per group of blocks, separately for attention and MLP (mergekit-evolve's genome): the blocks cut into
+    ``groups`` consecutive groups (the genome's granularity), a factor on α for each group's attention tensors
+    (``attention``) and MLP tensors (``mlp``); embeddings, norms and heads get ``alpha.otherwise``."""
+
+    groups: int = 2
+    attention: list[float] | None = None  # one factor per group, first blocks first; null: 1.0 for every group
+    mlp: list[float] | None = None
+
+    def __post_init__(self):
+        if self.groups < 1:
+            raise UserError(f"alpha.genome.groups: {self.groups} must be a positive number of groups of blocks")
+        for kind in ("attention", "mlp"):
+            genes = getattr(self, kind)
+            if genes is None:
+                setattr(self, kind, [1.0] * self.groups)
+            elif len(genes) != self.groups:
+                raise UserError(
+                    f"alpha.genome.{kind}: {len(genes)} factors for {self.groups} groups (alpha.genome.groups): "
+                    "give one per group"
+                )
+            for k, gene in enumerate(getattr(self, kind)):
+                finite(gene, f"alpha.genome.{kind}[{k}]")
+
+    def genome(self) -> Genome:
+        return Genome(tuple(self.attention), tuple(self.mlp))
+
+
+@dataclass
 class AlphaConfig:
     """Θ' = ΘT + value·(ΘD − Θ0): α of the domain vector (``value``; 0 is ΘT alone, 1 the whole vector, negative
     values subtract it) and of each extra one (``extra``), and per-tensor factors on every α."""
@@ -47,7 +76,8 @@ class AlphaConfig:
     # factor: 0.5}].
     rules: list[LayerRuleConfig] = field(default_factory=list)
     schedule: ScheduleConfig | None = None  # a factor linear over the blocks, for tensors no rule matches
-    otherwise: float = 1.0  # the factor of tensors no rule (and no schedule) covers: embeddings, heads
+    genome: GenomeConfig | None = None  # factors per group of blocks and kind, for tensors no rule matches
+    otherwise: float = 1.0  # the factor of tensors no rule, schedule or genome covers: embeddings, norms, heads
     layer: int | None = None  # the block of the layer ablation configs (alpha=layer_add|layer_remove)
 
     def __post_init__(self):
@@ -68,6 +98,8 @@ class AlphaConfig:
         if self.schedule is not None:
             finite(self.schedule.first, "alpha.schedule.first")
             finite(self.schedule.last, "alpha.schedule.last")
+            if self.genome is not None:
+                raise UserError("alpha.schedule and alpha.genome both give the blocks' factors: set one of them")
         finite(self.otherwise, "alpha.otherwise")
 
     def scale(self) -> AlphaScale:
@@ -75,7 +107,8 @@ class AlphaConfig:
             LayerRule(r.factor, tuple(r.layers) if r.layers is not None else None, r.pattern) for r in self.rules
         )
         schedule = (self.schedule.first, self.schedule.last) if self.schedule is not None else None
-        return AlphaScale(rules, schedule, self.otherwise)
+        genome = self.genome.genome() if self.genome is not None else None
+        return AlphaScale(rules, schedule, self.otherwise, genome)
 
 
 @dataclass

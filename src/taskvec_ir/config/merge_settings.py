@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
+from taskvec_ir.config.tensor_groups import ATTENTION, block_groups, layer_index
 from taskvec_ir.errors import UserError
 
 # name -> (sparsifier, consensus rule)
@@ -38,19 +39,6 @@ MERGE_METHODS: dict[str, tuple[str, str]] = {
 
 TASK_VECTOR, RANDOM = "task_vector", "random"
 DIRECTIONS = (TASK_VECTOR, RANDOM)  # merge.direction: τ itself, or the random-direction null
-
-# Transformer blocks are numbered under these names in Hugging Face models: BERT, RoBERTa and DistilBERT
-# ``layer.N``, T5 ``block.N``, Llama ``layers.N``, GPT-2 ``h.N``.
-_LAYER = re.compile(r"(?:^|\.)(?:layer|layers|block|blocks|h)\.(\d+)\.")
-
-
-def layer_index(name: str) -> int | None:
-    """The transformer block a parameter belongs to; None for embeddings, heads and final norms.
-
-    The index is read as a whole number, so layer 1 never matches layer 10 or 11 (the substring
-    matching of the paper's reference scripts did)."""
-    match = _LAYER.search(name)
-    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -68,17 +56,38 @@ class LayerRule:
 
 
 @dataclass(frozen=True)
+class Genome:
+    """A layer-group genome (mergekit-evolve's): the blocks cut into ``len(attention)`` groups
+    (``tensor_groups.block_groups``), each group's attention tensors with factor ``attention[g]`` and its MLP
+    tensors with ``mlp[g]``; the other tensors (embeddings, norms, heads) are left to ``AlphaScale.otherwise``."""
+
+    attention: tuple[float, ...]
+    mlp: tuple[float, ...]
+
+    def factors(self, names: Iterable[str]) -> dict[str, float]:
+        """The factor of each attention and MLP tensor of ``names`` (the others are not in the mapping)."""
+        placed = block_groups(names, len(self.attention))
+        return {
+            name: (self.attention if kind == ATTENTION else self.mlp)[group]
+            for name, (kind, group) in placed.items()
+            if group is not None
+        }
+
+
+@dataclass(frozen=True)
 class AlphaScale:
     """A per-tensor factor on every α: the first rule matching a tensor gives it; else, for tensors inside a
-    block, the linear ``schedule`` (factor at the first and at the last block); else ``otherwise``."""
+    block, the ``genome``'s factor of its group and kind, or the linear ``schedule`` (factor at the first and at
+    the last block); else ``otherwise``."""
 
     rules: tuple[LayerRule, ...] = ()
     schedule: tuple[float, float] | None = None
     otherwise: float = 1.0
+    genome: Genome | None = None
 
     @property
     def uniform(self) -> bool:
-        return not self.rules and self.schedule is None and self.otherwise == 1.0
+        return not self.rules and self.schedule is None and self.genome is None and self.otherwise == 1.0
 
     def check(self, names: Iterable[str], patterns: bool = True) -> None:
         """Refuse a rule naming a layer the model (``names``: its parameter names) does not have, or, with
@@ -92,17 +101,22 @@ class AlphaScale:
                 raise UserError(f"alpha.rules[{k}].layers: {missing} not in the IR model (it has {have})")
             if patterns and not any(rule.matches(name) for name in names):
                 raise UserError(f"alpha.rules[{k}]: {rule} matches no parameter of the IR model")
+        if self.genome is not None:
+            self.genome.factors(names)  # a model without blocks, or with fewer blocks than groups, is refused
 
     def factors(self, names: Iterable[str]) -> dict[str, float]:
         """The factor of each of the IR model's tensors (``check``-ed first, before any weight changes)."""
         names = list(names)
         self.check(names)
         layers = sorted({i for name in names if (i := layer_index(name)) is not None})
+        genes = self.genome.factors(names) if self.genome is not None else {}
 
         def factor(name: str) -> float:
             for rule in self.rules:
                 if rule.matches(name):
                     return rule.factor
+            if name in genes:
+                return genes[name]
             index = layer_index(name)
             if self.schedule is not None and index is not None:
                 first, last = self.schedule
@@ -176,5 +190,8 @@ class MergeSetting:
         setting = self.normalized()
         described = {"alphas": dict(setting.alphas), **setting.method.identity()}
         if not setting.scale.uniform:
-            described["scale"] = asdict(setting.scale)
+            scale = asdict(setting.scale)
+            if scale["genome"] is None:  # the settings before genomes keep their names (and cache keys)
+                del scale["genome"]
+            described["scale"] = scale
         return described

@@ -34,9 +34,9 @@ class WandbConfig:
     mode: WandbMode = WandbMode.offline
     project: str = "taskvec-ir"
     entity: str | None = None
-    group: str | None = None  # conf/config.yaml: <model>/<dataset>
-    job_type: str | None = "run"
-    name: str | None = None
+    group: str | None = None  # a sweep's study, a table's cell; none for a single job (docs/wandb.md)
+    job_type: str | None = None  # null: the job's kind (run, trial, final, selection, general, adapt, table)
+    name: str | None = None  # null: <kind>/<dataset>/<model>/<setting>-<suffix>, unique
     init_timeout: float = 60  # seconds to reach the W&B server online; then the run is kept offline
     tags: list[str] = field(default_factory=list)  # conf/config.yaml: model, dataset, kind; a job adds its own
     console: WandbConsole = WandbConsole.off

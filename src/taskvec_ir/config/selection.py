@@ -12,7 +12,7 @@ from taskvec_ir.config.model import PairSource
 from taskvec_ir.errors import UserError
 
 # selection.method (taskvec_ir.pipeline.selection); a table's cells also choose on dev.
-SelectionMethod = Choice("SelectionMethod", ["cross_validation", "pseudo_queries", "stability", "nqc"])
+SelectionMethod = Choice("SelectionMethod", ["cross_validation", "pseudo_queries", "stability", "nqc", "entropy"])
 
 # selection.pseudo_queries.source: a pair source of inverse_cloze, or auto (the source the corpus's documents give).
 PseudoQuerySource = Choice("PseudoQuerySource", ["auto", *PairSource])
@@ -56,9 +56,12 @@ class SelectionConfig:
     folds: int = 5  # cross_validation: folds of the evaluated split's queries
     seed: int = 42  # cross_validation: the queries' assignment to folds; nqc: its corpus sample
     pseudo_queries: PseudoQueriesConfig = field(default_factory=PseudoQueriesConfig)
-    lam: float = LamConfig.value  # stability and nqc: the λ they fuse with (they cannot choose it): lam.value's default
+    # stability, nqc and entropy: the λ they fuse with (they cannot choose it): lam.value's default
+    lam: float = LamConfig.value
     nqc_k: int = 10  # nqc: the top scores whose spread predicts a query's performance
     nqc_corpus_sample: int = 20  # nqc: corpus documents whose scores' spread a query's top scores are measured in
+    # entropy: the softmax's temperature, in units of each query's own score σ (1: the standardised scores as they are)
+    entropy_temperature: float = 1.0
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)  # selections and a sweep's final evaluation
 
     def __post_init__(self):
@@ -73,3 +76,4 @@ class SelectionConfig:
         check_lambda(self.lam)
         positive(self.nqc_k, "selection.nqc_k")
         positive(self.nqc_corpus_sample, "selection.nqc_corpus_sample")
+        positive(finite(self.entropy_temperature, "selection.entropy_temperature"), "selection.entropy_temperature")

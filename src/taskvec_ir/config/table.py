@@ -31,6 +31,9 @@ class TableConfig:
     # label -> overrides of a general-domain collection ([]: dataset=<label>) on whose test split every cell's
     # merged model is evaluated too, at each α/λ its selections chose (runs.table.GeneralDomain)
     general_domain: dict[str, list[str] | None] = field(default_factory=dict)
+    # refuse to run a cell whose search space (selection.alphas, λ's grid) was set after test results of the same cell
+    # under another had been seen (false: its rows are marked; docs/sweeps.md)
+    strict_test_guard: bool = False
 
     def __post_init__(self):
         self.selections = [choice(SelectionMethod, s, "table.selections") for s in self.selections]

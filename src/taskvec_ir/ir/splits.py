@@ -1,8 +1,8 @@
 """A dataset's splits: the queries of each and their judgements, read through ir_datasets.
 
 A dataset is a ``config.dataset.DatasetConfig`` (``conf/dataset/<name>.yaml``); a split is either an ir_datasets id or a
-seeded random sample of another split's queries (SciFact's dev split); a BEIR folder given without splits has one
-per ``qrels/<split>.tsv``.
+seeded random sample of another split's queries (SciFact's dev split); a BEIR folder has one per
+``qrels/<split>.tsv`` besides those configured.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ class Split:
 
 
 def resolve_splits(dataset: DatasetConfig) -> DatasetConfig:
-    """``dataset`` with its splits known: a BEIR folder given without splits gets one per ``qrels/<split>.tsv``.
+    """``dataset`` with its splits known: a BEIR folder's configured splits (where they need the folder's:
+    ``DatasetConfig.splits_in_folder``) merged over one per ``qrels/<split>.tsv``, so that a configured split may be
+    a sample of a folder's (``+dataset.splits.dev={sample_of: train, fraction: 0.2}``), checked against them.
 
     The one place a folder's splits are read: every path (a run, a sweep and its trials, a table's cells, a
     selection) types its config through ``taskvec_ir.runs.compose.typed_config``, which calls this."""
     if dataset.splits_in_folder:
-        dataset.splits = {split: f"{dataset.name}/{split}" for split in beir_splits(dataset.beir_path)}
-        dataset.check_splits()
+        folder = {split: f"{dataset.name}/{split}" for split in beir_splits(dataset.beir_path)}
+        dataset.splits = {**folder, **dataset.splits}
+        dataset.check_splits(list(folder))
     return dataset
 
 

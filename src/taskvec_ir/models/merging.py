@@ -8,9 +8,9 @@ checkpoint folders read tensor by tensor, so a merge never holds three models in
 without a counterpart (task heads such as a classifier) are not merged and are reported.
 
 Beyond the paper's one vector at one α, ``apply_task_vectors`` applies any ``merge_settings.MergeSetting``:
-several task vectors, each with its α; a per-tensor factor on α (the paper's layer ablation, schedules);
-and a merge method, a sparsifier (``SPARSIFIERS``) followed by a consensus rule (``CONSENSUS``). In place of τ,
-``random_direction`` makes the random-direction null: noise with τ's per-tensor norms.
+several task vectors, each with its α; a per-tensor factor on α (the paper's layer ablation, schedules, layer-group
+genomes); and a merge method, a sparsifier (``SPARSIFIERS``) followed by a consensus rule (``CONSENSUS``). In place
+of τ, ``random_direction`` makes the random-direction null: noise with τ's per-tensor norms.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from taskvec_ir.config.merge_settings import MergeMethod, MergeSetting, layer_index
+from taskvec_ir.config.merge_settings import MergeMethod, MergeSetting
+from taskvec_ir.config.tensor_groups import layer_index
 from taskvec_ir.models.checkpoints import CheckpointReader, align_keys, check_architecture, parameter_aliases
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,13 @@
 """Analyses a job runs after its evaluation, on its evaluated split, from the scores its pipeline caches
-(``analyses: [alpha_response, depth]``, ``analysis.*``).
+(``analyses: [alpha_response, depth, effect_split]``, ``analysis.*``; ``effect_split``: its own module).
 
 - ``alpha_response``: where τ helps. Per query, the objective of task arithmetic at every α of the grid, each query
   at its λ (the job's; each fold's under cross-validation). From it: each query's **oracle α** (its best α; ties go
   to the smallest |α|, the smallest change to ΘT, then the smaller α) and the mean at the oracle α, an *upper
   bound* that no selection can reach, since it picks each query's α with that query's test labels; and the share
   of queries the job's chosen α helps, hurts or leaves unchanged against ΘT (α = 0) at the same λ, unchanged
-  meaning |Δ| ≤ ``analysis.unchanged_within``; and the queries of largest gain and loss, with their text.
+  meaning |Δ| ≤ ``analysis.unchanged_within``, with the sign test of helped against hurt (unchanged queries left
+  out); and the queries of largest gain and loss, with their text.
 - ``depth``: the metric over re-ranking depth k × α × λ. Only BM25's top k are re-ranked and fused; the
   candidates below k follow them in BM25's order, as PyTerrier's ``(bm25 % k >> reranker) ^ bm25``: every depth
   then ranks the same top_k documents (recall@top_k and MAP compare like with like) and only the depth differs.
@@ -30,11 +31,13 @@ from taskvec_ir.config.composed import Config
 from taskvec_ir.config.sources import IR
 from taskvec_ir.config.systems import BM25, TASK_ARITHMETIC
 from taskvec_ir.ir import evaluation, fusion
+from taskvec_ir.pipeline.effect_split import DELTA_COLUMNS, effect_split, effect_split_lines, effect_split_summary
 from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.pipeline.pipeline import Pipeline, Run
 from taskvec_ir.pipeline.selection.choice import Fold, combine_folds
 from taskvec_ir.reporting import plots, tracking
 from taskvec_ir.reporting.rendering import csv_text
+from taskvec_ir.reporting.significance import sign_test
 from taskvec_ir.storage.outputs import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ ORACLE_NOTE = (
     "an upper bound, not a result: each query's α is chosen with that query's own test labels, which no "
     "selection can read"
 )
+
+SIGN_NOTE = "two-sided sign test (binomial, p = 0.5) of the queries helped against those hurt; unchanged ones left out"
 
 
 def settings_run(pipeline: Pipeline, split: str, folds: Sequence[Fold], alpha: float | None = None) -> Run:
@@ -121,6 +126,8 @@ def alpha_response(
         "oracle_note": ORACLE_NOTE,
         "counts": counts,
         "shares": {kind: n / len(queries) for kind, n in counts.items()},
+        "sign_p": sign_test(counts["helped"], counts["hurt"]),
+        "sign_note": SIGN_NOTE,
         "unchanged_within": unchanged_within,
         "top_helped": listed([q for q in reversed(ranked) if per_query[q]["delta"] > unchanged_within][:top_queries]),
         "top_hurt": listed([q for q in ranked if per_query[q]["delta"] < -unchanged_within][:top_queries]),
@@ -206,7 +213,8 @@ def time_depths(pipeline: Pipeline, split: str, depths: Sequence[int], sample: i
 
 def gain_kept(surface: dict, measure: str, timing: dict | None) -> list[dict]:
     """Per depth, the job's value of ``measure``, the share of its gain over BM25 at top_k that the depth keeps
-    (None where there is no gain at top_k), pairs scored per query and measured seconds per query."""
+    (None where there is no gain at top_k: TA at or below BM25, where a share of a loss would read as its opposite),
+    pairs scored per query and measured seconds per query."""
     full = surface["job"][-1][measure] - surface[BM25][measure]
     top_k = surface["depths"][-1]
     found = []
@@ -217,7 +225,7 @@ def gain_kept(surface: dict, measure: str, timing: dict | None) -> list[dict]:
             {
                 "depth": row["depth"],
                 measure: row[measure],
-                "gain_kept": gain / full if abs(full) > 1e-12 else None,
+                "gain_kept": gain / full if full > 1e-12 else None,
                 "pairs_per_query": row["depth"],
                 "cost_share": row["depth"] / top_k,
                 "seconds_per_query": seconds,
@@ -227,10 +235,11 @@ def gain_kept(surface: dict, measure: str, timing: dict | None) -> list[dict]:
 
 
 def depth_summary(kept: list[dict], measure: str) -> list[str]:
-    """One line per depth below top_k: ``depth 20 keeps 98% of the gain over BM25 at 20% of the cost``."""
+    """One line per depth below top_k: ``depth 20 keeps 98% of the gain over BM25 at 20% of the cost``, or ``no gain
+    over BM25 at top_k`` where TA is not above BM25 there."""
     lines = []
     for row in kept[:-1]:
-        share = "no gain over BM25 at top_k to keep" if row["gain_kept"] is None else (
+        share = "no gain over BM25 at top_k" if row["gain_kept"] is None else (
             f"keeps {100 * row['gain_kept']:.0f}% of the gain over BM25"
         )  # fmt: skip
         seconds = "" if row["seconds_per_query"] is None else f", {row['seconds_per_query']:.3g} s/query measured"
@@ -242,53 +251,43 @@ def depth_summary(kept: list[dict], measure: str) -> list[str]:
 
 
 # -- plots ---------------------------------------------------------------------------------------------------------
-def alpha_response_plot(response: dict, path: Path) -> None:
+def alpha_response_plot(response: dict, path: Path, title: str):
     """Left: the mean at each α, the oracle's mean (an upper bound) and the chosen settings' mean; right: the
-    per-query Δ of the chosen α against ΘT."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    per-query Δ of the chosen α against ΘT; ``title``: what was measured (``plots.heading``)."""
     measure = response["measure"]
-    fig, (curve, spread) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (curve, spread) = plots.subplots(1, 2, figsize=(11, 4.4))
     curve.plot([r["alpha"] for r in response["curve"]], [r["mean"] for r in response["curve"]], marker="o",
                label="mean at α (every query)")  # fmt: skip
     curve.axhline(response["oracle"], color="tab:green", linestyle="--", label="oracle α per query (upper bound)")
     curve.axhline(response["chosen"], color="tab:red", linestyle=":", label="the job's chosen α")
     curve.set_xlabel("α")
     curve.set_ylabel(f"{measure} ({response['split']})")
-    curve.grid(alpha=0.3)
-    curve.legend(loc="best", fontsize="small")
+    curve.legend(loc="best")
     deltas = [r["delta"] for r in response["per_query"].values()]
     spread.hist(deltas, bins=31, color="tab:blue")
     shares = response["shares"]
     spread.set_title(
         f"helped {100 * shares['helped']:.0f}%, hurt {100 * shares['hurt']:.0f}%, "
-        f"unchanged {100 * shares['unchanged']:.0f}%",
+        f"unchanged {100 * shares['unchanged']:.0f}% (sign test p = {response['sign_p']:.2g})",
         fontsize="medium",
     )
     spread.set_xlabel(f"Δ {measure} per query, chosen α − ΘT")
     spread.set_ylabel("queries")
-    spread.grid(alpha=0.3)
+    fig.suptitle(title)
     plots.save_figure(fig, path)
+    return fig
 
 
-def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path) -> None:
+def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, path: Path, title: str):
     """``measure`` against re-ranking depth: one line per α at λ = ``lam``, the job's settings bold, BM25 dashed;
-    the measured seconds per query under each depth when timed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    the measured seconds per query under each depth when timed; ``title``: what was measured (``plots.heading``)."""
+    fig, ax = plots.subplots(figsize=(7, 4.8))
     for alpha in surface["alphas"]:
         points = [(r["depth"], r[measure]) for r in surface["rows"] if r["alpha"] == alpha and r["lam"] == lam]
         ax.plot(*zip(*points, strict=True), marker=".", alpha=0.6, label=f"α = {alpha:g}, λ = {lam:g}")
     job = surface["job"]
     ax.plot([r["depth"] for r in job], [r[measure] for r in job], "ko-", linewidth=2.5, label="the job's setting")
-    ax.axhline(surface[BM25][measure], color="grey", linestyle="--", label="BM25")
+    ax.axhline(surface[BM25][measure], label="BM25", **plots.REFERENCE_STYLES["BM25"])
     ax.set_xscale("log")
     seconds = timing["seconds_per_query"] if timing else {}
     ax.set_xticks(
@@ -299,9 +298,10 @@ def depth_plot(surface: dict, measure: str, lam: float, timing: dict | None, pat
         "re-ranking depth k (pairs scored per query)" + (f"; seconds per query, {timing['device']}" if timing else "")
     )
     ax.set_ylabel(f"{measure} ({surface['split']})")
-    ax.grid(alpha=0.3)
+    ax.set_title(title)
     ax.legend(loc="best", fontsize="x-small", ncol=2)
     plots.save_figure(fig, path)
+    return fig
 
 
 # -- in a job --------------------------------------------------------------------------------------------------
@@ -325,15 +325,22 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
         log.info("analyses %s: run by the sweep's final evaluation, not by its trials", cfg.analyses)
         return done
     alphas, objective = cfg.analysis.grid(cfg.selection), cfg.objective
+    judged = sum(1 for docs in pipeline.split(cfg.split).qrels.values() if docs)
+    title = plots.heading(cfg.dataset.name, cfg.model.name, cfg.split, judged)
     if "alpha_response" in cfg.analyses:
         settings = cfg.analysis
         response = alpha_response(
             pipeline, cfg.split, folds, alphas, objective, settings.top_queries, settings.unchanged_within
         )
         write_json(response, out_dir / "alpha_response.json")
-        alpha_response_plot(response, out_dir / "alpha_response.png")
+        alpha_response_plot(response, out_dir / "alpha_response.png", title)
         headline = {key: response[key] for key in ("ir_model", "chosen", "oracle")}
-        done.metrics["alpha_response"] = {"measure": objective, **headline, **response["shares"]}
+        done.metrics["alpha_response"] = {
+            "measure": objective,
+            **headline,
+            **response["shares"],
+            "sign_p": response["sign_p"],
+        }
         done.summary.update({f"alpha_response/{key}": value for key, value in done.metrics["alpha_response"].items()})
         columns = ["kind", "query_id", "query", "delta", "ir_model", "chosen", "oracle_alpha", "oracle"]
         top = [[kind, *(row[c] for c in columns[1:])] for kind in ("helped", "hurt") for row in response[f"top_{kind}"]]
@@ -351,7 +358,9 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
             f"α response ({objective}, {response['queries']} {cfg.split} queries): ΘT {response['ir_model']:.4f}, "
             f"chosen α {response['chosen']:.4f}, oracle α per query {response['oracle']:.4f} (an upper bound: "
             f"it reads the test labels); helped {100 * shares['helped']:.0f}%, hurt {100 * shares['hurt']:.0f}%, "
-            f"unchanged {100 * shares['unchanged']:.0f}% (|Δ| ≤ {cfg.analysis.unchanged_within:g})"
+            f"unchanged {100 * shares['unchanged']:.0f}% (|Δ| ≤ {cfg.analysis.unchanged_within:g}); sign test of "
+            f"helped against hurt (unchanged left out): {response['counts']['helped']} vs "
+            f"{response['counts']['hurt']}, p = {response['sign_p']:.2g}"
         )
     if "depth" in cfg.analyses:
         depths = cfg.analysis.depth_values(cfg.retriever.top_k)
@@ -368,7 +377,7 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
         columns = ["depth", "alpha", "lam", *cfg.measures]
         with atomic_path(out_dir / "depth_surface.csv") as tmp:
             tmp.write_text(csv_text([{c: row[c] for c in columns} for row in surface["rows"]]))
-        depth_plot(surface, objective, folds[0].lam, timing, out_dir / "depth_surface.png")
+        depth_plot(surface, objective, folds[0].lam, timing, out_dir / "depth_surface.png", title)
         done.metrics["depth"] = {"measure": objective, "bm25": surface[BM25][objective], "depths": kept}
         if timing:
             done.metrics["depth"]["device"] = timing["device"]
@@ -390,4 +399,13 @@ def run_analyses(cfg: Config, pipeline: Pipeline, folds: Sequence[Fold], out_dir
             },
         )
         done.lines += depth_summary(kept, objective)
+    if "effect_split" in cfg.analyses:
+        measures = [objective, *(m for m in cfg.measures if m != objective)]  # the first is the one shared out
+        found = effect_split(pipeline, cfg.split, alphas, cfg.analysis.fused_lambdas(cfg.lam), measures)
+        write_json(found, out_dir / "effect_split.json")
+        done.metrics["effect_split"] = {key: found[key] for key in ("measure", "top_k", "deltas")}
+        done.summary.update(effect_split_summary(found))
+        rows = [[row[c] for c in DELTA_COLUMNS] for row in found["deltas"]]
+        tracking.log_report(run, {}, {"effect_split": (list(DELTA_COLUMNS), rows)})
+        done.lines += effect_split_lines(found)
     return done

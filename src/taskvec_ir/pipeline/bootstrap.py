@@ -75,7 +75,7 @@ def selection_problem(pipeline: Pipeline, cfg: Config, choice: Choice) -> Proble
         values = labelled_values(pipeline, split, IR_MODEL, product([0.0], grid), objective)
         baseline = Evidence(values, evidence.tuning)
         resampled = f"the {len(next(iter(values.values())))} judged {split} queries" if cv else split
-    else:  # stability and NQC fuse every system at selection.lam
+    else:  # stability, NQC and entropy fuse every system at selection.lam
         baseline = Evidence({(0.0, selection.lam): {}}, evidence.tuning)
         resampled = f"the {len(evidence.tuning[0])} unlabeled {unlabeled_split(cfg)} queries"
     alphas = sorted(set(selection.alphas))
@@ -86,7 +86,7 @@ def selection_problem(pipeline: Pipeline, cfg: Config, choice: Choice) -> Proble
     chosen = ([(f.alpha, f.lam) for f in choice.folds], choice.lambdas(IR_MODEL))
     folds = [f.queries for f in choice.folds]
     shared = list(product(alphas, grid))
-    reachable = sorted(evidence.values) if choice.method in ("stability", "nqc") else shared
+    reachable = sorted(evidence.values) if choice.method in ("stability", "nqc", "entropy") else shared
     return Problem(choice.method, resampled, evidence, baseline, folds, test, test_baseline, chosen, shared, reachable)
 
 
@@ -338,12 +338,7 @@ def draws_table(result: Mapping) -> tuple[list[str], list[list]]:
 
 def plot(result: Mapping, objective: str, path: Path) -> None:
     """Two panels: how often each α was chosen, and the regret's distribution with its mean and interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plots.subplots(1, 2, figsize=(10, 4))
     alphas = list(result["alpha_counts"])
     left.bar(alphas, [result["alpha_counts"][a] for a in alphas], color="tab:blue")
     left.set_xlabel("chosen α")
@@ -359,5 +354,5 @@ def plot(result: Mapping, objective: str, path: Path) -> None:
     right.set_xlabel(f"regret: the grid's best single setting − chosen, test {objective}")
     share = "–" if result["p_beats_ir_model"] is None else f"{result['p_beats_ir_model']:.2f}"
     right.set_title(f"{100 * result['confidence']:g}% interval dashed; P(TA > ΘT) = {share}")
-    right.legend(loc="best", fontsize="small")
+    right.legend(loc="best")
     plots.save_figure(fig, path)

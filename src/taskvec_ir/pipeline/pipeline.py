@@ -132,7 +132,8 @@ class Pipeline:
             for lam in grid
         }
         best = tie_rule.best((lam, value, (), lam) for lam, value in values.items())
-        log.info("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
+        # the whole curve is W&B's (tracking.log_lambda_curve) and the debug log's (hydra.verbose=taskvec_ir)
+        log.debug("λ on %s by %s: %s -> %g", split, measure, {k: round(v, 4) for k, v in values.items()}, best)
         return best, values
 
     def tune_lambdas(

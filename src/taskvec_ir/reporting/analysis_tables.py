@@ -14,17 +14,23 @@ from taskvec_ir.reporting.results_tables import selection_label
 
 def analysis_columns(analysed: Mapping | None) -> dict:
     """A job's ``analyses`` (its ``metrics.json``) as flat table.csv columns: ``alpha_response/...`` (ΘT, the chosen
-    α, the oracle α's upper bound, and the shares helped, hurt and unchanged) and ``depth/<k>/...`` (the objective,
-    the share of the gain over BM25 kept, seconds per query measured)."""
+    α, the oracle α's upper bound, the shares helped, hurt and unchanged, and the sign test's p),
+    ``depth/<k>/...`` (the objective, the share of the gain over BM25 kept, seconds per query measured) and
+    ``effect_split/<α>/<λ>/...`` (Δ against ΘT dense, re-ranked by the model alone and fused, and the shares the
+    candidate set and fusion take)."""
     columns: dict = {}
     response = (analysed or {}).get("alpha_response")
     if response:
-        keys = ("ir_model", "chosen", "oracle", "helped", "hurt", "unchanged")
-        columns.update({f"alpha_response/{key}": response[key] for key in keys})
+        keys = ("ir_model", "chosen", "oracle", "helped", "hurt", "unchanged", "sign_p")
+        columns.update({f"alpha_response/{key}": response.get(key) for key in keys})  # sign_p: not in older jobs
     depth = (analysed or {}).get("depth")
     for row in depth["depths"] if depth else []:
         for key in (depth["measure"], "gain_kept", "seconds_per_query"):
             columns[f"depth/{row['depth']}/{key}"] = row[key]
+    split = (analysed or {}).get("effect_split")
+    for row in split["deltas"] if split else []:
+        for key in EFFECT_SPLIT_KEYS:
+            columns[f"effect_split/{row['alpha']:g}/{row['lam']:g}/{key}"] = row[key]
     return columns
 
 
@@ -34,6 +40,7 @@ def analysis_sections(rows: list[dict], measure: str) -> str:
     sections = {
         "Where does τ help: per-query α response": _alpha_response_table(found, measure),
         f"Re-ranking depth: {measure} and its cost": _depth_table(found, measure),
+        "Where τ's effect goes: dense, re-ranked, fused": _effect_split_table(found, measure),
     }
     return "".join(f"\n### {title}\n\n{markdown(table)}" for title, table in sections.items() if table.rows)
 
@@ -42,23 +49,36 @@ _ANALYSIS_LABELS = ["dataset", "model", "merge", "selection"]
 
 
 def _alpha_response_table(rows: list[dict], measure: str) -> Table:
-    """Per row: ΘT, the chosen α and the oracle α's mean, and the shares of queries helped, hurt and unchanged."""
+    """Per row: ΘT, the chosen α and the oracle α's mean, the shares of queries helped, hurt and unchanged, and
+    the sign test's p of helped against hurt."""
     body = [
         [
             *(r[key] for key in _ANALYSIS_LABELS),
             *(Entry(r[f"alpha_response/{key}"]) for key in ("ir_model", "chosen", "oracle")),
             *(f"{100 * r[f'alpha_response/{key}']:.0f}%" for key in ("helped", "hurt", "unchanged")),
+            f"{r['alpha_response/sign_p']:.2g}" if r.get("alpha_response/sign_p") is not None else "–",
         ]
         for r in rows
         if r.get("alpha_response/oracle") is not None
     ]
     return Table(
-        [*_ANALYSIS_LABELS, "ΘT", "TA (chosen α)", "oracle α (upper bound)", "helped", "hurt", "unchanged"],
+        [
+            *_ANALYSIS_LABELS,
+            "ΘT",
+            "TA (chosen α)",
+            "oracle α (upper bound)",
+            "helped",
+            "hurt",
+            "unchanged",
+            "sign test p",
+        ],  # fmt: skip
         body,
         labels=len(_ANALYSIS_LABELS),
         footnote=f"{measure} of task arithmetic at each row's λ. Oracle α: each query's best α of the grid, chosen "
         "with its own test labels: an upper bound no selection can reach. Helped / hurt / unchanged: queries whose "
-        f"{measure} the chosen α raises / lowers / leaves within analysis.unchanged_within of ΘT's.",
+        f"{measure} the chosen α raises / lowers / leaves within analysis.unchanged_within of ΘT's. Sign test p: "
+        "two-sided binomial test (p = 0.5) of the queries helped against those hurt, unchanged ones left out; "
+        "uncorrected.",
     )
 
 
@@ -71,7 +91,8 @@ def _depth_table(rows: list[dict], measure: str) -> Table:
         entries = []
         for k in depths:
             value, kept, seconds = (r.get(f"depth/{k}/{key}") for key in (measure, "gain_kept", "seconds_per_query"))
-            notes = [f"{100 * kept:.0f}% of gain" if kept is not None else "", f"{seconds:.2g} s/q" if seconds else ""]
+            share = "no gain" if kept is None else f"{100 * kept:.0f}% of gain"  # none: TA not above BM25 at top_k
+            notes = [share if value is not None else "", f"{seconds:.2g} s/q" if seconds else ""]
             entries.append(Entry(value, note=", ".join(note for note in notes if note)))
         if any(entry.value is not None for entry in entries):
             body.append([*(r[key] for key in _ANALYSIS_LABELS), *entries])
@@ -80,8 +101,46 @@ def _depth_table(rows: list[dict], measure: str) -> Table:
         body,
         labels=len(_ANALYSIS_LABELS),
         footnote=f"{measure} of task arithmetic at the row's setting when only BM25's top k are re-ranked (the others "
-        "follow in BM25's order); the share of its gain over BM25 at the deepest k that k keeps; seconds per query "
-        "measured for scoring k pairs.",
+        "follow in BM25's order); the share of its gain over BM25 at the deepest k that k keeps (no gain: TA not above "
+        "BM25 there); seconds per query measured for scoring k pairs.",
+    )
+
+
+EFFECT_SPLIT_KEYS = ("dense", "reranked", "fused", "candidates", "fusion", "kept")  # a row of its deltas
+
+
+def _effect_split_table(rows: list[dict], measure: str) -> Table:
+    """Per row, α and λ: Δ against ΘT dense, re-ranked by the model alone and fused, and the shares taken."""
+    found = {tuple(key.split("/")[1:3]) for r in rows for key, value in r.items()
+             if key.startswith("effect_split/") and value is not None}  # fmt: skip
+    settings = sorted(found, key=lambda setting: tuple(map(float, setting)))
+    body = []
+    for r in rows:
+        for alpha, lam in settings:
+            found = {key: r.get(f"effect_split/{alpha}/{lam}/{key}") for key in EFFECT_SPLIT_KEYS}
+            if found["dense"] is None:
+                continue
+            taken = ["–" if found[key] is None else f"{100 * found[key]:.0f}%" for key in EFFECT_SPLIT_KEYS[3:]]
+            body.append([*(r[key] for key in _ANALYSIS_LABELS), alpha, lam,
+                         *(f"{found[key]:+.4f}" for key in EFFECT_SPLIT_KEYS[:3]), *taken])  # fmt: skip
+    return Table(
+        [
+            *_ANALYSIS_LABELS,
+            "α",
+            "λ",
+            "Δ dense",
+            "Δ re-ranked (model alone)",
+            "Δ fused",
+            "candidate set takes",
+            "fusion takes",
+            "left",
+        ],  # fmt: skip
+        body,
+        labels=len(_ANALYSIS_LABELS),
+        footnote=f"Δ {measure}: task arithmetic at α less ΘT, on the same queries three ways: ranking the whole "
+        "corpus by embeddings (retriever=dense), re-ranking BM25's top k by the model alone (λ = 0), and re-ranked "
+        "then fused with BM25 at λ. The candidate set takes (Δ dense − Δ re-ranked) / Δ dense of the dense effect, "
+        "fusion (Δ re-ranked − Δ fused) / Δ dense; what is left is Δ fused / Δ dense (– where Δ dense is 0).",
     )
 
 
@@ -146,13 +205,14 @@ def bootstrap_table(rows: list[dict], measure: str, confidence: float, resamples
         body,
         labels=3,
         footnote=f"Each selection's choice rerun on {resamples} bootstrap resamples of the queries it chose on (dev: "
-        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability and "
-        "NQC: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most often, and "
-        f"its share of the choices (under CV, every fold's). Regret: test {measure} of one oracle for every row, the "
-        "best single (α, λ) of the shared grid (selection.alphas × lam.grid) on test (a labelled upper bound), minus "
-        "the choice's: its mean and percentile interval (negative where CV's folds, choosing apart, beat every "
-        "single setting). Reachable: the same against the best setting the method could output (stability and NQC: "
-        "α at their fixed λ; the others: the same oracle). P(TA beats ΘT): the share of resamples whose TA beats ΘT "
-        "at its own λ (chosen again on each resample) on test; a tie (TA at α = 0) is not a win. "
+        "the dev queries; CV: the test queries, each fold on its other folds' copies; pseudo-queries; stability, NQC "
+        "and entropy: the unlabeled queries), each evaluated on the whole test split. Modal α: the α chosen most "
+        f"often, and its share of the choices (under CV, every fold's). Regret: test {measure} of one oracle for every "
+        "row, the best single (α, λ) of the shared grid (selection.alphas × lam.grid) on test (a labelled upper "
+        "bound), minus the choice's: its mean and percentile interval (negative where CV's folds, choosing apart, "
+        "beat every single setting). Reachable: the same against the best setting the method could output "
+        "(stability, NQC and entropy: α at their fixed λ; the others: the same oracle). P(TA beats ΘT): the share of "
+        "resamples whose TA beats ΘT at its own λ (chosen again on each resample) on test; a tie (TA at α = 0) is not "
+        "a win. "
         "selection_bootstrap.json in each job's folder has every resample.",
     )

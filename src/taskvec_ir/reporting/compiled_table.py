@@ -1,15 +1,18 @@
 """A compiled table of cells (``task=table``) as its files, table.md, table.tex and table.csv, from its rows and its
-general-domain rows; and its W&B run, which logs both as tables.
+general-domain rows; and its W&B run, which logs both as tables and summarises the table.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
 from taskvec_ir.config.composed import Config
 from taskvec_ir.config.model import SUPERVISED_LABEL, SUPERVISED_TAG
+from taskvec_ir.config.systems import TASK_ARITHMETIC
 from taskvec_ir.reporting import analysis_tables, results_tables, tracking
+from taskvec_ir.reporting.lineage import code_provenance
 from taskvec_ir.reporting.rendering import Table, csv_text, latex, markdown
 
 
@@ -61,14 +64,42 @@ def general_sections(cfg: Config, general_rows: list[dict], measures: list[str])
 def log_to_wandb(
     cfg: Config, folder: Path, config: dict, rows: list[dict], general_rows: list[dict], supervised: bool
 ) -> None:
-    """The table's W&B run (``config``: what it holds), beside its cells' selection runs and found by the tag every job
-    of the table carries: its rows, and its general-domain rows where it has any."""
+    """The table's W&B run (``config``: what it holds, with the code that compiled it), named
+    ``table/<name>-<suffix>`` (a recompile is a new run, never a second one of the same name), in group
+    ``table/<name>`` and found by the tag every job of the table carries: its rows and its general-domain rows as
+    tables, and ``table_summary`` as its summary."""
     name = cfg.table.name
     tags = [f"table:{name}", *([SUPERVISED_TAG] if supervised else [])]
-    settings = replace(cfg.wandb, group=f"table/{name}", name=name, tags=tags)
-    with tracking.wandb_run(config, folder, settings, {}, job_type="table") as run:
+    settings = replace(
+        cfg.wandb, group=f"table/{name}", job_type="table", name=tracking.unique_name(f"table/{name}"), tags=tags
+    )
+    config = {**config, "provenance": code_provenance(os.getcwd())}
+    with tracking.wandb_run(config, folder, settings, {}) as run:
         logged = {"table": rows, **({"general_domain": general_rows} if general_rows else {})}
         tracking.log_report(run, {}, {key: _columns_and_data(found) for key, found in logged.items()})
+        tracking.log_summary(run, table_summary(cfg.objective, rows, general_rows))
+
+
+def table_summary(measure: str, rows: list[dict], general_rows: list[dict]) -> dict:
+    """What the runs table compares tables by: how many cells, selection jobs and general-domain jobs the table
+    holds and how many failed, and per dataset the best task arithmetic ``measure`` over its cells' selections
+    (``best/<dataset>/task_arithmetic``) and which cell and selection it was (``best/<dataset>/by``)."""
+    jobs = {(r["dataset"], r["model"], r["merge"], r["selection"]): r["failed"] for r in rows}
+    general = {(r["general_domain"], r["model"], r["merge"], r["alpha"], r["lam"]): r["failed"]
+               for r in general_rows if r["system"] == TASK_ARITHMETIC}  # fmt: skip
+    summary = {
+        "cells": len({job[:3] for job in jobs}),
+        "selection_jobs": len(jobs),
+        "general_domain_jobs": len(general),
+        "failed_jobs": sum(failed is not None for failed in [*jobs.values(), *general.values()]),
+        "objective_measure": measure,
+    }
+    done = [r for r in rows if r["system"] == TASK_ARITHMETIC and r.get(measure) is not None]
+    for dataset in dict.fromkeys(r["dataset"] for r in done):
+        best = max((r for r in done if r["dataset"] == dataset), key=lambda r: r[measure])
+        summary[f"best/{dataset}/task_arithmetic"] = best[measure]
+        summary[f"best/{dataset}/by"] = f"{best['model']}/{best['merge']}/{best['selection']}"
+    return summary
 
 
 def _columns_and_data(rows: list[dict]) -> tuple[list[str], list[list]]:

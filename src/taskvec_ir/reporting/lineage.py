@@ -3,7 +3,9 @@
 Stages say which cache entries and checkpoints a job read (``Pipeline.inputs``); ``tracking`` declares
 them as the W&B run's inputs, so W&B's lineage graph links every trial of a sweep to the candidates and task
 vector they share. An artifact is named by what it is (``bm25-<dataset>-<split>``, ``task-vector-<model>``), so
-that each new content is a new version of one name; the content-addressed cache key is its alias and metadata.
+that each new content is a new version of one name; the content-addressed cache key is its alias and metadata (an
+output no cache entry holds, such as a job's TREC runs or a sweep's report, is logged with the key of its files'
+content as alias: ``content_key``).
 Large inputs (a task vector, a checkpoint) are recorded by reference to where they lie, without hashing their
 bytes: the cache key already identifies their content.
 """
@@ -14,9 +16,12 @@ import functools
 import importlib.metadata
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from taskvec_ir.storage.cache import cache_key, file_digest
 
 # The packages whose versions decide a run's numbers (recorded with every run).
 PACKAGES = (
@@ -62,6 +67,15 @@ class Artifact:
 
 def _wandb_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
+
+
+def content_key(path: Path, files: Sequence[str] = ()) -> str:
+    """The key of what ``path`` holds (a file; a folder's ``files``, or all its files), hashed as the cache hashes
+    its entries: the alias of an output that no cache entry names, the same for the same bytes wherever they lie."""
+    if path.is_file():
+        return cache_key(file=file_digest(path))
+    names = list(files) or sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+    return cache_key(files={name: file_digest(path / name) for name in names if (path / name).is_file()})
 
 
 def _git(folder: Path) -> dict | None:

@@ -1,6 +1,7 @@
-"""The results tables: a sweep's report (``results_table``) and the sections of a table of cells built from its rows
-(``cells_table``, ``label_free_distance``, ``general_domain_table``). Every value of a tested system carries the marks
-of the baselines it is significantly better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
+"""The results tables: a job's (``job_table``), a sweep's report (``results_table``: a job's, with significance),
+and the sections of a table of cells built from its rows (``cells_table``, ``label_free_distance``,
+``general_domain_table``). Every value of a tested system carries the marks of the baselines it is significantly
+better (▲x) or worse (▼x) than (``taskvec_ir.reporting.significance``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,32 @@ from taskvec_ir.reporting.significance import (
 SHOWN_MEASURES = ("ndcg@10", "precision@10")  # the paper's; every configured measure is in table.csv
 
 
+def job_table(
+    means: Mapping,
+    measures: Sequence[str],
+    lambdas: Mapping[str, float | None],
+    marked: Mapping[str, Mapping[str, str]] | None = None,
+    depth: str = "",
+) -> Table:
+    """A job's results: each system's λ and mean of each measure (``means``, as the job measured them), with the
+    significance marks of a tested system (``marked``: system -> measure -> marks), and a footnote on λ and
+    ``depth``: the sentences on the measures the first stage's depth limits (``depth_note``)."""
+    marked = marked or {}
+    rows = [
+        [
+            System(name).heading,
+            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
+            *(Entry(values[m], marked.get(name, {}).get(m, "")) for m in measures),
+        ]
+        for name, values in means.items()
+    ]
+    if any(lam is not None for lam in lambdas.values()):
+        footnote = "λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
+    else:  # retriever=dense: "–" everywhere, and why
+        footnote = "No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
+    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
+
+
 def results_table(
     means: Mapping,
     compared: Compared,
@@ -33,29 +60,17 @@ def results_table(
     lambdas: Mapping[str, float | None],
     depth: str = "",
 ) -> Table:
-    """A sweep's report: each system's λ and mean of each measure (``means``, as the job measured them);
-    ``system``'s values carry the marks ``compared`` (its comparison with its baselines) gives them. ``depth``:
-    the footnote's sentences on the measures the first stage's depth limits (``depth_note``)."""
+    """A sweep's report: ``job_table``, whose ``system`` carries the marks ``compared`` (its comparison with its
+    baselines) gives it, and the footnote says what the marks mean."""
+    table = job_table(means, measures, lambdas, {system: compared.marks}, depth)
     symbols = {baseline: MARKS[baseline] for baseline in compared.p_values}
     families = [compared.families[m] for m in measures if m in compared.families]
-    rows = [
-        [
-            System(name).heading,
-            "–" if lambdas.get(name) is None else f"{lambdas[name]:g}",
-            *(Entry(values[m], compared.marks[m]) if name == system else Entry(values[m]) for m in measures),
-        ]
-        for name, values in means.items()
-    ]
     footnote = f"Marks on {System(system).heading}: " + significance_note(
         symbols, settings, family_note(settings.correction, "row", families), families
     )
     unmarkable = [m for m in measures if m in compared.families and not compared.families[m].markable]
-    footnote += unmarkable_note(unmarkable, settings)
-    if any(lam is not None for lam in lambdas.values()):
-        footnote += " λ: the BM25 weight each fused system ran at (each baseline's own, where λ was tuned)."
-    else:  # retriever=dense: "–" everywhere, and why
-        footnote += " No fusion (retriever=dense): each model system ranks the whole corpus by its own embeddings."
-    return Table(["system", "λ", *measures], rows, labels=2, footnote=footnote + depth)
+    table.footnote = footnote + unmarkable_note(unmarkable, settings) + f" {table.footnote}"
+    return table
 
 
 def shown_measures(objective: str, measures: Sequence[str], retriever: RetrieverConfig) -> list[str]:
@@ -114,6 +129,8 @@ MARKED = (IR_MODEL, BM25, ALPHA_ONE)  # every baseline's mark, in that order
 GENERAL_BASELINES = {ALPHA_ONE: (IR_MODEL,), TASK_ARITHMETIC: (IR_MODEL,)}
 
 
+# A TA entry's note where its search space was set after test results of its cell had been seen († ‡ § mark tests).
+TUNED_AFTER_TEST = "tuned after test"
 LABELLED = ("dev", "cross_validation")  # a dataset's labelled choice: on its dev split, or by CV where it has none
 
 
@@ -124,6 +141,7 @@ def selection_label(selection: str, folds: str | None) -> str:
         "pseudo_queries": "pseudo-queries",
         "stability": "stability",
         "nqc": "NQC",
+        "entropy": "entropy",
     }[selection]
 
 
@@ -174,7 +192,8 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
         + ("CV (no dev): α chosen" if dense else "CV (no dev): α and λ chosen")
         + ' per fold on the other folds\' test queries (α shown where every fold chose the same, else "varies": '
         + ("table.csv has each fold's α)." if dense else "table.csv has each fold's α/λ).")
-        + _failures_note(rows),
+        + _failures_note(rows)
+        + _tuned_after_test_note(rows),
     )
 
 
@@ -191,6 +210,8 @@ def _group_entries(found: Mapping[str, dict | None], measure: str, noted: bool) 
         else:
             baselines = BASELINES.get(system, ())
             notes = [_alpha_note(row)] if noted and system == TASK_ARITHMETIC else []
+            if system == TASK_ARITHMETIC and row.get("tuned_after_test"):
+                notes.append(TUNED_AFTER_TEST)
             if system == TASK_ARITHMETIC and values.get(IR_MODEL):
                 notes.append(f"Δ {100 * (values[system] - values[IR_MODEL]) / values[IR_MODEL]:+.1f}%")
             entries.append(
@@ -244,6 +265,19 @@ def _failures_note(rows: list[dict]) -> str:
         return ""
     lines = [f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in failed.items()]
     return "\n\nFailed (rerun the command to run them again):\n" + "\n".join(lines)
+
+
+def _tuned_after_test_note(rows: list[dict]) -> str:
+    """A note naming each selection whose search space was set after test results of its cell had been seen."""
+    tuned = {(r["dataset"], r["model"], r["merge"], r["selection"]): r["tuned_after_test"]
+             for r in rows if r.get("tuned_after_test")}  # fmt: skip
+    if not tuned:
+        return ""
+    lines = [f"- {'/'.join(key[:3])} {key[3]}: {why}" for key, why in tuned.items()]
+    return (
+        "\n\nTuned after test (the note on TA): the search space (selection.alphas, λ's grid) was set after "
+        "test results of the same cell under another search space had been seen (docs/sweeps.md):\n" + "\n".join(lines)
+    )
 
 
 def _by_row(rows: list[dict]) -> dict:

@@ -50,6 +50,15 @@ def p_value(
     return 1.0 if math.isnan(p) else min(1.0, float(p))  # scipy's t-test gives nan where every difference is 0
 
 
+def sign_test(helped: int, hurt: int) -> float:
+    """The two-sided sign test of queries ``helped`` against queries ``hurt`` (a binomial test of ``helped`` of
+    ``helped + hurt`` at p = 0.5, ``scipy.stats.binomtest``): could a change that helps and hurts queries alike
+    have split them so? Unchanged queries carry no sign and are left out. 1 where no query changed."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(helped, helped + hurt, 0.5).pvalue) if helped + hurt else 1.0
+
+
 def permutations_for(tests: int, settings: SignificanceConfig) -> int | None:
     """The randomization test's permutations R for a family of ``tests`` tests: ``settings.permutations``, raised
     where needed so that the smallest corrected p it can give, tests · 2/(R + 1) (scipy's smallest two-sided p
@@ -116,7 +125,8 @@ def family_note(correction: str, scope: str, families: Iterable[Family] = ()) ->
     sizes = sorted({f.tests for f in families})
     count = "" if not sizes else f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
     if scope == "row":
-        return f"over the row's {count} tests of each measure" if correction == "holm" else f"over {count} baselines"
+        baselines = "baseline" if sizes == [1] else "baselines"
+        return f"over the row's {count} tests of each measure" if correction == "holm" else f"over {count} {baselines}"
     if correction != "holm":
         return "over each value's baselines" + (f" ({count} tests)" if count else "")
     where = "table cell" if scope == "table" else "cell"

@@ -1,34 +1,33 @@
 """Weights & Biases: one run per job, offline unless the user says otherwise.
 
-Every panel reads what the job actually did: means go to the run's summary as ``<split>/<system>/<measure>``
-(one value per run, so the runs table and parallel coordinates compare runs; no one-point charts); the α and λ
-a job used go back into its config (``alpha.used``, ``lam.used``) once known; per-query values go to a wide
-table (one row per query, ΘT, TA and Δ side by side) with a histogram of Δ. Group, job type, name and tags
-carry model, dataset, merge, selection, sweep and table so runs can be found without setup. ``WANDB_MODE`` in
-the environment wins over the config (so ``WANDB_MODE=disabled`` always turns tracking off). The run is
-finished when the job ends, and is marked failed (exit code 1) when the job raises.
+Every panel reads what the job actually did: the objective under one key, ``objective``, in every job; means
+in the summary as ``<split>/<system>/<measure>``; the α and λ a job used in its config (``alpha.used``,
+``lam.used``); λ and α curves as history against their own axis; per-query values as a wide table. Which key
+answers which question, and why each is where it is: docs/wandb.md. ``WANDB_MODE`` in the environment wins over
+the config (so ``WANDB_MODE=disabled`` always turns tracking off). The run is finished when the job ends, and is
+marked failed (exit code 1) when the job raises.
 
-Only wandb's public API is used (tests/reporting/test_tracking.py checks it).
+Only wandb's public API is used, and of its ``x_`` settings only those W&B's docs tell users to set
+(tests/reporting/test_tracking.py checks both).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from taskvec_ir.config.runtime import WandbConfig, WandbMode
 from taskvec_ir.config.systems import IR_MODEL, TASK_ARITHMETIC
 from taskvec_ir.errors import UserError
-
-if TYPE_CHECKING:
-    from taskvec_ir.reporting.lineage import Artifact
+from taskvec_ir.reporting.lineage import Artifact, content_key
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,8 @@ def tracking_mode(configured: str) -> str:
 
 
 MAX_TAG = 64  # W&B refuses a longer tag (and the run with it)
+# Every measure taskvec-ir computes (trec_eval's, through ir_measures) is better when higher: the objective's goal.
+OBJECTIVE_GOAL = "maximize"
 
 
 def fitted_tag(tag: str) -> str:
@@ -70,14 +71,30 @@ def fitted_tag(tag: str) -> str:
     return f"{tag[: MAX_TAG - len(digest) - 1]}~{digest}"
 
 
+def unique_name(base: str) -> str:
+    """``base`` with a short random suffix (``-`` and 6 hex digits): a rerun or a recompile never repeats a name."""
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def chart_field(key: str) -> str:
+    """``key`` as a field of a W&B chart: Vega reads a dot as a nested field (``alpha.value`` would chart
+    nothing), so ``alpha.value`` is ``alpha`` and ``alpha.extra.sre`` is ``alpha/extra/sre``."""
+    return key.removesuffix(".value").replace(".", "/")
+
+
+def git_fields(provenance: Mapping) -> dict:
+    """W&B's own git fields: the working directory's commit (``lineage.code_provenance``), else, launched outside a
+    git work tree (the usual case of an installed command), taskvec-ir's own source tree's."""
+    git = provenance.get("git") or provenance.get("taskvec_ir_source") or {}
+    return {"git_commit": git.get("commit"), "git_root": git.get("root"), "git_remote_url": git.get("remote_url")}
+
+
 @contextmanager
-def wandb_run(
-    config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int], job_type: str | None = None
-) -> Iterator:
+def wandb_run(config: Mapping, out_dir: Path, settings: WandbConfig, seeds: Mapping[str, int]) -> Iterator:
     """A W&B run of ``config`` (the job's resolved config) writing under ``out_dir/wandb``, finished on exit
     (exit code 1 if the block raised). ``settings`` is the config's ``wandb`` group; ``seeds`` the seed of
-    every random step behind the job's numbers, by config key; ``job_type`` overrides ``settings.job_type``.
-    The git state that ``config["provenance"]`` holds (``lineage.code_provenance``) fills W&B's own git fields.
+    every random step behind the job's numbers, by config key.
+    The git state that ``config["provenance"]`` holds fills W&B's own git fields (``git_fields``).
     An online run that cannot reach the server within init_timeout is kept offline instead, for
     ``wandb sync``: a lost connection must not cost the job."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,28 +105,26 @@ def wandb_run(
         return
     import wandb
 
-    git = (config.get("provenance") or {}).get("git") or {}
     arguments = dict(
         project=settings.project,
         entity=settings.entity,
         group=settings.group,
-        job_type=job_type or settings.job_type,
+        job_type=settings.job_type,
         tags=[fitted_tag(tag) for tag in settings.tags],
         name=settings.name,
         config={**config, "seeds": dict(seeds)},
         dir=str(out_dir),
         reinit="finish_previous",
         # System sampling and console capture cost a short job most of its W&B time: the user turns them on.
+        # x_disable_stats is W&B's documented switch for system metrics (the one x_ setting used):
+        # https://docs.wandb.ai/support/how_can_i_disable_logging_of_system_metrics_to_wb
         # W&B's git fields come from the provenance already read, so W&B need not inspect the tree again.
         settings=wandb.Settings(
             x_disable_stats=not settings.system_metrics,
             console=settings.console,
             disable_git=True,
-            git_commit=git.get("commit"),
-            git_root=git.get("root"),
-            git_remote_url=git.get("remote_url"),
+            **git_fields(config.get("provenance") or {}),
             save_code=False,
-            x_save_requirements=False,
             silent=True,
             init_timeout=settings.init_timeout,
         ),
@@ -148,7 +163,8 @@ def log_results(
     (``per_query[system][measure][query_id]``) as one wide table, ``split/per_query``: a row per query with its
     text (``queries``), every system's value of every measure and, with ΘT and task arithmetic both evaluated,
     ``Δ <measure>`` (TA − ΘT), so that sorting by Δ shows which queries τ helps or hurts; with a histogram of
-    Δ ``objective`` (``split/delta_histogram``)."""
+    Δ ``objective`` (``split/delta_histogram``). A logged table stays in the summary as W&B's reference to it
+    (``_type: table-file``): W&B's table panels read ``runs.summary[key]``."""
     import wandb
 
     run.summary.update(
@@ -159,7 +175,7 @@ def log_results(
     query_ids = sorted({q for values in per_query.values() for by_query in values.values() for q in by_query})
     compared = IR_MODEL in per_query and TASK_ARITHMETIC in per_query
     columns = ["query_id", "query", *(f"{s}/{m}" for s in systems for m in measures)]
-    columns += [f"Δ {m}" for m in measures] if compared else []
+    columns += [f"Δ {chart_field(m)}" for m in measures] if compared else []
     rows = []
     for q in query_ids:
         row = [q, queries.get(q), *(per_query[s][m].get(q) for s in systems for m in measures)]
@@ -170,7 +186,7 @@ def log_results(
     logged = {f"{split}/per_query": table}
     if compared and objective in measures:
         logged[f"{split}/delta_histogram"] = wandb.plot.histogram(
-            table, f"Δ {objective}", title=f"Δ {objective} per query, task arithmetic − ΘT ({split})"
+            table, f"Δ {chart_field(objective)}", title=f"Δ {objective} per query, task arithmetic − ΘT ({split})"
         )
     run.log(logged)
 
@@ -180,11 +196,17 @@ def _difference(value: float | None, baseline: float | None) -> float | None:
 
 
 @_when_tracked
-def log_objective(run, key: str, value: float) -> None:
-    """The tuning objective as a summary value with its direction (higher is better for every measure), so that
-    W&B's panels and sweeps know which runs are best."""
-    run.define_metric(key, summary="max")
-    run.summary[key] = value
+def log_objective(run, split: str, measure: str, value: float) -> None:
+    """The job's objective (``measure`` of task arithmetic on ``split``) under one key for every kind of job,
+    ``objective``: one history step, declared ``summary="max"`` (W&B's direction: wandb 0.31's ``define_metric`` has
+    no ``goal``), and the same value as the summary's scalar (W&B would otherwise nest it as ``objective.max``, a
+    column no filter on ``objective`` finds). Its split, measure and goal go to the summary and the config as
+    strings, where a runs table filters trials (dev) from final runs (test)."""
+    described = {"objective_split": split, "objective_measure": measure, "objective_goal": OBJECTIVE_GOAL}
+    run.define_metric("objective", summary="max")
+    run.log({"objective": value})
+    run.summary.update({"objective": value, **described})
+    run.config.update(described, allow_val_change=True)
 
 
 @_when_tracked
@@ -195,14 +217,13 @@ def update_config(run, values: Mapping) -> None:
 
 
 @_when_tracked
-def log_lambda_curve(run, split: str, objective: str, rows: list[tuple[float, float, float]]) -> None:
-    """The objective at every λ of the grid a job chose λ from, as rows (α, λ, value): a table (``lambda_curve``)
-    whose rows, across a study's trials, make an α × λ heatmap, and a line chart of this run's curve."""
-    import wandb
-
-    table = wandb.Table(columns=["alpha", "lam", objective], data=[list(row) for row in rows])
-    chart = wandb.plot.line(table, "lam", objective, title=f"{objective} on {split} against λ (BM25 weight)")
-    run.log({"lambda_curve": table, "lambda_curve_chart": chart})
+def log_curve(run, name: str, axis: str, points: Iterable[Mapping[str, float | None]]) -> None:
+    """A curve as history, a row per point: ``<name>/<key>`` for each key of a point, ``<name>/<axis>`` the x axis
+    of W&B's line plots of every ``<name>/...`` key (``define_metric``'s step metric), so that the curves of many
+    runs overlay in one native panel; none of them in the summary (a curve's last point is no result)."""
+    run.define_metric(f"{name}/*", step_metric=f"{name}/{axis}", summary="none")
+    for point in points:
+        run.log({f"{name}/{key}": value for key, value in point.items() if value is not None})
 
 
 @_when_tracked
@@ -241,8 +262,12 @@ def log_adapted(run, role: str, provenance: Mapping) -> None:
         keys = ("split", "queries", "pairs", "near_duplicate_overlap", "exclude_relevant_documents")
         run.summary.update({f"adapt/{role}/labels/{key}": labels[key] for key in keys})
         for what in ("queries", "near_duplicates", "documents", "document_pairs"):  # what each other split took out
-            excluded = {split: left_out[what] for split, left_out in labels["excluded"].items()}
-            run.summary[f"adapt/{role}/labels/excluded_{what}"] = excluded
+            run.summary.update(
+                {
+                    f"adapt/{role}/labels/excluded_{what}/{split}": left_out[what]
+                    for split, left_out in labels["excluded"].items()
+                }
+            )
 
 
 @_when_tracked
@@ -297,15 +322,15 @@ def use_artifacts(run, items: Iterable[Artifact]) -> None:
     Online, ``run.use_artifact`` logs each (a new version when its content is new) and links it as an input.
     Offline, wandb 0.31 has no public way to: ``Run.use_artifact`` raises "Cannot use artifact when in offline
     mode" (it resolves the artifact on the server), and the one offline path, ``Run._log_artifact(...,
-    use_after_commit=True)``, is private. So an offline run records its inputs in its config (``inputs``: name,
-    alias, type, metadata), which ``wandb sync`` carries out and the runs table can filter on; lineage edges
-    need ``wandb.mode=online``."""
+    use_after_commit=True)``, is private. So an offline run records its inputs in its config as one JSON string,
+    ``inputs`` (name -> type, aliases, metadata), which ``wandb sync`` carries out: one column a runs table
+    searches, not a sparse column per metadata field; lineage edges need ``wandb.mode=online``."""
     items = list(items)
     if run.offline:
         inputs = {
             item.name: {"type": item.type, "aliases": list(item.aliases), "metadata": item.metadata} for item in items
         }
-        run.config.update({"inputs": inputs}, allow_val_change=True)
+        run.config.update({"inputs": json.dumps(inputs, sort_keys=True, default=str)}, allow_val_change=True)
         return
     for item in items:
         run.use_artifact(_wandb_artifact(item), aliases=list(item.aliases))
@@ -313,19 +338,24 @@ def use_artifacts(run, items: Iterable[Artifact]) -> None:
 
 @_when_tracked
 def log_artifacts(run, items: Iterable[Artifact]) -> None:
-    """Record ``items`` as outputs of the run, each a version of its name, with its aliases."""
+    """Record ``items`` as outputs of the run, each a version of its name, with ``latest`` and its key as aliases:
+    its cache key, or for an output no cache entry holds (TREC runs, a report, a study) the key of its files'
+    content as they are logged (``lineage.content_key``)."""
     for item in items:
-        run.log_artifact(_wandb_artifact(item), aliases=["latest", *item.aliases])
+        keys = item.aliases or (content_key(item.path, item.files),)
+        run.log_artifact(_wandb_artifact(item), aliases=["latest", *keys])
 
 
 @_when_tracked
 def log_sensitivity(run, objective: str, columns: list[str], rows: list[list]) -> None:
-    """The tuning objective of every trial against each swept key, as a table with one scatter plot per key."""
+    """The tuning objective of every trial against each swept key, as a table with one scatter plot per key
+    (``sensitivity/alpha``, ``sensitivity/lam``, ...: each key as a ``chart_field``)."""
     import wandb
 
-    table = wandb.Table(columns=columns, data=rows)
+    fields = [chart_field(column) for column in columns]
+    table = wandb.Table(columns=fields, data=rows)
     plots = {
-        f"sensitivity/{key}": wandb.plot.scatter(table, key, "objective", title=f"{objective} against {key}")
-        for key in columns[2:]
+        f"sensitivity/{field}": wandb.plot.scatter(table, field, "objective", title=f"{objective} against {key}")
+        for key, field in zip(columns[2:], fields[2:], strict=True)
     }
     run.log({"sensitivity/trials": table, **plots})

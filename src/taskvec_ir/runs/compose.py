@@ -20,6 +20,10 @@ def typed_config(cfg: DictConfig) -> Config:
     if config.dataset.splits_in_folder:
         resolve_splits(config.dataset)
         config.check_split()
+    retention = config.sweep.retention if config.sweep is not None else None
+    if retention is not None and retention.dataset.splits_in_folder:  # a Pareto sweep's general collection
+        resolve_splits(retention.dataset)
+        retention.check_split()
     return config
 
 

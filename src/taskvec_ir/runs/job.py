@@ -2,31 +2,37 @@
 run through ``run_job``; the final evaluation only adds its baselines (config) and its report (``Report``).
 
 A job writes, into its dir: ``runs/<split>.<system>.trec``, ``per_query.json``, ``objective.json`` (what a
-sweeper reads), the report's files, and ``metrics.json`` last, so that a job dir with ``metrics.json`` is
-complete; and one W&B run (``taskvec_ir.reporting.tracking``).
+sweeper reads), the report's files, ``results.md`` (``taskvec_ir.runs.results_page``), and ``metrics.json`` last,
+so that a job dir with ``metrics.json`` is complete; and one W&B run (``taskvec_ir.reporting.tracking``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from taskvec_ir.config.composed import Config
 from taskvec_ir.config.merge_settings import RANDOM
-from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, SUPERVISED_TAG, AdaptConfig
-from taskvec_ir.config.runtime import WandbConfig
+from taskvec_ir.config.model import PRIMARY, SUPERVISED_LABEL, AdaptConfig
 from taskvec_ir.config.sources import IR, config_key, model_sources
 from taskvec_ir.config.systems import BM25, MERGED, TASK_ARITHMETIC
 from taskvec_ir.pipeline import analyses
 from taskvec_ir.pipeline.pipeline import Pipeline, PipelineSpec
-from taskvec_ir.pipeline.selection.choice import Fold
+from taskvec_ir.pipeline.selection.choice import Choice, Fold
 from taskvec_ir.reporting import tracking
 from taskvec_ir.reporting.lineage import Artifact, code_provenance
+from taskvec_ir.reporting.plots import heading
+from taskvec_ir.reporting.rendering import Table
+from taskvec_ir.reporting.results_tables import depth_note
+from taskvec_ir.runs.results_page import RESULTS_PAGE, results_page, show
+from taskvec_ir.runs.retention import is_retained, measure_retention
+from taskvec_ir.runs.run_identity import run_settings
 from taskvec_ir.storage.cache import Cache, cache_key, checkpoint_fingerprint
 from taskvec_ir.storage.outputs import write_json
 
@@ -108,6 +114,7 @@ class JobOutcome:
     extra: dict = field(default_factory=dict)  # what metrics.json holds beside the split's means
     outputs: list[Artifact] = field(default_factory=list)  # logged to W&B once metrics.json is written
     folds: list = field(default_factory=list)  # the settings task arithmetic ran at (selection.Fold), for analyses
+    table: Table | None = None  # the results table of a report (with significance); None: the job's own
 
 
 class Report(Protocol):
@@ -154,6 +161,7 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
             outcome.extra["analyses"] = analysed.metrics
         outcome.summary.update(analysed.summary)
         header = report(outcome, run) if report is not None else outcome.header
+        results_page(outcome, header, analysed.lines).write(out_dir)
         write_json({cfg.split: outcome.means, **outcome.extra}, out_dir / "metrics.json")  # last: the job is complete
         tracking.log_artifacts(run, [*trec_runs(cfg, out_dir, outcome), *outcome.outputs])
         queries = pipeline.split(cfg.split).queries
@@ -163,14 +171,17 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         for role, provenance in adapted_provenance(pipeline).items():
             tracking.log_adapted(run, role, provenance)
     log.info("Cache: %s", dict(pipeline.cache.stats))
-    print(f"\n{header}")
+    printed = [f"\n{header}"]
     if outcome.means:
-        print(evaluation.format_table(outcome.means, cfg.measures))
-    for line in analysed.lines:
-        print(line)
+        printed.append(evaluation.format_table(outcome.means, cfg.measures))
+    depth = depth_note(cfg.measures, cfg.retriever, table=False)
+    if outcome.means and depth:
+        printed.append(f"Note:{depth}")
+    printed += analysed.lines
     if cfg.save_merged:
-        print(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
-    print(f"Outputs: {out_dir}")
+        printed.append(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
+    printed.append(f"Outputs: {out_dir} ({RESULTS_PAGE} says what ran and how α and λ were chosen)")
+    show(printed, console=cfg.trial is None)  # a trial's sweeper prints a line for it
     return outcome.result
 
 
@@ -185,12 +196,14 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
         tune_split = cfg.lam_tuning_split()
         lam, curve = pipeline.tune_lambda(tune_split, TASK_ARITHMETIC, cfg.lam.grid, cfg.objective)
         used_lam["chosen_by"] = f"λ tuned on {tune_split} (lam.grid, by {cfg.objective})"
-        tracking.log_lambda_curve(run, tune_split, cfg.objective, [(cfg.alpha.value, x, y) for x, y in curve.items()])
+        points = [{"lam": x, "alpha": cfg.alpha.value, "value": y} for x, y in curve.items()]
+        tracking.log_curve(run, "lambda_curve", "lam", points)
+    chosen = sweep_choice(cfg)
     tracking.update_config(
         run,
         {
-            "alpha": {**asdict(cfg.alpha), "used": cfg.alpha.value},
-            "lam": {**asdict(cfg.lam), "used": lam, **used_lam},
+            "alpha": {**asdict(cfg.alpha), "used": cfg.alpha.value, **chosen},
+            "lam": {**asdict(cfg.lam), "used": lam, **(chosen if lam is not None else {}), **used_lam},
         },
     )
     lambdas = system_lambdas(cfg, pipeline, lam)
@@ -198,13 +211,19 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
     result = {"lam": lam}
     summary = {"alpha": cfg.alpha.value, **({"lam": lam} if lam is not None else {})}
     summary.update({f"lam/{s}": v for s, v in lambdas.items() if v is not None})
+    retained = None
     if TASK_ARITHMETIC in means:
         result["objective"] = means[TASK_ARITHMETIC][cfg.objective]
-        tracking.log_objective(run, f"objective/{cfg.split}/{cfg.objective}", result["objective"])
+        tracking.log_objective(run, cfg.split, cfg.objective, result["objective"])
+        if is_retained(cfg):  # a Pareto sweep's trial: its second objective, on the general collection
+            result["retention"], retained = measure_retention(cfg, pipeline.cache, lam)
+            tracking.log_summary(run, {f"retention/{retained['dataset']}/{cfg.objective}": result["retention"]})
         write_json(result, out_dir / "objective.json")
     header = job_header(cfg, lam, used_lam.get("chosen_by"))
     outcome = JobOutcome(cfg, pipeline, out_dir, lam, means, per_query, header, result, summary)
     outcome.extra["lam"] = lambdas
+    if retained is not None:
+        outcome.extra["retention"] = retained
     if "chosen_by" in used_lam:
         outcome.extra["lam_chosen_by"] = used_lam["chosen_by"]
     outcome.folds = [Fold(None, cfg.alpha.value, lam)]
@@ -215,6 +234,15 @@ def _evaluate_as_configured(cfg: Config, pipeline: Pipeline, out_dir: Path, run)
     if cfg.save_merged:
         outcome.outputs.append(merged_model_artifact(pipeline, out_dir / "merged_model", lam))
     return outcome
+
+
+def sweep_choice(cfg: Config) -> dict:
+    """How a sweep's final evaluation got its α and λ (``chosen_by``, beside ``used`` in the config): its study's
+    best trial on the tuning split. Empty for any other job."""
+    if cfg.sweep is None or not cfg.sweep.final:
+        return {}
+    study = cfg.sweep.study.name
+    return {"chosen_by": f"the best trial of study {study} on {cfg.sweep.tune_split} by {cfg.objective}"}
 
 
 def system_lambdas(cfg: Config, pipeline: Pipeline, lam: float | None) -> dict[str, float | None]:
@@ -248,14 +276,19 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     means, per_query = evaluate_choice(pipeline, cfg.split, cfg.systems, choice, cfg.measures, out_dir / "runs")
     chosen = choice.describe()
     write_json(chosen, out_dir / "selection.json")
-    curve_plot(choice, out_dir / "selection_curve.png")
+    judged = sum(1 for docs in pipeline.split(cfg.split).qrels.values() if docs)
+    curve_plot(choice, out_dir / "selection_curve.png", heading(cfg.dataset.name, cfg.model.name, cfg.split, judged))
     chosen.pop("curve")
-    columns = ["fold", "alpha", "lam", "value", "undefined"]
+    columns = list(choice.curve[0])  # fold, α, λ, value, undefined (and stability's raw and null curves)
     tracking.log_report(
         run,
         {"selection_curve": out_dir / "selection_curve.png"},
         {"selection_curve": (columns, [[row[c] for c in columns] for row in choice.curve])},
     )
+    for name, (axis, points) in selection_curves(choice).items():
+        tracking.log_curve(run, name, axis, points)
+    if TASK_ARITHMETIC in means:
+        tracking.log_objective(run, cfg.split, cfg.objective, means[TASK_ARITHMETIC][cfg.objective])
     folds = f" ({len(choice.folds)} folds)" if len(choice.folds) > 1 else ""
     header = (
         f"{cfg.dataset.name} {cfg.split} · {cfg.model.name} · {choice.settings_text()}{folds} "
@@ -264,9 +297,9 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     summary = {
         "selection/method": choice.method,
         "selection/criterion": choice.criterion,
-        "alpha": choice.alpha,  # None where folds chose differently: selection/folds holds theirs
+        "alpha": choice.alpha,  # None where folds chose differently: the config's alpha.used_per_fold holds theirs
         "lam": choice.lam,
-        "selection/folds": chosen["folds"],
+        "selection/folds": len(choice.folds),
     }
     result = {"alpha": choice.alpha, "lam": choice.lam, "folds": chosen["folds"]}
     if cfg.selection.bootstrap.resamples:
@@ -277,6 +310,28 @@ def _evaluate_selected(cfg: Config, pipeline: Pipeline, out_dir: Path, run) -> J
     outcome.extra["lam"] = choice.system_lambdas(cfg.systems)
     outcome.folds = choice.folds
     return outcome
+
+
+def selection_curves(choice: Choice) -> dict[str, tuple[str, list[dict]]]:
+    """A choice's criterion as W&B curves, by name: (axis, points). ``alpha_curve`` against α at each fold's chosen
+    λ and, where λ was chosen too, ``lambda_curve`` against λ at each fold's chosen α; each point holds α, λ and the
+    criterion, as ``value``, or ``fold_<k>`` (one line per fold) where cross-validation's folds chose apart."""
+    curves: dict[str, tuple[str, list[dict]]] = {"alpha_curve": ("alpha", []), "lambda_curve": ("lam", [])}
+    several = choice.method == "cross_validation"  # the curve's rows name their fold only there
+    for index, fold in enumerate(choice.folds):
+        rows = [row for row in choice.curve if row["fold"] == (index if several else None)]
+        key = f"fold_{index}" if several else "value"
+        for axis, points in curves.values():
+            held = "lam" if axis == "alpha" else "alpha"
+            line = sorted((row for row in rows if row[held] == getattr(fold, held)), key=lambda row: row[axis])
+            points += [{"alpha": r["alpha"], "lam": r["lam"], key: _defined(r["value"])} for r in line]
+    if len({row["lam"] for row in choice.curve}) < 2:  # λ was given, not chosen: no λ curve
+        del curves["lambda_curve"]
+    return curves
+
+
+def _defined(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def report_bootstrap(problem, cfg: Config, out_dir: Path, run) -> tuple[str, dict]:
@@ -313,29 +368,6 @@ def used_by_selection(cfg: Config, choice) -> dict:
             group["used_per_fold"] = [getattr(fold, key) for fold in choice.folds]
             group["used_means"] = "the value every fold chose; null: folds differ (used_per_fold)"
     return groups
-
-
-def run_settings(cfg: Config) -> WandbConfig:
-    """``cfg.wandb`` with a run name unique in the project (a sweep's jobs: ``<study>@<storage hash>/trial-<n>`` and
-    ``.../final``, as its W&B group names the study, unless ``wandb.name`` is set) and tags that find the job:
-    ``merge:`` (and ``direction:random`` for the random-direction null), ``selection:`` (``sweep`` for a sweep's
-    jobs, ``none`` for α and λ as given), ``study:`` and ``table:`` (every job of a table carries ``table:<name>``:
-    one filter shows the whole table), and ``control:supervised`` for a model whose ΘD was trained on relevance
-    labels (never a zero-shot result)."""
-    study = cfg.sweep.study if cfg.sweep is not None and cfg.sweep.study.name else None
-    name = cfg.wandb.name
-    if name is None and study is not None:
-        prefix = (study.group or study.name).removeprefix("sweep/")  # the name alone repeats across storages
-        name = (
-            f"{prefix}/final" if cfg.sweep.final else f"{prefix}/trial-{cfg.trial}" if cfg.trial is not None else None
-        )
-    selected = cfg.selection.method or ("sweep" if cfg.sweep is not None else "none")
-    tags = [*cfg.wandb.tags, f"merge:{cfg.merge.method}", f"selection:{selected}"]
-    tags += [f"direction:{RANDOM}"] if cfg.merge.direction == RANDOM else []  # the random-direction null
-    tags += [f"study:{study.name}"] if study else []
-    tags += [f"table:{cfg.table.name}"] if cfg.table.name else []
-    tags += [SUPERVISED_TAG] if cfg.model.supervised else []
-    return replace(cfg.wandb, name=name, tags=list(dict.fromkeys(tags)))
 
 
 def trec_runs(cfg: Config, out_dir: Path, outcome: JobOutcome) -> list[Artifact]:
@@ -404,9 +436,7 @@ def run_adapt(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     tracking.tracking_mode(cfg.wandb.mode)
     prepare_environment(cfg)
     pipeline = Pipeline(PipelineSpec.from_config(cfg), Cache(cfg.cache.dir))
-    with tracking.wandb_run(
-        run_config(cfg), out_dir, run_settings(cfg), random_seeds(cfg, sampler_seed), job_type="adapt"
-    ) as run:
+    with tracking.wandb_run(run_config(cfg), out_dir, run_settings(cfg), random_seeds(cfg, sampler_seed)) as run:
         pipeline.triple.on_adapt_step = tracking.step_logger(run, "adapt/loss")
         provenance = adapted_provenance(pipeline)
         for role, record in provenance.items():

@@ -3,13 +3,14 @@
 ``interval(a, b)`` is a float (an int when both ends are ints; ``tag(log, interval(...))`` on a log scale),
 ``range(a, b[, step])`` the values Hydra's basic sweeper would take (``b`` excluded), ``choice(x, y, ...)``
 (or ``x,y,...``) one of the listed values; ``int(...)`` and ``float(...)`` cast as in Hydra's grammar. Any
-other override is a fixed value every trial gets. Parsed with Hydra's public override parser; suggested
-through Optuna's public ``Trial.suggest_*``.
+other override is a fixed value every trial gets. A swept key whose value is a list (a layer-group genome's
+``alpha.genome.attention``) is searched element by element (``list_elements``). Parsed with Hydra's public override
+parser; suggested through Optuna's public ``Trial.suggest_*``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +97,23 @@ def search_space(overrides: Sequence[str]) -> tuple[dict[str, Dimension], dict[s
         else:
             fixed[key] = override.get_value_element_as_str()
     return dimensions, fixed
+
+
+def list_elements(dimensions: dict[str, Dimension], config) -> tuple[dict[str, Dimension], tuple[str, ...]]:
+    """The dimensions with each swept key whose value in ``config`` (the typed config) is a list replaced by one
+    dimension per element, ``<key>.<i>``, each over the key's range (each gene of a genome searched on its own);
+    and the keys so replaced (``overrides.as_overrides`` writes their elements back as one list)."""
+    expanded: dict[str, Dimension] = {}
+    lists = []
+    for name, dimension in dimensions.items():
+        value = config
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+        if isinstance(value, list | tuple):
+            if not value:
+                raise UserError(f"{name}: the list to search element by element is empty")
+            lists.append(name)
+            expanded.update({f"{name}.{i}": dimension for i in range(len(value))})
+        else:
+            expanded[name] = dimension
+    return expanded, tuple(lists)

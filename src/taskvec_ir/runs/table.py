@@ -13,26 +13,34 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from taskvec_ir.config.composed import Config
+from taskvec_ir.config.merge import LamConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
 from taskvec_ir.reporting import compiled_table
 from taskvec_ir.reporting.analysis_tables import analysis_columns, bootstrap_columns
 from taskvec_ir.reporting.results_tables import BASELINES, FAMILY_COLUMNS, GENERAL_BASELINES, MARKED, shown_measures
 from taskvec_ir.reporting.significance import Compared, compare
-from taskvec_ir.runs import job_results
-from taskvec_ir.runs.table_folder import TableFolder
+from taskvec_ir.runs import job_results, test_guard
+from taskvec_ir.runs.search_space import search_space
+from taskvec_ir.runs.sweeping.launchers import check_scheduler
+from taskvec_ir.runs.table_folder import TableFolder, alpha_choice
 from taskvec_ir.runs.table_grid import cells, command_overrides, general_domains, supervised
 from taskvec_ir.storage.outputs import atomic_path
 
 log = logging.getLogger("taskvec_ir")
 
 
-def rows(folder: TableFolder) -> list[dict]:
+def rows(folder: TableFolder, tuned_after_test: Mapping[str, str] | None = None) -> list[dict]:
     """One row per (cell, selection, system): the chosen α, the system's own λ (None where cross-validation's
     folds chose differently: ``folds`` holds each fold's), the number of test queries, every measure's mean
     over them, the p-values against the system's baselines (``results_tables.BASELINES``, tested and corrected by
-    ``compare``), and the job's warnings (queries that scored 0 for want of input); a selection not done: rows that
-    say why (``failed``), with no values."""
+    ``compare``), the job's warnings (queries that scored 0 for want of input) and, where its search space was set
+    after test results of its cell had been seen, why (``tuned_after_test``: by cell name, from ``guard_cells``; a
+    dev row's also from its final evaluation); a selection not done: rows that say why (``failed``), with no
+    values."""
+    tuned_after_test = tuned_after_test or {}
     cfg = folder.cfg
     measures, shown = list(cfg.measures), shown_measures(cfg.objective, cfg.measures, cfg.retriever)
     jobs = []  # (cell, selection, done)
@@ -47,14 +55,25 @@ def rows(folder: TableFolder) -> list[dict]:
         labels = {"dataset": cell.dataset, "model": cell.model, "merge": cell.merge, "selection": selection}
         if not done:
             empty = dict.fromkeys(PAPER_ORDER)
-            notes = {"folds": None, "warnings": None}
+            notes = {"folds": None, "warnings": None, "tuned_after_test": None}
             found += _system_rows(labels, None, empty, empty, shown, measures, notes, folder.failure(cell, selection))
             continue
         metrics = job_results.metrics(folder.result_dir(cell, selection))
         alpha, lam, folds = folder.choice(cell, selection)
         alphas = {BM25: None, IR_MODEL: 0.0, ALPHA_ONE: 1.0, TASK_ARITHMETIC: alpha}
         lambdas = {s: metrics["lam"].get(s) if "lam" in metrics else None if s == BM25 else lam for s in PAPER_ORDER}
-        notes = {"folds": folds, "warnings": _warnings_text(metrics) or None}
+        guarded = metrics.get("test_guard", {})  # a sweep's final evaluation: its study's record
+        study_mark = (
+            f"its dev study's search space {guarded['search_space']} was set after test evaluation(s) of the cell "
+            "under another: " + "; ".join(t["what"] for t in guarded["tests_seen"])
+            if guarded.get("tuned_after_test")
+            else None
+        )
+        notes = {
+            "folds": folds,
+            "warnings": _warnings_text(metrics) or None,
+            "tuned_after_test": tuned_after_test.get(cell.name) or study_mark,
+        }
         analyses = {TASK_ARITHMETIC: analysis_columns(metrics.get("analyses"))}
         found += _system_rows(labels, next(compared), alphas, lambdas, shown, measures, notes, None, analyses)
     columns = dict.fromkeys(key for row in found for key in row)  # the analyses' columns: only where they ran
@@ -144,6 +163,35 @@ def add_bootstrap(folder: TableFolder, rows: list[dict]) -> None:
         row.update(bootstrap_columns(found.get(key) if row["system"] == TASK_ARITHMETIC else None))
 
 
+def guard_cells(folder: TableFolder, compose) -> tuple[test_guard.TableGuard, dict[str, str]]:
+    """Each cell's search space recorded in the table's ``test_guard.json`` (``test_guard.TableGuard``), and the cells
+    whose search space was set after test results of the cell under another had been seen, with why; under
+    ``table.strict_test_guard`` such a cell is refused before anything runs."""
+    cfg = folder.cfg
+    guard = test_guard.TableGuard(folder.folder / "test_guard.json", folder.storage)
+    alphas = search_space([alpha_choice(cfg.selection.alphas)])[0]
+    marked = {}
+    for cell in folder.cells:
+        # λ's grid as the cell's steps choose from it: its dev sweep and selections each override /lam: dev_grid
+        lam = LamConfig(**OmegaConf.to_container(compose([*cell.overrides, "selection=stability"]).lam, resolve=True))
+        space = test_guard.search_space_of(alphas, lam, cell.config.retriever.dense)
+        record = guard.set_search_space(cell.name, cell.config, space)
+        test_guard.check(record, cfg.table.strict_test_guard, "table.strict_test_guard", f"cell {cell.name}")
+        if test_guard.tuned_after_test(record):
+            marked[cell.name] = test_guard.describe(record)
+    guard.save()
+    return guard, marked
+
+
+def record_tests(folder: TableFolder, guard: test_guard.TableGuard) -> None:
+    """Each cell's done jobs, test results seen from now on, in the table's ``test_guard.json`` and its storage."""
+    name = folder.cfg.table.name
+    for cell in folder.cells:
+        done = [s for s in cell.selections(folder.cfg.table.selections) if s not in folder.missing(cell)]
+        guard.add_tests(cell.name, f"{name}/{cell.name}", cell.config, [f"table {name}: {s}" for s in done])
+    guard.save()
+
+
 def _warnings_text(metrics: dict) -> str:
     """A job's warnings (queries that scored 0, measures the first stage's depth limits) as one line."""
     return "; ".join(f"{kind}: {' '.join(ids)}" for kind, ids in metrics.get("warnings", {}).items())
@@ -156,6 +204,7 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     from hydra.core.hydra_config import HydraConfig
 
     hydra = HydraConfig.get()
+    check_scheduler(hydra.launcher)  # every cell's steps run through it
     shared = command_overrides(list(hydra.overrides.task), list(hydra.overrides.hydra))
     config_dirs = [
         f"--config-dir={source.path.removeprefix('file://')}"
@@ -167,11 +216,14 @@ def run_table(cfg: Config, out_dir: Path, sampler_seed: int | None = None) -> di
     general = general_domains(cfg, lambda extra: compose("config", overrides=[*shared, *extra]), found, pins)
     folder = TableFolder(cfg, Path(cfg.table.dir), shared, found, config_dirs, general)
     folder.check_settings()
+    guard, tuned_after_test = guard_cells(folder, lambda extra: compose("config", overrides=[*shared, *extra]))
     todo = sum(1 for cell in found if folder.missing(cell))
     log.info("Table %s: %d cells, %d done, %d to run", cfg.table.name, len(found), len(found) - todo, todo)
     failures = folder.run(folder.cells)
     general_failures = folder.run(folder.general)  # after the cells, whose choices they evaluate
-    table_rows = rows(folder)  # a failed selection's rows say so: the others are compiled all the same
+    record_tests(folder, guard)
+    # a failed selection's rows say so: the others are compiled all the same
+    table_rows = rows(folder, tuned_after_test)
     table_general_rows = general_rows(folder)
     if cfg.selection.bootstrap.resamples:
         add_bootstrap(folder, table_rows)

@@ -9,20 +9,42 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import job_results
+from taskvec_ir.runs.progress import Pace, Ticker, duration, sweep_progress
 from taskvec_ir.runs.table_grid import Cell, GeneralDomain
 from taskvec_ir.storage.outputs import write_json
 
 log = logging.getLogger("taskvec_ir")
 Setting = tuple[float, float | None]  # an (α, λ) a selection chose (λ None: retriever=dense, no fusion)
+
+
+@dataclass(frozen=True)
+class RunningStep:
+    """A step whose command runs: what it is of its item's (``number`` of ``steps``), its log and when it began."""
+
+    title: str  # "Cell scifact-minilm_demo-task_arithmetic"
+    step: str
+    number: int
+    steps: int
+    log_path: Path
+    started: float
+
+    def line(self) -> str:
+        """``Cell …: dev (step 1 of 2) · 3/5 trials · 2 min 10 s elapsed, about 3 min 37 s left``: a sweep's trials
+        as its log tells them, else the time spent."""
+        sweep = sweep_progress(self.log_path.read_text()) if self.log_path.exists() else None
+        pace = Pace(self.started, sweep.finished if sweep else 0)
+        done = pace.line(sweep.done, sweep.total, "trials") if sweep else f"{duration(pace.elapsed())} elapsed"
+        return f"{self.title}: {self.step} (step {self.number} of {self.steps}) · {done}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ class TableFolder:
         self.cfg, self.folder, self.shared, self.cells, self.general = cfg, folder, shared, cells, list(general)
         self.config_dirs = config_dirs  # the command's --config-dir, where a user's table and datasets live
         self.storage = cfg.table.storage or f"sqlite:///{(folder / 'optuna.db').resolve()}"
+        self.running: dict[Path, RunningStep] = {}  # by log file: the steps whose commands run now
 
     # -- where each job lies ----------------------------------------------------------------------------------
     def cell_dir(self, cell: Cell) -> Path:
@@ -167,9 +190,10 @@ class TableFolder:
     def cell_steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
         """A cell's dev sweep, then its other selections, where they are missing."""
         missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
-        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table
+        # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table; the cell's
+        # runs (its dev sweep's trials and final evaluation, its selections) are one W&B group
         base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
-        alphas = ",".join(repr(float(a)) for a in self.cfg.selection.alphas)
+        base.append(f"wandb.group='table/{table.name}/{cell.name}'")
         steps = []
         if "dev" in missing:
             steps.append(
@@ -179,7 +203,7 @@ class TableFolder:
                         "-m",
                         *base,
                         "sweep=paper_grid",
-                        f"alpha.value=choice({alphas})",
+                        alpha_choice(self.cfg.selection.alphas),
                         f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
                         f"hydra.sweep.dir={cell_dir / 'dev'}",
                         f"hydra.sweeper.storage={self.storage}",
@@ -198,9 +222,6 @@ class TableFolder:
                         f"selection={','.join(others)}",
                         f"hydra.sweep.dir={cell_dir / 'selection'}",
                         "hydra.sweep.subdir=${selection.method}",
-                        f"wandb.group=table/{table.name}",
-                        "wandb.job_type=selection",
-                        f"wandb.name='{table.name}/{cell.name}/${{selection.method}}'",
                     ],
                 )
             )
@@ -228,34 +249,55 @@ class TableFolder:
                         *([] if lam is None else [f"lam.value={lam!r}"]),
                         f"hydra.sweep.dir={self.folder / general.name}",
                         f"hydra.sweep.subdir={setting}",
-                        f"wandb.group=table/{name}",
-                        "wandb.job_type=general_domain",
-                        f"wandb.name='{name}/{general.name}/{setting}'",
+                        # one group per general domain and model × merge (a job is shared by every cell that chose
+                        # its setting); a plain evaluation, which only the table knows to be a general domain's
+                        f"wandb.group='table/{name}/{general.name}'",
+                        "wandb.job_type=general",
                     ],
                 )
             )
         return steps
 
+    progress_every = 60.0  # seconds between the progress lines of the steps that run
+
     def run(self, items: Sequence[Cell | GeneralDomain]) -> list[str]:
         """Each of ``items`` with missing jobs (cells; then general domains, which evaluate the cells' choices),
-        ``table.cells_at_once`` at a time; the failures, one line per job not done."""
+        ``table.cells_at_once`` at a time, saying every ``progress_every`` seconds where each running step is, and
+        after each item how many are done and the time left; the failures, one line per job not done."""
         todo = [item for item in items if self.missing(item)]
-        with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool:
-            return [failure for failures in pool.map(self.run_steps, todo) for failure in failures]
+        pace, results = Pace(), {}
+        with ThreadPoolExecutor(self.cfg.table.cells_at_once) as pool, Ticker(self.progress_every, self._progress):
+            futures = {pool.submit(self.run_steps, item): i for i, item in enumerate(todo)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                pace.finished = len(results)
+                kind = self.work(todo[futures[future]]).kind.lower()
+                log.info("Table %s: %s", self.cfg.table.name, pace.line(len(results), len(todo), f"{kind}s run"))
+        return [failure for i in range(len(todo)) for failure in results[i]]
+
+    def _progress(self) -> None:
+        for step in list(self.running.values()):
+            log.info("%s", step.line())
 
     def run_steps(self, item: Cell | GeneralDomain) -> list[str]:
         """Run ``item``'s missing steps, each as a ``taskvec-ir`` command logged to ``<step>.log`` in its folder;
         what failed (one line per job not done)."""
-        work = self.work(item)
-        for step, overrides in self.steps(item):
+        work, started = self.work(item), time.monotonic()
+        steps = self.steps(item)
+        for number, (step, overrides) in enumerate(steps, start=1):
             log_path = work.folder / f"{step}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            log.info("%s %s: %s (log: %s)", work.kind, work.name, step, log_path)
-            if self.command(overrides, log_path) != 0:
-                log.warning("%s %s: %s failed; see %s", work.kind, work.name, step, log_path)
+            running = RunningStep(f"{work.kind} {work.name}", step, number, len(steps), log_path, time.monotonic())
+            log.info("%s %s: %s (step %d of %d; log: %s)", work.kind, work.name, step, number, len(steps), log_path)
+            self.running[log_path] = running
+            try:
+                if self.command(overrides, log_path) != 0:
+                    log.warning("%s %s: %s failed; see %s", work.kind, work.name, step, log_path)
+            finally:
+                self.running.pop(log_path)
         failures = [f"{work.name}: {work.describe(key)} failed ({work.failure(key)})" for key in work.missing()]
         if not failures:
-            log.info("%s %s: done", work.kind, work.name)
+            log.info("%s %s: done in %s", work.kind, work.name, duration(time.monotonic() - started))
         return failures
 
     def command(self, overrides: list[str], log_path: Path) -> int:
@@ -267,6 +309,11 @@ class TableFolder:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             ).returncode
+
+
+def alpha_choice(alphas: Sequence[float]) -> str:
+    """The override a cell's dev sweep searches α with: every α of ``selection.alphas``."""
+    return f"alpha.value=choice({','.join(repr(float(a)) for a in alphas)})"
 
 
 def _setting_dir(alpha, lam: float | None) -> str:

@@ -88,7 +88,8 @@ def cells(cfg: Config, compose) -> list[Cell]:
             raise UserError(f"{where}: {PSEUDO_QUERIES_NEED_BM25}")
         if "pseudo_queries" in table.selections and config.retriever.dense:
             raise UserError(
-                f"{where}: {PSEUDO_QUERIES_NEED_CANDIDATES} (for a dense table: table.selections=[stability,nqc])"
+                f"{where}: {PSEUDO_QUERIES_NEED_CANDIDATES} "
+                "(for a dense table: table.selections=[stability,nqc,entropy])"
             )
         found.append(Cell(dataset, model=model, merge=merge, overrides=overrides, config=config))
     supervised = sorted({cell.model for cell in found if cell.config.model.supervised})

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from taskvec_ir.storage.outputs import OutputError, atomic_path
+from taskvec_ir.storage.outputs import OutputError, atomic_path, umask_mode
 
 log = logging.getLogger(__name__)
 _MANIFEST = "manifest.json"
@@ -140,6 +140,7 @@ class Cache:
             self.stats[f"{kind}.miss"] += 1
             try:
                 staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}."))
+                staging.chmod(umask_mode(0o777))  # mkdtemp's 0700 would keep the entry from the cache's other users
             except OSError as error:
                 raise _unwritable(path, error) from error
             try:

@@ -1,4 +1,4 @@
-"""Writing results so that nothing half-written ever looks complete."""
+"""Writing results so that nothing half-written ever looks complete, with the permissions the umask allows."""
 
 from __future__ import annotations
 
@@ -35,9 +35,24 @@ def _output_error(path: Path, error: OSError) -> OutputError:
     return OutputError(error.errno, f"cannot write {path}: {hint} ({error.strerror or error})")
 
 
+def umask_mode(mode: int) -> int:
+    """``mode`` as the umask lets a new file or folder have it (``0o666`` under umask 022: ``0o644``): what ``open``
+    gives a new file, and what a temporary file (mkstemp's 0600, mkdtemp's 0700) must be given before it is renamed
+    into place, so that a co-author on a shared cluster reads the results. The umask is read from /proc where Linux
+    shows it: ``os.umask`` can only read it by setting it, which another thread could see."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        mask = int(next(line for line in status.splitlines() if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mode & ~mask
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` that replaces it only if the block finishes without error.
+    """A temporary path beside ``path`` that replaces it only if the block finishes without error; the file has the
+    permissions a plain ``open`` would give it (``umask_mode``).
 
     A write that fails (disk full, read-only folder) raises ``OutputError`` naming ``path``; the temporary
     file is removed and ``path`` keeps its previous content."""
@@ -47,7 +62,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise _output_error(path, error) from error
-    os.close(fd)
+    try:
+        os.fchmod(fd, umask_mode(0o666))
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)

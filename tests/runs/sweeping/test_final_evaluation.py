@@ -58,8 +58,7 @@ def test_the_final_job_evaluates_the_best_setting_on_test_beside_every_baseline(
         f"split={bi_encoder.dataset.test_split}",
         "systems=[bm25,ir_model,alpha_one,domain_model,task_arithmetic]",
         "lam.value=0.35",
-        "wandb.job_type=final",
-        "trial=null",
+        "trial=null",  # the job's kind, final, from sweep.final (run_identity.run_kind)
     ]
     monot5 = final_overrides(compose(["sweep=alpha", "model=monot5_base"]), {"best_lam": None})
     assert "systems=[bm25,ir_model,alpha_one,task_arithmetic]" in monot5  # ΘD alone: bi-encoders only

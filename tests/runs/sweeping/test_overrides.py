@@ -16,3 +16,10 @@ def test_values_are_written_in_hydras_grammar_and_read_back_equal(value):
 
 def test_settings_become_one_override_each():
     assert as_overrides({"alpha.value": 0.25, "merge": "ties"}) == ["alpha.value=0.25", "merge=ties"]
+
+
+def test_the_elements_of_a_list_searched_element_by_element_become_one_list_read_back_in_order():
+    params = {"alpha.genome.mlp.1": 0.75, "lam.value": 0.2, "alpha.genome.mlp.0": 0.125, "alpha.extra.0": 0.5}
+    overrides = as_overrides(params, lists=["alpha.genome.mlp"])
+    assert overrides == ["lam.value=0.2", "alpha.extra.0=0.5", "alpha.genome.mlp=[0.125, 0.75]"]
+    assert OverridesParser.create().parse_overrides(overrides[-1:])[0].value() == [0.125, 0.75]

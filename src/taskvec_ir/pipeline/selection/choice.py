@@ -88,7 +88,7 @@ class Choice:
             ],
             **self.details,
             # JSON has no NaN: an undefined value is null (its row's ``undefined`` says how many queries lacked it)
-            "curve": [{**row, "value": None if math.isnan(row["value"]) else row["value"]} for row in self.curve],
+            "curve": [{k: None if _undefined(v) else v for k, v in row.items()} for row in self.curve],
         }
 
     def settings_text(self) -> str:
@@ -102,6 +102,10 @@ class Choice:
         if self.alpha is not None and self.lam is not None:
             return f"α={self.alpha:g} · λ={self.lam:g}"
         return "α/λ per fold: " + " ".join(f"{f.alpha:g}/{f.lam:g}" for f in self.folds)
+
+
+def _undefined(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _common(values: Iterable[float]) -> float | None:
@@ -155,25 +159,27 @@ def evaluate_choice(
     return means, per_query
 
 
-def curve_plot(choice: Choice, path: Path) -> None:
-    """The criterion against α at each fold's chosen λ, the chosen α marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+def curve_plot(choice: Choice, path: Path, title: str):
+    """The criterion against α at each fold's chosen λ, the chosen α marked (unclipped); ``title``: what was
+    measured (``plots.heading``). Returns the figure."""
+    fig, ax = plots.subplots(figsize=(6.5, 4.5))
     for index, fold in enumerate(choice.folds):
         key = index if choice.method == "cross_validation" else None
-        points = sorted((r["alpha"], r["value"]) for r in choice.curve if r["fold"] == key and r["lam"] == fold.lam)
+        rows = sorted((r for r in choice.curve if r["fold"] == key and r["lam"] == fold.lam), key=lambda r: r["alpha"])
+        points = [(r["alpha"], r["value"]) for r in rows]
         lam = "no fusion" if fold.lam is None else f"λ = {fold.lam:g}"
         label = f"fold {index + 1}, {lam}" if key is not None else lam
         (line,) = ax.plot(*zip(*points, strict=True), marker="o", label=label)
+        for column, style in (("raw", "--"), ("null", ":")):  # stability: the two curves the value is the gap of
+            if rows and column in rows[0]:
+                ax.plot([r["alpha"] for r in rows], [r[column] for r in rows], style, color=line.get_color(),
+                        label=f"{column}, {lam}")  # fmt: skip
         chosen = [value for alpha, value in points if alpha == fold.alpha]
-        ax.scatter([fold.alpha], chosen, s=160, facecolors="none", edgecolors=line.get_color(), zorder=4)
+        ax.scatter([fold.alpha], chosen, s=160, facecolors="none", edgecolors=line.get_color(), zorder=4, clip_on=False)
     ax.set_xlabel("α")
     ax.set_ylabel(choice.criterion)
-    ax.set_title(f"selection={choice.method} (chosen α circled)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    ax.margins(x=0.08, y=0.12)
+    ax.set_title(f"{title}\nselection={choice.method} (chosen α circled)")
+    ax.legend(loc="best")
     plots.save_figure(fig, path)
+    return fig

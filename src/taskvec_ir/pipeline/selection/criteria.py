@@ -1,6 +1,8 @@
 """The label-free criteria, per query and averaged: NQC (Shtok et al., TOIS 2012) of a re-ranker's raw scores,
-standardised against a corpus sample's, and the stability of the fused ranking as α moves (top-weighted Kendall
-τ). A criterion undefined for a query leaves the query out of the mean, and the mean counts it."""
+standardised against a corpus sample's, the entropy of its scores' softmax over the candidates (as AdaMerging's
+prediction entropy), and the stability of the fused ranking as α moves (top-weighted Kendall τ), read against the
+same grid's random-direction null. A criterion undefined for a query leaves the query out of the mean, and the mean
+counts it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.pipeline.pipeline import Run
@@ -60,6 +64,30 @@ def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
     return QueryMean.of(query_nqc(scores, corpus_scores, k), len(scores))
 
 
+def ranking_entropy(scores: Iterable[float], temperature: float) -> float:
+    """The entropy (nats) of the softmax, at ``temperature``, of one query's scores of its candidates once
+    standardised by their own mean and standard deviation: a positive scale and an offset of the query's scores
+    cannot move it. Lower: the scores commit to fewer candidates. NaN (undefined) with fewer than two candidates, or
+    where their scores do not spread."""
+    from scipy.special import softmax
+    from scipy.stats import entropy
+
+    values = np.asarray(list(scores), dtype=float)
+    spread = values.std() if len(values) > 1 else 0.0
+    if spread == 0:
+        return math.nan
+    return float(entropy(softmax((values - values.mean()) / (spread * temperature))))
+
+
+def query_entropy(scores: Run, temperature: float) -> dict[str, float]:
+    """``ranking_entropy`` of each query of ``scores`` (a re-ranker's raw scores of the candidates) where defined."""
+    per_query = {}
+    for query, candidates in scores.items():
+        if not math.isnan(value := ranking_entropy(candidates.values(), temperature)):
+            per_query[query] = value
+    return per_query
+
+
 def query_agreement(first: Run, second: Run) -> dict[str, float]:
     """Top-weighted Kendall τ between two runs' scores of each query's documents (a document one run lacks
     scores 0 there), for the queries where it is defined: not those with fewer than two documents, or constant
@@ -110,3 +138,36 @@ def query_stability(runs: Mapping[float, Run]) -> dict[float, dict[str, float]]:
         before, after = change[i - 1], change[i]
         values[alphas[i]] = {q: -(before[q] + after[q]) / 2 for q in before.keys() & after.keys()}
     return values
+
+
+@dataclass(frozen=True)
+class StabilityAgainstChance:
+    """Stability read against the random-direction null of the same grid: per α, each query's stability less the
+    null's (``excess``), for the queries where Kendall's τ is defined at every α, for both (``queries``, of the
+    ``asked``); τ's own curve and the null's (``raw``, ``null``), each averaged over those same queries."""
+
+    excess: dict[float, dict[str, float]]
+    raw: dict[float, float]
+    null: dict[float, float]
+    queries: tuple[str, ...]
+    asked: tuple[str, ...]
+
+
+def stability_against_chance(runs: Mapping[float, Run], null_runs: Mapping[float, Run]) -> StabilityAgainstChance:
+    """``query_stability`` of ``runs`` (τ's fused runs by α) less that of ``null_runs`` (the null's, the same α),
+    per query: a change per unit α that any direction of τ's size makes as α grows (a monotone trend both share)
+    cancels, and what is left is the stability τ's direction adds. Every α is averaged over the same queries."""
+    raw, null = query_stability(runs), query_stability(null_runs)
+    asked = sorted(set().union(*runs.values(), *null_runs.values()))
+    queries = sorted(set(asked).intersection(*raw.values(), *null.values()))
+
+    def mean(curve: Mapping[str, float]) -> float:
+        return statistics.fmean(curve[q] for q in queries) if queries else math.nan
+
+    return StabilityAgainstChance(
+        {alpha: {q: raw[alpha][q] - null[alpha][q] for q in queries} for alpha in raw},
+        {alpha: mean(raw[alpha]) for alpha in raw},
+        {alpha: mean(null[alpha]) for alpha in null},
+        tuple(queries),
+        tuple(asked),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import product
 
 from taskvec_ir.config.composed import Config
@@ -16,7 +17,7 @@ from taskvec_ir.pipeline.first_stage import dataset_identity
 from taskvec_ir.pipeline.model_scores import system_weights
 from taskvec_ir.pipeline.pipeline import Pipeline
 from taskvec_ir.pipeline.selection.choice import Choice, Evidence, Fold, Setting, best_setting
-from taskvec_ir.pipeline.selection.criteria import QueryMean, query_nqc, query_stability
+from taskvec_ir.pipeline.selection.criteria import QueryMean, query_entropy, query_nqc, stability_against_chance
 from taskvec_ir.pipeline.selection.cross_validation import cross_validate, kfold
 from taskvec_ir.pipeline.selection.pseudo_queries import pseudo_queries
 from taskvec_ir.storage.cache import CACHE_VERSION, cache_key
@@ -90,6 +91,7 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
         return cross_validate(setting_runs(pipeline, cfg.split, alphas, lambdas), split.qrels, folds, objective)
     details = {}
     per_query: dict[Setting, dict[str, float]] = {}  # the criterion per setting and query, where defined
+    columns: dict[Setting, dict] = {}  # what a curve's row shows beside the criterion (stability: τ's, the null's)
     if selection.method == "pseudo_queries":
         name, details["pseudo_queries_source"] = pseudo_queries(pipeline, selection.pseudo_queries)
         queries = list(pipeline.split(name).qrels)  # every pseudo-query has its document: all are judged
@@ -107,12 +109,31 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
             f"NQC@{selection.nqc_k} of Θ' on {name} (standardised against {selection.nqc_corpus_sample} corpus "
             "documents' scores)"
         )
+    elif selection.method == "entropy":
+        name, temperature = unlabeled_queries(pipeline, cfg), selection.entropy_temperature
+        for alpha in alphas:  # Θ'’s raw scores, as NQC's; lower entropy (more committed) is better
+            scores = pipeline.model_run(name, system_weights(TASK_ARITHMETIC, pipeline.spec.merge.at(alpha)))
+            per_query[alpha, fixed_lam] = {q: -h for q, h in query_entropy(scores, temperature).items()}
+        queries = list(scores)
+        criterion = (
+            f"−ranking entropy of Θ' on {name} (softmax at T={temperature:g} of each query's candidate scores "
+            "standardised by their own mean and σ)"
+        )
     else:
         name, lam = unlabeled_queries(pipeline, cfg), fixed_lam
         runs = {alpha: run for alpha, _, run in setting_runs(pipeline, name, alphas, [lam])}
-        per_query = {(alpha, lam): value for alpha, value in query_stability(runs).items()}
-        queries = list(runs[alphas[0]])
-        criterion = f"−rank change per unit α towards both neighbours on {name}"
+        null = replace(pipeline.spec.merge, method=pipeline.spec.merge.method.null)
+        null_runs = {alpha: pipeline.system_run(name, TASK_ARITHMETIC, lam, null.at(alpha)) for alpha in alphas}
+        found = stability_against_chance(runs, null_runs)
+        per_query = {(alpha, lam): value for alpha, value in found.excess.items()}
+        queries = list(found.asked)  # those whose τ is undefined at some α are in none of the means, and counted
+        criterion = (
+            f"−rank change per unit α towards both neighbours on {name}, less the random-direction null's "
+            f"(merge.seed {null.method.seed})"
+        )
+        details["null"] = {"direction": null.method.direction, "seed": null.method.seed,
+                           "queries": len(found.queries), "of": len(found.asked)}  # fmt: skip
+        columns = {(alpha, lam): {"raw": found.raw[alpha], "null": found.null[alpha]} for alpha in found.raw}
     values = {setting: QueryMean.of(by_query, len(queries)) for setting, by_query in per_query.items()}
     for (alpha, lam), value in values.items():
         if value.undefined:
@@ -124,11 +145,11 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
                 alpha,
                 lam,
             )
-    alpha, lam = best_setting({setting: value.value for setting, value in values.items()})
     curve = [
-        {"fold": None, "alpha": a, "lam": lam_, "value": v.value, "undefined": v.undefined}
-        for (a, lam_), v in values.items()
+        {"fold": None, "alpha": a, "lam": lam, "value": v.value, "undefined": v.undefined, **columns.get((a, lam), {})}
+        for (a, lam), v in values.items()
     ]
+    alpha, lam = best_setting({setting: value.value for setting, value in values.items()})
     evidence = Evidence(per_query, [tuple(queries)])
     return Choice(selection.method, criterion, [Fold(None, alpha, lam)], curve, details, evidence=evidence)
 
@@ -136,8 +157,8 @@ def choose(pipeline: Pipeline, cfg: Config) -> Choice:
 def tune_baseline_lambdas(pipeline: Pipeline, cfg: Config, choice: Choice, systems: Sequence[str]) -> None:
     """Give each fused baseline of ``systems`` its own λ in ``choice``, chosen by the selection's own procedure
     at the baseline's fixed weights: per fold on the other folds' queries (cross-validation), on the pseudo-queries,
-    or ``selection.lam`` (stability and NQC choose no λ). α = 0 and α = 1 are among the α values a selection scores,
-    so this reads cached scores."""
+    or ``selection.lam`` (stability, NQC and entropy choose no λ). α = 0 and α = 1 are among the α values a selection
+    scores, so this reads cached scores."""
     grid, objective = list(cfg.lam.grid), cfg.objective
     if cfg.retriever.dense:  # no fusion: no baseline has a λ
         return

@@ -14,7 +14,7 @@ from taskvec_ir.runs.sweeping.launchers import launch
 from taskvec_ir.runs.sweeping.overrides import hydra_value
 from taskvec_ir.runs.sweeping.recovery import Heartbeats, settle_abandoned_trials
 from taskvec_ir.runs.sweeping.study_storage import open_study, retry
-from taskvec_ir.runs.sweeping.trials import STATES, best_trial, claim, record, taken
+from taskvec_ir.runs.sweeping.trials import STATES, claim, record, taken
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +28,25 @@ def final_overrides(cfg: Config, best: dict) -> list[str]:
         f"split={cfg.dataset.test_split}",
         f"systems=[{','.join(systems)}]",
         f"lam.value={hydra_value(best['best_lam'])}",  # null where no λ ran (retriever=dense)
-        "wandb.job_type=final",  # named <study>/final (job.run_settings)
         "trial=null",
     ]
 
 
 def run_final_evaluation(
-    study: optuna.Study, heartbeats: Heartbeats, launcher, sweep_dir: Path, overrides: list[str], job_idx: int
-) -> None:
-    """The best setting evaluated once on test, as one more job through ``launcher`` (the trials': on SLURM, a job
-    with their resources), if this sweeper claims it first."""
-    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, retry(lambda: best_trial(study).number))
+    study: optuna.Study,
+    heartbeats: Heartbeats,
+    launcher,
+    sweep_dir: Path,
+    overrides: list[str],
+    job_idx: int,
+    best: int,
+) -> int | None:
+    """The best setting (of trial number ``best``) evaluated once on test, as one more job through ``launcher``
+    (the trials': on SLURM, a job with their resources), if this sweeper claims it first; the number of the trial it
+    evaluated (None: it did not claim it)."""
+    claimed = claim_final_evaluation(study, heartbeats, sweep_dir, best)
     if claimed is None:
-        return
+        return None
     claims, trial = claimed
     with heartbeats.running(claims, [trial]):
         (result,) = launch(launcher, [(*overrides, "sweep.final=true", "hydra.sweep.subdir=final")], job_idx)
@@ -49,6 +55,7 @@ def run_final_evaluation(
             f"the final evaluation failed: see {sweep_dir / 'final' / 'app.log'}; rerun the same "
             "command to run it again"
         )
+    return best
 
 
 def claim_final_evaluation(study: optuna.Study, heartbeats: Heartbeats, sweep_dir: Path, best: int):

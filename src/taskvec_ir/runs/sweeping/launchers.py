@@ -4,6 +4,7 @@ job (its trials failed, the sweep goes on), and a worker job runs its trials in 
 from __future__ import annotations
 
 import copy
+import shutil
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +17,17 @@ from taskvec_ir.errors import UserError
 
 class LauncherConfigError(UserError):
     """The launcher could not submit a job (sbatch refused it): a setting of hydra.launcher to fix."""
+
+
+def check_scheduler(launcher: DictConfig) -> None:
+    """A launcher that submits to SLURM (``launcher=slurm``) on a machine without SLURM's commands, refused before
+    anything runs (submitit looks for ``srun`` only when it submits the first job)."""
+    if str(launcher.get("_target_", "")).endswith(".SlurmLauncher") and shutil.which("srun") is None:
+        raise LauncherConfigError(
+            "launcher=slurm submits jobs with SLURM's srun and sbatch, which this machine does not have (not on "
+            "PATH): run the command on the cluster's login node, or drop launcher=slurm to run here "
+            "(launcher=local runs jobs side by side)"
+        )
 
 
 def launch(launcher, overrides: list, job_idx: int) -> list:

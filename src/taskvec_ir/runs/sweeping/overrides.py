@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 
-def as_overrides(params: dict) -> list[str]:
-    """``key=value`` for each of ``params`` (values already in the grammar: a trial's parameters, fixed keys)."""
-    return [f"{name}={value}" for name, value in params.items()]
+def as_overrides(params: dict, lists: Collection[str] = ()) -> list[str]:
+    """``key=value`` for each of ``params`` (values already in the grammar: a trial's parameters, fixed keys); the
+    elements ``<key>.<i>`` of a key in ``lists`` (searched element by element: ``search_space.list_elements``)
+    written as one ``key=[...]``."""
+    overrides, elements = [], {}
+    for name, value in params.items():
+        key, _, index = name.rpartition(".")
+        if key in lists and index.isdigit():
+            elements.setdefault(key, {})[int(index)] = value
+        else:
+            overrides.append(f"{name}={value}")
+    return overrides + [f"{key}=[{', '.join(str(v[i]) for i in sorted(v))}]" for key, v in elements.items()]
 
 
 def hydra_value(value) -> str:

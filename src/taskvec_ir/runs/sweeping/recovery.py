@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 
 from taskvec_ir.runs.sweeping.study_storage import STORAGE_DOWN, racing, retry
-from taskvec_ir.runs.sweeping.trials import STATES, finished_job, unclaimed_too_long
+from taskvec_ir.runs.sweeping.trials import STATES, finished_job, trial_values, unclaimed_too_long
 
 log = logging.getLogger(__name__)
 # Heartbeats are experimental in Optuna 5 and meant for study.optimize; we record them around ask/tell ourselves.
@@ -107,13 +107,13 @@ def settle_abandoned_trials(study: optuna.Study) -> None:
 
 def settle(study: optuna.Study, trial, reason: str) -> bool:
     """Record a trial whose sweeper did not get its job's result: complete if the job finished (its
-    ``metrics.json``, written last, and ``objective.json`` exist), since nothing of it was lost (its λ stays in
-    its ``objective.json``); failed otherwise, its SLURM job cancelled if it still runs (nobody would record
-    what it finds). True if complete."""
-    finished = finished_job(trial)
-    if finished:
+    ``metrics.json``, written last, and ``objective.json`` exist, with each value the study needs: a Pareto
+    study's retention too), since nothing of it was lost (its λ stays in its ``objective.json``); failed
+    otherwise, its SLURM job cancelled if it still runs (nobody would record what it finds). True if complete."""
+    values = trial_values(study, finished_job(trial))
+    if values is not None:
         log.warning("Trial %d: its job finished, though %s: recording it as complete", trial.number, reason)
-        study.tell(trial.number, values=[finished["objective"]], skip_if_finished=True)
+        study.tell(trial.number, values=values, skip_if_finished=True)
         return True
     _cancel_slurm_job(trial)
     log.warning("Trial %d failed: %s", trial.number, reason)
@@ -128,11 +128,12 @@ def settle_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     and Optuna's ``RetryHeartbeatStaleTrialCallback`` queues it to run again with the same parameters (the next
     trial a sweeper asks for)."""
     finished = finished_job(trial)
-    if finished:
+    values = trial_values(study, finished)
+    if values is not None:
         complete = optuna.trial.create_trial(
             params=trial.params,
             distributions=trial.distributions,
-            value=finished["objective"],
+            values=values,
             user_attrs={**trial.user_attrs, "lam": finished["lam"]},
             system_attrs={"failed_trial": trial.number},
         )

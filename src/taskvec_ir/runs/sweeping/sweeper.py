@@ -19,11 +19,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from taskvec_ir.config.composed import Config
 from taskvec_ir.errors import UserError
+from taskvec_ir.runs import test_guard
 from taskvec_ir.runs.compose import typed_config
 from taskvec_ir.runs.job import open_pipeline
-from taskvec_ir.runs.search_space import Dimension, search_space
+from taskvec_ir.runs.progress import Pace, trial_line
+from taskvec_ir.runs.retention import general_pipeline
+from taskvec_ir.runs.search_space import Dimension, list_elements, search_space
+from taskvec_ir.runs.sweeping.dev_vs_test import compared_sweep
 from taskvec_ir.runs.sweeping.final_evaluation import final_overrides, run_final_evaluation
-from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, job_lost_errors, launch
+from taskvec_ir.runs.sweeping.launchers import LauncherConfigError, check_scheduler, job_lost_errors, launch
 from taskvec_ir.runs.sweeping.overrides import as_overrides, hydra_value
 from taskvec_ir.runs.sweeping.recovery import Heartbeats, settle, settle_abandoned_trials
 from taskvec_ir.runs.sweeping.samplers import reseed, study_sampler
@@ -55,7 +59,9 @@ class OptunaSweep(Sweeper):
         params: DictConfig | None,
     ):
         self.sampler_config = sampler
-        self.direction, self.storage, self.study_name = direction, storage, study_name
+        # One objective's direction, or a list: one per objective (sweep=pareto).
+        self.direction = direction if isinstance(direction, str) else list(direction)
+        self.storage, self.study_name = storage, study_name
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
         self.worker_jobs = worker_jobs
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
@@ -73,25 +79,47 @@ class OptunaSweep(Sweeper):
             HydraConfig.instance().set_config(self.config)  # for ${hydra:...} interpolations in the job's keys
             job_cfg = typed_config(self.config)
             check_tuning_split(job_cfg)
-            open_pipeline(job_cfg)
+            self.objective = job_cfg.objective  # named in each trial's line
+            pipeline = open_pipeline(job_cfg)
+            retention = job_cfg.sweep.retention
+            self._check_objectives(retention)
+            if retention is not None:  # a Pareto sweep: its general collection fails here, not in every trial
+                general_pipeline(job_cfg, pipeline.cache)
             dimensions, fixed = search_space([f"{key}={value}" for key, value in self.params.items()] + list(arguments))
+            dimensions, lists = list_elements(dimensions, job_cfg)
             check_bootstrap(job_cfg, dimensions)
             if job_cfg.retriever.dense and "lam.value" in dimensions:
                 raise UserError(
                     "retriever=dense fuses nothing, so searching lam.value would waste trials: use sweep=alpha "
                     "(or drop lam.value from the searched keys)"
                 )
+            if job_cfg.sweep.compare_with:  # a sweep to compare with that does not fit fails now, not in the report
+                compared_sweep(job_cfg.sweep.compare_with, job_cfg)
             sampler, target = study_sampler(self.sampler_config, dimensions, self.n_trials)
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            storage = absolute_storage(self.storage)
+            self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)  # a refused login here
+            study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
+            if len(study.directions) != (1 if isinstance(self.direction, str) else len(self.direction)):
+                raise UserError(
+                    f"hydra.sweeper.study_name: study {study.study_name} in {redact_url(storage)} has "
+                    f"{len(study.directions)} objectives and this sweep has another number: name another study "
+                    "(hydra.sweeper.study_name) or sweep dir"
+                )
         except UserError as error:
             _exit(error)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        storage = absolute_storage(self.storage)
-        self.heartbeats = Heartbeats(storage, self.heartbeat_interval, self.grace_period)
-        study = retry(open_study, self.study_name, self.heartbeats.storage, sampler, self.direction)
         retry(settle_abandoned_trials, study)
+        space = test_guard.search_space_of(dimensions, job_cfg.lam, job_cfg.retriever.dense)
+        guarded = retry(test_guard.set_search_space, study, self.heartbeats.storage, job_cfg, space)
+        if job_cfg.sweep.final_evaluation:  # refused before any trial runs
+            what = f"study {study.study_name}'s best setting"
+            try:
+                test_guard.check(guarded, job_cfg.sweep.strict_test_guard, "sweep.strict_test_guard", what)
+            except UserError as error:
+                _exit(error)
         described = self._study_override(study, storage, dimensions)
-        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described)
+        plan = SweepPlan(study.study_name, storage, sweep_dir, dimensions, fixed, target, described, lists)
         log.info(
             "Study %s in %s: %d of %d trials complete; searching %s",
             study.study_name,
@@ -102,23 +130,28 @@ class OptunaSweep(Sweeper):
         )
         try:
             job_idx = self._run_workers(study, plan) if self.worker_jobs else self.run_trials(study, plan)
-            best = retry(write_results, study, sweep_dir, storage)
+            best = retry(write_results, study, sweep_dir, storage, retention, job_cfg.objective)
             if job_cfg.sweep.final_evaluation:
                 overrides = [
-                    *as_overrides(best["best_params"]),
+                    *as_overrides(best["best_params"], lists),
                     *as_overrides(fixed),
                     *final_overrides(job_cfg, best),
                     described,
                 ]
-                run_final_evaluation(study, self.heartbeats, self.launcher, sweep_dir, overrides, job_idx)
-        except LauncherConfigError as error:
+                evaluated = run_final_evaluation(
+                    study, self.heartbeats, self.launcher, sweep_dir, overrides, job_idx, best["best_trial"]
+                )
+                if evaluated is not None:  # a test result of the cell, seen from now on
+                    what = f"study {study.study_name}: final evaluation of trial {evaluated}"
+                    retry(test_guard.add_test, study, guarded, what)
+        except UserError as error:  # a launcher's refusal; a Pareto sweep with no trial within its bound
             _exit(error)
 
     def run_trials(self, study: optuna.Study, plan: SweepPlan) -> int:
         """Trials until the study has ``plan.target`` of them complete; returns the next job index. When the missing
         ones are running in other sweepers of the study, this one waits for them (a failed one is replaced
         by whoever is free), so that the best trial is the study's once every trial is in."""
-        failed, job_idx, waiting = 0, 0, False
+        failed, job_idx, waiting, pace = 0, 0, False, Pace()
         while True:
             held = retry(taken, study)
             complete = sum(t.state == STATES.COMPLETE for t in held)
@@ -140,7 +173,9 @@ class OptunaSweep(Sweeper):
                 with self.heartbeats.running(study, trials):
                     returns = launch(self.launcher, overrides, job_idx)
                 for trial, result in zip(trials, returns, strict=True):
-                    failed += not retry(record, study, trial, result)
+                    told = retry(record, study, trial, result)
+                    failed += not told
+                    self._report_trial(study, trial, result if told else None, pace, plan.target)
             except LauncherConfigError:
                 retry(fail, study, trials)
                 raise
@@ -199,6 +234,22 @@ class OptunaSweep(Sweeper):
                     ) from None
             job_idx += batch
 
+    def _report_trial(self, study: optuna.Study, trial: optuna.Trial, result, pace: Pace, target: int) -> None:
+        """One line for a trial that ended: its objective at its setting (``result`` None: it failed, and ``record``
+        said why), and the study's progress toward ``target`` (its job's own log and table are in its dir)."""
+        pace.finished += result is not None
+        complete = retry(count, study, STATES.COMPLETE)
+        if result is None:
+            what = "failed"
+        else:
+            value = result.return_value
+            setting = ", ".join(
+                f"{key}={v:.4g}" if isinstance(v, float) else f"{key}={v}" for key, v in trial.params.items()
+            )
+            lam = "" if "lam.value" in trial.params or value["lam"] is None else f", λ={value['lam']:g}"
+            what = f"{self.objective} {value['objective']:.4f} at {setting}{lam}"
+        log.info("%s", trial_line(trial.number, what, pace, complete, target))
+
     def _wait(self, study: optuna.Study, waiting: bool, what: str) -> bool:
         """One pause while the study's missing trials run elsewhere, settling those whose sweeper or worker is
         gone (this host's dead processes, other hosts' missed heartbeats); says what it waits for once."""
@@ -225,8 +276,13 @@ class OptunaSweep(Sweeper):
 
     def _check_settings(self) -> None:
         refuse_password(self.storage, "hydra.sweeper.storage")
-        if self.direction not in ("maximize", "minimize"):
-            raise UserError(f"hydra.sweeper.direction: '{self.direction}' is not maximize or minimize")
+        check_scheduler(self.config.hydra.launcher)
+        directions = [self.direction] if isinstance(self.direction, str) else self.direction
+        if not 1 <= len(directions) <= 2 or any(d not in ("maximize", "minimize") for d in directions):
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction} is not maximize or minimize (or, for sweep=pareto, "
+                "[maximize, maximize])"
+            )
         for key in ("n_trials", "n_jobs"):
             if getattr(self, key) <= 0:
                 raise UserError(f"hydra.sweeper.{key}: {getattr(self, key)} must be positive")
@@ -244,10 +300,23 @@ class OptunaSweep(Sweeper):
                 "the interval must be positive and shorter than the grace period"
             )
 
+    def _check_objectives(self, retention) -> None:
+        """A study of two objectives is a Pareto sweep's (``sweep.retention`` set), both maximised."""
+        if retention is not None and self.direction != ["maximize", "maximize"]:
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction}: a Pareto sweep (sweep.retention) maximises the "
+                "target's measure and the retention: set it to [maximize, maximize] (sweep=pareto does)"
+            )
+        if retention is None and not isinstance(self.direction, str):
+            raise UserError(
+                f"hydra.sweeper.direction: {self.direction} names two objectives, and the second, the general-domain "
+                "retention, needs sweep.retention: use sweep=pareto, or one direction"
+            )
+
     def _trial_overrides(self, study: optuna.Study, trial: optuna.Trial, plan: SweepPlan) -> tuple[str, ...]:
         reseed(study, self.sampler_config, trial.number)
         values = {name: retry(dimension.suggest, trial, name) for name, dimension in plan.dimensions.items()}
-        return (*as_overrides(values), *as_overrides(plan.fixed), f"trial={trial.number}")
+        return (*as_overrides(values, plan.lists), *as_overrides(plan.fixed), f"trial={trial.number}")
 
 
 def check_tuning_split(config: Config) -> None:
@@ -262,6 +331,11 @@ def check_bootstrap(config: Config, dimensions: Mapping) -> None:
     from ``lam.grid``: a sweep of ``alpha.value`` alone."""
     if not (config.selection.bootstrap.resamples and config.sweep.final_evaluation):
         return
+    if config.sweep.retention is not None:
+        raise UserError(
+            "selection.bootstrap.resamples: a Pareto sweep's choice reads the general collection too, which the "
+            "bootstrap does not resample: set selection.bootstrap.resamples=0"
+        )
     if set(dimensions) != {"alpha.value"} or config.lam.value is not None or not config.lam.grid:
         raise UserError(
             "selection.bootstrap.resamples: a sweep's bootstrap reruns its choice over the α values its trials "

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.pipeline.selection import tie_rule
+from taskvec_ir.runs.sweeping import pareto
 from taskvec_ir.runs.sweeping.study_storage import retry
 from taskvec_ir.storage.outputs import atomic_path, redact_url
 
@@ -83,26 +84,34 @@ def fail(study: optuna.Study, trials: list) -> None:
         study.tell(trial, state=STATES.FAIL, skip_if_finished=True)
 
 
+def trial_values(study: optuna.Study, result) -> list[float] | None:
+    """The values a job's result (its return value, or its ``objective.json``) gives ``study``: its objective, and
+    in a Pareto study (``pareto.is_pareto``) its retention too; None unless each is there and finite."""
+    keys = ("objective", "retention")[: len(study.directions)]
+    values = [result.get(key) if isinstance(result, dict) else None for key in keys]
+    return values if all(isinstance(v, int | float) and math.isfinite(v) for v in values) else None
+
+
 def record(study: optuna.Study, trial: optuna.Trial, result) -> bool:
     """Tell the study how a trial ended (``result``: the launcher's ``JobReturn``); True when it completed with a
-    finite objective."""
+    finite objective (and retention, in a Pareto study)."""
     try:
         value = result.return_value  # raises the job's exception when it failed
-        objective = value.get("objective") if isinstance(value, dict) else None
-        problem = f"objective {objective!r}"
+        values = trial_values(study, value)
+        problem = f"objective {value!r}"
     except Exception as error:  # noqa: BLE001 - any failure of the job fails the trial
-        objective, problem = None, f"{type(error).__name__}: {error}"
+        values, problem = None, f"{type(error).__name__}: {error}"
         bug = error if not isinstance(error, UserError) else None  # a bug's traceback stays in the log
     else:
         bug = None
-    if result.status != JobStatus.COMPLETED or objective is None or not math.isfinite(objective):
+    if result.status != JobStatus.COMPLETED or values is None:
         log.warning("Trial %d failed: %s", trial.number, problem, exc_info=bug)
         study.tell(trial, state=STATES.FAIL, skip_if_finished=True)
         return False
     trial.set_user_attr("lam", value["lam"])
     if result.hydra_cfg is not None:  # where the job wrote (the working dir is the sweeper's: jobs do not chdir)
         trial.set_user_attr("job_dir", str(result.hydra_cfg.hydra.runtime.output_dir))
-    study.tell(trial, values=[objective], skip_if_finished=True)
+    study.tell(trial, values=values, skip_if_finished=True)
     return True
 
 
@@ -126,39 +135,79 @@ def trial_lam(trial: optuna.trial.FrozenTrial) -> float | None:
     return finished["lam"] if finished else None
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+def best_trial(study: optuna.Study, retention_bound: float | None = None) -> optuna.trial.FrozenTrial:
     """The completed trial of best objective by a selection's tie rule (``pipeline.selection.tie_rule.best``): of
     equal objectives, the smallest change to ΘT (the least Σ|α| over the searched α keys), then the smallest λ,
     then the α values in ascending order, then the first trial. Optuna's own ``best_trial`` takes the first of the
-    tied trials, so which α a sweep reported depended on the order the sampler drew them in."""
+    tied trials, so which α a sweep reported depended on the order the sampler drew them in.
+
+    In a Pareto study, the same rule over the trials whose retention loss is at most ``retention_bound``
+    (``pareto.within_bound``, which refuses where none is)."""
     trials = study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
     if not trials:
         raise ValueError(f"study {study.study_name}: no trial completed")
-    sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    ordered = sorted(trials, key=lambda t: t.number)
+    if pareto.is_pareto(study):
+        if retention_bound is None:
+            raise ValueError(f"study {study.study_name} is a Pareto study: give the retention bound")
+        ordered = pareto.within_bound(ordered, retention_bound, study.study_name)
+        sign = 1  # the target's measure, maximised (the sweeper checks the directions)
+    else:
+        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
 
     def alphas(trial: optuna.trial.FrozenTrial) -> list[float]:
         return [v for k, v in sorted(trial.params.items()) if k.startswith("alpha.") and isinstance(v, int | float)]
 
-    ordered = sorted(trials, key=lambda t: t.number)
-    return tie_rule.best((t, sign * t.value, alphas(t), trial_lam(t)) for t in ordered)
+    return tie_rule.best((t, sign * t.values[0], alphas(t), trial_lam(t)) for t in ordered)
 
 
-def write_results(study: optuna.Study, sweep_dir: Path, storage: str | None) -> dict:
+def completed_trials(study: optuna.Study) -> list[dict]:
+    """Each completed trial's number, objective (``value``), λ, parameters and, in a Pareto study, retention."""
+    pareto_study = pareto.is_pareto(study)
+    return [
+        {
+            "number": t.number,
+            "value": t.values[0],
+            "lam": trial_lam(t),
+            "params": dict(t.params),
+            **({"retention": t.values[1]} if pareto_study else {}),
+        }
+        for t in study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
+    ]
+
+
+def write_results(study: optuna.Study, sweep_dir: Path, storage: str | None, retention=None, objective="") -> dict:
     """The study's best setting and trial counts, written to ``optimization_results.yaml`` (its storage without
-    a password)."""
-    best = best_trial(study)
+    a password). A Pareto study (``retention``: the sweep's ``RetentionConfig``) writes its front first
+    (``pareto.write_front``), and where no trial stays within the bound, says so there and refuses."""
     results = {
         "name": "optuna",
-        "best_params": dict(best.params),
-        "best_value": best.value,
-        "best_lam": trial_lam(best),
-        "best_trial": best.number,
         "study_name": study.study_name,
         "storage": redact_url(storage),
         "n_complete": count(study, STATES.COMPLETE),
         "n_failed": count(study, STATES.FAIL),
     }
+    refused = None
+    if pareto.is_pareto(study):
+        try:
+            best = best_trial(study, retention.bound)
+        except UserError as error:
+            best, refused = None, error
+        front = [t.number for t in pareto.front(study)]
+        chosen = None if best is None else best.number
+        rows = pareto.trial_rows(completed_trials(study), set(front), retention.bound, chosen)
+        pareto.write_front(rows, sweep_dir, objective, retention.dataset.name, retention.bound)
+        results.update(pareto_front=front, retention_bound=retention.bound)
+        results["refused"] = None if refused is None else str(refused)
+        results["best_retention"] = None if best is None else best.values[1]
+    else:
+        best = best_trial(study)
+    keys = ("best_params", "best_value", "best_lam", "best_trial")
+    found = (None,) * len(keys) if best is None else (dict(best.params), best.values[0], trial_lam(best), best.number)
+    results.update(zip(keys, found, strict=True))
     with atomic_path(sweep_dir / "optimization_results.yaml") as tmp:
         OmegaConf.save(OmegaConf.create(results), tmp)
-    log.info("Best: %s = %.4f (trial %d, λ = %s)", best.params, best.value, best.number, results["best_lam"])
+    if refused is not None:
+        raise refused
+    log.info("Best: %s = %.4f (trial %d, λ = %s)", best.params, best.values[0], best.number, results["best_lam"])
     return results

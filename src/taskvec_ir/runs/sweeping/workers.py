@@ -31,6 +31,7 @@ class SweepPlan:
     fixed: dict[str, str]
     target: int
     described: str  # the sweep.study=... override of every trial
+    lists: tuple[str, ...] = ()  # swept keys searched element by element (search_space.list_elements)
 
 
 class TrialWorker:
