@@ -369,7 +369,10 @@ def test_sweeps_tune_on_dev_with_our_sweeper(option):
     directions = ["maximize", "maximize"] if option == "pareto" else "maximize"  # the dev measure, the retention
     assert cfg.split == "dev" and OmegaConf.to_container(cfg.hydra.sweeper)["direction"] == directions
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.taskvec_ir_sweeper.ResumableOptunaSweeper"
-    assert "alpha.value" in cfg.hydra.sweeper.params
+    searched = (
+        {"alpha.genome.attention", "alpha.genome.mlp", "alpha.otherwise"} if option == "genome" else {"alpha.value"}
+    )
+    assert searched <= set(cfg.hydra.sweeper.params)  # the genome: α per layer group and kind, and the rest
     if option == "paper_grid":
         assert (
             cfg.hydra.sweeper.params["alpha.value"] == "choice(" + ", ".join(f"{i / 10:.1f}" for i in range(11)) + ")"
