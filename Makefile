@@ -56,7 +56,7 @@ test: install $(ANSERINI_JAR)
 	$(BIN)/python -m pytest $(ARGS)
 
 # The tier to run while changing code: every test but the slow, cluster and package ones (pyproject.toml's
-# markers), in under 3 minutes on 2 cores.
+# markers), its test files spread over every core (pytest-xdist).
 test-fast: install $(ANSERINI_JAR)
 	$(BIN)/python -m pytest -m "not slow and not cluster and not package" -n auto --dist loadfile $(ARGS)
 
