@@ -1,5 +1,5 @@
-"""The docs' multi-node recipe (docs/cluster.md), run word for word: two sweepers started at once on a new PostgreSQL study,
-each trial and the final evaluation a SLURM job, as two nodes would run it."""
+"""The docs' multi-node recipe (docs/cluster.md), run word for word: two sweepers started at once on a new
+PostgreSQL study, each trial and the final evaluation a SLURM job, as two nodes would run it."""
 
 from __future__ import annotations
 
