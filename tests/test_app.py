@@ -501,7 +501,8 @@ def test_every_task_a_config_accepts_has_its_runner():
     from taskvec_ir.app import task_runner
     from taskvec_ir.config.composed import Task
     from taskvec_ir.reporting.workspace import save_workspace
-    from taskvec_ir.runs.job import run_adapt, run_job
+    from taskvec_ir.runs.adapt_task import run_adapt
+    from taskvec_ir.runs.job import run_job
     from taskvec_ir.runs.table import run_table
 
     assert [task_runner(task) for task in Task] == [run_job, run_adapt, run_table, save_workspace]

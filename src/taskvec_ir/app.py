@@ -25,7 +25,8 @@ register()
 def task_runner(task: Task):
     """The function that runs ``task`` (imported when asked: the command starts without the model libraries)."""
     from taskvec_ir.reporting.workspace import save_workspace
-    from taskvec_ir.runs.job import run_adapt, run_job
+    from taskvec_ir.runs.adapt_task import run_adapt
+    from taskvec_ir.runs.job import run_job
     from taskvec_ir.runs.table import run_table
 
     return {Task.evaluate: run_job, Task.adapt: run_adapt, Task.table: run_table, Task.workspace: save_workspace}[task]
