@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fusion_reference import minmax_fused
 
 from taskvec_ir.config.sweep import SweepConfig
 from taskvec_ir.errors import UserError
@@ -71,18 +72,6 @@ def read(folder, name):
     return json.loads((folder / name).read_text())
 
 
-def fused(candidates, scores, lam):
-    """λ·minmax(BM25) + (1 − λ)·minmax(model) per query, in numpy (an independent recomputation)."""
-    found = {}
-    for q, docs in candidates.items():
-        ids = list(docs)
-        parts = []
-        for values in (np.array([docs[d] for d in ids]), np.array([scores[q][d] for d in ids])):
-            parts.append((values - values.min()) / max(values.max() - values.min(), 1e-9))
-        found[q] = dict(zip(ids, lam * parts[0] + (1 - lam) * parts[1], strict=True))
-    return found
-
-
 def test_alpha_response_oracle_is_the_per_query_best_alpha_and_shares_count_every_query(analysed):
     cfg, folder, printed = analysed
     response, metrics = read(folder, "alpha_response.json"), read(folder, "metrics.json")
@@ -93,7 +82,7 @@ def test_alpha_response_oracle_is_the_per_query_best_alpha_and_shares_count_ever
     values = {}
     for alpha in ALPHAS:
         scores = pipeline.scores("test", system_weights("task_arithmetic", pipeline.spec.merge.at(alpha)))
-        values[alpha] = evaluation.evaluate_run(qrels, fused(candidates, scores, 0.3), ["ndcg@10"])[1]["ndcg@10"]
+        values[alpha] = evaluation.evaluate_run(qrels, minmax_fused(candidates, scores, 0.3), ["ndcg@10"])[1]["ndcg@10"]
     queries = sorted(values[0.0])
     assert response["queries"] == len(queries) == 225 and response["alphas"] == ALPHAS
     oracle = np.mean([max(values[a][q] for a in ALPHAS) for q in queries])
@@ -160,7 +149,7 @@ def test_depth_surface_at_top_k_is_the_jobs_metric_and_below_it_an_independent_r
     run = {}
     for q, docs in candidates.items():
         ranked = sorted(docs, key=lambda d: (docs[d], d), reverse=True)
-        head = fused({q: {d: docs[d] for d in ranked[:5]}}, scores, 0.3)[q]
+        head = minmax_fused({q: {d: docs[d] for d in ranked[:5]}}, scores, 0.3)[q]
         run[q] = {**head, **{d: -1.0 - i for i, d in enumerate(ranked[5:])}}
     expected = evaluation.evaluate_run(qrels, run, cfg.measures)[0]
     assert {m: job[5][m] for m in cfg.measures} == pytest.approx(expected, abs=1e-12)

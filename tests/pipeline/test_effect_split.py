@@ -6,8 +6,8 @@ import contextlib
 import io
 import json
 
-import numpy as np
 import pytest
+from fusion_reference import minmax_fused
 
 from taskvec_ir.errors import UserError
 from taskvec_ir.ir import evaluation
@@ -33,18 +33,6 @@ def test_the_candidate_set_and_fusion_each_take_their_share_of_the_dense_effect(
 def test_effect_split_is_refused_without_dense_retrieval(cranfield_cfg):
     with pytest.raises(UserError, match="analyses: effect_split .* run it with retriever=dense"):
         cranfield_cfg("analyses=[effect_split]")
-
-
-def minmax_fused(candidates, scores, lam):
-    """λ·minmax(BM25) + (1 − λ)·minmax(model) per query, in numpy (an independent recomputation)."""
-    found = {}
-    for q, docs in candidates.items():
-        ids = list(docs)
-        parts = []
-        for values in (np.array([docs[d] for d in ids]), np.array([scores[q][d] for d in ids])):
-            parts.append((values - values.min()) / max(values.max() - values.min(), 1e-9))
-        found[q] = dict(zip(ids, lam * parts[0] + (1 - lam) * parts[1], strict=True))
-    return found
 
 
 def test_a_dense_job_splits_taus_effect_into_dense_reranked_and_fused(cranfield_cfg, tmp_path):
