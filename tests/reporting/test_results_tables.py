@@ -270,3 +270,18 @@ def test_the_demo_table_re_ranks_deep_enough_that_its_second_measure_can_move():
     cfg = compose(["experiment=table_demo"])
     assert cfg.retriever.top_k == 20
     assert shown_measures(cfg.objective, cfg.measures, cfg.retriever) == ["ndcg@10", "precision@10"]
+
+
+def test_the_label_free_distance_names_the_merge_where_a_table_has_several():
+    """τ and its random-direction null in one table: each label-free row against its own merge's labelled choice,
+    the merge named (without it the two rows of a cell look alike)."""
+    found = []
+    for merge, (labelled, chosen) in {"task_arithmetic": (0.40, 0.38), "random": (0.41, 0.41)}.items():
+        for selection, ndcg, alpha in (("cross_validation", labelled, 0.0), ("nqc", chosen, 1.0)):
+            found.append({**cell_row(selection, "task_arithmetic", ndcg, alpha=alpha), "merge": merge})
+    distance = markdown(label_free_distance(found, "ndcg@10")).splitlines()
+    assert distance[0].startswith("| dataset | model | merge | selection | α |")
+    assert distance[2:] == [
+        "| d | m | task_arithmetic | NQC | 1 | +1 | 0.3800 | -0.0200 |",
+        "| d | m | random | NQC | 1 | +1 | 0.4100 | +0.0000 |",
+    ]

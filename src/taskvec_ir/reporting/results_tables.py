@@ -290,8 +290,9 @@ def _by_row(rows: list[dict]) -> dict:
 
 def label_free_distance(rows: list[dict], measure: str) -> Table:
     """How far each label-free α lands from the labelled choice (dev, or cross-validation): in α, and in the test
-    measure of task arithmetic."""
+    measure of task arithmetic; with a column for the merge where the table has several (a null beside τ)."""
     ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == TASK_ARITHMETIC}
+    several = len({merge for _, _, merge, _ in ta}) > 1
     body = []
     for (dataset, model, merge, selection), row in ta.items():
         if selection in LABELLED or row["failed"]:
@@ -307,6 +308,7 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
             [
                 dataset,
                 model,
+                *([merge] if several else []),
                 selection_label(selection, None),
                 f"{row['alpha']:.2g}",
                 distance,
@@ -314,8 +316,8 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
                 difference,
             ]
         )
-    columns = ["dataset", "model", "selection", "α", "α − α(labels)", measure, f"− {measure}(labels)"]
-    return Table(columns, body, labels=3)
+    labels = ["dataset", "model", *(["merge"] if several else []), "selection"]
+    return Table([*labels, "α", "α − α(labels)", measure, f"− {measure}(labels)"], body, labels=len(labels))
 
 
 def general_domain_table(rows: list[dict], label: str, measure: str, settings: SignificanceConfig) -> Table:
