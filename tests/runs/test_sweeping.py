@@ -231,6 +231,7 @@ def test_no_trial_reads_test_qrels(sweep, beir_collection, tmp_path):
         "lam",
         "merge",
         "warnings",
+        "test_guard",
         "dev_vs_test",
     ]
 
@@ -386,7 +387,7 @@ def test_a_pareto_sweep_writes_its_front_and_evaluates_the_bound_rules_choice_on
     final = run_contents(pareto_sweep / "final")
     assert final["config"]["alpha"]["value"] == pytest.approx(trials[chosen][2])
     assert final["summary"]["pareto/chosen_trial"] == chosen and final["summary"]["pareto/front_size"] == len(front)
-    assert final["summary"]["pareto_trials/nrows"] == 3
+    assert final["summary"]["pareto_trials"]["nrows"] == 3
     report = (pareto_sweep / "final" / "results.md").read_text()
     assert f"whose retention loss on scifact small is at most 0.01 (trial {chosen}:" in report
     assert "Pareto front: ndcg@10 on the tuning split against the retention on scifact small" in report
