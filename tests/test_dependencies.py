@@ -23,6 +23,7 @@ OURS = {
     "lucene_reference",
     "adapt_cases",
     "hand_runs",
+    "fusion_reference",
 }
 
 
