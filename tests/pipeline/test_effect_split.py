@@ -35,6 +35,7 @@ def test_effect_split_is_refused_without_dense_retrieval(cranfield_cfg):
         cranfield_cfg("analyses=[effect_split]")
 
 
+@pytest.mark.slow  # three retrievals of Cranfield by a real bi-encoder
 def test_a_dense_job_splits_taus_effect_into_dense_reranked_and_fused(cranfield_cfg, tmp_path):
     cfg = cranfield_cfg(
         "retriever=dense",

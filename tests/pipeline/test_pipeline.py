@@ -77,6 +77,7 @@ def test_alpha_change_reuses_candidates_and_model(cranfield_cfg):
     assert first.cache.stats["task_vector.miss"] + first.cache.stats["task_vector.hit"] <= 1
 
 
+@pytest.mark.slow  # Cranfield's test queries scored three times by a real model
 def test_the_random_direction_null_is_scored_apart_from_tau_and_is_the_ir_model_at_alpha_zero(cranfield_cfg):
     tau = open_pipeline(cranfield_cfg("alpha.value=0.5"))
     null = open_pipeline(cranfield_cfg("alpha.value=0.5", "merge.direction=random", "merge.seed=2"))
@@ -91,6 +92,7 @@ def test_the_random_direction_null_is_scored_apart_from_tau_and_is_the_ir_model_
     assert {"task-vector-minilm_demo", "random-direction-minilm_demo"} <= inputs
 
 
+@pytest.mark.slow  # indexes Cranfield, then scores its test queries with a real model
 def test_once_indexed_no_stage_reads_the_whole_corpus(cranfield_cfg, monkeypatch):
     open_pipeline(cranfield_cfg())  # indexes the corpus (once, in the cache)
 

@@ -30,7 +30,10 @@ def no_qrels(monkeypatch):
     monkeypatch.setattr(splits, "load_split", refuse)
 
 
-@pytest.mark.parametrize("method", ["pseudo_queries", "stability", "nqc", "entropy"])
+# stability scores the random-direction null at every α too: slow (its reading of the null is tested fast below)
+@pytest.mark.parametrize(
+    "method", ["pseudo_queries", pytest.param("stability", marks=pytest.mark.slow), "nqc", "entropy"]
+)
 def test_label_free_selections_read_no_qrels(cranfield_grid, method, request):
     """Chosen with every qrels reader failing, on Cranfield's test queries (it has no dev split); the choice is
     one of the grid's settings, and the job then evaluates it on test as any run."""

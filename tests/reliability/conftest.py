@@ -10,17 +10,23 @@ import scenarios
 from tiny_models import tiny_bert, tiny_triple
 
 
+def _uses_scenario(item) -> bool:
+    return bool(set(getattr(item, "fixturenames", ())) & set(scenarios.SCENARIOS))
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Note the scenarios the selected tests use, and run those tests last (each group in its order), so that
-    the function-level tests run while the scenarios' processes do."""
-
-    def uses_scenario(item) -> bool:
-        return bool(set(getattr(item, "fixturenames", ())) & set(scenarios.SCENARIOS))
-
+    """A test that reads a scenario runs the command end to end: it is slow (pyproject.toml's markers). Once -m
+    and -k have deselected: note the scenarios the selected tests use, and run those tests last (each group in its
+    order), so that the function-level tests run while the scenarios' processes do."""
+    for item in filter(_uses_scenario, items):
+        item.add_marker(pytest.mark.slow)
+    result = yield
     config.stash[_NEEDED] = {
         name for item in items for name in getattr(item, "fixturenames", ()) if name in scenarios.SCENARIOS
     }
-    items[:] = [item for item in items if not uses_scenario(item)] + [item for item in items if uses_scenario(item)]
+    items[:] = [item for item in items if not _uses_scenario(item)] + list(filter(_uses_scenario, items))
+    return result
 
 
 _NEEDED = pytest.StashKey[set]()
