@@ -27,6 +27,8 @@ def read_records(path: Path) -> list:
             continue
         _, length, kind = _HEADER.unpack_from(data, offset)
         offset += _HEADER.size
+        if offset + length > len(data):  # the service is still writing this chunk: the records before it
+            break
         chunk, offset = data[offset : offset + length], offset + length
         if kind == 0 and length == 0:
             break
