@@ -18,12 +18,14 @@ from omegaconf import OmegaConf
 
 from taskvec_ir.config.systems import PAPER_ORDER
 from taskvec_ir.errors import UserError
+from taskvec_ir.reporting import compiled_table
 from taskvec_ir.reporting.compiled_table import general_sections
 from taskvec_ir.reporting.rendering import csv_text, markdown
 from taskvec_ir.reporting.results_tables import BASELINES, GENERAL_BASELINES, cells_table
 from taskvec_ir.reporting.significance import compare
 from taskvec_ir.runs import table, table_folder
 from taskvec_ir.runs.compose import typed_config
+from taskvec_ir.runs.sweeping import pareto
 from taskvec_ir.runs.table_folder import TableFolder
 from taskvec_ir.runs.table_grid import Cell, cells, general_domains
 from taskvec_ir.storage.outputs import record_failure
@@ -353,6 +355,43 @@ def test_analysis_columns_are_on_task_arithmetics_rows_of_the_jobs_that_ran_them
     assert written[3]["alpha_response/chosen"] == "0.42" and written[3]["depth/5/gain_kept"] == "0.75"
 
 
+def test_a_pareto_row_and_its_dev_row_read_their_retention_from_the_cells_pareto_study(table_demo, tmp_path):
+    """The SciFact cell's dev sweep chose α 0.75 and its Pareto study, on the same grid, α 0.25 (α 0.75 loses 0.02 on
+    Cranfield, more than the bound): each row's retention is the study's trial at its α, and the section sets them
+    side by side; until the Pareto study is done, the dev row has none."""
+    cfg, found = table_demo
+    scifact = found[0]
+    folder = TableFolder(cfg, tmp_path, [], [scifact], [])
+    per_query = {s: {m: {"1": 0.5, "2": 0.25} for m in cfg.measures} for s in PAPER_ORDER}
+    lambdas = {"bm25": None, "ir_model": 0.3, "alpha_one": 0.3, "task_arithmetic": 0.3}
+    for sweep, alpha in (("dev", 0.75), ("pareto", 0.25)):
+        write_job(folder.cell_dir(scifact) / sweep / "final", per_query, {"lam": lambdas})
+        (folder.cell_dir(scifact) / sweep / "optimization_results.yaml").write_text(
+            yaml.safe_dump({"best_params": {"alpha.value": alpha}, "best_lam": 0.3}))  # fmt: skip
+    ta = {r["selection"]: r for r in table.rows(folder) if r["system"] == "task_arithmetic"}
+    assert ta["dev"]["retention"] is None and ta["pareto"]["retention"] is None  # no study's trials yet
+    trials = [
+        {"number": n, "value": 0.6 + a / 10, "retention": r, "lam": 0.3, "params": {"alpha.value": a}}
+        for n, (a, r) in enumerate([(0.0, 0.0), (0.25, -0.005), (0.5, -0.015), (0.75, -0.02), (1.0, -0.03)])
+    ]
+    rows = pareto.trial_rows(trials, {0, 1, 2, 3, 4}, 0.01, chosen=1)  # fmt: skip
+    pareto.write_front(rows, folder.cell_dir(scifact) / "pareto", "ndcg@10", "cranfield", 0.01)
+    found_rows = table.rows(folder)
+    ta = {r["selection"]: r for r in found_rows if r["system"] == "task_arithmetic"}
+    assert (ta["dev"]["alpha"], ta["dev"]["retention"]) == (0.75, -0.02)
+    assert (ta["pareto"]["alpha"], ta["pareto"]["retention"]) == (0.25, -0.005)
+    assert ta["pareto"]["retention_on"] == "cranfield test" and ta["pareto"]["retention_bound"] == 0.01
+    assert all(r.get("retention") is None for r in found_rows if r["system"] != "task_arithmetic")
+    assert folder.chosen_settings(scifact, "pareto") == {(0.25, 0.3): 1}  # what a general domain evaluates
+    text = compiled_table.texts(cfg, found_rows, [], False)["table.md"]
+    assert "| scifact | 2 | Pareto (dev) |" in text and "is at most 0.01 (table.pareto;" in text
+    # the section: the dev row's α and retention, the Pareto row's, their test nDCG@10 and the difference
+    section = (
+        "| scifact | minilm_demo | task_arithmetic | 0.75 | -0.0200 | 0.25 | -0.0050 | 0.3750 | 0.3750 | +0.0000 |"
+    )
+    assert section in text
+
+
 def random_values(seed: int, measures) -> dict:
     """A job's per-query values on 12 queries: the systems of ``PAPER_ORDER`` each a little (0.05) above the one
     before, per query with noise of their own, so that their tests' p-values lie between 0 and 1."""
@@ -630,3 +669,66 @@ def test_a_cells_grid_refined_after_its_test_results_marks_its_rows_and_strict_r
     write_job(folder.result_dir(cell, "nqc"), per_query, {"selection": {"alpha": 0.5, "lam": 0.3, "folds": [{}]}})
     dev = {r["selection"]: r["tuned_after_test"] for r in table.rows(folder)}
     assert dev["nqc"] is None and "study s: final evaluation of trial 1" in dev["dev"] and "bbb" in dev["dev"]
+
+
+@pytest.mark.slow
+def test_a_pareto_row_is_the_best_dev_score_within_the_bound_on_the_dev_rows_grid(triple, mirror_dir, tmp_path):
+    """A BEIR folder with a dev split, Cranfield the general collection of its Pareto row: the row's α and λ are
+    the best dev score of the study's trials whose retention loss is within the bound (chosen here by hand from
+    the study), the study ran the dev row's grid once each, and the retention the row reports is what a direct run
+    of Θ' and ΘT on Cranfield at that setting gives."""
+    folder = write_beir_folder(tmp_path / "mine", {"dev": 8, "test": 8})
+    model = ["model=minilm_demo", *(f"model.{role}={path}" for role, path in triple.items())]
+    shared = [*model, "retriever.top_k=10", "model.scorer.max_length=64", "model.scorer.show_progress=false",
+              f"cache.dir={tmp_path / 'cache'}", "lam.grid=[0.0,0.3]"]  # fmt: skip
+    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+
+    def taskvec_ir(*overrides):
+        done = subprocess.run([str(TASKVEC_IR), *shared, *overrides], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    bound = 0.001  # below the loss of the dev row's α (the premise is checked below)
+    taskvec_ir(
+        "task=table",
+        "table.name=pt",
+        f"table.dir={tmp_path / 'pt'}",
+        f"+table.datasets.mine=['dataset=beir','dataset.name=mine','dataset.beir_path={folder}']",
+        f"+table.models.tiny=[{','.join(repr(o) for o in model)}]",
+        "table.selections=[nqc]",
+        "table.pareto.retention=cranfield",
+        f"table.pareto.overrides=['sweep.retention.bound={bound}']",
+        "selection.alphas=[0.0,0.5,1.0]",
+    )
+    with open(tmp_path / "pt" / "table.csv") as lines:
+        found = {(r["selection"], r["system"]): r for r in csv.DictReader(lines)}
+    assert {selection for selection, _ in found} == {"dev", "pareto", "nqc"}
+    pareto, dev = found[("pareto", "task_arithmetic")], found[("dev", "task_arithmetic")]
+    cell = tmp_path / "pt" / "cells" / "mine" / "tiny" / "task_arithmetic"
+    study = optuna.load_study(study_name="pt/mine/tiny/task_arithmetic/pareto",
+                              storage=f"sqlite:///{tmp_path / 'pt' / 'optuna.db'}")  # fmt: skip
+    trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.params["alpha.value"] for t in trials) == [0.0, 0.5, 1.0]  # the dev row's grid, once each
+    # The rule by hand: within the bound, the best dev score; ties: the smaller |α|, then λ.
+    within = [t for t in trials if -t.values[1] <= bound + 1e-12]
+    best = min(within, key=lambda t: (-t.values[0], abs(t.params["alpha.value"]), t.user_attrs.get("lam", 0)))
+    assert float(pareto["alpha"]) == best.params["alpha.value"]
+    assert float(pareto["retention"]) == pytest.approx(best.values[1], abs=1e-12)
+    assert pareto["retention_on"] == "cranfield test" and float(pareto["retention_bound"]) == bound
+    at_dev = next(t for t in trials if t.params["alpha.value"] == float(dev["alpha"]))
+    assert float(dev["retention"]) == pytest.approx(at_dev.values[1], abs=1e-12)
+    assert -float(dev["retention"]) > bound and pareto["alpha"] != dev["alpha"]  # the bound moved the choice
+    final = json.loads((cell / "pareto" / "final" / "metrics.json").read_text())["test"]
+    assert float(pareto["ndcg@10"]) == pytest.approx(final["task_arithmetic"]["ndcg@10"])
+    # The retention is what Θ' and ΘT give on Cranfield at the row's setting, run directly.
+    out = tmp_path / "direct"
+    taskvec_ir("dataset=cranfield", f"alpha.value={pareto['alpha']}", f"lam.value={pareto['lam']}",
+               f"hydra.run.dir={out}", "systems=[ir_model,task_arithmetic]")  # fmt: skip
+    direct = json.loads((out / "metrics.json").read_text())["test"]
+    retention = direct["task_arithmetic"]["ndcg@10"] - direct["ir_model"]["ndcg@10"]
+    assert float(pareto["retention"]) == pytest.approx(retention, abs=1e-12)
+    markdown = (tmp_path / "pt" / "table.md").read_text()
+    assert "| mine | 8 | Pareto (dev) |" in markdown and "### Pareto rows against the dev rows" in markdown
+    rule = f"retention loss on cranfield test (TA's ndcg@10 there minus ΘT's, at the trial's λ) is at most {bound:g}"
+    assert rule in markdown

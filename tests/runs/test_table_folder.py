@@ -35,16 +35,22 @@ def test_each_step_runs_only_what_is_missing_and_inherits_the_commands_overrides
     shared = command_overrides(["experiment=table_demo", "table.name=x", "retriever.top_k=5"], [])
     folder = TableFolder(cfg, tmp_path, shared, found, [])
     scifact = found[0]
-    (dev, rest) = folder.steps(scifact)
+    (dev, pareto, rest) = folder.steps(scifact)
     assert dev[0] == "dev" and "sweep=paper_grid" in dev[1] and "retriever.top_k=5" in dev[1]
     assert "alpha.value=choice(0.0,0.25,0.5,0.75,1.0)" in dev[1] and "hydra.sweeper.n_trials=5" in dev[1]
     assert f"hydra.sweeper.study_name=table_demo/{scifact.name}" in dev[1]
+    # The Pareto row: the dev sweep's grid, each α once, with the retention on the general collection.
+    assert pareto[0] == "pareto" and "retriever.top_k=5" in pareto[1]
+    assert {"sweep=pareto", "dataset@sweep.retention.dataset=cranfield", "hydra/sweeper/sampler=grid",
+            "alpha.value=choice(0.0,0.25,0.5,0.75,1.0)", "hydra.sweeper.n_trials=5",
+            f"hydra.sweep.dir={tmp_path / 'cells' / 'scifact' / 'minilm_demo' / 'task_arithmetic' / 'pareto'}",
+            f"hydra.sweeper.study_name=table_demo/{scifact.name}/pareto"} <= set(pareto[1])  # fmt: skip
     assert rest == ("selection", rest[1]) and "selection=pseudo_queries,stability,nqc,entropy" in rest[1]
     done = folder.result_dir(scifact, "stability")
     done.mkdir(parents=True)
     (done / "metrics.json").write_text("{}")
-    assert folder.missing(scifact) == ["dev", "pseudo_queries", "nqc", "entropy"]
-    assert "selection=pseudo_queries,nqc,entropy" in folder.steps(scifact)[1][1]
+    assert folder.missing(scifact) == ["dev", "pareto", "pseudo_queries", "nqc", "entropy"]
+    assert "selection=pseudo_queries,nqc,entropy" in folder.steps(scifact)[2][1]
 
 
 def test_a_tables_steps_pass_the_analyses_to_every_job_that_evaluates_test(cranfield_cfg, tmp_path):
@@ -60,7 +66,12 @@ def test_a_rerun_with_other_settings_is_refused_naming_the_keys(table_demo, tmp_
     cfg, found = table_demo
     TableFolder(cfg, tmp_path, [], found, []).check_settings()
     recorded = json.loads((tmp_path / "settings.json").read_text())
-    assert set(recorded) == {c.name for c in found}
+    assert set(recorded) == {c.name for c in found} | {f"{c.name}/pareto" for c in found if c.dataset == "scifact"}
+    bound = ["experiment=table_demo", "table.pareto.overrides=['sweep.retention.bound=0.02']"]
+    looser = cells(typed_config(hydra_compose(bound)), lambda extra: hydra_compose([*bound, *extra]))
+    with pytest.raises(UserError, match=r"Pareto row scifact/minilm_demo/task_arithmetic/pareto was run with other "
+                       r"settings \(bound differ\)"):  # fmt: skip
+        TableFolder(cfg, tmp_path, [], looser, []).check_settings()
     other_depth = "retriever.top_k=30"  # table_demo re-ranks 20
     other = cells(cfg, lambda extra: hydra_compose(["experiment=table_demo", other_depth, *extra]))
     with pytest.raises(UserError, match=r"cell scifact/minilm_demo/task_arithmetic was run with other settings "):
@@ -196,11 +207,11 @@ def test_a_running_cell_says_its_step_its_trial_the_time_spent_and_the_time_left
     assert folder.run([scifact]) == []
     said = [r.getMessage() for r in caplog.records]
     cell = f"Cell {scifact.name}"
-    assert f"{cell}: dev (step 1 of 2; log: {folder.cell_dir(scifact) / 'dev.log'})" in said
-    trials = [m for m in said if m.startswith(f"{cell}: dev (step 1 of 2) · ") and "trials" in m]
+    assert f"{cell}: dev (step 1 of 3; log: {folder.cell_dir(scifact) / 'dev.log'})" in said  # then pareto
+    trials = [m for m in said if m.startswith(f"{cell}: dev (step 1 of 3) · ") and "trials" in m]
     counts = [int(re.search(r"· (\d)/5 trials · \d+ s elapsed", m)[1]) for m in trials]
     assert counts == sorted(counts) and {1, 2, 3} <= set(counts)  # each trial seen, in order
     assert all(re.search(r"elapsed, about \d+ s left$", m) for m in trials)  # at the pace of the trials so far
-    assert any(re.fullmatch(rf"{cell}: selection \(step 2 of 2\) · \d+ s elapsed", m) for m in said)
+    assert any(re.fullmatch(rf"{cell}: selection \(step 3 of 3\) · \d+ s elapsed", m) for m in said)
     assert re.search(rf"{cell}: done in \d+ s", "\n".join(said))
     assert any(re.fullmatch(r"Table table_demo: 1/1 cells run · \d+ s elapsed", m) for m in said)

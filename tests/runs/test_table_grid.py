@@ -29,8 +29,39 @@ def test_the_grid_is_datasets_by_models_by_merges_with_each_entrys_overrides(tab
     assert scifact.overrides[:2] == ("dataset=scifact", "dataset.splits.dev.fraction=0.05")
     assert "dataset=cranfield" in cranfield.overrides and "model=minilm_demo" in cranfield.overrides
     assert scifact.config.dataset.splits["dev"].fraction == 0.05
-    assert scifact.selections(["nqc"]) == ["dev", "nqc"]  # tuned on dev where there is one
+    assert scifact.selections(["nqc"]) == ["dev", "pareto", "nqc"]  # tuned on dev where there is one, and Pareto
     assert cranfield.selections(["nqc"]) == ["cross_validation", "nqc"]  # cross-validated where there is none
+
+
+def test_a_pareto_row_is_for_each_cell_with_a_dev_split_on_another_corpus_than_the_general_collection(table_demo):
+    _, found = table_demo
+    by_dataset = {cell.dataset: cell for cell in found}
+    retention = by_dataset["scifact"].retention  # its step's settings, composed as it will run them
+    assert (retention.dataset.name, retention.split, retention.bound) == ("cranfield", "test", 0.01)
+    assert by_dataset["cranfield"].retention is None  # no dev split (and the general collection's own corpus)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["table.pareto.retention=cranfeld"], r"table.pareto.retention \(dataset=cranfeld\)"),
+        (["table.pareto.overrides=['sweep.retention.bound=-1']"], r"table cell scifact/minilm_demo/task_arithmetic, "
+         r"its Pareto row \(table.pareto\).*sweep.retention.bound: -1.0 must be 0 or more"),
+    ],
+)  # fmt: skip
+def test_a_pareto_row_that_cannot_run_is_refused_before_anything_runs(hydra_compose, extra, message):
+    overrides = ["experiment=table_demo", *extra]
+    cfg = typed_config(hydra_compose(overrides))
+    with pytest.raises(UserError, match=message):
+        cells(cfg, lambda more: hydra_compose([*overrides, *more]))
+
+
+def test_a_table_whose_cells_cannot_have_a_pareto_row_runs_without_one_and_says_so(hydra_compose, caplog):
+    overrides = ["experiment=table_demo", "table.pareto.retention=scifact"]  # SciFact's cells: its own corpus
+    cfg = typed_config(hydra_compose(overrides))
+    found = cells(cfg, lambda more: hydra_compose([*overrides, *more]))
+    assert len(found) == 8 and not any(cell.retention for cell in found)
+    assert "table.pareto.retention=scifact: no cell of the table has a dev split and another corpus" in caplog.text
 
 
 def test_every_step_inherits_the_commands_overrides_but_the_tables_own():

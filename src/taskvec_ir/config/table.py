@@ -12,6 +12,23 @@ from taskvec_ir.config.selection import SelectionMethod
 from taskvec_ir.errors import UserError
 from taskvec_ir.storage.outputs import refuse_password
 
+PARETO_SELECTION = "pareto"  # a cell's Pareto row (table.pareto), beside its dev row
+
+
+@dataclass
+class ParetoRowConfig:
+    """``table.pareto``: a Pareto row beside each dev row (docs/tables.md). The cell's α grid is searched as
+    ``sweep=pareto`` does, with a grid, and the setting of best dev score whose retention loss on the general
+    collection stays within ``sweep.retention.bound`` is evaluated on test."""
+
+    retention: str | None = None  # the general collection, a conf/dataset/ entry (null: no Pareto rows)
+    # more settings of the cells' Pareto step, e.g. [sweep.retention.bound=0.02, sweep.retention.split=...]
+    overrides: list[str] = field(default_factory=list)
+
+    def step_overrides(self) -> tuple[str, ...]:
+        """What composes a cell's Pareto sweep, on top of the cell's overrides."""
+        return ("sweep=pareto", f"dataset@sweep.retention.dataset={self.retention}", *self.overrides)
+
 
 @dataclass
 class TableConfig:
@@ -34,6 +51,7 @@ class TableConfig:
     # refuse to run a cell whose search space (selection.alphas, λ's grid) was set after test results of the same cell
     # under another had been seen (false: its rows are marked; docs/sweeps.md)
     strict_test_guard: bool = False
+    pareto: ParetoRowConfig = field(default_factory=ParetoRowConfig)
 
     def __post_init__(self):
         self.selections = [choice(SelectionMethod, s, "table.selections") for s in self.selections]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from taskvec_ir.config.systems import TASK_ARITHMETIC
+from taskvec_ir.config.table import PARETO_SELECTION
 from taskvec_ir.reporting.rendering import Entry, Table, markdown
 from taskvec_ir.reporting.results_tables import selection_label
 
@@ -142,6 +143,47 @@ def _effect_split_table(rows: list[dict], measure: str) -> Table:
         "then fused with BM25 at λ. The candidate set takes (Δ dense − Δ re-ranked) / Δ dense of the dense effect, "
         "fusion (Δ re-ranked − Δ fused) / Δ dense; what is left is Δ fused / Δ dense (– where Δ dense is 0).",
     )
+
+
+def pareto_table(rows: list[dict], measure: str) -> Table:
+    """Per cell with a Pareto row (``table.pareto``): the dev row's α and retention beside the Pareto row's, and
+    what the bound cost on the target's test queries."""
+    ta = {(r["dataset"], r["model"], r["merge"], r["selection"]): r for r in rows if r["system"] == TASK_ARITHMETIC}
+    body = []
+    for (dataset, model, merge, selection), pareto in ta.items():
+        dev = ta.get((dataset, model, merge, "dev"))
+        if selection != PARETO_SELECTION or pareto["failed"] or dev is None or dev["failed"]:
+            continue
+        retention = [_signed(r["retention"]) for r in (dev, pareto)]
+        body.append(
+            [dataset, model, merge, f"{dev['alpha']:.2g}", retention[0], f"{pareto['alpha']:.2g}", retention[1],
+             Entry(dev[measure]), Entry(pareto[measure]), f"{pareto[measure] - dev[measure]:+.4f}"]
+        )  # fmt: skip
+    on = " / ".join(dict.fromkeys(r["retention_on"] for r in ta.values() if r.get("retention_on")))
+    return Table(
+        [
+            "dataset",
+            "model",
+            "merge",
+            "α (dev row)",
+            "retention",
+            "α (Pareto row)",
+            "retention",
+            f"test {measure} (dev row)",
+            f"test {measure} (Pareto row)",
+            "Δ",
+        ],  # fmt: skip
+        body,
+        labels=7,
+        footnote=f"Retention: TA's {measure} on {on} minus ΘT's, at the trial's λ, as the cell's Pareto study measured "
+        "it at each row's α (the same grid as the dev sweep's). The Pareto row gives up dev score for retention "
+        f"only where the dev row's α loses more than the bound. Δ: the Pareto row's test {measure} on the target minus "
+        "the dev row's.",
+    )
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.4f}"
 
 
 BOOTSTRAP_COLUMNS = (

@@ -36,6 +36,7 @@ def texts(cfg: Config, rows: list[dict], general_rows: list[dict], supervised: b
         "table.md": "\n".join(f"### {m}{control}\n\n{markdown(table)}" for m, table in shown.items())
         + f"\n### Label-free α against the labelled choice{control}\n\n{markdown(distance)}"
         + analysis_tables.analysis_sections(rows, measure)
+        + pareto_section(rows, measure)
         + "".join(f"\n### {title}{control}\n\n{markdown(table)}" for title, table in general_shown.items()),
         "table.tex": "\n".join(f"% {m}{control}\n{latex(table)}" for m, table in shown.items())
         + "".join(f"\n% {title}{control}\n{latex(table)}" for title, table in general_shown.items()),
@@ -47,6 +48,12 @@ def texts(cfg: Config, rows: list[dict], general_rows: list[dict], supervised: b
         text["table.tex"] += f"\n% How sure is each selection\n{latex(sure)}"
     text["table.csv"] = csv_text([*rows, *general_rows])
     return text
+
+
+def pareto_section(rows: list[dict], measure: str) -> str:
+    """table.md's section that sets each Pareto row beside its dev row, where the table has Pareto rows."""
+    table = analysis_tables.pareto_table(rows, measure)
+    return f"\n### Pareto rows against the dev rows\n\n{markdown(table)}" if table.rows else ""
 
 
 def general_sections(cfg: Config, general_rows: list[dict], measures: list[str]) -> dict[str, Table]:

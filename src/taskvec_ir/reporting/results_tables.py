@@ -12,6 +12,7 @@ from taskvec_ir.config.measures import BEYOND, UNMOVED, depth_warnings
 from taskvec_ir.config.retriever import RetrieverConfig
 from taskvec_ir.config.significance import SignificanceConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, HEADINGS, IR_MODEL, MARKS, PAPER_ORDER, TASK_ARITHMETIC, System
+from taskvec_ir.config.table import PARETO_SELECTION
 from taskvec_ir.reporting.rendering import Entry, Table
 from taskvec_ir.reporting.significance import (
     Compared,
@@ -137,6 +138,7 @@ LABELLED = ("dev", "cross_validation")  # a dataset's labelled choice: on its de
 def selection_label(selection: str, folds: str | None) -> str:
     return {
         "dev": "dev",
+        PARETO_SELECTION: "Pareto (dev)",
         "cross_validation": f"{len(folds.split())}-fold CV (no dev)" if folds else "CV (no dev)",
         "pseudo_queries": "pseudo-queries",
         "stability": "stability",
@@ -192,8 +194,23 @@ def cells_table(rows: list[dict], measure: str, settings: SignificanceConfig, de
         + ("CV (no dev): α chosen" if dense else "CV (no dev): α and λ chosen")
         + ' per fold on the other folds\' test queries (α shown where every fold chose the same, else "varies": '
         + ("table.csv has each fold's α)." if dense else "table.csv has each fold's α/λ).")
+        + _pareto_note(rows, measure)
         + _failures_note(rows)
         + _tuned_after_test_note(rows),
+    )
+
+
+def _pareto_note(rows: list[dict], measure: str) -> str:
+    """What a Pareto row chose, where the table has one (``table.pareto``)."""
+    found = [r for r in rows if r["selection"] == PARETO_SELECTION and r.get("retention_on")]
+    if not found:
+        return ""
+    on = " / ".join(dict.fromkeys(r["retention_on"] for r in found))
+    bounds = " / ".join(dict.fromkeys(f"{r['retention_bound']:g}" for r in found))
+    return (
+        f" Pareto (dev): of the dev row's grid, the best dev score whose retention loss on {on} (TA's "
+        f"{measure} there minus ΘT's, at the trial's λ) is at most {bounds} (table.pareto; the section below sets it "
+        "beside the dev row; the retention is read by every trial, so it is the front's value, not a held-out one)."
     )
 
 
@@ -295,7 +312,7 @@ def label_free_distance(rows: list[dict], measure: str) -> Table:
     several = len({merge for _, _, merge, _ in ta}) > 1
     body = []
     for (dataset, model, merge, selection), row in ta.items():
-        if selection in LABELLED or row["failed"]:
+        if selection in (*LABELLED, PARETO_SELECTION) or row["failed"]:
             continue
         labelled = ta.get((dataset, model, merge, "dev")) or ta[(dataset, model, merge, "cross_validation")]
         if labelled["failed"]:

@@ -4,6 +4,7 @@ values, a sweep's best trial, the selection bootstrap, and the job's own account
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -33,6 +34,28 @@ def sweep_choice(sweep_dir: Path) -> tuple[float, float | None]:
     """α and λ of a sweep's best trial (its optimization_results.yaml)."""
     results = OmegaConf.to_container(OmegaConf.load(sweep_dir / "optimization_results.yaml"))
     return results["best_params"]["alpha.value"], results["best_lam"]
+
+
+def pareto_trials(sweep_dir: Path) -> list[dict] | None:
+    """A Pareto sweep's completed trials (its pareto_front.csv: α, λ, the two values, front, within the bound,
+    chosen), or None where it wrote none."""
+    path = sweep_dir / "pareto_front.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as lines:
+        return [{key: _csv_value(value) for key, value in row.items()} for row in csv.DictReader(lines)]
+
+
+def _csv_value(text: str):
+    """A value of a csv written by ``csv.DictWriter``: None, a bool, an int, a float, else the text."""
+    if text in ("", "True", "False"):
+        return {"": None, "True": True, "False": False}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def bootstrap(folder: Path) -> dict | None:

@@ -18,6 +18,8 @@ from omegaconf import OmegaConf
 from taskvec_ir.config.composed import Config
 from taskvec_ir.config.merge import LamConfig
 from taskvec_ir.config.systems import ALPHA_ONE, BM25, IR_MODEL, PAPER_ORDER, TASK_ARITHMETIC
+from taskvec_ir.config.table import PARETO_SELECTION
+from taskvec_ir.pipeline.selection.tie_rule import TIE
 from taskvec_ir.reporting import compiled_table
 from taskvec_ir.reporting.analysis_tables import analysis_columns, bootstrap_columns
 from taskvec_ir.reporting.results_tables import BASELINES, FAMILY_COLUMNS, GENERAL_BASELINES, MARKED, shown_measures
@@ -25,8 +27,8 @@ from taskvec_ir.reporting.significance import Compared, compare
 from taskvec_ir.runs import job_results, test_guard
 from taskvec_ir.runs.search_space import search_space
 from taskvec_ir.runs.sweeping.launchers import check_scheduler
-from taskvec_ir.runs.table_folder import TableFolder, alpha_choice
-from taskvec_ir.runs.table_grid import cells, command_overrides, general_domains, supervised
+from taskvec_ir.runs.table_folder import SWEPT, TableFolder, alpha_choice
+from taskvec_ir.runs.table_grid import Cell, cells, command_overrides, general_domains, supervised
 from taskvec_ir.storage.outputs import atomic_path
 
 log = logging.getLogger("taskvec_ir")
@@ -74,10 +76,31 @@ def rows(folder: TableFolder, tuned_after_test: Mapping[str, str] | None = None)
             "warnings": _warnings_text(metrics) or None,
             "tuned_after_test": tuned_after_test.get(cell.name) or study_mark,
         }
-        analyses = {TASK_ARITHMETIC: analysis_columns(metrics.get("analyses"))}
+        own = {**analysis_columns(metrics.get("analyses")), **retention_columns(folder, cell, selection, alpha, lam)}
+        analyses = {TASK_ARITHMETIC: own}
         found += _system_rows(labels, next(compared), alphas, lambdas, shown, measures, notes, None, analyses)
     columns = dict.fromkeys(key for row in found for key in row)  # the analyses' columns: only where they ran
     return [{key: row.get(key) for key in columns} for row in found]
+
+
+def retention_columns(folder: TableFolder, cell: Cell, selection: str, alpha, lam) -> dict:
+    """Task arithmetic's retention on a dev or Pareto row of a cell with a Pareto row (``table.pareto``), as the
+    cell's Pareto study measured it: its chosen trial's, and for the dev row its trial at the dev row's α and λ (the
+    same grid: None where the study is not done). ``retention_on`` names the general collection and its split,
+    ``retention_bound`` the bound. Nothing for other rows."""
+    if cell.retention is None or selection not in SWEPT:
+        return {}
+    trials = job_results.pareto_trials(folder.cell_dir(cell) / PARETO_SELECTION) or []
+    if selection == PARETO_SELECTION:
+        found = [t for t in trials if t["chosen"]]
+    else:
+        found = [t for t in trials if alpha is not None and abs(t["alpha"] - alpha) <= TIE and t["lam"] == lam]
+    retention = cell.retention
+    return {
+        "retention": found[0]["retention"] if found else None,
+        "retention_on": f"{retention.dataset.name} {retention.split}",
+        "retention_bound": retention.bound,
+    }
 
 
 def general_rows(folder: TableFolder) -> list[dict]:

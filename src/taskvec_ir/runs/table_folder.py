@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from taskvec_ir.config.composed import Config
+from taskvec_ir.config.table import PARETO_SELECTION
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs import job_results
 from taskvec_ir.runs.progress import Pace, Ticker, duration, sweep_progress
@@ -25,6 +26,7 @@ from taskvec_ir.storage.outputs import write_json
 
 log = logging.getLogger("taskvec_ir")
 Setting = tuple[float, float | None]  # an (α, λ) a selection chose (λ None: retriever=dense, no fusion)
+SWEPT = ("dev", PARETO_SELECTION)  # a cell's selections that are sweeps of its grid, each a step of its own
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Work:
 
 
 class TableFolder:
-    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,selection/<method>}``,
+    """The table's folder: ``cells/<dataset>/<model>/<merge>/{dev,pareto,selection/<method>}``,
     ``general/<label>/<model>/<merge>/alpha_<α>-lam_<λ>`` (``table.general_domain``) and ``settings.json``."""
 
     def __init__(
@@ -96,8 +98,8 @@ class TableFolder:
         return self.folder / "cells" / cell.dataset / cell.model / cell.merge
 
     def result_dir(self, cell: Cell, selection: str) -> Path:
-        if selection == "dev":
-            return self.cell_dir(cell) / "dev" / "final"
+        if selection in SWEPT:
+            return self.cell_dir(cell) / selection / "final"
         return self.cell_dir(cell) / "selection" / selection
 
     def general_dir(self, general: GeneralDomain, setting: Setting) -> Path:
@@ -110,11 +112,15 @@ class TableFolder:
         path = self.folder / "settings.json"
         recorded = json.loads(path.read_text()) if path.is_file() else {}
         current = {item.name: _results_config(item.config) for item in [*self.cells, *self.general]}
+        # a Pareto row's results stand for its general collection and bound too
+        current.update({f"{cell.name}/{PARETO_SELECTION}": _as_json(asdict(cell.retention))
+                        for cell in self.cells if cell.retention})  # fmt: skip
         for name, config in current.items():
             if name in recorded and recorded[name] != config:
                 keys = sorted(k for k in _flat(config).keys() | _flat(recorded[name]).keys()
                               if _flat(config).get(k) != _flat(recorded[name]).get(k))  # fmt: skip
                 what = "general-domain evaluation" if name.startswith("general/") else "cell"
+                what = "Pareto row" if name.endswith(f"/{PARETO_SELECTION}") else what
                 raise UserError(
                     f"{self.folder}: {what} {name} was run with other settings ({', '.join(keys[:6])} differ): give "
                     f"another table.name, or delete the {what}'s folder to run it again"
@@ -132,7 +138,7 @@ class TableFolder:
                 "Cell",
                 self.cell_dir(item),
                 {s: self.result_dir(item, s) for s in selections},
-                {s: "dev" if s == "dev" else "selection" for s in selections},
+                {s: s if s in SWEPT else "selection" for s in selections},
                 str,
             )
         chosen = dict.fromkeys(s for _, _, settings in self.general_choices(item) for s in settings)
@@ -154,8 +160,8 @@ class TableFolder:
 
     def choice(self, cell: Cell, selection: str) -> tuple[float | None, float | None, str | None]:
         """α and λ (None where folds chose differently) and, for cross-validation, each fold's α/λ."""
-        if selection == "dev":
-            return *job_results.sweep_choice(self.cell_dir(cell) / "dev"), None
+        if selection in SWEPT:
+            return *job_results.sweep_choice(self.cell_dir(cell) / selection), None
         chosen = job_results.metrics(self.result_dir(cell, selection))["selection"]
         folds = (
             " ".join(f"{f['alpha']:g}" + ("" if f["lam"] is None else f"/{f['lam']:g}") for f in chosen["folds"])
@@ -167,7 +173,7 @@ class TableFolder:
     def chosen_settings(self, cell: Cell, selection: str) -> dict[Setting, int]:
         """The (α, λ) a done selection of ``cell`` chose for task arithmetic, with how many of its folds chose each
         (one setting, one fold, but under cross-validation, whose folds may differ)."""
-        if selection == "dev":
+        if selection in SWEPT:
             alpha, lam, _ = self.choice(cell, selection)
             return {(float(alpha), _float(lam)): 1}
         folds = job_results.metrics(self.result_dir(cell, selection))["selection"]["folds"]
@@ -188,30 +194,22 @@ class TableFolder:
         return self.cell_steps(item) if isinstance(item, Cell) else self.general_steps(item)
 
     def cell_steps(self, cell: Cell) -> list[tuple[str, list[str]]]:
-        """A cell's dev sweep, then its other selections, where they are missing."""
+        """A cell's dev sweep, its Pareto sweep (``table.pareto``), then its other selections, where they are
+        missing."""
         missing, cell_dir, table = self.missing(cell), self.cell_dir(cell), self.cfg.table
         # table.name tags every job of the cell (table:<name>): one W&B filter shows the whole table; the cell's
-        # runs (its dev sweep's trials and final evaluation, its selections) are one W&B group
+        # runs (its sweeps' trials and final evaluations, its selections) are one W&B group
         base = [*self.shared, *cell.overrides, "task=evaluate", f"table.name='{table.name}'"]
         base.append(f"wandb.group='table/{table.name}/{cell.name}'")
         steps = []
         if "dev" in missing:
-            steps.append(
-                (
-                    "dev",
-                    [
-                        "-m",
-                        *base,
-                        "sweep=paper_grid",
-                        alpha_choice(self.cfg.selection.alphas),
-                        f"hydra.sweeper.n_trials={len(self.cfg.selection.alphas)}",
-                        f"hydra.sweep.dir={cell_dir / 'dev'}",
-                        f"hydra.sweeper.storage={self.storage}",
-                        f"hydra.sweeper.study_name={table.name}/{cell.name}",
-                    ],
-                )
-            )
-        others = [s for s in missing if s != "dev"]
+            steps.append(("dev", ["-m", *base, "sweep=paper_grid", *self.grid_sweep(cell, "dev")]))
+        if PARETO_SELECTION in missing:
+            # the dev sweep's grid, each α once, with a second objective; the choice reads the general collection,
+            # which the selection bootstrap does not resample (sweep=pareto refuses it)
+            pareto = [*table.pareto.step_overrides(), "hydra/sweeper/sampler=grid", "selection.bootstrap.resamples=0"]
+            steps.append((PARETO_SELECTION, ["-m", *base, *pareto, *self.grid_sweep(cell, PARETO_SELECTION)]))
+        others = [s for s in missing if s not in SWEPT]
         if others:
             steps.append(
                 (
@@ -226,6 +224,18 @@ class TableFolder:
                 )
             )
         return steps
+
+    def grid_sweep(self, cell: Cell, step: str) -> list[str]:
+        """A cell's sweep of every α of ``selection.alphas`` once, its study in the table's storage, named for the
+        cell (and for the step, but for the dev sweep's)."""
+        alphas, table = self.cfg.selection.alphas, self.cfg.table
+        return [
+            alpha_choice(alphas),
+            f"hydra.sweeper.n_trials={len(alphas)}",
+            f"hydra.sweep.dir={self.cell_dir(cell) / step}",
+            f"hydra.sweeper.storage={self.storage}",
+            f"hydra.sweeper.study_name={table.name}/{cell.name}" + ("" if step == "dev" else f"/{step}"),
+        ]
 
     def general_steps(self, general: GeneralDomain) -> list[tuple[str, list[str]]]:
         """A general domain's missing settings: one multirun per λ, over the α values chosen with it (a job per
@@ -340,10 +350,14 @@ def error_line(log_path: Path) -> str:
 
 def _results_config(config: Config) -> dict:
     """What of a cell's config its results depend on, as JSON values."""
-    values = json.loads(json.dumps(asdict(config), default=str))
+    values = _as_json(asdict(config))
     for key in ("table", "cache", "wandb", "data", "task", "significance"):  # significance: compiled, not run
         values.pop(key)
     return values
+
+
+def _as_json(values: dict) -> dict:
+    return json.loads(json.dumps(values, default=str))
 
 
 def _flat(values: dict, prefix: str = "") -> dict:

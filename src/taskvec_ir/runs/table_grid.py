@@ -5,6 +5,7 @@ entries (``table.general_domain`` × models × merges), each composed and checke
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -13,10 +14,15 @@ from pathlib import Path
 import yaml
 
 from taskvec_ir.config.composed import PSEUDO_QUERIES_NEED_BM25, PSEUDO_QUERIES_NEED_CANDIDATES, Config
+from taskvec_ir.config.dataset import DatasetConfig
 from taskvec_ir.config.model import SUPERVISED_LABEL
+from taskvec_ir.config.sweep import RetentionConfig
 from taskvec_ir.config.systems import PAPER_ORDER
+from taskvec_ir.config.table import PARETO_SELECTION, TableConfig
 from taskvec_ir.errors import UserError
 from taskvec_ir.runs.compose import typed_config
+
+log = logging.getLogger("taskvec_ir")
 
 # Settings of the command that are the table's own, or that each step sets itself.
 _DRIVER_KEYS = ("table.", "+table.", "task=", "hydra.run.", "hydra.sweep.", "hydra.mode", "hydra.sweeper.storage")
@@ -35,9 +41,11 @@ class GridEntry:
 
 @dataclass(frozen=True)
 class Cell(GridEntry):
-    """One (dataset, model, merge) of the grid."""
+    """One (dataset, model, merge) of the grid; ``retention``: its Pareto row's (``table.pareto``), None where it
+    has none."""
 
     dataset: str
+    retention: RetentionConfig | None = None
 
     @property
     def name(self) -> str:
@@ -45,12 +53,11 @@ class Cell(GridEntry):
 
     @property
     def has_dev(self) -> bool:
-        """A dev split apart from the test split (MIRACL's test split is its dev split: it has none)."""
-        dataset = self.config.dataset
-        return "dev" in dataset.splits and dataset.test_split != "dev"
+        return has_dev_split(self.config.dataset)
 
     def selections(self, table_selections: list[str]) -> list[str]:
-        return (["dev"] if self.has_dev else ["cross_validation"]) + list(table_selections)
+        labelled = ["dev", *([PARETO_SELECTION] if self.retention else [])] if self.has_dev else ["cross_validation"]
+        return labelled + list(table_selections)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,9 @@ def cells(cfg: Config, compose) -> list[Cell]:
     """Every cell of ``cfg.table``, each config composed and checked (``compose(overrides)``) before anything
     runs: a wrong name or value fails here, naming the table entry."""
     table, found = cfg.table, []
+    corpus = None  # the general collection of the Pareto rows: its documents
+    if table.pareto.retention:
+        corpus = _typed(compose, (f"dataset={table.pareto.retention}",), "table.pareto.retention").dataset.docs
     for dataset, model, merge, overrides in _grid_entries(table, "datasets"):
         where = f"table cell {dataset}/{model}/{merge}"
         config = _typed(compose, overrides, where)
@@ -91,7 +101,16 @@ def cells(cfg: Config, compose) -> list[Cell]:
                 f"{where}: {PSEUDO_QUERIES_NEED_CANDIDATES} "
                 "(for a dense table: table.selections=[stability,nqc,entropy])"
             )
-        found.append(Cell(dataset, model=model, merge=merge, overrides=overrides, config=config))
+        retention = _retention(table, config, overrides, compose, where, corpus)
+        found.append(Cell(dataset, model=model, merge=merge, overrides=overrides, config=config, retention=retention))
+    if table.pareto.retention and not any(cell.retention for cell in found):
+        # a preset's Pareto rows (table_demo's) on a user's collection without dev: the rest of the table still runs
+        log.warning(
+            "table.pareto.retention=%s: no cell of the table has a dev split and another corpus than the general "
+            "collection, so the table has no Pareto row (a Pareto row is tuned on dev against the retention on "
+            "another corpus; table.pareto.retention=null says you want none)",
+            table.pareto.retention,
+        )
     supervised = sorted({cell.model for cell in found if cell.config.model.supervised})
     if supervised and len(supervised) < len({cell.model for cell in found}):
         raise UserError(
@@ -100,6 +119,21 @@ def cells(cfg: Config, compose) -> list[Cell]:
             "on its own (e.g. experiment=supervised_control_demo)"
         )
     return found
+
+
+def has_dev_split(dataset: DatasetConfig) -> bool:
+    """A dev split apart from the test split (MIRACL's test split is its dev split: it has none)."""
+    return "dev" in dataset.splits and dataset.test_split != "dev"
+
+
+def _retention(table: TableConfig, config: Config, overrides: tuple[str, ...], compose, where: str, corpus):
+    """The general collection's settings of a cell's Pareto row (``table.pareto``), composed and checked as its step
+    will run them; None where the cell has none: it has no dev split, or its corpus is the general collection's
+    (``corpus``: its documents' id; None where the table has no Pareto rows)."""
+    if corpus is None or not has_dev_split(config.dataset) or config.dataset.docs == corpus:
+        return None
+    pareto = (*overrides, *table.pareto.step_overrides())
+    return _typed(compose, pareto, f"{where}, its Pareto row (table.pareto)").sweep.retention
 
 
 def supervised(cells: list[Cell]) -> bool:
