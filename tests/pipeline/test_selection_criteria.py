@@ -9,13 +9,13 @@ import pytest
 
 from taskvec_ir.pipeline.selection.choice import best_setting
 from taskvec_ir.pipeline.selection.criteria import (
-    mean_nqc,
+    QueryMean,
     nqc,
+    query_agreement,
     query_entropy,
     query_nqc,
-    rank_agreement,
+    query_stability,
     ranking_entropy,
-    stability,
     stability_against_chance,
 )
 
@@ -29,10 +29,10 @@ def test_nqc_is_the_spread_of_the_top_scores_in_units_of_the_corpus_samples_spre
     assert nqc([3.0, 1.0, 2.0], [1.0, 1.0, 1.0, 5.0], k=3) == pytest.approx(statistics.pstdev([3, 1, 2]) / math.sqrt(3))
     scores = {"q1": {"a": 3.0, "b": 1.0, "c": 2.0}, "q2": {"a": 1.0, "b": 5.0}, "q3": {"a": 4.0}}
     corpus = {"q1": {"x": -1.0, "y": -3.0}, "q2": {"x": 1.0, "y": 1.0}, "q3": {"x": 2.0, "y": 0.0}}
-    found = mean_nqc(scores, corpus, k=2)
+    found = QueryMean.of(query_nqc(scores, corpus, k=2), len(scores))
     # q1: 0.5 / 1; q2: its sample does not spread, q3: one top score: both undefined (counted, not 0)
     assert found.value == pytest.approx(0.5) and (found.defined, found.undefined) == (1, 2)
-    assert math.isnan(mean_nqc({"q2": scores["q2"]}, corpus, k=2).value)
+    assert math.isnan(QueryMean.of(query_nqc({"q2": scores["q2"]}, corpus, k=2), 1).value)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +123,15 @@ def flipping_runs(alphas, flips, queries=4):
             for i, (q, scores) in enumerate(previous.items())
         }
     return runs
+
+
+def rank_agreement(first, second) -> QueryMean:
+    return QueryMean.of(query_agreement(first, second), len(first.keys() | second.keys()))
+
+
+def stability(runs) -> dict:
+    """Each α's stability averaged over the queries where it is defined (of each run's queries)."""
+    return {alpha: QueryMean.of(per_query, len(runs[alpha])) for alpha, per_query in query_stability(runs).items()}
 
 
 def test_rank_agreement_is_weighted_tau_and_undefined_queries_are_counted_not_agreeing():

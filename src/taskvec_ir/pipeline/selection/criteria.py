@@ -59,11 +59,6 @@ def query_nqc(scores: Run, corpus_scores: Run, k: int) -> dict[str, float]:
     return per_query
 
 
-def mean_nqc(scores: Run, corpus_scores: Run, k: int) -> QueryMean:
-    """``query_nqc`` averaged over the queries where it is defined."""
-    return QueryMean.of(query_nqc(scores, corpus_scores, k), len(scores))
-
-
 def ranking_entropy(scores: Iterable[float], temperature: float) -> float:
     """The entropy (nats) of the softmax, at ``temperature``, of one query's scores of its candidates once
     standardised by their own mean and standard deviation: a positive scale and an offset of the query's scores
@@ -105,21 +100,11 @@ def query_agreement(first: Run, second: Run) -> dict[str, float]:
     return values
 
 
-def rank_agreement(first: Run, second: Run) -> QueryMean:
-    """``query_agreement`` averaged over the queries of either run where it is defined."""
-    return QueryMean.of(query_agreement(first, second), len(first.keys() | second.keys()))
-
-
-def stability(runs: Mapping[float, Run]) -> dict[float, QueryMean]:
-    """``query_stability`` averaged over the queries where it is defined."""
-    return {alpha: QueryMean.of(per_query, len(runs[alpha])) for alpha, per_query in query_stability(runs).items()}
-
-
 def query_stability(runs: Mapping[float, Run]) -> dict[float, dict[str, float]]:
     """How little each query's fused ranking changes per unit α on either side of α, for the α values of the
     grid that have a neighbour on both sides: minus the mean, over its two neighbours α', of
-    (1 − weighted τ between the rankings at α and α') / |α − α'|, per query (``stability`` averages it); 0 is
-    perfectly stable. A query counts where both τ are defined.
+    (1 − weighted τ between the rankings at α and α') / |α − α'|, per query; 0 is perfectly stable. A query counts
+    where both τ are defined.
 
     Like is compared with like: every value scored has two sides (an end of the grid, with one, would be
     scored on half the evidence, and on a steady trend always won), and the change is per unit α (a value
