@@ -171,12 +171,15 @@ def run_job(cfg: Config, out_dir: Path, report: Report | None = None, sampler_se
         for role, provenance in adapted_provenance(pipeline).items():
             tracking.log_adapted(run, role, provenance)
     log.info("Cache: %s", dict(pipeline.cache.stats))
-    printed = [f"\n{header}"]
+    title, *more = header.splitlines()  # as results.md: the title, the table, then what the header says more
+    printed = [f"\n{title}"]
     if outcome.means:
         printed.append(evaluation.format_table(outcome.means, cfg.measures))
     depth = depth_note(cfg.measures, cfg.retriever, table=False)
     if outcome.means and depth:
         printed.append(f"Note:{depth}")
+    if "".join(more).strip():
+        printed.append("\n" + "\n".join(more).strip("\n"))
     printed += analysed.lines
     if cfg.save_merged:
         printed.append(f"Merged model (loads with from_pretrained): {out_dir / 'merged_model'}")
