@@ -547,22 +547,35 @@ def test_a_general_domain_whose_job_would_retrieve_otherwise_than_its_cells_is_r
 TINY = 6  # BEIR-folder test queries of the table's one cell
 
 
+def tiny_model(triple) -> list[str]:
+    """The overrides that make the demo model the tiny triple's."""
+    return ["model=minilm_demo", *(f"model.{role}={path}" for role, path in triple.items())]
+
+
+def tiny_command(model: list[str], mirror_dir, tmp_path: Path, *shared: str):
+    """``taskvec-ir`` with ``model``, small settings and ``shared``, run in ``tmp_path`` (its cache there); fails
+    the test, with the command's output, where it fails."""
+    settings = [*model, "retriever.top_k=10", "model.scorer.max_length=64", "model.scorer.show_progress=false",
+                f"cache.dir={tmp_path / 'cache'}", *shared]  # fmt: skip
+    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
+
+    def taskvec_ir(*overrides):
+        done = subprocess.run([str(TASKVEC_IR), *settings, *overrides], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    return taskvec_ir
+
+
 @pytest.mark.slow
 def test_a_table_evaluates_each_cells_choices_on_cranfield_as_a_direct_run_would(triple, mirror_dir, tmp_path):
     """A BEIR folder without dev (cross-validated) and stability, which can only choose α = 0 from [-1, 0, 1];
     Cranfield the general domain: its numbers are a direct ``taskvec-ir dataset=cranfield`` run's, and at α = 0 TA
     is ΘT exactly."""
     folder = write_beir_folder(tmp_path / "mine", {"test": TINY})
-    model = ["model=minilm_demo", *(f"model.{role}={path}" for role, path in triple.items())]
-    shared = [*model, "retriever.top_k=10", "model.scorer.max_length=64", "model.scorer.show_progress=false",
-              f"cache.dir={tmp_path / 'cache'}", "lam.grid=[0.0,0.5,1.0]"]  # fmt: skip
-    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
-
-    def taskvec_ir(*overrides):
-        done = subprocess.run([str(TASKVEC_IR), *shared, *overrides], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return done
+    model = tiny_model(triple)
+    taskvec_ir = tiny_command(model, mirror_dir, tmp_path, "lam.grid=[0.0,0.5,1.0]")
 
     taskvec_ir(
         "task=table",
@@ -678,16 +691,8 @@ def test_a_pareto_row_is_the_best_dev_score_within_the_bound_on_the_dev_rows_gri
     the study), the study ran the dev row's grid once each, and the retention the row reports is what a direct run
     of Θ' and ΘT on Cranfield at that setting gives."""
     folder = write_beir_folder(tmp_path / "mine", {"dev": 8, "test": 8})
-    model = ["model=minilm_demo", *(f"model.{role}={path}" for role, path in triple.items())]
-    shared = [*model, "retriever.top_k=10", "model.scorer.max_length=64", "model.scorer.show_progress=false",
-              f"cache.dir={tmp_path / 'cache'}", "lam.grid=[0.0,0.3]"]  # fmt: skip
-    env = {**os.environ, "TASKVEC_IR_MIRROR": str(mirror_dir)}
-
-    def taskvec_ir(*overrides):
-        done = subprocess.run([str(TASKVEC_IR), *shared, *overrides], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=900)  # fmt: skip
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return done
+    model = tiny_model(triple)
+    taskvec_ir = tiny_command(model, mirror_dir, tmp_path, "lam.grid=[0.0,0.3]")
 
     bound = 0.001  # below the loss of the dev row's α (the premise is checked below)
     taskvec_ir(
@@ -704,6 +709,7 @@ def test_a_pareto_row_is_the_best_dev_score_within_the_bound_on_the_dev_rows_gri
     with open(tmp_path / "pt" / "table.csv") as lines:
         found = {(r["selection"], r["system"]): r for r in csv.DictReader(lines)}
     assert {selection for selection, _ in found} == {"dev", "pareto", "nqc"}
+    assert not any(r["tuned_after_test"] for r in found.values())  # the Pareto study searched the dev sweep's space
     pareto, dev = found[("pareto", "task_arithmetic")], found[("dev", "task_arithmetic")]
     cell = tmp_path / "pt" / "cells" / "mine" / "tiny" / "task_arithmetic"
     study = optuna.load_study(study_name="pt/mine/tiny/task_arithmetic/pareto",

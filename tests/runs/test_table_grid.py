@@ -41,6 +41,16 @@ def test_a_pareto_row_is_for_each_cell_with_a_dev_split_on_another_corpus_than_t
     assert by_dataset["cranfield"].retention is None  # no dev split (and the general collection's own corpus)
 
 
+def test_a_pareto_row_trades_against_the_collection_it_names_and_not_on_its_own_corpus(hydra_compose):
+    overrides = ["experiment=table_demo", "table.datasets.cranfield=null", "+table.datasets.cranfield_split=[]",
+                 "table.pareto.retention=scifact", "table.models.minilm_scifact_adapted=null"]  # fmt: skip
+    cfg = typed_config(hydra_compose(overrides))
+    found = {cell.name: cell.retention for cell in cells(cfg, lambda more: hydra_compose([*overrides, *more]))}
+    assert found["scifact/minilm_demo/task_arithmetic"] is None  # tuned on the general collection's own corpus
+    retention = found["cranfield_split/minilm_demo/task_arithmetic"]  # Cranfield's dev half, against SciFact
+    assert (retention.dataset.name, retention.dataset.docs, retention.split) == ("scifact", "beir/scifact", "test")
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
