@@ -30,7 +30,7 @@ def no_qrels(monkeypatch):
     monkeypatch.setattr(splits, "load_split", refuse)
 
 
-# stability scores the random-direction null at every α too: slow (its reading of the null is tested fast below)
+# stability scores the random-direction null at every α too: slow (as the test of its reading of the null below)
 @pytest.mark.parametrize(
     "method", ["pseudo_queries", pytest.param("stability", marks=pytest.mark.slow), "nqc", "entropy"]
 )
@@ -89,6 +89,7 @@ def no_scoring(monkeypatch):
     monkeypatch.setattr(Triple, "scorer", refuse)
 
 
+@pytest.mark.slow  # τ's and the null's runs scored at every α of the grid
 def test_stability_is_read_against_the_random_direction_null_of_the_jobs_seed(cranfield_grid, request):
     """The null is what merge.direction=random at the job's merge.seed runs: a pipeline of that config finds every
     run of it in the cache the selection filled. selection.json's curve has τ's and the null's stability, each

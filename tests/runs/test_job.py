@@ -62,6 +62,7 @@ def test_scifacts_dev_split_a_sample_of_train_is_where_its_lambda_is_tuned():
     assert compose(["dataset=cranfield", "lam.value=0.3"]).lam_tuning_split() is None
 
 
+@pytest.mark.slow  # Cranfield's dev and test splits scored, then a whole job with W&B read back
 def test_a_job_that_tunes_lambda_on_dev_says_so_everywhere(cranfield_cfg, tmp_path, capsys):
     """On cranfield_split's test queries, λ is the best of the grid on its dev queries (a test-tuned λ would be
     another one here), and the header, metrics.json and W&B say where it was tuned."""
